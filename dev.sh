@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# LORE's two commands. Both create (or reuse) the virtual environment in .venv first.
+#   ./dev.sh demo   set up, build the demo project in ./demo and run the product on it
+#   ./dev.sh test   set up with the test extras and run the whole test suite
+# Idempotent: the environment is reinstalled only when pyproject.toml or requirements.lock change,
+# and the demo warehouse is rebuilt only when missing (or with a different LORE_DEMO_SCALE).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+VENV=.venv
+PY="$VENV/bin/python"
+
+find_python() {
+  for candidate in "${PYTHON:-}" python3.11 python3; do
+    [ -n "$candidate" ] || continue
+    if command -v "$candidate" >/dev/null 2>&1 &&
+       "$candidate" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' 2>/dev/null; then
+      echo "$candidate"; return 0
+    fi
+  done
+  echo "LORE needs Python 3.11: install it, or set PYTHON=/path/to/python3.11" >&2
+  return 1
+}
+
+setup() {
+  local extras="$1"
+  if [ ! -x "$PY" ]; then
+    local base; base=$(find_python)
+    echo "Creating $VENV with $base" >&2
+    "$base" -m venv "$VENV"
+  fi
+  local want; want=$(cat pyproject.toml requirements.lock 2>/dev/null | sha256sum | cut -c1-16)-$extras
+  if [ "$(cat "$VENV/.lore-installed" 2>/dev/null)" != "$want" ]; then
+    echo "Installing LORE and its dependencies into $VENV (first run takes a few minutes)" >&2
+    "$PY" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
+    local constraint=()
+    [ -f requirements.lock ] && constraint=(-c requirements.lock)
+    "$PY" -m pip install --quiet --disable-pip-version-check "${constraint[@]}" -e ".[$extras]" >&2
+    echo "$want" > "$VENV/.lore-installed"
+  fi
+}
+
+cmd="${1:-help}"
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  demo)
+    setup dev
+    "$VENV/bin/lore" demo init demo --scale "${LORE_DEMO_SCALE:-1}"
+    exec "$VENV/bin/lore" demo tour --project demo "$@"
+    ;;
+  test)
+    setup dev
+    exec "$PY" -m pytest "$@"
+    ;;
+  setup)
+    setup dev
+    ;;
+  *)
+    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+    [ "$cmd" = help ] || exit 2
+    ;;
+esac

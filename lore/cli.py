@@ -1,0 +1,298 @@
+"""The ``lore`` command.
+
+Exit codes: 0 on success, 1 on a failed check (validation issues, a refused or
+failed query), 2 on misuse (bad arguments, unknown names, no project).
+
+Commands from other parts of the product (the chat page, the Slack bot, the
+eval harness, feedback) plug in through the ``lore.commands`` entry-point
+group: each entry point is a ``register(app: typer.Typer) -> None`` function.
+The core never imports them.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Annotated, Any, Optional, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lore import __version__
+from lore.errors import (
+    AskerError,
+    EngineError,
+    GuardError,
+    LoreError,
+    OperatorError,
+    SemanticLayerError,
+)
+from lore.explain.format import format_value
+from lore.types import ResultSet
+
+app = typer.Typer(
+    name="lore",
+    help="LORE: ask your warehouse questions in plain words, answered from governed metric definitions.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+demo_app = typer.Typer(help="Create and explore the demo warehouse.", no_args_is_help=True)
+semantic_app = typer.Typer(help="Inspect and validate the semantic layer.", no_args_is_help=True)
+app.add_typer(demo_app, name="demo")
+app.add_typer(semantic_app, name="semantic")
+
+ProjectOpt = Annotated[Path, typer.Option("--project", "-p", envvar="LORE_PROJECT", help="Project folder (holds lore.yaml).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def exit_code(err: LoreError) -> int:
+    """1 for a failed check, 2 for misuse.
+
+    >>> exit_code(GuardError("no")), exit_code(OperatorError("x"))
+    (1, 2)
+    """
+    if isinstance(err, (SemanticLayerError, GuardError, EngineError)):
+        return 1
+    if isinstance(err, (AskerError, OperatorError)):
+        return 2
+    return 1
+
+
+def handle_errors(func: F) -> F:
+    """Turn LORE errors into a clear message and the right exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except LoreError as err:
+            Console(stderr=True).print(f"[bold red]Error:[/] {err}", highlight=False, markup=True, soft_wrap=True)
+            raise typer.Exit(exit_code(err)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def console() -> Console:
+    return Console(highlight=False, soft_wrap=False)
+
+
+def result_table(result: ResultSet, title: str | None = None) -> Table:
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for col in result.columns:
+        numeric = col.kind == "metric" or (col.type or "").upper() in ("BIGINT", "INTEGER", "DOUBLE", "HUGEINT", "FLOAT", "DECIMAL")
+        table.add_column(col.label or col.name, justify="right" if numeric else "left")
+    for row in result.rows:
+        table.add_row(*[format_value(v, c) for v, c in zip(row, result.columns)])
+    if result.truncated:
+        table.caption = f"Showing the first {len(result.rows):,} rows (row cap reached)."
+    return table
+
+
+def result_json(result: ResultSet) -> dict[str, Any]:
+    return {
+        "columns": [c.model_dump(exclude_none=True) for c in result.columns],
+        "rows": [list(r) for r in result.rows],
+        "truncated": result.truncated,
+        "elapsed_ms": round(result.elapsed_ms, 2),
+    }
+
+
+def _open(project: Path, **overrides: Any):
+    from lore.core import Lore
+
+    return Lore.open(project, **overrides)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"lore {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = None,
+) -> None:
+    """LORE: ask your warehouse questions in plain words, answered from governed metric definitions."""
+
+
+# --- lore sql -----------------------------------------------------------------
+
+
+@app.command("sql")
+@handle_errors
+def sql_cmd(
+    metric: Annotated[list[str], typer.Option("--metric", "-m", help="Metric name (repeatable).")],
+    dimension: Annotated[Optional[list[str]], typer.Option("--dimension", "-d", help="Dimension reference, e.g. countries.region or metric_time:month (repeatable).")] = None,
+    filter: Annotated[Optional[list[str]], typer.Option("--filter", "-f", help="Filter predicate, e.g. \"accounts.plan = 'premium'\" (repeatable).")] = None,
+    order_by: Annotated[Optional[list[str]], typer.Option("--order-by", "-o", help="Metric or dimension to order by; prefix with - for descending.")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", "-l", min=1, help="Maximum rows.")] = None,
+    dialect: Annotated[Optional[str], typer.Option("--dialect", help="SQL dialect to render (duckdb, postgres, snowflake, bigquery, trino, spark, ...).")] = None,
+    run: Annotated[bool, typer.Option("--run", help="Run the query on the warehouse and print the table.")] = False,
+    project: ProjectOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Compile metrics by dimensions with filters to SQL (DataJunction-style); --run executes it."""
+    lore = _open(project)
+    with lore:
+        compiled = lore.semantic.compile(metric, dimension or (), filter or (), order_by or (), limit, dialect=dialect)
+        if not run:
+            if as_json:
+                typer.echo(json.dumps({"sql": compiled.sql, "dialect": compiled.dialect,
+                                       "columns": [c.model_dump(exclude_none=True) for c in compiled.columns],
+                                       "joins": list(compiled.joins)}, indent=2))
+            else:
+                typer.echo(compiled.sql)
+            return
+        if dialect and dialect != "duckdb":
+            raise OperatorError("--run executes on the DuckDB warehouse", hint="Drop --dialect, or leave out --run to print SQL for another engine.")
+        result = lore.run_compiled(compiled)
+        if as_json:
+            typer.echo(json.dumps({"sql": compiled.sql, **result_json(result)}, indent=2))
+        else:
+            console().print(result_table(result))
+
+
+# --- lore semantic --------------------------------------------------------------
+
+
+@semantic_app.command("validate")
+@handle_errors
+def semantic_validate(
+    project: ProjectOpt = Path("."),
+    as_json: JsonOpt = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Fail on warnings too.")] = False,
+) -> None:
+    """Check the semantic layer against the warehouse; list every issue with file and line (exit 1 on errors)."""
+    from lore.core import Lore
+    from lore.semantic.load import read_layer
+    from lore.semantic.validate import validate
+
+    lore = Lore.open(project)
+    with lore:
+        layer, issues = read_layer(lore.project.semantic_path)
+        schema = lore.engine.schema() if lore.project.warehouse_path.exists() else None
+        if not any(i.severity == "error" for i in issues):
+            issues += validate(layer, schema)
+    errors = [i for i in issues if i.severity == "error"]
+    warnings = [i for i in issues if i.severity == "warning"]
+    if as_json:
+        typer.echo(json.dumps({"ok": not errors, "issues": [i.model_dump(exclude_none=True) for i in issues],
+                               "metrics": len(layer.metrics), "nodes": len(layer.nodes)}, indent=2))
+    else:
+        out = console()
+        for issue in issues:
+            colour = "red" if issue.severity == "error" else "yellow"
+            out.print(f"[{colour}]{issue.severity}[/] {issue.render()}", highlight=False)
+        status = "[green]OK[/]" if not errors else "[red]FAILED[/]"
+        out.print(f"{status}: {len(layer.metrics)} metrics, {len(layer.nodes)} nodes, "
+                  f"{len(errors)} error(s), {len(warnings)} warning(s).")
+    if errors or (strict and warnings):
+        raise typer.Exit(1)
+
+
+@semantic_app.command("list")
+@handle_errors
+def semantic_list(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """List the metrics and dimensions you can ask for."""
+    from lore.core import Lore
+    from lore.semantic.load import load_layer
+
+    lore = Lore.open(project)
+    layer = load_layer(lore.project.semantic_path)
+    if as_json:
+        typer.echo(json.dumps({
+            "metrics": [m.model_dump(exclude_defaults=True) for m in layer.metrics.values()],
+            "dimensions": [f"{n.name}.{c.name}" for n in layer.nodes.values() for c in n.columns],
+        }, indent=2))
+        return
+    table = Table(title="Metrics", title_justify="left", header_style="bold")
+    for head in ("metric", "definition", "unit", "owner"):
+        table.add_column(head)
+    for m in layer.metrics.values():
+        definition = m.expr if m.is_derived else f"{m.agg}({m.expr}) over {m.source}" + (f" where {m.filter}" if m.filter else "")
+        table.add_row(m.name, definition, m.unit or "", m.owner or "")
+    out = console()
+    out.print(table)
+    dims = Table(title="Dimensions (plus metric_time:day|week|month|quarter|year)", title_justify="left", header_style="bold")
+    dims.add_column("reference")
+    dims.add_column("description")
+    for n in layer.nodes.values():
+        for c in n.columns:
+            if c.kind != "identifier":
+                dims.add_row(f"{n.name}.{c.name}" + (":<grain>" if c.kind == "time" else ""), c.description)
+    out.print(dims)
+
+
+# --- lore demo ------------------------------------------------------------------
+
+
+@demo_app.command("init")
+@handle_errors
+def demo_init(
+    folder: Annotated[Path, typer.Argument(help="Folder to create the demo project in.")] = Path("demo"),
+    scale: Annotated[float, typer.Option("--scale", help="Data size: 1 gives about 1,000,000 streaming sessions.")] = 1.0,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed and scale give identical data.")] = 42,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if the folder already holds this demo.")] = False,
+) -> None:
+    """Create a demo project: lore.yaml, the demo semantic layer and a generated DuckDB warehouse."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from lore.demo.project import init_demo
+
+    if scale <= 0 or scale > 100:
+        raise OperatorError(f"--scale must be above 0 and at most 100, got {scale}")
+    out = Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=out, transient=True) as bar:
+        task = bar.add_task("Generating the demo warehouse", total=None)
+
+        def progress(step: str, done: int, total: int) -> None:
+            bar.update(task, description=f"Generating {step}", completed=done, total=total)
+
+        project, built = init_demo(folder, scale=scale, seed=seed, force=force, progress=progress)
+    verb = "Created" if built else "Already up to date:"
+    out.print(f"[green]{verb}[/] demo project at {project.root} (scale {scale}, seed {seed}).")
+    out.print(f"Try: lore sql --project {folder} --metric total_streaming_hours --dimension countries.region --run")
+
+
+@demo_app.command("tour")
+@handle_errors
+def demo_tour(project: ProjectOpt = Path("demo"), show_sql: Annotated[bool, typer.Option("--sql", help="Print the SQL of each query too.")] = False) -> None:
+    """Answer a few example semantic queries on the demo warehouse and print the tables."""
+    from lore.demo.project import TOUR
+
+    lore = _open(project)
+    out = console()
+    with lore:
+        for title, q in TOUR:
+            compiled = lore.semantic.compile(q["metrics"], q.get("dimensions", ()), q.get("filters", ()),
+                                             q.get("order_by", ()), q.get("limit"))
+            result = lore.run_compiled(compiled)
+            out.print(result_table(result, title=f"{title}"))
+            if show_sql:
+                out.print(compiled.sql, style="dim")
+            out.print()
+
+
+def _load_plugins() -> None:
+    for ep in entry_points(group="lore.commands"):
+        register = ep.load()
+        register(app)
+
+
+def main() -> None:  # pragma: no cover - the console-script entry point
+    _load_plugins()
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,356 @@
+"""Layer 2 of LORE's SQL safety: a hardened, read-only DuckDB connection.
+
+This module (and ``lore/execute/build.py``, which writes the demo warehouse)
+is the only place that imports duckdb. :meth:`Engine.open` opens the
+warehouse ``read_only=True`` with limits on threads, memory and temp space,
+with extension auto-install/auto-load, community extensions and Python
+replacement scans off; then sets ``enable_external_access=false`` and, last,
+``lock_configuration=true`` so that no later statement can undo any of it.
+Each query runs on its own cursor under a watchdog that calls ``interrupt()``
+at the time limit (DuckDB's ``max_execution_time`` is set too, as a backstop).
+
+:meth:`Engine.run` does **not** guard its SQL: callers pass SQL that came out
+of :func:`lore.guard.guard_sql`. Read-only mode still allows ``CREATE TEMP
+TABLE``; only the guard stops that.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType, TracebackType
+from typing import Any
+
+import duckdb
+from sqlglot import exp
+
+from lore.errors import EngineError, OperatorError, ProjectNotFound, QueryTimeout
+from lore.settings import Settings
+from lore.types import ColumnMeta, ResultSet, to_scalar
+
+#: settings that must read back exactly like this once the connection is hardened
+_HARDENED: Mapping[str, str] = MappingProxyType(
+    {
+        "access_mode": "read_only",
+        "enable_external_access": "false",
+        "lock_configuration": "true",
+        "autoinstall_known_extensions": "false",
+        "autoload_known_extensions": "false",
+        "allow_community_extensions": "false",
+        "allow_unsigned_extensions": "false",
+        "python_enable_replacements": "false",
+    }
+)
+
+
+def connect_config(settings: Settings) -> dict[str, Any]:
+    """The DuckDB ``config`` passed when connecting.
+
+    DuckDB shares one database instance per file within a process and refuses a second
+    connection with a different config, so only settings that rarely differ go here;
+    the time limit is set with ``SET GLOBAL`` in :func:`_lock_down`.
+
+    >>> cfg = connect_config(Settings(duckdb_threads=1))
+    >>> cfg["threads"], cfg["autoload_known_extensions"], cfg["python_enable_replacements"]
+    (1, False, False)
+    """
+    return {
+        "threads": settings.duckdb_threads,
+        "memory_limit": settings.duckdb_memory_limit,
+        "max_temp_directory_size": settings.duckdb_max_temp_directory_size,
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+        "allow_community_extensions": False,
+        "allow_unsigned_extensions": False,
+        "python_enable_replacements": False,
+    }
+
+
+def _millis(seconds: float) -> int:
+    """Seconds as whole milliseconds, at least 1.
+
+    >>> _millis(0.0004), _millis(1.5)
+    (1, 1500)
+    """
+    return max(1, math.ceil(seconds * 1000))
+
+
+def open_hint(message: str) -> str:
+    """What to do when the warehouse does not open, from DuckDB's message.
+
+    >>> open_hint('IO Error: Could not set lock on file "w.duckdb": Conflicting lock is held')
+    'Another process holds the warehouse read-write (is `lore demo init` still running?); wait for it to finish.'
+    """
+    if "lock" in message:
+        return (
+            "Another process holds the warehouse read-write (is `lore demo init` still running?); "
+            "wait for it to finish."
+        )
+    if "different configuration" in message:
+        return (
+            "This Python process already opened the warehouse with other DuckDB settings; "
+            "every Engine (and any other connection) on one file in one process must use the same settings."
+        )
+    return (
+        "Check that the file is a DuckDB database (rebuild the demo with `lore demo init`) "
+        "and that the LORE_DUCKDB_* settings are valid."
+    )
+
+
+def error_hint(kind: str, message: str) -> str:
+    """What to do about a DuckDB error, from its exception class name and message.
+
+    >>> error_hint("CatalogException", "Table with name x does not exist")
+    'The query names a table, column or function the warehouse does not have.'
+    >>> error_hint("InvalidInputException", "Cannot execute statement of type CREATE ... read-only mode!")
+    'The warehouse is opened read-only; LORE never writes to it.'
+    """
+    if "read-only" in message or "read_only" in message:
+        return "The warehouse is opened read-only; LORE never writes to it."
+    if "locked" in message and "configuration" in message:
+        return "The engine's configuration is locked; settings cannot change at query time."
+    hints = {
+        "ParserException": "DuckDB could not parse the SQL.",
+        "CatalogException": "The query names a table, column or function the warehouse does not have.",
+        "BinderException": "The query names a table, column or function the warehouse does not have.",
+        "PermissionException": "External access (files, URLs, extensions) is disabled in the hardened engine.",
+        "OutOfMemoryException": "The query needed more memory than LORE_DUCKDB_MEMORY_LIMIT; narrow it.",
+        "ConversionException": "A value could not be converted to the type the query asked for.",
+    }
+    return hints.get(kind, "Check the SQL; the engine's message says what failed.")
+
+
+class _Watchdog:
+    """Calls ``cursor.interrupt()`` once ``seconds`` pass, unless stopped first (a context manager)."""
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection, seconds: float) -> None:
+        self._cursor = cursor
+        self._lock = threading.Lock()
+        self._done = False
+        self.fired = False
+        self._timer = threading.Timer(seconds, self._interrupt)
+        self._timer.daemon = True
+
+    def _interrupt(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.fired = True
+            try:
+                self._cursor.interrupt()
+            except duckdb.Error:  # the query ended between the check and the call: nothing to stop
+                pass
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        with self._lock:
+            self._done = True
+        self._timer.cancel()
+
+
+class Engine:
+    """One hardened read-only DuckDB connection; a fresh cursor per call, so threads may share an Engine."""
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection, path: Path, settings: Settings) -> None:
+        self._connection = connection
+        self._path = path
+        self._settings = settings
+        self._closed = False
+        self._schema = _read_schema(connection)
+        #: DuckDB's own max_execution_time backstop (set by the first Engine on this file in this process)
+        backstop_ms = int(_setting(connection, "max_execution_time") or 0)
+        self._backstop_s = backstop_ms / 1000 if backstop_ms > 0 else settings.query_timeout_s
+
+    @classmethod
+    def open(cls, path: Path, settings: Settings) -> Engine:
+        """Open the warehouse read-only and harden the connection; never creates the file."""
+        path = Path(path)
+        if not path.is_file():
+            raise ProjectNotFound(
+                f"No DuckDB warehouse at {path}.",
+                hint="Create the demo warehouse with `lore demo init`, or point lore.yaml at an existing DuckDB file.",
+            )
+        try:
+            connection = duckdb.connect(str(path), read_only=True, config=connect_config(settings))
+        except duckdb.Error as err:
+            raise OperatorError(
+                f"Could not open the warehouse {path} read-only: {_first_line(err)}", hint=open_hint(str(err))
+            ) from err
+        try:
+            _lock_down(connection, _millis(settings.query_timeout_s))
+            return cls(connection, path, settings)
+        except BaseException:
+            connection.close()
+            raise
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def schema(self) -> dict[str, dict[str, str]]:
+        """Table -> column -> type, from the catalog (main schema of the warehouse only)."""
+        return {table: dict(cols) for table, cols in self._schema.items()}
+
+    def run(self, sql: str, *, timeout_s: float | None = None, max_rows: int | None = None) -> ResultSet:
+        """Run one statement and fetch at most ``max_rows`` rows (``truncated`` says whether there were more).
+
+        ``sql`` must come from :func:`lore.guard.guard_sql`: this method does not check it.
+        ``timeout_s`` can only shorten the engine's limit (``Settings.query_timeout_s``).
+        Raises :class:`QueryTimeout` when interrupted, :class:`EngineError` on any DuckDB error.
+        """
+        if self._closed:
+            raise EngineError("The engine is closed.", sql=sql, hint="Open a new Engine.")
+        ceiling = self._settings.query_timeout_s
+        limit_s = ceiling if timeout_s is None else min(max(timeout_s, 0.001), ceiling)
+        stated_s = min(limit_s, self._backstop_s)
+        cap = self._settings.max_rows if max_rows is None else max_rows
+        started = time.perf_counter()
+        cursor = self._connection.cursor()
+        try:
+            with _Watchdog(cursor, limit_s) as watchdog:
+                try:
+                    cursor.execute(sql)
+                    description = cursor.description or []
+                    raw = cursor.fetchmany(cap + 1) if description else []
+                except duckdb.InterruptException as err:
+                    if watchdog.fired or "execution time" in str(err):
+                        raise QueryTimeout(
+                            f"The query ran longer than {stated_s:g}s and was stopped.",
+                            sql=sql,
+                            hint="Ask for less (a shorter time range, fewer groups) or raise LORE_QUERY_TIMEOUT_S.",
+                        ) from None
+                    raise EngineError(f"The query was interrupted: {_first_line(err)}", sql=sql) from None
+                except duckdb.Error as err:
+                    raise EngineError(
+                        f"DuckDB could not run the query: {_first_line(err)}",
+                        sql=sql,
+                        hint=error_hint(type(err).__name__, str(err)),
+                    ) from None
+        finally:
+            cursor.close()
+        columns = tuple(
+            ColumnMeta(name=str(d[0]), label=str(d[0]), kind="value", type=str(d[1])) for d in description
+        )
+        rows = tuple(tuple(to_scalar(value) for value in row) for row in raw[:cap])
+        return ResultSet(
+            columns=columns,
+            rows=rows,
+            truncated=len(raw) > cap,
+            elapsed_ms=round((time.perf_counter() - started) * 1000, 3),
+            sql=sql,
+        )
+
+    def distinct_values(self, table: str, column: str, *, max_values: int = 200) -> list[str] | None:
+        """The distinct non-NULL values of ``table.column`` as sorted text; None above ``max_values`` (high cardinality).
+
+        The SQL is built with sqlglot, identifiers quoted; unknown names raise :class:`EngineError`.
+        """
+        real_table, real_column = self._resolve(table, column)
+        sql = distinct_values_sql(real_table, real_column, max_values)
+        result = self.run(sql, max_rows=max_values)
+        if result.truncated:
+            return None
+        return [str(row[0]) for row in result.rows]
+
+    def _resolve(self, table: str, column: str) -> tuple[str, str]:
+        tables = {name.lower(): name for name in self._schema}
+        real_table = tables.get(table.lower())
+        if real_table is None:
+            raise EngineError(f'The warehouse has no table "{table}".', hint=f"Tables: {', '.join(sorted(tables))}")
+        columns = {name.lower(): name for name in self._schema[real_table]}
+        real_column = columns.get(column.lower())
+        if real_column is None:
+            raise EngineError(
+                f'Table "{real_table}" has no column "{column}".',
+                hint=f"Columns: {', '.join(self._schema[real_table])}",
+            )
+        return real_table, real_column
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._connection.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def distinct_values_sql(table: str, column: str, max_values: int, dialect: str = "duckdb") -> str:
+    """SQL for the distinct values of one column, identifiers quoted through sqlglot.
+
+    >>> distinct_values_sql("accounts", 'pl"an', 200)
+    'SELECT DISTINCT CAST("pl""an" AS TEXT) AS "value" FROM "accounts" WHERE NOT "pl""an" IS NULL ORDER BY "value" LIMIT 201'
+    """
+    col = exp.column(column, quoted=True)
+    query = (
+        exp.select(exp.alias_(exp.cast(col, exp.DataType.build("VARCHAR")), "value", quoted=True))
+        .distinct()
+        .from_(exp.table_(table, quoted=True))
+        .where(exp.not_(col.copy().is_(exp.null())))
+        .order_by(exp.column("value", quoted=True))
+        .limit(max_values + 1)
+    )
+    return query.sql(dialect=dialect)
+
+
+def _lock_down(connection: duckdb.DuckDBPyConnection, max_execution_ms: int) -> None:
+    """Set the time-limit backstop, turn external access off and, last, lock the configuration; then verify.
+
+    In one process DuckDB shares a database instance between connections to the same
+    file, so a second Engine may find the instance already locked: then it only verifies.
+    """
+    try:
+        if _setting(connection, "lock_configuration") != "true":
+            connection.execute("SET GLOBAL max_execution_time = ?", [max_execution_ms])
+            connection.execute("SET enable_external_access = false")
+            connection.execute("SET lock_configuration = true")
+        wrong = {
+            name: actual
+            for name, expected in _HARDENED.items()
+            if (actual := _setting(connection, name)) != expected
+        }
+        if _setting(connection, "max_execution_time") in ("", "0"):
+            wrong["max_execution_time"] = "0"
+    except duckdb.Error as err:
+        raise OperatorError(f"Could not harden the DuckDB connection: {_first_line(err)}") from err
+    if wrong:
+        raise OperatorError(
+            "The DuckDB connection is not hardened: "
+            + ", ".join(f"{name}={value}" for name, value in sorted(wrong.items())),
+            hint="Another connection in this process opened the warehouse with other settings; use one Engine.",
+        )
+
+
+def _setting(connection: duckdb.DuckDBPyConnection, name: str) -> str:
+    row = connection.execute("SELECT CAST(current_setting(?) AS VARCHAR)", [name]).fetchone()
+    return "" if row is None else str(row[0]).lower()
+
+
+def _read_schema(connection: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
+    rows = connection.execute(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_catalog = current_database() AND table_schema = 'main' "
+        "ORDER BY table_name, ordinal_position"
+    ).fetchall()
+    schema: dict[str, dict[str, str]] = {}
+    for table, column, kind in rows:
+        schema.setdefault(str(table), {})[str(column)] = str(kind)
+    return schema
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

@@ -1,0 +1,108 @@
+"""Layer 1 of LORE's SQL safety: an allow-list guard built from small sqlglot passes.
+
+:func:`guard_sql` parses the SQL in the target dialect, keeps exactly one
+statement, checks it with each pass of :data:`~lore.guard.passes.PASSES` and
+returns :class:`GuardedSQL`: SQL regenerated from the checked tree (comments
+stripped), never the text it was given. Anything not allowed raises
+:class:`lore.errors.GuardError`, whose ``rule`` names the pass that refused.
+
+>>> schema = {"orders": {"id": "BIGINT", "amount": "DOUBLE"}}
+>>> guarded = guard_sql("SELECT SUM(amount) AS total FROM orders -- hi", schema)
+>>> guarded.sql
+'SELECT SUM("orders"."amount") AS "total" FROM "orders" AS "orders" LIMIT 1000'
+>>> guarded.tables, guarded.limit, guarded.limit_added
+(('orders',), 1000, True)
+>>> guard_sql("SELECT 1; DROP TABLE orders", schema)  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+lore.errors.GuardError: Refused by the SQL guard (single_statement): the SQL holds 2 statements...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from lore.errors import GuardError
+from lore.guard.passes import (
+    PASSES,
+    GuardContext,
+    Pass,
+    parse,
+    render,
+    requested_limit,
+    single_statement,
+)
+from lore.types import Frozen
+
+__all__ = ["PASSES", "GuardContext", "GuardedSQL", "Schema", "guard_sql"]
+
+#: allowed table -> {column: type}
+Schema = Mapping[str, Mapping[str, str]]
+
+
+class GuardedSQL(Frozen):
+    """SQL that passed the guard, regenerated from the checked tree."""
+
+    #: the SQL to execute: dialect-rendered, identifiers qualified and quoted, comments stripped
+    sql: str
+    #: allowed (physical) tables the query reads, sorted
+    tables: tuple[str, ...]
+    #: the outer LIMIT of ``sql``
+    limit: int
+    #: the query had no LIMIT and the default was added
+    limit_added: bool = False
+    #: the query asked for more than ``max_rows`` rows and the LIMIT was lowered
+    limit_clamped: bool = False
+
+
+def guard_sql(
+    sql: str,
+    schema: Schema,
+    *,
+    dialect: str = "duckdb",
+    default_limit: int = 1000,
+    max_rows: int = 10_000,
+) -> GuardedSQL:
+    """Check ``sql`` against the allow-lists and the allowed ``schema``; return SQL that is safe to run.
+
+    Raises :class:`lore.errors.GuardError` (with ``sql`` and the refusing ``rule``) on anything not allowed.
+    """
+    ctx = GuardContext(schema=schema, dialect=dialect, default_limit=default_limit, max_rows=max_rows)
+    try:
+        tree = single_statement(parse(sql, ctx), ctx)
+        requested = requested_limit(tree)
+        for check in PASSES:
+            tree = _apply(check, tree, ctx)
+        rendered = render(tree, ctx)
+    except GuardError as err:
+        err.sql = sql
+        raise
+    final = requested_limit(tree)
+    if final is None:  # pragma: no cover - the limit pass always leaves a whole-number LIMIT
+        raise GuardError("the query has no whole-number LIMIT after the limit pass", sql=sql, rule="limit")
+    return GuardedSQL(
+        sql=rendered,
+        tables=_physical_tables(tree, ctx),
+        limit=final,
+        limit_added=requested is None,
+        limit_clamped=requested is not None and requested > max_rows,
+    )
+
+
+def _apply(check: Pass, tree: exp.Expression, ctx: GuardContext) -> exp.Expression:
+    """Run one pass; any sqlglot failure inside it refuses (fail closed) under the pass's name."""
+    try:
+        return check(tree, ctx)
+    except SqlglotError as err:
+        raise GuardError(f"the query could not be checked: {str(err).splitlines()[0]}", rule=check.__name__) from err
+    except RecursionError:
+        raise GuardError("the query is nested too deeply to check", rule=check.__name__) from None
+
+
+def _physical_tables(tree: exp.Expression, ctx: GuardContext) -> tuple[str, ...]:
+    """The allowed tables a checked tree reads (CTE names never equal them: the tables pass refuses that)."""
+    found = {ctx.tables[t.name.lower()] for t in tree.find_all(exp.Table) if t.name.lower() in ctx.tables}
+    return tuple(sorted(found))

@@ -1,0 +1,846 @@
+"""Find time ranges and time grains in a plain-English analytics question.
+
+The offline planner turns "total streaming hours by region last quarter, only
+premium accounts" into a semantic query; this module finds the time part:
+*which dates* (a :class:`TimeRange`) and *at what grain* (a
+:class:`GrainMention`), with the character span of every match so the planner
+can blank them out (:meth:`TimeParse.remainder`) before it looks for metrics,
+dimensions and filter values in what is left.
+
+Pure: no I/O, no clock. Every relative phrase is resolved against the ``today``
+the caller passes (the date the user is asking on). Dates only, no times of day.
+
+Conventions (ranges are inclusive at both ends; ``None`` means open):
+
+- Calendar periods are complete: "last month" is the whole calendar month
+  before today's month, "last week" the previous Monday-Sunday week, "last
+  quarter" and "last year" the previous calendar quarter and year.
+- "this month", "month to date", "MTD" (and the same for week, quarter and
+  year, also "so far this year", "YTD") run from the first day of the current
+  period to ``today`` inclusive.
+- "last N days" (also "past", "previous", "prior", "trailing", "rolling", and
+  number words one to twelve) are the N days *ending yesterday*: today is left
+  out because its data is incomplete. "last N weeks/months/quarters/years" are
+  the N complete calendar periods before the current one (weeks start on
+  Monday). "last 1 month" is "last month", and "past year" is "last year":
+  the previous calendar year, not the trailing twelve months (say "last 12
+  months", "trailing twelve months" or "TTM" for those).
+- A period named without a year ("in March", "Q2", "H1", "March 5", "the
+  second quarter") is the most recent one that has started by ``today``;
+  "last March" is the most recent March that has ended, "this March" the
+  March of today's year. In a range ("from June to August 2025") a missing
+  year is taken from the other end.
+- "FY2025", "fiscal 2025", "CY2025" are treated as the calendar year 2025.
+- Open ranges: "since X", "starting X", "on or after X" start where X
+  starts; "after X" starts the day after X ends; "before X" ends the day
+  before X starts; "until X", "through X", "up to X" end where X ends.
+  "from X" alone is X itself ("titles from 2025"); "from X to Y",
+  "between X and Y", "X through Y" and "X - Y" are closed ranges (a plain
+  "X to Y" too, unless the question compares: "compare 2024 to 2025").
+- A bare four-digit number is a year only between 1990 and 2100, and not
+  after words such as "top", "limit", "over", "more than" or a comparison
+  sign, nor before a unit word such as "titles", "rows", "accounts", "hours".
+  Explicit dates (``2026-03-05``, "March 5, 2026") accept years 1900-2199.
+  Ambiguous numeric dates such as ``03/05/2026`` are ignored.
+- Not recognised on purpose: "recent", "recently", "latest", "last few
+  days", seasons, holidays, weekdays, future periods ("next month").
+
+Spans cover the whole time phrase, including a leading "in", "during", "for",
+"over", "within", "throughout", "across", "of", "on" and "the", so that
+:meth:`TimeParse.remainder` leaves the rest of the question clean.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
+from typing import Literal, NamedTuple
+
+from pydantic import model_validator
+
+from lore.semantic.spec import Grain
+from lore.types import Frozen
+
+__all__ = ["GrainMention", "TimeParse", "TimeRange", "default_grain", "parse_time"]
+
+
+# --- public models ------------------------------------------------------------------------------
+
+
+class TimeRange(Frozen):
+    """A range of dates named in a question: inclusive at both ends, ``None`` when open."""
+
+    start: date | None
+    end: date | None
+    #: human label for titles and answers: "Q2 2026", "last 90 days", "year to date (2026)"
+    label: str
+    #: character span of the whole phrase in the original question
+    span: tuple[int, int]
+    #: resolved against ``today`` (would mean other dates on another day)
+    relative: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> TimeRange:
+        if self.start is not None and self.end is not None and self.end < self.start:
+            raise ValueError(f"time range ends ({self.end}) before it starts ({self.start})")
+        if not 0 <= self.span[0] <= self.span[1]:
+            raise ValueError(f"bad span {self.span}")
+        return self
+
+    @property
+    def days(self) -> int | None:
+        """The number of days in the range, or ``None`` when it is open.
+
+        >>> TimeRange(start=date(2026, 1, 1), end=date(2026, 3, 31), label="Q1 2026", span=(0, 7)).days
+        90
+        """
+        if self.start is None or self.end is None:
+            return None
+        return (self.end - self.start).days + 1
+
+
+class GrainMention(Frozen):
+    """A time grain asked for in the question ("monthly", "by week", "YoY")."""
+
+    grain: Grain
+    span: tuple[int, int]
+    #: chosen by :func:`default_grain` from the range, for "over time", "trend", "trending"
+    inferred: bool = False
+
+
+class TimeParse(Frozen):
+    """Every time range and grain found in a question, in order of appearance."""
+
+    ranges: tuple[TimeRange, ...] = ()
+    grains: tuple[GrainMention, ...] = ()
+
+    @property
+    def first_range(self) -> TimeRange | None:
+        """The first range in the question, if any."""
+        return self.ranges[0] if self.ranges else None
+
+    @property
+    def grain(self) -> Grain | None:
+        """The grain asked for: the first explicit one, else the first inferred one."""
+        explicit = [g.grain for g in self.grains if not g.inferred]
+        inferred = [g.grain for g in self.grains if g.inferred]
+        return (explicit or inferred or [None])[0]
+
+    def remainder(self, question: str) -> str:
+        """The question with every matched span blanked out by spaces (same length).
+
+        >>> q = "hours by region monthly in 2025"
+        >>> parse_time(q, date(2026, 11, 1)).remainder(q)
+        'hours by region                '
+        """
+        chars = list(question)
+        for start, end in [r.span for r in self.ranges] + [g.span for g in self.grains]:
+            chars[start:end] = " " * (end - start)
+        return "".join(chars)
+
+
+# --- calendar helpers (pure) --------------------------------------------------------------------
+
+_MONTH_NAMES = tuple(calendar.month_name[i] for i in range(1, 13))
+_MONTH_ABBR = tuple(name[:3].lower() for name in _MONTH_NAMES)
+_FULL_MONTHS = frozenset(name.lower() for name in _MONTH_NAMES) | {"sept"}
+
+
+def month_bounds(year: int, month: int) -> tuple[date, date]:
+    """The first and last day of a calendar month.
+
+    >>> month_bounds(2024, 2)
+    (datetime.date(2024, 2, 1), datetime.date(2024, 2, 29))
+    """
+    return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
+
+
+def quarter_bounds(year: int, quarter: int) -> tuple[date, date]:
+    """The first and last day of a calendar quarter.
+
+    >>> quarter_bounds(2026, 2)
+    (datetime.date(2026, 4, 1), datetime.date(2026, 6, 30))
+    """
+    return date(year, 3 * quarter - 2, 1), month_bounds(year, 3 * quarter)[1]
+
+
+def half_bounds(year: int, half: int) -> tuple[date, date]:
+    """The first and last day of a half year.
+
+    >>> half_bounds(2025, 2)
+    (datetime.date(2025, 7, 1), datetime.date(2025, 12, 31))
+    """
+    return date(year, 6 * half - 5, 1), month_bounds(year, 6 * half)[1]
+
+
+def shift_months(day: date, months: int) -> date:
+    """The first day of the month ``months`` months away from ``day``'s month.
+
+    >>> shift_months(date(2026, 1, 15), -1)
+    datetime.date(2025, 12, 1)
+    >>> shift_months(date(2026, 11, 1), 2)
+    datetime.date(2027, 1, 1)
+    """
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def week_start(day: date) -> date:
+    """The Monday of ``day``'s week.
+
+    >>> week_start(date(2026, 11, 1))  # a Sunday
+    datetime.date(2026, 10, 26)
+    """
+    return day - timedelta(days=day.weekday())
+
+
+def _quarter_of(day: date) -> int:
+    return (day.month - 1) // 3 + 1
+
+
+def default_grain(time_range: TimeRange | None, today: date | None = None) -> Grain:
+    """The grain to chart a trend over ``time_range`` at.
+
+    Up to 31 days: day; up to 184 days (six calendar months): week; up to 1,096 days
+    (three years): month; longer: quarter. No range, or a range open at its start: month.
+    A range open at its end runs to ``today`` when it is given.
+
+    >>> default_grain(TimeRange(start=date(2026, 10, 1), end=date(2026, 10, 31), label="October 2026", span=(0, 0)))
+    'day'
+    >>> default_grain(TimeRange(start=date(2026, 1, 1), end=date(2026, 6, 30), label="H1 2026", span=(0, 0)))
+    'week'
+    >>> default_grain(TimeRange(start=date(2024, 1, 1), end=date(2026, 10, 31), label="x", span=(0, 0)))
+    'month'
+    >>> default_grain(TimeRange(start=date(2020, 1, 1), end=None, label="since 2020", span=(0, 0)), date(2026, 11, 1))
+    'quarter'
+    >>> default_grain(None)
+    'month'
+    """
+    if time_range is None or time_range.start is None:
+        return "month"
+    end = time_range.end or today
+    if end is None:
+        return "month"
+    days = (end - time_range.start).days + 1
+    if days <= 31:
+        return "day"
+    if days <= 184:
+        return "week"
+    if days <= 1096:
+        return "month"
+    return "quarter"
+
+
+# --- atoms: one period each, before ranges are composed ----------------------------------------
+
+Unit = Literal["day", "month", "quarter", "half", "year", "relative"]
+Mode = Literal["started", "ended", "this"]
+
+
+class _Atom(NamedTuple):
+    """One period found in the text (a year, a month, "last quarter", ...)."""
+
+    start: date
+    end: date
+    label: str
+    #: the label without its year ("June", "Q2"), to write "June to August 2025"
+    bare: str
+    unit: Unit
+    span: tuple[int, int]
+    relative: bool = False
+    #: for a period named without a year: the same period in a given year
+    rebuild: Callable[[int], _Atom | None] | None = None
+    #: only valid as the end of a range ("... and May", "... to Mar")
+    weak: bool = False
+
+
+_Builder = Callable[[re.Match[str], date], "_Atom | None"]
+
+
+def _month_number(token: str) -> int:
+    return _MONTH_ABBR.index(token.lower()[:3]) + 1
+
+
+def _year_value(token: str) -> int:
+    digits = re.sub(r"\D", "", token)
+    return int(digits) if len(digits) == 4 else 2000 + int(digits)
+
+
+def _month_atom(year: int, month: int, span: tuple[int, int]) -> _Atom:
+    start, end = month_bounds(year, month)
+    name = _MONTH_NAMES[month - 1]
+    return _Atom(start, end, f"{name} {year}", name, "month", span)
+
+
+def _quarter_atom(year: int, quarter: int, span: tuple[int, int]) -> _Atom:
+    start, end = quarter_bounds(year, quarter)
+    return _Atom(start, end, f"Q{quarter} {year}", f"Q{quarter}", "quarter", span)
+
+
+def _half_atom(year: int, half: int, span: tuple[int, int]) -> _Atom:
+    start, end = half_bounds(year, half)
+    return _Atom(start, end, f"H{half} {year}", f"H{half}", "half", span)
+
+
+def _year_atom(year: int, span: tuple[int, int]) -> _Atom:
+    return _Atom(date(year, 1, 1), date(year, 12, 31), str(year), str(year), "year", span)
+
+
+def _day_atom(year: int, month: int, day: int, span: tuple[int, int]) -> _Atom | None:
+    try:
+        d = date(year, month, day)
+    except ValueError:
+        return None
+    return _Atom(d, d, d.isoformat(), d.isoformat(), "day", span)
+
+
+def _yearless(build: Callable[[int], _Atom | None], today: date, mode: Mode) -> _Atom | None:
+    """Resolve a period named without a year against ``today``.
+
+    ``started``: the most recent one that has started; ``ended``: the most recent one that
+    has ended before today; ``this``: the one in today's year.
+    """
+    for year in range(today.year, today.year - 9, -1):
+        atom = build(year)
+        if atom is None:
+            continue
+        if mode == "this" or (mode == "started" and atom.start <= today) or (mode == "ended" and atom.end < today):
+            return atom._replace(relative=True, rebuild=build)
+    return None
+
+
+def _relative(start: date, end: date, label: str, span: tuple[int, int]) -> _Atom:
+    return _Atom(start, end, label, label, "relative", span, relative=True)
+
+
+# --- context checks -----------------------------------------------------------------------------
+
+#: words after which a month name alone ("in March", "since may") is a month
+_STRONG_PREPS = frozenset(
+    "in during for of since after before until till til through thru from between throughout within on".split()
+)
+#: prepositions after which a bare year is a year even when a unit-like word follows
+_YEAR_PREPS = frozenset("in during since before after until till throughout".split())
+#: words before a number that make it a count or a threshold, not a year
+_COUNT_WORDS = frozenset(
+    "top bottom first limit over under above below least most exceeding exceeds id ids number no "
+    "around about approximately nearly almost max maximum min minimum".split()
+)
+_COUNT_PAIRS = frozenset({("more", "than"), ("less", "than"), ("fewer", "than"), ("greater", "than")})
+#: words after a number that make it a count, not a year
+_UNIT_WORDS = frozenset(
+    """title titles row rows account accounts user users customer customers record records item items
+    result results session sessions game games player players song songs track tracks episode episodes
+    show shows movie movies film films device devices event events order orders product products entry
+    entries id ids people person member members subscriber subscribers install installs download downloads
+    click clicks view views hour hours hrs minute minutes mins second seconds secs day days week weeks
+    month months year years ms gb mb kb tb dollars usd eur euros units times requests calls samples words
+    pages lines teams countries campaigns productions experiments tests errors streams plays impressions
+    transactions purchases points km miles visits signups x k""".split()
+)
+
+_WORD_RE = re.compile(r"[<>=]+|[\w'#$]+")
+
+
+def _words_before(text: str, pos: int, n: int = 2) -> list[str]:
+    return [w.lower().strip("'") for w in _WORD_RE.findall(text[:pos])[-n:]]
+
+
+def _word_after(text: str, pos: int) -> str:
+    m = re.match(r"\s*([\w']+)", text[pos:])
+    return m.group(1).lower() if m else ""
+
+
+def _prev_word(text: str, pos: int) -> str:
+    words = _words_before(text, pos, 1)
+    return words[0] if words else ""
+
+
+def _counted(text: str, start: int, end: int) -> bool:
+    """Whether the number at ``text[start:end]`` reads as a count or threshold, not a date part."""
+    before = _words_before(text, start)
+    if before and (before[-1] in _COUNT_WORDS or before[-1][0] in "<>="):
+        return True
+    if len(before) == 2 and tuple(before) in _COUNT_PAIRS:
+        return True
+    if before and before[-1] in _YEAR_PREPS:
+        return False
+    return _word_after(text, end) in _UNIT_WORDS
+
+
+def _weak_before(text: str, pos: int) -> bool:
+    return re.search(r"(?:\bto|\band|[-\u2013\u2014])\s*$", text[:pos], re.I) is not None
+
+
+#: words after a sentence-initial "May" that make it the verb: "May I see ..."
+_MAY_VERB_NEXT = frozenset("i we you they he she it someone one be have not also please".split())
+
+
+def _may_is_month(m: re.Match[str], group: str) -> bool:
+    """"may" is a month after a preposition, written "May" inside a sentence, or opening one
+    when no pronoun or verb follows ("May revenue", not "May I see")."""
+    text, pos = m.string, m.start()
+    if _prev_word(text, pos) in _STRONG_PREPS:
+        return True
+    before = text[:pos].rstrip()
+    if before == "" or before.endswith((".", "?", "!", ":")):
+        return _word_after(text, m.end(group)) not in _MAY_VERB_NEXT
+    return m.group(group) == "May"
+
+
+# --- patterns -----------------------------------------------------------------------------------
+
+_MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)(?![a-z])"
+)
+#: a year inside a longer expression: 2026, FY2026, FY26, '26
+_Y = r"(?:(?:fy|cy)\s?'?\d\d(?!\d)|(?:(?:fy|cy)\s?)?(?:19|20|21)\d\d|'\d\d)(?![\w%+])(?!\.\d)(?!,\d)"
+_ORD = r"(?:1st|2nd|3rd|4th|first|second|third|fourth)"
+_ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4}
+_NUMBER_WORDS = {
+    w: i + 1
+    for i, w in enumerate("one two three four five six seven eight nine ten eleven twelve".split())
+}
+_PERIOD = r"(?P<unit>week|month|quarter|year)"
+_ADJ = r"(?:(?:full|complete|whole|calendar)\s+)?"
+
+
+def _p(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
+
+
+def _span(m: re.Match[str]) -> tuple[int, int]:
+    return m.start(), m.end()
+
+
+def _b_iso_day(m: re.Match[str], today: date) -> _Atom | None:
+    return _day_atom(int(m["y"]), int(m["m"]), int(m["d"]), _span(m))
+
+
+def _b_month_year(m: re.Match[str], today: date) -> _Atom | None:
+    month = int(m["m"]) if m["m"] else _month_number(m["mon"])
+    if not 1 <= month <= 12:
+        return None
+    return _month_atom(_year_value(m["year"]), month, _span(m))
+
+
+def _b_day_month_year(m: re.Match[str], today: date) -> _Atom | None:
+    return _day_atom(_year_value(m["year"]), _month_number(m["mon"]), int(m["day"]), _span(m))
+
+
+def _b_day_month(m: re.Match[str], today: date) -> _Atom | None:
+    text = m.string
+    if m["mon"].lower() == "may" and not _may_is_month(m, "mon"):
+        return None
+    if _counted(text, m.start(), m.end()):
+        return None
+    month, day, span = _month_number(m["mon"]), int(m["day"]), _span(m)
+    if not 1 <= day <= 31:
+        return None
+    return _yearless(lambda y: _day_atom(y, month, day, span), today, "started")
+
+
+def _b_month_alone(m: re.Match[str], today: date) -> _Atom | None:
+    text, token, pre = m.string, m["mon"], (m["pre"] or "").lower()
+    lowered = token.lower()
+    strong = bool(pre) or _prev_word(text, m.start()) in _STRONG_PREPS
+    if lowered == "may":
+        accepted = strong or _may_is_month(m, "mon")
+    else:
+        accepted = strong or lowered in _FULL_MONTHS
+    if not accepted and not _weak_before(text, m.start()):
+        return None
+    month, span = _month_number(token), _span(m)
+    mode: Mode = "this" if pre == "this" else "ended" if pre else "started"
+    atom = _yearless(lambda y: _month_atom(y, month, span), today, mode)
+    return atom._replace(weak=not accepted) if atom else None
+
+
+def _b_quarter_year(m: re.Match[str], today: date) -> _Atom | None:
+    q = int(m["q"]) if m["q"] else _ORDINALS.get(m["ord"].lower(), 4)
+    return _quarter_atom(_year_value(m["year"]), q, _span(m))
+
+
+def _b_quarter_alone(m: re.Match[str], today: date) -> _Atom | None:
+    q = int(m["q"]) if m["q"] else _ORDINALS[m["ord"].lower()]
+    pre = (m["pre"] or "").lower()
+    span = _span(m)
+    mode: Mode = "this" if pre == "this" else "ended" if pre else "started"
+    return _yearless(lambda y: _quarter_atom(y, q, span), today, mode)
+
+
+def _b_half_year(m: re.Match[str], today: date) -> _Atom | None:
+    h = int(m["h"]) if m["h"] else (1 if m["ord"].lower() in ("first", "1st") else 2)
+    return _half_atom(_year_value(m["year"]), h, _span(m))
+
+
+def _b_half_alone(m: re.Match[str], today: date) -> _Atom | None:
+    h = int(m["h"]) if m["h"] else (1 if m["ord"].lower() in ("first", "1st") else 2)
+    span = _span(m)
+    return _yearless(lambda y: _half_atom(y, h, span), today, "started")
+
+
+def _b_ordinal_month(m: re.Match[str], today: date) -> _Atom | None:
+    month = 1 if m["ord"].lower() == "first" else 12
+    return _month_atom(_year_value(m["year"]), month, _span(m))
+
+
+def _b_fiscal_year(m: re.Match[str], today: date) -> _Atom | None:
+    return _year_atom(_year_value(m["year"]), _span(m))
+
+
+def _b_bare_year(m: re.Match[str], today: date) -> _Atom | None:
+    year = int(m["year"])
+    if not 1990 <= year <= 2100 or _counted(m.string, m.start(), m.end()):
+        return None
+    return _year_atom(year, _span(m))
+
+
+def _previous_period(unit: str, today: date, span: tuple[int, int]) -> _Atom:
+    if unit == "week":
+        start = week_start(today) - timedelta(days=7)
+        end = start + timedelta(days=6)
+        return _relative(start, end, f"last week ({start} to {end})", span)
+    if unit == "month":
+        start, end = month_bounds(*_ym(shift_months(today, -1)))
+        return _relative(start, end, f"last month ({_MONTH_NAMES[start.month - 1]} {start.year})", span)
+    if unit == "quarter":
+        start = shift_months(quarter_bounds(today.year, _quarter_of(today))[0], -3)
+        q = _quarter_of(start)
+        return _relative(start, quarter_bounds(start.year, q)[1], f"last quarter (Q{q} {start.year})", span)
+    if unit == "year":
+        y = today.year - 1
+        return _relative(date(y, 1, 1), date(y, 12, 31), f"last year ({y})", span)
+    yesterday = today - timedelta(days=1)
+    return _relative(yesterday, yesterday, f"yesterday ({yesterday})", span)
+
+
+def _ym(day: date) -> tuple[int, int]:
+    return day.year, day.month
+
+
+def _b_previous(m: re.Match[str], today: date) -> _Atom | None:
+    return _previous_period(m["unit"].lower(), today, _span(m))
+
+
+_ABBR_UNITS = {"wtd": "week", "mtd": "month", "qtd": "quarter", "ytd": "year"}
+
+
+def _b_to_date(m: re.Match[str], today: date) -> _Atom | None:
+    unit = m["unit"].lower() if m["unit"] else _ABBR_UNITS[m["abbr"].lower()]
+    span = _span(m)
+    if unit == "week":
+        start = week_start(today)
+        return _relative(start, today, f"week to date (week of {start})", span)
+    if unit == "month":
+        start = today.replace(day=1)
+        return _relative(start, today, f"month to date ({_MONTH_NAMES[today.month - 1]} {today.year})", span)
+    if unit == "quarter":
+        q = _quarter_of(today)
+        return _relative(quarter_bounds(today.year, q)[0], today, f"quarter to date (Q{q} {today.year})", span)
+    return _relative(date(today.year, 1, 1), today, f"year to date ({today.year})", span)
+
+
+def _b_day_word(m: re.Match[str], today: date) -> _Atom | None:
+    if m["word"].lower() == "today":
+        return _relative(today, today, f"today ({today})", _span(m))
+    return _previous_period("day", today, _span(m))
+
+
+_UNIT_PREFIX = {"d": "day", "w": "week", "m": "month", "q": "quarter", "y": "year"}
+
+
+def _rolling(n: int, unit: str, today: date, span: tuple[int, int]) -> _Atom | None:
+    """The ``n`` days ending yesterday, or the ``n`` complete weeks/months/... before the current one."""
+    if n < 1:
+        return None
+    if n == 1:
+        return _previous_period(unit, today, span)
+    label = f"last {n} {unit}s"
+    try:
+        if unit == "day":
+            return _relative(today - timedelta(days=n), today - timedelta(days=1), label, span)
+        if unit == "week":
+            this_week = week_start(today)
+            return _relative(this_week - timedelta(weeks=n), this_week - timedelta(days=1), label, span)
+        if unit in ("month", "quarter"):
+            months = 1 if unit == "month" else 3
+            current = today.replace(day=1) if unit == "month" else quarter_bounds(today.year, _quarter_of(today))[0]
+            return _relative(shift_months(current, -months * n), current - timedelta(days=1), label, span)
+        return _relative(date(today.year - n, 1, 1), date(today.year - 1, 12, 31), label, span)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _b_rolling(m: re.Match[str], today: date) -> _Atom | None:
+    n = int(m["n"]) if m["n"] else _NUMBER_WORDS[m["w"].lower()]
+    return _rolling(n, _UNIT_PREFIX[m["unit"].lower()[0]], today, _span(m))
+
+
+def _b_ttm(m: re.Match[str], today: date) -> _Atom | None:
+    return _rolling(12, "month", today, _span(m))
+
+
+#: (pattern, builder): every candidate period; overlaps are settled longest first
+_ATOMS: tuple[tuple[re.Pattern[str], _Builder], ...] = (
+    # 2026-03-05, 2026/03/05
+    (_p(r"(?<![\w/.:-])(?P<y>(?:19|20|21)\d\d)(?P<sep>[-/.])(?P<m>\d{1,2})(?P=sep)(?P<d>\d{1,2})(?![\w/-])(?!\.\d)"), _b_iso_day),
+    # 2026-03, 2026/03
+    (_p(r"(?<![\w/.:-])(?P<year>(?:19|20|21)\d\d)[-/](?P<m>\d\d)(?![\w/-])(?!\.\d)(?P<mon>)"), _b_month_year),
+    # 03/2026
+    (_p(r"(?<![\w/.:-])(?P<m>\d{1,2})/(?P<year>(?:19|20|21)\d\d)(?![\w/-])(?!\.\d)(?P<mon>)"), _b_month_year),
+    # March 5, 2026 / Mar. 5th 2026
+    (_p(rf"\b(?P<mon>{_MONTH})\.?\s+(?P<day>\d{{1,2}})(?:st|nd|rd|th)?(?:\s*,\s*|\s+)(?:of\s+)?(?P<year>{_Y})"), _b_day_month_year),
+    # 5 March 2026 / the 5th of March, 2026
+    (_p(rf"\b(?:the\s+)?(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<mon>{_MONTH})\.?,?\s+(?P<year>{_Y})"), _b_day_month_year),
+    # March 5 / 5th of March (most recent)
+    (_p(rf"\b(?P<mon>{_MONTH})\.?\s+(?P<day>\d{{1,2}})(?:st|nd|rd|th)?(?![\w:/.-])"), _b_day_month),
+    (_p(rf"\b(?:the\s+)?(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<mon>{_MONTH})"), _b_day_month),
+    # March 2026, Mar '26, March of 2026
+    (_p(rf"\b(?P<mon>{_MONTH})(?:\.?\s*[,/-]?\s*|\s+of\s+)(?P<year>{_Y})(?P<m>)"), _b_month_year),
+    # March, last March, this May
+    (_p(rf"\b(?:(?P<pre>last|past|previous|prior|this)\s+)?(?P<mon>{_MONTH})(?![\w/-])"), _b_month_alone),
+    # the first month of 2026
+    (_p(rf"\b(?:the\s+)?(?P<ord>first|last|final)\s+month\s+of\s+(?P<year>{_Y})"), _b_ordinal_month),
+    # Q2 2026, q2 of 2026, Q2 FY26, 2026 Q2, 2026-Q2, the second quarter of 2026, last quarter of 2025
+    (_p(rf"\bq(?P<q>[1-4])(?:\s*[-/,]?\s*|\s+(?:of|in)\s+)(?P<year>{_Y})(?P<ord>)"), _b_quarter_year),
+    (_p(r"(?<![\w'])(?P<year>(?:(?:fy|cy)\s?)?(?:19|20|21)\d\d)\s*[-/]?\s*q(?P<q>[1-4])\b(?P<ord>)"), _b_quarter_year),
+    (_p(rf"\b(?:the\s+)?(?P<ord>{_ORD}|last|final)\s+quarter(?:\s+of|\s+in|\s*,)?\s+(?P<year>{_Y})(?P<q>)"), _b_quarter_year),
+    # Q2, last Q2, the second quarter
+    (_p(r"\b(?:(?P<pre>last|previous|prior|this)\s+)?q(?P<q>[1-4])\b(?P<ord>)"), _b_quarter_alone),
+    (_p(rf"\b(?:the\s+)?(?P<ord>{_ORD})\s+quarter\b(?P<q>)(?P<pre>)"), _b_quarter_alone),
+    # H1 2026, 2026 H2, first half of 2026, H1, the second half
+    (_p(rf"\bh(?P<h>[12])(?:\s*[-/,]?\s*|\s+(?:of|in)\s+)(?P<year>{_Y})(?P<ord>)"), _b_half_year),
+    (_p(r"(?<![\w'])(?P<year>(?:(?:fy|cy)\s?)?(?:19|20|21)\d\d)\s*[-/]?\s*h(?P<h>[12])\b(?P<ord>)"), _b_half_year),
+    (_p(rf"\b(?:the\s+)?(?P<ord>first|second|1st|2nd|last|latter)\s+half(?:\s+of|\s+in|\s*,)?\s+(?P<year>{_Y})(?P<h>)"), _b_half_year),
+    (_p(r"\bh(?P<h>[12])\b(?P<ord>)"), _b_half_alone),
+    (_p(r"\b(?:the\s+)?(?P<ord>first|second|1st|2nd)\s+half\b(?P<h>)"), _b_half_alone),
+    # FY2025, FY 25, fiscal year 2025, calendar 2025 (treated as calendar years)
+    (
+        _p(
+            r"\b(?P<year>(?:fiscal|calendar)\s+(?:year\s+)?(?:19|20|21)\d\d|(?:fy|cy)\s?'?\d\d(?!\d)|(?:fy|cy)\s?(?:19|20|21)\d\d)"
+            r"(?![\w%+])(?!\.\d)(?!,\d)"
+        ),
+        _b_fiscal_year,
+    ),
+    # 2025 (a bare year, checked in context)
+    (_p(r"(?<![\w$#€£.,/:'])(?<![a-z_]-)(?P<year>\d{4})(?![\w%+])(?!\.\d)(?!,\d)(?!-\d{1,3}(?!\d))(?!/\d)"), _b_bare_year),
+    # last month, previous quarter, past year, last full week
+    (_p(rf"\b(?:last|previous|prior|past|preceding)\s+{_ADJ}{_PERIOD}\b(?!-)"), _b_previous),
+    # this month, current quarter, this year so far, so far this year, year to date, YTD
+    (_p(rf"\b(?:this|current|the\s+current)\s+(?:calendar\s+)?{_PERIOD}(?:\s+(?:so\s+far|to\s+date))?\b(?P<abbr>)"), _b_to_date),
+    (_p(rf"\bso\s+far\s+this\s+{_PERIOD}\b(?P<abbr>)"), _b_to_date),
+    (_p(rf"\b{_PERIOD}[\s-]+to[\s-]+date\b(?P<abbr>)"), _b_to_date),
+    (_p(r"\b(?P<abbr>wtd|mtd|qtd|ytd)\b(?P<unit>)"), _b_to_date),
+    # today, yesterday
+    (_p(r"\b(?P<word>today|yesterday)\b"), _b_day_word),
+    # last 90 days, past 6 months, previous two quarters, trailing 12 months, last 30d
+    (
+        _p(
+            r"\b(?:last|past|previous|prior|trailing|rolling|preceding)\s+"
+            r"(?:(?P<n>\d{1,5})\s*|(?P<w>one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\s+)"
+            rf"{_ADJ}(?P<unit>days?|d|weeks?|wks?|w|months?|mos?|m|quarters?|qtrs?|q|years?|yrs?|y)\b(?!-)"
+        ),
+        _b_rolling,
+    ),
+    (_p(r"\b(?:ttm|ltm)\b"), _b_ttm),
+)
+
+
+def _candidates(question: str, today: date) -> Iterator[_Atom]:
+    for pattern, build in _ATOMS:
+        for m in pattern.finditer(question):
+            atom = build(m, today)
+            if atom is not None:
+                yield atom
+
+
+def _select(atoms: Iterator[_Atom]) -> list[_Atom]:
+    """Non-overlapping atoms, longest first, returned in order of appearance."""
+    chosen: list[_Atom] = []
+    for atom in sorted(atoms, key=lambda a: (a.span[0] - a.span[1], a.span[0])):
+        if all(atom.span[1] <= c.span[0] or atom.span[0] >= c.span[1] for c in chosen):
+            chosen.append(atom)
+    return sorted(chosen, key=lambda a: a.span[0])
+
+
+# --- ranges: atoms joined by "between ... and", "from ... to", "since", "before" ---------------
+
+_GAP = _p(r"\s*(?P<conn>to|through|thru|until|till|-|\u2013|\u2014|and)\s*")
+_BETWEEN = _p(r"\bbetween\s+(?:the\s+)?$")
+_FROM = _p(r"\bfrom\s+(?:the\s+)?$")
+_COMPARE = _p(r"\b(?:compare|compared|comparing|comparison|versus|vs)\b")
+_EDGE = r"(?:(?:the\s+)?(?P<edge>start|beginning|end)\s+of\s+)?(?:the\s+)?$"
+_OPEN = (
+    ("since", _p(rf"\b(?:since|starting(?:\s+(?:from|in|on|with))?|beginning(?:\s+(?:in|on|with))?|on\s+or\s+after)\s+{_EDGE}")),
+    ("after", _p(rf"\b(?:after|later\s+than)\s+{_EDGE}")),
+    ("before", _p(rf"\b(?:before|prior\s+to|earlier\s+than)\s+{_EDGE}")),
+    ("until", _p(rf"\b(?:until|till|til|through|thru|up\s+(?:to|until|through)|on\s+or\s+before|no\s+later\s+than)\s+{_EDGE}")),
+)
+_FILLER = _p(r"(?:\b(?:in|during|for|over|within|throughout|across|of|on|from)\s+)?(?:\bthe\s+)?$")
+
+
+def _join_label(a: _Atom, b: _Atom) -> str:
+    if a.unit == b.unit and a.unit in ("month", "quarter", "half") and a.start.year == b.start.year:
+        return f"{a.bare} to {b.label}"
+    return f"{a.label} to {b.label}"
+
+
+def _between(question: str, a: _Atom, b: _Atom) -> TimeRange | None:
+    """``a`` and ``b`` joined into one range, when the text between them says so."""
+    gap = _GAP.fullmatch(question, a.span[1], b.span[0])
+    if gap is None:
+        return None
+    conn = gap["conn"].lower()
+    prefix = question[: a.span[0]]
+    opener = _BETWEEN.search(prefix) if conn == "and" else _FROM.search(prefix)
+    if opener is None:
+        if conn == "and":
+            return None
+        explicit = a.unit != "relative" and b.unit != "relative"
+        if not explicit or (conn == "to" and _COMPARE.search(prefix)):
+            return None
+    relative = a.relative or b.relative
+    if a.rebuild is not None and (b.rebuild is None or b.relative):
+        rebuilt = a.rebuild(b.start.year)
+        if rebuilt is not None and rebuilt.start > b.start:
+            rebuilt = a.rebuild(b.start.year - 1)
+        if rebuilt is None:
+            return None
+        a, relative = rebuilt, b.relative
+    elif b.rebuild is not None:
+        rebuilt = b.rebuild(a.start.year)
+        if rebuilt is not None and rebuilt.end < a.start:
+            rebuilt = b.rebuild(a.start.year + 1)
+        if rebuilt is None:
+            return None
+        b, relative = rebuilt, a.relative
+    span = (opener.start() if opener else a.span[0], b.span[1])
+    if b.end < a.start:
+        if conn != "and":
+            return None
+        a, b = b, a  # "between 2025-08-31 and 2025-06-01" means the same interval
+    return TimeRange(start=a.start, end=b.end, label=_join_label(a, b), span=span, relative=relative)
+
+
+def _single(question: str, a: _Atom) -> TimeRange:
+    """One atom as a range, opened by "since", "after", "before" or "until" when one precedes it."""
+    prefix = question[: a.span[0]]
+    for kind, pattern in _OPEN:
+        m = pattern.search(prefix)
+        if m is None:
+            continue
+        edge = (m["edge"] or "").lower()
+        if kind == "since" and edge == "end":
+            kind = "after"
+        elif kind == "until" and edge in ("start", "beginning"):
+            kind = "before"
+        span = (m.start(), a.span[1])
+        if kind == "since":
+            return TimeRange(start=a.start, end=None, label=f"since {a.label}", span=span, relative=a.relative)
+        if kind == "after":
+            return TimeRange(start=a.end + timedelta(days=1), end=None, label=f"after {a.label}", span=span, relative=a.relative)
+        if kind == "before":
+            return TimeRange(start=None, end=a.start - timedelta(days=1), label=f"before {a.label}", span=span, relative=a.relative)
+        return TimeRange(start=None, end=a.end, label=f"until {a.label}", span=span, relative=a.relative)
+    return TimeRange(start=a.start, end=a.end, label=a.label, span=a.span, relative=a.relative)
+
+
+def _with_filler(question: str, r: TimeRange) -> TimeRange:
+    """Widen the span over a leading "in", "during", "over the", ... that belongs to the phrase."""
+    m = _FILLER.search(question[: r.span[0]])
+    if m is None or m.start() == r.span[0]:
+        return r
+    return r.model_copy(update={"span": (m.start(), r.span[1])})
+
+
+def _ranges(question: str, atoms: list[_Atom]) -> list[TimeRange]:
+    ranges: list[TimeRange] = []
+    i = 0
+    while i < len(atoms):
+        if i + 1 < len(atoms):
+            joined = _between(question, atoms[i], atoms[i + 1])
+            if joined is not None:
+                ranges.append(_with_filler(question, joined))
+                i += 2
+                continue
+        if not atoms[i].weak:
+            ranges.append(_with_filler(question, _single(question, atoms[i])))
+        i += 1
+    return ranges
+
+
+# --- grains ---------------------------------------------------------------------------------------
+
+#: adjectives that name a plan or a metric, not a grain: "monthly active users", "annual plan"
+_NOT_A_GRAIN = (
+    r"(?!\s+(?:active|plans?|subscriptions?|subscribers?|billing|billed|prices?|pricing|fees?|tiers?|caps?"
+    r"|limits?|quotas?|budgets?|pass|passes|memberships?|users?)\b)"
+)
+_NOT_A_PART = r"(?!\s+of\s+(?:the\s+)?(?:week|month|quarter|year)\b)"
+
+
+def _grain_pattern(adverbs: str, unit: str, nouns: str, abbrevs: str) -> re.Pattern[str]:
+    return _p(
+        rf"\b(?:(?:{adverbs}){_NOT_A_GRAIN}"
+        rf"|{unit}[\s-]+(?:over|by|on)[\s-]+{unit}"
+        rf"|(?:by|per|each)\s+(?:the\s+)?(?:(?:calendar|fiscal)\s+)?(?:{nouns}){_NOT_A_PART}"
+        rf"|{abbrevs})(?![\w/])"
+    )
+
+
+_GRAINS: tuple[tuple[re.Pattern[str], Grain], ...] = (
+    (_grain_pattern("daily", "day", "day|date", "dod|d/d"), "day"),
+    (_grain_pattern("weekly", "week", "week", "wow|w/w"), "week"),
+    (_grain_pattern("monthly", "month", "month", "mom|m/m"), "month"),
+    (_grain_pattern("quarterly", "quarter", "quarter", "qoq|q/q"), "quarter"),
+    (_grain_pattern("yearly|annually", "year", "year", "yoy|y/y"), "year"),
+)
+_TREND = _p(r"\b(?:over\s+time|trends?|trending|trend\s*lines?|time[\s-]+series)\b")
+
+
+def _overlaps(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
+    return any(span[0] < e and s < span[1] for s, e in spans)
+
+
+def _grains(question: str, ranges: list[TimeRange], today: date) -> list[GrainMention]:
+    taken = [r.span for r in ranges]
+    found: list[GrainMention] = []
+    for pattern, grain in _GRAINS:
+        found += [GrainMention(grain=grain, span=_span(m)) for m in pattern.finditer(question)]
+    trend = default_grain(ranges[0] if ranges else None, today)
+    found += [GrainMention(grain=trend, span=_span(m), inferred=True) for m in _TREND.finditer(question)]
+    chosen: list[GrainMention] = []
+    for g in sorted(found, key=lambda g: (g.span[0] - g.span[1], g.span[0])):
+        if not _overlaps(g.span, taken):
+            chosen.append(g)
+            taken.append(g.span)
+    return sorted(chosen, key=lambda g: g.span[0])
+
+
+# --- entry point ----------------------------------------------------------------------------------
+
+
+def parse_time(question: str, today: date) -> TimeParse:
+    """Find the time ranges and grains in ``question``, resolving relative phrases against ``today``.
+
+    >>> today = date(2026, 11, 1)
+    >>> r = parse_time("total streaming hours by region last quarter, only premium accounts", today).ranges[0]
+    >>> (r.start, r.end, r.label, r.relative)
+    (datetime.date(2026, 7, 1), datetime.date(2026, 9, 30), 'last quarter (Q3 2026)', True)
+    >>> [(r.label, r.start, r.end) for r in parse_time("sessions between 2025-06-01 and 2025-08-31", today).ranges]
+    [('2025-06-01 to 2025-08-31', datetime.date(2025, 6, 1), datetime.date(2025, 8, 31))]
+    >>> q = "installs in the last 90 days, weekly"
+    >>> p = parse_time(q, today)
+    >>> p.ranges[0].label, p.ranges[0].start, p.ranges[0].end, q[slice(*p.ranges[0].span)]
+    ('last 90 days', datetime.date(2026, 8, 3), datetime.date(2026, 10, 31), 'in the last 90 days')
+    >>> [g.grain for g in p.grains]
+    ['week']
+    >>> parse_time("top 5 titles with 2000 views", today)
+    TimeParse(ranges=(), grains=())
+    """
+    ranges = _ranges(question, _select(_candidates(question, today)))
+    return TimeParse(ranges=tuple(ranges), grains=tuple(_grains(question, ranges, today)))

@@ -1,0 +1,378 @@
+"""Lexical matching: light stemming, verbatim value mentions, and an idf-weighted phrase score.
+
+Everything here is pure and fast (no model, no I/O). Two things use it:
+
+- :func:`match_values` / :class:`ValueMatcher` find dimension values mentioned
+  verbatim in a question ("Brazil", "South Korea", "18-24", "sci-fi",
+  "us-east-1", "basic with ads" for ``basic_with_ads``), so planners can ground
+  filters and the retriever can score value hits.
+- :class:`LexicalIndex` scores the retriever's documents against a question by
+  how much of a document's names, labels and synonyms the question contains
+  (idf-weighted), see :meth:`LexicalIndex.score`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+#: words that carry no meaning for matching a question to a metric, attribute or value
+STOP_WORDS: frozenset[str] = frozenset(
+    """a an the of by for in on at to and or per with from into over under vs versus
+    how many much what which who whom whose when where why is are was were be been being
+    do does did done has have had show me give list tell get each all every our my your
+    their its it this that these those there i we you they us please can could would
+    should will than then as not no yes up down about s t""".split()
+)
+
+_WORD_RE = re.compile(r"[A-Za-z0-9]+")
+
+#: how sure a mention in another spelling is (``basic with ads`` for ``basic_with_ads``, a plural)
+VARIANT_WEIGHT = 0.95
+
+
+def stem(token: str) -> str:
+    """A light, consistent stem: plurals, -ing and -ed endings, a final e.
+
+    Both questions and documents go through it, so only consistency matters.
+
+    >>> [stem(w) for w in ["hours", "hour", "countries", "country", "watched", "watching"]]
+    ['hour', 'hour', 'country', 'country', 'watch', 'watch']
+    >>> [stem(w) for w in ["games", "game", "release", "released", "status", "ios", "18"]]
+    ['gam', 'gam', 'releas', 'releas', 'status', 'ios', '18']
+    """
+    if len(token) <= 3 or not token.isalpha():
+        return token
+    if token.endswith(("ies", "ied")) and len(token) > 4:
+        return token[:-3] + "y"
+    for suffix in ("ing", "ed", "es", "s"):
+        if token.endswith(suffix) and len(token) - len(suffix) >= 3:
+            if suffix == "s" and token.endswith(("ss", "us", "is")):
+                break
+            token = token[: -len(suffix)]
+            break
+    if token.endswith("e") and len(token) > 3:
+        token = token[:-1]
+    return token
+
+
+def terms(text: str) -> tuple[str, ...]:
+    """The stemmed, lower-cased content words of a text (underscores split words).
+
+    >>> terms("How many hours did people watch in Brazil?")
+    ('hour', 'peopl', 'watch', 'brazil')
+    >>> terms("total_streaming_hours")
+    ('total', 'stream', 'hour')
+    """
+    out = []
+    for word in _WORD_RE.findall(text.lower().replace("_", " ")):
+        if word not in STOP_WORDS:
+            out.append(stem(word))
+    return tuple(out)
+
+
+# --- verbatim value mentions -------------------------------------------------------
+
+
+class ValueMatch(NamedTuple):
+    """A dimension value mentioned in a question: where, and how sure (0..1)."""
+
+    ref: str
+    value: str
+    span: tuple[int, int]
+    score: float
+
+
+@dataclass(frozen=True)
+class _Variant:
+    ref: str
+    value: str
+    spelling: str  # single-spaced, in the value's case
+    weight: float  # 1.0 for the value as written, less for a spelling variant
+
+    @property
+    def key(self) -> str:
+        return self.spelling.lower()
+
+
+def _normalize_with_offsets(text: str) -> tuple[str, list[int]]:
+    """Lower-case and collapse whitespace runs; map each output char to its input offset.
+
+    >>> _normalize_with_offsets("South  Korea")
+    ('south korea', [0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 11])
+    """
+    chars: list[str] = []
+    offsets: list[int] = []
+    for i, ch in enumerate(text):
+        if ch.isspace():
+            if chars and chars[-1] == " ":
+                continue
+            ch = " "
+        chars.append(ch.lower())
+        offsets.append(i)
+    return "".join(chars), offsets
+
+
+def _variants(ref: str, value: str) -> list[_Variant]:
+    """The spellings under which a value counts as mentioned.
+
+    >>> [(v.spelling, v.weight) for v in _variants("accounts.plan", "basic_with_ads")]
+    [('basic_with_ads', 1.0), ('basic with ads', 0.95), ('basic-with-ads', 0.95)]
+    >>> [(v.spelling, v.weight) for v in _variants("titles.title_type", "Movie")]
+    [('Movie', 1.0), ('Movies', 0.95)]
+    >>> [v.spelling for v in _variants("titles.genre", "comedy")]
+    ['comedy', 'comedies']
+    """
+    spelling = " ".join(value.split())
+    if not spelling:
+        return []
+    spellings: dict[str, float] = {spelling: 1.0}
+    if "_" in spelling:
+        spellings.setdefault(spelling.replace("_", " "), VARIANT_WEIGHT)
+        spellings.setdefault(spelling.replace("_", "-"), VARIANT_WEIGHT)
+    if "-" in spelling and not any(c.isdigit() for c in spelling):
+        spellings.setdefault(spelling.replace("-", " "), VARIANT_WEIGHT)
+    if spelling.isalpha() and len(spelling) >= 3:
+        lower = spelling.lower()
+        if lower.endswith(("s", "x", "ch", "sh")):
+            spellings.setdefault(spelling + "es", VARIANT_WEIGHT)
+        elif lower.endswith("y") and lower[-2] not in "aeiou":
+            spellings.setdefault(spelling[:-1] + "ies", VARIANT_WEIGHT)
+        else:
+            spellings.setdefault(spelling + "s", VARIANT_WEIGHT)
+    return [_Variant(ref, value, sp, w) for sp, w in spellings.items()]
+
+
+def _mention_score(value: str, found: str, weight: float) -> float:
+    """How sure a verbatim find is a mention of the value.
+
+    Long values found as written score 1.0 (0.95 in another case). One- and
+    two-character values are often ordinary words ("us", "a", "hi"): they score
+    0.9 only when typed exactly and the value is upper-case or has a digit
+    ("BR", "A1"), otherwise 0.5, and 0.3 when the find is a stop word. A single
+    character never scores above 0.5.
+
+    >>> _mention_score("Brazil", "brazil", 1.0)
+    0.95
+    >>> _mention_score("BR", "BR", 1.0), _mention_score("US", "us", 1.0), _mention_score("en", "en", 1.0)
+    (0.9, 0.3, 0.5)
+    """
+    exact_case = found == value
+    if len(value.strip()) <= 2:
+        if found.lower() in STOP_WORDS and not exact_case:
+            score = 0.3
+        elif exact_case and (value != value.lower() or any(c.isdigit() for c in value)):
+            score = 0.9
+        else:
+            score = 0.5
+        if len(value.strip()) == 1:
+            score = min(score, 0.5)
+    else:
+        score = 1.0 if exact_case else 0.95
+    return round(score * weight, 4)
+
+
+class ValueMatcher:
+    """Finds values mentioned verbatim in questions; build once per value set, reuse.
+
+    Matching is case-insensitive on whole words: a mention may not continue a
+    letter or digit on either side, so "us" is not found in "focus" and "18-24"
+    not in "18-245". Whitespace runs count as one space, so multi-word values
+    ("South Korea") match across line breaks. A match that lies strictly inside
+    a longer match is dropped ("us" inside "us-east-1").
+    """
+
+    def __init__(self, values: Mapping[str, Sequence[str]]) -> None:
+        by_head: dict[str, list[_Variant]] = {}
+        odd: list[_Variant] = []
+        for ref, vals in values.items():
+            for value in dict.fromkeys(str(v) for v in vals if v is not None and str(v).strip()):
+                for variant in _variants(ref, value):
+                    head = _WORD_RE.match(variant.key)
+                    if head and head.start() == 0:
+                        by_head.setdefault(head.group(0), []).append(variant)
+                    else:
+                        odd.append(variant)
+        self._by_head = by_head
+        self._odd = tuple(odd)
+
+    def match(self, question: str) -> list[ValueMatch]:
+        norm, offsets = _normalize_with_offsets(question)
+        found: dict[tuple[str, str, int, int], float] = {}
+
+        def consider(variant: _Variant, start: int) -> None:
+            end = start + len(variant.key)
+            if norm[start:end] != variant.key:
+                return
+            if start > 0 and norm[start - 1].isalnum() and variant.key[0].isalnum():
+                return
+            if end < len(norm) and norm[end].isalnum() and variant.key[-1].isalnum():
+                return
+            o_start, o_end = offsets[start], offsets[end - 1] + 1
+            as_typed = " ".join(question[o_start:o_end].split())
+            score = _mention_score(variant.spelling, as_typed, variant.weight)
+            key = (variant.ref, variant.value, o_start, o_end)
+            found[key] = max(found.get(key, 0.0), score)
+
+        for word in _WORD_RE.finditer(norm):
+            for variant in self._by_head.get(word.group(0), ()):
+                consider(variant, word.start())
+        for variant in self._odd:
+            start = norm.find(variant.key)
+            while start != -1:
+                consider(variant, start)
+                start = norm.find(variant.key, start + 1)
+
+        spans = {(s, e) for (_, _, s, e) in found}
+        matches = [
+            ValueMatch(ref, value, (s, e), score)
+            for (ref, value, s, e), score in found.items()
+            if not any(os <= s and e <= oe and (os, oe) != (s, e) for os, oe in spans)
+        ]
+        matches.sort(key=lambda m: (-m.score, m.span[0], m.ref, m.value))
+        return matches
+
+
+def match_values(question: str, values: Mapping[str, Sequence[str]]) -> list[ValueMatch]:
+    """Dimension values mentioned verbatim in a question, best first.
+
+    ``values`` maps a dimension reference to its distinct values. Each match
+    is ``(ref, value, span, score)``; ``question[span[0]:span[1]]`` is the text
+    found. For many questions over the same values, build a
+    :class:`ValueMatcher` once.
+
+    >>> vals = {"countries.country_name": ["Brazil", "South Korea"], "countries.country_iso_code": ["BR", "US"],
+    ...         "accounts.age_band": ["18-24", "55+"], "titles.genre": ["sci-fi"], "cloud_costs.cloud_region": ["us-east-1"]}
+    >>> [(m.value, m.span, m.score) for m in match_values("Hours in south  korea vs BR for 18-24 sci-fi fans", vals)]
+    [('18-24', (32, 37), 1.0), ('sci-fi', (38, 44), 1.0), ('South Korea', (9, 21), 0.95), ('BR', (25, 27), 0.9)]
+    >>> [m.value for m in match_values("cost in us-east-1 for users 55+", vals)]
+    ['us-east-1', '55+']
+    >>> match_values("focus on brazilian titles", vals)
+    []
+    """
+    return ValueMatcher(values).match(question)
+
+
+# --- idf-weighted phrase scoring -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LexicalDoc:
+    """What the lexical scorer knows of one document.
+
+    ``phrases``: names, labels, synonyms or the value, each with a weight in
+    0..1; ``bag``: further words (descriptions); ``symmetric``: score as a
+    whole-question match (verified examples).
+    """
+
+    id: str
+    kind: str
+    phrases: tuple[tuple[str, float], ...] = ()
+    bag: str = ""
+    symmetric: bool = False
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    id: str
+    kind: str
+    phrases: tuple[tuple[frozenset[str], float], ...]
+    all_terms: frozenset[str]
+    symmetric: bool
+
+
+def _prepare(doc: LexicalDoc) -> _Prepared:
+    phrases = tuple((frozenset(terms(text)), w) for text, w in doc.phrases)
+    phrases = tuple((t, w) for t, w in phrases if t)
+    all_terms = frozenset().union(*(t for t, _ in phrases), terms(doc.bag))
+    return _Prepared(doc.id, doc.kind, phrases, all_terms, doc.symmetric)
+
+
+@dataclass(frozen=True)
+class LexicalIndex:
+    """An immutable lexical index over documents; :meth:`with_docs` / :meth:`without` return new ones.
+
+    >>> idx = LexicalIndex.build([
+    ...     LexicalDoc("m1", "metric", (("total_streaming_hours", 1.0), ("watch time", 1.0))),
+    ...     LexicalDoc("m2", "metric", (("game_installs", 1.0),), bag="Installs of games on phones"),
+    ...     LexicalDoc("d1", "dimension", (("region", 1.0),)),
+    ... ])
+    >>> idx.score("how much time did people watch")["m1"]
+    1.0
+    >>> sorted(idx.score("hours by region").items())
+    [('d1', 1.0), ('m1', 0.3333)]
+    """
+
+    docs: Mapping[str, _Prepared] = field(default_factory=dict)
+    postings: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, docs: Iterable[LexicalDoc]) -> LexicalIndex:
+        return cls()._rebuilt({d.id: _prepare(d) for d in docs})
+
+    def with_docs(self, docs: Iterable[LexicalDoc]) -> LexicalIndex:
+        merged = dict(self.docs)
+        merged.update({d.id: _prepare(d) for d in docs})
+        return self._rebuilt(merged)
+
+    def without(self, ids: Iterable[str]) -> LexicalIndex:
+        drop = set(ids)
+        return self._rebuilt({i: d for i, d in self.docs.items() if i not in drop})
+
+    @staticmethod
+    def _rebuilt(docs: dict[str, _Prepared]) -> LexicalIndex:
+        postings: dict[str, set[str]] = {}
+        for doc in docs.values():
+            for term in doc.all_terms:
+                postings.setdefault(term, set()).add(doc.id)
+        return LexicalIndex(docs, {t: frozenset(ids) for t, ids in postings.items()})
+
+    def idf(self, term: str) -> float:
+        """BM25's idf: ln(1 + (N - df + 0.5) / (df + 0.5)), always positive."""
+        n = len(self.docs)
+        df = len(self.postings.get(term, ()))
+        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+    def score(self, question: str, *, kinds: Iterable[str] | None = None) -> dict[str, float]:
+        """Lexical scores in 0..1 of the documents sharing a word with the question (others: 0).
+
+        For a document with phrases P (weight w) and all its words D, and the
+        question's words Q, with idf weights:
+
+        - phrase coverage  c(p) = idf(p ∩ Q) / idf(p): how much of a name, label,
+          synonym or value the question contains (1.0 = all of it);
+        - question coverage  q = idf(Q ∩ D) / idf(Q): how much of the question
+          the document's words (descriptions too) explain;
+        - score = max(max_p w·c(p), 0.5·q); for examples (symmetric) min(c, q)
+          over the example question, so only a near-identical question scores 1.
+        """
+        q_terms = frozenset(terms(question))
+        if not q_terms:
+            return {}
+        wanted = None if kinds is None else frozenset(kinds)
+        idf = {t: self.idf(t) for t in q_terms}
+        q_total = sum(idf.values())
+        candidates: set[str] = set()
+        for term in q_terms:
+            candidates |= self.postings.get(term, frozenset())
+        out: dict[str, float] = {}
+        for doc_id in candidates:
+            doc = self.docs[doc_id]
+            if wanted is not None and doc.kind not in wanted:
+                continue
+            q_cov = sum(idf[t] for t in q_terms & doc.all_terms) / q_total
+            best = 0.0
+            for phrase, weight in doc.phrases:
+                total = sum(self.idf(t) for t in phrase)
+                cov = sum(idf[t] for t in phrase & q_terms) / total if total else 0.0
+                if doc.symmetric:
+                    cov = min(cov, q_cov)
+                best = max(best, weight * cov)
+            if not doc.symmetric:
+                best = max(best, 0.5 * q_cov)
+            if best > 0:
+                out[doc_id] = round(best, 4)
+        return out

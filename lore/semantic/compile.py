@@ -1,0 +1,829 @@
+"""Compile a semantic query into a sqlglot tree and SQL for any dialect.
+
+The algorithm (see ``shared/semantic-layer.md``):
+
+1. resolve every reference; expand derived metrics (cycles are errors);
+2. group base metrics by their source fact;
+3. for each fact, find the join path of every dimension and filter reference
+   (:mod:`lore.semantic.graph`), refusing paths that would duplicate rows;
+4. one CTE per fact, aggregated straight to the requested grain, with
+   ``agg(CASE WHEN filter THEN expr END)`` for filtered metrics;
+5. several facts: UNION ALL of NULL-padded rows, then GROUP BY the dimensions;
+6. the outer select computes derived metrics (NULL-safe division), metric
+   filters (HAVING semantics), ORDER BY and LIMIT.
+
+Everything is built as sqlglot expressions; literals are quoted by sqlglot.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from lore.errors import CompileError, FilterError, UnknownReference
+from lore.semantic.graph import FANNING, LinkGraph, Path, choose_path, describe_path, pinned_columns
+from lore.semantic.spec import (
+    DUPLICATION_INVARIANT,
+    METRIC_TIME,
+    Column,
+    DimensionRef,
+    Metric,
+    Node,
+    SemanticLayer,
+)
+from lore.types import ColumnMeta, CompiledQuery, Filter, OrderBy, SemanticQuery
+
+#: dialects the compiler is tested on (any sqlglot dialect is accepted)
+DIALECTS = ("duckdb", "postgres", "snowflake", "bigquery", "trino", "spark")
+
+_PLACEHOLDER = re.compile(r"^__ref(\d+)__$")
+
+#: node types a filter may contain: comparisons of references with literals
+_FILTER_NODES: tuple[type[exp.Expression], ...] = (
+    exp.And, exp.Or, exp.Not, exp.Paren, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE,
+    exp.In, exp.Between, exp.Like, exp.ILike, exp.Is, exp.Null, exp.Literal, exp.Boolean,
+    exp.Column, exp.Identifier, exp.Neg, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Cast,
+    exp.DataType, exp.DataTypeParam, exp.Tuple, exp.Var, exp.NullSafeEQ, exp.NullSafeNEQ,
+    exp.Lower, exp.Upper, exp.Coalesce,
+)
+
+_AGGS: dict[str, Callable[[exp.Expression], exp.Expression]] = {
+    "sum": lambda e: exp.Sum(this=e),
+    "avg": lambda e: exp.Avg(this=e),
+    "min": lambda e: exp.Min(this=e),
+    "max": lambda e: exp.Max(this=e),
+    "count": lambda e: exp.Count(this=e),
+    "count_distinct": lambda e: exp.Count(this=exp.Distinct(expressions=[e])),
+}
+
+
+def suggest(name: str, options: Sequence[str], n: int = 5) -> list[str]:
+    """The closest valid names to ``name``.
+
+    >>> suggest("total_streaming_hour", ["total_streaming_hours", "cloud_cost"])
+    ['total_streaming_hours']
+    """
+    close = difflib.get_close_matches(name, list(options), n=n, cutoff=0.5)
+    if not close:
+        low = name.lower()
+        close = [o for o in options if low and (low in o.lower() or o.lower().split(".")[-1] in low)][:n]
+    return close
+
+
+# --- references ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResolvedDim:
+    """A dimension reference resolved against the layer."""
+
+    ref: DimensionRef
+    node: Node | None  # None for metric_time
+    column: Column | None
+
+    @property
+    def key(self) -> str:
+        return self.ref.key
+
+    @property
+    def is_time(self) -> bool:
+        return self.ref.is_metric_time or (self.column is not None and self.column.kind == "time")
+
+
+def all_dimension_refs(layer: SemanticLayer) -> list[str]:
+    refs = [METRIC_TIME]
+    for node in layer.nodes.values():
+        refs += [f"{node.name}.{c.name}" for c in node.columns]
+    return refs
+
+
+def resolve_dimension(layer: SemanticLayer, text: str) -> ResolvedDim:
+    """Resolve ``node.attr[roles]:grain`` against the layer, with suggestions on failure."""
+    ref = DimensionRef.parse(text)
+    if ref.is_metric_time:
+        return ResolvedDim(ref, None, None)
+    node = layer.nodes.get(ref.node)
+    if node is None:
+        raise UnknownReference(f"unknown dimension '{text}': there is no node '{ref.node}'",
+                               suggestions=suggest(f"{ref.node}.{ref.attribute}", all_dimension_refs(layer)))
+    column = node.column(ref.attribute)
+    if column is None:
+        raise UnknownReference(
+            f"unknown dimension '{text}': '{ref.node}' has no attribute '{ref.attribute}'",
+            suggestions=suggest(f"{ref.node}.{ref.attribute}", all_dimension_refs(layer))
+            or [f"{ref.node}.{c.name}" for c in node.columns][:8],
+        )
+    if ref.grain is not None:
+        if column.kind != "time":
+            raise UnknownReference(f"'{text}': a time grain applies only to time attributes, and {ref.node}.{ref.attribute} is {column.kind}")
+        if ref.grain not in column.grains:
+            raise UnknownReference(f"'{text}': grain '{ref.grain}' is not allowed", suggestions=[f"{ref.node}.{ref.attribute}:{g}" for g in column.grains])
+    return ResolvedDim(ref, node, column)
+
+
+def expand_metric(layer: SemanticLayer, name: str, _stack: tuple[str, ...] = ()) -> list[str]:
+    """The base metrics a metric needs, in first-use order; derived cycles raise."""
+    metric = layer.metrics.get(name)
+    if metric is None:
+        raise UnknownReference(f"unknown metric '{name}'", suggestions=suggest(name, sorted(layer.metrics)))
+    if name in _stack:
+        raise CompileError("derived metrics form a cycle: " + " -> ".join(_stack + (name,)))
+    if not metric.is_derived:
+        return [name]
+    out: list[str] = []
+    for ref in derived_refs(metric):
+        for base in expand_metric(layer, ref, _stack + (name,)):
+            if base not in out:
+                out.append(base)
+    return out
+
+
+def derived_refs(metric: Metric) -> list[str]:
+    """Metric names a derived metric's expression refers to.
+
+    >>> derived_refs(Metric(name="r", expr="a / NULLIF(b, 0) + a"))
+    ['a', 'b']
+    """
+    tree = sqlglot.parse_one(metric.expr, read="duckdb")
+    names: list[str] = []
+    for col in tree.find_all(exp.Column):
+        if col.name not in names:
+            names.append(col.name)
+    return names
+
+
+# --- filters ------------------------------------------------------------------
+
+
+@dataclass
+class Predicate:
+    """A filter as a tree whose references are placeholders ``__refN__``."""
+
+    tree: exp.Expression
+    dims: dict[int, ResolvedDim] = field(default_factory=dict)
+    metrics: dict[int, str] = field(default_factory=dict)
+    text: str = ""
+
+    @property
+    def is_metric_filter(self) -> bool:
+        return bool(self.metrics)
+
+
+class _Refs:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def placeholder(self) -> tuple[int, exp.Column]:
+        self.n += 1
+        return self.n, exp.column(f"__ref{self.n}__")
+
+
+def _literal(value: object) -> exp.Expression:
+    if value is None:
+        return exp.Null()
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, (int, float)):
+        return exp.Literal.number(value)
+    return exp.Literal.string(str(value))
+
+
+def _date_literals(tree: exp.Expression, time_ids: set[str]) -> exp.Expression:
+    """Cast string literals compared with time references to DATE (portable date comparisons)."""
+
+    def fix(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Literal) and node.is_string:
+            parent = node.parent
+            cmp = parent.parent if isinstance(parent, (exp.Tuple, exp.Paren)) else parent
+            if isinstance(cmp, (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.In, exp.Between)):
+                sides = [cmp.this, cmp.args.get("expression")]
+                is_time = any(isinstance(x, exp.Column) and x.name in time_ids for x in sides)
+                if is_time and re.match(r"^\d{4}-\d{2}-\d{2}$", node.this):
+                    return exp.Cast(this=node.copy(), to=exp.DataType.build("DATE"))
+        return node
+
+    return tree.transform(fix)
+
+
+def _resolve_filter_ref(layer: SemanticLayer, col: exp.Column) -> tuple[str, str]:
+    """``("metric", name)`` or ``("dim", ref text)`` for a column in a filter string."""
+    name = col.name
+    parts = [p.name for p in col.parts]
+    text = ".".join(parts)
+    if len(parts) == 1:
+        if name in layer.metrics:
+            return "metric", name
+        if name == METRIC_TIME or any(ch in name for ch in ".[:"):
+            return "dim", name
+        raise UnknownReference(
+            f"'{name}' in a filter is neither a metric nor node.attribute",
+            suggestions=suggest(name, sorted(layer.metrics) + all_dimension_refs(layer)),
+        )
+    if len(parts) == 2:
+        return "dim", text
+    raise UnknownReference(f"'{text}' in a filter is not a reference", hint="Write node.attribute, e.g. countries.region.")
+
+
+def _bracket_roles(node: exp.Expression) -> exp.Expression:
+    """``airports.city[origin]`` parses as a subscript: turn it back into one reference."""
+    if isinstance(node, exp.Bracket) and isinstance(node.this, exp.Column):
+        roles = node.expressions
+        if roles and all(isinstance(r, exp.Column) and not r.table for r in roles):
+            text = ".".join(p.name for p in node.this.parts) + "[" + "->".join(r.name for r in roles) + "]"
+            return exp.column(exp.to_identifier(text, quoted=True))
+    return node
+
+
+def parse_filter(layer: SemanticLayer, item: Filter | str, refs: _Refs) -> Predicate:
+    """Turn a structured or string filter into a :class:`Predicate`."""
+    if isinstance(item, Filter):
+        return _structured_filter(layer, item, refs)
+    text = item.strip()
+    if not text:
+        raise FilterError("empty filter", hint="Write a predicate such as accounts.plan = 'premium'.")
+    try:
+        tree = sqlglot.parse_one(text, read="duckdb")
+    except ParseError as err:
+        raise FilterError(f"cannot parse filter {text!r}: {str(err).splitlines()[0]}",
+                          hint="Write a predicate such as countries.region IN ('EMEA', 'APAC').") from None
+    tree = tree.transform(_bracket_roles)
+    for node in tree.walk():
+        if not isinstance(node, _FILTER_NODES):
+            raise FilterError(
+                f"filter {text!r} uses {type(node).__name__}, which filters may not contain",
+                hint="Filters compare references (node.attribute or a metric) with literal values, joined by AND/OR/NOT.",
+            )
+    pred = Predicate(tree=tree, text=text)
+    time_ids: set[str] = set()
+
+    def replace(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Column):
+            kind, name = _resolve_filter_ref(layer, node)
+            n, ph = refs.placeholder()
+            if kind == "metric":
+                pred.metrics[n] = name
+            else:
+                dim = resolve_dimension(layer, name)
+                pred.dims[n] = dim
+                if dim.is_time:
+                    time_ids.add(ph.name)
+            return ph
+        return node
+
+    pred.tree = _date_literals(tree.transform(replace), time_ids)
+    if pred.metrics and pred.dims:
+        raise FilterError(f"filter {text!r} mixes metrics and dimensions",
+                          hint="Split it: dimension filters apply to rows, metric filters to aggregated results.")
+    return pred
+
+
+def _structured_filter(layer: SemanticLayer, f: Filter, refs: _Refs) -> Predicate:
+    n, ph = refs.placeholder()
+    pred = Predicate(tree=ph, text=f"{f.ref} {f.op} {list(f.values)}")
+    is_time = False
+    if f.ref in layer.metrics:
+        pred.metrics[n] = f.ref
+    else:
+        dim = resolve_dimension(layer, f.ref)
+        pred.dims[n] = dim
+        is_time = dim.is_time
+    vals = [_literal(v) for v in f.values]
+    need = {"is_null": 0, "is_not_null": 0, "between": 2}.get(f.op, None)
+    if need is not None and len(vals) != need:
+        raise FilterError(f"'{f.op}' takes {need} value(s), got {len(vals)} for {f.ref}")
+    if f.op not in ("is_null", "is_not_null", "between", "in", "not_in") and len(vals) != 1:
+        raise FilterError(f"'{f.op}' takes one value, got {len(vals)} for {f.ref}")
+    if f.op in ("in", "not_in") and not vals:
+        raise FilterError(f"'{f.op}' needs at least one value for {f.ref}")
+    col = ph
+    ops: dict[str, Callable[[], exp.Expression]] = {
+        "=": lambda: exp.EQ(this=col, expression=vals[0]),
+        "!=": lambda: exp.NEQ(this=col, expression=vals[0]),
+        "<": lambda: exp.LT(this=col, expression=vals[0]),
+        "<=": lambda: exp.LTE(this=col, expression=vals[0]),
+        ">": lambda: exp.GT(this=col, expression=vals[0]),
+        ">=": lambda: exp.GTE(this=col, expression=vals[0]),
+        "in": lambda: exp.In(this=col, expressions=vals),
+        "not_in": lambda: exp.Not(this=exp.In(this=col, expressions=vals)),
+        "between": lambda: exp.Between(this=col, low=vals[0], high=vals[1]),
+        "like": lambda: exp.Like(this=col, expression=vals[0]),
+        "not_like": lambda: exp.Not(this=exp.Like(this=col, expression=vals[0])),
+        "is_null": lambda: exp.Is(this=col, expression=exp.Null()),
+        "is_not_null": lambda: exp.Not(this=exp.Is(this=col, expression=exp.Null())),
+    }
+    tree = ops[f.op]()
+    pred.tree = _date_literals(tree, {ph.name} if is_time else set())
+    pred.text = f.describe()
+    return pred
+
+
+def _conjuncts(tree: exp.Expression) -> list[exp.Expression]:
+    if isinstance(tree, exp.And):
+        return _conjuncts(tree.this) + _conjuncts(tree.expression)
+    if isinstance(tree, exp.Paren):
+        return _conjuncts(tree.this)
+    return [tree]
+
+
+def _equalities(preds: Sequence[Predicate]) -> list[tuple[str, str]]:
+    """``(node, column)`` pairs fixed to a single literal by top-level equality filters."""
+    return [(d.node.name, d.ref.attribute) for d in _equality_dims(preds) if d.node is not None]
+
+
+def _equality_dims(preds: Sequence[Predicate]) -> list[ResolvedDim]:
+    """Dimensions fixed to a single literal by top-level equality filters."""
+    out = []
+    for pred in preds:
+        for c in _conjuncts(pred.tree):
+            subject = None
+            if isinstance(c, exp.EQ) and isinstance(c.expression, (exp.Literal, exp.Cast)):
+                subject = c.this
+            elif isinstance(c, exp.In) and len(c.expressions) == 1 and not c.args.get("query"):
+                subject = c.this
+            if isinstance(subject, exp.Column):
+                m = _PLACEHOLDER.match(subject.name)
+                dim = pred.dims.get(int(m.group(1))) if m else None
+                if dim is not None and dim.node is not None and not dim.ref.grain:
+                    out.append(dim)
+    return out
+
+
+# --- SQL building blocks ---------------------------------------------------------
+
+
+def time_trunc(col: exp.Expression, grain: str | None, dialect: str) -> exp.Expression:
+    """Truncate a date column to a grain as a DATE; weeks start on Monday.
+
+    >>> time_trunc(exp.column("d", "t"), "month", "duckdb").sql("duckdb")
+    "CAST(DATE_TRUNC('MONTH', t.d) AS DATE)"
+    >>> time_trunc(exp.column("d", "t"), "week", "bigquery").sql("bigquery")
+    'CAST(DATE_TRUNC(t.d, ISOWEEK) AS DATE)'
+    """
+    if grain is None:
+        return exp.Cast(this=col, to=exp.DataType.build("DATE"))
+    unit = grain.upper()
+    if grain == "week" and dialect == "bigquery":
+        unit = "ISOWEEK"
+    if grain == "day":
+        return exp.Cast(this=col, to=exp.DataType.build("DATE"))
+    return exp.Cast(this=exp.DateTrunc(this=col, unit=exp.var(unit)), to=exp.DataType.build("DATE"))
+
+
+def _qualify_own(expr_text: str, node: Node, alias: str, what: str) -> exp.Expression:
+    try:
+        tree = sqlglot.parse_one(expr_text, read="duckdb")
+    except ParseError as err:
+        raise CompileError(f"{what}: cannot parse {expr_text!r}: {str(err).splitlines()[0]}") from None
+
+    def fix(n: exp.Expression) -> exp.Expression:
+        if isinstance(n, exp.Column):
+            if n.table and n.table != node.name:
+                raise CompileError(f"{what}: {n.sql()} is not a column of {node.name}")
+            return exp.column(n.name, table=alias, quoted=False)
+        return n
+
+    return tree.transform(fix)
+
+
+def metric_aggregate(metric: Metric, node: Node, alias: str) -> exp.Expression:
+    """The aggregate expression of a base metric over its source, aliased ``alias``.
+
+    >>> n = Node(name="s", table="s")
+    >>> metric_aggregate(Metric(name="h", source="s", agg="sum", expr="hours", filter="kind = 'a'"), n, "s").sql()
+    "SUM(CASE WHEN s.kind = 'a' THEN s.hours END)"
+    >>> metric_aggregate(Metric(name="c", source="s", agg="count"), n, "s").sql()
+    'COUNT(*)'
+    """
+    what = f"metric {metric.name}"
+    arg: exp.Expression | None = None if metric.expr.strip() == "*" else _qualify_own(metric.expr, node, alias, what)
+    if metric.filter:
+        cond = _qualify_own(metric.filter, node, alias, what + " filter")
+        arg = exp.Case(ifs=[exp.If(this=cond, true=arg if arg is not None else exp.Literal.number(1))])
+    if arg is None:
+        if metric.agg != "count":
+            raise CompileError(f"{what}: '*' only works with agg: count")
+        return exp.Count(this=exp.Star())
+    return _AGGS[metric.agg or "sum"](arg)
+
+
+def safe_divide(tree: exp.Expression) -> exp.Expression:
+    """Make every division NULL-safe and floating-point.
+
+    >>> safe_divide(sqlglot.parse_one("a / b")).sql()
+    'CAST(a AS DOUBLE) / NULLIF(b, 0)'
+    """
+
+    def fix(n: exp.Expression) -> exp.Expression:
+        if isinstance(n, exp.Div):
+            return exp.Div(
+                this=exp.Cast(this=n.this, to=exp.DataType.build("DOUBLE")),
+                expression=exp.Nullif(this=n.expression, expression=exp.Literal.number(0)),
+            )
+        return n
+
+    return tree.transform(fix)
+
+
+# --- the compiler -----------------------------------------------------------------
+
+
+@dataclass
+class _FactPlan:
+    node: Node
+    metrics: list[str]
+    paths: dict[str, Path] = field(default_factory=dict)  # dim key -> path
+
+
+def _dim_alias(dim: ResolvedDim) -> str:
+    ref = dim.ref
+    if ref.is_metric_time:
+        return ref.grain or "date"
+    base = ref.attribute if not ref.grain else f"{ref.attribute}_{ref.grain}"
+    if ref.roles:
+        base = "_".join(ref.roles) + "_" + base
+    return base
+
+
+def _dim_label(dim: ResolvedDim) -> str:
+    ref = dim.ref
+    if ref.is_metric_time:
+        return (ref.grain or "date").capitalize()
+    assert dim.column is not None
+    label = dim.column.label or dim.column.name.replace("_", " ")
+    label = label[0].upper() + label[1:] if label else label
+    if ref.roles:
+        label = " → ".join(r.replace("_", " ") for r in ref.roles).capitalize() + " " + label.lower()
+    if ref.grain:
+        label += f" ({ref.grain})"
+    return label
+
+
+def _metric_type(layer: SemanticLayer, name: str) -> str:
+    m = layer.metrics[name]
+    if m.is_derived:
+        return "DOUBLE"
+    return {"count": "BIGINT", "count_distinct": "BIGINT"}.get(m.agg or "", "DOUBLE")
+
+
+class Compiler:
+    """Compiles semantic queries against one layer (reusable; holds the link graph)."""
+
+    def __init__(self, layer: SemanticLayer, *, schema: Mapping[str, Mapping[str, str]] | None = None) -> None:
+        self.layer = layer
+        self.graph = LinkGraph(layer)
+        self.schema = {t.lower(): {c.lower(): ty for c, ty in cols.items()} for t, cols in (schema or {}).items()}
+
+    # public ---------------------------------------------------------------------
+    def compile(self, query: SemanticQuery, *, dialect: str = "duckdb") -> CompiledQuery:
+        try:
+            sqlglot.Dialect.get_or_raise(dialect)
+        except ValueError:
+            from sqlglot.dialects.dialect import Dialects
+
+            names = sorted(d.value for d in Dialects if d.value)
+            raise UnknownReference(f"unknown SQL dialect '{dialect}'", suggestions=suggest(dialect, names) or list(DIALECTS)) from None
+        tree, columns, info = self.compile_tree(query, dialect=dialect)
+        sql = tree.sql(dialect=dialect, pretty=True)
+        try:
+            sqlglot.parse_one(sql, read=dialect)
+        except ParseError as err:  # pragma: no cover - a compiler bug, surfaced loudly
+            raise CompileError(f"the compiled SQL does not re-parse in {dialect}: {err}") from None
+        return CompiledQuery(
+            sql=sql, dialect=dialect, columns=tuple(columns), query=query,
+            tables=tuple(info["tables"]), joins=tuple(info["joins"]), base_metrics=tuple(info["base_metrics"]),
+        )
+
+    def compile_tree(self, query: SemanticQuery, *, dialect: str = "duckdb") -> tuple[exp.Expression, list[ColumnMeta], dict]:
+        layer = self.layer
+        if not query.metrics:
+            raise CompileError("a query needs at least one metric", suggestions=sorted(layer.metrics)[:8])
+        if query.limit is not None and query.limit < 1:
+            raise CompileError(f"limit must be a positive number, got {query.limit}")
+
+        repeated = sorted({m for m in query.metrics if query.metrics.count(m) > 1})
+        if repeated:
+            raise CompileError(f"metric '{repeated[0]}' is requested twice")
+        dims = [resolve_dimension(layer, d) for d in query.dimensions]
+        seen_keys: set[str] = set()
+        for d in dims:
+            if d.key in seen_keys:
+                raise CompileError(f"dimension '{d.key}' is requested twice")
+            seen_keys.add(d.key)
+
+        refs = _Refs()
+        preds = [parse_filter(layer, f, refs) for f in query.filters]
+        where = [p for p in preds if not p.is_metric_filter]
+        having = [p for p in preds if p.is_metric_filter]
+
+        # metrics needed: requested, in metric filters, in ordering
+        order_metrics = [o.ref for o in query.order_by if o.ref in layer.metrics]
+        needed = list(dict.fromkeys(list(query.metrics) + [m for p in having for m in p.metrics.values()] + order_metrics))
+        base: list[str] = []
+        for name in needed:
+            for b in expand_metric(layer, name):
+                if b not in base:
+                    base.append(b)
+
+        facts: dict[str, _FactPlan] = {}
+        for b in base:
+            src = layer.metrics[b].source
+            assert src is not None
+            node = layer.nodes.get(src)
+            if node is None:
+                raise CompileError(f"metric {b} aggregates over '{src}', which is not a node of the layer")
+            facts.setdefault(src, _FactPlan(node=node, metrics=[])).metrics.append(b)
+
+        pinned = pinned_columns(layer, self.graph, _equalities(where))
+
+        # aliases for dimensions, unique and distinct from metric names
+        aliases: dict[str, str] = {}
+        taken = set(needed) | set(base)
+        for d in dims:
+            alias = _dim_alias(d)
+            if alias in taken and d.node is not None:
+                alias = f"{d.node.name}_{alias}"
+            n = 2
+            stem = alias
+            while alias in taken:
+                alias, n = f"{stem}_{n}", n + 1
+            taken.add(alias)
+            aliases[d.key] = alias
+
+        ctes: list[tuple[str, exp.Select]] = []
+        tables: list[str] = []
+        joins: list[str] = []
+        for fact in facts.values():
+            cte_name = f"{fact.node.name}_metrics"
+            select, fact_tables, fact_joins = self._fact_select(fact, dims, aliases, where, pinned, dialect)
+            ctes.append((cte_name, select))
+            tables += [t for t in fact_tables if t not in tables]
+            joins += [j for j in fact_joins if j not in joins]
+
+        dim_aliases = [aliases[d.key] for d in dims]
+        if len(ctes) == 1:
+            from_name = ctes[0][0]
+        else:
+            branches = []
+            for name, _ in ctes:
+                own = set(facts[name[: -len("_metrics")]].metrics)
+                cols: list[exp.Expression] = [exp.column(a) for a in dim_aliases]
+                cols += [exp.column(b) if b in own else exp.alias_(exp.Null(), b) for b in base]
+                branches.append(exp.select(*cols).from_(name))
+            union: exp.Expression = branches[0]
+            for br in branches[1:]:
+                union = exp.union(union, br, distinct=False)
+            ctes.append(("combined", union))  # type: ignore[arg-type]
+            merged = exp.select(
+                *[exp.column(a) for a in dim_aliases],
+                *[exp.alias_(exp.Max(this=exp.column(b)), b) for b in base],
+            ).from_("combined")
+            if dim_aliases:
+                merged = merged.group_by(*[exp.column(a) for a in dim_aliases])
+            ctes.append(("merged", merged))
+            from_name = "merged"
+
+        def metric_expr(name: str, stack: tuple[str, ...] = ()) -> exp.Expression:
+            m = layer.metrics[name]
+            if not m.is_derived:
+                return exp.column(name)
+            tree = safe_divide(sqlglot.parse_one(m.expr, read="duckdb"))
+            tree = tree.transform(
+                lambda n: metric_expr(n.name, stack + (name,)) if isinstance(n, exp.Column) else n
+            )
+            return exp.Paren(this=tree) if not isinstance(tree, (exp.Column, exp.Paren)) else tree
+
+        outer = exp.select(*[exp.column(a) for a in dim_aliases])
+        for name in query.metrics:
+            e = metric_expr(name)
+            outer = outer.select(exp.alias_(e.this if isinstance(e, exp.Paren) else e, name) if not isinstance(e, exp.Column) or e.name != name else e)
+        outer = outer.from_(from_name)
+        if len(ctes) > 1:
+            # a fact present only for ORDER BY must not add rows of its own
+            shown = {b for name in list(query.metrics) + [m for p in having for m in p.metrics.values()]
+                     for b in expand_metric(layer, name)}
+            order_only = [b for b in base if b not in shown]
+            if order_only and shown:
+                present = [exp.Not(this=exp.Is(this=exp.column(b), expression=exp.Null())) for b in base if b in shown]
+                cond: exp.Expression = present[0]
+                for extra in present[1:]:
+                    cond = exp.Or(this=cond, expression=extra)
+                outer = outer.where(cond)
+        for pred in having:
+            tree = pred.tree.transform(
+                lambda n: metric_expr(pred.metrics[int(_PLACEHOLDER.match(n.name).group(1))])  # type: ignore[union-attr]
+                if isinstance(n, exp.Column) and _PLACEHOLDER.match(n.name) else n
+            )
+            outer = outer.where(tree)
+
+        order: list[exp.Expression] = []
+        for ob in query.order_by:
+            order.append(self._order_expr(ob, dims, aliases, metric_expr, query))
+        if not order:
+            order = [exp.Ordered(this=exp.column(aliases[d.key]), nulls_first=False) for d in dims if d.is_time]
+            order += [exp.Ordered(this=exp.column(aliases[d.key]), nulls_first=False) for d in dims if not d.is_time]
+        if order:
+            outer = outer.order_by(*order)
+        if query.limit is not None:
+            outer = outer.limit(query.limit)
+        for name, body in ctes:
+            outer = outer.with_(name, as_=body)
+
+        columns = [
+            ColumnMeta(
+                name=aliases[d.key], label=_dim_label(d), kind="dimension", ref=d.key,
+                type=self._dim_type(d), unit=d.column.unit if d.column else None,
+                grain=d.ref.grain or ("day" if d.ref.is_metric_time else None),
+            )
+            for d in dims
+        ]
+        for name in query.metrics:
+            m = layer.metrics[name]
+            columns.append(ColumnMeta(name=name, label=m.display[0].upper() + m.display[1:], kind="metric", ref=name,
+                                      type=_metric_type(layer, name), unit=m.unit, format=m.format))
+        return outer, columns, {"tables": tables, "joins": joins, "base_metrics": base}
+
+    # helpers --------------------------------------------------------------------
+    def _dim_type(self, d: ResolvedDim) -> str | None:
+        if d.is_time:
+            return "DATE"
+        assert d.column is not None and d.node is not None
+        if d.column.type:
+            return d.column.type.upper()
+        return self.schema.get((d.node.table or "").lower(), {}).get(d.column.name.lower())
+
+    def _order_expr(self, ob: OrderBy, dims: list[ResolvedDim], aliases: dict[str, str], metric_expr, query: SemanticQuery) -> exp.Expression:
+        target: exp.Expression | None = None
+        if ob.ref in self.layer.metrics:
+            target = exp.column(ob.ref) if ob.ref in query.metrics else metric_expr(ob.ref)
+        elif ob.ref in aliases.values():
+            target = exp.column(ob.ref)
+        else:
+            for d in dims:
+                try:
+                    if DimensionRef.parse(ob.ref).key == d.key:
+                        target = exp.column(aliases[d.key])
+                except UnknownReference:
+                    pass
+        if target is None:
+            valid = list(query.metrics) + [d.key for d in dims] + list(aliases.values())
+            raise UnknownReference(f"cannot order by '{ob.ref}': it is not a metric or dimension of this query",
+                                   suggestions=suggest(ob.ref, valid) or valid)
+        return exp.Ordered(this=target, desc=ob.descending, nulls_first=False)
+
+    def _fact_select(
+        self, fact: _FactPlan, dims: list[ResolvedDim], aliases: dict[str, str], where: list[Predicate],
+        pinned: set[tuple[str, str]], dialect: str,
+    ) -> tuple[exp.Select, list[str], list[str]]:
+        layer, node = self.layer, fact.node
+        invariant = all(layer.metrics[m].agg in DUPLICATION_INVARIANT for m in fact.metrics)
+        fact_alias = node.name
+        join_aliases: dict[Path, str] = {(): fact_alias}
+        used_aliases = {fact_alias}
+
+        def path_for(dim: ResolvedDim) -> Path:
+            assert dim.node is not None
+            return choose_path(
+                self.graph, node.name, dim.node.name, roles=dim.ref.roles, duplication_invariant=invariant,
+                pinned=pinned, ref=dim.key, metrics=fact.metrics,
+            )
+
+        def column_for(dim: ResolvedDim) -> exp.Expression:
+            if dim.ref.is_metric_time:
+                if not node.time_column:
+                    raise CompileError(
+                        f"'{METRIC_TIME}' needs a time column, and {node.name} (for {', '.join(fact.metrics)}) declares none",
+                        hint=f"Set time_column on {node.name} or group by one of its attributes.",
+                    )
+                col: exp.Expression = exp.column(node.time_column, table=fact_alias)
+                return col
+            path = path_for(dim)
+            for i in range(1, len(path) + 1):
+                prefix = path[:i]
+                if prefix not in join_aliases:
+                    target = prefix[-1].target
+                    alias = target
+                    if alias in used_aliases:
+                        roles = [e.link.role for e in prefix if e.link.role]
+                        alias = f"{target}__{'_'.join(roles) if roles else len(join_aliases)}"
+                    while alias in used_aliases:
+                        alias += "_"
+                    used_aliases.add(alias)
+                    join_aliases[prefix] = alias
+            assert dim.column is not None
+            return exp.column(dim.column.name, table=join_aliases[path])
+
+        def grain_of(dim: ResolvedDim, col: exp.Expression) -> exp.Expression:
+            return time_trunc(col, dim.ref.grain, dialect) if dim.is_time else col
+
+        select_cols = []
+        group_cols = []
+        for d in dims:
+            e = grain_of(d, column_for(d))
+            select_cols.append(exp.alias_(e, aliases[d.key]))
+            group_cols.append(e.copy())
+        conds = []
+        for pred in where:
+            def sub(n: exp.Expression, pred: Predicate = pred) -> exp.Expression:
+                if isinstance(n, exp.Column):
+                    m = _PLACEHOLDER.match(n.name)
+                    if m:
+                        dim = pred.dims[int(m.group(1))]
+                        col = column_for(dim)
+                        return time_trunc(col, dim.ref.grain, dialect) if dim.ref.grain else col
+                return n
+
+            conds.append(pred.tree.copy().transform(sub))
+
+        if not invariant:
+            pins = {(join_aliases[path_for(d)], d.ref.attribute) for d in _equality_dims(where)}
+            self._check_fan_out(join_aliases, pins, fact)
+
+        for m in fact.metrics:
+            select_cols.append(exp.alias_(metric_aggregate(layer.metrics[m], node, fact_alias), m))
+
+        sel = exp.select(*select_cols).from_(self._table_expr(node, fact_alias))
+        joins_text = []
+        tables = [node.table or node.name]
+        for prefix, alias in sorted(join_aliases.items(), key=lambda kv: len(kv[0])):
+            if not prefix:
+                continue
+            edge = prefix[-1]
+            target = layer.nodes[edge.target]
+            src_alias = join_aliases[prefix[:-1]]
+            on = edge.condition.copy().transform(
+                lambda n, e=edge, s=src_alias, a=alias: (
+                    exp.column(n.name, table=s) if isinstance(n, exp.Column) and n.table == e.source
+                    else exp.column(n.name, table=a) if isinstance(n, exp.Column) and n.table == e.target
+                    else n
+                )
+            )
+            sel = sel.join(self._table_expr(target, alias), on=on, join_type=edge.link.join_type.upper())
+            tables.append(target.table or target.name)
+            joins_text.append(f"{describe_path(prefix)} ({edge.link.cardinality}, on {edge.link.on})")
+        for c in conds:
+            sel = sel.where(c)
+        if group_cols:
+            sel = sel.group_by(*group_cols)
+        return sel, tables, joins_text
+
+    def _check_fan_out(self, join_aliases: dict[Path, str], pins: set[tuple[str, str]], fact: _FactPlan) -> None:
+        """Refuse a join tree in which a fanning link is not pinned on *its own* join path."""
+        layer = self.layer
+        node_of = {alias: (prefix[-1].target if prefix else fact.node.name) for prefix, alias in join_aliases.items()}
+        changed = True
+        while changed:
+            changed = False
+            for prefix, alias in join_aliases.items():
+                n = layer.nodes[node_of[alias]]
+                cols = {c for a, c in pins if a == alias}
+                unique = {c.name for c in n.columns if c.unique}
+                if n.primary_key and (cols & unique or set(n.primary_key) <= cols):
+                    for key in n.primary_key:
+                        if (alias, key) not in pins:
+                            pins.add((alias, key))
+                            changed = True
+                if prefix:
+                    parent = join_aliases[prefix[:-1]]
+                    for src_col, dst_col in prefix[-1].pairs:
+                        a, b = (parent, src_col), (alias, dst_col)
+                        if (a in pins) != (b in pins):
+                            pins.update((a, b))
+                            changed = True
+        for prefix, alias in join_aliases.items():
+            if not prefix or prefix[-1].link.cardinality not in FANNING:
+                continue
+            edge = prefix[-1]
+            target = layer.nodes[edge.target]
+            covered = {d for _, d in edge.pairs} | {c for a, c in pins if a == alias}
+            if not target.primary_key or not set(target.primary_key) <= covered:
+                free = [k for k in target.primary_key if k not in covered]
+                raise CompileError(
+                    f"joining {fact.node.name} through the {edge.link.cardinality} link '{edge.label}' would duplicate "
+                    f"{fact.node.name} rows and inflate {', '.join(fact.metrics)}",
+                    hint=(f"Fix {', '.join(edge.target + '.' + k for k in free)} with an equality filter on this path, or a"
+                          if free else "A") + "sk for a duplication-invariant metric (count_distinct, min, max).",
+                )
+
+    @staticmethod
+    def _table_expr(node: Node, alias: str) -> exp.Expression:
+        if node.table:
+            return exp.alias_(exp.to_table(node.table), alias, table=True)
+        assert node.sql is not None
+        return exp.alias_(exp.Subquery(this=sqlglot.parse_one(node.sql, read="duckdb")), alias, table=True)
+
+
+def compile_query(
+    layer: SemanticLayer,
+    query: SemanticQuery,
+    *,
+    dialect: str = "duckdb",
+    schema: Mapping[str, Mapping[str, str]] | None = None,
+) -> CompiledQuery:
+    """Compile ``query`` against ``layer`` for ``dialect`` (see the module docstring)."""
+    return Compiler(layer, schema=schema).compile(query, dialect=dialect)

@@ -1,0 +1,163 @@
+"""Frozen pydantic models that cross stage boundaries.
+
+Stages never hand each other dicts or DataFrames: a semantic query goes into
+the compiler, a :class:`CompiledQuery` comes out, the guard and the engine turn
+it into a :class:`ResultSet`, and so on.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Scalar = Union[str, int, float, bool, None]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+FilterOp = Literal[
+    "=", "!=", "<", "<=", ">", ">=", "in", "not_in", "between", "like", "not_like", "is_null", "is_not_null"
+]
+
+
+class Filter(Frozen):
+    """A structured filter: a reference (dimension or metric), an operator and literal values.
+
+    Values are quoted through sqlglot by the compiler, never pasted into SQL text.
+    """
+
+    ref: str
+    op: FilterOp = "="
+    values: tuple[Scalar, ...] = ()
+
+    def describe(self) -> str:
+        """A short human-readable form.
+
+        >>> Filter(ref="accounts.plan", op="in", values=("premium", "standard")).describe()
+        'accounts.plan in (premium, standard)'
+        >>> Filter(ref="metric_time", op="between", values=("2026-01-01", "2026-03-31")).describe()
+        'metric_time between 2026-01-01 and 2026-03-31'
+        """
+        vals = [str(v) for v in self.values]
+        if self.op in ("in", "not_in"):
+            return f"{self.ref} {self.op.replace('_', ' ')} ({', '.join(vals)})"
+        if self.op == "between" and len(vals) == 2:
+            return f"{self.ref} between {vals[0]} and {vals[1]}"
+        if self.op in ("is_null", "is_not_null"):
+            return f"{self.ref} {self.op.replace('_', ' ')}"
+        return f"{self.ref} {self.op.replace('_', ' ')} {vals[0] if vals else ''}".rstrip()
+
+
+class OrderBy(Frozen):
+    """Order by a metric name or a dimension reference (as requested in the query)."""
+
+    ref: str
+    descending: bool = False
+
+
+class SemanticQuery(Frozen):
+    """What to compute: metrics at a dimensional grain, with filters, order and limit.
+
+    ``filters`` holds structured :class:`Filter` objects or SQL predicate strings over
+    references (``"accounts.plan = 'premium'"``); predicates on dimensions become WHERE,
+    on metrics HAVING.
+    """
+
+    metrics: tuple[str, ...] = ()
+    dimensions: tuple[str, ...] = ()
+    filters: tuple[Union[Filter, str], ...] = ()
+    order_by: tuple[OrderBy, ...] = ()
+    limit: int | None = None
+
+
+class ColumnMeta(Frozen):
+    """One output column: its SQL name, a readable label and what it means."""
+
+    name: str
+    label: str
+    kind: Literal["metric", "dimension", "value"] = "value"
+    ref: str | None = None
+    type: str | None = None
+    unit: str | None = None
+    format: str | None = None
+    grain: str | None = None
+
+
+class CompiledQuery(Frozen):
+    """The compiler's output: SQL for one dialect plus what every column means."""
+
+    sql: str
+    dialect: str = "duckdb"
+    columns: tuple[ColumnMeta, ...] = ()
+    query: SemanticQuery = Field(default_factory=SemanticQuery)
+    #: physical tables read
+    tables: tuple[str, ...] = ()
+    #: human-readable joins, e.g. "streaming_sessions -> accounts (account_id)"
+    joins: tuple[str, ...] = ()
+    #: base metrics computed, after derived metrics were expanded
+    base_metrics: tuple[str, ...] = ()
+
+
+class ResultSet(Frozen):
+    """A query result: columns with types, and JSON-serialisable rows."""
+
+    columns: tuple[ColumnMeta, ...]
+    rows: tuple[tuple[Scalar, ...], ...]
+    truncated: bool = False
+    elapsed_ms: float = 0.0
+    sql: str | None = None
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def records(self) -> list[dict[str, Scalar]]:
+        names = self.column_names
+        return [dict(zip(names, row)) for row in self.rows]
+
+
+def to_scalar(value: Any) -> Scalar:
+    """Turn a database value into a JSON-serialisable scalar.
+
+    >>> to_scalar(date(2026, 1, 31))
+    '2026-01-31'
+    >>> from decimal import Decimal
+    >>> to_scalar(Decimal("1.50"))
+    1.5
+    """
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    try:
+        from decimal import Decimal
+
+        if isinstance(value, Decimal):
+            return float(value)
+    except ImportError:  # pragma: no cover
+        pass
+    return str(value)
+
+
+ChartKind = Literal["kpi", "line", "bar", "grouped_bar", "stacked_bar", "scatter", "table"]
+
+
+class ChartSpec(Frozen):
+    """A chart chosen by rules from a closed set: a declarative Vega-Lite spec, never code.
+
+    ``spec`` is ``None`` for kind ``"table"`` (the result reads best as a table).
+    """
+
+    kind: ChartKind
+    title: str
+    subtitle: str | None = None
+    #: the Vega-Lite spec, data inline; None for kind "table"
+    spec: dict[str, Any] | None
+    #: why this chart was chosen, one sentence
+    reason: str
