@@ -23,6 +23,53 @@ from lore.types import CompiledQuery, Filter, OrderBy, ResultSet, SemanticQuery
 
 if TYPE_CHECKING:  # pragma: no cover
     from lore.execute.engine import Engine
+    from lore.pipeline import Chat
+    from lore.plan.catalog import Catalog
+    from lore.plan.offline import OfflinePlanner
+    from lore.retrieve import Retriever
+    from lore.types import Answer
+
+#: attributes with more distinct values than this are not indexed value by value (unless index_values: true)
+MAX_INDEXED_VALUES = 500
+#: the most values indexed for an attribute marked index_values: true
+MAX_NAMED_VALUES = 10_000
+
+
+def dimension_values(lore: Lore) -> dict[str, list[str]]:
+    """Read (or load from the cache) the distinct values the value index grounds filters with."""
+    import hashlib
+    import json
+
+    wh = lore.project.warehouse_path
+    stat = wh.stat()
+    key = hashlib.sha256(f"{lore.layer.version}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    cache = lore.project.state_dir / "values.json"
+    try:
+        cached = json.loads(cache.read_text(encoding="utf-8"))
+        if cached.get("key") == key:
+            return {k: list(v) for k, v in cached["values"].items()}
+    except (OSError, ValueError, KeyError, AttributeError):
+        pass
+    values: dict[str, list[str]] = {}
+    for node in lore.layer.nodes.values():
+        if not node.table:
+            continue
+        for col in node.columns:
+            wanted = col.index_values if col.index_values is not None else col.kind in ("categorical", "boolean")
+            if not wanted:
+                continue
+            limit = MAX_NAMED_VALUES if col.index_values else MAX_INDEXED_VALUES
+            found = lore.engine.distinct_values(node.table, col.name, max_values=limit)
+            if found is not None:
+                values[f"{node.name}.{col.name}"] = found
+    try:
+        lore.project.state_dir.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"key": key, "values": values}), encoding="utf-8")
+        tmp.replace(cache)
+    except OSError:
+        pass  # a read-only project still works, only slower to start
+    return values
 
 
 def parse_order(item: str | OrderBy) -> OrderBy:
@@ -127,6 +174,41 @@ class Lore:
     @property
     def semantic(self) -> SemanticAPI:
         return SemanticAPI(self)
+
+    # --- asking questions ----------------------------------------------------------
+    @cached_property
+    def values(self) -> dict[str, list[str]]:
+        """Distinct values of the layer's low-cardinality attributes (cached in .lore/ per data and layer version)."""
+        return dimension_values(self)
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        from lore.retrieve import Retriever
+
+        return Retriever.open(self.project.state_dir / "index", self.layer, self.values)
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        from lore.plan.catalog import Catalog
+
+        return Catalog.build(self.layer)
+
+    @cached_property
+    def planner(self) -> OfflinePlanner:
+        from lore.plan.offline import Context, OfflinePlanner
+
+        today = self.settings.today or self.project.config.today or self.settings.today_or_now()
+        return OfflinePlanner(Context(catalog=self.catalog, searcher=self.retriever, today=today))
+
+    def chat(self, user: str | None = None, *, conversation_id: str | None = None) -> Chat:
+        """Start a conversation; follow-up questions refine the previous answer."""
+        from lore.pipeline import Chat
+
+        return Chat(self, user=user, conversation_id=conversation_id)
+
+    def ask(self, question: str, *, user: str | None = None) -> Answer:
+        """Answer one self-contained question (use :meth:`chat` for follow-ups)."""
+        return self.chat(user=user).ask(question)
 
     # --- running SQL ------------------------------------------------------------
     def run_compiled(self, compiled: CompiledQuery) -> ResultSet:

@@ -161,3 +161,145 @@ class ChartSpec(Frozen):
     spec: dict[str, Any] | None
     #: why this chart was chosen, one sentence
     reason: str
+
+
+# --- issue 3: questions, plans, answers --------------------------------------------
+
+
+class Grounding(Frozen):
+    """Why a plan element is there: the words of the question it came from and how they matched."""
+
+    #: metric | dimension | filter | time | grain | order | limit | context | example
+    kind: str
+    #: the metric name, dimension reference or filter description it grounded
+    ref: str
+    #: the words of the question (or "previous question")
+    phrase: str
+    #: how it matched: name | label | synonym | value | description | vector | rule | previous turn | verified example
+    source: str
+    #: strength of the match, 0..1
+    score: float = 1.0
+
+
+class TimeWindow(Frozen):
+    """A resolved date range (inclusive), applied to each fact's own time column."""
+
+    start: date | None = None
+    end: date | None = None
+    label: str = ""
+
+    def filter(self) -> Filter | None:
+        """The metric_time filter for this window.
+
+        >>> TimeWindow(start=date(2026, 1, 1), end=date(2026, 3, 31)).filter().values
+        ('2026-01-01', '2026-03-31')
+        """
+        if self.start and self.end:
+            return Filter(ref="metric_time", op="between", values=(self.start.isoformat(), self.end.isoformat()))
+        if self.start:
+            return Filter(ref="metric_time", op=">=", values=(self.start.isoformat(),))
+        if self.end:
+            return Filter(ref="metric_time", op="<=", values=(self.end.isoformat(),))
+        return None
+
+
+class QueryPlan(Frozen):
+    """A grounded plan: a semantic query plus where each part of it came from."""
+
+    metrics: tuple[str, ...] = ()
+    dimensions: tuple[str, ...] = ()
+    filters: tuple[Filter, ...] = ()
+    time: TimeWindow | None = None
+    order_by: tuple[OrderBy, ...] = ()
+    limit: int | None = None
+    groundings: tuple[Grounding, ...] = ()
+    #: which planner made it: offline | example | llm:<model>
+    planner: str = "offline"
+    #: free SQL written by an LLM for a question the layer cannot express (guarded like any SQL)
+    sql: str | None = None
+    notes: tuple[str, ...] = ()
+
+    def semantic_query(self) -> SemanticQuery:
+        filters: list[Filter | str] = list(self.filters)
+        if self.time is not None and (tf := self.time.filter()) is not None:
+            filters.append(tf)
+        return SemanticQuery(metrics=self.metrics, dimensions=self.dimensions, filters=tuple(filters),
+                             order_by=self.order_by, limit=self.limit)
+
+    def key(self) -> str:
+        """A canonical text of what the plan computes (for caches and comparisons)."""
+        import json
+
+        return json.dumps(self.model_dump(include={"metrics", "dimensions", "filters", "time", "order_by", "limit", "sql"},
+                                          mode="json"), sort_keys=True)
+
+
+class PlanOutcome(Frozen):
+    """What a planner returns: a plan, a clarifying question, or a refusal."""
+
+    status: Literal["plan", "clarify", "refuse"]
+    plan: QueryPlan | None = None
+    message: str = ""
+    #: for clarify: the closest metrics (or other choices) to offer
+    suggestions: tuple[str, ...] = ()
+    #: named signals for the confidence score, each 0..1
+    signals: dict[str, float] = Field(default_factory=dict)
+
+
+class StageTiming(Frozen):
+    stage: str
+    ms: float
+
+
+class Trace(Frozen):
+    """Every intermediate artifact of one answer (MetricFlow-style explain)."""
+
+    question: str
+    retrieved: tuple[dict[str, Any], ...] = ()
+    outcome: PlanOutcome | None = None
+    compiled: CompiledQuery | None = None
+    guarded_sql: str | None = None
+    timings: tuple[StageTiming, ...] = ()
+    error: str | None = None
+
+
+class Answer(Frozen):
+    """LORE's answer to one question (the public contract used by the UI, Slack and the evals)."""
+
+    id: str
+    question: str
+    status: Literal["answered", "clarify", "refused", "error"]
+    message: str
+    sql: str | None = None
+    columns: tuple[ColumnMeta, ...] = ()
+    rows: tuple[tuple[Scalar, ...], ...] = ()
+    chart: dict[str, Any] | None = None
+    chart_kind: str | None = None
+    chart_title: str | None = None
+    reasoning: tuple[str, ...] = ()
+    confidence: float = 0.0
+    confidence_factors: dict[str, float] = Field(default_factory=dict)
+    suggestions: tuple[str, ...] = ()
+    plan: QueryPlan | None = None
+    truncated: bool = False
+    user: str | None = None
+    conversation_id: str | None = None
+    created_at: str = ""
+    trace: Trace | None = None
+
+    @property
+    def confidence_label(self) -> str:
+        """high (>= 0.8), medium (>= 0.5) or low.
+
+        >>> Answer(id="a", question="q", status="answered", message="", confidence=0.85).confidence_label
+        'high'
+        """
+        return "high" if self.confidence >= 0.8 else "medium" if self.confidence >= 0.5 else "low"
+
+    @property
+    def reasoning_text(self) -> str:
+        return "\n".join(f"{i}. {step}" for i, step in enumerate(self.reasoning, 1))
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (without the trace)."""
+        return self.model_dump(mode="json", exclude={"trace"})

@@ -29,7 +29,9 @@ Conventions (ranges are inclusive at both ends; ``None`` means open):
   second quarter") is the most recent one that has started by ``today``;
   "last March" is the most recent March that has ended, "this March" the
   March of today's year. In a range ("from June to August 2025") a missing
-  year is taken from the other end.
+  year is taken from the other end (December before February is the
+  previous December); in a list ("June, July and August 2025", "Q1 and Q2
+  2025") every period takes the year written after it.
 - "FY2025", "fiscal 2025", "CY2025" are treated as the calendar year 2025.
 - Open ranges: "since X", "starting X", "on or after X" start where X
   starts; "after X" starts the day after X ends; "before X" ends the day
@@ -44,6 +46,8 @@ Conventions (ranges are inclusive at both ends; ``None`` means open):
   Ambiguous numeric dates such as ``03/05/2026`` are ignored.
 - Not recognised on purpose: "recent", "recently", "latest", "last few
   days", seasons, holidays, weekdays, future periods ("next month").
+
+Text in double quotes is a name ("Night Shift 2024"), never a date.
 
 Spans cover the whole time phrase, including a leading "in", "during", "for",
 "over", "within", "throughout", "across", "of", "on" and "the", so that
@@ -650,11 +654,16 @@ _ATOMS: tuple[tuple[re.Pattern[str], _Builder], ...] = (
 )
 
 
+#: double-quoted text names a thing ("Night Shift 2024"), not a date
+_QUOTED = re.compile(r'"[^"]*"|\u201c[^\u201d]*\u201d')
+
+
 def _candidates(question: str, today: date) -> Iterator[_Atom]:
+    quoted = [_span(m) for m in _QUOTED.finditer(question)]
     for pattern, build in _ATOMS:
         for m in pattern.finditer(question):
             atom = build(m, today)
-            if atom is not None:
+            if atom is not None and not _overlaps(atom.span, quoted):
                 yield atom
 
 
@@ -671,7 +680,8 @@ def _select(atoms: Iterator[_Atom]) -> list[_Atom]:
 
 _GAP = _p(r"\s*(?P<conn>to|through|thru|until|till|-|\u2013|\u2014|and)\s*")
 _BETWEEN = _p(r"\bbetween\s+(?:the\s+)?$")
-_FROM = _p(r"\bfrom\s+(?:the\s+)?$")
+_FROM = _p(r"\b(?:from|since|starting(?:\s+(?:from|in|on|with))?)\s+(?:the\s+)?$")
+_LIST_GAP = _p(r"\s*(?:,\s*(?:and\s+|or\s+)?|and\s+|or\s+|&\s*)")
 _COMPARE = _p(r"\b(?:compare|compared|comparing|comparison|versus|vs)\b")
 _EDGE = r"(?:(?:the\s+)?(?P<edge>start|beginning|end)\s+of\s+)?(?:the\s+)?$"
 _OPEN = (
@@ -757,7 +767,24 @@ def _with_filler(question: str, r: TimeRange) -> TimeRange:
     return r.model_copy(update={"span": (m.start(), r.span[1])})
 
 
+def _share_years(question: str, atoms: list[_Atom]) -> list[_Atom]:
+    """Give the year to periods listed before one that has it: "June, July and August 2025",
+    "Q1 and Q2 2025" (the same year for all, as written)."""
+    shared = list(atoms)
+    for i in range(len(shared) - 2, -1, -1):
+        a, b = shared[i], shared[i + 1]
+        if a.rebuild is None or a.unit != b.unit or (b.rebuild is not None and b.relative):
+            continue
+        if _LIST_GAP.fullmatch(question, a.span[1], b.span[0]) is None:
+            continue
+        rebuilt = a.rebuild(b.start.year)
+        if rebuilt is not None:
+            shared[i] = rebuilt._replace(weak=a.weak, relative=b.relative)
+    return shared
+
+
 def _ranges(question: str, atoms: list[_Atom]) -> list[TimeRange]:
+    atoms = _share_years(question, atoms)
     ranges: list[TimeRange] = []
     i = 0
     while i < len(atoms):

@@ -34,6 +34,14 @@ _WORD_RE = re.compile(r"[A-Za-z0-9]+")
 VARIANT_WEIGHT = 0.95
 
 
+#: irregular forms that the suffix rules below cannot reach
+IRREGULAR: dict[str, str] = {
+    "spent": "spend", "paid": "pay", "bought": "buy", "grew": "grow", "grown": "grow", "ran": "run",
+    "sold": "sell", "made": "make", "saw": "see", "seen": "see", "took": "take", "began": "begin",
+    "watched": "watch", "people": "person", "children": "child", "kids": "kid",
+}
+
+
 def stem(token: str) -> str:
     """A light, consistent stem: plurals, -ing and -ed endings, a final e.
 
@@ -44,6 +52,7 @@ def stem(token: str) -> str:
     >>> [stem(w) for w in ["games", "game", "release", "released", "status", "ios", "18"]]
     ['gam', 'gam', 'releas', 'releas', 'status', 'ios', '18']
     """
+    token = IRREGULAR.get(token, token)
     if len(token) <= 3 or not token.isalpha():
         return token
     if token.endswith(("ies", "ied")) and len(token) > 4:
@@ -63,7 +72,7 @@ def terms(text: str) -> tuple[str, ...]:
     """The stemmed, lower-cased content words of a text (underscores split words).
 
     >>> terms("How many hours did people watch in Brazil?")
-    ('hour', 'peopl', 'watch', 'brazil')
+    ('hour', 'person', 'watch', 'brazil')
     >>> terms("total_streaming_hours")
     ('total', 'stream', 'hour')
     """

@@ -1,0 +1,228 @@
+"""Words for an answer: the message that leads with the number, and the reasoning steps.
+
+Pure functions of the plan, the layer and the result; no model writes any of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from lore.explain.format import format_value
+from lore.semantic.spec import METRIC_TIME, SemanticLayer
+from lore.types import ColumnMeta, CompiledQuery, Filter, QueryPlan, ResultSet, Scalar
+
+_ADDITIVE = {"sum", "count"}
+
+
+def period_label(value: Scalar, grain: str | None) -> str:
+    """A readable time bucket.
+
+    >>> period_label("2026-10-01", "month"), period_label("2026-07-01", "quarter"), period_label("2026-01-01", "year")
+    ('Oct 2026', 'Q3 2026', '2026')
+    >>> period_label("2026-10-19", "week"), period_label("2026-10-05", "day")
+    ('week of 2026-10-19', '2026-10-05')
+    """
+    if not isinstance(value, str) or len(value) < 10:
+        return format_value(value)
+    try:
+        d = date.fromisoformat(value[:10])
+    except ValueError:
+        return value
+    if grain == "month":
+        return d.strftime("%b %Y")
+    if grain == "quarter":
+        return f"Q{(d.month - 1) // 3 + 1} {d.year}"
+    if grain == "year":
+        return str(d.year)
+    if grain == "week":
+        return f"week of {d.isoformat()}"
+    return d.isoformat()
+
+
+def filter_phrase(f: Filter, layer: SemanticLayer) -> str:
+    """A short phrase for titles: the values, with a word for negation.
+
+    >>> from lore.semantic.spec import SemanticLayer
+    >>> filter_phrase(Filter(ref="accounts.plan", op="=", values=("premium",)), SemanticLayer())
+    'premium'
+    >>> filter_phrase(Filter(ref="titles.title_type", op="not_in", values=("movie", "series")), SemanticLayer())
+    'excl. movie, series'
+    """
+    if f.values and all(isinstance(v, bool) for v in f.values):
+        label = _dim_label(layer, f.ref)
+        positive = (f.values[0] is True) == (f.op in ("=", "in"))
+        return label if positive else f"not {label}"
+    vals = ", ".join(str(v) for v in f.values)
+    if f.op in ("!=", "not_in", "not_like"):
+        return f"excl. {vals}"
+    if f.op in ("=", "in", "like"):
+        return vals
+    label = _dim_label(layer, f.ref)
+    return f"{label} {f.op} {vals}"
+
+
+def scope_phrases(plan: QueryPlan, layer: SemanticLayer) -> list[str]:
+    out = [filter_phrase(f, layer) for f in plan.filters]
+    if plan.time is not None and plan.time.label:
+        out.append(plan.time.label)
+    return out
+
+
+def _dim_label(layer: SemanticLayer, ref: str) -> str:
+    if ref.startswith(METRIC_TIME):
+        return ref.partition(":")[2] or "date"
+    node, _, attr = ref.partition(".")
+    n = layer.nodes.get(node)
+    col = n.column(attr.split(":")[0].split("[")[0]) if n else None
+    return (col.label or col.name.replace("_", " ")) if col else ref
+
+
+def _metric_label(layer: SemanticLayer, name: str) -> str:
+    m = layer.metrics.get(name)
+    return (m.label or name.replace("_", " ")) if m else name
+
+
+def _value(v: Scalar, col: ColumnMeta) -> str:
+    text = format_value(v, col)
+    unit = col.unit
+    if unit and col.format not in ("currency", "percent") and unit not in ("share",) and isinstance(v, (int, float)):
+        text += f" {unit}"
+    return text
+
+
+def compose_message(plan: QueryPlan, result: ResultSet, layer: SemanticLayer) -> str:
+    """The answer in words, leading with the number."""
+    cols = result.columns
+    metrics = [i for i, c in enumerate(cols) if c.kind == "metric"]
+    dims = [i for i, c in enumerate(cols) if c.kind == "dimension"]
+    scope = scope_phrases(plan, layer)
+    scope_text = f" ({'; '.join(scope)})" if scope else ""
+    if not metrics:
+        return f"{len(result.rows):,} rows."
+    first = metrics[0]
+    mlabel = cols[first].label
+    if not result.rows:
+        return f"No data matched {mlabel.lower()}{scope_text}. Try a wider time range or fewer filters."
+    if not dims:
+        row = result.rows[0]
+        parts = [f"{cols[i].label}: {_value(row[i], cols[i])}" for i in metrics]
+        return "; ".join(parts) + (f"{scope_text}." if scope_text else ".")
+
+    time_dims = [i for i in dims if (cols[i].grain or (cols[i].ref or "").startswith(METRIC_TIME))]
+    cat_dims = [i for i in dims if i not in time_dims]
+    by = " and ".join(cols[i].label.lower() for i in dims)
+    head = f"{mlabel} by {by}{scope_text}"
+    rows = [r for r in result.rows if r[first] is not None]
+    if not rows:
+        return f"{head}: no values."
+
+    if time_dims and not cat_dims:
+        t = time_dims[0]
+        grain = cols[t].grain
+        ordered = sorted(rows, key=lambda r: str(r[t]))
+        a, b = ordered[0], ordered[-1]
+        text = (f"{head}: from {_value(a[first], cols[first])} in {period_label(a[t], grain)} "
+                f"to {_value(b[first], cols[first])} in {period_label(b[t], grain)}")
+        if isinstance(a[first], (int, float)) and isinstance(b[first], (int, float)) and a[first]:
+            change = (b[first] - a[first]) / abs(a[first])
+            text += f" ({change:+.1%})"
+        peak = max(ordered, key=lambda r: r[first])
+        if len(ordered) > 2:
+            text += f"; the peak was {_value(peak[first], cols[first])} in {period_label(peak[t], grain)}"
+        return text + "."
+
+    c = cat_dims[0]
+    descending = not plan.order_by or plan.order_by[0].descending
+    ranked = sorted(rows, key=lambda r: r[first], reverse=descending)  # type: ignore[arg-type, return-value]
+    label = cols[c].label.lower()
+    if len(dims) == 1:
+        top = ranked[0]
+        word = "highest" if descending else "lowest"
+        if len(ranked) == 1 and plan.limit != 1:
+            return f"{mlabel} for {format_value(top[c])}{scope_text}: {_value(top[first], cols[first])}."
+        if plan.limit == 1:
+            return f"{format_value(top[c])} has the {word} {mlabel.lower()}{scope_text}: {_value(top[first], cols[first])}."
+        base = plan.metrics[0] if plan.metrics else ""
+        metric = layer.metrics.get(base)
+        share = ""
+        total = sum(r[first] for r in rows if isinstance(r[first], (int, float)))
+        if metric is not None and not metric.is_derived and metric.agg in _ADDITIVE and total > 0 and descending \
+                and plan.limit is None:
+            share = f" ({top[first] / total:.0%} of the total)"
+        rest = ", ".join(f"{format_value(r[c])} ({format_value(r[first], cols[first])})" for r in ranked[1:3])
+        lead = ("leads" if not metric or metric.better != "lower" else "is highest") if descending else "is lowest"
+        text = f"{head}: {format_value(top[c])} {lead} with {_value(top[first], cols[first])}{share}"
+        if rest:
+            text += f", followed by {rest}"
+        if plan.limit and len(ranked) >= plan.limit:
+            text = f"Top {plan.limit} — " + text if descending else f"Bottom {plan.limit} — " + text
+        return text + "."
+    if time_dims:
+        t = time_dims[0]
+        last = max(str(r[t]) for r in rows)
+        latest = [r for r in ranked if str(r[t]) == last]
+        top = latest[0]
+        series = len({r[c] for r in rows})
+        return (f"{head}: {series} {label} series; in {period_label(last, cols[t].grain)}, "
+                f"{format_value(top[c])} leads with {_value(top[first], cols[first])}.")
+    top = ranked[0]
+    names = " · ".join(format_value(top[i]) for i in cat_dims)
+    return f"{head}: the largest is {names} with {_value(top[first], cols[first])}."
+
+
+def reasoning_steps(plan: QueryPlan, layer: SemanticLayer, compiled: CompiledQuery | None = None,
+                    result: ResultSet | None = None, guarded_tables: Sequence[str] = ()) -> list[str]:
+    """Readable steps: which definitions, dimensions, filters and time range were chosen, from what."""
+    steps: list[str] = []
+    if any(g.kind == "context" for g in plan.groundings):
+        steps.append("Continued from the previous question, keeping what this one did not change.")
+    if any(g.kind == "example" for g in plan.groundings):
+        g = next(g for g in plan.groundings if g.kind == "example")
+        steps.append(f"Reused a verified answer to a similar question (“{g.phrase}”).")
+    for name in plan.metrics:
+        m = layer.metrics.get(name)
+        if m is None:
+            continue
+        g = next((g for g in plan.groundings if g.kind == "metric" and g.ref == name), None)
+        how = f" from “{g.phrase}” ({g.source})" if g else ""
+        definition = (f"{m.expr} (a ratio computed from the totals at each grain)" if m.is_derived
+                      else f"{(m.agg or '').upper()}({m.expr}) over {m.source}" + (f" where {m.filter}" if m.filter else ""))
+        owner = f", owned by {m.owner}" if m.owner else ""
+        steps.append(f"Metric {m.display} [{name}]{how}: {m.description.rstrip('.')}. Definition: {definition}{owner}.")
+    for ref in plan.dimensions:
+        g = next((g for g in plan.groundings if g.kind in ("dimension", "grain") and g.ref == ref), None)
+        how = f" from “{g.phrase}”" if g else ""
+        if ref.startswith(METRIC_TIME):
+            steps.append(f"Grouped by {ref.partition(':')[2] or 'day'}{how}, on each metric's own date column.")
+        else:
+            steps.append(f"Grouped by {_dim_label(layer, ref)} [{ref}]{how}.")
+    for f in plan.filters:
+        g = next((g for g in plan.groundings if g.kind == "filter" and g.ref == f.describe()), None)
+        how = f" from “{g.phrase}” ({g.source})" if g else ""
+        steps.append(f"Filtered on {f.describe()}{how}.")
+    if plan.time is not None:
+        g = next((g for g in plan.groundings if g.kind == "time"), None)
+        how = f" from “{g.phrase}”" if g else ""
+        rng = f"{plan.time.start or 'the beginning'} to {plan.time.end or 'the latest data'}"
+        cols = sorted({layer.nodes[layer.metrics[b].source].time_column or "?" for b in (compiled.base_metrics if compiled else ())
+                       if layer.metrics.get(b) and layer.metrics[b].source in layer.nodes})
+        on = f" on {', '.join(cols)}" if cols else ""
+        steps.append(f"Time range {plan.time.label}: {rng}{how}{on}.")
+    if plan.order_by:
+        o = plan.order_by[0]
+        label = _metric_label(layer, o.ref) if o.ref in layer.metrics else _dim_label(layer, o.ref)
+        steps.append(f"Ordered by {label}, {'highest' if o.descending else 'lowest'} first"
+                     + (f", keeping the top {plan.limit}." if plan.limit else "."))
+    if compiled is not None and compiled.joins:
+        steps.append("Joins through the declared links: " + "; ".join(j.split(" (")[0] for j in compiled.joins) + ".")
+    steps.extend(plan.notes)
+    if plan.sql:
+        steps.append("This question is outside the semantic layer, so the model wrote SQL over the allowed tables; "
+                     "it passed the same guard, but no governed definition vouches for it.")
+    if result is not None:
+        tables = ", ".join(guarded_tables) if guarded_tables else ""
+        steps.append(f"The SQL passed the read-only guard{(' (tables: ' + tables + ')') if tables else ''} and ran in "
+                     f"{result.elapsed_ms:.0f} ms, returning {len(result.rows):,} row{'s' if len(result.rows) != 1 else ''}"
+                     + (" (capped)." if result.truncated else "."))
+    return steps

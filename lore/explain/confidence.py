@@ -1,0 +1,109 @@
+"""The confidence score: deterministic signals combined into one number with named parts.
+
+Each factor is in 0..1 and says how much one thing can be trusted:
+
+- ``metric``: how the metric was found (an exact name or synonym: ~1; by
+  similarity only: its score, lower when a second metric was close);
+- ``coverage``: the share of the question's content words the plan explains;
+- ``values``: how surely filter values were recognised (exact vs a short or
+  ambiguous mention);
+- ``ambiguity``: 1 unless a value or time phrase had several readings;
+- ``context``: 1 for a self-contained question, lower for a follow-up that
+  inherits earlier choices;
+- ``execution``: 1 when the guard passed and the query ran, 0 otherwise;
+- ``result``: 1 for a non-empty, complete result; lower when empty or truncated.
+
+The raw score is a weighted geometric mean (one weak factor pulls it down).
+:func:`calibrate` maps it through a monotone table fitted on the golden set
+(``evals``), identity until a fit is versioned with the code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+#: how much each factor counts in the geometric mean
+WEIGHTS: dict[str, float] = {
+    "metric": 2.0,
+    "coverage": 1.5,
+    "values": 1.0,
+    "ambiguity": 1.0,
+    "context": 0.5,
+    "execution": 3.0,
+    "result": 1.0,
+    "agreement": 1.0,
+    "example": 1.0,
+    "feedback": 1.5,
+}
+
+#: isotonic calibration points (raw -> calibrated); identity until fitted on a golden set
+CALIBRATION: tuple[tuple[float, float], ...] = ((0.0, 0.0), (1.0, 1.0))
+
+
+def factors_from_signals(signals: Mapping[str, float], *, ran: bool, rows: int, truncated: bool,
+                         followup: bool) -> dict[str, float]:
+    """Turn planner signals and execution facts into named factors.
+
+    >>> f = factors_from_signals({"metric_match": 1.0, "coverage": 1.0}, ran=True, rows=4, truncated=False, followup=False)
+    >>> f["metric"], f["execution"], f["result"]
+    (1.0, 1.0, 1.0)
+    """
+    metric = signals.get("metric_match", 0.0)
+    if "metric_margin" in signals and metric < 0.95:
+        metric = min(metric, 0.5 + signals["metric_margin"] * 3)
+    coverage = signals.get("coverage", 1.0)
+    values = signals.get("value_match", 1.0)
+    ambiguity = min(signals.get("value_ambiguity", 1.0), signals.get("time_ambiguity", 1.0),
+                    signals.get("value_unreachable", 1.0))
+    out = {
+        "metric": round(max(0.0, min(1.0, metric)), 4),
+        "coverage": round(0.35 + 0.65 * max(0.0, min(1.0, coverage)), 4),
+        "values": round(values, 4),
+        "ambiguity": round(ambiguity, 4),
+        "context": 0.9 if followup else 1.0,
+        "execution": 1.0 if ran else 0.0,
+        "result": 1.0 if rows and not truncated else (0.85 if truncated else 0.45),
+    }
+    for extra in ("agreement", "example", "feedback"):
+        if extra in signals:
+            out[extra] = round(signals[extra], 4)
+    return out
+
+
+def raw_score(factors: Mapping[str, float]) -> float:
+    """Weighted geometric mean of the factors.
+
+    >>> raw_score({"metric": 1.0, "execution": 1.0})
+    1.0
+    >>> round(raw_score({"metric": 0.5, "execution": 1.0}), 3)
+    0.758
+    >>> raw_score({"metric": 1.0, "execution": 0.0})
+    0.0
+    """
+    total_w = 0.0
+    acc = 0.0
+    for name, value in factors.items():
+        w = WEIGHTS.get(name, 1.0)
+        if value <= 0:
+            return 0.0
+        acc += w * math.log(min(1.0, value))
+        total_w += w
+    return math.exp(acc / total_w) if total_w else 0.0
+
+
+def calibrate(raw: float, table: Sequence[tuple[float, float]] = CALIBRATION) -> float:
+    """Map a raw score through a monotone piecewise-linear table.
+
+    >>> calibrate(0.5), calibrate(0.25, ((0, 0), (0.5, 0.2), (1, 1)))
+    (0.5, 0.1)
+    """
+    raw = max(0.0, min(1.0, raw))
+    for (x0, y0), (x1, y1) in zip(table, table[1:]):
+        if x0 <= raw <= x1:
+            return y0 if x1 == x0 else y0 + (y1 - y0) * (raw - x0) / (x1 - x0)
+    return table[-1][1]
+
+
+def confidence(factors: Mapping[str, float]) -> float:
+    return round(calibrate(raw_score(factors)), 4)

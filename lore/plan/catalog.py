@@ -1,0 +1,228 @@
+"""What the planners know about the layer: phrase lexicons and reachability.
+
+Built once per semantic layer (pure, no I/O). A *phrase* is a tuple of light
+stems (:func:`lore.retrieve.lexical.stem`); questions are tokenised the same
+way, with character spans, so a match says exactly which words it used.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from lore.retrieve.lexical import stem
+from lore.semantic.graph import FANNING, LinkGraph
+from lore.semantic.spec import METRIC_TIME, Column, SemanticLayer
+
+_TOKEN_RE = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
+
+#: words dropped inside phrases and questions before matching ("number of installs" = "installs")
+FILLER = frozenset({"the", "a", "an", "of", "total", "overall", "our", "my", "all", "number", "amount", "count"})
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+    stem: str
+    start: int
+    end: int
+
+
+def tokenize(text: str) -> list[Token]:
+    """Words with their stems and character spans.
+
+    >>> [(t.stem, t.start) for t in tokenize("Hours streamed, by region")]
+    [('hour', 0), ('stream', 6), ('by', 16), ('region', 19)]
+    """
+    out = []
+    for m in _TOKEN_RE.finditer(text):
+        word = m.group(0).lower().replace("’", "'")
+        if word.endswith("'s"):
+            word = word[:-2]
+        out.append(Token(m.group(0), stem(word), m.start(), m.end()))
+    return out
+
+
+def phrase(text: str) -> tuple[str, ...]:
+    """The stem sequence of a phrase, fillers removed.
+
+    >>> phrase("Number of installs"), phrase("total_streaming_hours")
+    (('install',), ('stream', 'hour'))
+    """
+    stems = tuple(t.stem for t in tokenize(text.replace("_", " ")))
+    kept = tuple(s for s in stems if s not in FILLER)
+    return kept or stems
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One phrase that names a metric or a dimension."""
+
+    ref: str
+    phrase: tuple[str, ...]
+    source: str  # name | label | synonym
+    weight: float
+
+
+@dataclass
+class Catalog:
+    """Phrase lexicons for metrics and dimensions, and which nodes each fact reaches."""
+
+    layer: SemanticLayer
+    metric_entries: list[Entry] = field(default_factory=list)
+    dimension_entries: list[Entry] = field(default_factory=list)
+    reach: dict[str, dict[str, int]] = field(default_factory=dict)  # fact -> node -> hops (safe links only)
+    fan_reach: dict[str, set[str]] = field(default_factory=dict)  # fact -> nodes reachable only through fan-out
+    #: stems that appear in any metric or dimension phrase, description or node name (known vocabulary)
+    vocabulary: set[str] = field(default_factory=set)
+
+    @classmethod
+    def build(cls, layer: SemanticLayer) -> Catalog:
+        cat = cls(layer=layer)
+        for m in layer.metrics.values():
+            cat._add(cat.metric_entries, m.name, m.name, "name", 1.0)
+            if m.label:
+                cat._add(cat.metric_entries, m.name, m.label, "label", 1.0)
+            for s in m.synonyms:
+                cat._add(cat.metric_entries, m.name, s, "synonym", 0.97)
+            cat.vocabulary.update(phrase(m.description))
+        for node in layer.nodes.values():
+            cat.vocabulary.update(phrase(node.name))
+            cat.vocabulary.update(phrase(node.label or ""))
+            for col in node.columns:
+                if col.kind == "identifier":
+                    continue
+                ref = f"{node.name}.{col.name}"
+                cat._add(cat.dimension_entries, ref, col.name, "name", 0.95)
+                if col.label:
+                    cat._add(cat.dimension_entries, ref, col.label, "label", 1.0)
+                for s in col.synonyms:
+                    cat._add(cat.dimension_entries, ref, s, "synonym", 0.9)
+                cat.vocabulary.update(phrase(col.description))
+        graph = LinkGraph(layer)
+        for name in layer.nodes:
+            cat.reach[name], cat.fan_reach[name] = _reach(graph, name)
+        return cat
+
+    def _add(self, entries: list[Entry], ref: str, text: str, source: str, weight: float) -> None:
+        p = phrase(text)
+        if p and not any(e.ref == ref and e.phrase == p for e in entries):
+            entries.append(Entry(ref, p, source, weight))
+            self.vocabulary.update(p)
+
+    # --- queries -----------------------------------------------------------------
+    def facts_of(self, metrics: Iterable[str]) -> list[str]:
+        """The source facts behind metrics (derived metrics expanded)."""
+        from lore.semantic.compile import expand_metric
+
+        out: list[str] = []
+        for m in metrics:
+            for base in expand_metric(self.layer, m):
+                src = self.layer.metrics[base].source
+                if src and src not in out:
+                    out.append(src)
+        return out
+
+    def reachable(self, facts: Iterable[str], ref: str) -> bool:
+        """Whether every fact reaches the node of a dimension reference (through any link)."""
+        node = ref.split(".")[0].split("[")[0].split(":")[0]
+        if node == METRIC_TIME:
+            return all(self.layer.nodes[f].time_column for f in facts)
+        return all(node in self.reach.get(f, {}) or node in self.fan_reach.get(f, set()) for f in facts)
+
+    def hops(self, fact: str, ref: str) -> int:
+        node = ref.split(".")[0]
+        return self.reach.get(fact, {}).get(node, 99 if node in self.fan_reach.get(fact, set()) else 999)
+
+    def column(self, ref: str) -> Column | None:
+        node, _, attr = ref.partition(".")
+        n = self.layer.nodes.get(node)
+        return n.column(attr.split(":")[0].split("[")[0]) if n else None
+
+    def dimension_label(self, ref: str) -> str:
+        if ref.startswith(METRIC_TIME):
+            return ref.partition(":")[2] or "date"
+        col = self.column(ref)
+        return (col.label or col.name.replace("_", " ")) if col else ref
+
+    def metric_label(self, name: str) -> str:
+        m = self.layer.metrics[name]
+        return m.label or name.replace("_", " ")
+
+
+def _reach(graph: LinkGraph, start: str) -> tuple[dict[str, int], set[str]]:
+    """Nodes reachable from ``start``: hop counts through safe links, and nodes only reachable by fan-out."""
+    safe = {start: 0}
+    frontier = [start]
+    depth = 0
+    while frontier and depth < 6:
+        depth += 1
+        nxt = []
+        for n in frontier:
+            for e in graph.edges.get(n, ()):
+                if e.link.cardinality not in FANNING and e.target not in safe:
+                    safe[e.target] = depth
+                    nxt.append(e.target)
+        frontier = nxt
+    fan: set[str] = set()
+    frontier = list(safe)
+    seen = set(safe)
+    for _ in range(6):
+        nxt = []
+        for n in frontier:
+            for e in graph.edges.get(n, ()):
+                if e.target not in seen:
+                    seen.add(e.target)
+                    fan.add(e.target)
+                    nxt.append(e.target)
+        frontier = nxt
+    return safe, fan
+
+
+@dataclass(frozen=True)
+class PhraseMatch:
+    ref: str
+    start: int  # token index
+    end: int  # token index (exclusive)
+    score: float
+    source: str
+    exact: bool
+
+
+def find_phrases(tokens: list[Token], entries: list[Entry], *, taken: set[int] | None = None) -> list[PhraseMatch]:
+    """Longest, non-overlapping phrase matches of ``entries`` in ``tokens`` (fillers skipped).
+
+    Exact sequences first; then, for phrases of two or more words, the same words in
+    another order within a short window ("hours of streaming" for "streaming hours").
+    """
+    taken = set(taken or ())
+    idx = [i for i, t in enumerate(tokens) if t.stem not in FILLER and i not in taken]
+    stems = [tokens[i].stem for i in idx]
+    candidates: list[PhraseMatch] = []
+    for e in entries:
+        n = len(e.phrase)
+        for j in range(len(stems) - n + 1):
+            if tuple(stems[j:j + n]) == e.phrase and idx[j + n - 1] - idx[j] <= n + 1:
+                candidates.append(PhraseMatch(e.ref, idx[j], idx[j + n - 1] + 1, e.weight, e.source, True))
+        if n >= 2:
+            want = set(e.phrase)
+            for j in range(len(stems)):
+                window = stems[j:j + n + 2]
+                if window and window[0] in want and want <= set(window):
+                    k = j + max(window.index(w) for w in want)
+                    if not set(stems[j:k + 1]) <= want:
+                        continue  # a reordering may not swallow other words
+                    candidates.append(PhraseMatch(e.ref, idx[j], idx[k] + 1, e.weight * 0.85, e.source, False))
+    # longest (in words), then best score, then earliest
+    candidates.sort(key=lambda m: (-(m.end - m.start), -m.score, m.start))
+    chosen: list[PhraseMatch] = []
+    used: set[int] = set(taken)
+    for m in candidates:
+        span = set(range(m.start, m.end))
+        if span & used:
+            continue
+        chosen.append(m)
+        used |= span
+    chosen.sort(key=lambda m: m.start)
+    return chosen
