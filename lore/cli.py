@@ -161,6 +161,119 @@ def sql_cmd(
             console().print(result_table(result))
 
 
+# --- lore ask -------------------------------------------------------------------
+
+
+def _print_answer(answer: Any, out: Console, *, explain: bool) -> None:
+    from rich.panel import Panel
+
+    colour = {"answered": "green", "clarify": "yellow", "refused": "red", "error": "red"}[answer.status]
+    badge = f"confidence {answer.confidence_label} ({answer.confidence:.2f})" if answer.status == "answered" else answer.status
+    from rich.text import Text
+
+    out.print(Panel(Text(answer.message), title=f"[{colour}]{badge}[/]", title_align="left", expand=False), highlight=False)
+    if answer.suggestions:
+        out.print("Closest: " + ", ".join(answer.suggestions), highlight=False)
+    if answer.rows and len(answer.columns) and answer.status == "answered":
+        result = ResultSet(columns=answer.columns, rows=answer.rows, truncated=answer.truncated)
+        out.print(result_table(result, title=answer.chart_title))
+    if explain:
+        trace = answer.trace
+        if trace is not None and trace.retrieved:
+            ctx = Table(title="Retrieved context", title_justify="left", header_style="bold")
+            for head in ("kind", "ref", "value", "score"):
+                ctx.add_column(head)
+            for hit in trace.retrieved[:12]:
+                ctx.add_row(hit.get("kind", ""), hit.get("ref", ""), str(hit.get("value") or ""), f"{hit.get('score', 0):.2f}")
+            out.print(ctx)
+        if answer.plan is not None:
+            out.print("[bold]Plan[/]", highlight=False)
+            out.print_json(json.dumps(answer.plan.semantic_query().model_dump(mode="json", exclude_defaults=True)))
+        if answer.reasoning:
+            out.print("[bold]Reasoning[/]")
+            for i, step in enumerate(answer.reasoning, 1):
+                out.print(f"  {i}. {step}", highlight=False, markup=False)
+        if answer.sql:
+            out.print("[bold]SQL[/] (after the guard)")
+            from lore.explain.format import pretty_sql
+
+            out.print(pretty_sql(answer.sql), highlight=False, markup=False)
+        if answer.confidence_factors:
+            conf = Table(title="Confidence factors", title_justify="left", header_style="bold")
+            conf.add_column("factor")
+            conf.add_column("value", justify="right")
+            for k, v in answer.confidence_factors.items():
+                conf.add_row(k, f"{v:.2f}")
+            out.print(conf)
+        if trace is not None and trace.timings:
+            out.print("Stages: " + ", ".join(f"{t.stage} {t.ms:.1f} ms" for t in trace.timings), style="dim")
+
+
+@app.command("ask")
+@handle_errors
+def ask_cmd(
+    question: Annotated[list[str], typer.Argument(help="The question, in plain words. Several questions form one conversation.")],
+    project: ProjectOpt = Path("."),
+    as_json: JsonOpt = False,
+    explain: Annotated[bool, typer.Option("--explain", help="Show the retrieved context, the plan, the SQL and the confidence breakdown.")] = False,
+    model: Annotated[str, typer.Option("--model", envvar="LORE_MODEL", help="Planner: offline (default).")] = "offline",
+    today: Annotated[Optional[str], typer.Option("--today", help="Resolve relative dates against this day (YYYY-MM-DD).")] = None,
+    user: Annotated[Optional[str], typer.Option("--user", help="Who is asking (recorded with the answer).")] = None,
+) -> None:
+    """Ask questions in plain words; each answer comes with its reasoning and a confidence score.
+
+    Pass several questions to ask them as one conversation (follow-ups refine the previous answer):
+    lore ask "streaming hours by region in 2026" "now only premium accounts"
+    """
+    from datetime import date
+
+    overrides: dict[str, Any] = {"model": model}
+    if today:
+        try:
+            overrides["today"] = date.fromisoformat(today)
+        except ValueError:
+            raise OperatorError(f"--today must be a date like 2026-11-01, got {today!r}") from None
+    if model != "offline":
+        raise OperatorError(f"model {model!r} is not available yet", hint="Use --model offline (the default).")
+    lore = _open(project, **overrides)
+    out = console()
+    answers = []
+    with lore:
+        chat = lore.chat(user=user)
+        for q in question:
+            answers.append(chat.ask(q))
+    if as_json:
+        payload = [a.to_json() | ({"trace": a.trace.model_dump(mode="json")} if explain and a.trace else {}) for a in answers]
+        typer.echo(json.dumps(payload[0] if len(payload) == 1 else payload, indent=2, default=str))
+    else:
+        for q, a in zip(question, answers):
+            if len(question) > 1:
+                out.print(f"[bold]> {q}[/]", highlight=False)
+            _print_answer(a, out, explain=explain)
+    if any(a.status == "error" for a in answers):
+        raise typer.Exit(1)
+
+
+@app.command("index")
+@handle_errors
+def index_cmd(
+    action: Annotated[str, typer.Argument(help="build: (re)build the retrieval index now.")] = "build",
+    project: ProjectOpt = Path("."),
+) -> None:
+    """Build the retrieval index of metrics, dimensions and values (otherwise built on first question)."""
+    import time
+
+    if action != "build":
+        raise OperatorError(f"unknown action {action!r}", hint="Use: lore index build")
+    lore = _open(project)
+    t0 = time.perf_counter()
+    with lore:
+        retriever = lore.retriever
+        counts = {k: retriever.count(k) for k in ("metric", "dimension", "value", "example")}
+    console().print(f"Index ready in {time.perf_counter() - t0:.1f} s: " + ", ".join(f"{v:,} {k}s" for k, v in counts.items()),
+                    highlight=False)
+
+
 # --- lore semantic --------------------------------------------------------------
 
 

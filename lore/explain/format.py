@@ -53,3 +53,21 @@ def format_value(value: Scalar, column: ColumnMeta | None = None) -> str:
     if isinstance(value, (int, float)):
         return format_number(value, column.format if column else None, column.unit if column else None)
     return str(value)
+
+
+def pretty_sql(sql: str, dialect: str = "duckdb") -> str:
+    """SQL laid out for reading (the same tree; what runs is the guard's exact text).
+
+    >>> print(pretty_sql('SELECT "a" FROM "t" LIMIT 5'))
+    SELECT
+      "a"
+    FROM "t"
+    LIMIT 5
+    """
+    import sqlglot
+    from sqlglot.errors import SqlglotError
+
+    try:
+        return sqlglot.transpile(sql, read=dialect, write=dialect, pretty=True)[0]
+    except (SqlglotError, IndexError):
+        return sql

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from lore.retrieve.lexical import stem
+from lore.retrieve.lexical import STOP_WORDS, ValueMatcher, stem
 from lore.semantic.graph import FANNING, LinkGraph
 from lore.semantic.spec import METRIC_TIME, Column, SemanticLayer
 
@@ -29,17 +29,29 @@ class Token:
     end: int
 
 
+#: abbreviations people type, read as the word they stand for
+ABBREVIATIONS: dict[str, str] = {
+    "hrs": "hours", "hr": "hour", "mins": "minutes", "min": "minutes", "avg": "average", "num": "number",
+    "yr": "year", "yrs": "years", "mo": "month", "mos": "months", "mth": "month", "wk": "week", "wks": "weeks",
+    "qtr": "quarter", "ppl": "people", "accts": "accounts", "acct": "account", "subs": "subscribers",
+    "dev": "device", "vs": "versus", "info": "information", "approx": "approximately", "tot": "total",
+}
+
+
 def tokenize(text: str) -> list[Token]:
     """Words with their stems and character spans.
 
     >>> [(t.stem, t.start) for t in tokenize("Hours streamed, by region")]
     [('hour', 0), ('stream', 6), ('by', 16), ('region', 19)]
+    >>> [t.stem for t in tokenize("hrs per acct")]
+    ['hour', 'per', 'account']
     """
     out = []
     for m in _TOKEN_RE.finditer(text):
         word = m.group(0).lower().replace("’", "'")
         if word.endswith("'s"):
             word = word[:-2]
+        word = ABBREVIATIONS.get(word, word)
         out.append(Token(m.group(0), stem(word), m.start(), m.end()))
     return out
 
@@ -76,6 +88,9 @@ class Catalog:
     fan_reach: dict[str, set[str]] = field(default_factory=dict)  # fact -> nodes reachable only through fan-out
     #: stems that appear in any metric or dimension phrase, description or node name (known vocabulary)
     vocabulary: set[str] = field(default_factory=set)
+    #: other names of values: (ref, alias lower-case) -> the value
+    aliases: dict[tuple[str, str], str] = field(default_factory=dict)
+    alias_matcher: ValueMatcher | None = None
 
     @classmethod
     def build(cls, layer: SemanticLayer) -> Catalog:
@@ -100,6 +115,16 @@ class Catalog:
                 for s in col.synonyms:
                     cat._add(cat.dimension_entries, ref, s, "synonym", 0.9)
                 cat.vocabulary.update(phrase(col.description))
+                for value, names in col.value_synonyms.items():
+                    for alias in names:
+                        cat.aliases[(ref, alias.lower())] = value
+        if cat.aliases:
+            by_ref: dict[str, list[str]] = {}
+            for (ref, alias_lower), value in cat.aliases.items():
+                original = next(a for a in layer.nodes[ref.split(".")[0]].column(ref.split(".")[1]).value_synonyms[value]  # type: ignore[union-attr]
+                                if a.lower() == alias_lower)
+                by_ref.setdefault(ref, []).append(original)
+            cat.alias_matcher = ValueMatcher(by_ref)
         graph = LinkGraph(layer)
         for name in layer.nodes:
             cat.reach[name], cat.fan_reach[name] = _reach(graph, name)
@@ -203,6 +228,8 @@ def find_phrases(tokens: list[Token], entries: list[Entry], *, taken: set[int] |
     for e in entries:
         n = len(e.phrase)
         for j in range(len(stems) - n + 1):
+            if n == 1 and tokens[idx[j]].text.lower() in STOP_WORDS:
+                continue  # "were" is not WER, "us" is not a country code here
             if tuple(stems[j:j + n]) == e.phrase and idx[j + n - 1] - idx[j] <= n + 1:
                 candidates.append(PhraseMatch(e.ref, idx[j], idx[j + n - 1] + 1, e.weight, e.source, True))
         if n >= 2:

@@ -227,6 +227,7 @@ class OfflinePlanner:
         # values and metric phrases compete for words: the longer mention wins
         masked_time = _mask(text, tokens, consumed)
         value_hits = list(self.ctx.searcher.match_values(masked_time)) if self.ctx.searcher else []
+        value_hits += self._alias_hits(masked_time, value_hits)
         metric_matches = find_phrases(tokens, self.cat.metric_entries, taken=consumed)
         metric_matches = self._resolve_metric_matches(metric_matches, tokens)
         metric_matches, value_hits = _longest_wins(tokens, metric_matches, value_hits)
@@ -240,7 +241,6 @@ class OfflinePlanner:
                 d.groundings.append(Grounding(kind="metric", ref=m.ref, phrase=_span_text(text, tokens, m.start, m.end),
                                               source=m.source if m.exact else f"{m.source} (reordered)", score=m.score))
         d.signals["metric_match"] = min((m.score for m in metric_matches), default=0.0)
-        self._explain_own_words(tokens, consumed, d.metrics, reserved)
 
         # top-N before dimensions ("top 5 titles")
         self._ordering(text, tokens, consumed, d)
@@ -252,6 +252,7 @@ class OfflinePlanner:
         value_hits = [h for h in value_hits if not (_tokens_in(tokens, h.span) & consumed)]
         pending_values = self._accept_values(text, tokens, value_hits)
         self._boolean_filters(text, tokens, consumed | reserved, d, consumed)
+        self._explain_own_words(tokens, consumed, d.metrics, reserved)
 
         if not d.metrics:
             self._vector_metric(text, tokens, consumed, d, pending_values)
@@ -304,6 +305,20 @@ class OfflinePlanner:
                 if prev in ("gam", "game") and "gam" not in domain:
                     continue
             out.append(m)
+        return out
+
+    def _alias_hits(self, text: str, found: Sequence) -> list:  # noqa: ANN001
+        """Other names of values ("UK" for United Kingdom, "Korean" for ko), as value matches of the real value."""
+        from lore.retrieve.lexical import ValueMatch
+
+        if self.cat.alias_matcher is None:
+            return []
+        out = []
+        for h in self.cat.alias_matcher.match(text):
+            value = self.cat.aliases.get((h.ref, h.value.lower()))
+            if value is None or any(f.span[0] <= h.span[0] and h.span[1] <= f.span[1] and f.score >= h.score for f in found):
+                continue
+            out.append(ValueMatch(h.ref, value, h.span, h.score))
         return out
 
     def _accept_values(self, text: str, tokens: list[Token], hits: Sequence) -> list[tuple[str, str, tuple[int, int], float]]:  # noqa: ANN001
@@ -416,18 +431,15 @@ class OfflinePlanner:
                         break
                     window.append(j)
                     j += 1
-                matches = find_phrases([tokens[k] for k in window], dim_entries) if window else []
-                hit = next((mm for mm in matches if mm.start == 0 or all(tokens[window[x]].stem in FILLER
-                                                                            for x in range(mm.start))), None)
+                hit = self._dimension_at(tokens, window, d.metrics)
                 if hit is None:
                     break
-                ref = hit.ref
-                used = window[hit.start:hit.end]
+                ref, used, source, score = hit
                 if ref not in d.dimensions and not any(x.startswith(ref + ":") for x in d.dimensions):
                     d.dimensions.append(ref)
                     d.groundings.append(Grounding(kind="dimension", ref=ref, phrase=f"{trig.group(0)} " +
-                                                  _span_text(text, tokens, used[0], used[-1] + 1), source=hit.source,
-                                                  score=hit.score))
+                                                  _span_text(text, tokens, used[0], used[-1] + 1), source=source,
+                                                  score=score))
                 consumed |= set(used) | _tokens_in(tokens, trig.span())
                 # continue with "and X" lists after "by"
                 k = used[-1] + 1
@@ -435,6 +447,33 @@ class OfflinePlanner:
                     i = k + 1
                     continue
                 break
+
+    def _dimension_at(self, tokens: list[Token], window: list[int], metrics: Sequence[str]
+                      ) -> tuple[str, list[int], str, float] | None:
+        """The attribute named at the start of ``window``: the longest phrase, reachable from the metrics first."""
+        words = [i for i in window if tokens[i].stem not in FILLER]
+        if not words or words[0] != next((i for i in window if tokens[i].stem not in FILLER), None):
+            return None
+        stems = [tokens[i].stem for i in words]
+        facts = self.cat.facts_of(metrics) if metrics else []
+        best: tuple | None = None
+        for e in self.cat.dimension_entries:
+            n = len(e.phrase)
+            exact = tuple(stems[:n]) == e.phrase
+            # "genre" can mean "game genre" when only games are in reach
+            suffix = not exact and n >= 2 and len(stems) >= 1 and e.phrase[-1] == stems[0] and e.phrase[-1] not in FILLER
+            if not (exact or suffix):
+                continue
+            used = words[:n] if exact else words[:1]
+            reach = self.cat.reachable(facts, e.ref) if facts else True
+            key = (reach, len(used), exact, e.weight)
+            if best is None or key > best[0]:
+                best = (key, e.ref, used, e.source if exact else f"{e.source} (partial)", e.weight if exact else e.weight * 0.85)
+        if best is None:
+            return None
+        if not best[0][0] and not best[0][2]:
+            return None  # a partial match that is not even reachable is no match
+        return best[1], best[2], best[3], best[4]
 
     def _vector_metric(self, text: str, tokens: list[Token], consumed: set[int], d: Draft,
                        values: list[tuple[str, str, tuple[int, int], float]]) -> None:
@@ -460,7 +499,7 @@ class OfflinePlanner:
         only_fit = grounded and fits(top) and not any(fits(h) for h in ranked[1:])
         d.signals["metric_vector_score"] = top.score
         d.signals["metric_margin"] = max(0.0, margin) if not only_fit else max(margin, 0.1)
-        if (top.score >= 0.62 and margin >= 0.06 and top.lexical_score > 0.2) or (only_fit and top.score >= 0.45
+        if (top.score >= 0.62 and margin >= 0.06 and top.lexical_score > 0.2) or (only_fit and top.score >= 0.3
                                                                                  and top.lexical_score > 0.1):
             d.metrics.append(top.ref)
             d.groundings.append(Grounding(kind="metric", ref=top.ref, phrase=masked, source="description (similarity)",
@@ -562,6 +601,9 @@ class OfflinePlanner:
         for span, options in sorted(by_span.items()):
             ok = [o for o in options if self.cat.reachable(facts, o[0])]
             if not ok:
+                mention = text[span[0]:span[1]]
+                if all(mention.lower() != o[1].lower() for o in options):
+                    continue  # "launches" is not the phase "launch" when the metric has no phases: not a filter
                 unreachable.append((options[0][1], options[0][0]))
                 continue
 

@@ -55,6 +55,8 @@ class Column(_Frozen):
     unit: str | None = None
     #: index the distinct values for grounding (default: categorical columns)
     index_values: bool | None = None
+    #: other names people use for values: ``{"United Kingdom": ["UK", "Britain"], "en": ["English"]}``
+    value_synonyms: dict[str, tuple[str, ...]] = {}
 
     @property
     def display(self) -> str:
