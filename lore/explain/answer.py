@@ -59,6 +59,8 @@ def filter_phrase(f: Filter, layer: SemanticLayer) -> str:
     if f.op in ("=", "in", "like"):
         return vals
     label = _dim_label(layer, f.ref)
+    if f.op == "between" and len(f.values) == 2:
+        return f"{label} {f.values[0]} to {f.values[1]}"
     return f"{label} {f.op} {vals}"
 
 

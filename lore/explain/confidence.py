@@ -15,13 +15,19 @@ Each factor is in 0..1 and says how much one thing can be trusted:
 
 The raw score is a weighted geometric mean (one weak factor pulls it down).
 :func:`calibrate` maps it through a monotone table fitted on the golden set
-(``evals``), identity until a fit is versioned with the code.
+(``lore eval calibrate REPORT.json --write`` writes ``lore/explain/calibration.json``,
+read once at first use by :func:`calibration_table`); identity while no fit is
+versioned with the code.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import math
+import warnings
 from collections.abc import Mapping, Sequence
+from importlib import resources
 
 #: how much each factor counts in the geometric mean
 WEIGHTS: dict[str, float] = {
@@ -37,8 +43,10 @@ WEIGHTS: dict[str, float] = {
     "feedback": 1.5,
 }
 
-#: isotonic calibration points (raw -> calibrated); identity until fitted on a golden set
+#: isotonic calibration points (raw -> calibrated): identity, used while no fitted table ships
 CALIBRATION: tuple[tuple[float, float], ...] = ((0.0, 0.0), (1.0, 1.0))
+#: the fitted table, next to this module (written by ``lore eval calibrate --write``)
+CALIBRATION_FILE = "calibration.json"
 
 
 def factors_from_signals(signals: Mapping[str, float], *, ran: bool, rows: int, truncated: bool,
@@ -105,5 +113,59 @@ def calibrate(raw: float, table: Sequence[tuple[float, float]] = CALIBRATION) ->
     return table[-1][1]
 
 
-def confidence(factors: Mapping[str, float]) -> float:
-    return round(calibrate(raw_score(factors)), 4)
+def parse_calibration(text: str) -> tuple[tuple[float, float], ...]:
+    """Read a calibration table from JSON: ``{"points": [[raw, calibrated], ...], ...}``.
+
+    The points must run from raw 0 to raw 1 with strictly increasing raw scores and
+    non-decreasing calibrated values in 0..1; anything else raises ``ValueError``.
+
+    >>> parse_calibration('{"version": 1, "points": [[0, 0], [0.6, 0.4], [1, 0.9]]}')
+    ((0.0, 0.0), (0.6, 0.4), (1.0, 0.9))
+    >>> parse_calibration('{"points": [[0, 0.5], [1, 0.2]]}')
+    Traceback (most recent call last):
+    ...
+    ValueError: calibrated values must not decrease
+    """
+    data = json.loads(text)
+    raw = data.get("points") if isinstance(data, dict) else None
+    if not isinstance(raw, list) or len(raw) < 2:
+        raise ValueError("expected an object with at least two points")
+    points: list[tuple[float, float]] = []
+    for item in raw:
+        if (not isinstance(item, list) or len(item) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in item)):
+            raise ValueError(f"a point must be [raw, calibrated], got {item!r}")
+        points.append((float(item[0]), float(item[1])))
+    xs = [x for x, _ in points]
+    ys = [y for _, y in points]
+    if xs[0] != 0.0 or xs[-1] != 1.0 or any(b <= a for a, b in zip(xs, xs[1:])):
+        raise ValueError("raw scores must increase strictly from 0 to 1")
+    if any(not 0.0 <= y <= 1.0 for y in ys):
+        raise ValueError("calibrated values must lie in 0..1")
+    if any(b < a for a, b in zip(ys, ys[1:])):
+        raise ValueError("calibrated values must not decrease")
+    return tuple(points)
+
+
+@functools.lru_cache(maxsize=1)
+def calibration_table() -> tuple[tuple[float, float], ...]:
+    """The shipped calibration table, read once at first use; identity when none ships or it is invalid."""
+    try:
+        text = resources.files("lore.explain").joinpath(CALIBRATION_FILE).read_text(encoding="utf-8")
+    except (FileNotFoundError, OSError):
+        return CALIBRATION
+    try:
+        return parse_calibration(text)
+    except ValueError as err:  # json.JSONDecodeError is a ValueError too
+        warnings.warn(f"ignoring lore/explain/{CALIBRATION_FILE}: {err}; confidence is not calibrated",
+                      RuntimeWarning, stacklevel=2)
+        return CALIBRATION
+
+
+def confidence(factors: Mapping[str, float], table: Sequence[tuple[float, float]] | None = None) -> float:
+    """The calibrated score, rounded: ``table`` or else the shipped :func:`calibration_table`.
+
+    >>> confidence({"metric": 0.5, "execution": 1.0}, table=((0, 0), (1, 1)))
+    0.7579
+    """
+    return round(calibrate(raw_score(factors), calibration_table() if table is None else table), 4)

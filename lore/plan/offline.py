@@ -129,6 +129,14 @@ _FOLLOWUP_START = re.compile(
     r"^(now|and|also|what about|how about|same|only|just|but|instead|then|ok(ay)?|break|split|drill|"
     r"filter|exclud\w*|remove|add|show (it|that|this|them)|make it|compare (it|that)|for|in|by|per|plus|"
     r"limit|top|bottom|sort|order|and what about|what if)\b", re.I)
+#: ways of aggregating that a governed total does not answer (word -> what it asks for)
+_INTENT_WORDS: dict[str, str] = {
+    "average": "average", "avg": "average", "mean": "average", "median": "median", "percentile": "percentile",
+    "p90": "90th percentile", "p95": "95th percentile", "p50": "median", "share": "share", "percentage": "percentage",
+    "proportion": "proportion", "fraction": "fraction", "correlation": "correlation", "distribution": "distribution",
+    "variance": "variance", "stddev": "standard deviation", "deviation": "standard deviation",
+}
+
 #: short words that are also values somewhere ("hi" is Hindi, "in" India's code): never values without context
 _SHORT_WORDS = frozenset("hi a i in it is no or on at to id me be do go if of so up us we an as by my oh ok".split())
 _STRONG_FOLLOWUP = re.compile(r"^(now|and|also|what about|how about|same|instead|then|plus|what if|ok(ay)?,? (now|and))\b", re.I)
@@ -206,16 +214,26 @@ class OfflinePlanner:
         tp = parse_time(text, self.ctx.today)
         for span in [r.span for r in tp.ranges] + [g.span for g in tp.grains]:
             consumed |= _tokens_in(tokens, span)
-        rng: TimeRange | None = tp.first_range
+        ranges = list(tp.ranges)
+        attached: list[tuple[TimeRange, list[str]]] = []
+        for r in list(ranges):
+            refs = self._time_attribute_before(text, tokens, r)
+            if refs:
+                attached.append((r, refs))
+                ranges.remove(r)
+        rng: TimeRange | None = ranges[0] if ranges else None
+        compare_grain = None
+        if len(ranges) > 1:
+            rng, compare_grain = _covering(ranges)
+            d.notes.append("Compared " + " and ".join(r.label for r in ranges) + f" side by side, by {compare_grain}.")
         if rng is not None:
             d.time = TimeWindow(start=rng.start, end=rng.end, label=rng.label)
             d.groundings.append(Grounding(kind="time", ref=rng.label, phrase=text[rng.span[0]:rng.span[1]].strip(),
                                           source="rule"))
-            if len(tp.ranges) > 1:
-                d.notes.append(f"Used the first time range ({rng.label}); comparing several periods is not supported yet.")
-                d.signals["time_ambiguity"] = 0.7
+        if compare_grain is not None:
+            d.dimensions.append(f"{METRIC_TIME}:{compare_grain}")
         grain = tp.grain
-        if grain is not None:
+        if grain is not None and compare_grain is None:
             inferred = any(g.inferred for g in tp.grains) and not any(not g.inferred for g in tp.grains)
             if inferred:
                 grain = default_grain(rng, self.ctx.today)
@@ -230,6 +248,7 @@ class OfflinePlanner:
         value_hits += self._alias_hits(masked_time, value_hits)
         metric_matches = find_phrases(tokens, self.cat.metric_entries, taken=consumed)
         metric_matches = self._resolve_metric_matches(metric_matches, tokens)
+        metric_matches = self._ratio_of_matches(text, tokens, metric_matches)
         metric_matches, value_hits = _longest_wins(tokens, metric_matches, value_hits)
         reserved = set().union(*(_tokens_in(tokens, h.span) for h in value_hits)) if value_hits else set()
 
@@ -265,11 +284,14 @@ class OfflinePlanner:
             self._merge(previous, d, text)
 
         facts = self.cat.facts_of(d.metrics)
+        self._attach_dates(text, d, attached, facts)
         problem = self._values_to_filters(text, tokens, consumed, d, pending_values, facts)
         if problem is not None:
             return problem
         self._experiments(d, facts)
         if (out := self._check_reach(d, facts)) is not None:
+            return out
+        if (out := self._unsupported_intent(text, tokens, consumed, d)) is not None:
             return out
         self._maa_grain(d)
         self._finish_order(d)
@@ -306,6 +328,43 @@ class OfflinePlanner:
                     continue
             out.append(m)
         return out
+
+    def _time_attribute_before(self, text: str, tokens: list[Token], r: TimeRange) -> list[str]:
+        """Date attributes named right before a range ("signed up in 2025", "released in 2024"), best first."""
+        before = [t for t in tokens if t.end <= r.span[0]][-4:]
+        if not before:
+            return []
+        entries = [e for e in self.cat.dimension_entries if (c := self.cat.column(e.ref)) is not None and c.kind == "time"]
+        matches = find_phrases(before, entries)
+        if not matches:
+            return []
+        m = matches[-1]
+        if m.end != len(before) and not all(t.stem in FILLER or t.text.lower() in ("in", "on", "during", "since", "before",
+                                                                                     "after", "between", "from")
+                                            for t in before[m.end:]):
+            return []
+        span_stems = tuple(t.stem for t in before[m.start:m.end] if t.stem not in FILLER)
+        return [e.ref for e in entries if e.phrase == span_stems]
+
+    def _attach_dates(self, text: str, d: Draft, attached: list[tuple[TimeRange, list[str]]], facts: list[str]) -> None:
+        """Filter the date attribute the range names; if none is reachable, the range is the metric's own time."""
+        for r, refs in attached:
+            reachable = [ref for ref in refs if self.cat.reachable(facts, ref)]
+            own = {self.layer.nodes[f].time_column for f in facts}
+            if not reachable or all(ref.split(".")[1] in own and ref.split(".")[0] in facts for ref in reachable):
+                if d.time is None:
+                    d.time = TimeWindow(start=r.start, end=r.end, label=r.label)
+                    d.groundings.append(Grounding(kind="time", ref=r.label, phrase=text[r.span[0]:r.span[1]].strip(),
+                                                  source="rule"))
+                continue
+            ref = reachable[0]
+            f = TimeWindow(start=r.start, end=r.end).filter()
+            if f is None:
+                continue
+            f = f.model_copy(update={"ref": ref})
+            d.filters.append(f)
+            d.groundings.append(Grounding(kind="filter", ref=f.describe(), phrase=text[r.span[0]:r.span[1]].strip(),
+                                          source=f"a date of {self.cat.dimension_label(ref)}"))
 
     def _alias_hits(self, text: str, found: Sequence) -> list:  # noqa: ANN001
         """Other names of values ("UK" for United Kingdom, "Korean" for ko), as value matches of the real value."""
@@ -362,6 +421,62 @@ class OfflinePlanner:
             consumed |= set(range(m.start, m.end))
             d.groundings.append(Grounding(kind="filter", ref=f.describe(), phrase=_span_text(text, tokens, m.start, m.end),
                                           source=f"yes/no attribute {self.cat.dimension_label(m.ref)}", score=m.score))
+
+    def _node_phrases(self) -> set[tuple[str, ...]]:
+        out = set()
+        for n in self.layer.nodes.values():
+            out.add(phrase(n.name))
+            if n.label:
+                out.add(phrase(n.label))
+        return out
+
+    def _ratio_of_matches(self, text: str, tokens: list[Token], matches: list[PhraseMatch]) -> list[PhraseMatch]:
+        """"spend per install": two metrics joined by per / divided by become the derived ratio defined over them."""
+        out = list(matches)
+        for a, b in zip(matches, matches[1:]):
+            between = text[tokens[a.end - 1].end:tokens[b.start].start].strip().lower()
+            if between not in ("per", "/", "divided by", "over", "per each", "for each", "by"):
+                continue
+            for m in self.layer.metrics.values():
+                if not m.is_derived:
+                    continue
+                refs = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", m.expr)
+                if refs == [a.ref, b.ref] and "/" in m.expr:
+                    ratio = PhraseMatch(m.name, a.start, b.end, min(a.score, b.score) * 0.95, "ratio of two metrics", True)
+                    out = [x for x in out if x is not a and x is not b] + [ratio]
+                    break
+        return sorted(out, key=lambda x: x.start)
+
+    def _unsupported_intent(self, text: str, tokens: list[Token], consumed: set[int], d: Draft) -> PlanOutcome | None:
+        """Averages, medians, shares... of a metric the layer defines as a total: ask instead of answering the total."""
+        own: set[str] = set()
+        for name in d.metrics:
+            m = self.layer.metrics[name]
+            for t in (m.name, m.label or "", m.description, *m.synonyms):
+                own.update(phrase(t))
+        for i, t in enumerate(tokens):
+            if i in consumed:
+                continue
+            word = t.text.lower()
+            if word in _INTENT_WORDS and t.stem not in own:
+                labels = ", ".join(self.cat.metric_label(m) for m in d.metrics)
+                close = [x for x in self.layer.metrics if x not in d.metrics and any(
+                    w in phrase(self.layer.metrics[x].description + " " + (self.layer.metrics[x].label or ""))
+                    for w in (t.stem,))]
+                return PlanOutcome(
+                    status="clarify",
+                    message=f"I can't compute the {_INTENT_WORDS[word]} of {labels} from the governed definitions "
+                            f"(it is defined as a {self._definition_kind(d.metrics[0])}). I can show {labels} itself, "
+                            "by any dimension or over time.",
+                    suggestions=tuple((close + list(d.metrics))[:4]), signals={"intent": 0.0})
+        return None
+
+    def _definition_kind(self, name: str) -> str:
+        m = self.layer.metrics[name]
+        if m.is_derived:
+            return "ratio"
+        return {"sum": "total", "count": "count", "count_distinct": "distinct count", "avg": "average",
+                "min": "minimum", "max": "maximum"}.get(m.agg or "", "total")
 
     def _explain_own_words(self, tokens: list[Token], consumed: set[int], metrics: Sequence[str],
                            reserved: set[int] = frozenset()) -> None:  # type: ignore[assignment]
@@ -604,6 +719,8 @@ class OfflinePlanner:
                 mention = text[span[0]:span[1]]
                 if all(mention.lower() != o[1].lower() for o in options):
                     continue  # "launches" is not the phase "launch" when the metric has no phases: not a filter
+                if phrase(mention) in self._node_phrases():
+                    continue  # "games" names the games table here, not the org called games
                 unreachable.append((options[0][1], options[0][0]))
                 continue
 
@@ -787,6 +904,26 @@ def _longest_wins(tokens: list[Token], metrics: list[PhraseMatch], values: list)
         keep_m.append(m)
         drop_v.update(rivals)
     return keep_m, [v for i, v in enumerate(values) if i not in drop_v]
+
+
+def _covering(ranges: Sequence[TimeRange]) -> tuple[TimeRange, str]:
+    """One window over several compared periods, and the grain that shows them side by side.
+
+    >>> from datetime import date
+    >>> a = TimeRange(start=date(2025, 1, 1), end=date(2025, 12, 31), label="2025", span=(0, 4))
+    >>> b = TimeRange(start=date(2026, 1, 1), end=date(2026, 11, 1), label="2026", span=(9, 13))
+    >>> r, g = _covering([b, a]); (r.start, r.end, r.label, g)
+    (datetime.date(2025, 1, 1), datetime.date(2026, 11, 1), '2026 and 2025', 'year')
+    """
+    starts = [r.start for r in ranges if r.start]
+    ends = [r.end for r in ranges if r.end]
+    lengths = [((r.end - r.start).days + 1) for r in ranges if r.start and r.end]
+    shortest = min(lengths) if lengths else 366
+    grain = "day" if shortest <= 1 else "week" if shortest <= 7 else "month" if shortest <= 31 else \
+        "quarter" if shortest <= 92 else "year"
+    window = TimeRange(start=min(starts) if starts else None, end=max(ends) if ends else None,
+                       label=" and ".join(r.label for r in ranges), span=ranges[0].span)
+    return window, grain
 
 
 def _tokens_in(tokens: list[Token], span: tuple[int, int]) -> set[int]:
