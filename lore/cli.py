@@ -216,7 +216,7 @@ def ask_cmd(
     project: ProjectOpt = Path("."),
     as_json: JsonOpt = False,
     explain: Annotated[bool, typer.Option("--explain", help="Show the retrieved context, the plan, the SQL and the confidence breakdown.")] = False,
-    model: Annotated[str, typer.Option("--model", envvar="LORE_MODEL", help="Planner: offline (default).")] = "offline",
+    model: Annotated[str, typer.Option("--model", envvar="LORE_MODEL", help="Planner model: offline (default, no model), local (the bundled Qwen2.5-Coder-0.5B), openai:<model> (honours OPENAI_BASE_URL and OPENAI_API_KEY) or any LangChain provider:model.")] = "offline",
     today: Annotated[Optional[str], typer.Option("--today", help="Resolve relative dates against this day (YYYY-MM-DD).")] = None,
     user: Annotated[Optional[str], typer.Option("--user", help="Who is asking (recorded with the answer).")] = None,
 ) -> None:
@@ -234,7 +234,9 @@ def ask_cmd(
         except ValueError:
             raise OperatorError(f"--today must be a date like 2026-11-01, got {today!r}") from None
     if model != "offline":
-        raise OperatorError(f"model {model!r} is not available yet", hint="Use --model offline (the default).")
+        from lore.llm.models import check_spec
+
+        check_spec(model)  # a missing key or package fails here, before any work
     lore = _open(project, **overrides)
     out = console()
     answers = []
@@ -252,6 +254,40 @@ def ask_cmd(
             _print_answer(a, out, explain=explain)
     if any(a.status == "error" for a in answers):
         raise typer.Exit(1)
+
+
+@app.command("logs")
+@handle_errors
+def logs_cmd(
+    project: ProjectOpt = Path("."),
+    n: Annotated[int, typer.Option("-n", "--count", min=1, help="How many exchanges to show, newest first.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the latest LLM exchanges (prompt, response, model, latency, tokens, outcome) from .lore/llm.sqlite."""
+    from rich.markup import escape
+
+    from lore.llm.log import LOG_FILE, ExchangeLog
+    from lore.project import Project
+
+    proj = Project.open(project)
+    path = proj.state_dir / LOG_FILE
+    rows = ExchangeLog.open(path).recent(n) if path.exists() else []
+    if as_json:
+        typer.echo(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
+        return
+    out = console()
+    if not rows:
+        out.print(f"No LLM exchanges logged yet in {path} (ask with --model to log some).")
+        return
+    table = Table(title=f"LLM exchanges ({path})", title_justify="left", header_style="bold")
+    for head in ("id", "when", "model", "outcome", "try", "ms", "tokens in/out", "question", "response"):
+        table.add_column(head, overflow="fold")
+    for r in rows:
+        tokens = f"{r.tokens_in if r.tokens_in is not None else '?'}/{r.tokens_out if r.tokens_out is not None else '?'}"
+        response = (r.error or "") if r.outcome in ("error", "timeout") else r.response
+        table.add_row(str(r.id), r.created_at[:19].replace("T", " "), escape(r.model), r.outcome, str(r.attempt),
+                      f"{r.latency_ms:,.0f}", tokens, escape(r.question[:60]), escape(" ".join(response.split())[:120]))
+    out.print(table)
 
 
 @app.command("index")

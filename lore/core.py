@@ -6,27 +6,34 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lore.errors import SemanticLayerError
+from lore.errors import LoreError, OperatorError, SemanticLayerError
 from lore.project import Project
 from lore.semantic.compile import Compiler
 from lore.semantic.load import load_layer
 from lore.semantic.spec import SemanticLayer
 from lore.semantic.validate import validate
 from lore.settings import Settings
-from lore.types import CompiledQuery, Filter, OrderBy, ResultSet, SemanticQuery
+from lore.types import CompiledQuery, Filter, OrderBy, QueryPlan, ResultSet, SemanticQuery
 
 if TYPE_CHECKING:  # pragma: no cover
     from lore.execute.engine import Engine
+    from lore.llm.log import ExchangeLog
+    from lore.llm.models import ModelHandle
     from lore.pipeline import Chat
+    from lore.plan.cascade import CascadePlanner
+    from lore.plan.llm import LLMPlanner
     from lore.plan.catalog import Catalog
     from lore.plan.offline import OfflinePlanner
-    from lore.retrieve import Retriever
+    from lore.plan.example import ExamplePlanner
+    from lore.plugins import Correction, FeedbackBackend, Vote
+    from lore.retrieve import Example, Retriever
     from lore.types import Answer
 
 #: attributes with more distinct values than this are not indexed value by value (unless index_values: true)
@@ -135,6 +142,9 @@ class Lore:
         self.project = project
         self.settings = settings
         self._lock = threading.Lock()
+        # feedback (issue 6): the store revision the retriever's verified examples reflect
+        self._examples_lock = threading.Lock()
+        self._examples_revision = 0
 
     @classmethod
     def open(cls, project: str | Path = ".", *, settings: Settings | None = None, **overrides: Any) -> Lore:
@@ -185,7 +195,11 @@ class Lore:
     def retriever(self) -> Retriever:
         from lore.retrieve import Retriever
 
-        return Retriever.open(self.project.state_dir / "index", self.layer, self.values)
+        # feedback (issue 6): the index holds exactly the verified examples of the feedback store
+        revision, examples = self._verified_examples()
+        retriever = Retriever.open(self.project.state_dir / "index", self.layer, self.values, examples=examples)
+        self._examples_revision = revision
+        return retriever
 
     @cached_property
     def catalog(self) -> Catalog:
@@ -193,12 +207,70 @@ class Lore:
 
         return Catalog.build(self.layer)
 
+    @property
+    def today(self):  # -> date
+        """The date relative time ranges resolve against (settings, then lore.yaml, then the real today)."""
+        return self.settings.today or self.project.config.today or self.settings.today_or_now()
+
     @cached_property
-    def planner(self) -> OfflinePlanner:
+    def planner(self) -> OfflinePlanner | CascadePlanner | LLMPlanner:
+        """``--model offline``: the offline planner; otherwise the cascade (or the LLM alone with LORE_PLANNER=llm)."""
         from lore.plan.offline import Context, OfflinePlanner
 
-        today = self.settings.today or self.project.config.today or self.settings.today_or_now()
-        return OfflinePlanner(Context(catalog=self.catalog, searcher=self.retriever, today=today))
+        offline = OfflinePlanner(Context(catalog=self.catalog, searcher=self.retriever, today=self.today))
+        if self.settings.model == "offline":
+            return offline
+        if self.settings.planner == "llm":
+            return self.llm_planner
+        from lore.plan.cascade import CascadePlanner
+
+        return CascadePlanner(offline, lambda: self.llm_planner)  # the model starts on the first question it must plan
+
+    @cached_property
+    def llm_log(self) -> ExchangeLog:
+        """The log of every LLM exchange (``.lore/llm.sqlite``)."""
+        from lore.llm.log import ExchangeLog
+
+        return ExchangeLog.for_project(self.project.state_dir)
+
+    @cached_property
+    def model(self) -> ModelHandle:
+        """The chat model of ``settings.model`` (for ``local``, its server is started here and stopped by close())."""
+        from lore.llm.models import connect
+
+        return connect(self.settings.model, self.settings, self.project.state_dir, log=self.llm_log)
+
+    @cached_property
+    def llm_planner(self) -> LLMPlanner:
+        from lore.plan.llm import LLMPlanner
+
+        settings = self.settings
+        return LLMPlanner(self.catalog, self.retriever, self.model.chat, self.llm_log, self.check_plan, today=self.today,
+                          max_retries=settings.llm_max_retries, schema=self.schema, allow_sql=settings.llm_free_sql,
+                          allow_rows=settings.llm_allow_rows, sample_rows=self._sample_rows)
+
+    def check_plan(self, plan: QueryPlan) -> str | None:
+        """Compile a plan, guard its SQL and let DuckDB bind it (no rows read): None if it would run, else the error."""
+        import sqlglot
+        from sqlglot import exp
+
+        from lore.errors import AskerError, EngineError, GuardError
+
+        try:
+            sql = plan.sql if plan.sql else self.compiler.compile(plan.semantic_query(), dialect="duckdb").sql
+            guarded = self.guard(sql)
+            probe = exp.select("*").from_(sqlglot.parse_one(guarded.sql, read="duckdb").subquery("q")).limit(0)
+            self.engine.run(self.guard(probe.sql(dialect="duckdb")).sql, timeout_s=self.settings.query_timeout_s, max_rows=1)
+        except (AskerError, GuardError, EngineError) as err:
+            return str(err)
+        return None
+
+    def _sample_rows(self, table: str) -> list[tuple]:
+        """A few rows of an allow-listed table (sent to the model only when llm_allow_rows is set)."""
+        from sqlglot import exp
+
+        sql = exp.select("*").from_(exp.to_table(table)).limit(3).sql(dialect="duckdb")
+        return [tuple(r) for r in self.sql(sql).rows]
 
     def chat(self, user: str | None = None, *, conversation_id: str | None = None) -> Chat:
         """Start a conversation; follow-up questions refine the previous answer."""
@@ -209,6 +281,92 @@ class Lore:
     def ask(self, question: str, *, user: str | None = None) -> Answer:
         """Answer one self-contained question (use :meth:`chat` for follow-ups)."""
         return self.chat(user=user).ask(question)
+
+    # --- feedback (issue 6): through the FeedbackBackend seam of lore/plugins.py -----------------
+    @cached_property
+    def feedback_backend(self) -> FeedbackBackend | None:
+        """The installed feedback backend (the ``feedback`` package), or None when none is installed or it is off.
+
+        Raises :class:`OperatorError` when a backend is installed but cannot be loaded.
+        """
+        if not self.settings.feedback:
+            return None
+        from lore.plugins import load_feedback_backend
+
+        return load_feedback_backend(self)
+
+    def _require_feedback(self) -> FeedbackBackend:
+        backend = self.feedback_backend
+        if backend is None:
+            raise OperatorError("Feedback is not available: no feedback backend is installed, or LORE_FEEDBACK is off.",
+                                hint="Install LORE with its feedback package (`pip install -e .`) and unset LORE_FEEDBACK.")
+        return backend
+
+    def feedback(self, answer_id: str, rating: int, *, user: str, comment: str | None = None,
+                 correction: Correction | QueryPlan | dict[str, Any] | str | None = None,
+                 idempotency_key: str | None = None) -> Vote:
+        """Thumbs up (``rating=+1``) or down (``-1``) on an answer, by ``user``; returns once the vote is durable.
+
+        ``correction`` (with a thumbs down) is the corrected SQL or plan. A thumbs up nominates the
+        question -> plan pair; it teaches LORE only once verified (reviewer or the operator's policy).
+        Pass the same ``idempotency_key`` when retrying: the vote is stored once.
+        """
+        from lore.plugins import Correction
+
+        return self._require_feedback().vote(answer_id, rating, user=user, comment=comment,
+                                             correction=Correction.coerce(correction), idempotency_key=idempotency_key)
+
+    def record_answer(self, answer: Answer) -> None:
+        """Store an answer so feedback can point at it by ``answer.id`` (the pipeline does this for every answer)."""
+        self._require_feedback().record_answer(answer)
+
+    @cached_property
+    def example_planner(self) -> ExamplePlanner:
+        from lore.plan.example import ExamplePlanner
+
+        today = self.settings.today or self.project.config.today or self.settings.today_or_now()
+        return ExamplePlanner(self.retriever, self.catalog, today)
+
+    def few_shot_examples(self, question: str, k: int = 3) -> list[Example]:
+        """The verified examples nearest to ``question`` (for an LLM planner's prompt), best first."""
+        from lore.plan.example import few_shot_examples
+
+        self.sync_examples()
+        return few_shot_examples(self.retriever, question, k=k)
+
+    def sync_examples(self) -> None:
+        """Bring the index's verified examples up to date with the feedback store (one cheap read when unchanged).
+
+        Examples verified or revoked in another process (the Slack bot, the CLI) reach this one here.
+        Does nothing before the retriever is opened: opening it loads every verified example.
+        """
+        backend = self.feedback_backend
+        if backend is None or "retriever" not in self.__dict__:
+            return
+        with self._examples_lock:
+            since = self._examples_revision
+            if backend.examples_revision() == since:
+                return
+            changes = backend.example_changes(since)
+            retriever = self.retriever
+            for example_id in changes.removed:
+                retriever.remove_example(example_id)
+            fresh = [e for e in changes.verified
+                     if (held := retriever.example(e.id)) is None or held.content_hash != e.content_hash]
+            retriever.add_examples(fresh)
+            self._examples_revision = changes.revision
+
+    def _verified_examples(self) -> tuple[int, list[Example]]:
+        """The store's revision and verified examples; none (logged) when the store cannot be read."""
+        try:
+            backend = self.feedback_backend
+            if backend is None:
+                return 0, []
+            revision = backend.examples_revision()
+            return revision, list(backend.verified_examples())
+        except LoreError as err:
+            logging.getLogger("lore.feedback").warning("verified examples not loaded: %s", err)
+            return 0, []
 
     # --- running SQL ------------------------------------------------------------
     def run_compiled(self, compiled: CompiledQuery) -> ResultSet:
@@ -231,6 +389,10 @@ class Lore:
         return self.engine.run(guarded.sql, timeout_s=self.settings.query_timeout_s, max_rows=self.settings.max_rows)
 
     def close(self) -> None:
+        if "model" in self.__dict__:
+            self.__dict__.pop("model").close()
+            self.__dict__.pop("llm_planner", None)
+            self.__dict__.pop("planner", None)
         if "engine" in self.__dict__:
             self.engine.close()
             del self.__dict__["engine"]

@@ -8,6 +8,7 @@ the SQL attached. Nothing here writes SQL or code from text.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,13 +17,16 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from lore.chart import ChartRequest, choose_chart
-from lore.errors import AskerError, EngineError, GuardError, OperatorError
+from lore.errors import AskerError, EngineError, GuardError, LoreError, OperatorError
 from lore.explain.answer import compose_message, reasoning_steps, scope_phrases
 from lore.explain.confidence import confidence, factors_from_signals
-from lore.types import Answer, PlanOutcome, QueryPlan, ResultSet, StageTiming, Trace
+from lore.types import Answer, CompiledQuery, PlanOutcome, QueryPlan, ResultSet, StageTiming, Trace
 
 if TYPE_CHECKING:  # pragma: no cover
     from lore.core import Lore
+    from lore.plugins import FeedbackBackend
+
+log = logging.getLogger("lore.feedback")
 
 
 class _Stages:
@@ -44,15 +48,24 @@ def _now() -> str:
 
 def ask(lore: Lore, question: str, *, previous: QueryPlan | None = None, user: str | None = None,
         conversation_id: str | None = None) -> Answer:
-    """Answer one question (``previous`` is the plan of the conversation's last answer)."""
+    """Answer one question (``previous`` is the plan of the conversation's last answer); every answer is recorded."""
+    answer = _answer(lore, question, previous=previous, user=user, conversation_id=conversation_id)
+    return _record(lore, answer)  # feedback (issue 6)
+
+
+def _answer(lore: Lore, question: str, *, previous: QueryPlan | None, user: str | None,
+            conversation_id: str | None) -> Answer:
     stage = _Stages()
     answer_id = uuid.uuid4().hex
     base = dict(id=answer_id, question=question, user=user, conversation_id=conversation_id, created_at=_now())
 
     with stage("retrieve"):
+        _sync_examples(lore)  # feedback (issue 6): examples verified in other processes join the index
         retrieved = lore.retriever.search(question, k=4) if question.strip() else None
     with stage("plan"):
-        outcome = lore.planner.plan(question, previous)
+        # feedback (issue 6): a verified example that means the same answers first; then the planner
+        outcome = _from_example(lore, question) or lore.planner.plan(question, previous)
+        outcome = _with_penalty(lore, question, outcome)  # feedback (issue 6): voted down before -> lower confidence
     trace = Trace(question=question, outcome=outcome,
                   retrieved=tuple(h.model_dump() for h in retrieved.hits) if retrieved else ())
 
@@ -62,7 +75,9 @@ def ask(lore: Lore, question: str, *, previous: QueryPlan | None = None, user: s
 
     try:
         with stage("compile"):
-            compiled = lore.compiler.compile(plan.semantic_query(), dialect="duckdb")
+            # free SQL (a verified correction's, issue 6) skips the compiler; the guard checks it like any SQL
+            compiled = (CompiledQuery(sql=plan.sql) if plan.sql and not plan.metrics
+                        else lore.compiler.compile(plan.semantic_query(), dialect="duckdb"))
         with stage("guard"):
             guarded = lore.guard(compiled.sql)
         with stage("execute"):
@@ -143,3 +158,59 @@ class Chat:
         answer = ask(self.lore, question, previous=self.last_plan, user=self.user, conversation_id=self.id)
         self.history.append(answer)
         return answer
+
+
+# --- feedback (issue 6): through the FeedbackBackend seam (lore/plugins.py) -------------------------
+
+
+def _backend(lore: Lore) -> FeedbackBackend | None:
+    """The feedback backend, or None (not installed, switched off, or broken: then logged)."""
+    try:
+        return lore.feedback_backend
+    except LoreError as err:
+        log.warning("feedback is unavailable: %s", err)
+        return None
+
+
+def _sync_examples(lore: Lore) -> None:
+    if _backend(lore) is None:
+        return
+    try:
+        lore.sync_examples()
+    except LoreError as err:  # the index keeps the examples it has; the next question tries again
+        log.warning("verified examples not refreshed: %s", err)
+
+
+def _from_example(lore: Lore, question: str) -> PlanOutcome | None:
+    """The plan of a verified example that means the same as the question (see lore/plan/example.py)."""
+    if _backend(lore) is None or not question.strip():
+        return None
+    return lore.example_planner.plan(question)
+
+
+def _with_penalty(lore: Lore, question: str, outcome: PlanOutcome) -> PlanOutcome:
+    """Lower confidence (signal ``feedback``) when a similar question with the same plan was voted down."""
+    backend = _backend(lore)
+    if backend is None or outcome.status != "plan" or outcome.plan is None:
+        return outcome
+    try:
+        factor = backend.penalty(question, outcome.plan.key())
+    except LoreError as err:
+        log.warning("feedback penalty not checked: %s", err)
+        return outcome
+    if factor is None:
+        return outcome
+    note = "A similar question with this plan was voted down before, so confidence is lower: check the definitions used."
+    plan = outcome.plan.model_copy(update={"notes": (*outcome.plan.notes, note)})
+    return outcome.model_copy(update={"plan": plan, "signals": {**outcome.signals, "feedback": factor}})
+
+
+def _record(lore: Lore, answer: Answer) -> Answer:
+    """Record the answer so feedback can point at it; a failure is logged and never loses the answer."""
+    if _backend(lore) is None:
+        return answer
+    try:
+        lore.record_answer(answer)
+    except Exception:  # noqa: BLE001 - plugin code at the seam: log it with its traceback, keep the answer
+        log.exception("answer %s was not recorded in the feedback store", answer.id)
+    return answer

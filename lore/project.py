@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -36,6 +37,8 @@ class ProjectConfig(BaseModel):
     dialect: str = "duckdb"
     #: pin "today" for relative dates (demo projects pin it so answers are reproducible)
     today: date | None = None
+    #: the feedback loop's policy (reviewers, trusted_users, auto_verify_min_users, penalty): see feedback/policy.py
+    feedback: dict[str, Any] | None = None
 
 
 class Project(BaseModel):
@@ -83,7 +86,7 @@ class Project(BaseModel):
         except ValidationError as err:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
             raise ConfigError(f"{cfg_path}: {problems}",
-                              hint="Valid keys: name, description, warehouse, semantic_layer, dialect, today.") from None
+                              hint="Valid keys: name, description, warehouse, semantic_layer, dialect, today, feedback.") from None
         return cls(root=root, config=config)
 
 

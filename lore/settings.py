@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     duckdb_memory_limit: str = "2GB"
     duckdb_max_temp_directory_size: str = "1GB"
 
+    # --- feedback (issue 6) ------------------------------------------------------
+    #: record every answer and learn from verified feedback when the feedback package is installed: LORE_FEEDBACK
+    feedback: bool = True
+
     # --- the LLM planner (issue 5) ---------------------------------------------------
     #: cascade: the offline planner answers what it grounds fully, the model the rest; llm: the model plans every question
     planner: Literal["cascade", "llm"] = "cascade"
@@ -45,8 +49,8 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(default=60.0, gt=0)
     #: how many times a compile, guard or grounding error goes back to the model
     llm_max_retries: int = Field(default=2, ge=0, le=5)
-    #: how the model is asked for JSON: auto picks per provider (json_schema for OpenAI, response_format for local)
-    llm_structured: Literal["auto", "json_schema", "response_format", "json_object", "prompt"] = "auto"
+    #: how the model is asked for JSON: auto picks per provider (json_schema for OpenAI, json_object_schema for local)
+    llm_structured: Literal["auto", "json_schema", "json_object_schema", "json_object", "prompt"] = "auto"
     #: let the model see sample data rows (off: it sees definitions and dimension values only)
     llm_allow_rows: bool = False
     #: let the model write SQL over the allow-listed tables for questions the layer cannot express
@@ -57,6 +61,17 @@ class Settings(BaseSettings):
     local_n_ctx: int = Field(default=4096, ge=512)
     #: CPU threads for the local model (0: all cores)
     local_threads: int = Field(default=0, ge=0)
+
+    # --- the Slack bot (ui/slack, `lore slack`) ---------------------------------
+    #: bot token (xoxb-...): LORE_SLACK_BOT_TOKEN
+    slack_bot_token: SecretStr | None = None
+    #: signing secret that verifies every HTTP request from Slack: LORE_SLACK_SIGNING_SECRET
+    slack_signing_secret: SecretStr | None = None
+    #: app-level token (xapp-...): when set, the bot connects in Socket Mode instead of serving HTTP
+    slack_app_token: SecretStr | None = None
+    #: HTTP mode: the port and interface to listen on (put a TLS proxy in front)
+    slack_port: int = Field(default=3000, gt=0, lt=65536)
+    slack_host: str = "127.0.0.1"
 
     def today_or_now(self) -> date:
         return self.today or date.today()

@@ -32,7 +32,7 @@ from importlib import resources
 #: how much each factor counts in the geometric mean
 WEIGHTS: dict[str, float] = {
     "metric": 2.0,
-    "coverage": 1.5,
+    "coverage": 2.0,
     "values": 1.0,
     "ambiguity": 1.0,
     "context": 0.5,
@@ -66,7 +66,7 @@ def factors_from_signals(signals: Mapping[str, float], *, ran: bool, rows: int, 
                     signals.get("value_unreachable", 1.0))
     out = {
         "metric": round(max(0.0, min(1.0, metric)), 4),
-        "coverage": round(0.35 + 0.65 * max(0.0, min(1.0, coverage)), 4),
+        "coverage": round(max(0.1, min(1.0, coverage)) ** 2, 4),
         "values": round(values, 4),
         "ambiguity": round(ambiguity, 4),
         "context": 0.9 if followup else 1.0,

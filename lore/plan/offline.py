@@ -118,8 +118,13 @@ class Draft:
     groundings: list[Grounding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     signals: dict[str, float] = field(default_factory=dict)
+    candidates: list[str] = field(default_factory=list)
 
     def plan(self, planner: str = "offline") -> QueryPlan:
+        live = set(self.metrics) | set(self.dimensions) | {f.describe() for f in self.filters} | \
+            ({self.time.label} if self.time else set())
+        self.groundings = [g for g in self.groundings if g.kind not in ("metric", "dimension", "grain", "filter", "time")
+                           or g.ref in live]
         return QueryPlan(metrics=tuple(self.metrics), dimensions=tuple(self.dimensions), filters=tuple(self.filters),
                          time=self.time, order_by=tuple(self.order_by), limit=self.limit,
                          groundings=tuple(self.groundings), planner=planner, notes=tuple(self.notes))
@@ -144,7 +149,9 @@ _REFERS_BACK = re.compile(r"\b(that|this|it|those|these|same|them|instead|too|as
 _ADD_METRIC = re.compile(r"\b(also|too|as well|plus|along with|alongside|add)\b", re.I)
 _INSTEAD = re.compile(r"\binstead\b", re.I)
 
-_NEGATION = re.compile(r"\b(excluding|exclude|except|not|without|other than|apart from|besides|but not|minus|non|excl)\W*$", re.I)
+_NEGATION = re.compile(r"\b(excluding|exclude|excludes|except|except for|not|not in|without|other than|apart from|besides|"
+                       r"but not|minus|non|excl|outside|outside of|leaving out|ignoring|omitting|no)\W+((the|all|any)\s+)?$",
+                       re.I)
 _COMPARE = re.compile(r"\b(vs\.?|versus|compare[ds]?|comparing|comparison|against)\b", re.I)
 
 _DIM_TRIGGER = re.compile(
@@ -264,8 +271,8 @@ class OfflinePlanner:
         # top-N before dimensions ("top 5 titles")
         self._ordering(text, tokens, consumed, d)
 
-        # dimensions (value words are not dimension names)
-        self._dimensions(text, tokens, consumed | reserved, d, consumed)
+        # dimensions: after "by", "per", "top 5"... a word names an attribute even if it is also a value ("games")
+        self._dimensions(text, tokens, consumed, d, consumed)
 
         # values -> filters
         value_hits = [h for h in value_hits if not (_tokens_in(tokens, h.span) & consumed)]
@@ -293,6 +300,7 @@ class OfflinePlanner:
             return out
         if (out := self._unsupported_intent(text, tokens, consumed, d)) is not None:
             return out
+        self._own_time_is_metric_time(d, facts)
         self._maa_grain(d)
         self._finish_order(d)
 
@@ -316,18 +324,62 @@ class OfflinePlanner:
 
     # --- passes ----------------------------------------------------------------------
     def _resolve_metric_matches(self, matches: list[PhraseMatch], tokens: list[Token]) -> list[PhraseMatch]:
-        """Drop one-word matches that are part of a larger unexplained phrase of another domain (e.g. 'game sessions')."""
+        """Drop one-word synonym matches that belong to something else.
+
+        - "game sessions": the word before names a table the metric cannot reach;
+        - "hours people streamed": the word is part of another matched metric's own name ("streaming hours").
+        """
+        node_words: dict[str, set[str]] = {}
+        for n in self.layer.nodes.values():
+            for w in phrase(n.name) + phrase(n.label or ""):
+                node_words.setdefault(w, set()).add(n.name)
         out = []
         for m in matches:
             if m.end - m.start == 1 and m.source != "name":
-                prev = tokens[m.start - 1].stem if m.start > 0 else ""
-                # "game sessions" should not become streaming sessions
                 metric = self.layer.metrics[m.ref]
-                domain = phrase(metric.source or "") + phrase(metric.name)
-                if prev in ("gam", "game") and "gam" not in domain:
+                facts = self.cat.facts_of([m.ref])
+                prev = tokens[m.start - 1].stem if m.start > 0 else ""
+                owners = node_words.get(prev, set())
+                if owners and not any(self.cat.reachable(facts, f"{o}.x") for o in owners):
                     continue
+                word = tokens[m.start].stem
+                others = [x for x in matches if x.ref != m.ref and (x.end - x.start > 1 or x.source == "name")]
+                if any(word in self._own_words(x.ref) for x in others):
+                    continue
+                if metric.is_derived:
+                    pass
             out.append(m)
+        # a metric matched by a lone word whose every stem another matched metric owns is that metric's echo
+        final = []
+        for m in out:
+            if m.end - m.start == 1 and any(o is not m and o.ref != m.ref and tokens[m.start].stem in self._own_words(o.ref)
+                                            and o.score >= m.score for o in out):
+                continue
+            final.append(m)
+        return final
+
+    def _named_tables(self, tokens: list[Token], consumed: set[int]) -> list[set[str]]:
+        """Tables the question names in full ("game sessions", "titles"), for each mention the nodes it may mean."""
+        names: dict[tuple[str, ...], set[str]] = {}
+        for n in self.layer.nodes.values():
+            for ph in (phrase(n.name), phrase(n.label or "")):
+                if ph:
+                    names.setdefault(ph, set()).add(n.name)
+        free = [(i, t.stem) for i, t in enumerate(tokens) if i not in consumed and t.stem not in FILLER]
+        stems = [st for _, st in free]
+        out = []
+        for ph, nodes in names.items():
+            k = len(ph)
+            if any(tuple(stems[j:j + k]) == ph for j in range(len(stems) - k + 1)):
+                out.append(nodes)
         return out
+
+    def _own_words(self, name: str) -> set[str]:
+        m = self.layer.metrics[name]
+        words: set[str] = set()
+        for t in (m.name, m.label or "", *m.synonyms):
+            words.update(phrase(t))
+        return words
 
     def _time_attribute_before(self, text: str, tokens: list[Token], r: TimeRange) -> list[str]:
         """Date attributes named right before a range ("signed up in 2025", "released in 2024"), best first."""
@@ -550,6 +602,14 @@ class OfflinePlanner:
                 if hit is None:
                     break
                 ref, used, source, score = hit
+                col = self.cat.column(ref)
+                nxt = used[-1] + 1
+                if col is not None and col.kind == "time" and nxt < len(tokens) and \
+                        tokens[nxt].text.lower() in ("day", "week", "month", "quarter", "year"):
+                    ref = f"{ref}:{tokens[nxt].text.lower()}"
+                    used = used + [nxt]
+                elif col is not None and col.kind == "time":
+                    ref = f"{ref}:{default_grain(None)}"
                 if ref not in d.dimensions and not any(x.startswith(ref + ":") for x in d.dimensions):
                     d.dimensions.append(ref)
                     d.groundings.append(Grounding(kind="dimension", ref=ref, phrase=f"{trig.group(0)} " +
@@ -601,10 +661,14 @@ class OfflinePlanner:
         if not hits:
             return
         # prefer metrics that can reach the dimensions and values already grounded
+        named_tables = self._named_tables(tokens, consumed)
+
         def fits(h) -> bool:  # noqa: ANN001
             facts = self.cat.facts_of([h.ref])
             refs = [x for x in d.dimensions] + [v[0] for v in values]
-            return all(self.cat.reachable(facts, r) for r in refs)
+            # "game sessions" cannot be a streaming metric: every table the question names must be in reach
+            tables_ok = all(any(self.cat.reachable(facts, f"{o}.x") for o in owners) for owners in named_tables)
+            return tables_ok and all(self.cat.reachable(facts, r) for r in refs)
 
         ranked = sorted(hits, key=lambda h: (fits(h), h.score), reverse=True)
         top = ranked[0]
@@ -614,6 +678,9 @@ class OfflinePlanner:
         only_fit = grounded and fits(top) and not any(fits(h) for h in ranked[1:])
         d.signals["metric_vector_score"] = top.score
         d.signals["metric_margin"] = max(0.0, margin) if not only_fit else max(margin, 0.1)
+        if not fits(top):
+            d.candidates.extend(h.ref for h in ranked[:3])
+            return
         if (top.score >= 0.62 and margin >= 0.06 and top.lexical_score > 0.2) or (only_fit and top.score >= 0.3
                                                                                  and top.lexical_score > 0.1):
             d.metrics.append(top.ref)
@@ -623,11 +690,11 @@ class OfflinePlanner:
             self._explain_own_words(tokens, consumed, [top.ref])
         else:
             d.signals["vector_candidates"] = float(len(hits))
-            d.notes.extend(h.ref for h in ranked[:3])
+            d.candidates.extend(h.ref for h in ranked[:3])
 
     def _no_metric(self, text: str, tokens: list[Token], consumed: set[int], d: Draft,
                    values: list[tuple[str, str, tuple[int, int], float]]) -> PlanOutcome:
-        suggestions = [n for n in d.notes if n in self.layer.metrics][:3]
+        suggestions = [n for n in d.candidates if n in self.layer.metrics][:3]
         grounded_something = bool(d.dimensions or values or d.time)
         if not suggestions and self.ctx.searcher is not None:
             masked = _mask(text, tokens, consumed).strip() or text
@@ -818,6 +885,17 @@ class OfflinePlanner:
                     + ", ".join(self.cat.dimension_label(b) for b in bad)
                     + f". It can be broken down by: {', '.join(reach[:10])}.",
             suggestions=tuple(reach[:5]), signals={"dimension_reach": 0.0})
+
+    def _own_time_is_metric_time(self, d: Draft, facts: list[str]) -> None:
+        """A fact's own date column asked with a grain is metric_time at that grain ("budget by launch year")."""
+        for i, ref in enumerate(d.dimensions):
+            base, _, grain = ref.partition(":")
+            node, _, col = base.partition(".")
+            if grain and facts and all(f == node and self.layer.nodes[f].time_column == col for f in facts):
+                d.dimensions[i] = f"{METRIC_TIME}:{grain}"
+                for j, g in enumerate(d.groundings):
+                    if g.ref == ref:
+                        d.groundings[j] = g.model_copy(update={"ref": d.dimensions[i]})
 
     def _maa_grain(self, d: Draft) -> None:
         """Metrics meaningful only at some grains (MAA per month) get that grain over longer periods."""

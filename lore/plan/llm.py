@@ -1,0 +1,598 @@
+"""The LLM planner: a chat model fills a typed plan restricted to what retrieval found.
+
+The model never writes joins for governed metrics. For each question:
+
+1. **Choices**: retrieval (and the catalog's phrase lexicon) picks the candidate
+   metrics and dimensions, plus the previous plan's; the values named in the
+   question come from the value index; :func:`~lore.plan.timeparse.parse_time`
+   resolves time phrases against today's date.
+2. **Schema**: :func:`plan_schema` makes a JSON schema whose metric, dimension,
+   filter-dimension and order fields are *enums* of those choices, so a model
+   with constrained decoding cannot name anything else (and a model without is
+   checked against the same lists).
+3. **Prompt**: ``prompts/plan_v1.md`` with the definitions (descriptions,
+   labels, units), the values found, the time hint, verified examples and the
+   previous plan. No data rows unless ``llm_allow_rows`` (then a few sample rows
+   of the tables offered for free SQL).
+4. **Checks**: the reply is parsed (:class:`PlanReply`), every name checked
+   against the choices, every filter value *grounded* in the value index (a
+   value that is not real goes back with the closest real ones), dates parsed,
+   then ``validate(plan)`` (the caller compiles the plan and runs the SQL guard).
+   A failed check goes back to the model with the valid alternatives, at most
+   ``max_retries`` times; then the question ends in a clarifying answer.
+5. **Free SQL**: for a question the layer cannot express, the model may answer
+   ``status: sql`` with one SELECT over the allow-listed tables. It goes through
+   the same ``validate`` (the guard), is marked in ``QueryPlan.sql`` and its
+   notes, and carries lower signals (``free_sql: 0.6``).
+
+Every call is logged (:class:`~lore.llm.log.ExchangeLog`) with its outcome.
+LangChain is not imported here: the model is reached through
+:class:`lore.llm.chat.StructuredChat`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lore.plan.catalog import Catalog, find_phrases, tokenize
+from lore.plan.prompt import PromptTemplate, load_prompt
+from lore.plan.timeparse import parse_time
+from lore.semantic.spec import GRAINS, METRIC_TIME
+from lore.types import Filter, Grounding, OrderBy, PlanOutcome, QueryPlan, Scalar, TimeWindow
+
+if TYPE_CHECKING:  # pragma: no cover
+    from lore.llm.chat import Reply, StructuredChat
+
+#: what ``validate`` returns: None when the plan compiles and passes the guard, else the error text
+Validator = Callable[[QueryPlan], "str | None"]
+
+STATUSES = ("plan", "clarify", "refuse", "sql")
+OPERATORS = ("=", "!=", "in", "not_in")
+#: the signal a free-SQL plan carries (lower than any governed plan)
+FREE_SQL_SIGNAL = 0.6
+_TRUE = frozenset({"true", "yes", "1", "y", "t"})
+_FALSE = frozenset({"false", "no", "0", "n", "f"})
+
+
+# --- what the model may choose from ---------------------------------------------------------------
+
+
+class Choices(BaseModel):
+    """The names a plan may use for one question (the schema's enums) and the context shown with them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    metrics: tuple[str, ...]
+    dimensions: tuple[str, ...]
+    filter_dimensions: tuple[str, ...]
+    #: tables offered for free SQL (table -> columns), empty when free SQL is off
+    tables: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    #: retrieval score of each metric (for the confidence signals)
+    metric_scores: dict[str, float] = Field(default_factory=dict)
+    #: values named in the question: (ref, value)
+    values: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def orderable(self) -> tuple[str, ...]:
+        return self.metrics + tuple(d for d in self.dimensions if d not in self.metrics)
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def plan_schema(choices: Choices, *, allow_sql: bool = True) -> dict[str, Any]:
+    """The JSON schema of a plan reply, names restricted to ``choices`` (strict-mode compatible).
+
+    >>> c = Choices(metrics=("cloud_cost",), dimensions=("teams.org", "metric_time:month"), filter_dimensions=("teams.org",))
+    >>> s = plan_schema(c, allow_sql=False)
+    >>> s["properties"]["metrics"]["items"]["enum"], s["properties"]["status"]["enum"]
+    (['cloud_cost'], ['plan', 'clarify', 'refuse'])
+    >>> s["properties"]["filters"]["items"]["properties"]["dimension"]["enum"]
+    ['teams.org']
+    >>> sorted(s["required"]) == sorted(s["properties"]) and s["additionalProperties"] is False
+    True
+    """
+    statuses = [s for s in STATUSES if allow_sql or s != "sql"]
+    filter_dims = list(choices.filter_dimensions) or list(choices.dimensions) or ["none"]
+    filter_item = {
+        "type": "object",
+        "properties": {
+            "dimension": {"type": "string", "enum": filter_dims},
+            "operator": {"type": "string", "enum": list(OPERATORS)},
+            "values": {"type": "array", "items": {"type": "string"}},
+        },
+        "required": ["dimension", "operator", "values"],
+        "additionalProperties": False,
+    }
+    props: dict[str, Any] = {
+        "status": {"type": "string", "enum": statuses},
+        "metrics": {"type": "array", "items": {"type": "string", "enum": list(choices.metrics) or ["none"]}},
+        "dimensions": {"type": "array", "items": {"type": "string", "enum": list(choices.dimensions) or ["none"]}},
+        "filters": {"type": "array", "items": filter_item},
+        "start_date": _nullable({"type": "string"}),
+        "end_date": _nullable({"type": "string"}),
+        "order_by": _nullable({"type": "string", "enum": list(choices.orderable) or ["none"]}),
+        "descending": {"type": "boolean"},
+        "limit": _nullable({"type": "integer"}),
+        "sql": _nullable({"type": "string"}),
+        "message": {"type": "string"},
+    }
+    return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
+
+
+class FilterReply(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    dimension: str
+    operator: str = "="
+    values: list[Scalar] = Field(default_factory=list)
+
+
+class PlanReply(BaseModel):
+    """The model's reply, as parsed (names are checked against the choices afterwards)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    status: Literal["plan", "clarify", "refuse", "sql"] = "plan"
+    metrics: list[str] = Field(default_factory=list)
+    dimensions: list[str] = Field(default_factory=list)
+    filters: list[FilterReply] = Field(default_factory=list)
+    start_date: str | None = None
+    end_date: str | None = None
+    order_by: str | None = None
+    descending: bool = True
+    limit: int | None = Field(default=None, ge=1, le=10_000)
+    sql: str | None = None
+    message: str = ""
+
+
+class Rejected(Exception):
+    """A reply failed a check; ``message`` and ``alternatives`` go back to the model."""
+
+    def __init__(self, message: str, alternatives: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.alternatives = list(alternatives)
+
+
+@dataclass
+class _Built:
+    plan: QueryPlan
+    signals: dict[str, float] = field(default_factory=dict)
+
+
+# --- the planner ----------------------------------------------------------------------------------
+
+
+class LLMPlanner:
+    """Plans with a chat model, restricted to the catalog; see the module docstring."""
+
+    name = "llm"
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        retriever: Any,
+        model: StructuredChat,
+        log: Any = None,
+        validate: Validator | None = None,
+        *,
+        today: date,
+        max_retries: int = 2,
+        examples: int = 3,
+        k_metrics: int = 5,
+        k_dimensions: int = 8,
+        schema: Mapping[str, Mapping[str, str]] | None = None,
+        allow_sql: bool = True,
+        allow_rows: bool = False,
+        sample_rows: Callable[[str], Sequence[Sequence[Scalar]]] | None = None,
+        prompt: str = "plan_v1",
+        repair_prompt: str = "repair_v1",
+    ) -> None:
+        """``model`` is the :class:`~lore.llm.chat.StructuredChat` seam; ``log`` (an ExchangeLog) replaces its log
+        when given; ``schema`` (table -> column -> type, the allow-listed tables) enables free SQL."""
+        self.cat = catalog
+        self.layer = catalog.layer
+        self.retriever = retriever
+        self.chat = model
+        if log is not None:
+            self.chat.log = log
+        self.validate = validate
+        self.today = today
+        self.max_retries = max_retries
+        self.examples = examples
+        self.k_metrics = k_metrics
+        self.k_dimensions = k_dimensions
+        self.schema = {t: dict(cols) for t, cols in (schema or {}).items()}
+        self.allow_sql = allow_sql and bool(self.schema)
+        self.allow_rows = allow_rows
+        self.sample_rows = sample_rows
+        self.template: PromptTemplate = load_prompt(prompt)
+        self.repair: PromptTemplate = load_prompt(repair_prompt)
+
+    @property
+    def label(self) -> str:
+        return f"llm:{self.chat.name}"
+
+    # --- entry point -------------------------------------------------------------------
+    def plan(self, question: str, previous: QueryPlan | None = None, *, answer_id: str | None = None) -> PlanOutcome:
+        from lore.plan.offline import normalise, safety_check
+
+        text = normalise(question)
+        if not re.search(r"[A-Za-z0-9]", text):
+            return PlanOutcome(status="clarify", message="Ask a question about your metrics.",
+                               suggestions=tuple(list(self.layer.metrics)[:5]))
+        why = safety_check(text)
+        if why:  # unsafe text never reaches the model
+            return PlanOutcome(status="refuse", message=f"I can't do that: {why}. I answer read-only questions "
+                               "about the governed metrics.", signals={"safety": 0.0})
+
+        choices = self.choices(text, previous)
+        schema = plan_schema(choices, allow_sql=self.allow_sql)
+        messages = self.template.render(self.prompt_values(text, choices, previous))
+        problem = ""
+        for attempt in range(1, self.max_retries + 2):
+            reply = self.chat.complete(messages, schema, schema_name="query_plan", question=text, answer_id=answer_id,
+                                       attempt=attempt, prompt_version=self.template.id)
+            try:
+                outcome = self._outcome(text, reply, choices, previous, attempt)
+            except Rejected as rej:
+                problem = rej.message
+                self.chat.exchange(reply, "invalid", question=text, answer_id=answer_id, error=rej.message,
+                                   attempt=attempt, prompt_version=self.template.id)
+                alternatives = ("Valid choices: " + "; ".join(rej.alternatives) + ".") if rej.alternatives else ""
+                messages = [*messages, ("assistant", reply.text or "(empty reply)"),
+                            *self.repair.render({"error": rej.message, "alternatives": alternatives})]
+                continue
+            kind = {"refuse": "refused"}.get(outcome.status, "ok")
+            self.chat.exchange(reply, kind, question=text, answer_id=answer_id, attempt=attempt,  # type: ignore[arg-type]
+                               prompt_version=self.template.id)
+            return outcome
+        return PlanOutcome(
+            status="clarify",
+            message=f"I could not build a valid query for this question ({problem}). "
+                    "Could you rephrase it, naming the metric you want?",
+            suggestions=tuple(choices.metrics[:5]), signals={"llm_retries": 0.0})
+
+    # --- choices and prompt ------------------------------------------------------------
+    def choices(self, question: str, previous: QueryPlan | None = None) -> Choices:
+        """The metrics, dimensions and values this question's plan may use."""
+        found = self.retriever.search(question, k=max(self.k_metrics, self.k_dimensions),
+                                      kinds=["metric", "dimension"]) if self.retriever is not None else None
+        scores: dict[str, float] = {}
+        metrics: list[str] = []
+        dims: list[str] = []
+        tokens = tokenize(question)
+        for m in find_phrases(tokens, self.cat.metric_entries):  # named outright: always offered
+            metrics.append(m.ref)
+            scores[m.ref] = max(scores.get(m.ref, 0.0), m.score)
+        for hit in found.hits if found else ():
+            if hit.kind == "metric" and hit.ref in self.layer.metrics:
+                scores[hit.ref] = max(scores.get(hit.ref, 0.0), hit.score)
+                if len([x for x in metrics if x != hit.ref]) < self.k_metrics:
+                    metrics.append(hit.ref)
+            elif hit.kind == "dimension" and self._groupable(hit.ref) and len(dims) < self.k_dimensions:
+                dims.append(hit.ref)
+        for m in find_phrases(tokens, self.cat.dimension_entries):
+            if self._groupable(m.ref):
+                dims.insert(0, m.ref)
+        values = self._values_named(question)
+        filter_dims = [ref for ref, _ in values]
+        if previous is not None:
+            metrics += list(previous.metrics)
+            dims += [d for d in previous.dimensions if not d.startswith(METRIC_TIME)]
+            filter_dims += [f.ref for f in previous.filters if f.ref != METRIC_TIME]
+        dims = list(dict.fromkeys(dims))
+        filter_dims = list(dict.fromkeys([*filter_dims, *dims]))
+        dims += [f"{METRIC_TIME}:{g}" for g in GRAINS]
+        metrics = list(dict.fromkeys(metrics))
+        tables = self._tables(metrics, filter_dims) if self.allow_sql else {}
+        return Choices(metrics=tuple(metrics), dimensions=tuple(dict.fromkeys(dims)), filter_dimensions=tuple(filter_dims),
+                       tables=tables, metric_scores=scores, values=tuple(values))
+
+    def _groupable(self, ref: str) -> bool:
+        col = self.cat.column(ref)
+        return col is not None and col.kind in ("categorical", "boolean")
+
+    def _values_named(self, question: str) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        if self.retriever is not None:
+            out += [(m.ref, m.value) for m in self.retriever.match_values(question) if m.score >= 0.5]
+        if self.cat.alias_matcher is not None:
+            for m in self.cat.alias_matcher.match(question):
+                value = self.cat.aliases.get((m.ref, m.value.lower()))
+                if value is not None:
+                    out.append((m.ref, value))
+        return list(dict.fromkeys(out))
+
+    def _tables(self, metrics: Sequence[str], dims: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        nodes = set(self.cat.facts_of([m for m in metrics if m in self.layer.metrics]))
+        for fact in list(nodes):
+            nodes |= set(self.cat.reach.get(fact, {}))
+        nodes |= {d.split(".")[0] for d in dims}
+        tables = {self.layer.nodes[n].table for n in nodes if n in self.layer.nodes and self.layer.nodes[n].table}
+        return {t: tuple(self.schema[t]) for t in sorted(tables) if t in self.schema}
+
+    def prompt_values(self, question: str, choices: Choices, previous: QueryPlan | None) -> dict[str, str]:
+        """The text pasted into the template: definitions, values, time hint, examples, previous plan."""
+        metrics = []
+        for name in choices.metrics:
+            m = self.layer.metrics[name]
+            unit = f" ({m.unit})" if m.unit else ""
+            metrics.append(f"- {name}: {m.display}{unit}. {m.description.strip()}".rstrip())
+        dims = []
+        for ref in dict.fromkeys([*choices.dimensions, *choices.filter_dimensions]):
+            if ref.startswith(METRIC_TIME):
+                continue
+            col = self.cat.column(ref)
+            if col is None:
+                continue
+            desc = f" {col.description.strip()}" if col.description else ""
+            samples = f" e.g. {', '.join(col.sample_values[:4])}." if col.sample_values else ""
+            dims.append(f"- {ref}: {col.display}.{desc}{samples}".rstrip())
+        dims.append(f"- {METRIC_TIME}:day|week|month|quarter|year: each metric's own date, by that grain.")
+        values = [f'- "{v}" is a value of {ref}' for ref, v in choices.values] or ["- none"]
+        tp = parse_time(question, self.today)
+        times = [f'- "{question[r.span[0]:r.span[1]].strip()}" means {r.start or "open"} to {r.end or "open"} ({r.label})'
+                 for r in tp.ranges] or ["- the question names no time range: use null dates"]
+        return {
+            "today": self.today.isoformat(),
+            "metrics": "\n".join(metrics) or "- none found: answer with status clarify",
+            "dimensions": "\n".join(dims),
+            "values": "\n".join(values),
+            "time": "\n".join(times),
+            "examples": self._examples_text(question),
+            "previous": self._previous_text(previous),
+            "tables": self._tables_text(choices),
+            "question": question,
+        }
+
+    def _examples_text(self, question: str) -> str:
+        if self.retriever is None or self.examples <= 0:
+            return ""
+        hits = self.retriever.search(question, k=self.examples, kinds=["example"]).of_kind("example")
+        lines = []
+        for hit in hits[: self.examples]:
+            if hit.score < 0.5:
+                continue
+            example = self.retriever.example(hit.ref)
+            if example is None:
+                continue
+            try:
+                plan = QueryPlan.model_validate_json(example.plan_json)
+            except ValidationError:
+                continue
+            lines.append(f"Question: {example.question}\n{json.dumps(plan_to_reply(plan))}")
+        return ("\nVerified examples (questions answered correctly before):\n" + "\n".join(lines) + "\n") if lines else ""
+
+    def _previous_text(self, previous: QueryPlan | None) -> str:
+        if previous is None:
+            return ""
+        return ("\nThe previous question's plan (if this question continues it, keep what it does not change):\n"
+                + json.dumps(plan_to_reply(previous)) + "\n")
+
+    def _tables_text(self, choices: Choices) -> str:
+        if not choices.tables:
+            return ""
+        lines = []
+        for table, cols in choices.tables.items():
+            lines.append(f"- {table}({', '.join(cols)})")
+            if self.allow_rows and self.sample_rows is not None:
+                for row in list(self.sample_rows(table))[:3]:
+                    lines.append(f"    sample row: {json.dumps(list(row), default=str)}")
+        return "\nTables for status sql (only when no metric fits):\n" + "\n".join(lines) + "\n"
+
+    # --- checking a reply --------------------------------------------------------------
+    def _outcome(self, question: str, reply: Reply, choices: Choices, previous: QueryPlan | None,
+                 attempt: int) -> PlanOutcome:
+        if reply.data is None:
+            raise Rejected(f"the reply was not a JSON object ({reply.parse_error}).")
+        try:
+            parsed = PlanReply.model_validate(reply.data)
+        except ValidationError as err:
+            raise Rejected("the JSON does not follow the schema: " + _validation_text(err),
+                           [f"status one of {', '.join(STATUSES)}"]) from None
+        if parsed.status == "refuse":
+            return PlanOutcome(status="refuse", message=parsed.message or "The model declined this question.",
+                               signals={"safety": 0.0})
+        if parsed.status == "clarify":
+            return PlanOutcome(status="clarify", message=parsed.message or "Which metric do you mean?",
+                               suggestions=tuple(choices.metrics[:5]), signals={"llm_clarify": 1.0})
+        built = self._free_sql(parsed, choices) if parsed.status == "sql" else self._governed(question, parsed, choices)
+        if self.validate is not None:
+            error = self.validate(built.plan)
+            if error:
+                raise Rejected(error, self._alternatives(choices))
+        signals = dict(built.signals)
+        signals["llm_attempts"] = round(1.0 / attempt, 4)
+        return PlanOutcome(status="plan", plan=built.plan, message=parsed.message, signals=signals)
+
+    def _alternatives(self, choices: Choices) -> list[str]:
+        return [f"metrics {', '.join(choices.metrics)}", f"dimensions {', '.join(choices.dimensions)}"]
+
+    def _free_sql(self, parsed: PlanReply, choices: Choices) -> _Built:
+        if not self.allow_sql:
+            raise Rejected("status sql is not allowed here; use the listed metrics or status clarify.")
+        sql = (parsed.sql or "").strip()
+        if not sql:
+            raise Rejected("status sql needs one SELECT statement in \"sql\".",
+                           [f"tables {', '.join(choices.tables)}"])
+        plan = QueryPlan(planner=self.label, sql=sql, notes=(
+            "The model wrote this SQL itself because no governed metric expresses the question; "
+            "treat the numbers with care.",))
+        return _Built(plan, {"free_sql": FREE_SQL_SIGNAL, "metric_match": FREE_SQL_SIGNAL, "coverage": 0.8})
+
+    def _governed(self, question: str, parsed: PlanReply, choices: Choices) -> _Built:
+        metrics = list(dict.fromkeys(parsed.metrics))
+        if not metrics:
+            raise Rejected("a plan needs at least one metric (or status clarify).", [f"metrics {', '.join(choices.metrics)}"])
+        unknown = [m for m in metrics if m not in choices.metrics]
+        if unknown:
+            raise Rejected(f"unknown metric {', '.join(unknown)}.", [f"metrics {', '.join(choices.metrics)}"])
+        dims = list(dict.fromkeys(parsed.dimensions))
+        bad = [d for d in dims if d not in choices.dimensions]
+        if bad:
+            raise Rejected(f"unknown dimension {', '.join(bad)}.", [f"dimensions {', '.join(choices.dimensions)}"])
+        groundings = [Grounding(kind="metric", ref=m, phrase=question, source="llm",
+                                score=round(choices.metric_scores.get(m, 0.5), 4)) for m in metrics]
+        groundings += [Grounding(kind="grain" if d.startswith(METRIC_TIME) else "dimension", ref=d, phrase=question,
+                                 source="llm") for d in dims]
+        filters, value_score, notes = self._filters(parsed.filters, choices, groundings)
+        time = self._time(question, parsed, groundings)
+        order, limit = self._order(parsed, metrics, dims)
+        plan = QueryPlan(metrics=tuple(metrics), dimensions=tuple(dims), filters=tuple(filters), time=time,
+                         order_by=order, limit=limit, groundings=tuple(groundings), planner=self.label,
+                         notes=tuple(notes))
+        metric_match = min(max(choices.metric_scores.get(m, 0.5), 0.5) for m in metrics)
+        return _Built(plan, {"metric_match": round(min(metric_match, 0.95), 4), "coverage": 0.9,
+                             "value_match": round(value_score, 4)})
+
+    def _filters(self, replies: Sequence[FilterReply], choices: Choices,
+                 groundings: list[Grounding]) -> tuple[list[Filter], float, list[str]]:
+        filters: list[Filter] = []
+        notes: list[str] = []
+        score = 1.0
+        for fr in replies:
+            if fr.dimension not in choices.filter_dimensions:
+                raise Rejected(f"cannot filter on {fr.dimension}.",
+                               [f"filter dimensions {', '.join(choices.filter_dimensions)}"])
+            if fr.operator not in OPERATORS:
+                raise Rejected(f"unknown operator {fr.operator!r}.", [f"operators {', '.join(OPERATORS)}"])
+            if not fr.values:
+                raise Rejected(f"the filter on {fr.dimension} has no values.")
+            ref = fr.dimension
+            values: list[Scalar] = []
+            for raw in fr.values:
+                got_ref, value, how = self.ground_value(ref, raw)
+                if got_ref != ref:
+                    notes.append(f"“{raw}” is a value of {self.cat.dimension_label(got_ref)}, so the filter uses that.")
+                    ref = got_ref
+                values.append(value)
+                score = min(score, 1.0 if how == "exact" else 0.95)
+            values = list(dict.fromkeys(values))
+            negative = fr.operator in ("!=", "not_in")
+            op = ("not_in" if negative else "in") if len(values) > 1 else ("!=" if negative else "=")
+            f = Filter(ref=ref, op=op, values=tuple(values))  # type: ignore[arg-type]
+            if f not in filters:
+                filters.append(f)
+                groundings.append(Grounding(kind="filter", ref=f.describe(), phrase=", ".join(str(v) for v in fr.values),
+                                            source="value (checked in the value index)"))
+        return filters, score, notes
+
+    def ground_value(self, ref: str, raw: Scalar) -> tuple[str, Scalar, str]:
+        """The real value (and its dimension) a model's value names; raises :class:`Rejected` with the closest ones."""
+        col = self.cat.column(ref)
+        text = str(raw).strip()
+        if col is not None and col.kind == "boolean":
+            low = text.lower()
+            if low in _TRUE or low in _FALSE:
+                return ref, low in _TRUE, "exact"
+            raise Rejected(f"{ref} is yes/no: use the value true or false, not {text!r}.")
+        alias = self.cat.aliases.get((ref, text.lower()))
+        if alias is not None:
+            return ref, alias, "alias"
+        matches = [m for m in self.retriever.match_values(text)
+                   if m.span[0] == 0 and m.span[1] >= len(text)] if self.retriever is not None else []
+        same = [m for m in matches if m.ref == ref]
+        if same:
+            best = next((m for m in same if m.value == text), same[0])
+            return ref, best.value, "exact" if best.value == text else "case"
+        others = list(dict.fromkeys(m.ref for m in matches))
+        if len(others) == 1:
+            best = matches[0]
+            return best.ref, best.value, "exact" if best.value == text else "case"
+        raise Rejected(f"“{text}” is not a value of {ref}.", self._closest_values(ref, text))
+
+    def _closest_values(self, ref: str, text: str) -> list[str]:
+        if self.retriever is None:
+            return []
+        hits = self.retriever.search(text, k=12, kinds=["value"]).of_kind("value")
+        same = [h.value for h in hits if h.ref == ref and h.value]
+        other = [f"{h.value} ({h.ref})" for h in hits if h.ref != ref and h.value]
+        closest = (same[:5] or other[:5])
+        return [f"closest real values: {', '.join(closest)}"] if closest else []
+
+    def _time(self, question: str, parsed: PlanReply, groundings: list[Grounding]) -> TimeWindow | None:
+        start = _iso(parsed.start_date, "start_date")
+        end = _iso(parsed.end_date, "end_date")
+        if start is None and end is None:
+            return None
+        if start is not None and end is not None and start > end:
+            raise Rejected(f"start_date {start} is after end_date {end}.")
+        tp = parse_time(question, self.today)
+        label = f"{start or '…'} to {end or '…'}"
+        phrase = "(model)"
+        for r in tp.ranges:
+            if (r.start, r.end) == (start, end):
+                label, phrase = r.label, question[r.span[0]:r.span[1]].strip()
+                break
+        else:
+            if not tp.ranges and not re.search(r"\d", question):
+                raise Rejected("the question names no time range: use null for start_date and end_date.")
+        groundings.append(Grounding(kind="time", ref=label, phrase=phrase, source="llm"))
+        return TimeWindow(start=start, end=end, label=label)
+
+    def _order(self, parsed: PlanReply, metrics: list[str], dims: list[str]) -> tuple[tuple[OrderBy, ...], int | None]:
+        non_time = [d for d in dims if not d.startswith(METRIC_TIME)]
+        if not non_time:  # a single number or a time series: no ranking
+            return (), None
+        ref = parsed.order_by
+        if ref is None or ref in ("none", ""):
+            if parsed.limit is None:
+                return (), None
+            ref = metrics[0]
+        if ref not in metrics and ref not in dims:
+            raise Rejected(f"order_by {ref} is not in the plan.", [f"order by one of {', '.join(metrics + dims)}"])
+        return (OrderBy(ref=ref, descending=parsed.descending),), parsed.limit
+
+
+def _text(value: Scalar) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _iso(value: str | None, name: str) -> date | None:
+    if value is None or not str(value).strip() or str(value).strip().lower() in ("null", "none"):
+        return None
+    try:
+        return date.fromisoformat(str(value).strip()[:10])
+    except ValueError:
+        raise Rejected(f"{name} must be a date like 2026-01-31 or null, got {value!r}.") from None
+
+
+def _validation_text(err: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()[:5])
+
+
+def plan_to_reply(plan: QueryPlan) -> dict[str, Any]:
+    """A plan in the reply format the model writes (for examples and the previous turn).
+
+    >>> from lore.types import QueryPlan, Filter
+    >>> plan_to_reply(QueryPlan(metrics=("cloud_cost",), filters=(Filter(ref="teams.org", values=("games",)),)))["filters"]
+    [{'dimension': 'teams.org', 'operator': '=', 'values': ['games']}]
+    """
+    order = plan.order_by[0] if plan.order_by else None
+    return {
+        "status": "sql" if plan.sql else "plan",
+        "metrics": list(plan.metrics),
+        "dimensions": list(plan.dimensions),
+        "filters": [{"dimension": f.ref, "operator": f.op, "values": [_text(v) for v in f.values]}
+                    for f in plan.filters if f.ref != METRIC_TIME],
+        "start_date": plan.time.start.isoformat() if plan.time and plan.time.start else None,
+        "end_date": plan.time.end.isoformat() if plan.time and plan.time.end else None,
+        "order_by": order.ref if order else None,
+        "descending": order.descending if order else True,
+        "limit": plan.limit,
+        "sql": plan.sql,
+        "message": "",
+    }
+
+
+__all__ = ["Choices", "LLMPlanner", "PlanReply", "Rejected", "plan_schema", "plan_to_reply"]
