@@ -433,9 +433,14 @@ def demo_tour(project: ProjectOpt = Path("demo"), show_sql: Annotated[bool, type
 
 
 def _load_plugins() -> None:
+    """Add the commands other packages register; a broken plugin is reported and skipped, never fatal."""
     for ep in entry_points(group="lore.commands"):
-        register = ep.load()
-        register(app)
+        try:
+            register = ep.load()
+            register(app)
+        except Exception as err:  # noqa: BLE001 - a plugin's own bug must not take the core commands down
+            Console(stderr=True).print(f"[yellow]Warning:[/] the '{ep.name}' commands could not load ({ep.value}): "
+                                       f"{type(err).__name__}: {err}", highlight=False)
 
 
 def main() -> None:  # pragma: no cover - the console-script entry point

@@ -217,7 +217,7 @@ class Lore:
         """``--model offline``: the offline planner; otherwise the cascade (or the LLM alone with LORE_PLANNER=llm)."""
         from lore.plan.offline import Context, OfflinePlanner
 
-        offline = OfflinePlanner(Context(catalog=self.catalog, searcher=self.retriever, today=self.today))
+        offline = OfflinePlanner(Context(catalog=self.catalog, searcher=self.retriever, today=self.today, values=self.values))
         if self.settings.model == "offline":
             return offline
         if self.settings.planner == "llm":
@@ -324,14 +324,16 @@ class Lore:
     def example_planner(self) -> ExamplePlanner:
         from lore.plan.example import ExamplePlanner
 
-        today = self.settings.today or self.project.config.today or self.settings.today_or_now()
-        return ExamplePlanner(self.retriever, self.catalog, today)
+        return ExamplePlanner(self.retriever, self.catalog, self.today)
 
     def few_shot_examples(self, question: str, k: int = 3) -> list[Example]:
         """The verified examples nearest to ``question`` (for an LLM planner's prompt), best first."""
         from lore.plan.example import few_shot_examples
 
-        self.sync_examples()
+        try:
+            self.sync_examples()
+        except LoreError as err:  # plan with the examples the index already holds
+            logging.getLogger("lore.feedback").warning("verified examples not refreshed: %s", err)
         return few_shot_examples(self.retriever, question, k=k)
 
     def sync_examples(self) -> None:

@@ -66,3 +66,24 @@ def raw_db(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     con = duckdb.connect(str(copy), read_only=True)
     yield con
     con.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_real_models(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any real chat-model call fails the test (LangChain's OpenAI models and the openai client itself).
+
+    Unit tests use :class:`lore.llm.scripted.ScriptedChatModel`; only tests marked
+    ``local_model`` may talk to a real model (the local one, on loopback).
+    """
+    if request.node.get_closest_marker("local_model") is not None:
+        return
+    import openai._base_client as base_client
+    from langchain_openai.chat_models import base as lc_openai
+
+    def refuse(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("test tried to call a real chat model: use lore.llm.scripted.ScriptedChatModel")
+
+    for name in ("_generate", "_agenerate", "_stream", "_astream"):
+        monkeypatch.setattr(lc_openai.BaseChatOpenAI, name, refuse)
+    monkeypatch.setattr(base_client.SyncAPIClient, "request", refuse)
+    monkeypatch.setattr(base_client.AsyncAPIClient, "request", refuse)

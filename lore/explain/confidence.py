@@ -63,7 +63,7 @@ def factors_from_signals(signals: Mapping[str, float], *, ran: bool, rows: int, 
     coverage = signals.get("coverage", 1.0)
     values = signals.get("value_match", 1.0)
     ambiguity = min(signals.get("value_ambiguity", 1.0), signals.get("time_ambiguity", 1.0),
-                    signals.get("value_unreachable", 1.0))
+                    signals.get("value_unreachable", 1.0), signals.get("spelling", 1.0))
     out = {
         "metric": round(max(0.0, min(1.0, metric)), 4),
         "coverage": round(max(0.1, min(1.0, coverage)) ** 2, 4),

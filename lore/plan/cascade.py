@@ -3,7 +3,8 @@
 For each question:
 
 1. The offline planner plans first (no model, milliseconds).
-2. A refusal is final: unsafe text never reaches the model.
+2. A safety refusal is final: unsafe text never reaches the model. (An
+   out-of-scope refusal is not: the model may find a metric or write free SQL.)
 3. A plan it grounds fully (``metric_match >= 0.9`` and ``coverage >= 0.85``)
    is the answer: the model is not called.
 4. Otherwise the LLM planner plans. If the offline planner had no plan
@@ -55,6 +56,20 @@ def grounded_fully(outcome: PlanOutcome, *, metric: float = METRIC_THRESHOLD, co
     return s.get("metric_match", 0.0) >= metric and s.get("coverage", 1.0) >= coverage
 
 
+def is_safety_refusal(outcome: PlanOutcome) -> bool:
+    """A refusal for safety (write intent, SQL text, injection): final, the model never sees the question.
+
+    An out-of-scope refusal is not final: the model may still find a metric (or free SQL) for it.
+
+    >>> from lore.types import PlanOutcome
+    >>> is_safety_refusal(PlanOutcome(status="refuse", signals={"safety": 0.0}))
+    True
+    >>> is_safety_refusal(PlanOutcome(status="refuse", signals={"in_scope": 0.0}))
+    False
+    """
+    return outcome.status == "refuse" and ("safety" in outcome.signals or not outcome.signals)
+
+
 def same_plan(a: QueryPlan, b: QueryPlan) -> bool:
     """Whether two plans compute the same thing (groundings, planner and notes ignored; time labels too).
 
@@ -91,10 +106,12 @@ class CascadePlanner:
 
     def plan(self, question: str, previous: QueryPlan | None = None, *, answer_id: str | None = None) -> PlanOutcome:
         off = self.offline.plan(question, previous)
-        if off.status == "refuse" or grounded_fully(off):
+        if is_safety_refusal(off) or grounded_fully(off):
             return off
         llm = self.llm.plan(question, previous, answer_id=answer_id)
         if off.status != "plan" or off.plan is None:
+            if off.status == "refuse" and llm.status != "plan":
+                return off  # out of scope for both: the offline refusal says why
             return llm
         if llm.status != "plan" or llm.plan is None:
             if llm.status == "refuse":

@@ -12,7 +12,7 @@ looks for one that means the same as the question:
   :class:`Signature`: the metrics and dimensions they name, the values they
   mention, their time ranges (resolved against today) and grains, their
   numbers, the words that change a meaning (negation, ranking, comparison,
-  "many"/"much" when no metric is named), what each negation applies to, and
+  "many"/"much" unless a metric follows), what each negation applies to, and
   every other content word. So "hours in Brazil" never reuses "hours in
   Mexico", "top 5" never reuses "top 10", "by region" never reuses "by country".
 
@@ -68,7 +68,7 @@ MARKS = NEGATION | _stems(
     "difference distinct unique cumulative running more less fewer greater above below under exceed exceeding "
     "increase decrease drop rise"
 )
-#: "how many" / "how much": they tell quantities apart only when no metric is named
+#: "how many" / "how much": they tell quantities apart unless a metric follows ("how many hours")
 QUANTITY = _stems("many much often long")
 #: content words that do not change what is asked
 NEUTRAL = _stems(
@@ -142,6 +142,7 @@ def signature(question: str, catalog: Catalog, searcher: ExampleSearcher | None,
         mentions.append((idx[0], idx[-1] + 1, 2, "value", f"{hit.ref}={str(hit.value).lower()}"))
     mentions.sort(key=lambda m: (-(m[1] - m[0]), m[2], m[0]))
     items: dict[int, str] = {}
+    metric_at: set[int] = set()
     found: dict[str, set[str]] = {"metric": set(), "dimension": set(), "value": set()}
     for start, end, _, kind, item in mentions:
         span = range(start, end)
@@ -150,8 +151,9 @@ def signature(question: str, catalog: Catalog, searcher: ExampleSearcher | None,
         found[kind].add(item)
         for i in span:
             items[i] = item
+            if kind == "metric":
+                metric_at.add(i)
     taken = in_time | set(items)
-    metrics = found["metric"]
 
     numbers: list[int] = []
     marks: set[str] = set()
@@ -163,14 +165,14 @@ def signature(question: str, catalog: Catalog, searcher: ExampleSearcher | None,
         low = tok.text.lower()
         if low.isdigit() or low in _NUMBER_WORDS:
             numbers.append(int(low) if low.isdigit() else _NUMBER_WORDS[low])
-        elif tok.stem in MARKS or (not metrics and tok.stem in QUANTITY):
+        elif tok.stem in MARKS or (tok.stem in QUANTITY and i + 1 not in metric_at):
             marks.add(tok.stem)
             if tok.stem in NEGATION:
                 negated.append(next((items[j] for j in range(i + 1, len(tokens)) if j in items), ""))
         elif tok.stem not in NEUTRAL and low not in NEUTRAL and tok.stem not in QUANTITY:
             words.add(tok.stem)
     return Signature(
-        metrics=frozenset(metrics),
+        metrics=frozenset(found["metric"]),
         dimensions=frozenset(found["dimension"]),
         values=frozenset(found["value"]),
         ranges=tuple((r.start, r.end) for r in tp.ranges),

@@ -78,6 +78,11 @@ class Choices(BaseModel):
     metric_scores: dict[str, float] = Field(default_factory=dict)
     #: values named in the question: (ref, value)
     values: tuple[tuple[str, str], ...] = ()
+    #: dimensions the question itself names (by a label, synonym, one of their values or a time grain)
+    named_dimensions: tuple[str, ...] = ()
+    #: filter values the model may use: the values named in the question, the previous plan's, and those offered
+    #: back to it after a rejection (lower case)
+    allowed_values: frozenset[str] = frozenset()
 
     @property
     def orderable(self) -> tuple[str, ...]:
@@ -149,18 +154,22 @@ class PlanReply(BaseModel):
     end_date: str | None = None
     order_by: str | None = None
     descending: bool = True
-    limit: int | None = Field(default=None, ge=1, le=10_000)
+    limit: int | None = None
     sql: str | None = None
     message: str = ""
 
 
 class Rejected(Exception):
-    """A reply failed a check; ``message`` and ``alternatives`` go back to the model."""
+    """A reply failed a check; ``message`` and ``alternatives`` go back to the model.
 
-    def __init__(self, message: str, alternatives: Sequence[str] = ()) -> None:
+    ``offered`` are real values suggested in place of a wrong one: the model may use them on its next try.
+    """
+
+    def __init__(self, message: str, alternatives: Sequence[str] = (), *, offered: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.message = message
         self.alternatives = list(alternatives)
+        self.offered = list(offered)
 
 
 @dataclass
@@ -188,8 +197,8 @@ class LLMPlanner:
         today: date,
         max_retries: int = 2,
         examples: int = 3,
-        k_metrics: int = 5,
-        k_dimensions: int = 8,
+        k_metrics: int = 4,
+        k_dimensions: int = 6,
         schema: Mapping[str, Mapping[str, str]] | None = None,
         allow_sql: bool = True,
         allow_rows: bool = False,
@@ -246,6 +255,9 @@ class LLMPlanner:
                 outcome = self._outcome(text, reply, choices, previous, attempt)
             except Rejected as rej:
                 problem = rej.message
+                if rej.offered:
+                    choices = choices.model_copy(update={
+                        "allowed_values": choices.allowed_values | {v.lower() for v in rej.offered}})
                 self.chat.exchange(reply, "invalid", question=text, answer_id=answer_id, error=rej.message,
                                    attempt=attempt, prompt_version=self.template.id)
                 alternatives = ("Valid choices: " + "; ".join(rej.alternatives) + ".") if rej.alternatives else ""
@@ -295,8 +307,28 @@ class LLMPlanner:
         dims += [f"{METRIC_TIME}:{g}" for g in GRAINS]
         metrics = list(dict.fromkeys(metrics))
         tables = self._tables(metrics, filter_dims) if self.allow_sql else {}
-        return Choices(metrics=tuple(metrics), dimensions=tuple(dict.fromkeys(dims)), filter_dimensions=tuple(filter_dims),
-                       tables=tables, metric_scores=scores, values=tuple(values))
+        named = self._named_dimensions(question, tokens, values, previous)
+        allowed = {v.lower() for _, v in values}
+        if previous is not None:
+            allowed |= {str(v).lower() for f in previous.filters for v in f.values}
+        return Choices(metrics=tuple(metrics), dimensions=tuple(dict.fromkeys([*dims, *named])),
+                       filter_dimensions=tuple(filter_dims), tables=tables, metric_scores=scores, values=tuple(values),
+                       named_dimensions=tuple(named), allowed_values=frozenset(allowed))
+
+    def _named_dimensions(self, question: str, tokens: Sequence[Any], values: Sequence[tuple[str, str]],
+                          previous: QueryPlan | None) -> list[str]:
+        """Dimensions the question names: a label or synonym, one of its values, a time grain, or the previous plan's."""
+        stems = [t.stem for t in tokens]
+        out: list[str] = []
+        for entry in self.cat.dimension_entries:
+            n = len(entry.phrase)
+            if self._groupable(entry.ref) and any(tuple(stems[i:i + n]) == entry.phrase for i in range(len(stems) - n + 1)):
+                out.append(entry.ref)
+        out += [ref for ref, _ in values]
+        out += [f"{METRIC_TIME}:{g.grain}" for g in parse_time(question, self.today).grains]
+        if previous is not None:
+            out += list(previous.dimensions)
+        return list(dict.fromkeys(out))
 
     def _groupable(self, ref: str) -> bool:
         col = self.cat.column(ref)
@@ -400,6 +432,7 @@ class LLMPlanner:
         except ValidationError as err:
             raise Rejected("the JSON does not follow the schema: " + _validation_text(err),
                            [f"status one of {', '.join(STATUSES)}"]) from None
+        parsed = normalise_reply(parsed)
         if parsed.status == "refuse":
             return PlanOutcome(status="refuse", message=parsed.message or "The model declined this question.",
                                signals={"safety": 0.0})
@@ -441,6 +474,11 @@ class LLMPlanner:
         bad = [d for d in dims if d not in choices.dimensions]
         if bad:
             raise Rejected(f"unknown dimension {', '.join(bad)}.", [f"dimensions {', '.join(choices.dimensions)}"])
+        unasked = [d for d in dims if d not in choices.named_dimensions]
+        if unasked:
+            named = list(choices.named_dimensions)
+            raise Rejected(f"the question does not ask to group by {', '.join(unasked)}: remove it.",
+                           [f"dimensions the question names: {', '.join(named)}" if named else "dimensions: [] (one number)"])
         groundings = [Grounding(kind="metric", ref=m, phrase=question, source="llm",
                                 score=round(choices.metric_scores.get(m, 0.5), 4)) for m in metrics]
         groundings += [Grounding(kind="grain" if d.startswith(METRIC_TIME) else "dimension", ref=d, phrase=question,
@@ -469,9 +507,16 @@ class LLMPlanner:
             if not fr.values:
                 raise Rejected(f"the filter on {fr.dimension} has no values.")
             ref = fr.dimension
+            col = self.cat.column(ref)
+            if col is not None and col.kind == "boolean" and ref not in choices.named_dimensions:
+                raise Rejected(f"the question does not name {ref}: remove that filter.")
             values: list[Scalar] = []
             for raw in fr.values:
                 got_ref, value, how = self.ground_value(ref, raw)
+                if str(value).lower() not in choices.allowed_values and not isinstance(value, bool):
+                    named = [f"{v} ({r})" for r, v in choices.values]
+                    raise Rejected(f"the question does not name the value “{raw}”: filter only on values it names.",
+                                   [f"values named: {', '.join(named)}" if named else "filters: [] (no value is named)"])
                 if got_ref != ref:
                     notes.append(f"“{raw}” is a value of {self.cat.dimension_label(got_ref)}, so the filter uses that.")
                     ref = got_ref
@@ -509,16 +554,19 @@ class LLMPlanner:
         if len(others) == 1:
             best = matches[0]
             return best.ref, best.value, "exact" if best.value == text else "case"
-        raise Rejected(f"“{text}” is not a value of {ref}.", self._closest_values(ref, text))
+        closest = self._closest_values(ref, text)
+        raise Rejected(f"“{text}” is not a value of {ref}.",
+                       [f"closest real values: {', '.join(v for v, _ in closest)}"] if closest else [],
+                       offered=[v for _, v in closest])
 
-    def _closest_values(self, ref: str, text: str) -> list[str]:
+    def _closest_values(self, ref: str, text: str) -> list[tuple[str, str]]:
+        """Up to five real values near ``text``: (as shown, the value), of ``ref`` first."""
         if self.retriever is None:
             return []
         hits = self.retriever.search(text, k=12, kinds=["value"]).of_kind("value")
-        same = [h.value for h in hits if h.ref == ref and h.value]
-        other = [f"{h.value} ({h.ref})" for h in hits if h.ref != ref and h.value]
-        closest = (same[:5] or other[:5])
-        return [f"closest real values: {', '.join(closest)}"] if closest else []
+        same = [(h.value, h.value) for h in hits if h.ref == ref and h.value]
+        other = [(f"{h.value} ({h.ref})", h.value) for h in hits if h.ref != ref and h.value]
+        return (same or other)[:5]
 
     def _time(self, question: str, parsed: PlanReply, groundings: list[Grounding]) -> TimeWindow | None:
         start = _iso(parsed.start_date, "start_date")
@@ -552,6 +600,28 @@ class LLMPlanner:
         if ref not in metrics and ref not in dims:
             raise Rejected(f"order_by {ref} is not in the plan.", [f"order by one of {', '.join(metrics + dims)}"])
         return (OrderBy(ref=ref, descending=parsed.descending),), parsed.limit
+
+
+def normalise_reply(reply: PlanReply) -> PlanReply:
+    """Read a small model's near-misses the way it meant them.
+
+    A status ``sql`` without SQL but with metrics is a plan; a plan without metrics but with SQL is
+    free SQL; a limit below 1 means none.
+
+    >>> normalise_reply(PlanReply(status="sql", metrics=["cloud_cost"], limit=0)).model_dump(include={"status", "limit"})
+    {'status': 'plan', 'limit': None}
+    """
+    update: dict[str, Any] = {}
+    has_sql = bool((reply.sql or "").strip())
+    if reply.status == "sql" and not has_sql and reply.metrics:
+        update["status"] = "plan"
+    elif reply.status == "plan" and has_sql and not reply.metrics:
+        update["status"] = "sql"
+    if reply.limit is not None and reply.limit < 1:
+        update["limit"] = None
+    if reply.limit is not None and reply.limit > 10_000:
+        update["limit"] = 10_000
+    return reply.model_copy(update=update) if update else reply
 
 
 def _text(value: Scalar) -> str:

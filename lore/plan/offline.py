@@ -28,7 +28,7 @@ from typing import Protocol
 
 from lore.plan.catalog import FILLER, Catalog, PhraseMatch, Token, find_phrases, phrase, tokenize
 from lore.plan.timeparse import TimeRange, default_grain, parse_time
-from lore.retrieve.lexical import stem
+from lore.retrieve.lexical import STOP_WORDS, stem
 from lore.semantic.spec import DUPLICATION_INVARIANT, METRIC_TIME
 from lore.types import Filter, Grounding, OrderBy, PlanOutcome, QueryPlan, TimeWindow
 
@@ -66,6 +66,12 @@ _UNSAFE: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\b(password|passwd|api[\s_-]?keys?|secret\s+keys?|access\s+tokens?|credentials?|env(ironment)?\s+var(iable)?s?)\b", "it asks for secrets"),
         (r"\b(shell|bash|subprocess|os\.system|rm\s+-rf|exec\s*\(|eval\s*\(|__import__)\b", "it asks to run code"),
         (r"<\s*script\b|javascript:", "it contains script"),
+        (r"\b(export|dump|download|save|write|copy)\b.{0,60}(\b(to|into|as)\s+)?(/[\w.\-]+)+|\b\w+\.(csv|parquet|json|xlsx|txt|db)\b",
+         "it asks to write or read files"),
+        (r"^\W*(please\s+)?(update|modify|edit|rename|upgrade|downgrade|overwrite|reset|insert|delete|remove|erase)\b"
+         r"(?!\s+(the\s+)?(filter|breakdown|dimension|grouping|tbd|limit|top))", "LORE only reads data"),
+        (r"\bcreate\b.{0,30}\b(table|view|index|database|schema|user|account)s?\b", "it asks to create objects"),
+        (r"\b(set|change|move|switch)\s+(account|user|customer|plan|record|row)s?\s+\w*\s*(to|into)\b", "LORE only reads data"),
     )
 )
 _SQL_TEXT = re.compile(r"^\s*(with\s+\w+\s+as\s*\(|select\s+[\w*].*\bfrom\b|explain\s+select|describe\s+\w+|show\s+tables)", re.I | re.S)
@@ -101,7 +107,13 @@ def normalise(question: str) -> str:
     text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
     text = re.sub(r"[\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]", "", text)
     text = " ".join(text.split())
+    text = _TIME_ABBREVIATIONS.sub(lambda m: _TIME_WORDS[m.group(1).lower()], text)
     return text[:MAX_QUESTION_CHARS]
+
+
+_TIME_WORDS = {"yr": "year", "yrs": "years", "mo": "month", "mos": "months", "mth": "month", "mths": "months",
+               "wk": "week", "wks": "weeks", "qtr": "quarter", "qtrs": "quarters", "ytd": "year to date"}
+_TIME_ABBREVIATIONS = re.compile(r"\b(" + "|".join(_TIME_WORDS) + r")\b(?!-)", re.I)
 
 
 # --- the plan under construction --------------------------------------------------------------
@@ -119,6 +131,7 @@ class Draft:
     notes: list[str] = field(default_factory=list)
     signals: dict[str, float] = field(default_factory=dict)
     candidates: list[str] = field(default_factory=list)
+    inherited_filters: list[Filter] = field(default_factory=list)
 
     def plan(self, planner: str = "offline") -> QueryPlan:
         live = set(self.metrics) | set(self.dimensions) | {f.describe() for f in self.filters} | \
@@ -132,7 +145,7 @@ class Draft:
 
 _FOLLOWUP_START = re.compile(
     r"^(now|and|also|what about|how about|same|only|just|but|instead|then|ok(ay)?|break|split|drill|"
-    r"filter|exclud\w*|remove|add|show (it|that|this|them)|make it|compare (it|that)|for|in|by|per|plus|"
+    r"filter|exclud\w*|remove|add|show|make it|compare|for|in|by|per|plus|leave|drop|keep|split|"
     r"limit|top|bottom|sort|order|and what about|what if)\b", re.I)
 #: ways of aggregating that a governed total does not answer (word -> what it asks for)
 _INTENT_WORDS: dict[str, str] = {
@@ -142,6 +155,28 @@ _INTENT_WORDS: dict[str, str] = {
     "variance": "variance", "stddev": "standard deviation", "deviation": "standard deviation",
 }
 
+#: requests that are not analytics at all
+_CREATIVE = re.compile(r"\b(poem|haiku|limerick|joke|jokes|story|stories|song|lyrics|essay|recipe|novel|tweet|"
+                       r"capital of|who won|who is|who was|weather|forecast|horoscope|translate|meaning of life)\b", re.I)
+
+#: business words that name a metric a layer could have (so an unknown one gets "which metric?" not "out of scope")
+_BUSINESS_STEMS = frozenset(stem(w) for w in """revenue revenues profit profits margin margins churn churned retention
+    nps conversion conversions arpu ltv cac dau mau wau sales orders bookings subscribers subscriptions customers
+    traffic clicks impressions ctr roi roas income earnings cost costs spend budget usage engagement growth kpi
+    tickets refunds returns payments transactions inventory headcount salary salaries satisfaction rating ratings
+    score scores uptime latency errors incidents downloads installs users accounts sessions hours minutes price prices
+    pricing fee fees arpa cpm""".split())
+
+#: ordinary words that are never misspellings of the layer's vocabulary
+_KNOWN_WORDS = frozenset("""january february march april june july august september october november december
+    monday tuesday wednesday thursday friday saturday sunday week weeks month months year years quarter quarters today
+    yesterday last this next past previous since until before after between during within latest recent daily weekly
+    monthly quarterly yearly annual annually over time trend trends versus compare comparison breakdown split each
+    every which what where when while with without please thanks thank could would should might many much more most
+    less least highest lowest largest smallest biggest best worst total average median share percent percentage
+    people folks everyone anyone someone something anything nothing their there these those them then than that
+    have been being does doing done show give tell list find make made look looking want need like know think""".split())
+
 #: short words that are also values somewhere ("hi" is Hindi, "in" India's code): never values without context
 _SHORT_WORDS = frozenset("hi a i in it is no or on at to id me be do go if of so up us we an as by my oh ok".split())
 _STRONG_FOLLOWUP = re.compile(r"^(now|and|also|what about|how about|same|instead|then|plus|what if|ok(ay)?,? (now|and))\b", re.I)
@@ -150,13 +185,15 @@ _ADD_METRIC = re.compile(r"\b(also|too|as well|plus|along with|alongside|add)\b"
 _INSTEAD = re.compile(r"\binstead\b", re.I)
 
 _NEGATION = re.compile(r"\b(excluding|exclude|excludes|except|except for|not|not in|without|other than|apart from|besides|"
-                       r"but not|minus|non|excl|outside|outside of|leaving out|ignoring|omitting|no)\W+((the|all|any)\s+)?$",
+                       r"but not|minus|non|excl|outside|outside of|leaving out|leave out|leaves out|not counting|"
+                       r"aside from|ignoring|omitting|no|ex)\W+((the|all|any|our)\s+)?$",
                        re.I)
-_COMPARE = re.compile(r"\b(vs\.?|versus|compare[ds]?|comparing|comparison|against)\b", re.I)
+_COMPARE = re.compile(r"\b(vs\.?|versus|compare[ds]?|comparing|comparison|against|side by side|each of)\b", re.I)
 
 _DIM_TRIGGER = re.compile(
     r"\b(broken down by|break(?:ing)? (?:it |that |this |them )?down by|breakdown by|split (?:it |that |this )?by|"
     r"grouped by|group by|segmented by|for each|for every|across|by|per|each|which|what|compare(?: the)?|"
+    r"^(?:and |now |then |also |please )?(?:add|include|show)(?: the| a)?|the\s+(?:\d{1,3}|" + "|".join(_NUMBER_WORDS) + r")|"
     r"(?:top|bottom|best|worst|highest|lowest|largest|biggest)\s+(?:\d{1,4}|" + "|".join(_NUMBER_WORDS) + r"))\b",
     re.I)
 _TOP = re.compile(r"\b(top|bottom|best|worst|first|highest|lowest|largest|smallest|biggest)\s+(\d{1,4}|" +
@@ -180,7 +217,7 @@ _GENERIC = frozenset(stem(w) for w in (
     "can you could would please need want know see look find report during between since until before after "
     "last this next past previous year month week day quarter daily weekly monthly quarterly yearly so far "
     "today yesterday date dates period time range average mean many much people users user customers members"
-    " did get got make made been be being whole entire".split()))
+    " did get got make made been be being whole entire doing going performing looking trending".split()))
 
 
 @dataclass
@@ -190,6 +227,8 @@ class Context:
     catalog: Catalog
     searcher: Searcher | None
     today: date
+    #: the distinct values the value index holds (ref -> values); lets aliases reach every attribute with that value
+    values: dict[str, list[str]] = field(default_factory=dict)
 
 
 class OfflinePlanner:
@@ -208,19 +247,28 @@ class OfflinePlanner:
         if not text or not re.search(r"[A-Za-z0-9]", text):
             return PlanOutcome(status="clarify", message="Ask a question about your metrics, for example "
                                "“streaming hours by region in 2026”.", suggestions=self._starter_metrics())
+        if _CREATIVE.search(text):
+            return PlanOutcome(status="refuse", message="That is outside what I can answer: I answer questions about the "
+                               "governed metrics in this project (" + ", ".join(self._domains()) + ").",
+                               suggestions=self._starter_metrics(), signals={"in_scope": 0.0})
         why = safety_check(text)
         if why:
             return PlanOutcome(status="refuse", message=f"I can't do that: {why}. I answer read-only questions "
                                "about the governed metrics.", signals={"safety": 0.0})
 
         d = Draft()
-        tokens = tokenize(text)
+        tokens = self._spell(tokenize(text), d)
         consumed: set[int] = set()
+        self._name_ranges: list[TimeRange] = []
 
         # time
         tp = parse_time(text, self.ctx.today)
-        for span in [r.span for r in tp.ranges] + [g.span for g in tp.grains]:
+        grain_tokens: set[int] = set()
+        for span in [r.span for r in tp.ranges]:
             consumed |= _tokens_in(tokens, span)
+        for g in tp.grains:
+            grain_tokens |= _tokens_in(tokens, g.span)
+        consumed |= grain_tokens
         ranges = list(tp.ranges)
         attached: list[tuple[TimeRange, list[str]]] = []
         for r in list(ranges):
@@ -253,11 +301,23 @@ class OfflinePlanner:
         masked_time = _mask(text, tokens, consumed)
         value_hits = list(self.ctx.searcher.match_values(masked_time)) if self.ctx.searcher else []
         value_hits += self._alias_hits(masked_time, value_hits)
-        metric_matches = find_phrases(tokens, self.cat.metric_entries, taken=consumed)
+        ident_hits, ident_problem = self._identifier_hits(text, tokens, value_hits, tp.ranges, d)
+        if ident_problem is not None:
+            return ident_problem
+        value_hits = [h for h in value_hits if not any(i.span[0] <= h.span[0] and h.span[1] <= i.span[1]
+                                                       and (i.span[1] - i.span[0]) > (h.span[1] - h.span[0])
+                                                       for i in ident_hits)] + ident_hits
+        # a metric's own name may hold a grain word ("monthly active accounts"): the name wins
+        metric_matches = find_phrases(tokens, self.cat.metric_entries, taken=consumed - grain_tokens)
+        stolen = {i for m in metric_matches for i in range(m.start, m.end)} & grain_tokens
+        if stolen:
+            d.dimensions = [x for x in d.dimensions if not x.startswith(METRIC_TIME)]
+            d.groundings = [g for g in d.groundings if g.kind != "grain"]
         metric_matches = self._resolve_metric_matches(metric_matches, tokens)
         metric_matches = self._ratio_of_matches(text, tokens, metric_matches)
         metric_matches, value_hits = _longest_wins(tokens, metric_matches, value_hits)
         reserved = set().union(*(_tokens_in(tokens, h.span) for h in value_hits)) if value_hits else set()
+        self._reserved = reserved
 
         # metrics
         for m in metric_matches:
@@ -269,7 +329,7 @@ class OfflinePlanner:
         d.signals["metric_match"] = min((m.score for m in metric_matches), default=0.0)
 
         # top-N before dimensions ("top 5 titles")
-        self._ordering(text, tokens, consumed, d)
+        self._ordering(_mask(text, tokens, reserved), tokens, consumed, d)
 
         # dimensions: after "by", "per", "top 5"... a word names an attribute even if it is also a value ("games")
         self._dimensions(text, tokens, consumed, d, consumed)
@@ -280,6 +340,9 @@ class OfflinePlanner:
         self._boolean_filters(text, tokens, consumed | reserved, d, consumed)
         self._explain_own_words(tokens, consumed, d.metrics, reserved)
 
+        if self._name_ranges and d.time is not None and any(r.label == d.time.label for r in self._name_ranges):
+            d.time = None
+            d.groundings = [g for g in d.groundings if g.kind != "time"]
         if not d.metrics:
             self._vector_metric(text, tokens, consumed, d, pending_values)
         # follow-up?
@@ -288,6 +351,9 @@ class OfflinePlanner:
             return self._no_metric(text, tokens, consumed, d, pending_values)
 
         if is_followup and previous is not None:
+            unknown = self._unknown_request(text, tokens, consumed, pending_values)
+            if unknown is not None and not d.metrics:
+                return unknown
             self._merge(previous, d, text)
 
         facts = self.cat.facts_of(d.metrics)
@@ -298,11 +364,12 @@ class OfflinePlanner:
         self._experiments(d, facts)
         if (out := self._check_reach(d, facts)) is not None:
             return out
+        self._ratio_by_entity(text, tokens, consumed, d)
         if (out := self._unsupported_intent(text, tokens, consumed, d)) is not None:
             return out
         self._own_time_is_metric_time(d, facts)
         self._maa_grain(d)
-        self._finish_order(d)
+        self._finish_order(d, text)
 
         # coverage: how much of the question is explained
         content = [i for i, t in enumerate(tokens) if t.stem not in FILLER and t.stem not in _GENERIC and t.stem not in
@@ -418,6 +485,83 @@ class OfflinePlanner:
             d.groundings.append(Grounding(kind="filter", ref=f.describe(), phrase=text[r.span[0]:r.span[1]].strip(),
                                           source=f"a date of {self.cat.dimension_label(ref)}"))
 
+    def _spell(self, tokens: list[Token], d: Draft) -> list[Token]:
+        """Read a misspelt word as the closest word of the layer's vocabulary ("contry" -> country)."""
+        import difflib
+
+        vocab = self._spelling_vocab()
+        out = []
+        for t in tokens:
+            word = t.text.lower()
+            if len(word) >= 4 and word.isalpha() and t.stem not in vocab and word not in STOP_WORDS \
+                    and t.stem not in _GENERIC and word not in _KNOWN_WORDS:
+                close = difflib.get_close_matches(t.stem, vocab, n=1, cutoff=0.8)
+                if close and close[0] != t.stem:
+                    d.notes.append(f"Read “{t.text}” as a misspelling of “{close[0]}”.")
+                    d.signals["spelling"] = 0.85
+                    t = Token(t.text, close[0], t.start, t.end)
+            out.append(t)
+        return out
+
+    def _spelling_vocab(self) -> list[str]:
+        if getattr(self, "_vocab_cache", None) is None:
+            words = {w for e in self.cat.metric_entries + self.cat.dimension_entries for w in e.phrase if len(w) >= 3}
+            self._vocab_cache = sorted(words)
+        return self._vocab_cache  # type: ignore[return-value]
+
+    def _identifier_hits(self, text: str, tokens: list[Token], found: Sequence, ranges: Sequence[TimeRange],
+                         d: Draft) -> tuple[list, PlanOutcome | None]:
+        """Identifier values named in words: "the trailer autoplay test" for trailer_autoplay_2026q2.
+
+        Several values with the same words ("homepage row order" in two quarters) are told apart by a
+        period in the question ("the Q3 2025 homepage row order test"), which then describes the name,
+        not the time range; otherwise the question is ambiguous and gets a clarifying question.
+        """
+        from lore.retrieve.lexical import ValueMatch
+
+        out: list = []
+        stems = [t.stem for t in tokens]
+        for ref, vals in self.ctx.values.items():
+            cores: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+            for v in vals:
+                if "_" not in v or len(v) > 80:
+                    continue
+                parts = [x for x in re.split(r"[_\-\s]+", v.lower()) if x]
+                core = tuple(stem(x) for x in parts if not re.fullmatch(r"\d{4}(q\d|h\d)?|v\d+|\d+|q\d", x))
+                suffix = "".join(x for x in parts if re.fullmatch(r"\d{4}(q\d|h\d)?|q\d", x))
+                if len(core) >= 2:
+                    cores.setdefault(core, []).append((v, suffix))
+            for core, options in cores.items():
+                k = len(core)
+                for j in range(len(stems) - k + 1):
+                    if tuple(stems[j:j + k]) != core:
+                        continue
+                    span = (tokens[j].start, tokens[j + k - 1].end)
+                    if any(f.span[0] <= span[0] and span[1] <= f.span[1] for f in found):
+                        continue
+                    chosen = options
+                    if len(options) > 1:
+                        near = [r for r in ranges if abs(r.span[1] - span[0]) <= 12 or abs(span[1] - r.span[0]) <= 12]
+                        for r in near:
+                            if r.start is None:
+                                continue
+                            tag = f"{r.start.year}q{(r.start.month - 1) // 3 + 1}"
+                            pick = [o for o in options if o[1] in (tag, str(r.start.year))]
+                            if len(pick) == 1 and r.end is not None and (r.end - r.start).days <= 92:
+                                chosen = pick
+                                d.notes.append(f"Read “{text[r.span[0]:r.span[1]].strip()}” as part of the name "
+                                               f"{pick[0][0]}, not as a time range.")
+                                d.signals["time_is_name"] = 1.0
+                                self._name_ranges.append(r)
+                                break
+                    if len(chosen) > 1:
+                        return [], PlanOutcome(
+                            status="clarify",
+                            message=f"“{text[span[0]:span[1]]}” matches several {self.cat.dimension_label(ref)}s. Which one?",
+                            suggestions=tuple(o[0] for o in chosen), signals={"value_ambiguity": 0.0})
+                    out.append(ValueMatch(ref, chosen[0][0], span, 0.85))
+        return out, None
+
     def _alias_hits(self, text: str, found: Sequence) -> list:  # noqa: ANN001
         """Other names of values ("UK" for United Kingdom, "Korean" for ko), as value matches of the real value."""
         from lore.retrieve.lexical import ValueMatch
@@ -429,7 +573,10 @@ class OfflinePlanner:
             value = self.cat.aliases.get((h.ref, h.value.lower()))
             if value is None or any(f.span[0] <= h.span[0] and h.span[1] <= f.span[1] and f.score >= h.score for f in found):
                 continue
-            out.append(ValueMatch(h.ref, value, h.span, h.score))
+            refs = [h.ref] + [r for r, vals in self.ctx.values.items() if r != h.ref and value in vals]
+            for ref in refs:
+                if not any(x.ref == ref and x.span == h.span for x in out):
+                    out.append(ValueMatch(ref, value, h.span, h.score))
         return out
 
     def _accept_values(self, text: str, tokens: list[Token], hits: Sequence) -> list[tuple[str, str, tuple[int, int], float]]:  # noqa: ANN001
@@ -467,8 +614,11 @@ class OfflinePlanner:
         entries = [e for e in self.cat.dimension_entries if (c := self.cat.column(e.ref)) is not None and c.kind == "boolean"]
         for m in find_phrases(tokens, entries, taken=blocked):
             start = tokens[m.start].start
-            neg = bool(re.search(r"\b(non|not|no|excluding|except|without)\W*$", text[max(0, start - 20):start], re.I))
+            neg = bool(_NEGATION.search(text[max(0, start - 30):start]))
             f = Filter(ref=m.ref, op="=", values=(not neg,))
+            consumed |= set(range(m.start, m.end))
+            if any(x.ref == m.ref for x in d.filters):
+                continue
             d.filters.append(f)
             consumed |= set(range(m.start, m.end))
             d.groundings.append(Grounding(kind="filter", ref=f.describe(), phrase=_span_text(text, tokens, m.start, m.end),
@@ -498,6 +648,39 @@ class OfflinePlanner:
                     out = [x for x in out if x is not a and x is not b] + [ratio]
                     break
         return sorted(out, key=lambda x: x.start)
+
+    def _ratio_by_entity(self, text: str, tokens: list[Token], consumed: set[int], d: Draft) -> None:
+        """"hours per account", "on average, how many hours does each member watch": the defined ratio A / B.
+
+        A derived metric ``A / B`` is chosen when A was matched and the question names B's entity right after
+        "per", "each", "every" or "an average", using one of B's own words (account, member, install...).
+        """
+        if not d.metrics:
+            return
+        for m in self.layer.metrics.values():
+            if not m.is_derived or "/" not in m.expr:
+                continue
+            refs = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", m.expr)
+            if len(refs) != 2 or refs[0] not in d.metrics:
+                continue
+            a_words, b_words = self._own_words(refs[0]), self._own_words(refs[1])
+            for i, t in enumerate(tokens):
+                if i in consumed or t.stem not in b_words or t.stem in a_words:
+                    continue
+                prev = " ".join(x.text.lower() for x in tokens[max(0, i - 2):i])
+                if re.search(r"\b(per|each|every|an|a single|by the)$", prev) or \
+                        (re.search(r"\b(average|avg|mean)\b", text, re.I) and re.search(r"\b(per|each|every)\b", prev)):
+                    d.metrics = [m.name if x == refs[0] else x for x in d.metrics]
+                    d.groundings = [g.model_copy(update={"ref": m.name, "source": "ratio of two metrics"})
+                                    if g.kind == "metric" and g.ref == refs[0] else g for g in d.groundings]
+                    consumed.add(i)
+                    for j in range(max(0, i - 2), i):
+                        if tokens[j].text.lower() in ("per", "each", "every"):
+                            consumed.add(j)
+                    for j, x in enumerate(tokens):
+                        if x.text.lower() in ("average", "avg", "mean"):
+                            consumed.add(j)
+                    return
 
     def _unsupported_intent(self, text: str, tokens: list[Token], consumed: set[int], d: Draft) -> PlanOutcome | None:
         """Averages, medians, shares... of a metric the layer defines as a total: ask instead of answering the total."""
@@ -558,6 +741,20 @@ class OfflinePlanner:
                 return
         which = _WHICH.search(text)
         most, least = _MOST.search(text), _LEAST.search(text)
+        counted = re.search(r"\b(?:the\s+)?(\d{1,3}|" + "|".join(_NUMBER_WORDS) + r")\s+([a-z][a-z\-]+)", text, re.I)
+        if counted and (most or least) and not re.match(r"\d{4}$", counted.group(1)):
+            n = counted.group(1).lower()
+            count = int(n) if n.isdigit() else _NUMBER_WORDS.get(n, 0)
+            word_tok = next((i for i, t in enumerate(tokens) if t.start == counted.start(2)), None)
+            if 0 < count <= 100 and word_tok is not None and self._dimension_at(tokens, [word_tok], []) is not None:
+                hit = most if most and (not least or most.start() < least.start()) else least
+                assert hit is not None
+                d.limit = count
+                d.order_by = [OrderBy(ref="__first_metric__", descending=hit is most)]
+                consumed |= _tokens_in(tokens, hit.span()) | _tokens_in(tokens, counted.span(1))
+                d.groundings.append(Grounding(kind="order", ref=("top" if hit is most else "bottom") + f" {count}",
+                                              phrase=f"{counted.group(0)} … {hit.group(0)}", source="rule"))
+                return
         if which and (most or least):
             hit = most if most and (not least or most.start() < least.start()) else least
             assert hit is not None
@@ -599,6 +796,14 @@ class OfflinePlanner:
                     window.append(j)
                     j += 1
                 hit = self._dimension_at(tokens, window, d.metrics)
+                while hit is None and window and window[0] in self._reserved and len(window) > 1:
+                    window = window[1:]  # "for each EMEA country": the value is a filter, the attribute follows
+                    hit = self._dimension_at(tokens, window, d.metrics)
+                if hit is None and re.match(r"(top|bottom|best|worst|highest|lowest|largest|biggest|the)\b", trig_word):
+                    for skip in (1, 2):
+                        hit = self._dimension_at(tokens, window[skip:], d.metrics) if len(window) > skip else None
+                        if hit is not None:
+                            break
                 if hit is None:
                     break
                 ref, used, source, score = hit
@@ -641,7 +846,7 @@ class OfflinePlanner:
                 continue
             used = words[:n] if exact else words[:1]
             reach = self.cat.reachable(facts, e.ref) if facts else True
-            key = (reach, len(used), exact, e.weight)
+            key = (len(used), reach, exact, e.weight)
             if best is None or key > best[0]:
                 best = (key, e.ref, used, e.source if exact else f"{e.source} (partial)", e.weight if exact else e.weight * 0.85)
         if best is None:
@@ -663,12 +868,24 @@ class OfflinePlanner:
         # prefer metrics that can reach the dimensions and values already grounded
         named_tables = self._named_tables(tokens, consumed)
 
+        spans: dict[tuple[int, int], list[str]] = {}
+        for v in values:
+            spans.setdefault(v[2], []).append(v[0])
+
         def fits(h) -> bool:  # noqa: ANN001
             facts = self.cat.facts_of([h.ref])
-            refs = [x for x in d.dimensions] + [v[0] for v in values]
             # "game sessions" cannot be a streaming metric: every table the question names must be in reach
             tables_ok = all(any(self.cat.reachable(facts, f"{o}.x") for o in owners) for owners in named_tables)
-            return tables_ok and all(self.cat.reachable(facts, r) for r in refs)
+            dims_ok = all(self.cat.reachable(facts, x) for x in d.dimensions)
+            values_ok = all(any(self.cat.reachable(facts, r) for r in refs) for refs in spans.values())
+            return tables_ok and dims_ok and values_ok
+
+        def explains(h) -> bool:  # noqa: ANN001
+            """The metric accounts for at least one word of the question (similarity alone is not enough)."""
+            m = self.layer.metrics[h.ref]
+            words = self._own_words(h.ref) | set(phrase(m.description))
+            return any(t.stem in words for i, t in enumerate(tokens) if i not in consumed and t.stem not in FILLER
+                       and t.text.lower() not in STOP_WORDS and t.stem not in _GENERIC)
 
         ranked = sorted(hits, key=lambda h: (fits(h), h.score), reverse=True)
         top = ranked[0]
@@ -678,11 +895,17 @@ class OfflinePlanner:
         only_fit = grounded and fits(top) and not any(fits(h) for h in ranked[1:])
         d.signals["metric_vector_score"] = top.score
         d.signals["metric_margin"] = max(0.0, margin) if not only_fit else max(margin, 0.1)
-        if not fits(top):
+        unknown_business = [t for i, t in enumerate(tokens) if i not in consumed and t.stem in _BUSINESS_STEMS
+                            and t.stem not in self.cat.vocabulary]
+        if not fits(top) or not explains(top) or unknown_business:
             d.candidates.extend(h.ref for h in ranked[:3])
             return
+        fitting = [h for h in ranked if fits(h)]
+        fit_margin = fitting[0].score - (fitting[1].score if len(fitting) > 1 else 0.0) if fitting else 0.0
+        clear_fit = grounded and bool(fitting) and fitting[0] is top and fit_margin >= 0.08 and top.score >= 0.4 \
+            and top.lexical_score > 0.2
         if (top.score >= 0.62 and margin >= 0.06 and top.lexical_score > 0.2) or (only_fit and top.score >= 0.3
-                                                                                 and top.lexical_score > 0.1):
+                                                                                 and top.lexical_score > 0.1) or clear_fit:
             d.metrics.append(top.ref)
             d.groundings.append(Grounding(kind="metric", ref=top.ref, phrase=masked, source="description (similarity)",
                                           score=round(top.score, 3)))
@@ -700,19 +923,46 @@ class OfflinePlanner:
             masked = _mask(text, tokens, consumed).strip() or text
             hits = self.ctx.searcher.search(masked, k=5, kinds=["metric"]).of_kind("metric")
             suggestions = [h.ref for h in hits[:3]]
-        if not grounded_something and not _ANALYTIC_CUES.search(text):
+        value_tokens = set().union(*(_tokens_in(tokens, v[2]) for v in values)) if values else set()
+        content = [t for i, t in enumerate(tokens) if i not in consumed and i not in value_tokens
+                   and t.stem not in FILLER and t.stem not in _GENERIC and t.text.lower() not in STOP_WORDS
+                   and not t.text.isdigit()]
+        unknown = [t for t in content if t.stem not in self.cat.vocabulary]
+        business = [t for t in content if t.stem in _BUSINESS_STEMS]
+        creative = _CREATIVE.search(text)
+        if creative or (not business and content and len(unknown) >= max(1, (len(content) + 1) // 2)
+                        and not (d.dimensions and len(unknown) < len(content))):
             return PlanOutcome(
                 status="refuse",
                 message="That is outside what I can answer: I answer questions about the governed metrics in this "
                         "project (" + ", ".join(self._domains()) + "). Try one of the suggestions.",
                 suggestions=tuple(suggestions or self._starter_metrics()), signals={"in_scope": 0.0})
-        words = " ".join(t.text for i, t in enumerate(tokens) if i not in consumed and t.stem not in FILLER
-                         and t.stem not in _GENERIC)
+        if not content and not grounded_something:
+            return PlanOutcome(
+                status="clarify",
+                message="Which metric would you like to see? For example: " + ", ".join(self._domains()[:5]) + ".",
+                suggestions=tuple(suggestions or self._starter_metrics()), signals={"metric_match": 0.0})
+        words = " ".join(t.text for t in content)
         what = f"“{words}”" if words else "that"
         return PlanOutcome(
             status="clarify",
             message=f"I couldn't match {what} to a metric I know. Did you mean one of these?",
             suggestions=tuple(suggestions or self._starter_metrics()), signals={"metric_match": 0.0})
+
+    def _unknown_request(self, text: str, tokens: list[Token], consumed: set[int], values: list) -> PlanOutcome | None:  # noqa: ANN001
+        """"and what was the churn for those?": an unknown business word in a follow-up asks for a metric we lack."""
+        value_tokens = set().union(*(_tokens_in(tokens, v[2]) for v in values)) if values else set()
+        unknown = [t for i, t in enumerate(tokens) if i not in consumed and i not in value_tokens
+                   and t.stem not in FILLER and t.stem not in _GENERIC and t.text.lower() not in STOP_WORDS
+                   and t.stem not in self.cat.vocabulary and t.stem in _BUSINESS_STEMS]
+        if not unknown:
+            return None
+        suggestions: list[str] = []
+        if self.ctx.searcher is not None:
+            suggestions = [h.ref for h in self.ctx.searcher.search(unknown[0].text, k=3, kinds=["metric"]).of_kind("metric")]
+        return PlanOutcome(status="clarify",
+                           message=f"I don't have a metric for “{unknown[0].text}”. Did you mean one of these?",
+                           suggestions=tuple(suggestions or self._starter_metrics()), signals={"metric_match": 0.0})
 
     def _is_followup(self, text: str, tokens: list[Token], consumed: set[int], d: Draft, values: list) -> bool:  # noqa: ANN001
         """A turn refines the previous answer when it says so, or when it names no metric and nothing unknown."""
@@ -756,6 +1006,7 @@ class OfflinePlanner:
                            + ", ".join(self.cat.metric_label(m) for m in metrics) + "): " + ", ".join(dropped) + ".")
         d.metrics = metrics
         d.dimensions = dims
+        d.inherited_filters = list(filters)
         d.filters = filters + d.filters
         if d.time is None:
             d.time = prev.time
@@ -832,11 +1083,26 @@ class OfflinePlanner:
             if mneg:
                 consumed |= _tokens_in(tokens, (span[0] - 25 + mneg.start() if span[0] >= 25 else mneg.start(), span[0]))
         compare = bool(_COMPARE.search(text))
+        for (ref, neg), items in list(groups.items()):
+            # "by service and cloud region (us-east-1 etc.)": an example of a grouped attribute, not a filter
+            if ref in d.dimensions and not neg:
+                kept = [(v, sp, sc) for v, sp, sc in items
+                        if not re.match(r"\W*(etc\b|and so on|\.\.\.|…)", text[sp[1]:sp[1] + 12], re.I)
+                        and not re.search(r"(\be\.?g\.?|such as|like|\()\s*$", text[max(0, sp[0] - 12):sp[0]], re.I)]
+                if not kept:
+                    del groups[(ref, neg)]
+                    continue
+                groups[(ref, neg)] = kept
         for (ref, neg), items in groups.items():
             vals = tuple(dict.fromkeys(v for v, _, _ in items))
-            # a new value replaces an inherited filter on the same dimension table
             node = ref.split(".")[0]
-            d.filters = [f for f in d.filters if f.ref.split(".")[0] != node or (f.op in ("not_in", "!=")) != neg]
+            inherited = [f for f in d.filters if f.ref == ref and f.op in ("=", "in") and not neg]
+            if compare and inherited and any(g.kind == "context" for g in d.groundings):
+                # "compare it with Tiny Riddles": the new value joins the inherited one
+                vals = tuple(dict.fromkeys([v for f in inherited for v in f.values] + list(vals)))  # type: ignore[misc]
+            # a new value replaces an inherited filter on the same dimension table (never one of this question)
+            d.filters = [f for f in d.filters if f not in d.inherited_filters or f.ref.split(".")[0] != node
+                         or (f.op in ("not_in", "!=")) != neg]
             if neg:
                 f = Filter(ref=ref, op="not_in" if len(vals) > 1 else "!=", values=vals)
             else:
@@ -846,10 +1112,12 @@ class OfflinePlanner:
             d.groundings.append(Grounding(kind="filter", ref=f.describe(), phrase=("not " if neg else "") + phrase_text,
                                           source=f"value of {self.cat.dimension_label(ref)}",
                                           score=min(sc for _, _, sc in items)))
-            if compare and not neg and len(vals) > 1 and ref not in d.dimensions:
+            if not neg and len(vals) > 1 and ref not in d.dimensions and (compare or not any(
+                    not x.startswith(METRIC_TIME) for x in d.dimensions)):
+                # several values of one attribute are shown side by side ("Canada and Mexico", "premium vs standard")
                 d.dimensions.append(ref)
-                d.groundings.append(Grounding(kind="dimension", ref=ref, phrase="compare " + " vs ".join(vals),
-                                              source="rule"))
+                d.groundings.append(Grounding(kind="dimension", ref=ref, phrase=" and ".join(str(v) for v in vals),
+                                              source="rule: several values are shown side by side"))
         d.signals["value_match"] = min((sc for *_, sc in chosen), default=1.0)
         return None
 
@@ -911,9 +1179,14 @@ class OfflinePlanner:
                 d.notes.append(f"{self.cat.metric_label(m)} is meaningful per {grains[0]}, so it is shown by {grains[0]}.")
                 return
 
-    def _finish_order(self, d: Draft) -> None:
+    def _finish_order(self, d: Draft, text: str = "") -> None:
         if d.order_by and d.order_by[0].ref == "__first_metric__":
-            d.order_by = [OrderBy(ref=d.metrics[0], descending=d.order_by[0].descending)]
+            descending = d.order_by[0].descending
+            metric = self.layer.metrics[d.metrics[0]]
+            if metric.better == "lower" and re.search(r"\b(best|worst|better|worse)\b", text, re.I) and \
+                    not re.search(r"\b(highest|lowest|most|least|largest|smallest|top|bottom)\b", text, re.I):
+                descending = not descending  # the worst error rate is the highest one
+            d.order_by = [OrderBy(ref=d.metrics[0], descending=descending)]
             if not any(not x.startswith(METRIC_TIME) for x in d.dimensions) and d.limit == 1 and not d.dimensions:
                 # "what was the most ..." without a dimension: a single number, no ranking
                 d.order_by, d.limit = [], None
@@ -965,7 +1238,13 @@ class OfflinePlanner:
         return [h.value for h in hits if h.ref == ref and h.value]
 
     def _domains(self) -> list[str]:
-        return [self.cat.metric_label(m) for m in list(self.layer.metrics)[:8]]
+        """One headline metric per source: the one people have the most names for."""
+        best: dict[str, str] = {}
+        for m in self.layer.metrics.values():
+            src = m.source or (self.cat.facts_of([m.name]) or [""])[0]
+            if src not in best or len(m.synonyms) > len(self.layer.metrics[best[src]].synonyms):
+                best[src] = m.name
+        return [self.cat.metric_label(m) for m in best.values()][:8]
 
     def _starter_metrics(self) -> tuple[str, ...]:
         return tuple(list(self.layer.metrics)[:5])

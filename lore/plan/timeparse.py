@@ -365,6 +365,8 @@ def _prev_word(text: str, pos: int) -> str:
 def _counted(text: str, start: int, end: int) -> bool:
     """Whether the number at ``text[start:end]`` reads as a count or threshold, not a date part."""
     before = _words_before(text, start)
+    if before and before[-1] in ("about", "around") and _word_after(text, end) == "":
+        return False  # "what about 2026?"
     if before and (before[-1] in _COUNT_WORDS or before[-1][0] in "<>="):
         return True
     if len(before) == 2 and tuple(before) in _COUNT_PAIRS:
@@ -804,7 +806,7 @@ def _ranges(question: str, atoms: list[_Atom]) -> list[TimeRange]:
 
 #: adjectives that name a plan or a metric, not a grain: "monthly active users", "annual plan"
 _NOT_A_GRAIN = (
-    r"(?!\s+(?:active|plans?|subscriptions?|subscribers?|billing|billed|prices?|pricing|fees?|tiers?|caps?"
+    r"(?!\s+(?:plans?|subscriptions?|subscribers?|billing|billed|prices?|pricing|fees?|tiers?|caps?"
     r"|limits?|quotas?|budgets?|pass|passes|memberships?|users?)\b)"
 )
 _NOT_A_PART = r"(?!\s+of\s+(?:the\s+)?(?:week|month|quarter|year)\b)"
