@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # LORE's two commands. Both create (or reuse) the virtual environment in .venv first.
-#   ./dev.sh demo   set up, build the demo project in ./demo and run the product on it
-#   ./dev.sh test   set up with the test extras and run the whole test suite
+#   ./dev.sh demo   set up, build the demo project in ./demo and open the chat page on it
+#   ./dev.sh test   set up with the test extras (and Chromium) and run the whole test suite
 # Idempotent: the environment is reinstalled only when pyproject.toml or requirements.lock change,
 # and the demo warehouse is rebuilt only when missing (or with a different LORE_DEMO_SCALE).
 set -euo pipefail
@@ -35,8 +35,22 @@ setup() {
     "$PY" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
     local constraint=()
     [ -f requirements.lock ] && constraint=(-c requirements.lock)
-    "$PY" -m pip install --quiet --disable-pip-version-check "${constraint[@]}" -e ".[$extras]" >&2
+    local target="."
+    [ "$extras" = base ] || target=".[$extras]"
+    "$PY" -m pip install --quiet --disable-pip-version-check "${constraint[@]}" -e "$target" >&2
     echo "$want" > "$VENV/.lore-installed"
+  fi
+}
+
+# The browser test drives Debian's Chromium (never a downloaded browser build); install it when we may.
+browser() {
+  [ -x /usr/bin/chromium ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "Installing Chromium for the browser test (apt-get)" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) >&2 ||
+      echo "Could not install Chromium: the browser test will be skipped" >&2
+  else
+    echo "No /usr/bin/chromium and no root to install it: the browser test will be skipped" >&2
   fi
 }
 
@@ -44,12 +58,15 @@ cmd="${1:-help}"
 [ $# -gt 0 ] && shift
 case "$cmd" in
   demo)
-    setup dev
+    setup base
     "$VENV/bin/lore" demo init demo --scale "${LORE_DEMO_SCALE:-1}"
-    exec "$VENV/bin/lore" demo tour --project demo "$@"
+    "$VENV/bin/lore" index build --project demo
+    echo "Opening the chat page at http://${LORE_UI_HOST:-127.0.0.1}:${LORE_UI_PORT:-8501} (Ctrl+C to stop)" >&2
+    exec "$VENV/bin/lore" ui --project demo --host "${LORE_UI_HOST:-127.0.0.1}" --port "${LORE_UI_PORT:-8501}" "$@"
     ;;
   test)
     setup dev
+    browser
     exec "$PY" -m pytest "$@"
     ;;
   setup)

@@ -126,14 +126,13 @@ def run_cmd(
 
     if min_accuracy is not None and not 0 <= min_accuracy <= 1:
         raise OperatorError(f"--min-accuracy must be between 0 and 1, got {min_accuracy}")
-    if model != "offline":  # as `lore ask`: the offline planner is the only one so far
-        raise OperatorError(f"model {model!r} is not available yet", hint="Use --model offline (the default).")
     golden_set = select_cases(load_golden(golden), case or ())
     if not golden_set.cases:
         raise OperatorError(f"no case of {golden} matches {', '.join(case or ())}",
                             hint="--case matches case ids or categories with shell-style patterns, e.g. 'stream-*'.")
     day = parse_today(today) or golden_set.today
-    overrides: dict[str, Any] = {"model": model}
+    # the planner is measured, not the verified examples a project may have learnt from feedback
+    overrides: dict[str, Any] = {"model": model, "feedback": False}
     if day is not None:
         overrides["today"] = day
     err = Console(stderr=True, highlight=False)

@@ -247,7 +247,7 @@ class Lore:
         settings = self.settings
         return LLMPlanner(self.catalog, self.retriever, self.model.chat, self.llm_log, self.check_plan, today=self.today,
                           max_retries=settings.llm_max_retries, schema=self.schema, allow_sql=settings.llm_free_sql,
-                          allow_rows=settings.llm_allow_rows, sample_rows=self._sample_rows)
+                          allow_rows=settings.llm_allow_rows, sample_rows=self._sample_rows, values=self.values)
 
     def check_plan(self, plan: QueryPlan) -> str | None:
         """Compile a plan, guard its SQL and let DuckDB bind it (no rows read): None if it would run, else the error."""

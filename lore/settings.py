@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     planner: Literal["cascade", "llm"] = "cascade"
     #: seconds before one model call is abandoned
     llm_timeout_s: float = Field(default=60.0, gt=0)
+    #: the most tokens one model reply may have (a plan is about 100; this bounds a runaway reply)
+    llm_max_tokens: int = Field(default=600, ge=50)
     #: how many times a compile, guard or grounding error goes back to the model
     llm_max_retries: int = Field(default=2, ge=0, le=5)
     #: how the model is asked for JSON: auto picks per provider (json_schema for OpenAI, json_object_schema for local)

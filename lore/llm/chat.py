@@ -231,7 +231,7 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
 def _is_timeout(err: BaseException) -> bool:
     if isinstance(err, TimeoutError):
         return True
-    return type(err).__name__ in ("APITimeoutError", "ReadTimeout", "ConnectTimeout", "TimeoutException", "Timeout")
+    return any("Timeout" in cls.__name__ for cls in type(err).__mro__)  # openai's, LangChain's and httpx's timeouts
 
 
 def _is_connection(err: BaseException) -> bool:

@@ -136,9 +136,27 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def default_threads(cores: int | None = None, load: float | None = None) -> int:
+    """Threads for llama.cpp: the cores not already busy, at least one.
+
+    llama.cpp's threads spin while they wait for each other, so more threads than free
+    cores makes every token far slower (seen here: minutes instead of seconds).
+
+    >>> default_threads(2, 0.1), default_threads(2, 1.6), default_threads(8, 9.0)
+    (2, 1, 1)
+    """
+    cores = cores or os.cpu_count() or 1
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except OSError:
+            load = 0.0
+    return max(1, min(cores, cores - int(round(load))))
+
+
 def server_command(path: Path, port: int, settings: Settings) -> list[str]:
     """The ``llama_cpp.server`` command line (loopback only, no mmap)."""
-    threads = settings.local_threads or max(1, os.cpu_count() or 1)
+    threads = settings.local_threads or default_threads()
     return [sys.executable, "-m", "llama_cpp.server", "--model", str(path), "--model_alias", "local",
             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(settings.local_n_ctx),
             "--n_threads", str(threads), "--n_threads_batch", str(threads), "--use_mmap", "False",

@@ -123,7 +123,8 @@ def chat_model(spec: str, settings: Settings, *, base_url: str | None = None,
 def _openai(model: str, settings: Settings, *, base_url: str | None, api_key: str) -> BaseChatModel:
     from langchain.chat_models import init_chat_model
 
-    kwargs: dict[str, Any] = {"temperature": 0, "timeout": settings.llm_timeout_s, "max_retries": 0, "api_key": api_key}
+    kwargs: dict[str, Any] = {"temperature": 0, "timeout": settings.llm_timeout_s, "max_retries": 0, "api_key": api_key,
+                              "max_tokens": settings.llm_max_tokens}
     if base_url:
         kwargs["base_url"] = base_url
     return init_chat_model(model, model_provider="openai", **kwargs)

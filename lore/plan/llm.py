@@ -78,11 +78,13 @@ class Choices(BaseModel):
     metric_scores: dict[str, float] = Field(default_factory=dict)
     #: values named in the question: (ref, value)
     values: tuple[tuple[str, str], ...] = ()
-    #: dimensions the question itself names (by a label, synonym, one of their values or a time grain)
+    #: dimensions the question itself names (by a label or synonym, or a time grain)
     named_dimensions: tuple[str, ...] = ()
     #: filter values the model may use: the values named in the question, the previous plan's, and those offered
     #: back to it after a rejection (lower case)
     allowed_values: frozenset[str] = frozenset()
+    #: time ranges the question (or the previous plan) names, as ISO (start, end)
+    dates: tuple[tuple[str | None, str | None], ...] = ()
 
     @property
     def orderable(self) -> tuple[str, ...]:
@@ -93,8 +95,12 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
-def plan_schema(choices: Choices, *, allow_sql: bool = True) -> dict[str, Any]:
+def plan_schema(choices: Choices, *, allow_sql: bool = True, tight: bool = False) -> dict[str, Any]:
     """The JSON schema of a plan reply, names restricted to ``choices`` (strict-mode compatible).
+
+    ``tight`` (for small models decoding under a grammar, e.g. llama.cpp) goes further: dimensions
+    only among those the question names, filter values only among the values it names, dates only
+    the ranges it names, and ``maxItems`` bounds (outside OpenAI's strict subset, so not the default).
 
     >>> c = Choices(metrics=("cloud_cost",), dimensions=("teams.org", "metric_time:month"), filter_dimensions=("teams.org",))
     >>> s = plan_schema(c, allow_sql=False)
@@ -107,24 +113,46 @@ def plan_schema(choices: Choices, *, allow_sql: bool = True) -> dict[str, Any]:
     """
     statuses = [s for s in STATUSES if allow_sql or s != "sql"]
     filter_dims = list(choices.filter_dimensions) or list(choices.dimensions) or ["none"]
+    values: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
+    dims: dict[str, Any] = {"type": "array", "items": {"type": "string", "enum": list(choices.dimensions) or ["none"]}}
+    orderable = list(choices.orderable)
+    start: dict[str, Any] = _nullable({"type": "string"})
+    end: dict[str, Any] = _nullable({"type": "string"})
+    max_filters: int | None = None
+    if tight:
+        value_refs = list(dict.fromkeys(ref for ref, _ in choices.values))
+        filter_dims = value_refs or ["none"]
+        max_filters = len(value_refs)
+        values = {"type": "array", "items": {"type": "string", "enum": [v for _, v in choices.values] or ["none"]},
+                  "minItems": 1}
+        named = list(choices.named_dimensions)
+        dims = {"type": "array", "items": {"type": "string", "enum": named or ["none"]}, "maxItems": len(named)}
+        orderable = [*choices.metrics, *named]
+        starts = sorted({a for a, _ in choices.dates if a})
+        ends = sorted({b for _, b in choices.dates if b})
+        start = _nullable({"type": "string", "enum": starts}) if starts else {"type": "null"}
+        end = _nullable({"type": "string", "enum": ends}) if ends else {"type": "null"}
     filter_item = {
         "type": "object",
         "properties": {
             "dimension": {"type": "string", "enum": filter_dims},
             "operator": {"type": "string", "enum": list(OPERATORS)},
-            "values": {"type": "array", "items": {"type": "string"}},
+            "values": values,
         },
         "required": ["dimension", "operator", "values"],
         "additionalProperties": False,
     }
+    filters: dict[str, Any] = {"type": "array", "items": filter_item}
+    if max_filters is not None:
+        filters["maxItems"] = max_filters
     props: dict[str, Any] = {
         "status": {"type": "string", "enum": statuses},
         "metrics": {"type": "array", "items": {"type": "string", "enum": list(choices.metrics) or ["none"]}},
-        "dimensions": {"type": "array", "items": {"type": "string", "enum": list(choices.dimensions) or ["none"]}},
-        "filters": {"type": "array", "items": filter_item},
-        "start_date": _nullable({"type": "string"}),
-        "end_date": _nullable({"type": "string"}),
-        "order_by": _nullable({"type": "string", "enum": list(choices.orderable) or ["none"]}),
+        "dimensions": dims,
+        "filters": filters,
+        "start_date": start,
+        "end_date": end,
+        "order_by": _nullable({"type": "string", "enum": orderable or ["none"]}),
         "descending": {"type": "boolean"},
         "limit": _nullable({"type": "integer"}),
         "sql": _nullable({"type": "string"}),
@@ -199,12 +227,15 @@ class LLMPlanner:
         examples: int = 3,
         k_metrics: int = 4,
         k_dimensions: int = 6,
+        k_filter_dimensions: int = 16,
         schema: Mapping[str, Mapping[str, str]] | None = None,
         allow_sql: bool = True,
         allow_rows: bool = False,
         sample_rows: Callable[[str], Sequence[Sequence[Scalar]]] | None = None,
         prompt: str = "plan_v1",
         repair_prompt: str = "repair_v1",
+        values: Mapping[str, Sequence[str]] | None = None,
+        tight_schema: bool | None = None,
     ) -> None:
         """``model`` is the :class:`~lore.llm.chat.StructuredChat` seam; ``log`` (an ExchangeLog) replaces its log
         when given; ``schema`` (table -> column -> type, the allow-listed tables) enables free SQL."""
@@ -220,10 +251,15 @@ class LLMPlanner:
         self.examples = examples
         self.k_metrics = k_metrics
         self.k_dimensions = k_dimensions
+        self.k_filter_dimensions = k_filter_dimensions
         self.schema = {t: dict(cols) for t, cols in (schema or {}).items()}
         self.allow_sql = allow_sql and bool(self.schema)
         self.allow_rows = allow_rows
         self.sample_rows = sample_rows
+        #: the tightest schema (see :func:`plan_schema`); None: when the model decodes under a llama.cpp grammar
+        self.tight_schema = tight_schema
+        #: the indexed values per dimension (for the closest spellings of a wrong value)
+        self.values = {ref: [str(v) for v in vals] for ref, vals in (values or {}).items()}
         self.template: PromptTemplate = load_prompt(prompt)
         self.repair: PromptTemplate = load_prompt(repair_prompt)
 
@@ -245,7 +281,8 @@ class LLMPlanner:
                                "about the governed metrics.", signals={"safety": 0.0})
 
         choices = self.choices(text, previous)
-        schema = plan_schema(choices, allow_sql=self.allow_sql)
+        tight = self.tight_schema if self.tight_schema is not None else self.chat.structured == "json_object_schema"
+        schema = plan_schema(choices, allow_sql=self.allow_sql, tight=tight)
         messages = self.template.render(self.prompt_values(text, choices, previous))
         problem = ""
         for attempt in range(1, self.max_retries + 2):
@@ -296,48 +333,78 @@ class LLMPlanner:
         for m in find_phrases(tokens, self.cat.dimension_entries):
             if self._groupable(m.ref):
                 dims.insert(0, m.ref)
-        values = self._values_named(question)
+        values = self._values_named(question, tokens)
+        if previous is not None:
+            metrics += [m for m in previous.metrics if m not in metrics]
+        facts = self.cat.facts_of([m for m in metrics if m in self.layer.metrics])
+        if facts:  # a value of a dimension no candidate metric reaches cannot be one of this question's filters
+            values = [(ref, v) for ref, v in values if any(self.cat.reachable([f], ref) for f in facts)]
         filter_dims = [ref for ref, _ in values]
         if previous is not None:
-            metrics += list(previous.metrics)
             dims += [d for d in previous.dimensions if not d.startswith(METRIC_TIME)]
             filter_dims += [f.ref for f in previous.filters if f.ref != METRIC_TIME]
         dims = list(dict.fromkeys(dims))
-        filter_dims = list(dict.fromkeys([*filter_dims, *dims]))
+        filter_dims = list(dict.fromkeys([*filter_dims, *dims, *self._reachable(metrics)]))[: self.k_filter_dimensions]
         dims += [f"{METRIC_TIME}:{g}" for g in GRAINS]
-        metrics = list(dict.fromkeys(metrics))
+        metrics = sorted(dict.fromkeys(metrics), key=lambda m: -scores.get(m, 0.0))  # best match first
         tables = self._tables(metrics, filter_dims) if self.allow_sql else {}
         named = self._named_dimensions(question, tokens, values, previous)
+        if facts:
+            named = [d for d in named if d.startswith(METRIC_TIME) or any(self.cat.reachable([f], d) for f in facts)]
         allowed = {v.lower() for _, v in values}
         if previous is not None:
             allowed |= {str(v).lower() for f in previous.filters for v in f.values}
+        dates = [(r.start.isoformat() if r.start else None, r.end.isoformat() if r.end else None)
+                 for r in parse_time(question, self.today).ranges]
+        if previous is not None and previous.time is not None:
+            dates.append((previous.time.start.isoformat() if previous.time.start else None,
+                          previous.time.end.isoformat() if previous.time.end else None))
+        if previous is not None:
+            values += [(f.ref, str(v)) for f in previous.filters if f.ref != METRIC_TIME
+                       for v in f.values if not isinstance(v, bool)]
         return Choices(metrics=tuple(metrics), dimensions=tuple(dict.fromkeys([*dims, *named])),
-                       filter_dimensions=tuple(filter_dims), tables=tables, metric_scores=scores, values=tuple(values),
-                       named_dimensions=tuple(named), allowed_values=frozenset(allowed))
+                       filter_dimensions=tuple(filter_dims), tables=tables, metric_scores=scores,
+                       values=tuple(dict.fromkeys(values)), named_dimensions=tuple(named),
+                       allowed_values=frozenset(allowed), dates=tuple(dict.fromkeys(dates)))
 
     def _named_dimensions(self, question: str, tokens: Sequence[Any], values: Sequence[tuple[str, str]],
                           previous: QueryPlan | None) -> list[str]:
-        """Dimensions the question names: a label or synonym, one of its values, a time grain, or the previous plan's."""
+        """Dimensions the question names (a label or synonym, or a time grain), and the previous plan's."""
         stems = [t.stem for t in tokens]
         out: list[str] = []
         for entry in self.cat.dimension_entries:
             n = len(entry.phrase)
             if self._groupable(entry.ref) and any(tuple(stems[i:i + n]) == entry.phrase for i in range(len(stems) - n + 1)):
                 out.append(entry.ref)
-        out += [ref for ref, _ in values]
         out += [f"{METRIC_TIME}:{g.grain}" for g in parse_time(question, self.today).grains]
         if previous is not None:
             out += list(previous.dimensions)
         return list(dict.fromkeys(out))
 
+    def _reachable(self, metrics: Sequence[str]) -> list[str]:
+        """Categorical attributes every fact of ``metrics`` reaches through safe links (filter candidates)."""
+        facts = self.cat.facts_of([m for m in metrics[:2] if m in self.layer.metrics])
+        if not facts:
+            return []
+        out = []
+        for node in self.layer.nodes.values():
+            if all(node.name in self.cat.reach.get(f, {}) for f in facts):
+                out += [f"{node.name}.{c.name}" for c in node.columns if c.kind in ("categorical", "boolean")]
+        return out
+
     def _groupable(self, ref: str) -> bool:
         col = self.cat.column(ref)
         return col is not None and col.kind in ("categorical", "boolean")
 
-    def _values_named(self, question: str) -> list[tuple[str, str]]:
+    def _values_named(self, question: str, tokens: Sequence[Any]) -> list[tuple[str, str]]:
+        """Values mentioned verbatim, except inside a longer metric phrase ("streaming" in "streaming hours")."""
+        metric_spans = [(tokens[m.start].start, tokens[m.end - 1].end) for m in find_phrases(list(tokens), self.cat.metric_entries)]
         out: list[tuple[str, str]] = []
         if self.retriever is not None:
-            out += [(m.ref, m.value) for m in self.retriever.match_values(question) if m.score >= 0.5]
+            for m in self.retriever.match_values(question):
+                inside = any(s <= m.span[0] and m.span[1] <= e and (e - s) > (m.span[1] - m.span[0]) for s, e in metric_spans)
+                if m.score >= 0.5 and not inside:
+                    out.append((m.ref, m.value))
         if self.cat.alias_matcher is not None:
             for m in self.cat.alias_matcher.match(question):
                 value = self.cat.aliases.get((m.ref, m.value.lower()))
@@ -361,7 +428,7 @@ class LLMPlanner:
             unit = f" ({m.unit})" if m.unit else ""
             metrics.append(f"- {name}: {m.display}{unit}. {m.description.strip()}".rstrip())
         dims = []
-        for ref in dict.fromkeys([*choices.dimensions, *choices.filter_dimensions]):
+        for ref in choices.dimensions:
             if ref.startswith(METRIC_TIME):
                 continue
             col = self.cat.column(ref)
@@ -371,7 +438,11 @@ class LLMPlanner:
             samples = f" e.g. {', '.join(col.sample_values[:4])}." if col.sample_values else ""
             dims.append(f"- {ref}: {col.display}.{desc}{samples}".rstrip())
         dims.append(f"- {METRIC_TIME}:day|week|month|quarter|year: each metric's own date, by that grain.")
-        values = [f'- "{v}" is a value of {ref}' for ref, v in choices.values] or ["- none"]
+        only_filters = [r for r in choices.filter_dimensions if r not in choices.dimensions]
+        if only_filters:
+            dims.append("Also filterable: " + ", ".join(only_filters) + ".")
+        values = [f'- "{v}" is a value of {ref}' for ref, v in choices.values] or ["- none: use []"]
+        grouping = [f"- {ref}" for ref in choices.named_dimensions] or ["- none: use [] unless the question asks which, top or per"]
         tp = parse_time(question, self.today)
         times = [f'- "{question[r.span[0]:r.span[1]].strip()}" means {r.start or "open"} to {r.end or "open"} ({r.label})'
                  for r in tp.ranges] or ["- the question names no time range: use null dates"]
@@ -380,6 +451,7 @@ class LLMPlanner:
             "metrics": "\n".join(metrics) or "- none found: answer with status clarify",
             "dimensions": "\n".join(dims),
             "values": "\n".join(values),
+            "grouping": "\n".join(grouping),
             "time": "\n".join(times),
             "examples": self._examples_text(question),
             "previous": self._previous_text(previous),
@@ -439,7 +511,7 @@ class LLMPlanner:
         if parsed.status == "clarify":
             return PlanOutcome(status="clarify", message=parsed.message or "Which metric do you mean?",
                                suggestions=tuple(choices.metrics[:5]), signals={"llm_clarify": 1.0})
-        built = self._free_sql(parsed, choices) if parsed.status == "sql" else self._governed(question, parsed, choices)
+        built = self._free_sql(parsed, choices) if parsed.status == "sql" else self._governed(question, parsed, choices, previous)
         if self.validate is not None:
             error = self.validate(built.plan)
             if error:
@@ -463,7 +535,7 @@ class LLMPlanner:
             "treat the numbers with care.",))
         return _Built(plan, {"free_sql": FREE_SQL_SIGNAL, "metric_match": FREE_SQL_SIGNAL, "coverage": 0.8})
 
-    def _governed(self, question: str, parsed: PlanReply, choices: Choices) -> _Built:
+    def _governed(self, question: str, parsed: PlanReply, choices: Choices, previous: QueryPlan | None = None) -> _Built:
         metrics = list(dict.fromkeys(parsed.metrics))
         if not metrics:
             raise Rejected("a plan needs at least one metric (or status clarify).", [f"metrics {', '.join(choices.metrics)}"])
@@ -484,7 +556,7 @@ class LLMPlanner:
         groundings += [Grounding(kind="grain" if d.startswith(METRIC_TIME) else "dimension", ref=d, phrase=question,
                                  source="llm") for d in dims]
         filters, value_score, notes = self._filters(parsed.filters, choices, groundings)
-        time = self._time(question, parsed, groundings)
+        time = self._time(question, parsed, groundings, previous)
         order, limit = self._order(parsed, metrics, dims)
         plan = QueryPlan(metrics=tuple(metrics), dimensions=tuple(dims), filters=tuple(filters), time=time,
                          order_by=order, limit=limit, groundings=tuple(groundings), planner=self.label,
@@ -560,15 +632,23 @@ class LLMPlanner:
                        offered=[v for _, v in closest])
 
     def _closest_values(self, ref: str, text: str) -> list[tuple[str, str]]:
-        """Up to five real values near ``text``: (as shown, the value), of ``ref`` first."""
-        if self.retriever is None:
-            return []
-        hits = self.retriever.search(text, k=12, kinds=["value"]).of_kind("value")
-        same = [(h.value, h.value) for h in hits if h.ref == ref and h.value]
-        other = [(f"{h.value} ({h.ref})", h.value) for h in hits if h.ref != ref and h.value]
-        return (same or other)[:5]
+        """Up to five real values near ``text``: (as shown, the value); close spellings of ``ref``'s values first,
+        then the value index's nearest (of ``ref``, else of any dimension)."""
+        import difflib
 
-    def _time(self, question: str, parsed: PlanReply, groundings: list[Grounding]) -> TimeWindow | None:
+        known = self.values.get(ref, [])
+        by_lower = {v.lower(): v for v in known}
+        spelled = [by_lower[m] for m in difflib.get_close_matches(text.lower(), list(by_lower), n=5, cutoff=0.6)]
+        out = [(v, v) for v in spelled]
+        if self.retriever is not None and len(out) < 5:
+            hits = self.retriever.search(text, k=12, kinds=["value"]).of_kind("value")
+            same = [(h.value, h.value) for h in hits if h.ref == ref and h.value and h.value not in spelled]
+            other = [(f"{h.value} ({h.ref})", h.value) for h in hits if h.ref != ref and h.value]
+            out += same or ([] if out else other)
+        return out[:5]
+
+    def _time(self, question: str, parsed: PlanReply, groundings: list[Grounding],
+              previous: QueryPlan | None = None) -> TimeWindow | None:
         start = _iso(parsed.start_date, "start_date")
         end = _iso(parsed.end_date, "end_date")
         if start is None and end is None:
@@ -583,7 +663,10 @@ class LLMPlanner:
                 label, phrase = r.label, question[r.span[0]:r.span[1]].strip()
                 break
         else:
-            if not tp.ranges and not re.search(r"\d", question):
+            kept = previous is not None and previous.time is not None and (previous.time.start, previous.time.end) == (start, end)
+            if kept:
+                label, phrase = previous.time.label or label, "previous question"  # type: ignore[union-attr]
+            elif not tp.ranges and not re.search(r"\d", question):
                 raise Rejected("the question names no time range: use null for start_date and end_date.")
         groundings.append(Grounding(kind="time", ref=label, phrase=phrase, source="llm"))
         return TimeWindow(start=start, end=end, label=label)
@@ -605,16 +688,18 @@ class LLMPlanner:
 def normalise_reply(reply: PlanReply) -> PlanReply:
     """Read a small model's near-misses the way it meant them.
 
-    A status ``sql`` without SQL but with metrics is a plan; a plan without metrics but with SQL is
-    free SQL; a limit below 1 means none.
+    A status ``sql`` that also names metrics is a plan (the governed metric wins over free SQL: small
+    coding models reach for SQL first); a plan without metrics but with SQL is free SQL; a limit below 1
+    means none.
 
     >>> normalise_reply(PlanReply(status="sql", metrics=["cloud_cost"], limit=0)).model_dump(include={"status", "limit"})
     {'status': 'plan', 'limit': None}
     """
     update: dict[str, Any] = {}
     has_sql = bool((reply.sql or "").strip())
-    if reply.status == "sql" and not has_sql and reply.metrics:
+    if reply.status == "sql" and reply.metrics:
         update["status"] = "plan"
+        update["sql"] = None
     elif reply.status == "plan" and has_sql and not reply.metrics:
         update["status"] = "sql"
     if reply.limit is not None and reply.limit < 1:

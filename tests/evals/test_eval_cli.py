@@ -145,7 +145,7 @@ def test_case_patterns_select_cases(demo_dir: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--model", "gpt-9"], "not available yet"),
+    (["--today", "2026-13-01"], "--today must be a date"),
     (["--min-accuracy", "1.5"], "between 0 and 1"),
     (["--today", "soon"], "--today must be a date"),
 ])

@@ -52,7 +52,7 @@ def test_golden_gate(golden_project: Path, tmp_path: Path) -> None:
 
     gate = yaml.safe_load(GATE.read_text(encoding="utf-8"))
     golden = load_golden(GOLDEN)
-    with Lore.open(golden_project, today=golden.today) as lore:
+    with Lore.open(golden_project, today=golden.today, feedback=False) as lore:
         report = evaluate(lore, golden, GOLDEN)
     write_report(report, tmp_path)
     s = report.summary

@@ -1,0 +1,200 @@
+"""``lore feedback``: vote, review nominations, export fine-tuning datasets, show counts.
+
+Registered through the ``lore.commands`` entry-point group (``register(app)``),
+so the core never imports it::
+
+    lore feedback vote ANSWER_ID --up --user ana
+    lore feedback vote ANSWER_ID --down --user ana --correct-sql "SELECT ..."
+    lore feedback review                      # nominations waiting for a reviewer
+    lore feedback review --approve p-1a2b3c4d5e6f --reviewer ben
+    lore feedback review --revoke p-1a2b3c4d5e6f --reason "wrong filter"
+    lore feedback export --format openai-chat --out ft.jsonl --split 0.9
+    lore feedback export --format preference --out prefs.jsonl
+    lore feedback stats
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from lore.cli import JsonOpt, ProjectOpt, console, handle_errors
+from lore.errors import OperatorError
+
+feedback_app = typer.Typer(help="Teach LORE with votes: review nominations, export fine-tuning datasets.",
+                           no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    """The ``lore.commands`` entry point: adds ``lore feedback``."""
+    app.add_typer(feedback_app, name="feedback")
+
+
+def _store(project: Path):  # -> tuple[Lore, FeedbackStore]
+    from lore.core import Lore
+
+    from feedback.store import open_store
+
+    lore = Lore.open(project)
+    return lore, open_store(lore)
+
+
+def _default_reviewer() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name (some containers)
+        return ""
+
+
+@feedback_app.command("vote")
+@handle_errors
+def vote_cmd(
+    answer_id: Annotated[str, typer.Argument(help="The answer's id (from `lore ask --json`, the chat page or Slack).")],
+    up: Annotated[bool, typer.Option("--up", help="Thumbs up: nominate the question and its plan.")] = False,
+    down: Annotated[bool, typer.Option("--down", help="Thumbs down: lower confidence for similar questions.")] = False,
+    user: Annotated[str, typer.Option("--user", envvar="LORE_USER", help="Who votes (votes count once per user).")] = "",
+    comment: Annotated[Optional[str], typer.Option("--comment", help="Why.")] = None,
+    correct_sql: Annotated[Optional[str], typer.Option("--correct-sql", help="With --down: the SQL that answers it.")] = None,
+    correct_plan: Annotated[Optional[Path], typer.Option("--correct-plan", help="With --down: a JSON plan file ('-' reads stdin).")] = None,
+    key: Annotated[Optional[str], typer.Option("--key", help="Idempotency key: retrying with the same key stores the vote once.")] = None,
+    project: ProjectOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Vote on an answer; the vote is stored durably before this returns."""
+    if up == down:
+        raise OperatorError("Pass exactly one of --up or --down.")
+    if not user.strip():
+        raise OperatorError("Say who votes with --user NAME (or LORE_USER).")
+    if correct_sql and correct_plan:
+        raise OperatorError("Pass one correction: --correct-sql or --correct-plan.")
+    correction: str | None = correct_sql
+    if correct_plan is not None:
+        try:
+            correction = sys.stdin.read() if str(correct_plan) == "-" else correct_plan.read_text(encoding="utf-8")
+        except OSError as err:
+            raise OperatorError(f"Cannot read the plan file {correct_plan}: {err}") from None
+        if not correction.strip().startswith("{"):
+            raise OperatorError(f"{correct_plan} does not hold a JSON plan object.")
+    lore, _ = _store(project)
+    with lore:
+        vote = lore.feedback(answer_id, 1 if up else -1, user=user, comment=comment, correction=correction,
+                             idempotency_key=key)
+    if as_json:
+        typer.echo(json.dumps(vote.model_dump(mode="json"), indent=2))
+        return
+    out = console()
+    what = "Retry of vote" if vote.duplicate else "Stored vote"
+    out.print(f"{what} {vote.id} ({'up' if vote.rating == 1 else 'down'} by {vote.user}).", highlight=False)
+    if vote.nomination_id:
+        out.print(f"Nomination {vote.nomination_id}: {vote.nomination_status}.", highlight=False)
+    if vote.note:
+        out.print(vote.note, highlight=False, markup=False)
+
+
+@feedback_app.command("review")
+@handle_errors
+def review_cmd(
+    approve: Annotated[Optional[str], typer.Option("--approve", help="Verify this nomination (its SQL re-runs through the guard).")] = None,
+    reject: Annotated[Optional[str], typer.Option("--reject", help="Reject this nomination.")] = None,
+    revoke: Annotated[Optional[str], typer.Option("--revoke", help="Revoke this verified example.")] = None,
+    reviewer: Annotated[str, typer.Option("--reviewer", envvar="LORE_REVIEWER", help="Who decides (default: your login name).")] = "",
+    reason: Annotated[Optional[str], typer.Option("--reason", help="Why (kept with the decision).")] = None,
+    status: Annotated[str, typer.Option("--status", help="List: pending, verified, rejected, revoked or all.")] = "pending",
+    project: ProjectOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """List nominations waiting for review, or approve, reject or revoke one."""
+    from feedback import review
+    from feedback.export import plan_text
+
+    actions = [(name, pid) for name, pid in (("approve", approve), ("reject", reject), ("revoke", revoke)) if pid]
+    if len(actions) > 1:
+        raise OperatorError("Pass one of --approve, --reject or --revoke at a time.")
+    lore, store = _store(project)
+    with lore:
+        if actions:
+            name, pid = actions[0]
+            decide = {"approve": review.approve, "reject": review.reject, "revoke": review.revoke}[name]
+            nomination = decide(store, pid, reviewer=reviewer or _default_reviewer(), reason=reason)
+            if as_json:
+                typer.echo(json.dumps(nomination.model_dump(mode="json"), indent=2))
+            else:
+                console().print(f"{nomination.id} is {nomination.status} (by {nomination.decided_by}).", highlight=False)
+            return
+        items = store.nominations(None if status == "all" else status)
+    if as_json:
+        typer.echo(json.dumps([n.model_dump(mode="json") for n in items], indent=2))
+        return
+    table = Table(title=f"Nominations ({status})", title_justify="left", header_style="bold")
+    table.add_column("id", no_wrap=True, min_width=14)
+    table.add_column("status", no_wrap=True)
+    table.add_column("question", overflow="fold")
+    table.add_column("plan", overflow="fold", ratio=2)
+    for head in ("up", "down"):
+        table.add_column(head, justify="right", no_wrap=True)
+    table.add_column("source", no_wrap=True)
+    for n in items:
+        table.add_row(n.id, n.status, n.question, plan_text(n.plan), str(len(n.up_users)), str(len(n.down_users)),
+                      n.source)
+    out = console()
+    out.print(table)
+    if not items:
+        out.print("Nothing to review." if status == "pending" else "None.", highlight=False)
+
+
+@feedback_app.command("export")
+@handle_errors
+def export_cmd(
+    out: Annotated[Path, typer.Option("--out", "-o", help="The JSONL file to write.")],
+    fmt: Annotated[str, typer.Option("--format", help="openai-chat (verified examples) or preference (corrections).")] = "openai-chat",
+    split: Annotated[Optional[float], typer.Option("--split", help="Train share, e.g. 0.9: writes NAME.train.jsonl and NAME.validation.jsonl.")] = None,
+    target: Annotated[str, typer.Option("--target", help="What the assistant answers: plan (JSON) or sql.")] = "plan",
+    project: ProjectOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a fine-tuning dataset from verified feedback (every line validated, provenance in a sidecar)."""
+    from feedback.export import FORMATS, export
+
+    if fmt not in FORMATS:
+        raise OperatorError(f"Unknown format {fmt!r}.", hint=f"Use one of: {', '.join(FORMATS)}.")
+    if target not in ("plan", "sql"):
+        raise OperatorError(f"Unknown target {target!r}.", hint="Use plan or sql.")
+    if split is not None and not 0.0 < split < 1.0:
+        raise OperatorError(f"--split is the train share, between 0 and 1 (exclusive), got {split}.")
+    _, store = _store(project)
+    report = export(store, fmt, out, split=split, target=target)  # type: ignore[arg-type]
+    if as_json:
+        typer.echo(json.dumps(report.model_dump(mode="json"), indent=2))
+        return
+    c = console()
+    for name, path in report.files.items():
+        c.print(f"Wrote {report.rows[name]:,} {fmt} rows to {path}" + (f" ({name})" if name != "all" else "") + ".",
+                highlight=False)
+    c.print(f"Provenance: {report.provenance}. Duplicates dropped: {report.duplicates}; skipped: {report.skipped}.",
+            highlight=False)
+
+
+@feedback_app.command("stats")
+@handle_errors
+def stats_cmd(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Counts: answers recorded, votes, voters, nominations by status."""
+    _, store = _store(project)
+    stats = store.stats()
+    if as_json:
+        typer.echo(json.dumps(stats.model_dump(mode="json"), indent=2))
+        return
+    table = Table(title="Feedback", title_justify="left", header_style="bold", show_header=False)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    rows = [("answers recorded", stats.answers), ("answered", stats.answered), ("votes", stats.votes),
+            ("thumbs up", stats.up), ("thumbs down", stats.down), ("corrections", stats.corrections),
+            ("voters", stats.voters)] + [(f"pairs {k}", v) for k, v in stats.pairs.items() if k != "none"]
+    for what, n in rows:
+        table.add_row(what, f"{n:,}")
+    console().print(table)
