@@ -917,12 +917,22 @@ class OfflinePlanner:
 
     def _no_metric(self, text: str, tokens: list[Token], consumed: set[int], d: Draft,
                    values: list[tuple[str, str, tuple[int, int], float]]) -> PlanOutcome:
-        suggestions = [n for n in d.candidates if n in self.layer.metrics][:3]
         grounded_something = bool(d.dimensions or values or d.time)
-        if not suggestions and self.ctx.searcher is not None:
+        pool = [n for n in d.candidates if n in self.layer.metrics]
+        if self.ctx.searcher is not None:
             masked = _mask(text, tokens, consumed).strip() or text
-            hits = self.ctx.searcher.search(masked, k=5, kinds=["metric"]).of_kind("metric")
-            suggestions = [h.ref for h in hits[:3]]
+            pool += [h.ref for h in self.ctx.searcher.search(masked, k=8, kinds=["metric"]).of_kind("metric")]
+        spans: dict[tuple[int, int], list[str]] = {}
+        for v in values:
+            spans.setdefault(v[2], []).append(v[0])
+
+        def usable(name: str) -> bool:
+            facts = self.cat.facts_of([name])
+            return all(self.cat.reachable(facts, x) for x in d.dimensions) and \
+                all(any(self.cat.reachable(facts, r) for r in refs) for refs in spans.values())
+
+        pool = list(dict.fromkeys(pool))
+        suggestions = ([n for n in pool if usable(n)] or pool)[:3]
         value_tokens = set().union(*(_tokens_in(tokens, v[2]) for v in values)) if values else set()
         content = [t for i, t in enumerate(tokens) if i not in consumed and i not in value_tokens
                    and t.stem not in FILLER and t.stem not in _GENERIC and t.text.lower() not in STOP_WORDS
@@ -943,7 +953,16 @@ class OfflinePlanner:
                 message="Which metric would you like to see? For example: " + ", ".join(self._domains()[:5]) + ".",
                 suggestions=tuple(suggestions or self._starter_metrics()), signals={"metric_match": 0.0})
         words = " ".join(t.text for t in content)
-        what = f"“{words}”" if words else "that"
+        if not words:
+            about = [self.cat.dimension_label(x) for x in d.dimensions if not x.startswith(METRIC_TIME)]
+            about += [v[1] for v in values]
+            scope = f" for {', '.join(dict.fromkeys(about))}" if about else ""
+            return PlanOutcome(
+                status="clarify",
+                message=f"Which metric would you like{scope}? For example: "
+                        + ", ".join(self.cat.metric_label(m) for m in (suggestions or self._starter_metrics())[:3]) + ".",
+                suggestions=tuple(suggestions or self._starter_metrics()), signals={"metric_match": 0.0})
+        what = f"“{words}”"
         return PlanOutcome(
             status="clarify",
             message=f"I couldn't match {what} to a metric I know. Did you mean one of these?",
