@@ -46,6 +46,8 @@ demo_app = typer.Typer(help="Create and explore the demo warehouse.", no_args_is
 semantic_app = typer.Typer(help="Inspect and validate the semantic layer.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
 app.add_typer(semantic_app, name="semantic")
+cache_app = typer.Typer(help="Fill the answer cache (issue 10).", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
 
 ProjectOpt = Annotated[Path, typer.Option("--project", "-p", envvar="LORE_PROJECT", help="Project folder (holds lore.yaml).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -279,15 +281,18 @@ def logs_cmd(
     if not rows:
         out.print(f"No LLM exchanges logged yet in {path} (ask with --model to log some).")
         return
-    table = Table(title=f"LLM exchanges ({path})", title_justify="left", header_style="bold")
-    for head in ("id", "when", "model", "outcome", "try", "ms", "tokens in/out", "question", "response"):
-        table.add_column(head, overflow="fold")
+    out.print(f"LLM exchanges in {path}, newest first:", style="bold", highlight=False)
+    colour = {"ok": "green", "refused": "yellow", "invalid": "yellow", "timeout": "red", "error": "red"}
     for r in rows:
-        tokens = f"{r.tokens_in if r.tokens_in is not None else '?'}/{r.tokens_out if r.tokens_out is not None else '?'}"
-        response = (r.error or "") if r.outcome in ("error", "timeout") else r.response
-        table.add_row(str(r.id), r.created_at[:19].replace("T", " "), escape(r.model), r.outcome, str(r.attempt),
-                      f"{r.latency_ms:,.0f}", tokens, escape(r.question[:60]), escape(" ".join(response.split())[:120]))
-    out.print(table)
+        tokens = f"{r.tokens_in if r.tokens_in is not None else '?'}→{r.tokens_out if r.tokens_out is not None else '?'} tokens"
+        out.print(f"#{r.id}  {r.created_at[:19].replace('T', ' ')}  {escape(r.model)}  "
+                  f"[{colour.get(r.outcome, 'white')}]{r.outcome}[/]  try {r.attempt}  {r.latency_ms:,.0f} ms  {tokens}",
+                  highlight=False)
+        out.print(f"  Q: {escape(r.question)}", highlight=False, soft_wrap=True)
+        said = " ".join((r.response or "").split())
+        out.print(f"  A: {escape(said[:300])}{'…' if len(said) > 300 else ''}", highlight=False, soft_wrap=True)
+        if r.error:
+            out.print(f"  why: {escape(' '.join(r.error.split())[:300])}", highlight=False, soft_wrap=True)
 
 
 @app.command("index")
@@ -308,6 +313,55 @@ def index_cmd(
         counts = {k: retriever.count(k) for k in ("metric", "dimension", "value", "example")}
     console().print(f"Index ready in {time.perf_counter() - t0:.1f} s: " + ", ".join(f"{v:,} {k}s" for k, v in counts.items()),
                     highlight=False)
+
+
+# --- lore cache (issue 10) ---------------------------------------------------------
+
+#: the example questions `lore cache warm` asks when no --questions file is given (if present in the working folder)
+DEFAULT_WARM_QUESTIONS = Path("evals/bench/questions.yaml")
+
+
+@cache_app.command("warm")
+@handle_errors
+def cache_warm(
+    project: ProjectOpt = Path("."),
+    questions: Annotated[Optional[Path], typer.Option("--questions", "-q", help="YAML list of questions (default: evals/bench/questions.yaml if present, else one question per metric).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Open everything and answer the example questions, so their results are in the answer cache.
+
+    The answer cache lives in the answering process: a server runs the same warm-up at start
+    (``lore.cache.warm``); run here, it builds the on-disk parts (index, embeddings, value lists)
+    and checks that every example question answers, with its timings.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from lore.cache import catalog_questions, read_questions, warm
+
+    lore = _open(project)
+    out = Console(stderr=True)
+    with lore:
+        path = questions or (DEFAULT_WARM_QUESTIONS if DEFAULT_WARM_QUESTIONS.is_file() else None)
+        asked = read_questions(path) if path is not None else catalog_questions(lore.layer)
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=out, transient=True, disable=as_json) as bar:
+            task = bar.add_task("Warming up", total=len(asked))
+
+            def progress(done: int, total: int, question: str) -> None:
+                bar.update(task, completed=done, description=f"Asking: {question[:40]}")
+
+            report = warm(lore, asked, progress=progress)
+    if as_json:
+        typer.echo(json.dumps(report.model_dump(mode="json"), indent=2))
+        return
+    source = str(path) if path is not None else "one question per metric"
+    stats = report.stats
+    out.print(f"[green]Warmed[/] in {report.seconds:.1f} s: {report.answered}/{report.questions} questions answered "
+              f"({source}); {stats.entries if stats else 0} results cached"
+              f"{'' if stats else ' (the answer cache is off: LORE_ANSWER_CACHE)'}.", highlight=False)
+    out.print("Warm-up: " + ", ".join(f"{k} {v:.2f} s" for k, v in report.warm_up_s.items()), highlight=False)
+    for q in report.not_answered:
+        out.print(f"  [yellow]not answered:[/] {q}", highlight=False)
 
 
 # --- lore semantic --------------------------------------------------------------

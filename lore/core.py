@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,7 @@ from lore.settings import Settings
 from lore.types import CompiledQuery, Filter, OrderBy, QueryPlan, ResultSet, SemanticQuery
 
 if TYPE_CHECKING:  # pragma: no cover
+    from lore.cache import AnswerCache, CachedPlan
     from lore.execute.engine import Engine
     from lore.llm.log import ExchangeLog
     from lore.llm.models import ModelHandle
@@ -281,6 +282,67 @@ class Lore:
     def ask(self, question: str, *, user: str | None = None) -> Answer:
         """Answer one self-contained question (use :meth:`chat` for follow-ups)."""
         return self.chat(user=user).ask(question)
+
+    # --- answer cache and warm-up (issue 10): see lore/cache.py -----------------------------------
+    @cached_property
+    def answer_cache(self) -> AnswerCache | None:
+        """This instance's answer cache, or None when ``settings.answer_cache`` is off."""
+        if not self.settings.answer_cache:
+            return None
+        from lore.cache import AnswerCache
+
+        return AnswerCache(max_entries=self.settings.answer_cache_entries,
+                           max_bytes=self.settings.answer_cache_mb * 1024 * 1024)
+
+    @cached_property
+    def plan_cache(self) -> AnswerCache[CachedPlan] | None:
+        """The plan memo: what retrieval and planning made of a question asked before (None when the cache is off)."""
+        if not self.settings.answer_cache:
+            return None
+        from lore.cache import AnswerCache
+
+        return AnswerCache(max_entries=self.settings.answer_cache_entries, max_bytes=16 * 1024 * 1024)
+
+    def plan_cache_key(self, question: str, previous: QueryPlan | None) -> str:
+        """The plan memo's key of ``question`` now (its words, the previous plan, data, layer, today, planner, examples)."""
+        from lore.cache import data_version, plan_key
+
+        return plan_key(question, previous, data=data_version(self.project.warehouse_path), layer=self.layer.version,
+                        today=self.today, planner=f"{self.settings.model}|{self.settings.planner}",
+                        examples=self._examples_revision if self.feedback_backend is not None else -1)
+
+    def cache_key(self, plan: QueryPlan, *, scope: str | None = None) -> str:
+        """The answer-cache key of ``plan`` now: its normalised plan, the data and layer versions, today, the limits."""
+        from lore.cache import answer_key, data_version
+
+        return answer_key(plan.key(), data=data_version(self.project.warehouse_path), layer=self.layer.version,
+                          today=self.today, limits=(self.settings.default_limit, self.settings.max_rows), scope=scope)
+
+    def warm_up(self) -> dict[str, float]:
+        """Open everything the first question needs, so it is not slow; returns the seconds each part took.
+
+        The engine, the semantic layer, the compiler, the retriever (its index and embedder: one search), the
+        planner and the answer caches; then a trivial query (the first metric, compiled, guarded and run).
+        Servers call this at start (then, optionally, :func:`lore.cache.warm` with their example questions).
+        """
+        import time
+
+        took: dict[str, float] = {}
+
+        def step(name: str, fn: Callable[[], object]) -> None:
+            t0 = time.perf_counter()
+            fn()
+            took[name] = round(time.perf_counter() - t0, 4)
+
+        step("engine", lambda: self.engine)
+        step("layer", lambda: (self.layer, self.compiler, self.catalog))
+        step("retriever", lambda: self.retriever.search("warm up", k=1))
+        step("planner", lambda: self.planner)
+        step("caches", lambda: (self.answer_cache, self.plan_cache))  # made once here, before threads share them
+        if self.layer.metrics:
+            first = next(iter(self.layer.metrics))
+            step("query", lambda: self.run_compiled(self.semantic.compile([first], dialect="duckdb")))
+        return took
 
     # --- feedback (issue 6): through the FeedbackBackend seam of lore/plugins.py -----------------
     @cached_property

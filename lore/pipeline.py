@@ -20,10 +20,12 @@ from lore.chart import ChartRequest, choose_chart
 from lore.errors import AskerError, EngineError, GuardError, LoreError, OperatorError
 from lore.explain.answer import compose_message, reasoning_steps, scope_phrases
 from lore.explain.confidence import confidence, factors_from_signals
-from lore.types import Answer, CompiledQuery, PlanOutcome, QueryPlan, ResultSet, StageTiming, Trace
+from lore.types import Answer, ChartSpec, CompiledQuery, PlanOutcome, QueryPlan, ResultSet, StageTiming, Trace
 
 if TYPE_CHECKING:  # pragma: no cover
+    from lore.cache import CachedPlan, CachedResult
     from lore.core import Lore
+    from lore.guard import GuardedSQL
     from lore.plugins import FeedbackBackend
 
 log = logging.getLogger("lore.feedback")
@@ -61,18 +63,63 @@ def _answer(lore: Lore, question: str, *, previous: QueryPlan | None, user: str 
 
     with stage("retrieve"):
         _sync_examples(lore)  # feedback (issue 6): examples verified in other processes join the index
-        retrieved = lore.retriever.search(question, k=4) if question.strip() else None
+        # answer cache (issue 10): a question asked before (same words, context and versions) skips retrieve and plan
+        plan_key, memo = _plan_lookup(lore, question, previous)
+        if memo is not None:
+            hits = memo.retrieved
+        else:
+            retrieved = lore.retriever.search(question, k=4) if question.strip() else None
+            hits = tuple(h.model_dump() for h in retrieved.hits) if retrieved else ()
     with stage("plan"):
-        # feedback (issue 6): a verified example that means the same answers first; then the planner
-        outcome = _from_example(lore, question) or lore.planner.plan(question, previous)
+        if memo is not None:
+            outcome = memo.outcome
+        else:
+            # feedback (issue 6): a verified example that means the same answers first; then the planner
+            outcome = _from_example(lore, question) or lore.planner.plan(question, previous)
+            _plan_store(lore, plan_key, outcome, hits)
         outcome = _with_penalty(lore, question, outcome)  # feedback (issue 6): voted down before -> lower confidence
-    trace = Trace(question=question, outcome=outcome,
-                  retrieved=tuple(h.model_dump() for h in retrieved.hits) if retrieved else ())
+    trace = Trace(question=question, outcome=outcome, retrieved=hits, plan_cache_hit=memo is not None)
 
     if outcome.status != "plan" or outcome.plan is None:
         return _not_planned(outcome, base, trace.model_copy(update={"timings": tuple(stage.timings)}))
     plan = outcome.plan
 
+    # answer cache (issue 10): the same plan on the same data and layer skips compile, guard, execute and chart
+    cache_key, cached = None, None
+    if lore.answer_cache is not None:
+        with stage("cache"):
+            cache_key, cached = _cache_lookup(lore, plan)
+            if cached is not None:
+                compiled, guarded, result = cached.compiled, cached.guarded, cached.result
+                chart = _cached_chart(cached, plan, result, lore)
+    if cached is None:
+        computed = _compute(lore, plan, trace, stage, base)
+        if isinstance(computed, Answer):
+            return computed
+        compiled, guarded, result, chart = computed
+        _cache_store(lore, cache_key, plan, compiled, guarded, result, chart)
+    with stage("explain"):
+        message = compose_message(plan, result, lore.layer)
+        reasoning = reasoning_steps(plan, lore.layer, compiled, result, guarded.tables)
+        if cached is not None:  # answer cache (issue 10)
+            reasoning.append("This result was reused from the answer cache: the same query ran earlier on the same "
+                             "data and semantic-layer version.")
+        factors = factors_from_signals(outcome.signals, ran=True, rows=len(result.rows), truncated=result.truncated,
+                                       followup=any(g.kind == "context" for g in plan.groundings))
+        score = confidence(factors)
+    trace = trace.model_copy(update={"compiled": compiled, "guarded_sql": guarded.sql, "timings": tuple(stage.timings),
+                                     "cache_hit": cached is not None})  # answer cache (issue 10)
+    return Answer(
+        **base, status="answered", message=message, sql=guarded.sql, columns=result.columns, rows=result.rows,
+        chart=chart.spec if chart else None, chart_kind=chart.kind if chart else None,
+        chart_title=chart.title if chart else None, reasoning=tuple(reasoning), confidence=score,
+        confidence_factors=factors, plan=plan, truncated=result.truncated, trace=trace,
+    )
+
+
+def _compute(lore: Lore, plan: QueryPlan, trace: Trace, stage: _Stages,
+             base: dict) -> Answer | tuple[CompiledQuery, GuardedSQL, ResultSet, ChartSpec | None]:
+    """Compile, guard, execute and chart a plan; an asker, guard or engine error becomes the answer."""
     try:
         with stage("compile"):
             # free SQL (a verified correction's, issue 6) skips the compiler; the guard checks it like any SQL
@@ -96,35 +143,29 @@ def _answer(lore: Lore, question: str, *, previous: QueryPlan | None, user: str 
         return Answer(**base, status="error", message=f"The query could not run: {err.message}", sql=sql, plan=plan,
                       reasoning=tuple(reasoning_steps(plan, lore.layer)), confidence=0.0,
                       confidence_factors={"execution": 0.0}, trace=trace)
-
     with stage("chart"):
         chart = _chart(plan, result, lore)
-    with stage("explain"):
-        message = compose_message(plan, result, lore.layer)
-        reasoning = reasoning_steps(plan, lore.layer, compiled, result, guarded.tables)
-        factors = factors_from_signals(outcome.signals, ran=True, rows=len(result.rows), truncated=result.truncated,
-                                       followup=any(g.kind == "context" for g in plan.groundings))
-        score = confidence(factors)
-    trace = trace.model_copy(update={"compiled": compiled, "guarded_sql": guarded.sql, "timings": tuple(stage.timings)})
-    return Answer(
-        **base, status="answered", message=message, sql=guarded.sql, columns=result.columns, rows=result.rows,
-        chart=chart.spec if chart else None, chart_kind=chart.kind if chart else None,
-        chart_title=chart.title if chart else None, reasoning=tuple(reasoning), confidence=score,
-        confidence_factors=factors, plan=plan, truncated=result.truncated, trace=trace,
-    )
+    return compiled, guarded, result, chart
 
 
-def _chart(plan: QueryPlan, result: ResultSet, lore: Lore):  # -> ChartSpec | None
+def _chart(plan: QueryPlan, result: ResultSet, lore: Lore) -> ChartSpec | None:
+    return _choose_chart(result, _chart_request(plan, result, lore))
+
+
+def _chart_request(plan: QueryPlan, result: ResultSet, lore: Lore) -> ChartRequest:
     layer = lore.layer
     metric = layer.metrics.get(plan.metrics[0]) if plan.metrics else None
     additive = bool(metric and not metric.is_derived and metric.agg in ("sum", "count"))
-    request = ChartRequest(
+    return ChartRequest(
         metric_labels=tuple(c.label for c in result.columns if c.kind == "metric"),
         filters=tuple(scope_phrases(plan.model_copy(update={"time": None}), layer)),
         time_range=plan.time.label if plan.time else None,
         sort_desc=not plan.order_by or plan.order_by[0].descending,
         additive=additive,
     )
+
+
+def _choose_chart(result: ResultSet, request: ChartRequest) -> ChartSpec | None:
     try:
         return choose_chart(result, request)
     except (OperatorError, ValueError):  # a chart rule bug must not lose the answer: the table still shows
@@ -214,3 +255,52 @@ def _record(lore: Lore, answer: Answer) -> Answer:
     except Exception:  # noqa: BLE001 - plugin code at the seam: log it with its traceback, keep the answer
         log.exception("answer %s was not recorded in the feedback store", answer.id)
     return answer
+
+
+# --- answer cache (issue 10): see lore/cache.py ------------------------------------------------------
+
+
+def _cache_lookup(lore: Lore, plan: QueryPlan) -> tuple[str | None, CachedResult | None]:
+    """The plan's cache key and its cached result (key None: the cache is off)."""
+    cache = lore.answer_cache
+    if cache is None:
+        return None, None
+    key = lore.cache_key(plan)
+    return key, cache.get(key)
+
+
+def _cached_chart(cached: CachedResult, plan: QueryPlan, result: ResultSet, lore: Lore) -> ChartSpec | None:
+    """The cached chart when this plan asks for the same chart (labels, title, sort); else one drawn anew."""
+    request = _chart_request(plan, result, lore)
+    return cached.chart() if request == cached.request else _choose_chart(result, request)
+
+
+def _cache_store(lore: Lore, key: str | None, plan: QueryPlan, compiled: CompiledQuery, guarded: GuardedSQL,
+                 result: ResultSet, chart: ChartSpec | None) -> None:
+    cache = lore.answer_cache
+    if key is None or cache is None:
+        return
+    from lore.cache import CachedPlan, CachedResult
+
+    cache.put(key, CachedResult(compiled=compiled, guarded=guarded, result=result,
+                                request=_chart_request(plan, result, lore),
+                                chart_json=chart.model_dump_json() if chart is not None else None))
+
+
+def _plan_lookup(lore: Lore, question: str, previous: QueryPlan | None) -> tuple[str | None, CachedPlan | None]:
+    """The question's plan-memo key and its remembered outcome (key None: the cache is off)."""
+    cache = lore.plan_cache
+    if cache is None or not question.strip():
+        return None, None
+    key = lore.plan_cache_key(question, previous)
+    return key, cache.get(key)
+
+
+def _plan_store(lore: Lore, key: str | None, outcome: PlanOutcome, hits: tuple[dict, ...]) -> None:
+    """Remember a plan (only a plan: a clarification or refusal is asked again, a model may do better next time)."""
+    cache = lore.plan_cache
+    if key is None or cache is None or outcome.status != "plan":
+        return
+    from lore.cache import CachedPlan
+
+    cache.put(key, CachedPlan(outcome=outcome, retrieved=hits))

@@ -38,6 +38,14 @@ class Settings(BaseSettings):
     duckdb_memory_limit: str = "2GB"
     duckdb_max_temp_directory_size: str = "1GB"
 
+    # --- the answer cache (issue 10, lore/cache.py) ---------------------------------
+    #: reuse the result of a plan computed before on the same data and layer: LORE_ANSWER_CACHE
+    answer_cache: bool = True
+    #: the most cached results per process
+    answer_cache_entries: int = Field(default=512, gt=0)
+    #: the cache's approximate size bound, in MiB
+    answer_cache_mb: int = Field(default=64, gt=0)
+
     # --- feedback (issue 6) ------------------------------------------------------
     #: record every answer and learn from verified feedback when the feedback package is installed: LORE_FEEDBACK
     feedback: bool = True

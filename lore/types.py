@@ -261,6 +261,10 @@ class Trace(Frozen):
     guarded_sql: str | None = None
     timings: tuple[StageTiming, ...] = ()
     error: str | None = None
+    #: the result and chart came from the answer cache (issue 10): compile, guard, execute and chart were skipped
+    cache_hit: bool = False
+    #: retrieval and planning were skipped: the same question, in the same context, was planned before (issue 10)
+    plan_cache_hit: bool = False
 
 
 class Answer(Frozen):

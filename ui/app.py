@@ -98,7 +98,9 @@ def open_lore(project: str, model: str, today: date) -> Lore:
     """One ``Lore`` per project and settings, shared by every session of this server."""
     from lore.core import Lore
 
-    return Lore.open(project, model=model, today=today)
+    lore = Lore.open(project, model=model, today=today)
+    lore.warm_up()  # the engine, the layer, the index and the embedder load once, before the first question
+    return lore
 
 
 def default_user() -> str:

@@ -131,6 +131,33 @@ class QuestionRun(_Frozen):
     ratio: float | None = None
 
 
+class LoadRun(_Frozen):
+    """A bounded load test: ``requests`` questions from ``threads`` threads against one Lore, each voted on."""
+
+    answer_cache: bool
+    requests: int
+    threads: int
+    seconds: float
+    throughput_rps: float
+    latency: Stats
+    errors: int = 0
+    error_messages: tuple[str, ...] = ()
+    cache_hits: int = 0
+    #: votes written during the load, and how many the store holds afterwards (a retry is a duplicate)
+    votes: int = 0
+    votes_found: int = 0
+
+
+class CacheRun(_Frozen):
+    """The answer cache (issue 10): a repeated question's wall time, and the load tests."""
+
+    #: ask() wall time of a question answered before (a cache hit), pooled over the questions
+    repeat: Stats | None = None
+    hits: int = 0
+    loads: tuple[LoadRun, ...] = ()
+    error: str | None = None
+
+
 class ScaleRun(_Frozen):
     """Everything measured on one project (one demo scale, or a folder given with --project)."""
 
@@ -160,6 +187,8 @@ class ScaleRun(_Frozen):
     peak_rss_mib: float | None = None
     peak_is_per_run: bool = False
     duckdb_threads: int | None = None
+    #: the answer cache and the load test (issue 10)
+    cache: CacheRun | None = None
 
     @property
     def answered(self) -> tuple[QuestionRun, ...]:
@@ -576,11 +605,13 @@ def bench_project(
     built: bool = False,
     build_s: float | None = None,
     log: Callable[[str], None] = lambda _msg: None,
+    load_requests: int = 0,
+    load_threads: int = 4,
 ) -> ScaleRun:
-    """Measure one project folder: cold start, then warm per-stage timings, then DuckDB alone."""
+    """Measure one project folder: cold start, warm per-stage timings, the answer cache and load, DuckDB alone."""
     from lore import Lore
 
-    lore = Lore.open(folder)
+    lore = Lore.open(folder, answer_cache=False)  # every stage runs: the answer cache is measured on its own
     settings, warehouse = lore.settings, lore.project.warehouse_path
     fresh = built or not (lore.project.state_dir / "index").exists()
     first_open, cold = run_cold_starts(folder, questions[0].question, repeat=cold_repeat, fresh=fresh, log=log)
@@ -590,6 +621,10 @@ def bench_project(
         rss, peak = current_rss_mib(), peak_rss_mib()
     finally:
         lore.close()
+
+    answered = [q.question for q in questions if q.question in samples]
+    cache = bench_cache(folder, answered, repeat=repeat, requests=load_requests, threads=load_threads,
+                        scratch=scratch, log=log)
 
     log("DuckDB alone on a copy of the warehouse")
     sqls = {q: latest[q].sql or "" for q in samples}
@@ -612,8 +647,120 @@ def bench_project(
         duckdb=summarize(pooled.duckdb),
         ratio=median_or_none([r.ratio for r in runs if r.ratio is not None], 2),
         engine_overhead_ms=median_or_none(engine_extra, 3),
-        rss_mib=rss, peak_rss_mib=peak, peak_is_per_run=per_run_peak,
+        rss_mib=rss, peak_rss_mib=peak, peak_is_per_run=per_run_peak, cache=cache,
     )
+
+
+# --- the answer cache and the load test (issue 10) ------------------------------------------
+
+
+def scratch_project(folder: Path, scratch: Path) -> Path:
+    """A throwaway copy of a project (the load test writes votes): warehouses hard-linked (read-only), the rest copied."""
+
+    def copy(src: str, dst: str) -> object:
+        if src.endswith(".duckdb"):
+            try:
+                os.link(src, dst)
+                return dst
+            except OSError:
+                pass
+        return shutil.copy2(src, dst)
+
+    target = Path(tempfile.mkdtemp(prefix="lore-bench-load-", dir=scratch)) / folder.name
+    shutil.copytree(folder, target, copy_function=copy, ignore=shutil.ignore_patterns("*.wal", "*.tmp"))
+    return target
+
+
+def cached_repeats(lore: Lore, questions: Sequence[str], *, repeat: int) -> tuple[list[float], int]:
+    """Ask each question once (filling the cache), then ``repeat`` more times: the repeats' wall ms and hits."""
+    for question in questions:
+        lore.ask(question)
+    times, hits = [], 0
+    for _ in range(repeat):
+        for question in questions:
+            answer, ms = _timed_ask(lore, question)
+            times.append(ms)
+            hits += bool(answer.trace is not None and answer.trace.cache_hit)
+    return times, hits
+
+
+def load_test(lore: Lore, questions: Sequence[str], *, requests: int, threads: int, tag: str) -> LoadRun:
+    """``requests`` asks spread over ``threads`` threads on one Lore; every answer gets a thumbs-up vote.
+
+    Afterwards each vote is sent again with its idempotency key: the store must answer "duplicate"
+    for every one (no vote lost).
+    """
+    lock = threading.Lock()
+    latencies: list[float] = []
+    failures: list[str] = []
+    votes: list[tuple[str, str, str]] = []
+    hits = 0
+
+    def worker(k: int) -> None:
+        nonlocal hits
+        for i in range(k, requests, threads):
+            question = questions[i % len(questions)]
+            try:
+                answer, ms = _timed_ask(lore, question)
+                key = f"{tag}-{i}"
+                if answer.status == "answered":
+                    lore.feedback(answer.id, rating=+1, user=f"bench-{k}", idempotency_key=key)
+                with lock:
+                    latencies.append(ms)
+                    hits += bool(answer.trace is not None and answer.trace.cache_hit)
+                    if answer.status == "answered":
+                        votes.append((answer.id, f"bench-{k}", key))
+                    else:
+                        failures.append(f"{question}: {answer.status}: {answer.message[:120]}")
+            except LoreError as err:
+                with lock:
+                    failures.append(f"{question}: {type(err).__name__}: {err}"[:200])
+
+    pool = [threading.Thread(target=worker, args=(k,), name=f"bench-load-{k}") for k in range(threads)]
+    started = time.perf_counter()
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    seconds = time.perf_counter() - started
+    found = 0
+    for answer_id, user, key in votes:
+        try:
+            found += lore.feedback(answer_id, rating=+1, user=user, idempotency_key=key).duplicate
+        except LoreError as err:
+            failures.append(f"vote {key} not found: {err}"[:200])
+    return LoadRun(answer_cache=lore.answer_cache is not None, requests=requests, threads=threads,
+                   seconds=round(seconds, 3), throughput_rps=round(len(latencies) / seconds, 1) if seconds else 0.0,
+                   latency=summarize(latencies), errors=len(failures), error_messages=tuple(failures[:10]),
+                   cache_hits=hits, votes=len(votes), votes_found=found)
+
+
+def bench_cache(folder: Path, questions: Sequence[str], *, repeat: int, requests: int, threads: int, scratch: Path,
+                log: Callable[[str], None] = lambda _msg: None) -> CacheRun:
+    """The cached repeat and the load tests (cache on, then off) on a throwaway copy of the project."""
+    from lore import Lore
+
+    if not questions:
+        return CacheRun(error="no answered question to repeat")
+    copy = scratch_project(folder, scratch)
+    try:
+        tag = f"bench-{os.getpid()}-{int(time.time())}"
+        with Lore.open(copy) as lore:
+            log("answer cache: repeated questions")
+            lore.warm_up()
+            times, hits = cached_repeats(lore, questions, repeat=repeat)
+            loads = []
+            if requests > 0:
+                log(f"load test, answer cache on: {requests} requests from {threads} threads")
+                loads.append(load_test(lore, questions, requests=requests, threads=threads, tag=f"{tag}-on"))
+        if requests > 0:
+            with Lore.open(copy, answer_cache=False) as lore:
+                lore.warm_up()
+                log(f"load test, answer cache off: {requests} requests from {threads} threads")
+                loads.append(load_test(lore, questions, requests=requests, threads=threads, tag=f"{tag}-off"))
+        return CacheRun(repeat=summarize(times), hits=hits, loads=tuple(loads))
+    finally:
+        shutil.rmtree(copy.parent, ignore_errors=True)
 
 
 def demo_folder(workdir: Path, scale: float, seed: int) -> Path:
@@ -716,7 +863,32 @@ def scale_tables(run: ScaleRun, *, repeat: int) -> list[Table | str]:
     lines.append(per_q)
     for q in run.skipped:
         lines.append(f"[yellow]skipped ({q.status}):[/] {q.question} -> {q.message[:160]}")
+    lines += cache_lines(run.cache)
     return lines
+
+
+def cache_lines(cache: CacheRun | None) -> list[Table | str]:
+    """The answer-cache summary and the load-test table."""
+    if cache is None:
+        return []
+    if cache.error:
+        return [f"answer cache: {cache.error}"]
+    out: list[Table | str] = []
+    if cache.repeat is not None:
+        out.append(f"answer cache: a repeated question p50 {fmt_ms(cache.repeat.p50)} ms, p95 {fmt_ms(cache.repeat.p95)} ms "
+                   f"(ask() wall time, {cache.hits} of {cache.repeat.n} were hits)")
+    if cache.loads:
+        table = Table(title="load test: one Lore, several threads, a thumbs-up vote per answer")
+        for col in ("answer cache", "requests", "threads", "req/s", "p50 ms", "p95 ms", "hits", "errors", "votes kept"):
+            table.add_column(col, justify="right")
+        for load in cache.loads:
+            table.add_row("on" if load.answer_cache else "off", str(load.requests), str(load.threads),
+                          f"{load.throughput_rps:,.1f}", fmt_ms(load.latency.p50), fmt_ms(load.latency.p95),
+                          str(load.cache_hits), str(load.errors), f"{load.votes_found}/{load.votes}")
+        out.append(table)
+        for load in cache.loads:
+            out += [f"[red]load error:[/] {m}" for m in load.error_messages]
+    return out
 
 
 # --- entry point ------------------------------------------------------------------------
@@ -740,6 +912,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--project", type=Path, default=None,
                         help="benchmark this existing project folder instead of building demos (ignores --scales)")
     parser.add_argument("--out", type=Path, default=None, help="write the full results as JSON to this file")
+    parser.add_argument("--load-requests", type=int, default=200,
+                        help="requests of the load test, per answer-cache setting (default: 200; 0 skips it)")
+    parser.add_argument("--load-threads", type=int, default=4, help="threads of the load test (default: 4)")
     return parser
 
 
@@ -754,6 +929,8 @@ def main(argv: Sequence[str] | None = None, *, console: Console | None = None) -
         parser.error("--repeat must be at least 1")
     if args.cold_repeat < 0:
         parser.error("--cold-repeat must be 0 or more")
+    if args.load_requests < 0 or args.load_threads < 1:
+        parser.error("--load-requests must be 0 or more and --load-threads at least 1")
     out = console or Console(width=None if sys.stdout.isatty() else 120)
     err = Console(stderr=True)
     try:
@@ -795,7 +972,7 @@ def main(argv: Sequence[str] | None = None, *, console: Console | None = None) -
         try:
             run = bench_project(folder.resolve(), questions, repeat=args.repeat, cold_repeat=args.cold_repeat,
                                 label=label, scale=scale, built=built, build_s=build_s, scratch=workdir,
-                                log=log(label))
+                                log=log(label), load_requests=args.load_requests, load_threads=args.load_threads)
         except (LoreError, OSError, duckdb.Error) as e:
             run = ScaleRun(label=label, scale=scale, folder=str(folder), built=built, build_s=build_s,
                            error=f"benchmarking {folder} failed: {e}")

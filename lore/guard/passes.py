@@ -365,7 +365,91 @@ def functions(tree: exp.Expression, ctx: GuardContext) -> exp.Expression:
                 f"{name}() is not a function the guard knows, so it is refused" + (f"; {hint}" if hint else ""),
             )
         raise _refuse("functions", f"{name}() is not on the guard's allow-list of functions")
+    growth = string_growth(tree)
+    if growth > MAX_STRING_GROWTH:
+        raise _refuse(
+            "functions",
+            f"the query can grow strings about {growth:,} times (concatenations of concatenations, or replace() "
+            f"with longer text); the limit is {MAX_STRING_GROWTH:,}, because DuckDB's memory limit and time "
+            "limit do not stop one huge string",
+        )
     return tree
+
+
+def string_growth(tree: exp.Expression) -> int:
+    """An upper bound on how many times the query can multiply the length of a string, capped.
+
+    Each SELECT contributes the largest growth of its own expressions (``a || b`` adds, a
+    ``replace()`` with a longer replacement multiplies); the query's bound is the product
+    over all its SELECTs, since a CTE or subquery can feed the next. DuckDB does not count
+    one huge string against ``memory_limit`` and cannot interrupt building it, so
+    ``WITH a1 AS (SELECT s || s || s || s FROM a0), a2 AS (...) ...`` must be stopped here.
+
+    >>> growth = lambda sql: string_growth(sqlglot.parse_one(sql, read="duckdb"))
+    >>> growth("SELECT country_name || ' (' || region || ')' AS label FROM countries")
+    4
+    >>> growth("SELECT replace(replace(name, 'a', 'aaaa'), 'b', 'bb') AS n FROM t")
+    8
+    >>> growth("WITH a AS (SELECT s || s AS s FROM t), b AS (SELECT s || s || s AS s FROM a) SELECT s FROM b")
+    6
+    >>> growth("SELECT replace(name, 'a', other) AS n FROM t") > MAX_STRING_GROWTH
+    True
+    """
+    total = 1
+    for select in tree.find_all(exp.Select):
+        local = max((_growth(e) for e in _own_expressions(select)), default=1)
+        total = min(total * max(local, 1), _GROWTH_CAP)
+    return total
+
+
+#: the most a query may multiply a string's length (see :func:`string_growth`)
+MAX_STRING_GROWTH = 256
+_GROWTH_CAP = 10**9
+
+
+def _own_expressions(select: exp.Select) -> Iterator[exp.Expression]:
+    """The expressions of one SELECT, without those of the queries nested in it."""
+    for key, value in select.args.items():
+        if key == "with":
+            continue
+        for node in value if isinstance(value, list) else [value]:
+            if isinstance(node, exp.Expression) and not isinstance(node, (exp.Select, exp.SetOperation, exp.Subquery)):
+                yield node
+
+
+def _growth(node: exp.Expression) -> int:
+    """How many times ``node`` can multiply the length of its longest input string (capped)."""
+    if isinstance(node, (exp.Select, exp.SetOperation, exp.Subquery)):
+        return 1  # counted as its own SELECTs
+    if isinstance(node, (exp.Column, exp.Literal)):
+        return 1
+    if isinstance(node, exp.DPipe):
+        return min(_growth(node.this) + _growth(node.expression), _GROWTH_CAP)
+    if isinstance(node, exp.Concat):
+        return min(sum(_growth(a) for a in node.expressions), _GROWTH_CAP)
+    if isinstance(node, exp.ConcatWs) and node.expressions:  # the separator goes between every two parts
+        separator, *parts = node.expressions
+        return min(_growth(separator) * max(len(parts) - 1, 0) + sum(_growth(a) for a in parts), _GROWTH_CAP)
+    if isinstance(node, (exp.Replace, exp.RegexpReplace)):
+        return min(_growth(node.this) * _replace_factor(node), _GROWTH_CAP)
+    return max((_growth(c) for c in node.iter_expressions()), default=1)
+
+
+def _replace_factor(node: exp.Expression) -> int:
+    """How much one replace() can lengthen its input: the replacement's length over the pattern's.
+
+    A regular expression can match an empty string before every character, so
+    regexp_replace counts one more than the replacement's length. A replacement that is
+    not a string literal has no bound.
+    """
+    pattern, replacement = node.args.get("expression"), node.args.get("replacement")
+    if not (isinstance(replacement, exp.Literal) and replacement.is_string):
+        return _GROWTH_CAP
+    if isinstance(node, exp.RegexpReplace):
+        return len(replacement.this) + 1
+    if not (isinstance(pattern, exp.Literal) and pattern.is_string):
+        return _GROWTH_CAP
+    return max(1, -(-len(replacement.this) // max(1, len(pattern.this))))
 
 
 def function_name(node: exp.Func) -> str:

@@ -4,9 +4,9 @@
 or the :class:`~lore.llm.scripted.ScriptedChatModel` of the tests) and asks it
 for JSON in one of four ways, best first:
 
-- ``json_schema``: ``model.with_structured_output(response_format, method="json_schema",
-  include_raw=True)``; for ``ChatOpenAI`` this sends ``response_format`` of type
-  ``json_schema`` (constrained decoding on OpenAI, vLLM, Ollama, llama.cpp);
+- ``json_schema``: ``model.with_structured_output(schema, method="json_schema",
+  include_raw=True, strict=True)``; for ``ChatOpenAI`` this sends ``response_format``
+  of type ``json_schema`` (OpenAI's structured outputs; vLLM and Ollama take it too);
 - ``json_object_schema``: ``response_format={"type": "json_object", "schema": ...}``
   bound with ``model.bind(...)``: the form ``llama_cpp.server`` understands
   (it rejects type ``json_schema`` with HTTP 500, and turns this schema into a
@@ -86,15 +86,6 @@ def extract_json(text: str) -> dict[str, Any]:
             return value
         start = text.find("{", start + 1)
     raise ValueError("the reply has no JSON object")
-
-
-def response_format(schema: Mapping[str, Any], name: str, *, strict: bool = True) -> dict[str, Any]:
-    """The OpenAI ``response_format`` for a JSON schema.
-
-    >>> response_format({"type": "object"}, "plan")["json_schema"]["name"]
-    'plan'
-    """
-    return {"type": "json_schema", "json_schema": {"name": name, "schema": dict(schema), "strict": strict}}
 
 
 def _as_messages(messages: Sequence[tuple[str, str]]) -> list[Any]:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -242,4 +241,4 @@ def have_llama_cpp() -> bool:
     """Whether the ``local`` extra's llama-cpp-python is importable (without importing it)."""
     from importlib.util import find_spec
 
-    return find_spec("llama_cpp") is not None and shutil.which(sys.executable) is not None
+    return find_spec("llama_cpp") is not None

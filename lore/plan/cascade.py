@@ -3,25 +3,35 @@
 For each question:
 
 1. The offline planner plans first (no model, milliseconds).
-2. A safety refusal is final: unsafe text never reaches the model. (An
-   out-of-scope refusal is not: the model may find a metric or write free SQL.)
-3. A plan it grounds fully (``metric_match >= 0.9`` and ``coverage >= 0.85``)
-   is the answer: the model is not called.
-4. Otherwise the LLM planner plans. If the offline planner had no plan
-   (clarify), the LLM's outcome is the answer.
-5. When both produced a plan, they are compared on what they compute
-   (:meth:`QueryPlan.key`, groundings ignored):
+2. What it settles stays settled, and the model is not called:
 
-   - **agreement**: the offline plan is kept (its groundings point at the
-     exact words of the question) with signal ``agreement: 1.0``;
-   - **disagreement**: the LLM plan is preferred, with ``agreement: 0.5``
-     (lower confidence) and a note that says how the offline planner read the
-     question. Reason: the offline plan is, by construction, one that left
-     part of the question unexplained (low coverage or a weak metric match),
-     while the LLM read every word and its plan passed the same compile and
-     guard checks. Both are shown in the trace's reasoning.
-   - the LLM declined (clarify) while the offline planner had a weak plan:
-     the offline plan is kept with ``agreement: 0.5``.
+   - a plan it grounds fully (``metric_match >= 0.9`` and ``coverage >= 0.85``);
+   - any refusal (unsafe text never reaches the model; out-of-scope questions
+     neither: a small model answers "what's the weather" with some metric);
+   - a precise clarification: a value that is not in the data, a dimension
+     the metric cannot reach, an aggregate the definition forbids. The model
+     could only drop that part of the question and answer something else.
+
+3. Otherwise the LLM planner plans:
+
+   - the offline planner found **no metric** (it asks back): the model's plan
+     is used when retrieval supports the metric it chose
+     (``metric_evidence >= MIN_EVIDENCE``); otherwise the offline clarifying
+     question stands, with the model's metric offered first among the suggestions;
+   - the offline plan was **weak** (a metric found by similarity, or words left
+     unexplained): both plans are compared on what they compute
+     (:func:`same_plan`, groundings ignored).
+
+     - **agreement**: the offline plan is kept (its groundings point at the
+       exact words of the question) with signal ``agreement: 1.0``;
+     - **disagreement**: ``agreement: 0.5`` (lower confidence) either way, and a
+       note says how the other planner read the question. The LLM plan wins
+       only when the offline metric was a guess (``metric_match < METRIC_GUESS``);
+       otherwise the offline reading, tied word by word to the question, stays.
+       Measured on the golden set with the 0.5B local model, preferring the
+       model more often cost accuracy: it reads leftover words into filters and
+       groupings that were not asked for.
+     - the model declined: the offline plan is kept with ``agreement: 0.5``.
 """
 
 from __future__ import annotations
@@ -35,6 +45,12 @@ METRIC_THRESHOLD = 0.9
 COVERAGE_THRESHOLD = 0.85
 AGREE = 1.0
 DISAGREE = 0.5
+#: below this offline metric match, the offline metric was a guess: the model's reading wins a disagreement
+METRIC_GUESS = 0.5
+#: the least retrieval support for the metric the model chose when the offline planner found none
+MIN_EVIDENCE = 0.3
+#: offline clarifications the model must not override (see the module docstring)
+_PRECISE = ("value_match", "dimension_reach", "intent")
 
 
 class Planner(Protocol):
@@ -56,18 +72,16 @@ def grounded_fully(outcome: PlanOutcome, *, metric: float = METRIC_THRESHOLD, co
     return s.get("metric_match", 0.0) >= metric and s.get("coverage", 1.0) >= coverage
 
 
-def is_safety_refusal(outcome: PlanOutcome) -> bool:
-    """A refusal for safety (write intent, SQL text, injection): final, the model never sees the question.
-
-    An out-of-scope refusal is not final: the model may still find a metric (or free SQL) for it.
+def is_precise_clarification(outcome: PlanOutcome) -> bool:
+    """A clarifying question about a named value, dimension or aggregate (not a missing metric).
 
     >>> from lore.types import PlanOutcome
-    >>> is_safety_refusal(PlanOutcome(status="refuse", signals={"safety": 0.0}))
+    >>> is_precise_clarification(PlanOutcome(status="clarify", signals={"value_match": 0.0}))
     True
-    >>> is_safety_refusal(PlanOutcome(status="refuse", signals={"in_scope": 0.0}))
+    >>> is_precise_clarification(PlanOutcome(status="clarify", signals={"metric_match": 0.0}))
     False
     """
-    return outcome.status == "refuse" and ("safety" in outcome.signals or not outcome.signals)
+    return outcome.status == "clarify" and any(outcome.signals.get(k, 1.0) == 0.0 for k in _PRECISE)
 
 
 def same_plan(a: QueryPlan, b: QueryPlan) -> bool:
@@ -92,11 +106,12 @@ class CascadePlanner:
 
     name = "cascade"
 
-    def __init__(self, offline: Planner, llm: Any) -> None:
+    def __init__(self, offline: Planner, llm: Any, *, min_evidence: float = MIN_EVIDENCE) -> None:
         """``llm`` is the LLM planner, or a zero-argument callable that makes it on first need
         (so a question the offline planner grounds fully never starts a model)."""
         self.offline = offline
         self._llm = llm
+        self.min_evidence = min_evidence
 
     @property
     def llm(self) -> Any:
@@ -106,19 +121,23 @@ class CascadePlanner:
 
     def plan(self, question: str, previous: QueryPlan | None = None, *, answer_id: str | None = None) -> PlanOutcome:
         off = self.offline.plan(question, previous)
-        if is_safety_refusal(off) or grounded_fully(off):
+        if off.status == "refuse" or grounded_fully(off) or is_precise_clarification(off):
             return off
         llm = self.llm.plan(question, previous, answer_id=answer_id)
         if off.status != "plan" or off.plan is None:
-            if off.status == "refuse" and llm.status != "plan":
-                return off  # out of scope for both: the offline refusal says why
-            return llm
+            if llm.status == "plan" and llm.plan is not None:
+                if llm.signals.get("metric_evidence", 1.0) >= self.min_evidence:
+                    return llm
+                offered = tuple(dict.fromkeys((*llm.plan.metrics, *off.suggestions)))
+                return off.model_copy(update={"suggestions": offered})
+            return off if llm.status == "refuse" else llm
         if llm.status != "plan" or llm.plan is None:
-            if llm.status == "refuse":
-                return llm
             return _with(off, DISAGREE, note="The model could not confirm this reading of the question.")
         if same_plan(off.plan, llm.plan):
             return _with(off, AGREE, note="The model read the question the same way.")
+        if off.signals.get("metric_match", 0.0) >= METRIC_GUESS:
+            return _with(off, DISAGREE, note="The model read it differently: " + _summary(llm.plan)
+                         + "; the reading tied to the question's words was used.")
         return _with(llm, DISAGREE, note="The offline planner read it differently: "
                      + _summary(off.plan) + "; the model's reading was used.")
 

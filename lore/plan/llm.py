@@ -85,6 +85,9 @@ class Choices(BaseModel):
     allowed_values: frozenset[str] = frozenset()
     #: time ranges the question (or the previous plan) names, as ISO (start, end)
     dates: tuple[tuple[str | None, str | None], ...] = ()
+    #: whether the question asks for an ordering, and the row limits it names ("top 5": 5; "which ... most": 1)
+    ordered: bool = True
+    limits: tuple[int, ...] = ()
 
     @property
     def orderable(self) -> tuple[str, ...]:
@@ -119,6 +122,7 @@ def plan_schema(choices: Choices, *, allow_sql: bool = True, tight: bool = False
     start: dict[str, Any] = _nullable({"type": "string"})
     end: dict[str, Any] = _nullable({"type": "string"})
     max_filters: int | None = None
+    limit: dict[str, Any] = _nullable({"type": "integer"})
     if tight:
         value_refs = list(dict.fromkeys(ref for ref, _ in choices.values))
         filter_dims = value_refs or ["none"]
@@ -132,6 +136,9 @@ def plan_schema(choices: Choices, *, allow_sql: bool = True, tight: bool = False
         ends = sorted({b for _, b in choices.dates if b})
         start = _nullable({"type": "string", "enum": starts}) if starts else {"type": "null"}
         end = _nullable({"type": "string", "enum": ends}) if ends else {"type": "null"}
+        if not choices.ordered:
+            orderable = []
+        limit = _nullable({"type": "integer", "enum": list(choices.limits)}) if choices.limits else {"type": "null"}
     filter_item = {
         "type": "object",
         "properties": {
@@ -152,9 +159,9 @@ def plan_schema(choices: Choices, *, allow_sql: bool = True, tight: bool = False
         "filters": filters,
         "start_date": start,
         "end_date": end,
-        "order_by": _nullable({"type": "string", "enum": orderable or ["none"]}),
+        "order_by": _nullable({"type": "string", "enum": orderable}) if orderable else {"type": "null"},
         "descending": {"type": "boolean"},
-        "limit": _nullable({"type": "integer"}),
+        "limit": limit,
         "sql": _nullable({"type": "string"}),
         "message": {"type": "string"},
     }
@@ -362,7 +369,11 @@ class LLMPlanner:
         if previous is not None:
             values += [(f.ref, str(v)) for f in previous.filters if f.ref != METRIC_TIME
                        for v in f.values if not isinstance(v, bool)]
-        return Choices(metrics=tuple(metrics), dimensions=tuple(dict.fromkeys([*dims, *named])),
+        ordered, limits = ranking(question)
+        if previous is not None and previous.order_by:
+            ordered = True
+            limits = limits or ((previous.limit,) if previous.limit else ())
+        return Choices(ordered=ordered, limits=limits, metrics=tuple(metrics), dimensions=tuple(dict.fromkeys([*dims, *named])),
                        filter_dimensions=tuple(filter_dims), tables=tables, metric_scores=scores,
                        values=tuple(dict.fromkeys(values)), named_dimensions=tuple(named),
                        allowed_values=frozenset(allowed), dates=tuple(dict.fromkeys(dates)))
@@ -371,10 +382,16 @@ class LLMPlanner:
                           previous: QueryPlan | None) -> list[str]:
         """Dimensions the question names (a label or synonym, or a time grain), and the previous plan's."""
         stems = [t.stem for t in tokens]
+        metric_spans = [(m.start, m.end) for m in find_phrases(list(tokens), self.cat.metric_entries)]
+
+        def inside_metric(i: int, n: int) -> bool:  # "game" in "game installs" names the metric, not the dimension
+            return any(a <= i and i + n <= b and b - a > n for a, b in metric_spans)
+
         out: list[str] = []
         for entry in self.cat.dimension_entries:
             n = len(entry.phrase)
-            if self._groupable(entry.ref) and any(tuple(stems[i:i + n]) == entry.phrase for i in range(len(stems) - n + 1)):
+            if self._groupable(entry.ref) and any(tuple(stems[i:i + n]) == entry.phrase and not inside_metric(i, n)
+                                                  for i in range(len(stems) - n + 1)):
                 out.append(entry.ref)
         out += [f"{METRIC_TIME}:{g.grain}" for g in parse_time(question, self.today).grains]
         if previous is not None:
@@ -551,19 +568,20 @@ class LLMPlanner:
             named = list(choices.named_dimensions)
             raise Rejected(f"the question does not ask to group by {', '.join(unasked)}: remove it.",
                            [f"dimensions the question names: {', '.join(named)}" if named else "dimensions: [] (one number)"])
-        groundings = [Grounding(kind="metric", ref=m, phrase=question, source="llm",
+        groundings = [Grounding(kind="metric", ref=m, phrase=question, source=f"read by the model {self.chat.name}",
                                 score=round(choices.metric_scores.get(m, 0.5), 4)) for m in metrics]
         groundings += [Grounding(kind="grain" if d.startswith(METRIC_TIME) else "dimension", ref=d, phrase=question,
                                  source="llm") for d in dims]
         filters, value_score, notes = self._filters(parsed.filters, choices, groundings)
         time = self._time(question, parsed, groundings, previous)
-        order, limit = self._order(parsed, metrics, dims)
+        order, limit = self._order(parsed, metrics, dims, choices)
         plan = QueryPlan(metrics=tuple(metrics), dimensions=tuple(dims), filters=tuple(filters), time=time,
                          order_by=order, limit=limit, groundings=tuple(groundings), planner=self.label,
                          notes=tuple(notes))
         metric_match = min(max(choices.metric_scores.get(m, 0.5), 0.5) for m in metrics)
+        evidence = min(choices.metric_scores.get(m, 0.0) for m in metrics)
         return _Built(plan, {"metric_match": round(min(metric_match, 0.95), 4), "coverage": 0.9,
-                             "value_match": round(value_score, 4)})
+                             "value_match": round(value_score, 4), "metric_evidence": round(evidence, 4)})
 
     def _filters(self, replies: Sequence[FilterReply], choices: Choices,
                  groundings: list[Grounding]) -> tuple[list[Filter], float, list[str]]:
@@ -671,10 +689,13 @@ class LLMPlanner:
         groundings.append(Grounding(kind="time", ref=label, phrase=phrase, source="llm"))
         return TimeWindow(start=start, end=end, label=label)
 
-    def _order(self, parsed: PlanReply, metrics: list[str], dims: list[str]) -> tuple[tuple[OrderBy, ...], int | None]:
+    def _order(self, parsed: PlanReply, metrics: list[str], dims: list[str],
+               choices: Choices) -> tuple[tuple[OrderBy, ...], int | None]:
         non_time = [d for d in dims if not d.startswith(METRIC_TIME)]
-        if not non_time:  # a single number or a time series: no ranking
+        if not non_time or not choices.ordered:  # a single number, a time series, or no ranking asked for
             return (), None
+        if choices.limits and parsed.limit not in choices.limits:  # "top 5" means 5, whatever the model wrote
+            parsed = parsed.model_copy(update={"limit": choices.limits[0]})
         ref = parsed.order_by
         if ref is None or ref in ("none", ""):
             if parsed.limit is None:
@@ -683,6 +704,32 @@ class LLMPlanner:
         if ref not in metrics and ref not in dims:
             raise Rejected(f"order_by {ref} is not in the plan.", [f"order by one of {', '.join(metrics + dims)}"])
         return (OrderBy(ref=ref, descending=parsed.descending),), parsed.limit
+
+
+_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+            "ten": 10, "twelve": 12, "fifteen": 15, "twenty": 20}
+_TOP_N = re.compile(r"\b(?:top|bottom|best|worst|first|last|highest|lowest|largest|smallest|biggest)\s+(\d{1,4}|"
+                    + "|".join(_NUMBERS) + r")\b", re.I)
+_RANKING = re.compile(r"\b(top|bottom|best|worst|highest|lowest|most|least|fewest|largest|smallest|biggest|"
+                      r"rank(?:ed|ing)?|sort(?:ed)?|order(?:ed)?|leading|greatest|maximum|minimum)\b", re.I)
+_WHICH = re.compile(r"\b(which|what|who)\b", re.I)
+
+
+def ranking(question: str) -> tuple[bool, tuple[int, ...]]:
+    """Whether the question asks for an ordering, and the row limits it names.
+
+    >>> ranking("top 3 games by minutes played"), ranking("Which country streamed the most hours?")
+    ((True, (3,)), (True, (1,)))
+    >>> ranking("cloud cost by org in 2026"), ranking("rank countries by hours")
+    ((False, ()), (True, ()))
+    """
+    limits = [int(n) if n.isdigit() else _NUMBERS[n.lower()] for n in _TOP_N.findall(question)]
+    if not _RANKING.search(question):
+        return False, ()
+    if not limits and _WHICH.search(question) and re.search(r"\b(most|least|highest|lowest|fewest|best|worst|biggest|"
+                                                           r"largest|smallest|top|leading|greatest)\b", question, re.I):
+        limits = [1]
+    return True, tuple(dict.fromkeys(limits))
 
 
 def normalise_reply(reply: PlanReply) -> PlanReply:

@@ -46,6 +46,7 @@ def register(app: typer.Typer) -> None:
         out = Console(stderr=True, highlight=False)
         lore = Lore.open(project, settings=settings)
         with out.status("Opening the project and its retrieval index…"):
+            lore.warm_up()  # engine, layer, index, embedder, planner and compiler, before threads share them
             _ = lore.planner, lore.compiler
         out.print(f"LORE Slack bot for {lore.project.root} ({slack_mode(settings)} mode).")
         try:
