@@ -223,9 +223,10 @@ class Lore:
             return offline
         if self.settings.planner == "llm":
             return self.llm_planner
-        from lore.plan.cascade import CascadePlanner
+        from lore.plan.cascade import CascadePlanner, policy_for
 
-        return CascadePlanner(offline, lambda: self.llm_planner)  # the model starts on the first question it must plan
+        # the model (for local: its server) starts on the first question the offline planner cannot settle
+        return CascadePlanner(offline, lambda: self.llm_planner, **policy_for(self.settings.model))
 
     @cached_property
     def llm_log(self) -> ExchangeLog:

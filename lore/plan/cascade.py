@@ -28,6 +28,8 @@ For each question:
        note says how the other planner read the question. The LLM plan wins
        only when the offline metric was a guess (``metric_match < METRIC_GUESS``);
        otherwise the offline reading, tied word by word to the question, stays.
+       (:func:`policy_for`: with the bundled 0.5B model the offline reading always
+       stays, and the model's metric needs retrieval evidence of 0.5.)
        Measured on the golden set with the 0.5B local model, preferring the
        model more often cost accuracy: it reads leftover words into filters and
        groupings that were not asked for.
@@ -55,6 +57,20 @@ _PRECISE = ("value_match", "dimension_reach", "intent")
 
 class Planner(Protocol):
     def plan(self, question: str, previous: QueryPlan | None = None) -> PlanOutcome: ...
+
+
+def policy_for(model: str) -> dict[str, float]:
+    """How far the cascade trusts a model: the bundled 0.5B local model is a tie-breaker, not an authority.
+
+    On the golden set, preferring its reading in a disagreement, or taking its metric on weak retrieval
+    evidence, lost more answers than it won; a hosted model keeps the defaults.
+
+    >>> policy_for("local"), policy_for("openai:gpt-4o-mini")
+    ({'min_evidence': 0.5, 'model_wins_below': 0.0}, {'min_evidence': 0.3, 'model_wins_below': 0.5})
+    """
+    if model == "local":
+        return {"min_evidence": 0.5, "model_wins_below": 0.0}
+    return {"min_evidence": MIN_EVIDENCE, "model_wins_below": METRIC_GUESS}
 
 
 def grounded_fully(outcome: PlanOutcome, *, metric: float = METRIC_THRESHOLD, coverage: float = COVERAGE_THRESHOLD) -> bool:
@@ -106,12 +122,14 @@ class CascadePlanner:
 
     name = "cascade"
 
-    def __init__(self, offline: Planner, llm: Any, *, min_evidence: float = MIN_EVIDENCE) -> None:
+    def __init__(self, offline: Planner, llm: Any, *, min_evidence: float = MIN_EVIDENCE,
+                 model_wins_below: float = METRIC_GUESS) -> None:
         """``llm`` is the LLM planner, or a zero-argument callable that makes it on first need
         (so a question the offline planner grounds fully never starts a model)."""
         self.offline = offline
         self._llm = llm
         self.min_evidence = min_evidence
+        self.model_wins_below = model_wins_below
 
     @property
     def llm(self) -> Any:
@@ -135,7 +153,7 @@ class CascadePlanner:
             return _with(off, DISAGREE, note="The model could not confirm this reading of the question.")
         if same_plan(off.plan, llm.plan):
             return _with(off, AGREE, note="The model read the question the same way.")
-        if off.signals.get("metric_match", 0.0) >= METRIC_GUESS:
+        if off.signals.get("metric_match", 0.0) >= self.model_wins_below:
             return _with(off, DISAGREE, note="The model read it differently: " + _summary(llm.plan)
                          + "; the reading tied to the question's words was used.")
         return _with(llm, DISAGREE, note="The offline planner read it differently: "

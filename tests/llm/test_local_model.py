@@ -60,7 +60,7 @@ CASES: list[tuple[str, str, bool]] = [
      "SELECT SUM(spend_usd) FROM ua_campaigns WHERE channel = 'tiktok'", False),
     ("* what was the average word error rate of our transcriptions",
      "SELECT SUM(word_errors) / SUM(word_count) FROM asr_evaluations", False),
-    ("* how many accounts signed up in Japan",
+    ("how many accounts signed up in Japan",
      """SELECT COUNT(*) FROM accounts a JOIN countries c ON c.country_iso_code = a.country_iso_code
         WHERE c.country_name = 'Japan'""", False),
     ("* number of distinct viewers per device type",
