@@ -46,7 +46,7 @@ demo_app = typer.Typer(help="Create and explore the demo warehouse.", no_args_is
 semantic_app = typer.Typer(help="Inspect and validate the semantic layer.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
 app.add_typer(semantic_app, name="semantic")
-cache_app = typer.Typer(help="Fill the answer cache (issue 10).", no_args_is_help=True)
+cache_app = typer.Typer(help="Warm the answer cache with example questions (the nightly pre-cache).", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
 
 ProjectOpt = Annotated[Path, typer.Option("--project", "-p", envvar="LORE_PROJECT", help="Project folder (holds lore.yaml).")]
@@ -315,7 +315,7 @@ def index_cmd(
                     highlight=False)
 
 
-# --- lore cache (issue 10) ---------------------------------------------------------
+# --- lore cache ---------------------------------------------------------------------
 
 #: the example questions `lore cache warm` asks when no --questions file is given (if present in the working folder)
 DEFAULT_WARM_QUESTIONS = Path("evals/bench/questions.yaml")
