@@ -31,6 +31,13 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", guarded)
 
 
+@pytest.fixture(autouse=True)
+def _answers_stay_in_the_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No shared answer file (.lore/answers.sqlite) unless a test turns it on: many tests open the session's demo
+    project, and one test's cached answer must not stand in for the work another test checks."""
+    monkeypatch.setenv("LORE_ANSWER_CACHE_DISK_MB", "0")
+
+
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A demo project at TEST_SCALE, built once for the whole session."""

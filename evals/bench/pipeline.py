@@ -449,7 +449,8 @@ def measure_cold_start(folder: Path, question: str, *, timeout_s: float = COLD_S
     import lore
 
     root = str(Path(lore.__file__).resolve().parent.parent)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p),
+           "LORE_ANSWER_CACHE_DISK_MB": "0"}  # a true cold start: no answer from an earlier run's shared cache
     with tempfile.TemporaryFile(mode="w+") as errors:
         started = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-c", COLD_START_CODE, str(folder), question],

@@ -240,9 +240,20 @@ class OfflinePlanner:
         self.ctx = context
         self.cat = context.catalog
         self.layer = context.catalog.layer
+        # derived once from the layer and the values on first use, then reused by every question (see _memo)
+        self._memos: dict[str, object] = {}
+        self._own_words_memo: dict[str, frozenset[str]] = {}
+        self._spell_memo: dict[str, str | None] = {}
+
+    def _memo(self, key: str, build):  # noqa: ANN001, ANN202
+        """A structure derived from the layer and the values alone, built on first use (they never change)."""
+        found = self._memos.get(key)
+        if found is None:
+            found = self._memos[key] = build()
+        return found
 
     # --- entry point -----------------------------------------------------------------
-    def plan(self, question: str, previous: QueryPlan | None = None) -> PlanOutcome:
+    def plan(self, question: str, previous: QueryPlan | None = None, *, answer_id: str | None = None) -> PlanOutcome:
         text = normalise(question)
         if not text or not re.search(r"[A-Za-z0-9]", text):
             return PlanOutcome(status="clarify", message="Ask a question about your metrics, for example "
@@ -308,7 +319,7 @@ class OfflinePlanner:
                                                        and (i.span[1] - i.span[0]) > (h.span[1] - h.span[0])
                                                        for i in ident_hits)] + ident_hits
         # a metric's own name may hold a grain word ("monthly active accounts"): the name wins
-        metric_matches = find_phrases(tokens, self.cat.metric_entries, taken=consumed - grain_tokens)
+        metric_matches = find_phrases(tokens, self.cat.metric_index or self.cat.metric_entries, taken=consumed - grain_tokens)
         stolen = {i for m in metric_matches for i in range(m.start, m.end)} & grain_tokens
         if stolen:
             d.dimensions = [x for x in d.dimensions if not x.startswith(METRIC_TIME)]
@@ -396,10 +407,7 @@ class OfflinePlanner:
         - "game sessions": the word before names a table the metric cannot reach;
         - "hours people streamed": the word is part of another matched metric's own name ("streaming hours").
         """
-        node_words: dict[str, set[str]] = {}
-        for n in self.layer.nodes.values():
-            for w in phrase(n.name) + phrase(n.label or ""):
-                node_words.setdefault(w, set()).add(n.name)
+        node_words: dict[str, set[str]] = self._memo("node_words", self._build_node_words)
         out = []
         for m in matches:
             if m.end - m.start == 1 and m.source != "name":
@@ -425,13 +433,24 @@ class OfflinePlanner:
             final.append(m)
         return final
 
-    def _named_tables(self, tokens: list[Token], consumed: set[int]) -> list[set[str]]:
-        """Tables the question names in full ("game sessions", "titles"), for each mention the nodes it may mean."""
+    def _build_node_words(self) -> dict[str, set[str]]:
+        node_words: dict[str, set[str]] = {}
+        for n in self.layer.nodes.values():
+            for w in phrase(n.name) + phrase(n.label or ""):
+                node_words.setdefault(w, set()).add(n.name)
+        return node_words
+
+    def _build_table_names(self) -> dict[tuple[str, ...], set[str]]:
         names: dict[tuple[str, ...], set[str]] = {}
         for n in self.layer.nodes.values():
             for ph in (phrase(n.name), phrase(n.label or "")):
                 if ph:
                     names.setdefault(ph, set()).add(n.name)
+        return names
+
+    def _named_tables(self, tokens: list[Token], consumed: set[int]) -> list[set[str]]:
+        """Tables the question names in full ("game sessions", "titles"), for each mention the nodes it may mean."""
+        names: dict[tuple[str, ...], set[str]] = self._memo("table_names", self._build_table_names)
         free = [(i, t.stem) for i, t in enumerate(tokens) if i not in consumed and t.stem not in FILLER]
         stems = [st for _, st in free]
         out = []
@@ -441,19 +460,23 @@ class OfflinePlanner:
                 out.append(nodes)
         return out
 
-    def _own_words(self, name: str) -> set[str]:
-        m = self.layer.metrics[name]
-        words: set[str] = set()
-        for t in (m.name, m.label or "", *m.synonyms):
-            words.update(phrase(t))
-        return words
+    def _own_words(self, name: str) -> frozenset[str]:
+        found = self._own_words_memo.get(name)
+        if found is None:
+            m = self.layer.metrics[name]
+            words: set[str] = set()
+            for t in (m.name, m.label or "", *m.synonyms):
+                words.update(phrase(t))
+            found = self._own_words_memo[name] = frozenset(words)
+        return found
 
     def _time_attribute_before(self, text: str, tokens: list[Token], r: TimeRange) -> list[str]:
         """Date attributes named right before a range ("signed up in 2025", "released in 2024"), best first."""
         before = [t for t in tokens if t.end <= r.span[0]][-4:]
         if not before:
             return []
-        entries = [e for e in self.cat.dimension_entries if (c := self.cat.column(e.ref)) is not None and c.kind == "time"]
+        entries = self._memo("time_entries", lambda: [e for e in self.cat.dimension_entries
+                                                      if (c := self.cat.column(e.ref)) is not None and c.kind == "time"])
         matches = find_phrases(before, entries)
         if not matches:
             return []
@@ -490,12 +513,21 @@ class OfflinePlanner:
         import difflib
 
         vocab = self._spelling_vocab()
+        vocab_set = self._memo("spelling_vocab_set", lambda: frozenset(vocab))
         out = []
         for t in tokens:
             word = t.text.lower()
-            if len(word) >= 4 and word.isalpha() and t.stem not in vocab and word not in STOP_WORDS \
+            if len(word) >= 4 and word.isalpha() and t.stem not in vocab_set and word not in STOP_WORDS \
                     and t.stem not in _GENERIC and word not in _KNOWN_WORDS:
-                close = difflib.get_close_matches(t.stem, vocab, n=1, cutoff=0.8)
+                if t.stem in self._spell_memo:
+                    best = self._spell_memo[t.stem]
+                else:
+                    close = difflib.get_close_matches(t.stem, vocab, n=1, cutoff=0.8)
+                    best = close[0] if close else None
+                    if len(self._spell_memo) >= 4096:
+                        self._spell_memo.clear()
+                    self._spell_memo[t.stem] = best
+                close = [best] if best is not None else []
                 if close and close[0] != t.stem:
                     d.notes.append(f"Read “{t.text}” as a misspelling of “{close[0]}”.")
                     d.signals["spelling"] = 0.85
@@ -521,17 +553,11 @@ class OfflinePlanner:
 
         out: list = []
         stems = [t.stem for t in tokens]
-        for ref, vals in self.ctx.values.items():
-            cores: dict[tuple[str, ...], list[tuple[str, str]]] = {}
-            for v in vals:
-                if "_" not in v or len(v) > 80:
-                    continue
-                parts = [x for x in re.split(r"[_\-\s]+", v.lower()) if x]
-                core = tuple(stem(x) for x in parts if not re.fullmatch(r"\d{4}(q\d|h\d)?|v\d+|\d+|q\d", x))
-                suffix = "".join(x for x in parts if re.fullmatch(r"\d{4}(q\d|h\d)?|q\d", x))
-                if len(core) >= 2:
-                    cores.setdefault(core, []).append((v, suffix))
+        present = set(stems)
+        for ref, cores in self._memo("identifier_cores", self._build_identifier_cores):
             for core, options in cores.items():
+                if core[0] not in present:
+                    continue  # cannot occur in this question
                 k = len(core)
                 for j in range(len(stems) - k + 1):
                     if tuple(stems[j:j + k]) != core:
@@ -562,6 +588,22 @@ class OfflinePlanner:
                     out.append(ValueMatch(ref, chosen[0][0], span, 0.85))
         return out, None
 
+    def _build_identifier_cores(self) -> list[tuple[str, dict[tuple[str, ...], list[tuple[str, str]]]]]:
+        """Per attribute, the identifier values (with underscores) by the stems of their words, without dates."""
+        out = []
+        for ref, vals in self.ctx.values.items():
+            cores: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+            for v in vals:
+                if "_" not in v or len(v) > 80:
+                    continue
+                parts = [x for x in re.split(r"[_\-\s]+", v.lower()) if x]
+                core = tuple(stem(x) for x in parts if not re.fullmatch(r"\d{4}(q\d|h\d)?|v\d+|\d+|q\d", x))
+                suffix = "".join(x for x in parts if re.fullmatch(r"\d{4}(q\d|h\d)?|q\d", x))
+                if len(core) >= 2:
+                    cores.setdefault(core, []).append((v, suffix))
+            out.append((ref, cores))
+        return out
+
     def _alias_hits(self, text: str, found: Sequence) -> list:  # noqa: ANN001
         """Other names of values ("UK" for United Kingdom, "Korean" for ko), as value matches of the real value."""
         from lore.retrieve.lexical import ValueMatch
@@ -573,7 +615,8 @@ class OfflinePlanner:
             value = self.cat.aliases.get((h.ref, h.value.lower()))
             if value is None or any(f.span[0] <= h.span[0] and h.span[1] <= f.span[1] and f.score >= h.score for f in found):
                 continue
-            refs = [h.ref] + [r for r, vals in self.ctx.values.items() if r != h.ref and value in vals]
+            value_sets = self._memo("value_sets", lambda: [(r, frozenset(vals)) for r, vals in self.ctx.values.items()])
+            refs = [h.ref] + [r for r, vals in value_sets if r != h.ref and value in vals]
             for ref in refs:
                 if not any(x.ref == ref and x.span == h.span for x in out):
                     out.append(ValueMatch(ref, value, h.span, h.score))
@@ -582,7 +625,7 @@ class OfflinePlanner:
     def _accept_values(self, text: str, tokens: list[Token], hits: Sequence) -> list[tuple[str, str, tuple[int, int], float]]:  # noqa: ANN001
         """Keep sure value mentions; short ones ("tv", "en", cell "B") only in a telling context."""
         # a plural or respelled mention that names a table ("productions") is that table, not a value
-        node_words = {phrase(n.name) for n in self.layer.nodes.values()} | {phrase(n.label) for n in self.layer.nodes.values() if n.label}
+        node_words = self._node_phrases()
         hits = [h for h in hits if not (h.score < 1.0 and phrase(text[h.span[0]:h.span[1]]) in node_words
                                         and text[h.span[0]:h.span[1]].lower() != h.value.lower())]
         sure = [(h.ref, h.value, h.span, h.score) for h in hits if h.score >= 0.8]
@@ -611,7 +654,8 @@ class OfflinePlanner:
 
     def _boolean_filters(self, text: str, tokens: list[Token], blocked: set[int], d: Draft, consumed: set[int]) -> None:
         """A yes/no attribute named outside "by X" is a filter: "TBD productions", "non-TBD slots"."""
-        entries = [e for e in self.cat.dimension_entries if (c := self.cat.column(e.ref)) is not None and c.kind == "boolean"]
+        entries = self._memo("boolean_entries", lambda: [e for e in self.cat.dimension_entries
+                                                         if (c := self.cat.column(e.ref)) is not None and c.kind == "boolean"])
         for m in find_phrases(tokens, entries, taken=blocked):
             start = tokens[m.start].start
             neg = bool(_NEGATION.search(text[max(0, start - 30):start]))
@@ -624,13 +668,21 @@ class OfflinePlanner:
             d.groundings.append(Grounding(kind="filter", ref=f.describe(), phrase=_span_text(text, tokens, m.start, m.end),
                                           source=f"yes/no attribute {self.cat.dimension_label(m.ref)}", score=m.score))
 
-    def _node_phrases(self) -> set[tuple[str, ...]]:
-        out = set()
-        for n in self.layer.nodes.values():
-            out.add(phrase(n.name))
-            if n.label:
-                out.add(phrase(n.label))
-        return out
+    def _node_phrases(self) -> frozenset[tuple[str, ...]]:
+        def build() -> frozenset[tuple[str, ...]]:
+            out = set()
+            for n in self.layer.nodes.values():
+                out.add(phrase(n.name))
+                if n.label:
+                    out.add(phrase(n.label))
+            return frozenset(out)
+
+        return self._memo("node_phrases", build)
+
+    def _ratios(self) -> list[tuple[str, list[str], bool]]:
+        """Every derived metric: its name, the metrics its expression names, and whether it divides."""
+        return self._memo("ratios", lambda: [(m.name, re.findall(r"[A-Za-z_][A-Za-z0-9_]*", m.expr), "/" in m.expr)
+                                             for m in self.layer.metrics.values() if m.is_derived])
 
     def _ratio_of_matches(self, text: str, tokens: list[Token], matches: list[PhraseMatch]) -> list[PhraseMatch]:
         """"spend per install": two metrics joined by per / divided by become the derived ratio defined over them."""
@@ -639,12 +691,9 @@ class OfflinePlanner:
             between = text[tokens[a.end - 1].end:tokens[b.start].start].strip().lower()
             if between not in ("per", "/", "divided by", "over", "per each", "for each", "by"):
                 continue
-            for m in self.layer.metrics.values():
-                if not m.is_derived:
-                    continue
-                refs = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", m.expr)
-                if refs == [a.ref, b.ref] and "/" in m.expr:
-                    ratio = PhraseMatch(m.name, a.start, b.end, min(a.score, b.score) * 0.95, "ratio of two metrics", True)
+            for name, refs, divides in self._ratios():
+                if refs == [a.ref, b.ref] and divides:
+                    ratio = PhraseMatch(name, a.start, b.end, min(a.score, b.score) * 0.95, "ratio of two metrics", True)
                     out = [x for x in out if x is not a and x is not b] + [ratio]
                     break
         return sorted(out, key=lambda x: x.start)
@@ -657,10 +706,9 @@ class OfflinePlanner:
         """
         if not d.metrics:
             return
-        for m in self.layer.metrics.values():
-            if not m.is_derived or "/" not in m.expr:
+        for name, refs, divides in self._ratios():
+            if not divides:
                 continue
-            refs = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", m.expr)
             if len(refs) != 2 or refs[0] not in d.metrics:
                 continue
             a_words, b_words = self._own_words(refs[0]), self._own_words(refs[1])
@@ -670,8 +718,8 @@ class OfflinePlanner:
                 prev = " ".join(x.text.lower() for x in tokens[max(0, i - 2):i])
                 if re.search(r"\b(per|each|every|an|a single|by the)$", prev) or \
                         (re.search(r"\b(average|avg|mean)\b", text, re.I) and re.search(r"\b(per|each|every)\b", prev)):
-                    d.metrics = [m.name if x == refs[0] else x for x in d.metrics]
-                    d.groundings = [g.model_copy(update={"ref": m.name, "source": "ratio of two metrics"})
+                    d.metrics = [name if x == refs[0] else x for x in d.metrics]
+                    d.groundings = [g.model_copy(update={"ref": name, "source": "ratio of two metrics"})
                                     if g.kind == "metric" and g.ref == refs[0] else g for g in d.groundings]
                     consumed.add(i)
                     for j in range(max(0, i - 2), i):

@@ -2,7 +2,11 @@
 
 Vectors live in a persistent chromadb collection (this is the only module that
 opens chromadb); a small lexical index is rebuilt in memory at every open
-from the same documents (it costs milliseconds, no model).
+from the same documents (it costs milliseconds, no model). The vectors are
+also held in memory, one float32 matrix per kind, and searched exactly (a
+matrix-vector product): per question this is far cheaper than a filtered
+chromadb query (about 1 ms instead of 2-8 ms per kind on the demo), and the
+collection serves as the persisted store the matrices are loaded from.
 
 Persistence: the collection's metadata holds a content hash of everything
 it was built from (index format, embedder name, ``layer.version``, and each
@@ -83,6 +87,54 @@ class Hit(_Frozen):
     lexical_score: float
 
 
+class _KindVectors:
+    """The unit vectors of one kind of document: ``matrix[row[id]]`` is the vector of ``id``. Never mutated."""
+
+    __slots__ = ("ids", "matrix", "row")
+
+    def __init__(self, ids: Sequence[str], matrix: np.ndarray) -> None:
+        self.ids: tuple[str, ...] = tuple(ids)
+        matrix = np.asarray(matrix, dtype=np.float32)
+        dim = matrix.shape[-1] if matrix.ndim == 2 else (matrix.size // max(1, len(self.ids)))
+        self.matrix: np.ndarray = np.ascontiguousarray(matrix.reshape(len(self.ids), dim))
+        self.row: dict[str, int] = {i: n for n, i in enumerate(self.ids)}
+
+    def nearest(self, qvec: np.ndarray, n: int) -> dict[str, float]:
+        """The ``n`` most similar documents and their similarities (as chromadb's cosine distance reports them)."""
+        if not self.ids or n <= 0:
+            return {}
+        # einsum, not ``matrix @ qvec``: BLAS hands a matrix-vector product to its thread pool, which costs
+        # milliseconds of hand-off on a busy machine; this loop is single-threaded and memory-bound
+        dots = np.einsum("ij,j->i", self.matrix, qvec)
+        if n < len(self.ids):
+            top = np.argpartition(-dots, n - 1)[:n]
+        else:
+            top = np.arange(len(self.ids))
+        distances = (np.float32(1.0) - dots[top]).astype(np.float32)
+        return {self.ids[int(i)]: _clip01(1.0 - float(d)) for i, d in zip(top, distances)}
+
+    def similarity(self, qvec: np.ndarray, doc_id: str) -> float | None:
+        row = self.row.get(doc_id)
+        if row is None:
+            return None
+        return _clip01(float(np.dot(self.matrix[row], qvec)))
+
+    def with_vectors(self, ids: Sequence[str], matrix: np.ndarray) -> _KindVectors:
+        """A copy with ``ids`` added or replaced."""
+        if not len(ids):
+            return self
+        replace = set(ids)
+        keep = [n for n, i in enumerate(self.ids) if i not in replace]
+        new_ids = [self.ids[n] for n in keep] + list(ids)
+        added = np.asarray(matrix, dtype=np.float32).reshape(len(ids), -1)
+        kept = self.matrix[keep].reshape(len(keep), added.shape[1])
+        return _KindVectors(new_ids, np.vstack([kept, added]))
+
+    def without(self, ids: Collection[str]) -> _KindVectors:
+        keep = [n for n, i in enumerate(self.ids) if i not in ids]
+        return _KindVectors([self.ids[n] for n in keep], self.matrix[keep])
+
+
 class RetrievalResult(_Frozen):
     question: str
     hits: tuple[Hit, ...] = ()
@@ -134,6 +186,12 @@ class Retriever:
         self._docs: dict[str, IndexDoc] = {d.id: d for d in [*layer_docs, *example_docs]}
         self._lexical = LexicalIndex.build(d.lexical() for d in self._docs.values())
         self._matcher = ValueMatcher(_values_of(layer_docs))
+        self._sizes: dict[str, int] = _sizes(self._docs)
+        vectors = _load_vectors(collection, self._docs)
+        self._vectors: dict[str, _KindVectors] = {
+            kind: _KindVectors(*vectors.get(kind, ((), np.zeros((0, embedder.dimension), dtype=np.float32))))
+            for kind in KINDS
+        }
 
     # -- opening -------------------------------------------------------------
 
@@ -186,7 +244,7 @@ class Retriever:
         wanted = _check_kinds(kinds)
         if not question.strip() or k <= 0:
             return RetrievalResult(question=question)
-        docs, lexical_index = self._docs, self._lexical  # one consistent snapshot
+        docs, lexical_index, sizes, vectors = self._docs, self._lexical, self._sizes, self._vectors  # one snapshot
         qvec = self.embedder.embed_one(question)
         lexical = lexical_index.score(question, kinds=wanted)
         if "value" in wanted:
@@ -194,18 +252,21 @@ class Retriever:
                 doc_id = f"value:{match.ref}={match.value}"
                 if doc_id in docs:
                     lexical[doc_id] = max(lexical.get(doc_id, 0.0), match.score)
+        by_kind: dict[str, list[str]] = {kind: [] for kind in wanted}
+        for i in lexical:  # in the scorer's order, which settles equal scores
+            doc = docs.get(i)
+            if doc is not None and doc.kind in by_kind:
+                by_kind[doc.kind].append(i)
         hits: list[Hit] = []
         for kind in wanted:
-            size = sum(1 for d in docs.values() if d.kind == kind)
+            size = sizes.get(kind, 0)
             if size == 0:
                 continue
-            vector = self._nearest(qvec, kind, min(size, max(4 * k, 24)))
-            lexical_top = sorted(
-                (i for i, s in lexical.items() if docs.get(i) is not None and docs[i].kind == kind),
-                key=lambda i: -lexical[i],
-            )[: 4 * k]
-            missing = [i for i in lexical_top if i not in vector]
-            vector.update(self._similarities(qvec, missing))
+            vector = vectors[kind].nearest(qvec, min(size, max(4 * k, 24)))
+            lexical_top = sorted(by_kind[kind], key=lambda i: -lexical[i])[: 4 * k]
+            for i in lexical_top:
+                if i not in vector and (sim := vectors[kind].similarity(qvec, i)) is not None:
+                    vector[i] = sim
             scored = [
                 self._hit(docs[i], vector.get(i, 0.0), lexical.get(i, 0.0))
                 for i in set(vector) | set(lexical_top)
@@ -215,22 +276,6 @@ class Retriever:
             hits.extend(scored[:k])
         hits.sort(key=lambda h: (-h.score, -h.vector_score, h.id))
         return RetrievalResult(question=question, hits=tuple(hits))
-
-    def _nearest(self, qvec: np.ndarray, kind: str, n: int) -> dict[str, float]:
-        res = self._collection.query(
-            query_embeddings=[qvec.tolist()], n_results=n, where={"kind": kind}, include=["distances"]
-        )
-        ids, distances = res["ids"][0], res["distances"][0]
-        return {i: _clip01(1.0 - float(d)) for i, d in zip(ids, distances)}
-
-    def _similarities(self, qvec: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
-        if not ids:
-            return {}
-        res = self._collection.get(ids=list(ids), include=["embeddings"])
-        return {
-            i: _clip01(float(np.dot(np.asarray(e, dtype=np.float32), qvec)))
-            for i, e in zip(res["ids"], res["embeddings"])
-        }
 
     @staticmethod
     def _hit(doc: IndexDoc, vector: float, lexical: float) -> Hit:
@@ -261,7 +306,12 @@ class Retriever:
             _upsert(self._collection, docs)
             merged = dict(self._docs)
             merged.update({d.id: d for d in docs})
+            matrix = self.embedder.embed([d.text for d in docs])  # the texts just embedded: served from its cache
+            vectors = dict(self._vectors)
+            vectors["example"] = vectors["example"].with_vectors([d.id for d in docs], matrix)
             self._lexical = self._lexical.with_docs(d.lexical() for d in docs)
+            self._vectors = vectors
+            self._sizes = _sizes(merged)
             self._docs = merged
 
     def remove_example(self, example_id: str) -> None:
@@ -271,14 +321,20 @@ class Retriever:
             if doc_id not in self._docs:
                 return
             self._collection.delete(ids=[doc_id])
-            self._docs = {i: d for i, d in self._docs.items() if i != doc_id}
+            docs = {i: d for i, d in self._docs.items() if i != doc_id}
+            vectors = dict(self._vectors)
+            vectors["example"] = vectors["example"].without({doc_id})
             self._lexical = self._lexical.without([doc_id])
+            self._vectors = vectors
+            self._sizes = _sizes(docs)
+            self._docs = docs
 
     # -- introspection -------------------------------------------------------
 
     def count(self, kind: str | None = None) -> int:
         """How many documents (of a kind) the index holds."""
-        return sum(1 for d in self._docs.values() if kind is None or d.kind == kind)
+        sizes = self._sizes
+        return sum(sizes.values()) if kind is None else sizes.get(kind, 0)
 
 
 # --- chromadb at the edge ----------------------------------------------------------
@@ -286,6 +342,37 @@ class Retriever:
 
 def _clip01(x: float) -> float:
     return min(1.0, max(0.0, x))
+
+
+def _sizes(docs: Mapping[str, IndexDoc]) -> dict[str, int]:
+    sizes = dict.fromkeys(KINDS, 0)
+    for doc in docs.values():
+        sizes[doc.kind] = sizes.get(doc.kind, 0) + 1
+    return sizes
+
+
+def _load_vectors(collection: Any, docs: Mapping[str, IndexDoc], *, page: int = 5000
+                  ) -> dict[str, tuple[list[str], np.ndarray]]:
+    """Every stored vector of ``docs``, grouped by kind (read from the collection in pages)."""
+    ids: dict[str, list[str]] = {kind: [] for kind in KINDS}
+    rows: dict[str, list[np.ndarray]] = {kind: [] for kind in KINDS}
+    offset = 0
+    while True:
+        res = collection.get(include=["embeddings"], limit=page, offset=offset)
+        got = res["ids"]
+        if not len(got):
+            break
+        matrix = np.asarray(res["embeddings"], dtype=np.float32).reshape(len(got), -1)
+        for n, doc_id in enumerate(got):
+            doc = docs.get(doc_id)
+            if doc is not None:
+                ids[doc.kind].append(doc_id)
+                rows[doc.kind].append(matrix[n])
+        offset += len(got)
+        if len(got) < page:
+            break
+    return {kind: (ids[kind], np.vstack(rows[kind]) if rows[kind] else np.zeros((0, 0), dtype=np.float32))
+            for kind in KINDS if ids[kind]}
 
 
 def _values_of(docs: Sequence[IndexDoc]) -> dict[str, list[str]]:

@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+import numpy as np
+
 #: words that carry no meaning for matching a question to a metric, attribute or value
 STOP_WORDS: frozenset[str] = frozenset(
     """a an the of by for in on at to and or per with from into over under vs versus
@@ -293,11 +295,102 @@ class _Prepared:
     symmetric: bool
 
 
+def _idf(n: int, df: int) -> float:
+    """BM25's idf of a term in ``df`` of ``n`` documents.
+
+    >>> round(_idf(10, 1), 4), round(_idf(10, 10), 4)
+    (1.9924, 0.0465)
+    """
+    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+
 def _prepare(doc: LexicalDoc) -> _Prepared:
     phrases = tuple((frozenset(terms(text)), w) for text, w in doc.phrases)
     phrases = tuple((t, w) for t, w in phrases if t)
     all_terms = frozenset().union(*(t for t, _ in phrases), terms(doc.bag))
     return _Prepared(doc.id, doc.kind, phrases, all_terms, doc.symmetric)
+
+
+class _Arrays:
+    """The lexical index as arrays, so a question's sums are a few vectorised additions.
+
+    Per term: the documents holding it (``docs_of``) and the phrase slots holding it (``slots_of``; a slot is
+    one phrase of one document, with its idf total and weight). Sums are accumulated term by term in the
+    question's term order (the same float additions as a loop over the terms), then combined per document
+    as :meth:`LexicalIndex.score` describes.
+    """
+
+    __slots__ = ("ids", "index", "symmetric", "docs_of", "slots_of", "slot_doc", "slot_total", "slot_weight")
+
+    def __init__(self, ids: list[str], symmetric: np.ndarray, docs_of: dict[str, np.ndarray],
+                 slots_of: dict[str, np.ndarray], slot_doc: np.ndarray, slot_total: np.ndarray,
+                 slot_weight: np.ndarray) -> None:
+        self.ids = ids
+        self.index = {d: i for i, d in enumerate(ids)}
+        self.symmetric = symmetric
+        self.docs_of = docs_of
+        self.slots_of = slots_of
+        self.slot_doc = slot_doc
+        self.slot_total = slot_total
+        self.slot_weight = slot_weight
+
+    @classmethod
+    def build(cls, docs: Mapping[str, _Prepared], postings: Mapping[str, frozenset[str]],
+              idfs: Mapping[str, float]) -> _Arrays:
+        ids = list(docs)
+        index = {d: i for i, d in enumerate(ids)}
+        slots: dict[str, list[int]] = {}
+        slot_doc: list[int] = []
+        slot_total: list[float] = []
+        slot_weight: list[float] = []
+        for i, doc in enumerate(docs.values()):
+            for phrase, weight in doc.phrases:
+                slot = len(slot_doc)
+                slot_doc.append(i)
+                slot_total.append(sum(idfs[t] for t in phrase))
+                slot_weight.append(weight)
+                for t in phrase:
+                    slots.setdefault(t, []).append(slot)
+        return cls(
+            ids,
+            np.array([doc.symmetric for doc in docs.values()], dtype=bool),
+            {t: np.fromiter((index[d] for d in ds), dtype=np.int64, count=len(ds)) for t, ds in postings.items()},
+            {t: np.array(v, dtype=np.int64) for t, v in slots.items()},
+            np.array(slot_doc, dtype=np.int64),
+            np.array(slot_total, dtype=np.float64),
+            np.array(slot_weight, dtype=np.float64),
+        )
+
+    def scores(self, q_terms: Iterable[str], idf: Mapping[str, float], q_total: float,
+               rows: Sequence[int]) -> list[float]:
+        """The unrounded score of the documents at ``rows``."""
+        q_sum = np.zeros(len(self.ids), dtype=np.float64)
+        phrase_sum = np.zeros(len(self.slot_doc), dtype=np.float64)
+        touched = []
+        for term in q_terms:
+            w = idf[term]
+            docs = self.docs_of.get(term)
+            if docs is not None:
+                q_sum[docs] += w  # a document appears once per term: plain fancy-index addition is exact
+            slots = self.slots_of.get(term)
+            if slots is not None:
+                phrase_sum[slots] += w
+                touched.append(slots)
+        best = np.zeros(len(self.ids), dtype=np.float64)
+        if touched:
+            used = np.unique(np.concatenate(touched))
+            total = self.slot_total[used]
+            cov = np.divide(phrase_sum[used], total, out=np.zeros(len(used)), where=total != 0)
+            owner = self.slot_doc[used]
+            sym = self.symmetric[owner]
+            if sym.any():
+                cov[sym] = np.minimum(cov[sym], q_sum[owner[sym]] / q_total)
+            np.maximum.at(best, owner, self.slot_weight[used] * cov)
+        at = np.asarray(rows, dtype=np.int64)
+        out = best[at]
+        plain = ~self.symmetric[at]
+        out[plain] = np.maximum(out[plain], 0.5 * (q_sum[at[plain]] / q_total))
+        return out.tolist()
 
 
 @dataclass(frozen=True)
@@ -331,19 +424,29 @@ class LexicalIndex:
         drop = set(ids)
         return self._rebuilt({i: d for i, d in self.docs.items() if i not in drop})
 
+    #: precomputed from docs and postings (see _rebuilt): idf of every indexed term, and per document the
+    #: idf total of each of its phrases, so a question costs no logarithms beyond its own unknown words
+    idfs: Mapping[str, float] = field(default_factory=dict, compare=False, repr=False)
+    #: the arrays the scorer adds up (see _Arrays), built with the index
+    arrays: _Arrays | None = field(default=None, compare=False, repr=False)
+
     @staticmethod
     def _rebuilt(docs: dict[str, _Prepared]) -> LexicalIndex:
         postings: dict[str, set[str]] = {}
         for doc in docs.values():
             for term in doc.all_terms:
                 postings.setdefault(term, set()).add(doc.id)
-        return LexicalIndex(docs, {t: frozenset(ids) for t, ids in postings.items()})
+        frozen = {t: frozenset(ids) for t, ids in postings.items()}
+        n = len(docs)
+        idfs = {t: _idf(n, len(ids)) for t, ids in frozen.items()}
+        return LexicalIndex(docs, frozen, idfs, _Arrays.build(docs, frozen, idfs))
 
     def idf(self, term: str) -> float:
         """BM25's idf: ln(1 + (N - df + 0.5) / (df + 0.5)), always positive."""
-        n = len(self.docs)
-        df = len(self.postings.get(term, ()))
-        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        known = self.idfs.get(term)
+        if known is not None:
+            return known
+        return _idf(len(self.docs), len(self.postings.get(term, ())))
 
     def score(self, question: str, *, kinds: Iterable[str] | None = None) -> dict[str, float]:
         """Lexical scores in 0..1 of the documents sharing a word with the question (others: 0).
@@ -364,24 +467,19 @@ class LexicalIndex:
         wanted = None if kinds is None else frozenset(kinds)
         idf = {t: self.idf(t) for t in q_terms}
         q_total = sum(idf.values())
+        postings = self.postings
         candidates: set[str] = set()
         for term in q_terms:
-            candidates |= self.postings.get(term, frozenset())
+            candidates |= postings.get(term, frozenset())
+        if not candidates:
+            return {}
+        arrays = self.arrays if self.arrays is not None else _Arrays.build(self.docs, postings, self.idfs)
+        scores = arrays.scores(q_terms, idf, q_total, [arrays.index[d] for d in candidates])
+        docs = self.docs
         out: dict[str, float] = {}
-        for doc_id in candidates:
-            doc = self.docs[doc_id]
-            if wanted is not None and doc.kind not in wanted:
+        for doc_id, best in zip(candidates, scores):  # the candidates' order settles equal scores
+            if wanted is not None and docs[doc_id].kind not in wanted:
                 continue
-            q_cov = sum(idf[t] for t in q_terms & doc.all_terms) / q_total
-            best = 0.0
-            for phrase, weight in doc.phrases:
-                total = sum(self.idf(t) for t in phrase)
-                cov = sum(idf[t] for t in phrase & q_terms) / total if total else 0.0
-                if doc.symmetric:
-                    cov = min(cov, q_cov)
-                best = max(best, weight * cov)
-            if not doc.symmetric:
-                best = max(best, 0.5 * q_cov)
             if best > 0:
                 out[doc_id] = round(best, 4)
         return out

@@ -61,7 +61,7 @@ def rounded(value: Any) -> Any:
 def base_project(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the session's demo project with its index built once (Lore.warm_up) for this module."""
     folder = tmp_path_factory.mktemp("perf") / "project"
-    shutil.copytree(demo_dir, folder)
+    shutil.copytree(demo_dir, folder, ignore=shutil.ignore_patterns("answers.sqlite*"))  # no other test's cache file
     with Lore.open(folder) as lore:
         took = lore.warm_up()
     assert {"engine", "layer", "retriever", "planner", "query"} <= set(took)
