@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # LORE's two commands. Both create (or reuse) the virtual environment in .venv first.
 #   ./dev.sh demo   set up, build the demo project in ./demo and open the chat page on it
-#   ./dev.sh test   set up with the test extras (and Chromium) and run the whole test suite
+#   ./dev.sh test   set up with the test extras, the local model (and Chromium), run the whole test suite
+#   ./dev.sh audit  check the locked dependencies for known vulnerabilities (pip-audit)
 # Idempotent: the environment is reinstalled only when pyproject.toml or requirements.lock change,
 # and the demo warehouse is rebuilt only when missing (or with a different LORE_DEMO_SCALE).
 set -euo pipefail
@@ -65,15 +66,19 @@ case "$cmd" in
     exec "$VENV/bin/lore" ui --project demo --host "${LORE_UI_HOST:-127.0.0.1}" --port "${LORE_UI_PORT:-8501}" "$@"
     ;;
   test)
-    setup dev
+    setup dev,local
     browser
     exec "$PY" -m pytest "$@"
     ;;
   setup)
-    setup dev
+    setup dev,local
+    ;;
+  audit)
+    setup dev,local
+    exec "$PY" -m evals.audit "$@"
     ;;
   *)
-    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
     [ "$cmd" = help ] || exit 2
     ;;
 esac

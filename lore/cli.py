@@ -46,8 +46,12 @@ demo_app = typer.Typer(help="Create and explore the demo warehouse.", no_args_is
 semantic_app = typer.Typer(help="Inspect and validate the semantic layer.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
 app.add_typer(semantic_app, name="semantic")
-cache_app = typer.Typer(help="Warm the answer cache with example questions (the nightly pre-cache).", no_args_is_help=True)
+cache_app = typer.Typer(help="The answer cache: warm it with example questions (the nightly pre-cache), see or clear "
+                             "its shared file (.lore/answers.sqlite).", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
+access_app = typer.Typer(help="Per-user access (the access section of lore.yaml): check it and see what a user sees.",
+                         no_args_is_help=True)
+app.add_typer(access_app, name="access")
 
 ProjectOpt = Annotated[Path, typer.Option("--project", "-p", envvar="LORE_PROJECT", help="Project folder (holds lore.yaml).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -220,7 +224,7 @@ def ask_cmd(
     explain: Annotated[bool, typer.Option("--explain", help="Show the retrieved context, the plan, the SQL and the confidence breakdown.")] = False,
     model: Annotated[str, typer.Option("--model", envvar="LORE_MODEL", help="Planner model: offline (default, no model), local (the bundled Qwen2.5-Coder-0.5B), openai:<model> (honours OPENAI_BASE_URL and OPENAI_API_KEY) or any LangChain provider:model.")] = "offline",
     today: Annotated[Optional[str], typer.Option("--today", help="Resolve relative dates against this day (YYYY-MM-DD).")] = None,
-    user: Annotated[Optional[str], typer.Option("--user", help="Who is asking (recorded with the answer).")] = None,
+    user: Annotated[Optional[str], typer.Option("--user", help="Who is asking: recorded with the answer and, when lore.yaml has an access section, what they may see (the CLI trusts whoever runs it).")] = None,
 ) -> None:
     """Ask questions in plain words; each answer comes with its reasoning and a confidence score.
 
@@ -263,6 +267,7 @@ def ask_cmd(
 def logs_cmd(
     project: ProjectOpt = Path("."),
     n: Annotated[int, typer.Option("-n", "--count", min=1, help="How many exchanges to show, newest first.")] = 20,
+    answer: Annotated[Optional[str], typer.Option("--answer", help="Only the exchanges behind this answer id (as shown by `lore ask --json`, the chat page's feedback or the feedback store).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Show the latest LLM exchanges (prompt, response, model, latency, tokens, outcome) from .lore/llm.sqlite."""
@@ -273,7 +278,7 @@ def logs_cmd(
 
     proj = Project.open(project)
     path = proj.state_dir / LOG_FILE
-    rows = ExchangeLog.open(path).recent(n) if path.exists() else []
+    rows = ExchangeLog.open(path).recent(n, answer_id=answer) if path.exists() else []
     if as_json:
         typer.echo(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
         return
@@ -285,7 +290,8 @@ def logs_cmd(
     colour = {"ok": "green", "refused": "yellow", "invalid": "yellow", "timeout": "red", "error": "red"}
     for r in rows:
         tokens = f"{r.tokens_in if r.tokens_in is not None else '?'}→{r.tokens_out if r.tokens_out is not None else '?'} tokens"
-        out.print(f"#{r.id}  {r.created_at[:19].replace('T', ' ')}  {escape(r.model)}  "
+        link = f"  answer {r.answer_id}" if r.answer_id else ""
+        out.print(f"#{r.id}  {r.created_at[:19].replace('T', ' ')}  {escape(r.model)}{link}  "
                   f"[{colour.get(r.outcome, 'white')}]{r.outcome}[/]  try {r.attempt}  {r.latency_ms:,.0f} ms  {tokens}",
                   highlight=False)
         out.print(f"  Q: {escape(r.question)}", highlight=False, soft_wrap=True)
@@ -330,9 +336,10 @@ def cache_warm(
 ) -> None:
     """Open everything and answer the example questions, so their results are in the answer cache.
 
-    The answer cache lives in the answering process: a server runs the same warm-up at start
-    (``lore.cache.warm``); run here, it builds the on-disk parts (index, embeddings, value lists)
-    and checks that every example question answers, with its timings.
+    Results are persisted in the project's shared cache file (.lore/answers.sqlite), so a process
+    started later (the chat page, the Slack bot, `lore ask`) gets cache hits for these questions until
+    the warehouse or the semantic layer changes, or the day does. It also builds the on-disk parts
+    (index, embeddings, value lists) and checks that every example question answers, with its timings.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -359,9 +366,69 @@ def cache_warm(
     out.print(f"[green]Warmed[/] in {report.seconds:.1f} s: {report.answered}/{report.questions} questions answered "
               f"({source}); {stats.entries if stats else 0} results cached"
               f"{'' if stats else ' (the answer cache is off: LORE_ANSWER_CACHE)'}.", highlight=False)
+    disk = stats.disk if stats else None
+    if disk is not None and disk.error is None:
+        out.print(f"Persisted in {disk.path} ({disk.results} results, {disk.plans} plans, {_mib(disk.bytes)} of "
+                  f"{_mib(disk.max_bytes)}): later processes of this project get cache hits for these questions "
+                  "until the data, the semantic layer or the day changes.", highlight=False)
+    elif stats is not None:
+        why = disk.error if disk is not None else "LORE_ANSWER_CACHE_DISK_MB is 0"
+        out.print(f"[yellow]Not persisted[/] ({why}): the results stay in this process only.", highlight=False)
     out.print("Warm-up: " + ", ".join(f"{k} {v:.2f} s" for k, v in report.warm_up_s.items()), highlight=False)
     for q in report.not_answered:
         out.print(f"  [yellow]not answered:[/] {q}", highlight=False)
+
+
+def _mib(n: int) -> str:
+    """A byte count in MiB.
+
+    >>> _mib(3 * 1024 * 1024), _mib(1500)
+    ('3.0 MiB', '0.0 MiB')
+    """
+    return f"{n / 2**20:.1f} MiB"
+
+
+def _disk_cache(project: Path):  # -> DiskCache
+    """The project's shared cache file (even when settings turn it off: it can still be seen and cleared)."""
+    from lore.cache import DISK_FILE, DiskCache
+
+    lore = _open(project)
+    size = lore.settings.answer_cache_disk_mb or 256
+    return DiskCache(lore.project.state_dir / DISK_FILE, max_bytes=size * 1024 * 1024)
+
+
+@cache_app.command("stats")
+@handle_errors
+def cache_stats(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Show the shared cache file: results and plans stored, size and bound."""
+    disk = _disk_cache(project)
+    stats = disk.stats()
+    if as_json:
+        typer.echo(json.dumps(stats.model_dump(mode="json"), indent=2))
+    else:
+        console().print(f"{stats.path}: {stats.results} results, {stats.plans} plans, {_mib(stats.bytes)} of "
+                        f"{_mib(stats.max_bytes)}" + (f" [red]unusable:[/] {stats.error}" if stats.error else ""),
+                        highlight=False)
+    if stats.error:
+        raise typer.Exit(1)
+
+
+@cache_app.command("clear")
+@handle_errors
+def cache_clear(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Empty the shared cache file (a corrupt one is removed); running processes keep their in-memory entries."""
+    import sqlite3
+
+    disk = _disk_cache(project)
+    try:
+        removed = disk.clear()
+    except (sqlite3.Error, OSError) as err:
+        raise OperatorError(f"Cannot clear the answer cache file {disk.path}: {err}",
+                            hint="Check the file's permissions, or delete it while no LORE process runs.") from None
+    if as_json:
+        typer.echo(json.dumps({"path": str(disk.path), "removed": removed}))
+    else:
+        console().print(f"Cleared {disk.path}: {removed} entries removed.", highlight=False)
 
 
 # --- lore semantic --------------------------------------------------------------
@@ -433,6 +500,53 @@ def semantic_list(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> 
             if c.kind != "identifier":
                 dims.add_row(f"{n.name}.{c.name}" + (":<grain>" if c.kind == "time" else ""), c.description)
     out.print(dims)
+
+
+# --- lore access ------------------------------------------------------------------
+
+
+@access_app.command("show")
+@handle_errors
+def access_show(
+    user: Annotated[Optional[str], typer.Option("--user", help="Show what this identity sees (an email, or slack:TEAM:USER).")] = None,
+    project: ProjectOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Check every group and user of the access section; with --user, what that identity may see."""
+    from lore.access import build_scope, rules_for
+
+    lore = _open(project)
+    with lore:
+        config = lore.access
+        if config is None:
+            raise OperatorError("This project has no access section: every user sees every metric and row.",
+                                hint="Add access: to lore.yaml (see the README's 'Access control').")
+        identities = [user] if user else [*config.users, *(m for g in config.groups.values() for m in g.members)]
+        rows = []
+        for identity in dict.fromkeys(identities):
+            rules = rules_for(config, identity)
+            if rules is None:
+                rows.append({"user": identity, "rules": [], "metrics": sorted(lore.layer.metrics), "hidden_metrics": [],
+                             "hidden_tables": [], "row_filters": []})
+                continue
+            scope = build_scope(lore.layer, lore.schema, rules)  # raises ConfigError naming a bad rule
+            rows.append({"user": identity, "rules": [n for n, _ in rules], "metrics": sorted(scope.layer.metrics),
+                         "hidden_metrics": sorted(set(lore.layer.metrics) - set(scope.layer.metrics)),
+                         "hidden_tables": sorted(set(lore.schema) - set(scope.schema)),
+                         "row_filters": list(scope.row_labels)})
+    if as_json:
+        typer.echo(json.dumps({"default": config.default, "users": rows}, indent=2))
+        return
+    table = Table(title=f"Access (users no rule names: {config.default})", title_justify="left", header_style="bold")
+    for head in ("user", "rules", "metrics", "hidden tables", "row filters"):
+        table.add_column(head)
+    for row in rows:
+        table.add_row(row["user"], ", ".join(row["rules"]) or "(none: sees everything)",
+                      f"{len(row['metrics'])} of {len(lore.layer.metrics)}", ", ".join(row["hidden_tables"]),
+                      "; ".join(row["row_filters"]))
+    console().print(table)
+    if user and rows:
+        console().print("Metrics: " + ", ".join(rows[0]["metrics"]), highlight=False)
 
 
 # --- lore demo ------------------------------------------------------------------

@@ -23,7 +23,8 @@ from lore.settings import Settings
 from lore.types import CompiledQuery, Filter, OrderBy, QueryPlan, ResultSet, SemanticQuery
 
 if TYPE_CHECKING:  # pragma: no cover
-    from lore.cache import AnswerCache, CachedPlan
+    from lore.access import AccessConfig
+    from lore.cache import AnswerCache, CachedPlan, CachedResult, DiskCache
     from lore.execute.engine import Engine
     from lore.llm.log import ExchangeLog
     from lore.llm.models import ModelHandle
@@ -146,6 +147,8 @@ class Lore:
         # feedback (issue 6): the store revision the retriever's verified examples reflect
         self._examples_lock = threading.Lock()
         self._examples_revision = 0
+        # access control (issue 9): one scoped view per distinct set of rules
+        self._scopes: dict[str, Lore] = {}
 
     @classmethod
     def open(cls, project: str | Path = ".", *, settings: Settings | None = None, **overrides: Any) -> Lore:
@@ -274,6 +277,37 @@ class Lore:
         sql = exp.select("*").from_(exp.to_table(table)).limit(3).sql(dialect="duckdb")
         return [tuple(r) for r in self.sql(sql).rows]
 
+    # --- access control (issue 9): see lore/access.py ----------------------------------------
+    @cached_property
+    def access(self) -> AccessConfig | None:
+        """The ``access:`` section of lore.yaml, validated (None: no per-user limits)."""
+        from lore.access import AccessConfig
+
+        return AccessConfig.parse(self.project.config.access, where=str(self.project.root / "lore.yaml"))
+
+    def for_user(self, user: str | None) -> Lore:
+        """This project as ``user`` may see it (``self`` when no rule limits them; None is the operator).
+
+        The identity must come from a verified source (a sign-in, a signed Slack request, the operator),
+        never from a question or a model. Users whose rules allow the same share one scoped view.
+        """
+        from lore.access import ScopedLore, build_scope, rules_for, scope_id
+
+        rules = rules_for(self.access, user)
+        if rules is None:
+            return self
+        key = scope_id(rules)
+        with self._lock:
+            scoped = self._scopes.get(key)
+            if scoped is None:
+                scoped = ScopedLore(self, build_scope(self.layer, self.schema, rules))
+                self._scopes[key] = scoped
+        return scoped
+
+    def access_note(self, row_filtered: Sequence[str]) -> str | None:
+        """A sentence for the reasoning when the user's access limited the rows read (None: no limit)."""
+        return None
+
     def chat(self, user: str | None = None, *, conversation_id: str | None = None) -> Chat:
         """Start a conversation; follow-up questions refine the previous answer."""
         from lore.pipeline import Chat
@@ -286,23 +320,42 @@ class Lore:
 
     # --- answer cache and warm-up (issue 10): see lore/cache.py -----------------------------------
     @cached_property
-    def answer_cache(self) -> AnswerCache | None:
-        """This instance's answer cache, or None when ``settings.answer_cache`` is off."""
+    def answer_cache(self) -> AnswerCache[CachedResult] | None:
+        """This instance's answer cache, or None when ``settings.answer_cache`` is off.
+
+        In memory, in front of the project's shared file ``.lore/answers.sqlite`` (:attr:`disk_cache`).
+        """
         if not self.settings.answer_cache:
             return None
-        from lore.cache import AnswerCache
+        from lore.cache import AnswerCache, CachedResult, TieredCache
 
-        return AnswerCache(max_entries=self.settings.answer_cache_entries,
-                           max_bytes=self.settings.answer_cache_mb * 1024 * 1024)
+        entries, size = self.settings.answer_cache_entries, self.settings.answer_cache_mb * 1024 * 1024
+        disk = self.disk_cache
+        if disk is None:
+            return AnswerCache(max_entries=entries, max_bytes=size)
+        return TieredCache(disk, "result", CachedResult, max_entries=entries, max_bytes=size)
 
     @cached_property
     def plan_cache(self) -> AnswerCache[CachedPlan] | None:
         """The plan memo: what retrieval and planning made of a question asked before (None when the cache is off)."""
         if not self.settings.answer_cache:
             return None
-        from lore.cache import AnswerCache
+        from lore.cache import AnswerCache, CachedPlan, TieredCache
 
-        return AnswerCache(max_entries=self.settings.answer_cache_entries, max_bytes=16 * 1024 * 1024)
+        entries, size = self.settings.answer_cache_entries, 16 * 1024 * 1024
+        disk = self.disk_cache
+        if disk is None:
+            return AnswerCache(max_entries=entries, max_bytes=size)
+        return TieredCache(disk, "plan", CachedPlan, max_entries=entries, max_bytes=size)
+
+    @cached_property
+    def disk_cache(self) -> DiskCache | None:
+        """The answer cache's tier shared by every process of the project (None: the cache or the tier is off)."""
+        if not self.settings.answer_cache or self.settings.answer_cache_disk_mb <= 0:
+            return None
+        from lore.cache import DISK_FILE, DiskCache
+
+        return DiskCache(self.project.state_dir / DISK_FILE, max_bytes=self.settings.answer_cache_disk_mb * 1024 * 1024)
 
     def plan_cache_key(self, question: str, previous: QueryPlan | None) -> str:
         """The plan memo's key of ``question`` now (its words, the previous plan, data, layer, today, planner, examples)."""
@@ -454,6 +507,8 @@ class Lore:
         return self.engine.run(guarded.sql, timeout_s=self.settings.query_timeout_s, max_rows=self.settings.max_rows)
 
     def close(self) -> None:
+        if self.__dict__.get("disk_cache") is not None:
+            self.__dict__.pop("disk_cache").close()
         if "model" in self.__dict__:
             self.__dict__.pop("model").close()
             self.__dict__.pop("llm_planner", None)

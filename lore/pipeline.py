@@ -75,7 +75,8 @@ def _answer(lore: Lore, question: str, *, previous: QueryPlan | None, user: str 
             outcome = memo.outcome
         else:
             # feedback (issue 6): a verified example that means the same answers first; then the planner
-            outcome = _from_example(lore, question) or lore.planner.plan(question, previous)
+            # the answer's id goes with the question, so `lore logs` links each LLM exchange to its answer
+            outcome = _from_example(lore, question) or lore.planner.plan(question, previous, answer_id=answer_id)
             _plan_store(lore, plan_key, outcome, hits)
         outcome = _with_penalty(lore, question, outcome)  # feedback (issue 6): voted down before -> lower confidence
     trace = Trace(question=question, outcome=outcome, retrieved=hits, plan_cache_hit=memo is not None)
@@ -94,6 +95,16 @@ def _answer(lore: Lore, question: str, *, previous: QueryPlan | None, user: str 
                 chart = _cached_chart(cached, plan, result, lore)
     if cached is None:
         computed = _compute(lore, plan, trace, stage, base)
+        if isinstance(computed, Answer) and computed.status == "error":
+            # issue 5: a model's plan that passed every check but failed when it ran goes back to the model once
+            with stage("replan"):
+                retried = _replan(lore, question, previous, plan, computed, answer_id)
+            if retried is not None and retried.plan is not None:
+                outcome, plan = retried, retried.plan
+                _plan_store(lore, plan_key, outcome, hits)
+                trace = trace.model_copy(update={"outcome": outcome})
+                cache_key = lore.cache_key(plan) if cache_key is not None else None
+                computed = _compute(lore, plan, trace, stage, base)
         if isinstance(computed, Answer):
             return computed
         compiled, guarded, result, chart = computed
@@ -101,6 +112,8 @@ def _answer(lore: Lore, question: str, *, previous: QueryPlan | None, user: str 
     with stage("explain"):
         message = compose_message(plan, result, lore.layer)
         reasoning = reasoning_steps(plan, lore.layer, compiled, result, guarded.tables)
+        if (note := lore.access_note(guarded.row_filtered)) is not None:  # access control (issue 9)
+            reasoning.append(note)
         if cached is not None:  # answer cache (issue 10)
             reasoning.append("This result was reused from the answer cache: the same query ran earlier on the same "
                              "data and semantic-layer version.")
@@ -146,6 +159,24 @@ def _compute(lore: Lore, plan: QueryPlan, trace: Trace, stage: _Stages,
     with stage("chart"):
         chart = _chart(plan, result, lore)
     return compiled, guarded, result, chart
+
+
+def _replan(lore: Lore, question: str, previous: QueryPlan | None, plan: QueryPlan, failed: Answer,
+            answer_id: str) -> PlanOutcome | None:
+    """The model's corrected plan after its plan failed to run (None: not a model's plan, or no better plan)."""
+    replan = getattr(lore.planner, "replan", None)
+    if replan is None or not plan.planner.startswith("llm"):
+        return None
+    error = (failed.trace.error if failed.trace is not None else None) or failed.message
+    try:
+        outcome = replan(question, previous, plan, error, answer_id=answer_id)
+    except LoreError as err:  # the model is unreachable now: keep the first error answer
+        log.warning("the model could not be asked again after a failed query: %s", err)
+        return None
+    if outcome is None or outcome.status != "plan" or outcome.plan is None:
+        return None
+    note = f"The model's first query failed when it ran ({error[:200]}); it was corrected once."
+    return outcome.model_copy(update={"plan": outcome.plan.model_copy(update={"notes": (*outcome.plan.notes, note)})})
 
 
 def _chart(plan: QueryPlan, result: ResultSet, lore: Lore) -> ChartSpec | None:
@@ -196,7 +227,9 @@ class Chat:
         return None
 
     def ask(self, question: str) -> Answer:
-        answer = ask(self.lore, question, previous=self.last_plan, user=self.user, conversation_id=self.id)
+        # access control (issue 9): each turn runs as whoever asked it (self.user may change between turns)
+        scoped = self.lore.for_user(self.user)
+        answer = ask(scoped, question, previous=self.last_plan, user=self.user, conversation_id=self.id)
         self.history.append(answer)
         return answer
 

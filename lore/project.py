@@ -39,6 +39,8 @@ class ProjectConfig(BaseModel):
     today: date | None = None
     #: the feedback loop's policy (reviewers, trusted_users, auto_verify_min_users, penalty): see feedback/policy.py
     feedback: dict[str, Any] | None = None
+    #: per-user access: metrics, dimensions and row filters per group and user (see lore/access.py)
+    access: dict[str, Any] | None = None
 
 
 class Project(BaseModel):
@@ -86,7 +88,7 @@ class Project(BaseModel):
         except ValidationError as err:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
             raise ConfigError(f"{cfg_path}: {problems}",
-                              hint="Valid keys: name, description, warehouse, semantic_layer, dialect, today, feedback.") from None
+                              hint="Valid keys: name, description, warehouse, semantic_layer, dialect, today, feedback, access.") from None
         return cls(root=root, config=config)
 
 

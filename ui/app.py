@@ -104,13 +104,27 @@ def open_lore(project: str, model: str, today: date) -> Lore:
 
 
 def default_user() -> str:
-    """Who is asking: the signed-in user when the server has authentication, else ``LORE_USER`` or the OS user."""
+    """Who is asking, from a verified source only (access control trusts this, never a text box):
+
+    1. the signed-in user's email when the server has Streamlit authentication (``st.login``);
+    2. the header named by ``LORE_UI_IDENTITY_HEADER`` (e.g. ``X-Forwarded-Email``), set by an
+       authenticating reverse proxy in front of the server (the operator must strip it from client requests);
+    3. ``LORE_USER``, set by the operator who starts the server, else the OS user running it.
+    """
     try:
         email = st.user.get("email")
     except (AttributeError, KeyError, RuntimeError):
         email = None
     if isinstance(email, str) and email:
         return email
+    header_name = os.environ.get("LORE_UI_IDENTITY_HEADER", "").strip()
+    if header_name:
+        try:
+            value = st.context.headers.get(header_name)
+        except (AttributeError, KeyError, RuntimeError):
+            value = None
+        if isinstance(value, str) and value.strip():
+            return value.strip()
     try:
         return os.environ.get("LORE_USER") or getpass.getuser()
     except (KeyError, OSError):
@@ -168,7 +182,7 @@ def header(title: str, description: str) -> None:
             st.button("New conversation", icon=":material/add_comment:", on_click=new_conversation, type="tertiary")
 
 
-def advanced(default_today: date) -> Prefs:
+def advanced(default_today: date, *, verified: str | None = None) -> Prefs:
     """The Advanced section at the bottom of the sidebar."""
     with st.sidebar.expander("Advanced", icon=":material/tune:"):
         model = st.selectbox("Model", model_choices(os.environ), index=0, key="model",
@@ -177,8 +191,12 @@ def advanced(default_today: date) -> Prefs:
         show_sql = st.toggle("Show SQL by default", value=False, key="show_sql")
         today = st.date_input("Today's date", value=default_today, key="today",
                               help="Relative ranges such as “last month” or “year to date” resolve against this day.")
-        user = st.text_input("Your name", value=default_user(), key="user",
-                             help="Recorded with your questions and feedback.")
+        if verified is not None:  # access control: the identity decides what you see, so it is not editable
+            user = st.text_input("Signed in as", value=verified, disabled=True,
+                                 help="This project limits what each person may see; you see what this identity may.")
+        else:
+            user = st.text_input("Your name", value=default_user(), key="user",
+                                 help="Recorded with your questions and feedback.")
     return Prefs(model=str(model or "offline"), today=today if isinstance(today, date) else default_today,
                  show_sql=bool(show_sql), user=(user or "").strip() or "anonymous")
 
@@ -450,12 +468,15 @@ def main() -> None:
         show_error(render.friendly_error(err))
         return
     catalog_box = st.sidebar.container()
-    prefs = advanced(project.config.today or date.today())
+    # access control (issue 9): with an access section the identity comes from a verified source only
+    verified = default_user() if project.config.access is not None else None
+    prefs = advanced(project.config.today or date.today(), verified=verified)
     header(project.config.name, project.config.description)
     key = (str(project.root), prefs.model, prefs.today)
     try:
         lore = open_lore(*key)
-        catalog_sidebar(lore, catalog_box)
+        view = lore.for_user(prefs.user)  # what this user may see: the catalog and examples show only that
+        catalog_sidebar(view, catalog_box)
     except LoreError as err:
         show_error(render.friendly_error(err))
         return
@@ -463,7 +484,7 @@ def main() -> None:
 
     history: list[Turn] = st.session_state.history
     if not history and not question:
-        welcome(lore)
+        welcome(view)
     for turn in history:
         show_turn(lore, turn, prefs)
     if question:

@@ -21,6 +21,7 @@ lore.errors.GuardError: Refused by the SQL guard (single_statement): the SQL hol
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
@@ -33,6 +34,7 @@ from lore.guard.passes import (
     parse,
     render,
     requested_limit,
+    row_policy,
     single_statement,
 )
 from lore.types import Frozen
@@ -56,6 +58,8 @@ class GuardedSQL(Frozen):
     limit_added: bool = False
     #: the query asked for more than ``max_rows`` rows and the LIMIT was lowered
     limit_clamped: bool = False
+    #: tables whose rows were limited to the user's access scope (see lore/access.py)
+    row_filtered: tuple[str, ...] = ()
 
 
 def guard_sql(
@@ -65,17 +69,21 @@ def guard_sql(
     dialect: str = "duckdb",
     default_limit: int = 1000,
     max_rows: int = 10_000,
+    row_filters: Mapping[str, str] | None = None,
 ) -> GuardedSQL:
     """Check ``sql`` against the allow-lists and the allowed ``schema``; return SQL that is safe to run.
 
     Raises :class:`lore.errors.GuardError` (with ``sql`` and the refusing ``rule``) on anything not allowed.
     """
-    ctx = GuardContext(schema=schema, dialect=dialect, default_limit=default_limit, max_rows=max_rows)
+    ctx = GuardContext(schema=schema, dialect=dialect, default_limit=default_limit, max_rows=max_rows,
+                       row_filters=MappingProxyType(dict(row_filters or {})))
     try:
         tree = single_statement(parse(sql, ctx), ctx)
         requested = requested_limit(tree)
         for check in PASSES:
             tree = _apply(check, tree, ctx)
+        read = _physical_tables(tree, ctx)
+        tree = _apply(row_policy, tree, ctx)  # per-user row filters, last: it wraps checked table references
         rendered = render(tree, ctx)
     except GuardError as err:
         err.sql = sql
@@ -85,10 +93,11 @@ def guard_sql(
         raise GuardError("the query has no whole-number LIMIT after the limit pass", sql=sql, rule="limit")
     return GuardedSQL(
         sql=rendered,
-        tables=_physical_tables(tree, ctx),
+        tables=read,
         limit=final,
         limit_added=requested is None,
         limit_clamped=requested is not None and requested > max_rows,
+        row_filtered=tuple(t for t in read if t.lower() in ctx.row_filters),
     )
 
 

@@ -15,8 +15,8 @@ import difflib
 import re
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from types import MappingProxyType
 
 import sqlglot
@@ -74,6 +74,8 @@ class GuardContext:
     dialect: str = "duckdb"
     default_limit: int = 1000
     max_rows: int = 10_000
+    #: lower-cased table -> SQL of the subquery that replaces it (per-user row filters, see lore/access.py)
+    row_filters: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     @cached_property
     def tables(self) -> dict[str, str]:
@@ -101,6 +103,7 @@ def _refuse(rule: str, reason: str) -> GuardError:
     return GuardError(reason, rule=rule)
 
 
+@lru_cache(maxsize=4096)
 def _type_or_unknown(kind: str, dialect: str) -> str:
     """A column type sqlglot can parse, or ``UNKNOWN``.
 
@@ -650,6 +653,34 @@ def render(tree: exp.Expression, ctx: GuardContext) -> str:
     if len(again) != 1 or not isinstance(again[0], (exp.Select, exp.SetOperation)):
         raise _refuse("render", "the regenerated SQL is not a single query")
     return sql
+
+
+def row_policy(tree: exp.Expression, ctx: GuardContext) -> exp.Expression:
+    """Replace every real table the query reads by the subquery of the rows the user may see.
+
+    Runs on the checked, qualified tree, so every table reference is a plain allowed name (no
+    qualifiers, no table functions, no CTE of a real table's name). The replacement keeps the
+    reference's alias, so the query's own predicates (``OR 1 = 1``), joins, subqueries, unions
+    and CTEs all read the filtered rows only; nothing around a subquery can widen it.
+
+    >>> ctx = GuardContext(schema={"t": {"id": "INT"}}, row_filters={"t": 'SELECT "id" FROM "t" WHERE "id" < 3'})
+    >>> row_policy(sqlglot.parse_one('SELECT "x"."id" FROM "t" AS "x" WHERE 1 = 1 OR "x"."id" > 0'), ctx).sql()
+    'SELECT "x"."id" FROM (SELECT "id" FROM "t" WHERE "id" < 3) AS "x" WHERE 1 = 1 OR "x"."id" > 0'
+    """
+    if not ctx.row_filters:
+        return tree
+    targets = [t for t in tree.find_all(exp.Table) if t.name.lower() in ctx.row_filters]
+    for table in targets:
+        if table.name.lower() in visible_ctes(table):  # pragma: no cover - the tables pass refuses such CTEs
+            raise _refuse("row_policy", f'the CTE "{table.name}" has the name of a real table')
+        inner = sqlglot.parse_one(ctx.row_filters[table.name.lower()], read=ctx.dialect)
+        alias = table.args.get("alias")
+        alias = alias.copy() if isinstance(alias, exp.TableAlias) else exp.TableAlias(
+            this=exp.to_identifier(table.name, quoted=True))
+        table.replace(exp.Subquery(this=inner, alias=alias))
+    for recheck in (allowed_nodes, functions):
+        recheck(tree, ctx)
+    return tree
 
 
 #: the tree passes, in order

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from slack_standin import Reply, SlackStandIn, bot_settings, click_body, event_body, post, slash_body
+from slack_standin import TEAM, Reply, SlackStandIn, bot_settings, click_body, event_body, post, slash_body
 
 from lore import Lore
 
@@ -22,6 +22,30 @@ def slack_project(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     folder = tmp_path_factory.mktemp("slack") / "project"
     shutil.copytree(demo_dir, folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def slack_access_project(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the demo project whose lore.yaml limits one Slack user to EMEA rows (issue 9)."""
+    import yaml
+
+    folder = tmp_path_factory.mktemp("slack-access") / "project"
+    shutil.copytree(demo_dir, folder)
+    config = yaml.safe_load((folder / "lore.yaml").read_text())
+    config["access"] = {"users": {"ana@example.com": {"identities": [f"slack:{TEAM}:U0EMEA"],
+                                                      "hide_metrics": ["cloud_cost"],
+                                                      "rows": ["countries.region = 'EMEA'"]}}}
+    (folder / "lore.yaml").write_text(yaml.safe_dump(config))
+    return folder
+
+
+@pytest.fixture
+def access_harness(slack_access_project: Path) -> Iterator[Harness]:
+    lore = Lore.open(slack_access_project)
+    try:
+        yield from serve(lore, slack_access_project)
+    finally:
+        lore.close()
 
 
 @pytest.fixture(scope="session")
@@ -65,14 +89,19 @@ class Harness:
 
 @pytest.fixture
 def harness(slack_lore: Lore, slack_project: Path) -> Iterator[Harness]:
+    yield from serve(slack_lore, slack_project)
+
+
+def serve(lore: Lore, project: Path) -> Iterator[Harness]:
+    """The bot for ``lore`` over HTTP on loopback, with a Web API stand-in; stopped when the generator closes."""
     from slack_sdk import WebClient
 
     from ui.slack.app import SlackBot, build_app, serve_http
 
     slack = SlackStandIn().start()
     client = WebClient(token="xoxb-test", base_url=slack.base_url, timeout=10)
-    bot = SlackBot(lambda: slack_lore)
-    app = build_app(lambda: slack_lore, bot_settings(slack_project), client=client, bot=bot)
+    bot = SlackBot(lambda: lore)
+    app = build_app(lambda: lore, bot_settings(project), client=client, bot=bot)
     server = serve_http(app, "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
