@@ -101,7 +101,9 @@ def test_clarify_lists_the_closest_metrics(demo_dir: Any) -> None:
     ("--today", "yesterday"),
     ("--model", "gpt-nonexistent"),
 ])
-def test_misuse_exits_2(demo_dir: Any, args: tuple[str, str]) -> None:
+def test_misuse_exits_2(demo_dir: Any, args: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "LORE_MODEL"):  # the result must not depend on the caller's shell
+        monkeypatch.delenv(name, raising=False)
     out = run("ask", "--project", str(demo_dir), *args, "streaming hours in 2026")
     assert out.exit_code == 2, out.output
 

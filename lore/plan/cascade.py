@@ -56,7 +56,7 @@ _PRECISE = ("value_match", "dimension_reach", "intent")
 
 
 class Planner(Protocol):
-    def plan(self, question: str, previous: QueryPlan | None = None) -> PlanOutcome: ...
+    def plan(self, question: str, previous: QueryPlan | None = None, *, answer_id: str | None = None) -> PlanOutcome: ...
 
 
 def policy_for(model: str) -> dict[str, float]:
@@ -136,6 +136,13 @@ class CascadePlanner:
         if not hasattr(self._llm, "plan") and callable(self._llm):
             self._llm = self._llm()
         return self._llm
+
+    def replan(self, question: str, previous: QueryPlan | None, failed: QueryPlan, error: str, *,
+               answer_id: str | None = None) -> PlanOutcome | None:
+        """The model's second try at a plan of its own that failed when it ran (None: the plan was not the model's)."""
+        if not failed.planner.startswith("llm"):
+            return None
+        return self.llm.replan(question, previous, failed, error, answer_id=answer_id)
 
     def plan(self, question: str, previous: QueryPlan | None = None, *, answer_id: str | None = None) -> PlanOutcome:
         off = self.offline.plan(question, previous)

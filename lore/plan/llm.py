@@ -288,11 +288,32 @@ class LLMPlanner:
                                "about the governed metrics.", signals={"safety": 0.0})
 
         choices = self.choices(text, previous)
+        messages = self.template.render(self.prompt_values(text, choices, previous))
+        return self._converse(text, messages, choices, previous, answer_id, attempts=self.max_retries + 1)
+
+    def replan(self, question: str, previous: QueryPlan | None, failed: QueryPlan, error: str, *,
+               answer_id: str | None = None) -> PlanOutcome:
+        """Once more, after ``failed`` (this planner's plan) passed every check but failed when it ran.
+
+        The model sees its plan and the engine's error (with the valid choices) and gets one attempt.
+        """
+        from lore.plan.offline import normalise
+
+        text = normalise(question)
+        choices = self.choices(text, previous)
+        messages = [*self.template.render(self.prompt_values(text, choices, previous)),
+                    ("assistant", json.dumps(plan_to_reply(failed))),
+                    *self.repair.render({"error": f"the query failed when it ran: {error}",
+                                         "alternatives": "Valid choices: " + "; ".join(self._alternatives(choices)) + "."})]
+        return self._converse(text, messages, choices, previous, answer_id, attempts=1, first_attempt=2)
+
+    def _converse(self, text: str, messages: list[tuple[str, str]], choices: Choices, previous: QueryPlan | None,
+                  answer_id: str | None, *, attempts: int, first_attempt: int = 1) -> PlanOutcome:
+        """Ask, check the reply, and send what is wrong back, up to ``attempts`` times."""
         tight = self.tight_schema if self.tight_schema is not None else self.chat.structured == "json_object_schema"
         schema = plan_schema(choices, allow_sql=self.allow_sql, tight=tight)
-        messages = self.template.render(self.prompt_values(text, choices, previous))
         problem = ""
-        for attempt in range(1, self.max_retries + 2):
+        for attempt in range(first_attempt, first_attempt + attempts):
             reply = self.chat.complete(messages, schema, schema_name="query_plan", question=text, answer_id=answer_id,
                                        attempt=attempt, prompt_version=self.template.id)
             try:
@@ -327,7 +348,7 @@ class LLMPlanner:
         metrics: list[str] = []
         dims: list[str] = []
         tokens = tokenize(question)
-        for m in find_phrases(tokens, self.cat.metric_entries):  # named outright: always offered
+        for m in find_phrases(tokens, self.cat.metric_index or self.cat.metric_entries):  # named outright: always offered
             metrics.append(m.ref)
             scores[m.ref] = max(scores.get(m.ref, 0.0), m.score)
         for hit in found.hits if found else ():
@@ -382,7 +403,7 @@ class LLMPlanner:
                           previous: QueryPlan | None) -> list[str]:
         """Dimensions the question names (a label or synonym, or a time grain), and the previous plan's."""
         stems = [t.stem for t in tokens]
-        metric_spans = [(m.start, m.end) for m in find_phrases(list(tokens), self.cat.metric_entries)]
+        metric_spans = [(m.start, m.end) for m in find_phrases(list(tokens), self.cat.metric_index or self.cat.metric_entries)]
 
         def inside_metric(i: int, n: int) -> bool:  # "game" in "game installs" names the metric, not the dimension
             return any(a <= i and i + n <= b and b - a > n for a, b in metric_spans)
@@ -415,7 +436,8 @@ class LLMPlanner:
 
     def _values_named(self, question: str, tokens: Sequence[Any]) -> list[tuple[str, str]]:
         """Values mentioned verbatim, except inside a longer metric phrase ("streaming" in "streaming hours")."""
-        metric_spans = [(tokens[m.start].start, tokens[m.end - 1].end) for m in find_phrases(list(tokens), self.cat.metric_entries)]
+        named = find_phrases(list(tokens), self.cat.metric_index or self.cat.metric_entries)
+        metric_spans = [(tokens[m.start].start, tokens[m.end - 1].end) for m in named]
         out: list[tuple[str, str]] = []
         if self.retriever is not None:
             for m in self.retriever.match_values(question):

@@ -437,6 +437,41 @@ def _b_day_month_year(m: re.Match[str], today: date) -> _Atom | None:
     return _day_atom(_year_value(m["year"]), _month_number(m["mon"]), int(m["day"]), _span(m))
 
 
+def _b_day_range(m: re.Match[str], today: date) -> _Atom | None:
+    """Days of one month: "from 1 to 15 August 2026", "Aug 3-9" (the most recent such days without a year).
+
+    >>> t = date(2026, 11, 1)
+    >>> [(r.start, r.end) for r in parse_time("new accounts from 1 to 15 August 2026", t).ranges]
+    [(datetime.date(2026, 8, 1), datetime.date(2026, 8, 15))]
+    >>> [(r.start, r.end) for r in parse_time("sessions between the 3rd and the 9th of March", t).ranges]
+    [(datetime.date(2026, 3, 3), datetime.date(2026, 3, 9))]
+    >>> [r.label for r in parse_time("installs Aug 3-9, 2025", t).ranges]
+    ['2025-08-03 to 2025-08-09']
+    >>> parse_time("top 3 and 5 May titles", t).ranges[0].label  # "and" joins days only after "between"
+    'May 2026'
+    """
+    if m["conn"].lower() == "and" and (m["opener"] or "").lower() != "between":
+        return None
+    if m["mon"].lower() == "may" and not _may_is_month(m, "mon") and not m["year"]:
+        return None
+    month, first, last = _month_number(m["mon"]), int(m["d1"]), int(m["day"])
+    if not 1 <= first < last <= 31:
+        return None
+    span = _span(m)
+
+    def build(year: int) -> _Atom | None:
+        try:
+            start, end = date(year, month, first), date(year, month, last)
+        except ValueError:
+            return None
+        label = f"{start.isoformat()} to {end.isoformat()}"
+        return _Atom(start, end, label, label, "day", span)
+
+    if m["year"]:
+        return build(_year_value(m["year"]))
+    return _yearless(build, today, "started")
+
+
 def _b_day_month(m: re.Match[str], today: date) -> _Atom | None:
     text = m.string
     if m["mon"].lower() == "may" and not _may_is_month(m, "mon"):
@@ -498,10 +533,30 @@ def _b_fiscal_year(m: re.Match[str], today: date) -> _Atom | None:
     return _year_atom(_year_value(m["year"]), _span(m))
 
 
+#: words before a number followed by a unit word that make it a count ("with 2025 sessions", "of 2025 rows")
+_QUANTITY_BEFORE = frozenset("with has have had having of than at exactly only just least most all each per".split())
+
+
 def _b_bare_year(m: re.Match[str], today: date) -> _Atom | None:
+    """A year; before a unit word ("2025 sessions") only when it is near today and nothing makes it a count.
+
+    >>> t = date(2026, 11, 1)
+    >>> [r.label for r in parse_time("Break down 2025 sessions by genre", t).ranges]
+    ['2025']
+    >>> parse_time("accounts with 2025 sessions", t).ranges, parse_time("show 1995 titles", t).ranges
+    ((), ())
+    """
     year = int(m["year"])
-    if not 1990 <= year <= 2100 or _counted(m.string, m.start(), m.end()):
+    if not 1990 <= year <= 2100:
         return None
+    text, start, end = m.string, m.start(), m.end()
+    if _counted(text, start, end):
+        before = _words_before(text, start)
+        counted_by_words = bool(before) and (before[-1] in _COUNT_WORDS or before[-1][0] in "<>="
+                                            or (len(before) == 2 and tuple(before) in _COUNT_PAIRS))
+        near = abs(year - today.year) <= 10
+        if counted_by_words or not near or (before and before[-1] in _QUANTITY_BEFORE):
+            return None
     return _year_atom(year, _span(m))
 
 
@@ -598,6 +653,23 @@ _ATOMS: tuple[tuple[re.Pattern[str], _Builder], ...] = (
     (_p(r"(?<![\w/.:-])(?P<year>(?:19|20|21)\d\d)[-/](?P<m>\d\d)(?![\w/-])(?!\.\d)(?P<mon>)"), _b_month_year),
     # 03/2026
     (_p(r"(?<![\w/.:-])(?P<m>\d{1,2})/(?P<year>(?:19|20|21)\d\d)(?![\w/-])(?!\.\d)(?P<mon>)"), _b_month_year),
+    # from 1 to 15 August 2026, 1-15 Aug, between the 3rd and the 9th of March; August 1 to 15, 2026, Aug 3-9
+    (
+        _p(
+            rf"(?:\b(?P<opener>from|between)\s+)?\b(?:the\s+)?(?P<d1>\d{{1,2}})(?:st|nd|rd|th)?\s*"
+            rf"(?P<conn>to|through|thru|until|till|and|-|\u2013)\s*(?:the\s+)?(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\s+"
+            rf"(?:of\s+)?(?P<mon>{_MONTH})\.?(?:,?\s+(?P<year>{_Y}))?(?![\w/-])"
+        ),
+        _b_day_range,
+    ),
+    (
+        _p(
+            rf"(?:\b(?P<opener>from|between)\s+)?\b(?P<mon>{_MONTH})\.?\s+(?P<d1>\d{{1,2}})(?:st|nd|rd|th)?\s*"
+            rf"(?P<conn>to|through|thru|until|till|and|-|\u2013)\s*(?P<day>\d{{1,2}})(?:st|nd|rd|th)?(?![\w:/.])"
+            rf"(?:\s*,?\s*(?P<year>{_Y}))?(?![\w/-])"
+        ),
+        _b_day_range,
+    ),
     # March 5, 2026 / Mar. 5th 2026
     (_p(rf"\b(?P<mon>{_MONTH})\.?\s+(?P<day>\d{{1,2}})(?:st|nd|rd|th)?(?:\s*,\s*|\s+)(?:of\s+)?(?P<year>{_Y})"), _b_day_month_year),
     # 5 March 2026 / the 5th of March, 2026

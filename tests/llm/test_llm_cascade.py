@@ -170,3 +170,28 @@ def test_free_sql_from_the_model_runs_through_the_guard_with_lower_confidence(de
     assert sorted(answer.rows) == sorted(tuple(r) for r in raw_db.execute(sql).fetchall())
     assert any("wrote SQL over the allowed tables" in step for step in answer.reasoning)
     assert answer.confidence_factors["metric"] == 0.6 and answer.confidence < 0.9
+
+
+def test_an_execution_error_goes_back_to_the_model_once(demo_lore, raw_db) -> None:
+    """SQL that binds (so every check passes) but fails on the data is sent back with the engine's error, once."""
+    failing = "SELECT CAST(title_name AS INTEGER) AS n FROM titles"
+    good = "SELECT title_type, COUNT(*) AS titles FROM titles GROUP BY title_type"
+    model = ScriptedChatModel(replies=[reply(status="sql", sql=failing), reply(status="sql", sql=good)])
+    lore = _lore_with(demo_lore, model, planner="llm")
+    answer = lore.chat(user="t").ask("how many titles of each type are there, as numbers please")
+    assert answer.status == "answered", answer.message
+    assert sorted(answer.rows) == sorted(tuple(r) for r in raw_db.execute(good).fetchall())
+    assert len(model.calls) == 2
+    second = model.calls[1].prompt
+    assert "failed when it ran" in second and "CAST" in second  # the model saw its plan and the engine's error
+    assert any("first query failed when it ran" in step for step in answer.reasoning)
+    linked = lore.llm_log.recent(5, answer_id=answer.id)
+    assert len(linked) == 2  # both exchanges carry the answer's id
+
+
+def test_a_second_execution_failure_is_a_clear_error_not_a_loop(demo_lore) -> None:
+    failing = "SELECT CAST(title_name AS INTEGER) AS n FROM titles"
+    model = ScriptedChatModel(replies=[reply(status="sql", sql=failing), reply(status="sql", sql=failing)])
+    answer = _lore_with(demo_lore, model, planner="llm").chat(user="t").ask("titles as numbers, please")
+    assert answer.status == "error" and "could not run" in answer.message
+    assert len(model.calls) == 2

@@ -95,7 +95,9 @@ def test_lore_logs_shows_the_latest_exchanges(tmp_path: Path) -> None:
     assert data[1]["outcome"] == "timeout" and data[0]["tokens_in"] == 102 and data[0]["model"] == "scripted"
     table = runner.invoke(app, ["logs", "--project", str(folder)])
     assert table.exit_code == 0 and "scripted" in table.output and "timeout" in table.output and "102→20 tokens" in table.output
-    assert "Q: question 0" in table.output
+    assert "Q: question 0" in table.output and "answer a2" in table.output
+    one = runner.invoke(app, ["logs", "--project", str(folder), "--answer", "a1", "--json"])
+    assert one.exit_code == 0 and [d["question"] for d in json.loads(one.output)] == ["question 1"]
 
 
 def test_lore_logs_on_a_project_without_exchanges(tmp_path: Path) -> None:
