@@ -131,3 +131,9 @@ class EngineError(LoreError):
 
 class QueryTimeout(EngineError):
     code = "query_timeout"
+
+
+class ResultTooLarge(EngineError):
+    """A result outgrew the byte cap (LORE_MAX_RESULT_MB)."""
+
+    code = "result_too_large"

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from lore.chart import ChartRequest, choose_chart
-from lore.errors import AskerError, EngineError, GuardError, LoreError, OperatorError
+from lore.errors import AskerError, EngineError, GuardError, LoreError, OperatorError, QueryTimeout, ResultTooLarge
 from lore.explain.answer import compose_message, reasoning_steps, scope_phrases
 from lore.explain.confidence import confidence, factors_from_signals
 from lore.types import Answer, ChartSpec, CompiledQuery, PlanOutcome, QueryPlan, ResultSet, StageTiming, Trace
@@ -94,8 +94,9 @@ def _answer(lore: Lore, question: str, *, previous: QueryPlan | None, user: str 
                 compiled, guarded, result = cached.compiled, cached.guarded, cached.result
                 chart = _cached_chart(cached, plan, result, lore)
     if cached is None:
-        computed = _compute(lore, plan, trace, stage, base)
-        if isinstance(computed, Answer) and computed.status == "error":
+        failures: list[LoreError] = []
+        computed = _compute(lore, plan, trace, stage, base, failures)
+        if isinstance(computed, Answer) and failures and _fixable(failures[0]):
             # issue 5: a model's plan that passed every check but failed when it ran goes back to the model once
             with stage("replan"):
                 retried = _replan(lore, question, previous, plan, computed, answer_id)
@@ -130,9 +131,16 @@ def _answer(lore: Lore, question: str, *, previous: QueryPlan | None, user: str 
     )
 
 
-def _compute(lore: Lore, plan: QueryPlan, trace: Trace, stage: _Stages,
-             base: dict) -> Answer | tuple[CompiledQuery, GuardedSQL, ResultSet, ChartSpec | None]:
-    """Compile, guard, execute and chart a plan; an asker, guard or engine error becomes the answer."""
+def _fixable(err: LoreError) -> bool:
+    """An engine error a model may fix by writing another query (not a time or size limit: those would only
+    be hit again, at twice the cost)."""
+    return isinstance(err, EngineError) and not isinstance(err, (QueryTimeout, ResultTooLarge))
+
+
+def _compute(lore: Lore, plan: QueryPlan, trace: Trace, stage: _Stages, base: dict,
+             failures: list[LoreError] | None = None) -> Answer | tuple[CompiledQuery, GuardedSQL, ResultSet, ChartSpec | None]:
+    """Compile, guard, execute and chart a plan; an asker, guard or engine error becomes the answer (and is
+    appended to ``failures``)."""
     try:
         with stage("compile"):
             # free SQL (a verified correction's, issue 6) skips the compiler; the guard checks it like any SQL
@@ -145,12 +153,16 @@ def _compute(lore: Lore, plan: QueryPlan, trace: Trace, stage: _Stages,
             if len(result.columns) == len(compiled.columns):
                 result = result.model_copy(update={"columns": compiled.columns})
     except AskerError as err:
+        if failures is not None:
+            failures.append(err)
         trace = trace.model_copy(update={"timings": tuple(stage.timings), "error": str(err)})
         return Answer(**base, status="clarify", message=err.message + (f" {err.hint}" if err.hint else ""),
                       suggestions=tuple(getattr(err, "suggestions", ()) or ()), plan=plan,
                       reasoning=tuple(reasoning_steps(plan, lore.layer)), confidence=0.0,
                       confidence_factors={"execution": 0.0}, trace=trace)
     except (GuardError, EngineError) as err:
+        if failures is not None:
+            failures.append(err)
         sql = getattr(err, "sql", None)
         trace = trace.model_copy(update={"timings": tuple(stage.timings), "error": str(err)})
         return Answer(**base, status="error", message=f"The query could not run: {err.message}", sql=sql, plan=plan,

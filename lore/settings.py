@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     query_timeout_s: float = Field(default=15.0, gt=0)
     #: the most rows a query may return (LIMIT is clamped to this)
     max_rows: int = Field(default=10_000, gt=0)
+    #: the most text and bytes one result may hold (LORE_MAX_RESULT_MB): rows are capped, and so is their size
+    max_result_mb: float = Field(default=64.0, gt=0)
     #: LIMIT added to SQL that has none
     default_limit: int = Field(default=1_000, gt=0)
     duckdb_threads: int = Field(default=2, gt=0)

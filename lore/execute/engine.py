@@ -27,7 +27,7 @@ from typing import Any
 import duckdb
 from sqlglot import exp
 
-from lore.errors import EngineError, OperatorError, ProjectNotFound, QueryTimeout
+from lore.errors import EngineError, OperatorError, ProjectNotFound, QueryTimeout, ResultTooLarge
 from lore.settings import Settings
 from lore.types import ColumnMeta, ResultSet, to_scalar
 
@@ -219,7 +219,8 @@ class Engine:
                 try:
                     cursor.execute(sql)
                     description = cursor.description or []
-                    raw = cursor.fetchmany(cap + 1) if description else []
+                    raw = fetch_capped(cursor, cap + 1, int(self._settings.max_result_mb * 1024 * 1024), sql) \
+                        if description else []
                 except duckdb.InterruptException as err:
                     if watchdog.fired or "execution time" in str(err):
                         raise QueryTimeout(
@@ -286,6 +287,49 @@ class Engine:
         self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+#: rows fetched from DuckDB at a time, so a result's size is checked before the next batch is read
+FETCH_BATCH = 512
+
+
+def fetch_capped(cursor: Any, max_rows: int, max_bytes: int, sql: str) -> list[tuple[Any, ...]]:
+    """Fetch at most ``max_rows`` rows, refusing a result whose values outgrow ``max_bytes`` (EngineError).
+
+    A row cap alone lets 10,000 rows of huge strings take gigabytes of memory; this stops at the
+    first batch that crosses the byte cap, so the process holds at most the cap plus one batch.
+    """
+    rows: list[tuple[Any, ...]] = []
+    size = 0
+    while len(rows) < max_rows:
+        wanted = min(FETCH_BATCH, max_rows - len(rows))
+        batch = cursor.fetchmany(wanted)
+        if not batch:
+            break
+        size += sum(value_bytes(v) for row in batch for v in row)
+        if size > max_bytes:
+            raise ResultTooLarge(
+                f"The result is larger than the {max_bytes / 1024 / 1024:g} MB a result may hold.",
+                sql=sql, hint="Ask for fewer rows or columns (long text columns add up), or raise LORE_MAX_RESULT_MB.")
+        rows.extend(batch)
+        if len(batch) < wanted:  # the result is exhausted
+            break
+    return rows
+
+
+def value_bytes(value: Any) -> int:
+    """About how many bytes a fetched value holds (text and blobs by length, nested values summed).
+
+    >>> value_bytes("abc"), value_bytes(b"ab"), value_bytes(3.5), value_bytes([1, "xy"]), value_bytes({"k": "vv"})
+    (3, 2, 8, 10, 3)
+    """
+    if isinstance(value, (str, bytes, bytearray, memoryview)):
+        return len(value)
+    if isinstance(value, (list, tuple)):
+        return sum(value_bytes(v) for v in value)
+    if isinstance(value, dict):
+        return sum(value_bytes(k) + value_bytes(v) for k, v in value.items())
+    return 8
 
 
 def distinct_values_sql(table: str, column: str, max_values: int, dialect: str = "duckdb") -> str:

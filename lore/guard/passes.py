@@ -468,6 +468,29 @@ def function_name(node: exp.Func) -> str:
     return node.sql_name().lower()
 
 
+#: the longest string literal a query may hold: a long literal repeated on every row of a big table makes
+#: gigabytes of text that DuckDB builds vector by vector (2,048 rows at a time) before any row cap applies
+MAX_LITERAL_CHARS = 4_096
+
+
+def literals(tree: exp.Expression, ctx: GuardContext) -> exp.Expression:
+    """No string literal longer than :data:`MAX_LITERAL_CHARS` characters.
+
+    >>> ctx = GuardContext(schema={})
+    >>> literals(sqlglot.parse_one("SELECT 'EMEA' AS r"), ctx).key
+    'select'
+    >>> literals(sqlglot.parse_one("SELECT '" + "x" * 5000 + "' AS s"), ctx)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    lore.errors.GuardError: Refused by the SQL guard (literals): a string literal of 5,000 characters...
+    """
+    for literal in tree.find_all(exp.Literal):
+        if literal.is_string and len(literal.this) > MAX_LITERAL_CHARS:
+            raise _refuse("literals", f"a string literal of {len(literal.this):,} characters; the limit is "
+                                      f"{MAX_LITERAL_CHARS:,} (a long literal on every row can exhaust memory)")
+    return tree
+
+
 def columns(tree: exp.Expression, ctx: GuardContext) -> exp.Expression:
     """Qualify every column against the allowed schema with sqlglot's ``qualify``; unknown columns reject.
 
@@ -684,4 +707,4 @@ def row_policy(tree: exp.Expression, ctx: GuardContext) -> exp.Expression:
 
 
 #: the tree passes, in order
-PASSES: tuple[Pass, ...] = (root_is_query, allowed_nodes, tables, functions, columns, limit)
+PASSES: tuple[Pass, ...] = (root_is_query, allowed_nodes, tables, functions, literals, columns, limit)

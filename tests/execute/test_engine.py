@@ -274,6 +274,22 @@ def test_rows_are_capped_and_truncation_is_reported(engine: Engine) -> None:
     assert len(by_setting.rows) == 3000 and not by_setting.truncated
 
 
+def test_results_are_capped_by_size_as_well_as_by_rows(warehouse: Path) -> None:
+    """2,000 rows of a 10,000-character literal are 20 MB: over a 1 MB cap, refused before they are all read."""
+    small = Engine.open(warehouse, _settings(max_result_mb=1))
+    try:
+        with pytest.raises(EngineError) as err:
+            small.run(f"SELECT {_string('x' * 10_000)} AS s FROM numbers LIMIT 2000")
+        assert "LORE_MAX_RESULT_MB" in (err.value.hint or "") and err.value.sql
+        fits = small.run(f"SELECT {_string('x' * 10_000)} AS s FROM numbers LIMIT 50")  # 0.5 MB
+        assert len(fits.rows) == 50 and not fits.truncated
+        assert len(small.run("SELECT n, label FROM numbers").rows) == 3000  # batches add up to the whole result
+        capped = small.run("SELECT n FROM numbers ORDER BY n", max_rows=1000)
+        assert len(capped.rows) == 1000 and capped.truncated and capped.rows[-1] == (999,)
+    finally:
+        small.close()
+
+
 def test_values_and_types_are_json_serialisable(engine: Engine) -> None:
     result = engine.run("SELECT * EXCLUDE (\"odd \"\"name\"\"\") FROM items ORDER BY id")
     types = {c.name: c.type for c in result.columns}

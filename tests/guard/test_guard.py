@@ -142,6 +142,8 @@ ADVERSARIAL: list[tuple[str, str | None]] = [
     ("SELECT read_csv('/etc/passwd') AS x", "functions"),
     # settings, secrets and the catalog
     ("SELECT getenv('HOME')", "functions"),
+    ("SELECT '" + "x" * 90_000 + "' AS s FROM countries LIMIT 10000", "literals"),  # a long literal on every row
+    ("SELECT region FROM countries WHERE region = '" + "E" * 5_000 + "'", "literals"),
     ("SELECT current_setting('access_mode')", "functions"),
     ("SELECT region FROM countries WHERE current_setting('threads') = '2'", "functions"),
     ("SELECT * FROM duckdb_settings()", "tables"),

@@ -195,3 +195,14 @@ def test_a_second_execution_failure_is_a_clear_error_not_a_loop(demo_lore) -> No
     answer = _lore_with(demo_lore, model, planner="llm").chat(user="t").ask("titles as numbers, please")
     assert answer.status == "error" and "could not run" in answer.message
     assert len(model.calls) == 2
+
+
+def test_a_timeout_is_not_sent_back_to_the_model(demo_lore) -> None:
+    """A time (or size) limit would only be hit again, at twice the cost: the answer says so at once."""
+    slow = ("SELECT COUNT(*) AS n FROM streaming_sessions AS a CROSS JOIN streaming_sessions AS b "
+            "CROSS JOIN streaming_sessions AS c")
+    model = ScriptedChatModel(replies=[reply(status="sql", sql=slow), reply(status="sql", sql=slow)])
+    lore = _lore_with(demo_lore, model, planner="llm", query_timeout_s=0.5)
+    answer = lore.chat(user="t").ask("count every triple of sessions")
+    assert answer.status == "error" and "stopped" in answer.message
+    assert len(model.calls) == 1
