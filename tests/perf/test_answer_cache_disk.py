@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from test_answer_cache import comparable, stages
+from test_answer_cache import comparable, project, stages  # noqa: F401 - project is a fixture (a private copy)
 from typer.testing import CliRunner
 
 from lore import Lore
@@ -43,13 +43,6 @@ def base_project(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     with Lore.open(folder) as lore:
         lore.warm_up()
     assert not (folder / ".lore" / DISK_FILE).exists()
-    return folder
-
-
-@pytest.fixture()
-def project(base_project: Path, tmp_path: Path) -> Path:
-    folder = tmp_path / "project"
-    shutil.copytree(base_project, folder)
     return folder
 
 
