@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# LORE's two commands. Both create (or reuse) the virtual environment in .venv first.
+# LORE's two commands (demo, test), and the benchmarks and the audit. Each creates (or reuses) .venv first.
 #   ./dev.sh demo   set up, build the demo project in ./demo and open the chat page on it
 #   ./dev.sh test   set up with the test extras, the local model (and Chromium), run the whole test suite
+#   ./dev.sh bench  set up and run the benchmarks (pipeline at scales 1 and 10, then the 5,000-metric catalog)
 #   ./dev.sh audit  check the locked dependencies for known vulnerabilities (pip-audit)
 # Idempotent: the environment is reinstalled only when pyproject.toml or requirements.lock change,
 # and the demo warehouse is rebuilt only when missing (or with a different LORE_DEMO_SCALE).
@@ -23,6 +24,15 @@ find_python() {
   return 1
 }
 
+# covers INSTALLED WANTED: every extra in WANTED (comma-separated; "base" is none) is in INSTALLED
+covers() {
+  local extra
+  for extra in ${2//,/ }; do
+    [ "$extra" = base ] && continue
+    [[ ",$1," == *",$extra,"* ]] || return 1
+  done
+}
+
 setup() {
   local extras="$1"
   if [ ! -x "$PY" ]; then
@@ -30,8 +40,9 @@ setup() {
     echo "Creating $VENV with $base" >&2
     "$base" -m venv "$VENV"
   fi
-  local want; want=$(cat pyproject.toml requirements.lock 2>/dev/null | sha256sum | cut -c1-16)-$extras
-  if [ "$(cat "$VENV/.lore-installed" 2>/dev/null)" != "$want" ]; then
+  local hash; hash=$(cat pyproject.toml requirements.lock 2>/dev/null | sha256sum | cut -c1-16)
+  local have; have=$(cat "$VENV/.lore-installed" 2>/dev/null || true)
+  if [ "${have%%-*}" != "$hash" ] || ! covers "${have#*-}" "$extras"; then
     echo "Installing LORE and its dependencies into $VENV (first run takes a few minutes)" >&2
     "$PY" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
     local constraint=()
@@ -39,7 +50,7 @@ setup() {
     local target="."
     [ "$extras" = base ] || target=".[$extras]"
     "$PY" -m pip install --quiet --disable-pip-version-check "${constraint[@]}" -e "$target" >&2
-    echo "$want" > "$VENV/.lore-installed"
+    echo "$hash-$extras" > "$VENV/.lore-installed"
   fi
 }
 
@@ -72,6 +83,11 @@ case "$cmd" in
     ;;
   setup)
     setup dev,local
+    ;;
+  bench)
+    setup base
+    "$PY" -m evals.bench.pipeline --scales 1,10 "$@"
+    "$PY" -m evals.bench.catalog
     ;;
   audit)
     setup dev,local
