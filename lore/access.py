@@ -560,6 +560,8 @@ class ScopedLore(Lore):
         super().__init__(base.project, base.settings)
         self.base = base
         self.scope = scope
+        #: example content hash -> whether this scope may see it (searches ask again and again; contents never change)
+        self._example_verdicts: dict[str, bool] = {}
 
     # shared with the project
     @property  # type: ignore[override]
@@ -643,6 +645,12 @@ class ScopedLore(Lore):
 
     def _example_visible(self, example: Example) -> bool:
         """Whether a verified example uses only what this scope sees (its SQL must pass this scope's guard)."""
+        verdict = self._example_verdicts.get(example.content_hash)
+        if verdict is None:
+            verdict = self._example_verdicts[example.content_hash] = self._judge_example(example)
+        return verdict
+
+    def _judge_example(self, example: Example) -> bool:
         try:
             plan = QueryPlan.model_validate_json(example.plan_json)
         except ValueError:
