@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # LORE's two commands (demo, test), and the benchmarks and the audit. Each creates (or reuses) .venv first.
 #   ./dev.sh demo   set up, build the demo project in ./demo and open the chat page on it
-#   ./dev.sh test   set up with the test extras, the local model (and Chromium), run the whole test suite
+#   ./dev.sh test   set up with the test extras, the local model (and Chromium), check it (lore doctor), run the whole test suite
 #   ./dev.sh bench  set up and run the benchmarks (pipeline at scales 1 and 10, then the 5,000-metric catalog)
 #   ./dev.sh audit  check the locked dependencies for known vulnerabilities (pip-audit)
+#   ./dev.sh doctor set up, then check the set-up (lore doctor [--project DIR])
 # Idempotent: the environment is reinstalled only when pyproject.toml or requirements.lock change,
 # and the demo warehouse is rebuilt only when missing (or with a different LORE_DEMO_SCALE).
 set -euo pipefail
@@ -39,6 +40,14 @@ setup() {
     local base; base=$(find_python)
     echo "Creating $VENV with $base" >&2
     "$base" -m venv "$VENV"
+    "$PY" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
+  fi
+  local with_local=0
+  [[ ",$extras," == *",local,"* ]] && with_local=1
+  if [ "$with_local" = 1 ]; then
+    # llama.cpp for --model local, built with portable flags into LORE's own wheel cache, never pip's native
+    # default or a native wheel from pip's cache (lore/llm/build.py says why); a no-op once it is installed
+    "$PY" lore/llm/build.py install --lock requirements.lock >&2
   fi
   local hash; hash=$(cat pyproject.toml requirements.lock 2>/dev/null | sha256sum | cut -c1-16)
   local have; have=$(cat "$VENV/.lore-installed" 2>/dev/null || true)
@@ -51,6 +60,10 @@ setup() {
     [ "$extras" = base ] || target=".[$extras]"
     "$PY" -m pip install --quiet --disable-pip-version-check "${constraint[@]}" -e "$target" >&2
     echo "$hash-$extras" > "$VENV/.lore-installed"
+  fi
+  if [ "$with_local" = 1 ] && ! "$PY" lore/llm/build.py status >/dev/null; then
+    echo "The installed llama-cpp-python is not LORE's portable build: $("$PY" lore/llm/build.py status)" >&2
+    return 1
   fi
 }
 
@@ -79,10 +92,19 @@ case "$cmd" in
   test)
     setup dev,local
     browser
+    # a broken set-up (a local model that crashes, a missing embedder) stops here with its fix, not mid-suite
+    if ! "$VENV/bin/lore" doctor; then
+      echo "lore doctor found a problem with this set-up (above, with its fix): the tests were not run." >&2
+      exit 1
+    fi
     exec "$PY" -m pytest "$@"
     ;;
   setup)
     setup dev,local
+    ;;
+  doctor)
+    setup dev,local
+    exec "$VENV/bin/lore" doctor "$@"
     ;;
   bench)
     setup base
@@ -94,7 +116,7 @@ case "$cmd" in
     exec "$PY" -m evals.audit "$@"
     ;;
   *)
-    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
     [ "$cmd" = help ] || exit 2
     ;;
 esac

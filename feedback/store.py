@@ -403,6 +403,13 @@ class FeedbackStore:
         return conn
 
     def _failure(self, err: BaseException) -> OperatorError:
+        text = str(err).lower()
+        if isinstance(err, sqlite3.DatabaseError) and ("not a database" in text or "malformed" in text
+                                                       or "corrupt" in text):
+            return OperatorError(f"The feedback store {self.path} is corrupt ({err}).",
+                                 hint=f"Stop LORE, move {self.path.name} and its -wal and -shm files aside (keep them "
+                                      "to recover votes), and start again: LORE creates a new, empty store. "
+                                      "`lore doctor --project DIR` checks it.")
         return OperatorError(f"The feedback store {self.path} failed: {err}",
                              hint="Check that the project's .lore folder is writable and not on a network share; "
                                   "retrying with the same idempotency key is safe.")
@@ -777,6 +784,16 @@ class FeedbackStore:
         """SQLite's ``PRAGMA integrity_check`` ("ok" when the file is sound)."""
         with self._read() as conn:
             return ", ".join(str(r[0]) for r in conn.execute("PRAGMA integrity_check"))
+
+    def check_writable(self) -> None:
+        """Take the write lock and give it back (changes nothing); raises when the store cannot be written."""
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+        except sqlite3.Error as err:
+            self._drop(conn)
+            raise self._failure(err) from err
 
 
 # --- row helpers ------------------------------------------------------------------------------

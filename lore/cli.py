@@ -321,6 +321,59 @@ def index_cmd(
                     highlight=False)
 
 
+# --- lore doctor --------------------------------------------------------------------
+
+_DOCTOR_MARK = {"ok": "[green]✓ ok  [/]", "warn": "[yellow]! warn[/]", "fail": "[bold red]✗ FAIL[/]", "skip": "[dim]- skip[/]"}
+
+
+@app.command("doctor")
+@handle_errors
+def doctor_cmd(
+    project: Annotated[Optional[Path], typer.Option("--project", "-p", envvar="LORE_PROJECT",
+                                                    help="Project folder to check too (default: this folder when it "
+                                                         "holds lore.yaml).")] = None,
+    local_model: Annotated[bool, typer.Option("--local-model/--no-local-model",
+                                              help="Run the local model's short completion in a child process "
+                                                   "(when llama-cpp-python is installed).")] = True,
+    model: Annotated[Optional[str], typer.Option("--model", help="The model setting to check (default: LORE_MODEL).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check this set-up: Python, extras, the embedder, a project's warehouse, layer, index and stores, the local model.
+
+    Each check prints ok, a warning or a failure with its fix; the exit code is 1 when any check failed.
+    """
+    import contextlib
+
+    from rich.markup import escape
+
+    from lore import doctor
+    from lore.settings import Settings
+
+    settings = Settings() if model is None else Settings(model=model)
+    ctx = doctor.DoctorContext(settings=settings, project=doctor.find_project(project), local_model=local_model)
+    out = console()
+
+    def show(check: doctor.Check) -> None:
+        if as_json:
+            return
+        out.print(f"{_DOCTOR_MARK[check.status]} [bold]{escape(check.name)}[/]: {escape(check.detail)}", soft_wrap=True)
+        if check.fix and check.status in ("warn", "fail"):
+            out.print(f"         [dim]fix:[/] {escape(check.fix)}", soft_wrap=True)
+
+    spinner = Console(stderr=True).status("Checking…", spinner="dots") if not as_json else contextlib.nullcontext()
+    with spinner:
+        results = doctor.run(ctx, on_check=show)
+    code = doctor.exit_code(results)
+    if as_json:
+        typer.echo(json.dumps({"ok": code == 0, "checks": [c.model_dump() for c in results]}, indent=2))
+    else:
+        counts = {s: sum(c.status == s for c in results) for s in ("ok", "warn", "fail", "skip")}
+        verdict = "[bold red]Some checks failed.[/]" if code else "[green]All checks passed.[/]"
+        out.print(f"{verdict} {counts['ok']} ok, {counts['warn']} warnings, {counts['fail']} failures, "
+                  f"{counts['skip']} skipped.")
+    raise typer.Exit(code)
+
+
 # --- lore cache ---------------------------------------------------------------------
 
 #: the example questions `lore cache warm` asks when no --questions file is given (if present in the working folder)

@@ -61,6 +61,17 @@ class ModelTimeout(ModelError):
     code = "model_timeout"
 
 
+class LocalModelFailed(ModelError):
+    """The local model's process ended (crashed, was killed, or could not load its file): how, its log, the fix."""
+
+    code = "local_model_failed"
+
+    def __init__(self, message: str, *, hint: str | None = None, returncode: int | None = None) -> None:
+        #: the process's return code (negative: the signal that killed it)
+        self.returncode = returncode
+        super().__init__(message, hint=hint)
+
+
 # --- metric owner -----------------------------------------------------------
 class SemanticLayerError(LoreError):
     """The semantic layer has issues; all of them are listed at once."""

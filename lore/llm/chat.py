@@ -20,14 +20,17 @@ When a server rejects a way of asking (HTTP 400, 422, 500 or 501), the next one
 is tried and remembered. The reply is parsed here (never by LangChain) so that
 the raw text, tokens and latency are always known and logged. Transport
 failures become :class:`~lore.errors.ModelError` with a message that names what
-to set; each is logged with outcome ``error`` or ``timeout``.
+to set; each is logged with outcome ``error`` or ``timeout``. When the model runs
+in a process of ours (the local model), ``diagnose`` is asked first whether that
+process ended: then the error names its exit code or signal, its log and the fix,
+never a bare connection error.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -113,8 +116,11 @@ class StructuredChat:
     """A chat model behind one call: ``complete(messages, schema) -> Reply``; failures are logged and raised."""
 
     def __init__(self, model: BaseChatModel, *, name: str, structured: StructuredMode = "json_schema",
-                 log: ExchangeLog | None = None, base_url: str | None = None, timeout_s: float | None = None) -> None:
+                 log: ExchangeLog | None = None, base_url: str | None = None, timeout_s: float | None = None,
+                 diagnose: Callable[[], ModelError | None] | None = None) -> None:
         self.model = model
+        #: after a transport failure: the error describing how the model's own process ended, or None
+        self.diagnose = diagnose
         self.name = name
         self.structured: StructuredMode = structured
         self.log = log
@@ -134,11 +140,14 @@ class StructuredChat:
                 raw = self._invoke(mode, messages, schema, schema_name)
             except _transport_errors() as err:
                 ms = (time.perf_counter() - t0) * 1000
-                nxt = self._fallback(err)
-                kind: Outcome = "timeout" if _is_timeout(err) else "error"
+                ended = self.diagnose() if self.diagnose is not None else None
+                nxt = None if ended is not None else self._fallback(err)
+                kind: Outcome = "timeout" if _is_timeout(err) and ended is None else "error"
                 self.record(Exchange(model=self.name, prompt=sent, outcome=kind, latency_ms=ms, question=question,
-                                     answer_id=answer_id, error=_describe(err), attempt=attempt,
-                                     prompt_version=prompt_version, structured=mode))
+                                     answer_id=answer_id, error=ended.message if ended else _describe(err),
+                                     attempt=attempt, prompt_version=prompt_version, structured=mode))
+                if ended is not None:
+                    raise ended from err
                 if nxt is not None:
                     self.structured = nxt
                     continue

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -36,7 +37,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from lore.errors import ModelError, OperatorError
+from lore.errors import LocalModelFailed, ModelError, OperatorError
+from lore.llm.build import DEFAULT_VERSION, manual_command, rebuild_command
 
 if TYPE_CHECKING:  # pragma: no cover
     from lore.settings import Settings
@@ -48,9 +50,82 @@ PART_VERSION = "0.9.0"
 GGUF_NAME = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 GGUF_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
 GGUF_SIZE = 491_400_064
-INSTALL_HINT = ('Install the local extra: pip install "lore-analytics[local]" '
-                "(llama-cpp-python builds from source in about 3 to 5 minutes), "
-                "or set LORE_LOCAL_MODEL_PATH to a GGUF file.")
+INSTALL_HINT = ('Install the local extra: ./dev.sh setup, or pip install "lore-analytics[local]" and then '
+                "python -m lore.llm.build install for a portable llama.cpp (it builds from source in 5 to 10 minutes); "
+                "set LORE_LOCAL_MODEL_PATH to use another GGUF file.")
+#: signals that mean llama.cpp itself crashed (an instruction the CPU lacks, a bad memory access, an abort)
+CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGILL, signal.SIGBUS, signal.SIGFPE, signal.SIGABRT})
+#: how many lines of the server's log a failure quotes
+LOG_TAIL_LINES = 12
+
+
+def describe_exit(returncode: int) -> str:
+    """How a process ended, in words (a negative return code is the signal that killed it).
+
+    >>> describe_exit(-11)
+    'was killed by signal 11 (SIGSEGV: Segmentation fault)'
+    >>> describe_exit(1)
+    'exited with code 1'
+    """
+    if returncode < 0:
+        try:
+            sig = signal.Signals(-returncode)
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+        return f"was killed by signal {-returncode} ({sig.name}: {signal.strsignal(sig) or sig.name})"
+    return f"exited with code {returncode}"
+
+
+def log_tail(path: Path | None, lines: int = LOG_TAIL_LINES) -> list[str]:
+    """The last non-empty lines of a log file (nothing when there is no file)."""
+    if path is None:
+        return []
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 16_384))
+            text = fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return []
+    # a Python traceback's caret lines (``^^^^``) say nothing a person needs
+    return [line.rstrip() for line in text.splitlines() if line.strip().strip("^~ ")][-lines:]
+
+
+_TELLING = re.compile(r"^(lore-smoke:|\w+Error\b)|\berror\b|\bfailed\b|\bfault\b|\babort", re.IGNORECASE)
+
+
+def telling_lines(lines: Sequence[str], limit: int = LOG_TAIL_LINES) -> list[str]:
+    """The last lines of llama.cpp's verbose output that tell what happened (its own log lines, errors, our
+    step markers), not the model metadata and chat template it also prints; the plain tail when none do.
+
+    >>> telling_lines(["  {%- if x %}", "lore-smoke: completing", "  {{- y }}"])
+    ['lore-smoke: completing']
+    """
+    kept = [line.rstrip() for line in lines if _TELLING.search(line.strip())]
+    return (kept or [line.rstrip() for line in lines if line.strip()])[-limit:]
+
+
+def failure_hint(returncode: int, tail: Sequence[str], model: Path) -> str:
+    """What to do about a model process that ended: rebuild llama.cpp, fix the GGUF file, or free memory.
+
+    >>> failure_hint(-11, [], Path("m.gguf")).startswith("llama.cpp crashed")
+    True
+    >>> "not a valid GGUF" in failure_hint(1, ["ValueError: Failed to load model from file: m.gguf"], Path("m.gguf"))
+    True
+    """
+    text = "\n".join(tail).lower()
+    offline = "Meanwhile --model offline answers without a model."
+    if returncode < 0 and -returncode in {int(s) for s in CRASH_SIGNALS}:
+        return ("llama.cpp crashed, most often because it was compiled for another CPU (pip's default native "
+                f"flags). Rebuild it portably: {rebuild_command()}; with plain pip: {manual_command(DEFAULT_VERSION)}. "
+                f"Then run `lore doctor`. {offline}")
+    if returncode == -int(signal.SIGKILL):
+        return f"It was killed (SIGKILL): often the system ran out of memory; free some and ask again. {offline}"
+    if "failed to load model" in text or ("gguf" in text and ("invalid" in text or "error" in text)):
+        return (f"{model} is not a valid GGUF model (truncated or corrupt?). Point LORE_LOCAL_MODEL_PATH at a good "
+                "file, or unset it to use the packaged model (a bad assembled copy is rebuilt from the parts when "
+                f"deleted). {offline}")
+    return f"Check the server's log and `lore doctor`. {offline}"
 
 
 def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -191,11 +266,14 @@ class LocalServer:
             raise OperatorError("llama-cpp-python is not installed, so --model local cannot run", hint=INSTALL_HINT) from None
         port = free_port()
         log_path = (log_dir / "llama_server.log") if log_dir is not None else None
+        command = server_command(path, port, settings)
         sink: IO[bytes] | int = subprocess.DEVNULL
         if log_path is not None:
             log_path.parent.mkdir(parents=True, exist_ok=True)
             sink = log_path.open("wb")
-        process = subprocess.Popen(server_command(path, port, settings), stdin=subprocess.DEVNULL, stdout=sink,
+            sink.write(f"# {' '.join(command)}\n".encode())
+            sink.flush()
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=sink,
                                    stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)  # noqa: PLW1509
         if not isinstance(sink, int):
             sink.close()
@@ -203,13 +281,33 @@ class LocalServer:
         server.wait_ready(ready_timeout_s)
         return server
 
+    def failure(self, during: str, *, grace_s: float = 2.0) -> LocalModelFailed | None:
+        """The error naming how the server ended (exit code or signal, its log, the fix); None while it runs.
+
+        After a failed request the process may take a moment to be reaped: wait up to ``grace_s`` for it.
+        """
+        try:
+            returncode = self.process.wait(timeout=grace_s) if grace_s > 0 else self.process.poll()
+        except subprocess.TimeoutExpired:
+            return None
+        if returncode is None:
+            return None
+        tail = log_tail(self.log_path)
+        lines = [f"The local model server (llama_cpp.server, pid {self.process.pid}, model {self.model.name}) "
+                 f"{describe_exit(returncode)} {during}."]
+        if tail:
+            lines.append(f"Last lines of its log ({self.log_path}):")
+            lines += [f"  {line}" for line in tail]
+        elif self.log_path is not None:
+            lines.append(f"Its log ({self.log_path}) is empty.")
+        return LocalModelFailed("\n".join(lines), hint=failure_hint(returncode, tail, self.model),
+                                returncode=returncode)
+
     def wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                where = f" (see {self.log_path})" if self.log_path else ""
-                raise ModelError(f"the local model server exited with code {self.process.returncode}{where}",
-                                 hint="Check that the GGUF file is valid and that llama-cpp-python[server] is installed.")
+            if (failed := self.failure("while loading the model", grace_s=0)) is not None:
+                raise failed
             try:
                 with urllib.request.urlopen(f"{self.base_url}/models", timeout=2) as resp:  # noqa: S310 - loopback only
                     if resp.status == 200:
@@ -242,3 +340,71 @@ def have_llama_cpp() -> bool:
     from importlib.util import find_spec
 
     return find_spec("llama_cpp") is not None
+
+
+@dataclass(frozen=True)
+class SmokeResult:
+    """One short completion of the local model, run in a child process so that a crash is caught and named."""
+
+    ok: bool
+    seconds: float
+    #: the completion's text when it worked
+    text: str = ""
+    #: the error naming how the child ended (exit code or signal, its output, the fix) when it did not work
+    error: LocalModelFailed | None = None
+
+
+def smoke_test(path: Path, *, timeout_s: float = 300.0, threads: int | None = None) -> SmokeResult:
+    """Load ``path`` with llama.cpp in a child process and complete a few tokens (``lore doctor`` runs this)."""
+    command = [sys.executable, "-m", "lore.llm.local", "smoke", str(path), "--threads", str(threads or default_threads())]
+    t0 = time.monotonic()
+    try:
+        done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired:
+        return SmokeResult(ok=False, seconds=timeout_s, error=LocalModelFailed(
+            f"A short completion of {path.name} did not finish within {timeout_s:.0f} s.",
+            hint="The machine may be busy (llama.cpp slows down badly when its threads share cores): try again, "
+                 "or set LORE_LOCAL_THREADS=1."))
+    seconds = time.monotonic() - t0
+    output = (done.stdout + done.stderr).decode("utf-8", errors="replace")
+    if done.returncode == 0:
+        return SmokeResult(ok=True, seconds=seconds, text=done.stdout.decode("utf-8", errors="replace").strip())
+    tail = telling_lines(output.splitlines())
+    lines = [f"llama.cpp {describe_exit(done.returncode)} while loading {path.name} and completing a few tokens."]
+    if tail:
+        lines.append("Its last output:")
+        lines += [f"  {line}" for line in tail]
+    return SmokeResult(ok=False, seconds=seconds, error=LocalModelFailed(
+        "\n".join(lines), hint=failure_hint(done.returncode, tail, path), returncode=done.returncode))
+
+
+def _smoke_main(path: str, threads: int) -> int:  # pragma: no cover - runs in the child of smoke_test
+    """Load the model and complete a few tokens; exit 1 with the error on stderr when it fails to load."""
+    try:
+        from llama_cpp import Llama
+    except ImportError as err:
+        print(f"llama-cpp-python cannot be imported: {err}", file=sys.stderr)
+        return 3
+    print("lore-smoke: loading the model", file=sys.stderr, flush=True)
+    try:
+        llm = Llama(model_path=path, n_ctx=256, n_threads=threads, n_threads_batch=threads, use_mmap=False,
+                    verbose=True)  # llama.cpp's own log goes to stderr: the parent quotes its tail on a failure
+    except (ValueError, RuntimeError, OSError) as err:
+        print(f"{type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+    print("lore-smoke: loaded; completing a few tokens", file=sys.stderr, flush=True)
+    out = llm("SELECT 1", max_tokens=4, temperature=0.0)
+    print(out["choices"][0]["text"].strip() or "(empty)")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - the child process of smoke_test
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m lore.llm.local")
+    sub = parser.add_subparsers(dest="command", required=True)
+    smoke = sub.add_parser("smoke", help="load a GGUF model and complete a few tokens")
+    smoke.add_argument("model")
+    smoke.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    sys.exit(_smoke_main(args.model, args.threads))

@@ -27,6 +27,7 @@ from lore.llm.log import ExchangeLog
 if TYPE_CHECKING:  # pragma: no cover
     from langchain_core.language_models import BaseChatModel
 
+    from lore.llm.local import LocalServer
     from lore.settings import Settings
 
 #: placeholder key for OpenAI-compatible servers that check none
@@ -157,6 +158,8 @@ class ModelHandle:
     chat: StructuredChat
     spec: str
     closers: list[Callable[[], None]] = field(default_factory=list)
+    #: the local model's server process (``--model local`` only)
+    server: LocalServer | None = None
 
     def close(self) -> None:
         while self.closers:
@@ -181,8 +184,9 @@ def connect(spec: str, settings: Settings, state_dir: Path, *, log: ExchangeLog 
             server.close()
             raise
         chat = StructuredChat(model, name=f"local:{path.name}", structured=structured, log=log,
-                              base_url=server.base_url, timeout_s=settings.llm_timeout_s)
-        return ModelHandle(chat=chat, spec=spec, closers=[server.close])
+                              base_url=server.base_url, timeout_s=settings.llm_timeout_s,
+                              diagnose=lambda: server.failure("while answering a request"))
+        return ModelHandle(chat=chat, spec=spec, closers=[server.close], server=server)
     model = chat_model(spec, settings, env=env)
     url = (env.get("OPENAI_BASE_URL") or env.get("OPENAI_API_BASE")) if parsed.provider == "openai" else None
     chat = StructuredChat(model, name=parsed.label, structured=structured, log=log, base_url=url,

@@ -28,6 +28,7 @@ _LAZY = {
     "Hit": "lore.retrieve.index",
     "RetrievalResult": "lore.retrieve.index",
     "Retriever": "lore.retrieve.index",
+    "index_state": "lore.retrieve.index",
     "LoreEmbeddingFunction": "lore.retrieve.embedding_function",
 }
 
@@ -41,6 +42,7 @@ __all__ = [
     "Retriever",
     "ValueMatch",
     "ValueMatcher",
+    "index_state",
     "match_values",
 ]
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import chromadb
 import numpy as np
@@ -381,6 +381,30 @@ def _values_of(docs: Sequence[IndexDoc]) -> dict[str, list[str]]:
         if doc.kind == "value" and doc.value is not None:
             out.setdefault(doc.ref, []).append(doc.value)
     return out
+
+
+IndexState = Literal["fresh", "stale", "incomplete", "missing"]
+
+
+def index_state(index_dir: Path, layer: SemanticLayer, values: Mapping[str, Sequence[str]], *,
+                embedder_name: str | None = None, max_values: int = DEFAULT_MAX_VALUES) -> IndexState:
+    """Whether the index persisted in ``index_dir`` matches the layer and values (nothing is built or embedded).
+
+    ``fresh``: the next open reuses it; ``stale``: built from another layer, data or embedder, so the next open
+    rebuilds it; ``incomplete``: a build was interrupted; ``missing``: never built.
+    """
+    if not (Path(index_dir) / "chroma.sqlite3").is_file():
+        return "missing"
+    name = embedder_name if embedder_name is not None else Embedder().name
+    wanted = content_hash(name, layer, layer_documents(layer, values, max_values=max_values))
+    client = _client(index_dir)
+    try:
+        meta = client.get_collection(COLLECTION).metadata or {}
+    except (NotFoundError, ValueError):
+        return "missing"
+    if meta.get("lore_state") != "ready":
+        return "incomplete"
+    return "fresh" if meta.get("lore_hash") == wanted else "stale"
 
 
 def _client(index_dir: Path) -> Any:

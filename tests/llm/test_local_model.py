@@ -128,7 +128,14 @@ def local_lore(demo_dir: Path):
         pytest.skip(f"the local model is not installed: {missing}")
     from lore import Lore
 
+    from lore.errors import LocalModelFailed
+
     lore = Lore.open(demo_dir, model="local", planner="llm", llm_timeout_s=300, llm_max_retries=2)
+    try:
+        lore.model  # noqa: B018 - starts the server now, so a build that cannot run fails here, by name
+    except LocalModelFailed as err:
+        lore.close()
+        pytest.fail(f"the local model could not run:\n{err}", pytrace=False)
     yield lore
     lore.close()
 
@@ -141,10 +148,15 @@ def test_the_local_model_answers_golden_questions(local_lore: Any, raw_db: Any, 
     assert type(local_lore.model.chat.model).__name__ == "ChatOpenAI"
     results = []
     answer_ids = []
+    from lore.errors import LocalModelFailed
+
     for label, sql, ordered in CASES:
         question = label.lstrip("* ")
         t0 = time.perf_counter()
-        answer = local_lore.chat(user="eval").ask(question)
+        try:
+            answer = local_lore.chat(user="eval").ask(question)
+        except LocalModelFailed as err:  # the server crashed: say how, with its log and the fix, not a stack
+            pytest.fail(f"the local model crashed while answering {question!r}:\n{err}", pytrace=False)
         answer_ids.append(answer.id)
         seconds = time.perf_counter() - t0
         ok, why = is_right(answer, raw_db, sql, ordered)
