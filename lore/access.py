@@ -44,6 +44,9 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import logging
+import unicodedata
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -64,6 +67,8 @@ from lore.types import PlanOutcome, QueryPlan
 if TYPE_CHECKING:  # pragma: no cover
     from lore.retrieve import Example, RetrievalResult, Retriever
     from lore.retrieve.lexical import ValueMatch
+
+log = logging.getLogger("lore.access")
 
 #: the alias prefix of the tables inside a row-filter subquery
 ALIAS = "_lore_scope"
@@ -98,6 +103,8 @@ class Rule(_Frozen):
     dimensions: tuple[str, ...] = ("*",)
     hide_dimensions: tuple[str, ...] = ()
     rows: tuple[RowRule, ...] = ()
+    #: says "no limits" explicitly: the person (or the group's members) is not under ``default:``
+    unrestricted: bool = False
 
     @field_validator("rows", mode="before")
     @classmethod
@@ -116,7 +123,7 @@ class Rule(_Frozen):
 
     def limits(self) -> dict[str, Any]:
         """The fields that narrow access (not who the rule is for), for the scope's identity."""
-        return self.model_dump(mode="json", exclude={"members", "groups", "identities"})
+        return self.model_dump(mode="json", exclude={"members", "groups", "identities", "unrestricted"})
 
     @property
     def narrows(self) -> bool:
@@ -156,17 +163,81 @@ class AccessConfig(_Frozen):
             if rule.groups or rule.identities:
                 raise ConfigError(f"{where}: access.groups.{name} may not have groups or identities",
                                   hint="List the group's people under members.")
+        for kind, entries in (("users", config.users), ("groups", config.groups)):
+            for name, rule in entries.items():
+                if rule.unrestricted and rule.narrows:
+                    raise ConfigError(f"{where}: access.{kind}.{name} says unrestricted: true and also sets limits",
+                                      hint="Remove unrestricted (the limits apply) or the limits (no limits).")
+        owners: dict[str, str] = {}
+        for name, rule in config.users.items():
+            for identity in {normalize_identity(name), *(normalize_identity(i) for i in rule.identities)}:
+                if identity in owners and owners[identity] != name:
+                    raise ConfigError(f"{where}: the identity {identity!r} belongs to two users, access.users."
+                                      f"{owners[identity]} and access.users.{name}",
+                                      hint="One identity names one person: remove it from one of them.")
+                owners[identity] = name
+        if config.default != "all":
+            for name, rule in config.users.items():
+                if not rule.narrows and not rule.groups and not rule.unrestricted and not config.groups_of(name):
+                    warnings.warn(
+                        f"{where}: access.users.{name} sets no limits and is in no group, so `default: "
+                        f"{config.default}` applies to it (older versions gave such an entry no limits). To keep "
+                        "that, write `unrestricted: true` under it.", DeprecationWarning, stacklevel=2)
+                    log.warning("access.users.%s has no limits and no group: default %s applies "
+                                "(write unrestricted: true for no limits)", name, config.default)
         return config
 
+    def groups_of(self, user: str) -> tuple[str, ...]:
+        """The groups a ``users:`` entry belongs to: those it names, and those listing any of its identities."""
+        rule = self.users[user]
+        mine = {normalize_identity(user), *(normalize_identity(i) for i in rule.identities)}
+        listed = [g for g, group in self.groups.items() if mine & {normalize_identity(m) for m in group.members}]
+        return tuple(dict.fromkeys([*rule.groups, *listed]))
 
-def _norm(identity: str) -> str:
-    return identity.strip().casefold()
+    def principal(self, identity: str) -> Principal:
+        """The person ``identity`` names: a ``users:`` entry holding it (by key or ``identities:``), else the
+        identity alone; with every group that lists any of that person's identities."""
+        me = normalize_identity(identity)
+        for name, rule in self.users.items():
+            mine = (normalize_identity(name), *(normalize_identity(i) for i in rule.identities))
+            if me in mine:
+                return Principal(id=f"user:{normalize_identity(name)}", name=name, identities=tuple(dict.fromkeys(mine)),
+                                 groups=self.groups_of(name), known=True)
+        groups = tuple(g for g, group in self.groups.items() if me in {normalize_identity(m) for m in group.members})
+        return Principal(id=me, name=identity.strip(), identities=(me,), groups=groups, known=bool(groups))
+
+
+def normalize_identity(identity: str) -> str:
+    """The one form identities are compared in: Unicode NFKC, inner spaces collapsed, ends trimmed, case folded.
+
+    >>> normalize_identity("  Ana@Example.COM "), normalize_identity("slack:T1:UANA") == normalize_identity("SLACK:t1:uana")
+    ('ana@example.com', True)
+    """
+    return " ".join(unicodedata.normalize("NFKC", identity).split()).casefold()
+
+
+class Principal(_Frozen):
+    """One person, whichever of their identities arrived (a login email, ``slack:TEAM:USER``, a header value)."""
+
+    #: stable id: ``user:<entry>`` for a ``users:`` entry, else the normalised identity
+    id: str
+    #: the ``users:`` key, or the identity as given
+    name: str
+    #: every normalised identity known to be this person
+    identities: tuple[str, ...]
+    #: the groups that apply to the person
+    groups: tuple[str, ...] = ()
+    #: the access section names this person (a ``users:`` entry or a group member)
+    known: bool = False
 
 
 def rules_for(config: AccessConfig | None, user: str | None) -> tuple[tuple[str, Rule], ...] | None:
     """The named rules that apply to ``user``; None when nothing limits them.
 
-    ``user=None`` is the operator (the Python API and the CLI without ``--user``): no limits.
+    ``user=None`` is the operator (the Python API and the CLI without ``--user``): no limits. Whichever
+    identity arrives, the rules are the person's: their ``users:`` entry, every group that lists any of their
+    identities, and ``default:`` when neither gives a rule (a ``users:`` entry with no limits and no group is
+    under ``default:`` too; ``unrestricted: true`` says "no limits" explicitly).
 
     >>> cfg = AccessConfig.model_validate({"default": "none"})
     >>> [n for n, _ in rules_for(cfg, "stranger")]
@@ -176,22 +247,14 @@ def rules_for(config: AccessConfig | None, user: str | None) -> tuple[tuple[str,
     """
     if config is None or user is None:
         return None
-    me = _norm(user)
+    person = config.principal(user)
     rules: list[tuple[str, Rule]] = []
-    groups: list[str] = []
-    matched = False
-    for name, rule in config.users.items():
-        if me in {_norm(name), *(_norm(i) for i in rule.identities)}:
-            matched = True
-            rules.append((f"user:{name}", rule))
-            groups.extend(rule.groups)
-    for name, rule in config.groups.items():
-        if me in {_norm(m) for m in rule.members}:
-            matched = True
-            groups.append(name)
-    for name in dict.fromkeys(groups):
-        rules.append((f"group:{name}", config.groups[name]))
-    if not matched:
+    entry = config.users.get(person.name) if person.id.startswith("user:") else None
+    if entry is not None and entry.narrows:
+        rules.append((f"user:{person.name}", entry))
+    rules += [(f"group:{g}", config.groups[g]) for g in person.groups]
+    named = bool(rules) or (entry is not None and entry.unrestricted)
+    if not named:
         if config.default == "all":
             return None
         if config.default == "none":
@@ -199,6 +262,20 @@ def rules_for(config: AccessConfig | None, user: str | None) -> tuple[tuple[str,
         return ((f"group:{config.default}", config.groups[config.default]),)
     narrowing = tuple((n, r) for n, r in rules if r.narrows)
     return narrowing or None
+
+
+def rules_for_all(config: AccessConfig | None, users: Sequence[str | None]) -> tuple[tuple[str, Rule], ...] | None:
+    """The rules of several people at once: what every one of them may see (each person's rules narrow it).
+
+    >>> cfg = AccessConfig.model_validate({"default": "all", "users": {"a": {"hide_metrics": ["m"]}}})
+    >>> [n for n, _ in rules_for_all(cfg, ["a", "b"])], rules_for_all(cfg, ["b"]) is None
+    (['user:a'], True)
+    """
+    merged: dict[str, Rule] = {}
+    for user in users:
+        for name, rule in rules_for(config, user) or ():
+            merged.setdefault(name, rule)
+    return tuple(merged.items()) or None
 
 
 def scope_id(rules: Sequence[tuple[str, Rule]]) -> str:
@@ -697,5 +774,5 @@ class ScopedLore(Lore):
         """Nothing to close: the project's parts belong to the project's Lore."""
 
 
-__all__ = ["AccessConfig", "NoAccessPlanner", "Rule", "RowRule", "Scope", "ScopedLore", "ScopedRetriever",
-           "build_scope", "rules_for", "scope_id"]
+__all__ = ["AccessConfig", "NoAccessPlanner", "Principal", "Rule", "RowRule", "Scope", "ScopedLore", "ScopedRetriever",
+           "build_scope", "normalize_identity", "rules_for", "rules_for_all", "scope_id"]

@@ -576,25 +576,34 @@ def access_show(
                                 hint="Add access: to lore.yaml (see the README's 'Access control').")
         identities = [user] if user else [*config.users, *(m for g in config.groups.values() for m in g.members)]
         rows = []
-        for identity in dict.fromkeys(identities):
+        seen: set[str] = set()
+        for identity in identities:
+            person = config.principal(identity)
+            if person.id in seen:
+                continue
+            seen.add(person.id)
+            who = {"user": person.name, "principal": person.id, "identities": list(person.identities),
+                   "groups": list(person.groups), "asked_as": identity}
             rules = rules_for(config, identity)
             if rules is None:
-                rows.append({"user": identity, "rules": [], "metrics": sorted(lore.layer.metrics), "hidden_metrics": [],
+                rows.append({**who, "rules": [], "metrics": sorted(lore.layer.metrics), "hidden_metrics": [],
                              "hidden_tables": [], "row_filters": []})
                 continue
             scope = build_scope(lore.layer, lore.schema, rules)  # raises ConfigError naming a bad rule
-            rows.append({"user": identity, "rules": [n for n, _ in rules], "metrics": sorted(scope.layer.metrics),
+            rows.append({**who, "rules": [n for n, _ in rules], "metrics": sorted(scope.layer.metrics),
                          "hidden_metrics": sorted(set(lore.layer.metrics) - set(scope.layer.metrics)),
                          "hidden_tables": sorted(set(lore.schema) - set(scope.schema)),
                          "row_filters": list(scope.row_labels)})
     if as_json:
         typer.echo(json.dumps({"default": config.default, "users": rows}, indent=2))
         return
-    table = Table(title=f"Access (users no rule names: {config.default})", title_justify="left", header_style="bold")
-    for head in ("user", "rules", "metrics", "hidden tables", "row filters"):
+    table = Table(title=f"Access (people no rule names: {config.default})", title_justify="left", header_style="bold")
+    for head in ("person (identities)", "groups", "rules", "metrics", "hidden tables", "row filters"):
         table.add_column(head)
     for row in rows:
-        table.add_row(row["user"], ", ".join(row["rules"]) or "(none: sees everything)",
+        others = [i for i in row["identities"] if i != row["user"].casefold()]
+        table.add_row(row["user"] + (f" ({', '.join(others)})" if others else ""), ", ".join(row["groups"]),
+                      ", ".join(row["rules"]) or "(none: no limits)",
                       f"{len(row['metrics'])} of {len(lore.layer.metrics)}", ", ".join(row["hidden_tables"]),
                       "; ".join(row["row_filters"]))
     console().print(table)

@@ -291,9 +291,26 @@ class Lore:
         The identity must come from a verified source (a sign-in, a signed Slack request, the operator),
         never from a question or a model. Users whose rules allow the same share one scoped view.
         """
-        from lore.access import ScopedLore, build_scope, rules_for, scope_id
+        from lore.access import rules_for
 
-        rules = rules_for(self.access, user)
+        return self._scoped(rules_for(self.access, user))
+
+    def for_users(self, users: Sequence[str | None]) -> Lore:
+        """This project as *every one* of ``users`` may see it: the narrowest view, for an answer several people
+        read (a Slack channel). Each person's rules narrow it; ``None`` (the operator) adds no limit."""
+        from lore.access import rules_for_all
+
+        return self._scoped(rules_for_all(self.access, users))
+
+    def principal(self, identity: str):  # -> Principal
+        """The person an identity names under this project's access section (the identity alone without one)."""
+        from lore.access import AccessConfig
+
+        return (self.access or AccessConfig()).principal(identity)
+
+    def _scoped(self, rules) -> Lore:  # rules: tuple[tuple[str, Rule], ...] | None
+        from lore.access import ScopedLore, build_scope, scope_id
+
         if rules is None:
             return self
         key = scope_id(rules)
