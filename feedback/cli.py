@@ -5,7 +5,7 @@ so the core never imports it::
 
     lore feedback vote ANSWER_ID --up --user ana
     lore feedback vote ANSWER_ID --down --user ana --correct-sql "SELECT ..."
-    lore feedback review                      # nominations waiting for a reviewer
+    lore feedback review                      # nominations waiting for a reviewer, with the SQL each runs
     lore feedback review --approve p-1a2b3c4d5e6f --reviewer ben
     lore feedback review --revoke p-1a2b3c4d5e6f --reason "wrong filter"
     lore feedback export --format openai-chat --out ft.jsonl --split 0.9
@@ -19,13 +19,18 @@ import getpass
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from lore.cli import JsonOpt, ProjectOpt, console, handle_errors
 from lore.errors import OperatorError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from feedback.review import WhatRuns
+    from feedback.store import Nomination
 
 feedback_app = typer.Typer(help="Teach LORE with votes: review nominations, export fine-tuning datasets.",
                            no_args_is_help=True)
@@ -58,10 +63,14 @@ def vote_cmd(
     answer_id: Annotated[str, typer.Argument(help="The answer's id (from `lore ask --json`, the chat page or Slack).")],
     up: Annotated[bool, typer.Option("--up", help="Thumbs up: nominate the question and its plan.")] = False,
     down: Annotated[bool, typer.Option("--down", help="Thumbs down: lower confidence for similar questions.")] = False,
-    user: Annotated[str, typer.Option("--user", envvar="LORE_USER", help="Who votes (votes count once per user).")] = "",
+    user: Annotated[str, typer.Option("--user", envvar="LORE_USER", help=(
+        "Who votes (votes count once per person). A name typed here is not a verified identity: the vote "
+        "nominates, and counts toward no automatic rule of the policy."))] = "",
     comment: Annotated[Optional[str], typer.Option("--comment", help="Why.")] = None,
     correct_sql: Annotated[Optional[str], typer.Option("--correct-sql", help="With --down: the SQL that answers it.")] = None,
-    correct_plan: Annotated[Optional[Path], typer.Option("--correct-plan", help="With --down: a JSON plan file ('-' reads stdin).")] = None,
+    correct_plan: Annotated[Optional[Path], typer.Option("--correct-plan", help=(
+        "With --down: a JSON plan file ('-' reads stdin). With --correct-sql too, the review checks that both "
+        "return the same result, and the plan is what runs."))] = None,
     key: Annotated[Optional[str], typer.Option("--key", help="Idempotency key: retrying with the same key stores the vote once.")] = None,
     project: ProjectOpt = Path("."),
     as_json: JsonOpt = False,
@@ -71,16 +80,20 @@ def vote_cmd(
         raise OperatorError("Pass exactly one of --up or --down.")
     if not user.strip():
         raise OperatorError("Say who votes with --user NAME (or LORE_USER).")
-    if correct_sql and correct_plan:
-        raise OperatorError("Pass one correction: --correct-sql or --correct-plan.")
-    correction: str | None = correct_sql
+    correction: str | dict | None = correct_sql
     if correct_plan is not None:
         try:
-            correction = sys.stdin.read() if str(correct_plan) == "-" else correct_plan.read_text(encoding="utf-8")
+            text = sys.stdin.read() if str(correct_plan) == "-" else correct_plan.read_text(encoding="utf-8")
         except OSError as err:
             raise OperatorError(f"Cannot read the plan file {correct_plan}: {err}") from None
-        if not correction.strip().startswith("{"):
+        if not text.strip().startswith("{"):
             raise OperatorError(f"{correct_plan} does not hold a JSON plan object.")
+        correction = text
+        if correct_sql:
+            try:
+                correction = {"plan": json.loads(text), "sql": correct_sql}
+            except ValueError:
+                raise OperatorError(f"{correct_plan} is not valid JSON.") from None
     lore, _ = _store(project)
     with lore:
         vote = lore.feedback(answer_id, 1 if up else -1, user=user, comment=comment, correction=correction,
@@ -100,7 +113,7 @@ def vote_cmd(
 @feedback_app.command("review")
 @handle_errors
 def review_cmd(
-    approve: Annotated[Optional[str], typer.Option("--approve", help="Verify this nomination (its SQL re-runs through the guard).")] = None,
+    approve: Annotated[Optional[str], typer.Option("--approve", help="Verify this nomination (what it runs re-runs through the guard).")] = None,
     reject: Annotated[Optional[str], typer.Option("--reject", help="Reject this nomination.")] = None,
     revoke: Annotated[Optional[str], typer.Option("--revoke", help="Revoke this verified example.")] = None,
     reviewer: Annotated[str, typer.Option("--reviewer", envvar="LORE_REVIEWER", help="Who decides (default: your login name).")] = "",
@@ -111,7 +124,6 @@ def review_cmd(
 ) -> None:
     """List nominations waiting for review, or approve, reject or revoke one."""
     from feedback import review
-    from feedback.export import plan_text
 
     actions = [(name, pid) for name, pid in (("approve", approve), ("reject", reject), ("revoke", revoke)) if pid]
     if len(actions) > 1:
@@ -121,31 +133,55 @@ def review_cmd(
         if actions:
             name, pid = actions[0]
             decide = {"approve": review.approve, "reject": review.reject, "revoke": review.revoke}[name]
-            nomination = decide(store, pid, reviewer=reviewer or _default_reviewer(), reason=reason)
+            try:
+                nomination = decide(store, pid, reviewer=reviewer or _default_reviewer(), reason=reason)
+            except review.CorrectionMismatch as err:  # a failed check (exit 1), like a guard refusal
+                console_err = Console(stderr=True)
+                console_err.print(f"[bold red]Error:[/] {err}", highlight=False, markup=True, soft_wrap=True)
+                raise typer.Exit(1) from None
             if as_json:
                 typer.echo(json.dumps(nomination.model_dump(mode="json"), indent=2))
             else:
                 console().print(f"{nomination.id} is {nomination.status} (by {nomination.decided_by}).", highlight=False)
             return
         items = store.nominations(None if status == "all" else status)
+        runs = [review.what_runs(lore, n) for n in items]
     if as_json:
-        typer.echo(json.dumps([n.model_dump(mode="json") for n in items], indent=2))
+        typer.echo(json.dumps([n.model_dump(mode="json") | {"runs": r.model_dump(mode="json")} for n, r in zip(items, runs)],
+                              indent=2))
         return
     table = Table(title=f"Nominations ({status})", title_justify="left", header_style="bold")
     table.add_column("id", no_wrap=True, min_width=14)
     table.add_column("status", no_wrap=True)
     table.add_column("question", overflow="fold")
-    table.add_column("plan", overflow="fold", ratio=2)
+    table.add_column("runs", overflow="fold", ratio=3)
     for head in ("up", "down"):
         table.add_column(head, justify="right", no_wrap=True)
     table.add_column("source", no_wrap=True)
-    for n in items:
-        table.add_row(n.id, n.status, n.question, plan_text(n.plan), str(len(n.up_users)), str(len(n.down_users)),
+    for n, r in zip(items, runs):
+        table.add_row(n.id, n.status, n.question, _runs_text(n, r), str(len(n.up_users)), str(len(n.down_users)),
                       n.source)
     out = console()
     out.print(table)
     if not items:
         out.print("Nothing to review." if status == "pending" else "None.", highlight=False)
+
+
+def _runs_text(nomination: Nomination, runs: WhatRuns) -> str:
+    """What a pair runs, for the review table: the plan and its compiled SQL, or the SQL."""
+    from feedback.export import plan_text
+
+    lines = []
+    if runs.kind == "sql":
+        lines.append("SQL:")
+    else:
+        lines.append(f"plan: {plan_text(nomination.plan)}")
+        lines.append("its SQL:")
+    lines.append(runs.sql if runs.sql else f"(cannot compile now: {runs.error})")
+    if runs.claimed_sql:
+        lines.append("SQL sent with the plan (it must return the same result; it never runs in answers):")
+        lines.append(runs.claimed_sql)
+    return "\n".join(lines)
 
 
 @feedback_app.command("export")

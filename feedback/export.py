@@ -159,7 +159,7 @@ def plan_text(plan: QueryPlan) -> str:
     >>> plan_text(QueryPlan(sql="SELECT 1"))
     '{"sql":"SELECT 1"}'
     """
-    if plan.sql:
+    if plan.runs_sql:
         return json.dumps({"sql": plan.sql}, separators=(",", ":"))
     data = plan.model_dump(mode="json", include=_PLAN_FIELDS, exclude_none=True)
     data = {k: v for k, v in data.items() if v not in ((), [], None)}

@@ -4,13 +4,20 @@ A thumbs up *nominates* the question -> plan pair of an answer; a thumbs down
 with a correction nominates the corrected pair. Nothing teaches LORE until
 the pair is **verified**, and a pair is verified only when
 
-1. its plan compiles and its SQL passes the guard and runs again on the
-   warehouse (:func:`verify_plan`), and
+1. what it runs passes the guard and runs again on the warehouse
+   (:func:`verify_plan`): its compiled plan, or its SQL when it names no
+   metric. A corrected plan sent with a SQL is verified only when both return
+   the same result; the plan is what runs later;
 2. the project's policy accepts it (:mod:`feedback.policy`): a reviewer
    approves it (the default), or a rule the operator set verifies it at once
-   (a trusted user's vote; N distinct users' votes, N >= 2, with nobody
-   voting it down). Votes count once per user, so one untrusted user never
-   pushes a pair through alone.
+   (a trusted person's verified vote; N distinct verified people's votes,
+   N >= 2, with nobody voting it down). Votes count once per person, so one
+   person never pushes a pair through alone under several names.
+
+A pair a rule verifies is checked **in the voters' scope** (``Lore.for_users``):
+a voter can never get a pair verified that reads what they may not see, and a
+failure is reported to them in general terms (an engine message may quote
+data). A reviewer's approval is checked with the operator's access.
 
 A verified pair becomes a retrieval example at once (the open project's
 index is updated) and replaces any earlier verified pair for the same
@@ -19,11 +26,14 @@ question; every verified pair can be revoked.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from lore.errors import AskerError, EngineError, GuardError, OperatorError
-from lore.types import QueryPlan
+from lore.errors import AskerError, EngineError, GuardError, LoreError, OperatorError, QueryTimeout, ResultTooLarge
+from lore.types import Frozen, QueryPlan, ResultSet
 
+from feedback.policy import AutoRule
 from feedback.store import FeedbackStore, Nomination
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -33,18 +43,88 @@ if TYPE_CHECKING:  # pragma: no cover
 POLICY_ACTOR = "policy"
 
 
-def verify_plan(lore: Lore, plan: QueryPlan) -> str:
-    """Compile the plan (or take its SQL), pass it through the guard, run it; returns the guarded SQL.
+class CorrectionMismatch(AskerError):
+    """A correction's plan and its SQL do not return the same result: it is two things, not one."""
 
-    Raises the compiler's, the guard's or the engine's error when the pair cannot be verified.
+    code = "correction_mismatch"
+
+
+def verify_plan(lore: Lore, plan: QueryPlan, *, claimed_sql: str | None = None,
+                voters: Sequence[str] | None = None) -> str:
+    """Check what ``plan`` runs: compile it (or take its SQL), pass it through the guard, run it.
+
+    ``claimed_sql`` (a correction's SQL sent with its plan) must return exactly the plan's result.
+    ``voters``: check in the scope every one of them shares (``Lore.for_users``); None: the operator's.
+    Returns the SQL that runs, as the project's guard writes it (the verified SQL). Raises the compiler's,
+    the guard's or the engine's error, or :class:`CorrectionMismatch`.
     """
-    if plan.sql:
-        guarded = lore.guard(plan.sql)
-    else:
-        compiled = lore.compiler.compile(plan.semantic_query(), dialect="duckdb")
-        guarded = lore.guard(compiled.sql)
-    lore.engine.run(guarded.sql, timeout_s=lore.settings.query_timeout_s, max_rows=lore.settings.max_rows)
-    return guarded.sql
+    checked = lore.for_users(list(voters)) if voters else lore
+    result = _run(checked, checked.compile_plan(plan).sql)
+    if claimed_sql is not None:
+        claimed = _run(checked, claimed_sql)
+        if not same_result(result, claimed):
+            raise CorrectionMismatch(
+                "The correction's plan and its SQL return different results on the warehouse, so it is not one "
+                "correction: LORE would run the plan, not the SQL that was checked.",
+                hint="Send one thing: the plan alone (no \"sql\" in it) or the SQL alone (--correct-sql); or fix "
+                     "the SQL so it returns exactly what the plan returns.")
+    return lore.guard(lore.compile_plan(plan).sql).sql
+
+
+def _run(lore: Lore, sql: str) -> ResultSet:
+    guarded = lore.guard(sql)
+    return lore.engine.run(guarded.sql, timeout_s=lore.settings.query_timeout_s, max_rows=lore.settings.max_rows)
+
+
+def same_result(a: ResultSet, b: ResultSet) -> bool:
+    """The same rows (in any order), cell by cell; floats equal to 9 significant digits; never a capped result.
+
+    >>> from lore.types import ColumnMeta
+    >>> r = lambda *rows: ResultSet(columns=(ColumnMeta(name="x", label="x"),), rows=rows)
+    >>> same_result(r((1,), (2.0000000001,)), r((2,), (1,))), same_result(r((1,)), r((2,)))
+    (True, False)
+    """
+    if a.truncated or b.truncated or len(a.rows) != len(b.rows) or len(a.columns) != len(b.columns):
+        return False
+    return sorted(map(_canon_row, a.rows), key=repr) == sorted(map(_canon_row, b.rows), key=repr)
+
+
+def _canon_row(row: Sequence[Any]) -> tuple[Any, ...]:
+    def cell(v: Any) -> Any:
+        if isinstance(v, bool) or v is None:
+            return v
+        if isinstance(v, (int, float)) and not (isinstance(v, float) and not math.isfinite(v)):
+            return float(f"{float(v):.9g}")
+        return v
+    return tuple(cell(v) for v in row)
+
+
+class WhatRuns(Frozen):
+    """What a pair runs when it answers, as a reviewer must see it before approving it."""
+
+    #: sql | plan | both (a plan, with a SQL that must return the same result)
+    kind: str
+    #: the SQL that runs (a plan's compiled SQL; the verified SQL once verified)
+    sql: str | None = None
+    #: the SQL sent with a corrected plan, checked against it at review (it never runs in answers)
+    claimed_sql: str | None = None
+    #: why the SQL cannot be shown (the plan does not compile now)
+    error: str | None = None
+
+
+def what_runs(lore: Lore | None, nomination: Nomination) -> WhatRuns:
+    """The SQL a pair runs (compiled with the operator's access: an asker's own limits are added when it runs)."""
+    kind, claimed = nomination.kind, nomination.claimed_sql
+    if nomination.status == "verified" and nomination.verified_sql:
+        return WhatRuns(kind=kind, sql=nomination.verified_sql, claimed_sql=claimed)
+    if nomination.plan.runs_sql:
+        return WhatRuns(kind=kind, sql=nomination.plan.sql)
+    if lore is None:
+        return WhatRuns(kind=kind, claimed_sql=claimed, error="the project is not open")
+    try:
+        return WhatRuns(kind=kind, sql=lore.compile_plan(nomination.plan).sql, claimed_sql=claimed)
+    except LoreError as err:
+        return WhatRuns(kind=kind, claimed_sql=claimed, error=err.message)
 
 
 def _reviewer(store: FeedbackStore, reviewer: str) -> str:
@@ -53,18 +133,18 @@ def _reviewer(store: FeedbackStore, reviewer: str) -> str:
         raise OperatorError("A review decision needs the reviewer's name (--reviewer).")
     if name.startswith(f"{POLICY_ACTOR}:"):
         raise OperatorError(f"{name!r} is reserved for decisions made by the policy.")
-    if not store.policy.may_review(name):
+    if not store.policy.may_review(name, store.principal_id):
         raise OperatorError(f"{name} is not a reviewer of this project.",
                             hint="Reviewers are listed under `reviewers:` in feedback.yaml (or lore.yaml's feedback: section).")
     return name
 
 
-def _verify(store: FeedbackStore, nomination: Nomination, actor: str) -> str:
+def _verify(store: FeedbackStore, nomination: Nomination, actor: str, voters: Sequence[str] | None = None) -> str:
     if store.lore is None:
         raise OperatorError("Verifying a pair needs the project (its guard and warehouse).",
                             hint="Open the store with feedback.store.open_store(lore).")
     try:
-        return verify_plan(store.lore, nomination.plan)
+        return verify_plan(store.lore, nomination.plan, claimed_sql=nomination.claimed_sql, voters=voters)
     except (GuardError, AskerError, EngineError) as err:
         store.decide(nomination.id, "verify_failed", actor=actor, reason=str(err))
         raise
@@ -72,7 +152,7 @@ def _verify(store: FeedbackStore, nomination: Nomination, actor: str) -> str:
 
 def approve(store: FeedbackStore, pair: str, *, reviewer: str, reason: str | None = None,
             idempotency_key: str | None = None) -> Nomination:
-    """Verify a pair: re-run its SQL through the guard, then mark it verified (it teaches LORE at once)."""
+    """Verify a pair: re-run what it runs through the guard, then mark it verified (it teaches LORE at once)."""
     who = _reviewer(store, reviewer)
     nomination = store.nomination(pair)
     if nomination.status == "verified":
@@ -99,17 +179,36 @@ def revoke(store: FeedbackStore, pair: str, *, reviewer: str, reason: str | None
     return store.decide(pair, "revoke", actor=who, reason=reason, idempotency_key=idempotency_key)
 
 
-def verify_by_policy(store: FeedbackStore, pair: str, rule: str) -> tuple[str, str]:
-    """Verify a pending pair that a policy ``rule`` accepts; returns (status, note) for the vote."""
+def voter_message(err: LoreError) -> str:
+    """Why a pair was not verified, in words safe for the voter.
+
+    The check ran in the voter's scope, and compiler and guard messages are about what the voter sent; an
+    engine message may quote warehouse values, so only its kind is said (reviewers see the full message).
+
+    >>> voter_message(EngineError("Conversion Error: Could not convert string 'Data|12.5' to INT32"))
+    'the query failed when it ran on the warehouse (the reviewers can see the engine’s message)'
+    """
+    if isinstance(err, QueryTimeout):
+        return "the query took longer than the time limit"
+    if isinstance(err, ResultTooLarge):
+        return "the query's result is too large"
+    if isinstance(err, EngineError):
+        return "the query failed when it ran on the warehouse (the reviewers can see the engine’s message)"
+    return err.message
+
+
+def verify_by_policy(store: FeedbackStore, pair: str, rule: AutoRule) -> tuple[str, str]:
+    """Verify a pending pair that a policy ``rule`` accepts, in its voters' scope; returns (status, note) for
+    the vote."""
     nomination = store.nomination(pair)
     if nomination.status != "pending":
         return nomination.status, f"It is {nomination.status}."
-    actor = f"{POLICY_ACTOR}:{rule}"
+    actor = f"{POLICY_ACTOR}:{rule.text}"
     try:
-        sql = _verify(store, nomination, actor)
+        sql = _verify(store, nomination, actor, voters=rule.voters)
     except (GuardError, AskerError, EngineError) as err:
-        return "pending", f"Nominated, but not verified: {err.message}"
+        return "pending", f"Nominated, but not verified: {voter_message(err)}"
     except OperatorError as err:
         return "pending", f"Nominated; not verified yet: {err.message}"
-    done = store.decide(pair, "approve", actor=actor, reason=f"auto-verified: {rule}", verified_sql=sql)
-    return done.status, f"Verified by the operator's policy ({rule}): it teaches LORE now."
+    done = store.decide(pair, "approve", actor=actor, reason=f"auto-verified: {rule.text}", verified_sql=sql)
+    return done.status, f"Verified by the operator's policy ({rule.text}): it teaches LORE now."

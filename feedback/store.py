@@ -20,8 +20,10 @@ write at once:
 Besides ``events``: ``answers`` (each answer as asked: question, conversation
 context, plan, SQL, result shape, confidence and factors, model, prompt and
 semantic-layer versions, user), ``pairs`` (question -> plan pairs: nominated,
-verified, rejected, revoked, or only voted down), ``pair_votes`` (the latest
-vote of each user on each pair: fifty votes from one user count once) and
+verified, rejected, revoked, or only voted down; a pair runs one thing: its
+plan, or its SQL when it names no metric), ``pair_votes`` (the latest vote of
+each person on each pair, whichever name or identity they used, and whether
+that identity was verified: fifty votes from one person count once) and
 ``corrections`` (which rejected answer a corrected pair replaces). These
 tables are written in the same transaction as the event that changes them.
 
@@ -39,12 +41,13 @@ import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from lore.access import normalize_identity
 from lore.errors import AskerError, LoreError, OperatorError, UnknownReference
 from lore.plan.example import question_key
 from lore.plugins import Correction, ExampleChanges, Vote
@@ -52,7 +55,7 @@ from lore.retrieve.documents import Example
 from lore.retrieve.lexical import terms
 from lore.types import Answer, Frozen, QueryPlan
 
-from feedback.policy import FeedbackPolicy, load_policy
+from feedback.policy import FeedbackPolicy, Voter, load_policy
 
 if TYPE_CHECKING:  # pragma: no cover
     from lore.core import Lore
@@ -71,7 +74,58 @@ STATUSES: tuple[str, ...] = ("none", "pending", "verified", "rejected", "revoked
 
 # --- schema: named migrations --------------------------------------------------------------
 
-MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+
+def _votes_by_principal(conn: sqlite3.Connection) -> None:
+    """Copy each pair's votes, keyed by the person (the normalised name) instead of the name as typed.
+
+    Votes stored before identities were verified are unverified: they still show who voted, and count
+    toward no automatic rule. A person's latest vote wins when they voted under several spellings.
+    """
+    rows = conn.execute("SELECT pair_id, user, rating, answer_id, event_seq FROM pair_votes ORDER BY event_seq").fetchall()
+    for pair, user, rating, answer, seq in rows:
+        conn.execute("INSERT OR REPLACE INTO pair_votes_by_principal (pair_id, principal, user, verified, rating, "
+                     "answer_id, event_seq) VALUES (?, ?, ?, 0, ?, ?, ?)",
+                     (pair, normalize_identity(user), user, rating, answer, seq))
+
+
+def _one_thing_per_pair(conn: sqlite3.Connection) -> None:
+    """Split pairs whose plan carried its own SQL: the plan is what runs, the SQL becomes a claim to check.
+
+    Such a pair was verified by running its SQL while its plan answered; a verified one goes back to
+    ``pending`` (an event says why), so a reviewer sees what will run and the SQL is checked against it.
+    """
+    rows = conn.execute("SELECT id, plan, sql, source, status FROM pairs").fetchall()
+    at = now()
+    for pair, text, sql, source, status in rows:
+        try:
+            plan = QueryPlan.model_validate_json(text)
+        except ValueError:
+            continue
+        if not (plan.sql and plan.metrics):
+            continue
+        runs = plan.model_copy(update={"sql": None})
+        claim = plan.sql if source == "correction" else sql
+        conn.execute("UPDATE pairs SET plan = ?, plan_key = ?, sql = ? WHERE id = ?", (plan_json(runs), runs.key(), claim, pair))
+        if status != "verified":
+            continue
+        reason = ("reopened: its plan ran while only its SQL was verified; review what runs "
+                  "(`lore feedback review`) and approve it again")
+        payload = {"pair_id": pair, "decision": "reopen", "actor": REOPEN_ACTOR, "reason": reason, "from": status}
+        cur = conn.execute(
+            "INSERT INTO events (id, idempotency_key, kind, actor, answer_id, pair_id, payload, digest, created_at) "
+            "VALUES (?, ?, 'reopen', ?, NULL, ?, ?, ?, ?)",
+            (uuid.uuid4().hex, f"migration:005:{pair}", REOPEN_ACTOR, pair, json.dumps(payload), digest(payload), at))
+        conn.execute("UPDATE pairs SET status = 'pending', status_seq = ?, decided_by = ?, decided_at = ?, reason = ?, "
+                     "verified_sql = NULL, updated_at = ? WHERE id = ?", (cur.lastrowid, REOPEN_ACTOR, at, reason, at, pair))
+        conn.execute("UPDATE state SET value = ? WHERE key = 'examples_revision'", (cur.lastrowid,))
+
+
+#: the actor of pairs reopened by a migration
+REOPEN_ACTOR = "migration"
+
+Statement = str | Callable[[sqlite3.Connection], None]
+
+MIGRATIONS: tuple[tuple[str, tuple[Statement, ...]], ...] = (
     ("001_events", (
         """CREATE TABLE events (
             seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -160,6 +214,24 @@ MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
             PRIMARY KEY (pair_id, rejected_answer_id, user)
         )""",
     )),
+    # votes count once per person (principal), and say whether the identity was verified
+    ("004_vote_principals", (
+        """CREATE TABLE pair_votes_by_principal (
+            pair_id TEXT NOT NULL REFERENCES pairs (id),
+            principal TEXT NOT NULL,
+            user TEXT NOT NULL,
+            verified INTEGER NOT NULL DEFAULT 0,
+            rating INTEGER NOT NULL,
+            answer_id TEXT NOT NULL,
+            event_seq INTEGER NOT NULL,
+            PRIMARY KEY (pair_id, principal)
+        )""",
+        _votes_by_principal,
+        "DROP TABLE pair_votes",
+        "ALTER TABLE pair_votes_by_principal RENAME TO pair_votes",
+    )),
+    # a pair is one thing that runs: a plan (with at most a SQL claim to check) or a SQL
+    ("005_one_thing_per_pair", (_one_thing_per_pair,)),
 )
 
 
@@ -181,18 +253,22 @@ class Nomination(Frozen):
 
     id: str
     question: str
+    #: what runs when the pair answers: its compiled semantic query, or its SQL when it names no metric
     plan: QueryPlan
     plan_key: str
-    #: the SQL of the answer that nominated it (or the corrected SQL)
+    #: the SQL of the answer that nominated it; for a correction, the corrected SQL (see :attr:`kind`)
     sql: str | None = None
     #: the first answer it came from
     answer_id: str
     #: answer: a thumbs up on an answer; correction: a thumbs down with a corrected plan or SQL
     source: str
     status: PairStatus
-    #: distinct users whose latest vote on the pair is up / down
+    #: distinct people whose latest vote on the pair is up / down (the names they last used)
     up_users: tuple[str, ...] = ()
     down_users: tuple[str, ...] = ()
+    #: the same votes as people: principal, name, and whether the identity was verified
+    up_voters: tuple[Voter, ...] = ()
+    down_voters: tuple[Voter, ...] = ()
     #: answers this pair corrects
     corrects: tuple[str, ...] = ()
     verified_sql: str | None = None
@@ -203,6 +279,21 @@ class Nomination(Frozen):
     updated_at: str
     #: the store event that last changed the status
     status_seq: int
+
+    @property
+    def kind(self) -> Literal["plan", "sql", "both"]:
+        """``sql`` when the pair runs SQL, ``plan`` when it runs its plan, ``both`` for a corrected plan sent
+        with a SQL that must return the same result (checked when it is verified; the plan is what runs)."""
+        if self.plan.runs_sql:
+            return "sql"
+        return "both" if self.claimed_sql is not None else "plan"
+
+    @property
+    def claimed_sql(self) -> str | None:
+        """The SQL a correction sent with its plan, claimed to return the plan's result (None otherwise)."""
+        if self.source == "correction" and self.sql and not self.plan.runs_sql:
+            return self.sql
+        return None
 
     def example(self) -> Example:
         """The retrieval example of a verified pair."""
@@ -371,6 +462,13 @@ class FeedbackStore:
         self._schema_ready = False
         self._local = threading.local()
 
+    def principal_id(self, identity: str) -> str:
+        """The person an identity names: the project's access section decides (``Lore.principal``); without a
+        project, the identity in its normalised form (case, spaces and Unicode forms aside)."""
+        if self.lore is not None:
+            return str(self.lore.principal(identity).id)
+        return normalize_identity(identity)
+
     def close(self) -> None:
         """Close this thread's connection (others close when their thread's store is collected)."""
         conn = getattr(self._local, "conn", None)
@@ -431,7 +529,10 @@ class FeedbackStore:
                     try:
                         if conn.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchone() is None:
                             for statement in statements:
-                                conn.execute(statement)
+                                if callable(statement):
+                                    statement(conn)
+                                else:
+                                    conn.execute(statement)
                             conn.execute("INSERT INTO migrations (name, applied_at) VALUES (?, ?)", (name, now()))
                         conn.execute("COMMIT")
                     except BaseException:
@@ -567,16 +668,26 @@ class FeedbackStore:
     # -- votes -----------------------------------------------------------------------------
     def vote(self, answer_id: str, rating: int, *, user: str, comment: str | None = None,
              correction: Correction | QueryPlan | dict[str, Any] | str | None = None,
-             idempotency_key: str | None = None) -> Vote:
-        """Store a vote on a recorded answer; returns after COMMIT (then applies the auto-verify policy)."""
+             idempotency_key: str | None = None, verified: bool = False) -> Vote:
+        """Store a vote on a recorded answer; returns after COMMIT (then applies the auto-verify policy).
+
+        The vote counts for the person ``user`` names (:meth:`principal_id`): a later vote by the same person,
+        under any spelling or identity, replaces it. ``verified`` says the identity came from an authenticated
+        channel; only verified votes count toward the policy's automatic rules.
+        """
         rating_ = check_rating(rating)
         user = check_user(user)
+        if not isinstance(verified, bool):
+            raise AskerError(f"verified is True or False, got {verified!r}.")
         fix = Correction.coerce(correction)
         if fix is not None and rating_ != -1:
             raise AskerError("A correction goes with a thumbs down (rating=-1).")
+        person = self.principal_id(user)
         key = idempotency_key or f"vote:{uuid.uuid4().hex}"
         request = {"answer_id": answer_id, "rating": rating_, "user": user, "comment": comment,
                    "correction": fix.model_dump(mode="json") if fix is not None else None}
+        if verified:  # an unverified vote's digest is what it always was: retries across versions still match
+            request["verified"] = True
         request_digest = digest(request)
         at = now()
         with self._write() as conn:
@@ -591,23 +702,24 @@ class FeedbackStore:
             voted_pair, fixed_pair, note = _pairs_of(answer, fix)
             nominated = fixed_pair if fix is not None else (voted_pair if rating_ == 1 else None)
             payload = request | {"pair_id": voted_pair[0] if voted_pair else None,
-                                 "correction_pair_id": fixed_pair[0] if fixed_pair else None}
+                                 "correction_pair_id": fixed_pair[0] if fixed_pair else None,
+                                 "principal": person, "verified": verified}
             seq, event_id = self._append(conn, kind="vote", key=key, actor=user, answer_id=answer_id,
                                          pair=nominated[0] if nominated else (voted_pair[0] if voted_pair else None),
                                          payload=payload, payload_digest=request_digest, at=at)
             if voted_pair is not None:
                 _ensure_pair(conn, voted_pair, answer, "answer", nominate=rating_ == 1, seq=seq, at=at)
-                _cast(conn, voted_pair[0], user, rating_, answer_id, seq)
+                _cast(conn, voted_pair[0], Voter(principal=person, name=user, verified=verified), rating_, answer_id, seq)
             if fixed_pair is not None:
                 _ensure_pair(conn, fixed_pair, answer, "correction", nominate=True, seq=seq, at=at)
-                _cast(conn, fixed_pair[0], user, 1, answer_id, seq)
+                _cast(conn, fixed_pair[0], Voter(principal=person, name=user, verified=verified), 1, answer_id, seq)
                 conn.execute("INSERT OR REPLACE INTO corrections (pair_id, rejected_answer_id, user, event_seq) "
                              "VALUES (?, ?, ?, ?)", (fixed_pair[0], answer_id, user, seq))
             status = _status(conn, nominated[0]) if nominated else None
             voters = _voters(conn, nominated[0]) if status == "pending" else None
         vote = Vote(id=event_id, answer_id=answer_id, rating=rating_, user=user, comment=comment, correction=fix,
                     idempotency_key=key, created_at=at, nomination_id=nominated[0] if nominated else None,
-                    nomination_status=status, note=note)
+                    nomination_status=status, note=note, principal=person, verified=verified)
         if nominated is not None and voters is not None:
             vote = self._apply_policy(vote, nominated[0], *voters)
         return vote
@@ -619,13 +731,18 @@ class FeedbackStore:
         return Vote(id=event["id"], answer_id=payload["answer_id"], rating=payload["rating"], user=payload["user"],
                     comment=payload.get("comment"), correction=fix, idempotency_key=event["idempotency_key"],
                     created_at=event["created_at"], nomination_id=nominated,
-                    nomination_status=_status(conn, nominated) if nominated else None, duplicate=True)
+                    nomination_status=_status(conn, nominated) if nominated else None, duplicate=True,
+                    principal=payload.get("principal"), verified=bool(payload.get("verified", False)))
 
-    def _apply_policy(self, vote: Vote, pair: str, up: tuple[str, ...], down: tuple[str, ...]) -> Vote:
+    def _apply_policy(self, vote: Vote, pair: str, up: tuple[Voter, ...], down: tuple[Voter, ...]) -> Vote:
         """Verify a pending pair at once when the policy allows it (after the vote is durable)."""
-        rule = self.policy.auto_rule(up, down)
+        rule = self.policy.auto_rule(up, down, self.principal_id)
         if rule is None:
-            return vote.model_copy(update={"note": vote.note or "Nominated: it teaches LORE once a reviewer approves it."})
+            note = "Nominated: it teaches LORE once a reviewer approves it."
+            if not vote.verified and (self.policy.trusted_users or self.policy.auto_verify_min_users):
+                note = ("Nominated: it teaches LORE once a reviewer approves it (votes from an identity that was "
+                        "not verified by a sign-in count toward no automatic rule).")
+            return vote.model_copy(update={"note": vote.note or note})
         from feedback.review import verify_by_policy
 
         status, note = verify_by_policy(self, pair, rule)
@@ -770,7 +887,8 @@ class FeedbackStore:
                 up=one("SELECT COUNT(*) FROM events WHERE kind = 'vote' AND json_extract(payload, '$.rating') = 1"),
                 down=one("SELECT COUNT(*) FROM events WHERE kind = 'vote' AND json_extract(payload, '$.rating') = -1"),
                 corrections=one("SELECT COUNT(*) FROM events WHERE kind = 'vote' AND json_extract(payload, '$.correction') IS NOT NULL"),
-                voters=one("SELECT COUNT(DISTINCT actor) FROM events WHERE kind = 'vote'"),
+                voters=one("SELECT COUNT(DISTINCT COALESCE(json_extract(payload, '$.principal'), actor)) FROM events "
+                           "WHERE kind = 'vote'"),
                 pairs={s: pairs.get(s, 0) for s in STATUSES},
                 events=one("SELECT COUNT(*) FROM events"),
             )
@@ -814,9 +932,10 @@ def _pairs_of(answer: RecordedAnswer, fix: Correction | None) -> tuple[_Pair | N
         note = f"Only answered questions are nominated (this answer's status is {answer.status})."
     fixed: _Pair | None = None
     if fix is not None and not answer.context.get("followup"):
-        if fix.plan is not None:
-            plan = fix.plan.model_copy(update={"planner": "correction", "notes": ()})
-            fixed = (pair_id(answer.question, plan.key()), answer.question, plan, None)
+        if fix.plan is not None:  # the plan is what runs; SQL sent with it is a claim the review checks
+            plan = fix.plan.model_copy(update={"planner": "correction", "notes": (), "sql": None})
+            ident = plan if fix.sql is None else plan.model_copy(update={"sql": fix.sql})
+            fixed = (pair_id(answer.question, ident.key()), answer.question, plan, fix.sql)
         else:
             plan = QueryPlan(sql=fix.sql, planner="correction")
             fixed = (pair_id(answer.question, plan.key()), answer.question, plan, fix.sql)
@@ -837,16 +956,19 @@ def _ensure_pair(conn: sqlite3.Connection, pair: _Pair, answer: RecordedAnswer, 
                      (seq, at, pid))
 
 
-def _cast(conn: sqlite3.Connection, pair: str, user: str, rating: int, answer_id: str, seq: int) -> None:
-    """The user's latest vote on a pair replaces their earlier one: votes count once per user."""
-    conn.execute("INSERT OR REPLACE INTO pair_votes (pair_id, user, rating, answer_id, event_seq) VALUES (?, ?, ?, ?, ?)",
-                 (pair, user, rating, answer_id, seq))
+def _cast(conn: sqlite3.Connection, pair: str, voter: Voter, rating: int, answer_id: str, seq: int) -> None:
+    """A person's latest vote on a pair replaces their earlier one: votes count once per person."""
+    conn.execute("INSERT OR REPLACE INTO pair_votes (pair_id, principal, user, verified, rating, answer_id, event_seq) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                 (pair, voter.principal, voter.name, int(voter.verified), rating, answer_id, seq))
 
 
-def _voters(conn: sqlite3.Connection, pair: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The users whose latest vote on a pair is up, and down."""
-    rows = conn.execute("SELECT user, rating FROM pair_votes WHERE pair_id = ? ORDER BY user", (pair,)).fetchall()
-    return tuple(r[0] for r in rows if r[1] > 0), tuple(r[0] for r in rows if r[1] < 0)
+def _voters(conn: sqlite3.Connection, pair: str) -> tuple[tuple[Voter, ...], tuple[Voter, ...]]:
+    """The people whose latest vote on a pair is up, and down."""
+    rows = conn.execute("SELECT principal, user, verified, rating FROM pair_votes WHERE pair_id = ? ORDER BY user",
+                        (pair,)).fetchall()
+    people = [(Voter(principal=r[0], name=r[1], verified=bool(r[2])), r[3]) for r in rows]
+    return tuple(v for v, s in people if s > 0), tuple(v for v, s in people if s < 0)
 
 
 def _status(conn: sqlite3.Connection, pair: str) -> str | None:
@@ -883,13 +1005,13 @@ def _nominations(conn: sqlite3.Connection, where: str, args: Sequence[Any], *, l
     if not rows:
         return []
     ids = [r["id"] for r in rows]
-    votes: dict[str, list[tuple[str, int]]] = {}
+    votes: dict[str, list[tuple[Voter, int]]] = {}
     fixes: dict[str, list[str]] = {}
     for chunk in _chunks(ids, 500):
         marks = ",".join("?" * len(chunk))
-        for v in conn.execute(f"SELECT pair_id, user, rating FROM pair_votes WHERE pair_id IN ({marks}) ORDER BY user",
-                              chunk):
-            votes.setdefault(v[0], []).append((v[1], v[2]))
+        for v in conn.execute(f"SELECT pair_id, principal, user, verified, rating FROM pair_votes "
+                              f"WHERE pair_id IN ({marks}) ORDER BY user", chunk):
+            votes.setdefault(v[0], []).append((Voter(principal=v[1], name=v[2], verified=bool(v[3])), v[4]))
         for c in conn.execute(f"SELECT DISTINCT pair_id, rejected_answer_id FROM corrections WHERE pair_id IN ({marks})",
                               chunk):
             fixes.setdefault(c[0], []).append(c[1])
@@ -899,7 +1021,8 @@ def _nominations(conn: sqlite3.Connection, where: str, args: Sequence[Any], *, l
         out.append(Nomination(
             id=r["id"], question=r["question"], plan=QueryPlan.model_validate_json(r["plan"]), plan_key=r["plan_key"],
             sql=r["sql"], answer_id=r["answer_id"], source=r["source"], status=r["status"],
-            up_users=tuple(u for u, s in vs if s > 0), down_users=tuple(u for u, s in vs if s < 0),
+            up_users=tuple(u.name for u, s in vs if s > 0), down_users=tuple(u.name for u, s in vs if s < 0),
+            up_voters=tuple(u for u, s in vs if s > 0), down_voters=tuple(u for u, s in vs if s < 0),
             corrects=tuple(sorted(set(fixes.get(r["id"], [])))), verified_sql=r["verified_sql"],
             decided_by=r["decided_by"], decided_at=r["decided_at"], reason=r["reason"], created_at=r["created_at"],
             updated_at=r["updated_at"], status_seq=r["status_seq"],

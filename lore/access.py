@@ -45,9 +45,10 @@ import fnmatch
 import hashlib
 import json
 import logging
+import re
 import unicodedata
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
@@ -62,11 +63,11 @@ from lore.errors import ConfigError, LoreError
 from lore.semantic.compile import derived_refs
 from lore.semantic.graph import FANNING, Edge, LinkGraph, describe_path, roles_match
 from lore.semantic.spec import METRIC_TIME, Column, Node, SemanticLayer
+from lore.retrieve.lexical import ValueMatch
 from lore.types import PlanOutcome, QueryPlan
 
 if TYPE_CHECKING:  # pragma: no cover
     from lore.retrieve import Example, RetrievalResult, Retriever
-    from lore.retrieve.lexical import ValueMatch
 
 log = logging.getLogger("lore.access")
 
@@ -367,6 +368,11 @@ def build_scope(layer: SemanticLayer, schema: Mapping[str, Mapping[str, str]],
                     row_preds.setdefault(node.table.lower(), []).append(
                         _path_predicate(layer, path, target, predicate, tables))
     visible = _visible_layer(layer, rules, frozenset(hidden))
+    # a table no visible metric can read, directly or through its links, is not readable at all (counts included)
+    unreachable = set(visible.nodes) - _reachable_from_metrics(visible, graph)
+    if unreachable:
+        hidden |= unreachable
+        visible = _visible_layer(layer, rules, frozenset(hidden))
     sid = scope_id(rules)
     restricted = _restricted_schema(layer, visible, schema)
     row_filters = {table: _row_subquery(tables[table], restricted[table], preds)
@@ -374,6 +380,20 @@ def build_scope(layer: SemanticLayer, schema: Mapping[str, Mapping[str, str]],
     return Scope(id=sid, rules=rules, layer=visible.model_copy(update={"version": f"{layer.version}+{sid}"}),
                  schema=restricted, row_filters=row_filters, row_labels=tuple(dict.fromkeys(labels)),
                  hidden_nodes=frozenset(hidden))
+
+
+def _reachable_from_metrics(visible: SemanticLayer, graph: LinkGraph) -> set[str]:
+    """The nodes a visible metric reads: its source, and every node its declared links reach from there
+    (the nodes its dimensions and filters may come from)."""
+    todo = [m.source for m in visible.metrics.values() if m.source and m.source in visible.nodes]
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        todo += [e.target for e in graph.edges.get(name, ()) if e.target in visible.nodes and e.target not in seen]
+    return seen
 
 
 def _check_names(layer: SemanticLayer, rules: Sequence[tuple[str, Rule]]) -> None:
@@ -569,12 +589,16 @@ class ScopedRetriever:
     """The project's retriever, with hits outside a scope removed (the index is shared; nothing is rebuilt)."""
 
     def __init__(self, base: Retriever, scope: Scope, values: Mapping[str, Sequence[str]],
-                 example_ok: Any = None) -> None:
+                 example_ok: Any = None, layer: SemanticLayer | None = None) -> None:
+        from lore.retrieve.documents import layer_documents
+
         self._base = base
         self._scope = scope
         self._values = {ref: frozenset(vals) for ref, vals in values.items()}
         self._example_ok = example_ok
         self.embedder = base.embedder
+        #: metric and dimension documents as the scope's layer writes them (no sample value it does not hold)
+        self._texts = {d.id: d.text for d in layer_documents(layer or scope.layer, values) if d.kind in ("metric", "dimension")}
 
     def _keep_value(self, ref: str, value: str | None) -> bool:
         return value is not None and value in self._values.get(ref, frozenset())
@@ -588,6 +612,8 @@ class ScopedRetriever:
             if per_kind.get(hit.kind, 0) >= k:
                 continue
             per_kind[hit.kind] = per_kind.get(hit.kind, 0) + 1
+            if hit.kind in ("metric", "dimension"):
+                hit = hit.model_copy(update={"text": self._texts.get(hit.id, hit.ref)})
             kept.append(hit)
         return found.model_copy(update={"hits": tuple(kept)})
 
@@ -627,6 +653,27 @@ class NoAccessPlanner:
         return PlanOutcome(status="refuse", message=(
             f"Your access ({self._names}) lets you see no metric in this project. "
             "Ask the project's operator to grant you access in lore.yaml."))
+
+
+class ScopedPlanner:
+    """A scope's planner: when the question names a value, attribute or metric outside the scope that the plan
+    does not otherwise explain, the answer says so instead of silently dropping or emptying it."""
+
+    def __init__(self, inner: Any, lore: ScopedLore) -> None:
+        self.inner = inner
+        self._lore = lore
+
+    def plan(self, question: str, previous: QueryPlan | None = None, *, answer_id: str | None = None) -> PlanOutcome:
+        outcome = self.inner.plan(question, previous, answer_id=answer_id)
+        items = self._lore.outside(question, outcome) if question.strip() else []
+        if not items:
+            return outcome
+        names = sorted(self._lore.layer.metrics)[:4]
+        return PlanOutcome(status="refuse", message=outside_message(items, self._lore.scope), suggestions=tuple(names),
+                           signals={"access": 0.0})
+
+    def __getattr__(self, name: str) -> Any:  # replan and other planner entry points pass through
+        return getattr(self.inner, name)
 
 
 class ScopedLore(Lore):
@@ -684,9 +731,14 @@ class ScopedLore(Lore):
         return self.base.for_user(user)
 
     # seen through the scope
-    @property  # type: ignore[override]
-    def layer(self) -> SemanticLayer:
-        return self.scope.layer
+    @cached_property
+    def layer(self) -> SemanticLayer:  # type: ignore[override]
+        """The scope's layer; with row limits, also without the sample values, value synonyms and descriptions
+        that name rows outside them (so no answer, document or prompt names another region's countries)."""
+        filtered = {n.name for n in self.scope.layer.nodes.values() if n.table and n.table.lower() in self.scope.row_filters}
+        if not filtered:
+            return self.scope.layer
+        return cut_metadata(self.scope.layer, self.values, self.base.values, filtered)
 
     @property  # type: ignore[override]
     def schema(self) -> dict[str, dict[str, str]]:
@@ -700,7 +752,7 @@ class ScopedLore(Lore):
         out: dict[str, list[str]] = {}
         for ref, values in self.base.values.items():
             node_name, _, attr = ref.partition(".")
-            node = self.layer.nodes.get(node_name)
+            node = self.scope.layer.nodes.get(node_name)
             if node is None or node.column(attr) is None:
                 continue
             if node.table and node.table.lower() in self.scope.row_filters:
@@ -712,16 +764,25 @@ class ScopedLore(Lore):
 
     @cached_property
     def retriever(self) -> ScopedRetriever:  # type: ignore[override]
-        return ScopedRetriever(self.base.retriever, self.scope, self.values, example_ok=self._example_visible)
+        return ScopedRetriever(self.base.retriever, self.scope, self.values, example_ok=self._example_visible,
+                               layer=self.layer)
 
     @cached_property
     def planner(self):  # noqa: ANN201
         if not self.layer.metrics:
             return NoAccessPlanner(self.scope.rules)
-        return Lore.planner.func(self)  # type: ignore[attr-defined]
+        return ScopedPlanner(Lore.planner.func(self), self)  # type: ignore[attr-defined]
+
+    def outside(self, question: str, outcome: PlanOutcome) -> list[Outside]:
+        """What the question names outside this scope that its plan does not explain (see :func:`outside_access`)."""
+        base = self.base.retriever
+        return outside_access(question, outcome, full_layer=self.base.layer, scope=self.scope,
+                              value_matches=base.match_values(question), in_scope=self.values,
+                              metric_hits=base.search(question, k=4, kinds=["metric"]).hits)
 
     def _example_visible(self, example: Example) -> bool:
-        """Whether a verified example uses only what this scope sees (its SQL must pass this scope's guard)."""
+        """Whether a verified example's plan is valid in this scope: it names only what the scope sees, compiles
+        in the scope's layer, and what it runs (and the SQL it was verified with) passes this scope's guard."""
         verdict = self._example_verdicts.get(example.content_hash)
         if verdict is None:
             verdict = self._example_verdicts[example.content_hash] = self._judge_example(example)
@@ -738,7 +799,11 @@ class ScopedLore(Lore):
                    and all(self.scope.metric_visible(o.ref) or self.scope.dimension_visible(o.ref) for o in plan.order_by))
         if not refs_ok:
             return False
-        for sql in (plan.sql, example.sql):
+        try:  # what the example runs for this person: its plan compiled in this scope (or its SQL), guarded here
+            runs = self.compile_plan(plan).sql
+        except LoreError:
+            return False
+        for sql in (runs, example.sql):
             if sql:
                 try:
                     self.guard(sql)
@@ -775,4 +840,175 @@ class ScopedLore(Lore):
 
 
 __all__ = ["AccessConfig", "NoAccessPlanner", "Principal", "Rule", "RowRule", "Scope", "ScopedLore", "ScopedRetriever",
-           "build_scope", "normalize_identity", "rules_for", "rules_for_all", "scope_id"]
+           "build_scope", "cut_metadata", "normalize_identity", "outside_access", "refs_visible", "rules_for",
+           "rules_for_all", "scope_id"]
+
+
+# --- telling a restricted user what lies outside their access ----------------------------------------
+
+
+def mentions(text: str, phrase: str) -> bool:
+    """Whether ``phrase`` occurs in ``text`` as whole words, ignoring case and spacing.
+
+    >>> mentions("streaming hours in Brazil", "brazil"), mentions("Brazilian films", "Brazil")
+    (True, False)
+    """
+    words = phrase.split()
+    if not words or len(phrase.strip()) < 2:
+        return False
+    pattern = r"\s+".join(re.escape(w) for w in words)
+    return re.search(rf"(?<![\w]){pattern}(?![\w])", text, re.IGNORECASE) is not None
+
+
+def cut_metadata(layer: SemanticLayer, in_scope: Mapping[str, Sequence[str]], everything: Mapping[str, Sequence[str]],
+                 filtered_nodes: Collection[str]) -> SemanticLayer:
+    """The layer with what names rows outside the scope removed: sample values and value synonyms of values the
+    scope's rows do not hold, and descriptions that name such a value (nodes, attributes and metrics).
+
+    ``in_scope`` and ``everything`` map ``node.attr`` to the distinct values a scoped user and the whole
+    warehouse hold; ``filtered_nodes`` are the nodes whose rows the scope cuts.
+    """
+    outside: list[str] = []
+    for ref, values in everything.items():
+        if ref.split(".", 1)[0] in filtered_nodes:
+            kept = set(in_scope.get(ref, ()))
+            outside += [str(v) for v in values if v not in kept and len(str(v).strip()) >= 2]
+
+    def clean(text: str | None) -> str | None:
+        if not text or not any(mentions(text, v) for v in outside):
+            return text
+        return ""
+
+    nodes = {}
+    for name, node in layer.nodes.items():
+        columns = []
+        for col in node.columns:
+            ref = f"{name}.{col.name}"
+            update: dict[str, Any] = {"description": clean(col.description)}
+            if name in filtered_nodes:
+                if ref in everything:
+                    kept = set(in_scope.get(ref, ()))
+                    update["sample_values"] = tuple(v for v in col.sample_values if v in kept)
+                    update["value_synonyms"] = {v: s for v, s in col.value_synonyms.items() if v in kept}
+                else:  # values never read: nothing says which of them are in scope
+                    update["sample_values"] = ()
+                    update["value_synonyms"] = {}
+            columns.append(col.model_copy(update=update))
+        nodes[name] = node.model_copy(update={"columns": tuple(columns), "description": clean(node.description)})
+    metrics = {name: m.model_copy(update={"description": clean(m.description)}) for name, m in layer.metrics.items()}
+    return layer.model_copy(update={"nodes": nodes, "metrics": metrics})
+
+
+def refs_visible(layer: SemanticLayer, plan: QueryPlan) -> bool:
+    """Whether every metric, dimension, filter and ordering a plan names exists in ``layer`` (a scope's layer)."""
+    def dim(ref: str) -> bool:
+        base = ref.split(":", 1)[0].split("[", 1)[0].strip()
+        if base == METRIC_TIME:
+            return True
+        node_name, _, attr = base.partition(".")
+        node = layer.nodes.get(node_name)
+        return node is not None and (not attr or node.column(attr) is not None or attr == node.time_column
+                                     or attr in node.primary_key)
+
+    def any_ref(ref: str) -> bool:
+        return ref in layer.metrics or dim(ref)
+
+    return (all(m in layer.metrics for m in plan.metrics) and all(dim(d) for d in plan.dimensions)
+            and all(any_ref(f.ref) for f in plan.filters) and all(any_ref(o.ref) for o in plan.order_by))
+
+
+@dataclass(frozen=True)
+class Outside:
+    """Something a question names that lies outside the asker's access."""
+
+    #: what the question said
+    phrase: str
+    #: why it is outside: "value" (rows the scope cuts), "attribute" (a hidden attribute), "metric" (a hidden metric)
+    kind: str
+    #: what it is, in words ("country", "age band", "cloud cost")
+    what: str
+
+
+def _explained(outcome: PlanOutcome, phrase: str) -> bool:
+    """The scoped plan accounts for these words with something the asker may see."""
+    if outcome.status != "plan" or outcome.plan is None:
+        return False
+    return any(g.score >= 0.9 and g.source in ("name", "label", "synonym", "value", "rule", "previous turn",
+                                                  "verified example")
+               and (mentions(g.phrase, phrase) or mentions(phrase, g.phrase) and g.kind != "time")
+               for g in outcome.plan.groundings)
+
+
+def _visible_phrases(layer: SemanticLayer) -> list[str]:
+    """Every name a scope's layer gives its metrics, nodes and attributes (as people would write them)."""
+    out: list[str] = []
+    for m in layer.metrics.values():
+        out += [m.name.replace("_", " "), m.display, *m.synonyms]
+    for node in layer.nodes.values():
+        out += [node.name.replace("_", " "), node.label or "", *node.synonyms]
+        for col in node.columns:
+            out += [col.name.replace("_", " "), col.display, *col.synonyms]
+    return [p for p in dict.fromkeys(out) if p and len(p) >= 2]
+
+
+def outside_access(question: str, outcome: PlanOutcome, *, full_layer: SemanticLayer, scope: Scope,
+                   value_matches: Sequence[ValueMatch], in_scope: Mapping[str, Sequence[str]],
+                   metric_hits: Sequence[Any]) -> list[Outside]:
+    """What the question names that the asker may not see, and the scoped plan does not otherwise explain.
+
+    ``value_matches`` are the *whole* warehouse's value mentions in the question, ``metric_hits`` the whole
+    layer's metric hits, ``in_scope`` the values the asker's rows hold.
+    """
+    found: list[Outside] = []
+    spoken: list[tuple[ValueMatch, str]] = [(m, question[m.span[0]:m.span[1]]) for m in value_matches if m.score >= 0.8]
+    for node in full_layer.nodes.values():  # value synonyms ("Latin America" for LATAM) name values too
+        for col in node.columns:
+            for value, names in col.value_synonyms.items():
+                said = next((n for n in names if mentions(question, n)), None)
+                if said is not None:
+                    spoken.append((ValueMatch(f"{node.name}.{col.name}", value, (0, 0), 1.0), said))
+    visible = [v for v in _visible_phrases(scope.layer) if mentions(question, v)]
+    longest = [said for _, said in spoken]
+    for match, said in spoken:
+        if _explained(outcome, said) or any(mentions(v, said) for v in visible):
+            continue  # the words are (part of) a name the asker may see: "streaming" in "streaming hours"
+        if any(len(other) > len(said) and mentions(other, said) for other in longest):
+            continue  # part of a longer mention: "America" in "Latin America"
+        node_name, _, attr = match.ref.partition(".")
+        full_node = full_layer.nodes.get(node_name)
+        col = full_node.column(attr) if full_node else None
+        what = col.display if col is not None else attr.replace("_", " ")
+        if not scope.dimension_visible(match.ref):
+            found.append(Outside(phrase=said, kind="attribute", what=what))
+        elif match.value not in set(in_scope.get(match.ref, ())):
+            found.append(Outside(phrase=said, kind="value", what=what))
+    hidden = [h for h in metric_hits if h.ref not in scope.layer.metrics and h.lexical_score >= 0.99]
+    if hidden and not any(h.ref in scope.layer.metrics and h.lexical_score >= hidden[0].lexical_score
+                          for h in metric_hits):
+        metric = full_layer.metrics.get(hidden[0].ref)
+        if metric is not None:
+            names = [metric.name.replace("_", " "), metric.display, *metric.synonyms]
+            said = next((n for n in names if mentions(question, n)), None)
+            if said is not None and not _explained(outcome, said):
+                found.append(Outside(phrase=said, kind="metric", what=metric.display))
+    unique: dict[str, Outside] = {}
+    for item in found:
+        unique.setdefault(item.phrase.casefold(), item)
+    return [item for item in unique.values()  # "production" is part of "production budget": say it once
+            if not any(len(o.phrase) > len(item.phrase) and mentions(o.phrase, item.phrase) for o in unique.values())]
+
+
+def outside_message(items: Sequence[Outside], scope: Scope) -> str:
+    """The refusal that tells a restricted user what lies outside their access, and what they do see."""
+    parts = []
+    for item in items:
+        if item.kind == "value":
+            parts.append(f"“{item.phrase}” ({item.what}) is outside the rows you may see")
+        elif item.kind == "attribute":
+            parts.append(f"“{item.phrase}” is a value of {item.what}, which your access does not include")
+        else:
+            parts.append(f"{item.what} is a metric your access does not include")
+    seen = (f" You see rows where {'; '.join(scope.row_labels)}."
+            if scope.row_labels and any(i.kind == "value" for i in items) else "")
+    text = "; ".join(parts) + "." + seen + " Ask about what your access includes, or ask the project's operator for more."
+    return text[0].upper() + text[1:]

@@ -31,6 +31,7 @@ feedback penalty is still checked on every answer.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -78,6 +79,21 @@ def data_version(warehouse: Path) -> str:
     return "missing" if parts[0] == "-" else "|".join(parts)
 
 
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """A stamp of LORE's own code (every module's path, size and modification time): cached plans and results
+    from another version of the planner or compiler are never served (the shared file outlives upgrades)."""
+    root = Path(__file__).resolve().parent
+    stamp = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        stamp.update(f"{path.relative_to(root)}:{info.st_size}:{info.st_mtime_ns}\n".encode())
+    return stamp.hexdigest()[:16]
+
+
 def answer_key(plan_key: str, *, data: str, layer: str, today: date, limits: tuple[int, ...] = (),
                scope: str | None = None) -> str:
     """The cache key of a plan's result: a digest of the plan's key and every version it depends on.
@@ -92,7 +108,8 @@ def answer_key(plan_key: str, *, data: str, layer: str, today: date, limits: tup
     >>> k == answer_key('{"metrics": ["m"]}', data="10:1", layer="v1", today=date(2026, 1, 5), scope="emea")
     False
     """
-    text = "\x1f".join((plan_key, data, layer, today.isoformat(), ",".join(map(str, limits)), scope or ""))
+    text = "\x1f".join((plan_key, data, layer, today.isoformat(), ",".join(map(str, limits)), scope or "",
+                        code_version()))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -141,7 +158,7 @@ def plan_key(question: str, previous: QueryPlan | None, *, data: str, layer: str
     False
     """
     text = "\x1f".join((" ".join(question.split()), previous.model_dump_json() if previous is not None else "", data, layer,
-                        today.isoformat(), planner, str(examples)))
+                        today.isoformat(), planner, str(examples), code_version()))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lore import __version__
@@ -80,7 +81,8 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except LoreError as err:
-            Console(stderr=True).print(f"[bold red]Error:[/] {err}", highlight=False, markup=True, soft_wrap=True)
+            Console(stderr=True).print(f"[bold red]Error:[/] {escape(str(err))}", highlight=False, markup=True,
+                                       soft_wrap=True)
             raise typer.Exit(exit_code(err)) from None
 
     return wrapper  # type: ignore[return-value]
@@ -256,7 +258,7 @@ def ask_cmd(
     else:
         for q, a in zip(question, answers):
             if len(question) > 1:
-                out.print(f"[bold]> {q}[/]", highlight=False)
+                out.print(f"[bold]> {escape(q)}[/]", highlight=False)
             _print_answer(a, out, explain=explain)
     if any(a.status == "error" for a in answers):
         raise typer.Exit(1)
@@ -344,8 +346,6 @@ def doctor_cmd(
     """
     import contextlib
 
-    from rich.markup import escape
-
     from lore import doctor
     from lore.settings import Settings
 
@@ -429,7 +429,7 @@ def cache_warm(
         out.print(f"[yellow]Not persisted[/] ({why}): the results stay in this process only.", highlight=False)
     out.print("Warm-up: " + ", ".join(f"{k} {v:.2f} s" for k, v in report.warm_up_s.items()), highlight=False)
     for q in report.not_answered:
-        out.print(f"  [yellow]not answered:[/] {q}", highlight=False)
+        out.print(f"  [yellow]not answered:[/] {escape(q)}", highlight=False)
 
 
 def _mib(n: int) -> str:
@@ -514,7 +514,7 @@ def semantic_validate(
         out = console()
         for issue in issues:
             colour = "red" if issue.severity == "error" else "yellow"
-            out.print(f"[{colour}]{issue.severity}[/] {issue.render()}", highlight=False)
+            out.print(f"[{colour}]{issue.severity}[/] {escape(issue.render())}", highlight=False)
         status = "[green]OK[/]" if not errors else "[red]FAILED[/]"
         out.print(f"{status}: {len(layer.metrics)} metrics, {len(layer.nodes)} nodes, "
                   f"{len(errors)} error(s), {len(warnings)} warning(s).")
@@ -639,7 +639,7 @@ def demo_init(
 
         project, built = init_demo(folder, scale=scale, seed=seed, force=force, progress=progress)
     verb = "Created" if built else "Already up to date:"
-    out.print(f"[green]{verb}[/] demo project at {project.root} (scale {scale}, seed {seed}).")
+    out.print(f"[green]{verb}[/] demo project at {escape(str(project.root))} (scale {scale}, seed {seed}).")
     out.print(f"Try: lore sql --project {folder} --metric total_streaming_hours --dimension countries.region --run")
 
 
@@ -669,8 +669,8 @@ def _load_plugins() -> None:
             register = ep.load()
             register(app)
         except Exception as err:  # noqa: BLE001 - a plugin's own bug must not take the core commands down
-            Console(stderr=True).print(f"[yellow]Warning:[/] the '{ep.name}' commands could not load ({ep.value}): "
-                                       f"{type(err).__name__}: {err}", highlight=False)
+            Console(stderr=True).print(f"[yellow]Warning:[/] the '{escape(ep.name)}' commands could not load "
+                                       f"({escape(ep.value)}): {type(err).__name__}: {escape(str(err))}", highlight=False)
 
 
 def main() -> None:  # pragma: no cover - the console-script entry point

@@ -13,7 +13,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lore.errors import LoreError, OperatorError, SemanticLayerError
+from lore.errors import BadInput, LoreError, OperatorError, SemanticLayerError
+from lore.inputs import require_text
 from lore.project import Project
 from lore.semantic.compile import Compiler
 from lore.semantic.load import load_layer
@@ -100,6 +101,43 @@ def parse_order(item: str | OrderBy) -> OrderBy:
     return OrderBy(ref=text)
 
 
+_SEMANTIC_EXAMPLE = ('For example: lore.semantic.sql(metrics=["total_streaming_hours"], dimensions=["countries.region"], '
+                     'filters=["countries.region = \'EMEA\'"], order_by=["-total_streaming_hours"], limit=10)')
+
+
+def _names(value: object, what: str, model: type | None = None) -> tuple:
+    """A name (or ``model`` instance) or a list of them, as a tuple; anything else is a BadInput saying what to pass.
+
+    >>> _names("total_streaming_hours", "metrics"), _names(["a", "b"], "metrics")
+    (('total_streaming_hours',), ('a', 'b'))
+    >>> _names(None, "metrics")
+    Traceback (most recent call last):
+    ...
+    lore.errors.BadInput: metrics takes a name (str) or a list of names, not None.
+    For example: lore.semantic.sql(metrics=["total_streaming_hours"], dimensions=["countries.region"], \
+filters=["countries.region = 'EMEA'"], order_by=["-total_streaming_hours"], limit=10)
+    """
+    kinds: tuple[type, ...] = (str,) if model is None else (str, model)
+    if isinstance(value, kinds):
+        return (value,)
+    if value is None or isinstance(value, (bytes, bytearray)) or not isinstance(value, Iterable):
+        raise BadInput(f"{what} takes a name (str) or a list of names, not {_kind(value)}.", hint=_fix(value))
+    items = tuple(value)
+    for item in items:
+        if not isinstance(item, kinds):
+            raise BadInput(f"{what} takes a list of names (str), not a list holding {_kind(item)}.", hint=_fix(item))
+    return items
+
+
+def _kind(value: object) -> str:
+    return "None" if value is None else type(value).__name__
+
+
+def _fix(value: object) -> str:
+    decode = 'Decode bytes first (data.decode("utf-8")). ' if isinstance(value, (bytes, bytearray)) else ""
+    return decode + _SEMANTIC_EXAMPLE
+
+
 class SemanticAPI:
     """DataJunction-style access: ask for metrics by dimensions with filters, get SQL or data."""
 
@@ -114,9 +152,13 @@ class SemanticAPI:
         order_by: Iterable[str | OrderBy] = (),
         limit: int | None = None,
     ) -> SemanticQuery:
+        """The semantic query; a name may be given alone (``metrics="m"``); a value of another type is a BadInput."""
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+            raise BadInput(f"limit takes a whole number or None, not {type(limit).__name__}.", hint=_SEMANTIC_EXAMPLE)
         return SemanticQuery(
-            metrics=tuple(metrics), dimensions=tuple(dimensions), filters=tuple(filters),
-            order_by=tuple(parse_order(o) for o in order_by), limit=limit,
+            metrics=_names(metrics, "metrics"), dimensions=_names(dimensions, "dimensions"),
+            filters=_names(filters, "filters", Filter),
+            order_by=tuple(parse_order(o) for o in _names(order_by, "order_by", OrderBy)), limit=limit,
         )
 
     def compile(self, metrics: Sequence[str], dimensions: Sequence[str] = (), filters: Iterable[str | Filter] = (),
@@ -254,6 +296,15 @@ class Lore:
                           max_retries=settings.llm_max_retries, schema=self.schema, allow_sql=settings.llm_free_sql,
                           allow_rows=settings.llm_allow_rows, sample_rows=self._sample_rows, values=self.values)
 
+    def compile_plan(self, plan: QueryPlan) -> CompiledQuery:
+        """The SQL a plan runs: its free SQL when it names no metric, else its compiled semantic query.
+
+        The one place that decides it, for answers, checks and feedback reviews alike.
+        """
+        if plan.runs_sql:
+            return CompiledQuery(sql=plan.sql or "")
+        return self.compiler.compile(plan.semantic_query(), dialect="duckdb")
+
     def check_plan(self, plan: QueryPlan) -> str | None:
         """Compile a plan, guard its SQL and let DuckDB bind it (no rows read): None if it would run, else the error."""
         import sqlglot
@@ -262,8 +313,7 @@ class Lore:
         from lore.errors import AskerError, EngineError, GuardError
 
         try:
-            sql = plan.sql if plan.sql else self.compiler.compile(plan.semantic_query(), dialect="duckdb").sql
-            guarded = self.guard(sql)
+            guarded = self.guard(self.compile_plan(plan).sql)
             probe = exp.select("*").from_(sqlglot.parse_one(guarded.sql, read="duckdb").subquery("q")).limit(0)
             self.engine.run(self.guard(probe.sql(dialect="duckdb")).sql, timeout_s=self.settings.query_timeout_s, max_rows=1)
         except (AskerError, GuardError, EngineError) as err:
@@ -320,6 +370,12 @@ class Lore:
                 scoped = ScopedLore(self, build_scope(self.layer, self.schema, rules))
                 self._scopes[key] = scoped
         return scoped
+
+    def plan_in_view(self, plan: QueryPlan) -> bool:
+        """Whether every metric, dimension and filter of ``plan`` is in this view of the project."""
+        from lore.access import refs_visible
+
+        return refs_visible(self.layer, plan)
 
     def access_note(self, row_filtered: Sequence[str]) -> str | None:
         """A sentence for the reasoning when the user's access limited the rows read (None: no limit)."""
@@ -380,7 +436,7 @@ class Lore:
 
         return plan_key(question, previous, data=data_version(self.project.warehouse_path), layer=self.layer.version,
                         today=self.today, planner=f"{self.settings.model}|{self.settings.planner}",
-                        examples=self._examples_revision if self.feedback_backend is not None else -1)
+                        examples=self.examples_revision())
 
     def cache_key(self, plan: QueryPlan, *, scope: str | None = None) -> str:
         """The answer-cache key of ``plan`` now: its normalised plan, the data and layer versions, today, the limits."""
@@ -437,17 +493,22 @@ class Lore:
 
     def feedback(self, answer_id: str, rating: int, *, user: str, comment: str | None = None,
                  correction: Correction | QueryPlan | dict[str, Any] | str | None = None,
-                 idempotency_key: str | None = None) -> Vote:
+                 idempotency_key: str | None = None, verified: bool = False) -> Vote:
         """Thumbs up (``rating=+1``) or down (``-1``) on an answer, by ``user``; returns once the vote is durable.
 
-        ``correction`` (with a thumbs down) is the corrected SQL or plan. A thumbs up nominates the
-        question -> plan pair; it teaches LORE only once verified (reviewer or the operator's policy).
+        ``correction`` (with a thumbs down) is the corrected SQL or plan (or both, when they return the same
+        result). A thumbs up nominates the question -> plan pair; it teaches LORE only once verified (reviewer
+        or the operator's policy). Votes count once per person (:meth:`principal`), whichever identity names them.
+        ``verified=True`` says ``user`` came from an authenticated channel (Slack's signed request, the chat
+        page's sign-in or a trusted proxy header); only such votes count toward the policy's
+        ``trusted_users`` and ``auto_verify_min_users``, and a pair they verify is checked in their scope.
         Pass the same ``idempotency_key`` when retrying: the vote is stored once.
         """
         from lore.plugins import Correction
 
         return self._require_feedback().vote(answer_id, rating, user=user, comment=comment,
-                                             correction=Correction.coerce(correction), idempotency_key=idempotency_key)
+                                             correction=Correction.coerce(correction), idempotency_key=idempotency_key,
+                                             verified=verified)
 
     def record_answer(self, answer: Answer) -> None:
         """Store an answer so feedback can point at it by ``answer.id`` (the pipeline does this for every answer)."""
@@ -468,6 +529,24 @@ class Lore:
         except LoreError as err:  # plan with the examples the index already holds
             logging.getLogger("lore.feedback").warning("verified examples not refreshed: %s", err)
         return few_shot_examples(self.retriever, question, k=k)
+
+    def examples_revision(self) -> int:
+        """The revision of the verified examples this process plans with (-1: no feedback backend).
+
+        The index's revision once the retriever is open (:meth:`sync_examples` keeps it in step with the store);
+        before that, the feedback store's own, read now (one single-row read): a process that answers from the
+        plan memo without opening the index still sees a revoked or newly verified example at once.
+        """
+        backend = self.feedback_backend
+        if backend is None:
+            return -1
+        if "retriever" in self.__dict__:
+            return self._examples_revision
+        try:
+            return backend.examples_revision()
+        except LoreError as err:  # nothing can change the examples while the store cannot be read
+            logging.getLogger("lore.feedback").warning("examples revision not read: %s", err)
+            return -2
 
     def sync_examples(self) -> None:
         """Bring the index's verified examples up to date with the feedback store (one cheap read when unchanged).
@@ -520,6 +599,8 @@ class Lore:
 
     def sql(self, sql: str) -> ResultSet:
         """Run a SQL string through the same guard as generated SQL, then on the hardened engine."""
+        sql = require_text(sql, what="Lore.sql() takes the SQL", example='lore.sql("SELECT region, count(*) FROM countries '
+                           'GROUP BY region")')
         guarded = self.guard(sql)
         return self.engine.run(guarded.sql, timeout_s=self.settings.query_timeout_s, max_rows=self.settings.max_rows)
 

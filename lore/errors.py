@@ -10,6 +10,7 @@ always says what to do next.
 - :class:`AskerError`: the question or query names something unknown; offers the closest valid names.
 - :class:`GuardError`: a SQL statement was refused; says why.
 - :class:`EngineError`: the query failed or timed out in the engine; carries the SQL.
+- :class:`QuestionTimeout`: the whole question ran out of its time budget; names the stage.
 """
 
 from __future__ import annotations
@@ -114,6 +115,12 @@ class FilterError(AskerError):
     code = "filter_error"
 
 
+class BadInput(AskerError):
+    """A call got a value of the wrong type (None, bytes, a number where text belongs); says what to pass."""
+
+    code = "bad_input"
+
+
 # --- guard ------------------------------------------------------------------
 class GuardError(LoreError):
     """A SQL statement was refused by the allow-list guard."""
@@ -148,3 +155,22 @@ class ResultTooLarge(EngineError):
     """A result outgrew the byte cap (LORE_MAX_RESULT_MB)."""
 
     code = "result_too_large"
+
+
+# --- limits -----------------------------------------------------------------
+class QuestionTimeout(LoreError):
+    """A question used up its time (LORE_QUESTION_BUDGET_S) before it was answered; names the stage it was in.
+
+    The asker can ask a narrower question; the operator can raise the budget.
+    """
+
+    code = "question_timeout"
+    audience = "operator"
+
+    def __init__(self, *, stage: str, budget_s: float) -> None:
+        self.stage = stage
+        self.budget_s = budget_s
+        super().__init__(f"This question took longer than the {budget_s:g} s LORE gives one question: it was stopped "
+                         f"in the {stage} stage.",
+                         hint="Ask a narrower question (one metric, a few filters, a period), or ask the operator to "
+                              "raise LORE_QUESTION_BUDGET_S.")

@@ -17,9 +17,12 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from lore.chart import ChartRequest, choose_chart
-from lore.errors import AskerError, EngineError, GuardError, LoreError, OperatorError, QueryTimeout, ResultTooLarge
+from lore.errors import (AskerError, EngineError, GuardError, LoreError, OperatorError, QueryTimeout, QuestionTimeout,
+                         ResultTooLarge)
 from lore.explain.answer import compose_message, reasoning_steps, scope_phrases
 from lore.explain.confidence import confidence, factors_from_signals
+from lore.inputs import Budget, clean_question, has_words, require_text
+from lore.plan.checks import check_outcome
 from lore.types import Answer, ChartSpec, CompiledQuery, PlanOutcome, QueryPlan, ResultSet, StageTiming, Trace
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,16 +35,24 @@ log = logging.getLogger("lore.feedback")
 
 
 class _Stages:
-    def __init__(self) -> None:
+    """Times each stage; with a budget, stops the question (QuestionTimeout) when its time is up, checked as each
+    stage starts and as it ends."""
+
+    def __init__(self, budget: Budget | None = None) -> None:
         self.timings: list[StageTiming] = []
+        self.budget = budget
 
     @contextmanager
     def __call__(self, name: str) -> Iterator[None]:
+        if self.budget is not None:
+            self.budget.check(self.timings[-1].stage if self.timings else name)
         t0 = time.perf_counter()
         try:
             yield
         finally:
             self.timings.append(StageTiming(stage=name, ms=round((time.perf_counter() - t0) * 1000, 3)))
+        if self.budget is not None:
+            self.budget.check(name)
 
 
 def _now() -> str:
@@ -50,17 +61,53 @@ def _now() -> str:
 
 def ask(lore: Lore, question: str, *, previous: QueryPlan | None = None, user: str | None = None,
         conversation_id: str | None = None) -> Answer:
-    """Answer one question (``previous`` is the plan of the conversation's last answer); every answer is recorded."""
-    answer = _answer(lore, question, previous=previous, user=user, conversation_id=conversation_id)
+    """Answer one question (``previous`` is the plan of the conversation's last answer); every answer is recorded.
+
+    The question must be a str (else :class:`~lore.errors.BadInput`); one longer than ``max_question_chars`` is
+    refused before any work; the rest is cleaned once (:func:`lore.inputs.clean_question`), so every stage sees
+    valid text, and answered within ``question_budget()`` seconds.
+    """
+    question = require_text(question, what="Ask the question", example='lore.ask("streaming hours by region in 2026")')
+    limit = lore.settings.max_question_chars
+    if len(question) > limit:
+        answer = _too_long(question, limit, user, conversation_id)
+    else:
+        question = clean_question(question)
+        answer = (_answer(lore, question, previous=previous, user=user, conversation_id=conversation_id)
+                  if has_words(question) else _no_words(lore, question, user, conversation_id))
     return _record(lore, answer)  # feedback (issue 6)
+
+
+def _too_long(question: str, limit: int, user: str | None, conversation_id: str | None) -> Answer:
+    shown = clean_question(question[:200]) + "…"
+    return Answer(id=uuid.uuid4().hex, question=shown, user=user, conversation_id=conversation_id, created_at=_now(),
+                  status="refused", message=f"This question is {len(question):,} characters long; LORE answers questions "
+                  f"of up to {limit:,} characters. Ask it in fewer words (the metric, its filters and the period are "
+                  "enough), or ask the operator to raise LORE_MAX_QUESTION_CHARS.",
+                  confidence=0.0, trace=Trace(question=shown, error="question too long"))
+
+
+def _no_words(lore: Lore, question: str, user: str | None, conversation_id: str | None) -> Answer:
+    """An empty question, or only spaces and punctuation: a clarifying question, no planner asked."""
+    return Answer(id=uuid.uuid4().hex, question=question, user=user, conversation_id=conversation_id, created_at=_now(),
+                  status="clarify", message="Ask a question about your metrics, for example “streaming hours by region "
+                  "in 2026”.", suggestions=tuple(list(lore.layer.metrics)[:5]), confidence=0.0, trace=Trace(question=question))
 
 
 def _answer(lore: Lore, question: str, *, previous: QueryPlan | None, user: str | None,
             conversation_id: str | None) -> Answer:
-    stage = _Stages()
-    answer_id = uuid.uuid4().hex
-    base = dict(id=answer_id, question=question, user=user, conversation_id=conversation_id, created_at=_now())
+    stage = _Stages(Budget(lore.settings.question_budget()))
+    base = dict(id=uuid.uuid4().hex, question=question, user=user, conversation_id=conversation_id, created_at=_now())
+    try:
+        return _run_stages(lore, question, previous, stage, base)
+    except QuestionTimeout as err:
+        return Answer(**base, status="error", message=f"{err.message} {err.hint}", confidence=0.0,
+                      confidence_factors={"execution": 0.0},
+                      trace=Trace(question=question, timings=tuple(stage.timings), error=str(err)))
 
+
+def _run_stages(lore: Lore, question: str, previous: QueryPlan | None, stage: _Stages, base: dict) -> Answer:
+    answer_id = base["id"]
     with stage("retrieve"):
         _sync_examples(lore)  # feedback (issue 6): examples verified in other processes join the index
         # answer cache (issue 10): a question asked before (same words, context and versions) skips retrieve and plan
@@ -77,6 +124,7 @@ def _answer(lore: Lore, question: str, *, previous: QueryPlan | None, user: str 
             # feedback (issue 6): a verified example that means the same answers first; then the planner
             # the answer's id goes with the question, so `lore logs` links each LLM exchange to its answer
             outcome = _from_example(lore, question) or lore.planner.plan(question, previous, answer_id=answer_id)
+            outcome = check_outcome(outcome, lore.layer)  # filters no row can satisfy together become a question
             _plan_store(lore, plan_key, outcome, hits)
         outcome = _with_penalty(lore, question, outcome)  # feedback (issue 6): voted down before -> lower confidence
     trace = Trace(question=question, outcome=outcome, retrieved=hits, plan_cache_hit=memo is not None)
@@ -143,13 +191,12 @@ def _compute(lore: Lore, plan: QueryPlan, trace: Trace, stage: _Stages, base: di
     appended to ``failures``)."""
     try:
         with stage("compile"):
-            # free SQL (a verified correction's, issue 6) skips the compiler; the guard checks it like any SQL
-            compiled = (CompiledQuery(sql=plan.sql) if plan.sql and not plan.metrics
-                        else lore.compiler.compile(plan.semantic_query(), dialect="duckdb"))
+            # free SQL (a model's, or a verified SQL correction's) skips the compiler; the guard checks it like any SQL
+            compiled = lore.compile_plan(plan)
         with stage("guard"):
             guarded = lore.guard(compiled.sql)
         with stage("execute"):
-            result = lore.engine.run(guarded.sql, timeout_s=lore.settings.query_timeout_s, max_rows=lore.settings.max_rows)
+            result = _run(lore, guarded.sql, stage.budget)
             if len(result.columns) == len(compiled.columns):
                 result = result.model_copy(update={"columns": compiled.columns})
     except AskerError as err:
@@ -171,6 +218,18 @@ def _compute(lore: Lore, plan: QueryPlan, trace: Trace, stage: _Stages, base: di
     with stage("chart"):
         chart = _chart(plan, result, lore)
     return compiled, guarded, result, chart
+
+
+def _run(lore: Lore, sql: str, budget: Budget | None) -> ResultSet:
+    """Run guarded SQL within the query time limit, or within what is left of the question's time when that is less."""
+    limit = lore.settings.query_timeout_s
+    timeout = budget.cap(limit) if budget is not None else limit
+    try:
+        return lore.engine.run(sql, timeout_s=timeout, max_rows=lore.settings.max_rows)
+    except QueryTimeout:
+        if budget is not None and timeout < limit:  # the question's time ran out, not the query's own limit
+            raise QuestionTimeout(stage="execute", budget_s=budget.seconds) from None
+        raise
 
 
 def _replan(lore: Lore, question: str, previous: QueryPlan | None, plan: QueryPlan, failed: Answer,
@@ -241,7 +300,10 @@ class Chat:
     def ask(self, question: str) -> Answer:
         # access control (issue 9): each turn runs as whoever asked it (self.user may change between turns)
         scoped = self.lore.for_user(self.user)
-        answer = ask(scoped, question, previous=self.last_plan, user=self.user, conversation_id=self.id)
+        previous = self.last_plan
+        if previous is not None and not scoped.plan_in_view(previous):
+            previous = None  # an earlier turn by someone who sees more (a shared thread): not this person's context
+        answer = ask(scoped, question, previous=previous, user=self.user, conversation_id=self.id)
         self.history.append(answer)
         return answer
 

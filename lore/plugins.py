@@ -20,7 +20,7 @@ import json
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-from pydantic import model_validator
+from pydantic import ValidationError, model_validator
 
 from lore.errors import AskerError, OperatorError
 from lore.retrieve.documents import Example
@@ -38,18 +38,58 @@ Rating = Literal[1, -1]
 
 
 class Correction(Frozen):
-    """What the answer should have been: corrected SQL or a corrected plan (exactly one)."""
+    """What the answer should have been: one thing LORE will run.
+
+    - a corrected **plan** (a semantic query: it is compiled, so it follows the layer and each asker's
+      access), or
+    - a corrected **SQL** statement (run through the guard), or
+    - **both**, only as two forms of the same computation: the plan is what runs, and the review
+      verifies that the SQL returns exactly the plan's result on the warehouse (or refuses the pair).
+
+    A plan that carries its own ``sql`` is read the same way: with metrics, it is a plan plus a SQL claim;
+    without, it is a SQL correction.
+
+    >>> c = Correction(plan=QueryPlan(metrics=("m",), sql="SELECT 1"))
+    >>> c.kind, c.plan.sql, c.sql
+    ('both', None, 'SELECT 1')
+    >>> Correction(plan=QueryPlan(sql="SELECT 2")).kind
+    'sql'
+    """
 
     sql: str | None = None
     plan: QueryPlan | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _split_plan_sql(cls, data: Any) -> Any:
+        """Move SQL carried inside the plan to ``sql`` (a plan without metrics is then no plan at all)."""
+        if not isinstance(data, dict) or data.get("plan") is None:
+            return data
+        plan = data["plan"]
+        plan = plan if isinstance(plan, QueryPlan) else QueryPlan.model_validate(plan)
+        if not plan.sql:
+            return {**data, "plan": plan}
+        given = data.get("sql")
+        if given is not None and str(given).strip() != plan.sql.strip():
+            raise ValueError("the correction carries two different SQL statements (one in its plan); send one")
+        return {**data, "sql": plan.sql, "plan": plan.model_copy(update={"sql": None}) if plan.metrics else None}
+
     @model_validator(mode="after")
-    def _exactly_one(self) -> Correction:
-        if (self.sql is None) == (self.plan is None):
-            raise ValueError("a correction is either corrected SQL or a corrected plan, not both or neither")
+    def _one_thing(self) -> Correction:
+        if self.sql is None and self.plan is None:
+            raise ValueError("a correction is corrected SQL or a corrected plan; this one has neither")
         if self.sql is not None and not self.sql.strip():
             raise ValueError("the corrected SQL is empty")
+        if self.plan is not None and not self.plan.metrics:
+            raise ValueError("a corrected plan names at least one metric (or send the corrected SQL instead)")
         return self
+
+    @property
+    def kind(self) -> Literal["plan", "sql", "both"]:
+        """``plan``, ``sql``, or ``both`` (a plan and a SQL that must return the same result)."""
+        if self.plan is None:
+            return "sql"
+        return "both" if self.sql is not None else "plan"
 
     @classmethod
     def coerce(cls, value: Correction | QueryPlan | dict[str, Any] | str | None) -> Correction | None:
@@ -59,6 +99,8 @@ class Correction(Frozen):
         'SELECT 1'
         >>> Correction.coerce('{"metrics": ["total_streaming_hours"]}').plan.metrics
         ('total_streaming_hours',)
+        >>> Correction.coerce({"plan": {"metrics": ["total_streaming_hours"]}, "sql": "SELECT 1"}).kind
+        'both'
         >>> Correction.coerce(None) is None
         True
         """
@@ -68,6 +110,8 @@ class Correction(Frozen):
             return cls(plan=value)
         try:
             if isinstance(value, dict):
+                if "plan" in value:  # a correction's own shape: {"plan": {...}, "sql": "..."}
+                    return cls.model_validate(value)
                 return cls(plan=QueryPlan.model_validate(value))
             if isinstance(value, str):
                 text = value.strip()
@@ -79,7 +123,9 @@ class Correction(Frozen):
                     return cls(plan=QueryPlan.model_validate(data))
                 return cls(sql=text)
         except ValueError as err:  # pydantic's ValidationError is a ValueError
-            raise AskerError(f"The correction is not a valid plan or SQL: {str(err).splitlines()[0]}",
+            detail = err.errors()[0]["msg"] if isinstance(err, ValidationError) and err.errors() else str(err)
+            detail = detail.removeprefix("Value error, ").splitlines()[0]
+            raise AskerError(f"The correction is not a valid plan or SQL: {detail}",
                              hint="Pass corrected SQL text, or a plan with metrics, dimensions, filters, time.") from None
         raise AskerError(f"A correction must be SQL text or a plan, got {type(value).__name__}.")
 
@@ -100,6 +146,11 @@ class Vote(Frozen):
     nomination_id: str | None = None
     #: that pair's status after the vote: pending | verified | rejected | revoked | none
     nomination_status: str | None = None
+    #: the person the vote counts for (votes are deduplicated per principal, not per spelling of a name)
+    principal: str | None = None
+    #: the identity came from an authenticated channel (a signed Slack request, the chat page's sign-in or a
+    #: trusted proxy header); only verified votes count toward the operator's auto-verify rules
+    verified: bool = False
     #: this call was a retry of an event already stored under the same idempotency key
     duplicate: bool = False
     #: why nothing was nominated, or what the policy did
@@ -126,8 +177,13 @@ class FeedbackBackend(Protocol):
         ...
 
     def vote(self, answer_id: str, rating: int, *, user: str, comment: str | None = None,
-             correction: Correction | None = None, idempotency_key: str | None = None) -> Vote:
-        """Store a thumbs up (+1) or down (-1) on a recorded answer; returns after the write is durable."""
+             correction: Correction | None = None, idempotency_key: str | None = None,
+             verified: bool = False) -> Vote:
+        """Store a thumbs up (+1) or down (-1) on a recorded answer; returns after the write is durable.
+
+        ``verified`` says ``user`` came from an authenticated channel; unverified votes never count toward
+        the operator's auto-verify rules (they nominate, and a reviewer decides).
+        """
         ...
 
     def verified_examples(self) -> list[Example]:

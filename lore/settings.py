@@ -27,7 +27,12 @@ class Settings(BaseSettings):
     #: the date relative time ranges resolve against (default: the real today)
     today: date | None = None
 
-    # --- execution limits -----------------------------------------------------
+    # --- input and execution limits -------------------------------------------
+    #: the longest question, in characters (LORE_MAX_QUESTION_CHARS): a longer one is refused before any work
+    max_question_chars: int = Field(default=4_000, gt=0)
+    #: seconds one question may take from start to answer, every stage included (LORE_QUESTION_BUDGET_S); with a
+    #: chat model, each model call it may make adds up to llm_timeout_s (see question_budget())
+    question_budget_s: float = Field(default=20.0, gt=0)
     #: seconds before a query is interrupted
     query_timeout_s: float = Field(default=15.0, gt=0)
     #: the most rows a query may return (LIMIT is clamped to this)
@@ -89,6 +94,22 @@ class Settings(BaseSettings):
     #: HTTP mode: the port and interface to listen on (put a TLS proxy in front)
     slack_port: int = Field(default=3000, gt=0, lt=65536)
     slack_host: str = "127.0.0.1"
+    #: answers in channels (everyone there reads them): "members" computes them in the narrowest scope of the
+    #: channel's members; "ephemeral" computes them in the asker's scope and shows them to the asker only
+    slack_channel_scope: Literal["members", "ephemeral"] = "members"
 
     def today_or_now(self) -> date:
         return self.today or date.today()
+
+    def question_budget(self) -> float:
+        """The seconds one question may take: ``question_budget_s``, plus, when a chat model plans, the time its
+        calls may take (the first, ``llm_max_retries`` retries and one after a failed query, each up to
+        ``llm_timeout_s``), so a slow model is bounded by its own limits and never cut short by LORE's.
+
+        >>> Settings(question_budget_s=20, model="offline").question_budget()
+        20.0
+        >>> Settings(question_budget_s=20, model="local", llm_timeout_s=60, llm_max_retries=2).question_budget()
+        260.0
+        """
+        calls = 0 if self.model == "offline" else self.llm_max_retries + 2
+        return float(self.question_budget_s + calls * self.llm_timeout_s)

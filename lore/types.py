@@ -219,6 +219,18 @@ class QueryPlan(Frozen):
     sql: str | None = None
     notes: tuple[str, ...] = ()
 
+    @property
+    def runs_sql(self) -> bool:
+        """Whether this plan runs its free SQL (it names no metric) rather than its compiled semantic query.
+
+        A plan naming metrics always runs its semantic query, even when it also carries SQL: the SQL is then
+        only a claim about the same result (a correction's, checked when it is reviewed).
+
+        >>> QueryPlan(sql="SELECT 1").runs_sql, QueryPlan(metrics=("m",), sql="SELECT 1").runs_sql
+        (True, False)
+        """
+        return bool(self.sql) and not self.metrics
+
     def semantic_query(self) -> SemanticQuery:
         filters: list[Filter | str] = list(self.filters)
         if self.time is not None and (tf := self.time.filter()) is not None:

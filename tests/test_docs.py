@@ -60,3 +60,23 @@ def test_dev_sh_help_lists_every_command_it_runs() -> None:
     assert done.returncode == 0
     for case in cases:
         assert f"./dev.sh {case}" in done.stdout or case == "setup", f"./dev.sh help does not mention {case}"
+
+
+def test_cli_messages_keep_their_brackets(tmp_path: Path, demo_dir: Path) -> None:
+    """Issue codes like ``[unknown_table]`` and role references like ``stores.region[sold_at]`` are text, not
+    Rich markup: they must reach the terminal."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from lore.cli import app
+
+    project = tmp_path / "p"
+    shutil.copytree(demo_dir, project, ignore=shutil.ignore_patterns(".lore"))
+    layer = project / "semantic" / "asr.yaml"
+    layer.write_text(layer.read_text().replace("table: asr_evaluations", "table: no_such_table", 1))
+    result = CliRunner().invoke(app, ["semantic", "validate", "--project", str(project)])
+    assert result.exit_code == 1
+    assert "[unknown_table]" in result.output
+    bad = CliRunner().invoke(app, ["sql", "--project", str(demo_dir), "--metric", "[nope]"])
+    assert bad.exit_code == 2 and "[nope]" in bad.output

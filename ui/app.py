@@ -20,7 +20,7 @@ import getpass
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -39,6 +39,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: models offered in the Advanced section (the operator adds others with LORE_UI_MODELS="a,b")
 MODEL_CHOICES: tuple[str, ...] = ("offline", "local", "openai:gpt-4o-mini")
+#: names the request header an authenticating reverse proxy sets to the user's identity
+IDENTITY_HEADER_ENV = "LORE_UI_IDENTITY_HEADER"
 PLACEHOLDER = "Ask about your metrics, e.g. “streaming hours by region in 2026”"
 
 
@@ -50,6 +52,16 @@ class Prefs:
     today: date
     show_sql: bool
     user: str
+    #: the user came from the sign-in or the trusted proxy header (not typed, not the operator's default)
+    verified: bool = False
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is asking, and whether an authenticated source says so (a sign-in or the trusted proxy header)."""
+
+    user: str
+    verified: bool
 
 
 @dataclass(frozen=True)
@@ -103,32 +115,57 @@ def open_lore(project: str, model: str, today: date) -> Lore:
     return lore
 
 
-def default_user() -> str:
+def resolve_identity(email: object, headers: Mapping[str, str], environ: Mapping[str, str]) -> Identity:
     """Who is asking, from a verified source only (access control trusts this, never a text box):
 
     1. the signed-in user's email when the server has Streamlit authentication (``st.login``);
     2. the header named by ``LORE_UI_IDENTITY_HEADER`` (e.g. ``X-Forwarded-Email``), set by an
-       authenticating reverse proxy in front of the server (the operator must strip it from client requests);
-    3. ``LORE_USER``, set by the operator who starts the server, else the OS user running it.
+       authenticating reverse proxy in front of the server (the operator must strip it from client requests).
+       When the operator named a header, a request without it is refused (:class:`OperatorError`): it did not
+       come through the proxy, so it gets no identity at all, never a fallback one;
+    3. otherwise ``LORE_USER``, set by the operator who starts the server, else the OS user running it.
+
+    >>> resolve_identity("ana@example.com", {}, {"LORE_UI_IDENTITY_HEADER": "X-Email"})
+    Identity(user='ana@example.com', verified=True)
+    >>> resolve_identity(None, {"X-Email": " bo@example.com "}, {"LORE_UI_IDENTITY_HEADER": "X-Email", "LORE_USER": "ops"})
+    Identity(user='bo@example.com', verified=True)
+    >>> resolve_identity(None, {}, {"LORE_USER": "ops"})
+    Identity(user='ops', verified=False)
+    >>> try:
+    ...     resolve_identity(None, {"X-Email": "  "}, {"LORE_UI_IDENTITY_HEADER": "X-Email", "LORE_USER": "ops"})
+    ... except OperatorError as err:
+    ...     print(err.message)
+    This page takes who you are from the X-Email header, and this request does not carry it.
     """
+    if isinstance(email, str) and email.strip():
+        return Identity(email.strip(), verified=True)
+    header_name = environ.get(IDENTITY_HEADER_ENV, "").strip()
+    if header_name:
+        value = headers.get(header_name)
+        if isinstance(value, str) and value.strip():
+            return Identity(value.strip(), verified=True)
+        raise OperatorError(
+            f"This page takes who you are from the {header_name} header, and this request does not carry it.",
+            hint=f"Open LORE through the sign-in proxy your organisation uses. Operator: serve this page only behind "
+                 f"the authenticating reverse proxy that sets {header_name} on every request (and strips it from "
+                 f"clients), or unset {IDENTITY_HEADER_ENV} if no proxy signs people in.")
+    try:
+        return Identity(environ.get("LORE_USER") or getpass.getuser(), verified=False)
+    except (KeyError, OSError):
+        return Identity("anonymous", verified=False)
+
+
+def current_identity() -> Identity:
+    """This request's identity (:func:`resolve_identity`) from Streamlit's sign-in and the request's headers."""
     try:
         email = st.user.get("email")
     except (AttributeError, KeyError, RuntimeError):
         email = None
-    if isinstance(email, str) and email:
-        return email
-    header_name = os.environ.get("LORE_UI_IDENTITY_HEADER", "").strip()
-    if header_name:
-        try:
-            value = st.context.headers.get(header_name)
-        except (AttributeError, KeyError, RuntimeError):
-            value = None
-        if isinstance(value, str) and value.strip():
-            return value.strip()
     try:
-        return os.environ.get("LORE_USER") or getpass.getuser()
-    except (KeyError, OSError):
-        return "anonymous"
+        headers: Mapping[str, str] = st.context.headers
+    except (AttributeError, KeyError, RuntimeError):
+        headers = {}
+    return resolve_identity(email, headers, os.environ)
 
 
 # --- session state --------------------------------------------------------------------------
@@ -182,8 +219,8 @@ def header(title: str, description: str) -> None:
             st.button("New conversation", icon=":material/add_comment:", on_click=new_conversation, type="tertiary")
 
 
-def advanced(default_today: date, *, verified: str | None = None) -> Prefs:
-    """The Advanced section at the bottom of the sidebar."""
+def advanced(default_today: date, identity: Identity, *, locked: bool) -> Prefs:
+    """The Advanced section at the bottom of the sidebar (``locked``: the identity decides access, so it shows read-only)."""
     with st.sidebar.expander("Advanced", icon=":material/tune:"):
         model = st.selectbox("Model", model_choices(os.environ), index=0, key="model",
                              help="The planner that reads questions. **offline** needs no model and no network; "
@@ -191,14 +228,15 @@ def advanced(default_today: date, *, verified: str | None = None) -> Prefs:
         show_sql = st.toggle("Show SQL by default", value=False, key="show_sql")
         today = st.date_input("Today's date", value=default_today, key="today",
                               help="Relative ranges such as “last month” or “year to date” resolve against this day.")
-        if verified is not None:  # access control: the identity decides what you see, so it is not editable
-            user = st.text_input("Signed in as", value=verified, disabled=True,
+        if locked:  # access control: the identity decides what you see, so it is not editable
+            user = st.text_input("Signed in as", value=identity.user, disabled=True,
                                  help="This project limits what each person may see; you see what this identity may.")
         else:
-            user = st.text_input("Your name", value=default_user(), key="user",
+            user = st.text_input("Your name", value=identity.user, key="user",
                                  help="Recorded with your questions and feedback.")
+    name = (user or "").strip() or "anonymous"
     return Prefs(model=str(model or "offline"), today=today if isinstance(today, date) else default_today,
-                 show_sql=bool(show_sql), user=(user or "").strip() or "anonymous")
+                 show_sql=bool(show_sql), user=name, verified=identity.verified and name == identity.user)
 
 
 def catalog_sidebar(lore: Lore, box: Any) -> None:
@@ -311,15 +349,20 @@ def downloads(answer: Answer) -> None:
                            help="The chart as a PNG image.")
 
 
-def send_feedback(lore: Lore, answer: Answer, rating: int, user: str, comment: str, correction: str) -> None:
-    """Write a vote through the feedback API; returns only after the store has it (raises LoreError)."""
+def send_feedback(lore: Lore, answer: Answer, rating: int, user: str, comment: str, correction: str, *,
+                  verified: bool = False) -> None:
+    """Write a vote through the feedback API; returns only after the store has it (raises LoreError).
+
+    ``verified``: ``user`` came from the sign-in or the trusted proxy header, so the vote counts toward
+    the feedback policy's thresholds; a typed name never does.
+    """
     record = getattr(lore, "feedback", None)
     if record is None:
         raise OperatorError("The feedback store is not installed in this version of LORE, so the vote was not recorded.",
                             hint="Update LORE (the feedback store ships with `lore feedback`), then vote again.")
     comment, correction = comment.strip(), correction.strip()
     record(answer.id, rating=rating, user=user, comment=comment or None, correction=correction or None,
-           idempotency_key=render.feedback_key(answer.id, user, rating, comment, correction))
+           idempotency_key=render.feedback_key(answer.id, user, rating, comment, correction), verified=verified)
 
 
 def feedback_vote(answer: Answer) -> int | None:
@@ -348,7 +391,7 @@ def feedback_form(lore: Lore, answer: Answer, prefs: Prefs, vote: int | None) ->
         sent = st.form_submit_button("Send feedback", type="primary", icon=":material/send:")
     if sent:
         try:
-            send_feedback(lore, answer, rating, prefs.user, comment, correction)
+            send_feedback(lore, answer, rating, prefs.user, comment, correction, verified=prefs.verified)
         except LoreError as err:
             st.session_state.feedback[answer.id] = ("error", err.message, err.hint or "")
         else:
@@ -456,6 +499,11 @@ def main() -> None:
                        initial_sidebar_state="expanded",
                        menu_items={"About": "LORE: conversational analytics grounded in a semantic layer."})
     init_state()
+    try:
+        identity = current_identity()
+    except OperatorError as err:  # the operator named an identity header and this request has none: no fallback
+        show_error(render.FriendlyError("The identity header is missing", err.message, err.hint or ""))
+        return
     question = st.chat_input(PLACEHOLDER, max_chars=500) or st.session_state.pending
     st.session_state.pending = None
 
@@ -468,9 +516,8 @@ def main() -> None:
         show_error(render.friendly_error(err))
         return
     catalog_box = st.sidebar.container()
-    # access control (issue 9): with an access section the identity comes from a verified source only
-    verified = default_user() if project.config.access is not None else None
-    prefs = advanced(project.config.today or date.today(), verified=verified)
+    # access control: with an access section the identity comes from a verified source only
+    prefs = advanced(project.config.today or date.today(), identity, locked=project.config.access is not None)
     header(project.config.name, project.config.description)
     key = (str(project.root), prefs.model, prefs.today)
     try:

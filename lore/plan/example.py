@@ -280,6 +280,8 @@ class ExamplePlanner:
             stored = example_plan(found.example)
         except ValueError:  # a plan the current code cannot read: fall through to the planners
             return None
+        if stored.sql and stored.metrics:  # a plan and a SQL in one: which was verified is unclear, never reuse it
+            return None
         if not refs_exist(stored, self.catalog):
             return None
         time = retime(stored, parse_time(normalise(found.example.question), self.today),

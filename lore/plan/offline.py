@@ -19,9 +19,10 @@ it never guesses a metric it did not find.
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
@@ -32,7 +33,9 @@ from lore.retrieve.lexical import STOP_WORDS, stem
 from lore.semantic.spec import DUPLICATION_INVARIANT, METRIC_TIME
 from lore.types import Filter, Grounding, OrderBy, PlanOutcome, QueryPlan, TimeWindow
 
-MAX_QUESTION_CHARS = 2000
+#: the most of a question the planner reads: the default question limit (longer ones are refused before planning,
+#: Settings.max_question_chars); every pass is linear in it
+MAX_QUESTION_CHARS = 4000
 
 _NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
                  "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20}
@@ -315,9 +318,9 @@ class OfflinePlanner:
         ident_hits, ident_problem = self._identifier_hits(text, tokens, value_hits, tp.ranges, d)
         if ident_problem is not None:
             return ident_problem
-        value_hits = [h for h in value_hits if not any(i.span[0] <= h.span[0] and h.span[1] <= i.span[1]
-                                                       and (i.span[1] - i.span[0]) > (h.span[1] - h.span[0])
-                                                       for i in ident_hits)] + ident_hits
+        idents = _Spans((i.span, i) for i in ident_hits)
+        value_hits = [h for h in value_hits if not any((sp[1] - sp[0]) > (h.span[1] - h.span[0])
+                                                       for sp, _ in idents.containing(h.span))] + ident_hits
         # a metric's own name may hold a grain word ("monthly active accounts"): the name wins
         metric_matches = find_phrases(tokens, self.cat.metric_index or self.cat.metric_entries, taken=consumed - grain_tokens)
         stolen = {i for m in metric_matches for i in range(m.start, m.end)} & grain_tokens
@@ -408,6 +411,7 @@ class OfflinePlanner:
         - "hours people streamed": the word is part of another matched metric's own name ("streaming hours").
         """
         node_words: dict[str, set[str]] = self._memo("node_words", self._build_node_words)
+        strong = list(dict.fromkeys(x.ref for x in matches if x.end - x.start > 1 or x.source == "name"))
         out = []
         for m in matches:
             if m.end - m.start == 1 and m.source != "name":
@@ -418,17 +422,19 @@ class OfflinePlanner:
                 if owners and not any(self.cat.reachable(facts, f"{o}.x") for o in owners):
                     continue
                 word = tokens[m.start].stem
-                others = [x for x in matches if x.ref != m.ref and (x.end - x.start > 1 or x.source == "name")]
-                if any(word in self._own_words(x.ref) for x in others):
+                if any(word in self._own_words(ref) for ref in strong if ref != m.ref):
                     continue
                 if metric.is_derived:
                     pass
             out.append(m)
         # a metric matched by a lone word whose every stem another matched metric owns is that metric's echo
+        best: dict[str, float] = {}
+        for o in out:
+            best[o.ref] = max(best.get(o.ref, o.score), o.score)
         final = []
         for m in out:
-            if m.end - m.start == 1 and any(o is not m and o.ref != m.ref and tokens[m.start].stem in self._own_words(o.ref)
-                                            and o.score >= m.score for o in out):
+            if m.end - m.start == 1 and any(ref != m.ref and tokens[m.start].stem in self._own_words(ref)
+                                            and score >= m.score for ref, score in best.items()):
                 continue
             final.append(m)
         return final
@@ -472,7 +478,8 @@ class OfflinePlanner:
 
     def _time_attribute_before(self, text: str, tokens: list[Token], r: TimeRange) -> list[str]:
         """Date attributes named right before a range ("signed up in 2025", "released in 2024"), best first."""
-        before = [t for t in tokens if t.end <= r.span[0]][-4:]
+        end = bisect.bisect_right(tokens, r.span[0], key=lambda t: t.end)  # the tokens that end before the range
+        before = tokens[max(0, end - 4):end]
         if not before:
             return []
         entries = self._memo("time_entries", lambda: [e for e in self.cat.dimension_entries
@@ -554,6 +561,7 @@ class OfflinePlanner:
         out: list = []
         stems = [t.stem for t in tokens]
         present = set(stems)
+        found_spans = _Spans((f.span, f) for f in found)
         for ref, cores in self._memo("identifier_cores", self._build_identifier_cores):
             for core, options in cores.items():
                 if core[0] not in present:
@@ -563,7 +571,7 @@ class OfflinePlanner:
                     if tuple(stems[j:j + k]) != core:
                         continue
                     span = (tokens[j].start, tokens[j + k - 1].end)
-                    if any(f.span[0] <= span[0] and span[1] <= f.span[1] for f in found):
+                    if any(True for _ in found_spans.containing(span)):
                         continue
                     chosen = options
                     if len(options) > 1:
@@ -611,14 +619,17 @@ class OfflinePlanner:
         if self.cat.alias_matcher is None:
             return []
         out = []
+        seen: set[tuple[str, tuple[int, int]]] = set()
+        found_spans = _Spans((f.span, f) for f in found)
         for h in self.cat.alias_matcher.match(text):
             value = self.cat.aliases.get((h.ref, h.value.lower()))
-            if value is None or any(f.span[0] <= h.span[0] and h.span[1] <= f.span[1] and f.score >= h.score for f in found):
+            if value is None or any(f.score >= h.score for _, f in found_spans.containing(h.span)):
                 continue
             value_sets = self._memo("value_sets", lambda: [(r, frozenset(vals)) for r, vals in self.ctx.values.items()])
             refs = [h.ref] + [r for r, vals in value_sets if r != h.ref and value in vals]
             for ref in refs:
-                if not any(x.ref == ref and x.span == h.span for x in out):
+                if (ref, h.span) not in seen:
+                    seen.add((ref, h.span))
                     out.append(ValueMatch(ref, value, h.span, h.score))
         return out
 
@@ -630,18 +641,25 @@ class OfflinePlanner:
                                         and text[h.span[0]:h.span[1]].lower() != h.value.lower())]
         sure = [(h.ref, h.value, h.span, h.score) for h in hits if h.score >= 0.8]
         out = list(sure)
+        by_ref: dict[str, list[tuple[tuple[int, int], object]]] = {}
+        for r, _, sp, _ in sure:
+            by_ref.setdefault(r, []).append((sp, r))
+        sure_of = {r: _Spans(items) for r, items in by_ref.items()}
+        labels: dict[str, set[str]] = {}
         for h in hits:
             if h.score >= 0.8 or h.score < 0.5:
                 continue
             word = text[h.span[0]:h.span[1]].lower()
             before = text[max(0, h.span[0] - 30):h.span[0]].lower()
-            label_words = set(phrase(self.cat.dimension_label(h.ref)))
-            col = self.cat.column(h.ref)
-            for syn in (col.synonyms if col else ()):
-                label_words |= set(phrase(syn))
+            label_words = labels.get(h.ref)
+            if label_words is None:
+                label_words = labels[h.ref] = set(phrase(self.cat.dimension_label(h.ref)))
+                col = self.cat.column(h.ref)
+                for syn in (col.synonyms if col else ()):
+                    label_words |= set(phrase(syn))
             named = bool(label_words & {t.stem for t in tokenize(before)[-3:]})
-            listed = any(r == h.ref and (abs(sp[0] - h.span[1]) <= 6 or abs(h.span[0] - sp[1]) <= 6)
-                         for r, _, sp, _ in sure)
+            near = sure_of.get(h.ref)
+            listed = near is not None and near.near(h.span, 6)
             contextual = bool(re.search(r"\b(on|via|excluding|except|without|not|only|just|vs|versus|and|or|for|in|of|"
                                         r"with|from|to)\W*$", before))
             if len(word) == 1:
@@ -686,16 +704,18 @@ class OfflinePlanner:
 
     def _ratio_of_matches(self, text: str, tokens: list[Token], matches: list[PhraseMatch]) -> list[PhraseMatch]:
         """"spend per install": two metrics joined by per / divided by become the derived ratio defined over them."""
-        out = list(matches)
+        joined: set[int] = set()  # ids of the matches a ratio replaces
+        ratios: list[PhraseMatch] = []
         for a, b in zip(matches, matches[1:]):
             between = text[tokens[a.end - 1].end:tokens[b.start].start].strip().lower()
             if between not in ("per", "/", "divided by", "over", "per each", "for each", "by"):
                 continue
             for name, refs, divides in self._ratios():
                 if refs == [a.ref, b.ref] and divides:
-                    ratio = PhraseMatch(name, a.start, b.end, min(a.score, b.score) * 0.95, "ratio of two metrics", True)
-                    out = [x for x in out if x is not a and x is not b] + [ratio]
+                    ratios.append(PhraseMatch(name, a.start, b.end, min(a.score, b.score) * 0.95, "ratio of two metrics", True))
+                    joined.update((id(a), id(b)))
                     break
+        out = [x for x in matches if id(x) not in joined] + ratios
         return sorted(out, key=lambda x: x.start)
 
     def _ratio_by_entity(self, text: str, tokens: list[Token], consumed: set[int], d: Draft) -> None:
@@ -712,12 +732,13 @@ class OfflinePlanner:
             if len(refs) != 2 or refs[0] not in d.metrics:
                 continue
             a_words, b_words = self._own_words(refs[0]), self._own_words(refs[1])
+            averaged = re.search(r"\b(average|avg|mean)\b", text, re.I)
             for i, t in enumerate(tokens):
                 if i in consumed or t.stem not in b_words or t.stem in a_words:
                     continue
                 prev = " ".join(x.text.lower() for x in tokens[max(0, i - 2):i])
                 if re.search(r"\b(per|each|every|an|a single|by the)$", prev) or \
-                        (re.search(r"\b(average|avg|mean)\b", text, re.I) and re.search(r"\b(per|each|every)\b", prev)):
+                        (averaged and re.search(r"\b(per|each|every)\b", prev)):
                     d.metrics = [name if x == refs[0] else x for x in d.metrics]
                     d.groundings = [g.model_copy(update={"ref": name, "source": "ratio of two metrics"})
                                     if g.kind == "metric" and g.ref == refs[0] else g for g in d.groundings]
@@ -823,8 +844,8 @@ class OfflinePlanner:
     def _dimensions(self, text: str, tokens: list[Token], blocked: set[int], d: Draft, consumed: set[int]) -> None:
         dim_entries = self.cat.dimension_entries
         for trig in _DIM_TRIGGER.finditer(text):
-            start_tok = next((i for i, t in enumerate(tokens) if t.start >= trig.end()), None)
-            if start_tok is None:
+            start_tok = bisect.bisect_left(tokens, trig.end(), key=lambda t: t.start)  # the first token after it
+            if start_tok == len(tokens):
                 continue
             trig_word = trig.group(1).lower()
             # the phrase after the trigger: up to 4 words per item, items joined by "and" / ","
@@ -1320,9 +1341,10 @@ class OfflinePlanner:
 def _longest_wins(tokens: list[Token], metrics: list[PhraseMatch], values: list) -> tuple[list[PhraseMatch], list]:  # noqa: ANN001
     """Where a metric phrase and a value mention overlap, keep the one covering more characters."""
     keep_m, drop_v = [], set()
+    spans = _Spans((v.span, i) for i, v in enumerate(values))
     for m in metrics:
         m_span = (tokens[m.start].start, tokens[m.end - 1].end)
-        rivals = [i for i, v in enumerate(values) if v.span[0] < m_span[1] and m_span[0] < v.span[1]]
+        rivals = sorted(i for _, i in spans.overlapping(m_span))
         if any((values[i].span[1] - values[i].span[0]) > (m_span[1] - m_span[0]) for i in rivals):
             continue
         keep_m.append(m)
@@ -1350,8 +1372,51 @@ def _covering(ranges: Sequence[TimeRange]) -> tuple[TimeRange, str]:
     return window, grain
 
 
+class _Spans:
+    """Character spans with an item each, sorted by start: which contain, overlap or sit near a span, in
+    O(log n) plus the spans that can qualify (they start within the longest span's length), not a scan of all.
+
+    >>> s = _Spans([((0, 5), "a"), ((3, 9), "b"), ((20, 22), "c")])
+    >>> [x for _, x in s.containing((3, 5))], [x for _, x in s.overlapping((4, 21))], s.near((25, 27), 3)
+    (['a', 'b'], ['a', 'b', 'c'], True)
+    """
+
+    def __init__(self, items: Iterable[tuple[tuple[int, int], object]]) -> None:
+        self._items = sorted(items, key=lambda x: x[0][0])
+        self._starts = [sp[0] for sp, _ in self._items]
+        self._ends = sorted(sp[1] for sp, _ in self._items)
+        self._longest = max((sp[1] - sp[0] for sp, _ in self._items), default=0)
+
+    def _starting(self, lo: int, hi: int) -> list[tuple[tuple[int, int], object]]:
+        """The items whose span starts in lo..hi (both included)."""
+        return self._items[bisect.bisect_left(self._starts, lo):bisect.bisect_right(self._starts, hi)]
+
+    def containing(self, span: tuple[int, int]) -> Iterator[tuple[tuple[int, int], object]]:
+        for sp, item in self._starting(span[1] - self._longest, span[0]):
+            if sp[0] <= span[0] and span[1] <= sp[1]:
+                yield sp, item
+
+    def overlapping(self, span: tuple[int, int]) -> Iterator[tuple[tuple[int, int], object]]:
+        for sp, item in self._starting(span[0] - self._longest, span[1] - 1):
+            if sp[0] < span[1] and span[0] < sp[1]:
+                yield sp, item
+
+    def near(self, span: tuple[int, int], gap: int) -> bool:
+        """Whether a span starts within ``gap`` of ``span``'s end or ends within ``gap`` of its start."""
+        starts = bisect.bisect_left(self._starts, span[1] - gap) < bisect.bisect_right(self._starts, span[1] + gap)
+        return starts or bisect.bisect_left(self._ends, span[0] - gap) < bisect.bisect_right(self._ends, span[0] + gap)
+
+
 def _tokens_in(tokens: list[Token], span: tuple[int, int]) -> set[int]:
-    return {i for i, t in enumerate(tokens) if t.start >= span[0] and t.end <= span[1]}
+    """The indexes of the tokens inside ``span``: tokens are in order and do not overlap, so two binary searches.
+
+    >>> from lore.plan.catalog import tokenize
+    >>> sorted(_tokens_in(tokenize("hours in South Korea by genre"), (9, 20)))
+    [2, 3]
+    """
+    lo = bisect.bisect_left(tokens, span[0], key=lambda t: t.start)
+    hi = bisect.bisect_right(tokens, span[1], key=lambda t: t.end)
+    return set(range(lo, hi))
 
 
 def _span_text(text: str, tokens: list[Token], start: int, end: int) -> str:

@@ -56,9 +56,10 @@ Spans cover the whole time phrase, including a leading "in", "during", "for",
 
 from __future__ import annotations
 
+import bisect
 import calendar
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, timedelta
 from typing import Literal, NamedTuple
 
@@ -346,15 +347,37 @@ _UNIT_WORDS = frozenset(
 )
 
 _WORD_RE = re.compile(r"[<>=]+|[\w'#$]+")
+_NEXT_WORD = re.compile(r"\s*([\w']+)")
+#: how far back the phrases that open or widen a time range ("since the start of", "during the") are looked for;
+#: they are a few words long, so a bounded look-back keeps parsing linear in the question's length
+_LOOK_BACK = 160
 
 
 def _words_before(text: str, pos: int, n: int = 2) -> list[str]:
-    return [w.lower().strip("'") for w in _WORD_RE.findall(text[:pos])[-n:]]
+    """The last ``n`` words before ``pos``, lower-cased (read from a window that grows only while it holds too few).
+
+    >>> _words_before("top 5 titles in 2025", 16)
+    ['titles', 'in']
+    """
+    window = 64
+    while True:
+        lo = max(0, pos - window)
+        words = _WORD_RE.findall(text, lo, pos)
+        if lo > 0:
+            words = words[1:]  # the window may start inside a word
+        if lo == 0 or len(words) >= n:
+            return [w.lower().strip("'") for w in words[-n:]] if n else []
+        window *= 4
 
 
 def _word_after(text: str, pos: int) -> str:
-    m = re.match(r"\s*([\w']+)", text[pos:])
+    m = _NEXT_WORD.match(text, pos)
     return m.group(1).lower() if m else ""
+
+
+def _search_before(pattern: re.Pattern[str], text: str, pos: int) -> re.Match[str] | None:
+    """``pattern`` (anchored at its end by ``$``) searched in the text just before ``pos``."""
+    return pattern.search(text, max(0, pos - _LOOK_BACK), pos)
 
 
 def _prev_word(text: str, pos: int) -> str:
@@ -741,12 +764,47 @@ def _candidates(question: str, today: date) -> Iterator[_Atom]:
                 yield atom
 
 
+class _Taken:
+    """Disjoint character spans, kept sorted so an overlap test is two binary searches.
+
+    >>> t = _Taken([(0, 4), (10, 14)])
+    >>> t.overlaps((3, 6)), t.overlaps((4, 10)), t.overlaps((12, 20))
+    (True, False, True)
+    """
+
+    def __init__(self, spans: Iterable[tuple[int, int]] = ()) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        for span in spans:
+            self.add(span)
+
+    def overlaps(self, span: tuple[int, int]) -> bool:
+        i = bisect.bisect_right(self.starts, span[0])
+        return (i > 0 and self.ends[i - 1] > span[0]) or (i < len(self.starts) and self.starts[i] < span[1])
+
+    def add(self, span: tuple[int, int]) -> None:
+        """Add a span, merged with any it overlaps (so the spans stay disjoint and sorted)."""
+        start, end = span
+        lo = bisect.bisect_right(self.starts, start)
+        if lo > 0 and self.ends[lo - 1] > start:
+            lo -= 1
+        hi = lo
+        while hi < len(self.starts) and self.starts[hi] < end:
+            hi += 1
+        if hi > lo:
+            start, end = min(start, self.starts[lo]), max(end, self.ends[hi - 1])
+        self.starts[lo:hi] = [start]
+        self.ends[lo:hi] = [end]
+
+
 def _select(atoms: Iterator[_Atom]) -> list[_Atom]:
     """Non-overlapping atoms, longest first, returned in order of appearance."""
     chosen: list[_Atom] = []
+    taken = _Taken()
     for atom in sorted(atoms, key=lambda a: (a.span[0] - a.span[1], a.span[0])):
-        if all(atom.span[1] <= c.span[0] or atom.span[0] >= c.span[1] for c in chosen):
+        if not taken.overlaps(atom.span):
             chosen.append(atom)
+            taken.add(atom.span)
     return sorted(chosen, key=lambda a: a.span[0])
 
 
@@ -773,19 +831,19 @@ def _join_label(a: _Atom, b: _Atom) -> str:
     return f"{a.label} to {b.label}"
 
 
-def _between(question: str, a: _Atom, b: _Atom) -> TimeRange | None:
-    """``a`` and ``b`` joined into one range, when the text between them says so."""
+def _between(question: str, a: _Atom, b: _Atom, compare_end: int | None = None) -> TimeRange | None:
+    """``a`` and ``b`` joined into one range, when the text between them says so (``compare_end``: where the
+    question's first "compare" / "versus" ends, None when it has none)."""
     gap = _GAP.fullmatch(question, a.span[1], b.span[0])
     if gap is None:
         return None
     conn = gap["conn"].lower()
-    prefix = question[: a.span[0]]
-    opener = _BETWEEN.search(prefix) if conn == "and" else _FROM.search(prefix)
+    opener = _search_before(_BETWEEN if conn == "and" else _FROM, question, a.span[0])
     if opener is None:
         if conn == "and":
             return None
         explicit = a.unit != "relative" and b.unit != "relative"
-        if not explicit or (conn == "to" and _COMPARE.search(prefix)):
+        if not explicit or (conn == "to" and compare_end is not None and compare_end <= a.span[0]):
             return None
     relative = a.relative or b.relative
     if a.rebuild is not None and (b.rebuild is None or b.relative):
@@ -812,9 +870,8 @@ def _between(question: str, a: _Atom, b: _Atom) -> TimeRange | None:
 
 def _single(question: str, a: _Atom) -> TimeRange:
     """One atom as a range, opened by "since", "after", "before" or "until" when one precedes it."""
-    prefix = question[: a.span[0]]
     for kind, pattern in _OPEN:
-        m = pattern.search(prefix)
+        m = _search_before(pattern, question, a.span[0])
         if m is None:
             continue
         edge = (m["edge"] or "").lower()
@@ -835,7 +892,7 @@ def _single(question: str, a: _Atom) -> TimeRange:
 
 def _with_filler(question: str, r: TimeRange) -> TimeRange:
     """Widen the span over a leading "in", "during", "over the", ... that belongs to the phrase."""
-    m = _FILLER.search(question[: r.span[0]])
+    m = _search_before(_FILLER, question, r.span[0])
     if m is None or m.start() == r.span[0]:
         return r
     return r.model_copy(update={"span": (m.start(), r.span[1])})
@@ -859,11 +916,13 @@ def _share_years(question: str, atoms: list[_Atom]) -> list[_Atom]:
 
 def _ranges(question: str, atoms: list[_Atom]) -> list[TimeRange]:
     atoms = _share_years(question, atoms)
+    compare = _COMPARE.search(question)
+    compare_end = compare.end() if compare else None
     ranges: list[TimeRange] = []
     i = 0
     while i < len(atoms):
         if i + 1 < len(atoms):
-            joined = _between(question, atoms[i], atoms[i + 1])
+            joined = _between(question, atoms[i], atoms[i + 1], compare_end)
             if joined is not None:
                 ranges.append(_with_filler(question, joined))
                 i += 2
@@ -908,7 +967,7 @@ def _overlaps(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
 
 
 def _grains(question: str, ranges: list[TimeRange], today: date) -> list[GrainMention]:
-    taken = [r.span for r in ranges]
+    taken = _Taken([r.span for r in ranges])
     found: list[GrainMention] = []
     for pattern, grain in _GRAINS:
         found += [GrainMention(grain=grain, span=_span(m)) for m in pattern.finditer(question)]
@@ -916,9 +975,9 @@ def _grains(question: str, ranges: list[TimeRange], today: date) -> list[GrainMe
     found += [GrainMention(grain=trend, span=_span(m), inferred=True) for m in _TREND.finditer(question)]
     chosen: list[GrainMention] = []
     for g in sorted(found, key=lambda g: (g.span[0] - g.span[1], g.span[0])):
-        if not _overlaps(g.span, taken):
+        if not taken.overlaps(g.span):
             chosen.append(g)
-            taken.append(g.span)
+            taken.add(g.span)
     return sorted(chosen, key=lambda g: g.span[0])
 
 

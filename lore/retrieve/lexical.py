@@ -122,8 +122,9 @@ def _normalize_with_offsets(text: str) -> tuple[str, list[int]]:
             if chars and chars[-1] == " ":
                 continue
             ch = " "
-        chars.append(ch.lower())
-        offsets.append(i)
+        for low in ch.lower():  # one character may lower-case to two ("İ"): each maps to the same offset
+            chars.append(low)
+            offsets.append(i)
     return "".join(chars), offsets
 
 
@@ -194,57 +195,95 @@ class ValueMatcher:
     not in "18-245". Whitespace runs count as one space, so multi-word values
     ("South Korea") match across line breaks. A match that lies strictly inside
     a longer match is dropped ("us" inside "us-east-1").
+
+    The work is linear in the question's length: at each word, one dictionary
+    lookup per distinct length of the values starting with that word (a number
+    fixed by the value set, never by the question), and the nested-match filter
+    is one sweep over the sorted spans.
+
+    >>> m = ValueMatcher({"titles.title_name": ["The Crown", "The Office", "The Office Special"]})
+    >>> m.lengths_at("the")
+    (9, 10, 18)
+    >>> [(x.value, x.span) for x in m.match("the office special vs the crown")]
+    [('The Office Special', (0, 18)), ('The Crown', (22, 31))]
     """
 
     def __init__(self, values: Mapping[str, Sequence[str]]) -> None:
-        by_head: dict[str, list[_Variant]] = {}
-        odd: list[_Variant] = []
+        by_key: dict[str, list[_Variant]] = {}
         for ref, vals in values.items():
             for value in dict.fromkeys(str(v) for v in vals if v is not None and str(v).strip()):
                 for variant in _variants(ref, value):
-                    head = _WORD_RE.match(variant.key)
-                    if head and head.start() == 0:
-                        by_head.setdefault(head.group(0), []).append(variant)
-                    else:
-                        odd.append(variant)
-        self._by_head = by_head
+                    by_key.setdefault(variant.key, []).append(variant)
+        lengths: dict[str, set[int]] = {}
+        odd: list[str] = []
+        for key in by_key:
+            head = _WORD_RE.match(key)
+            if head:
+                lengths.setdefault(head.group(0), set()).add(len(key))
+            else:
+                odd.append(key)
+        self._by_key = {k: tuple(v) for k, v in by_key.items()}
+        self._lengths = {h: tuple(sorted(ls)) for h, ls in lengths.items()}
         self._odd = tuple(odd)
+
+    def lengths_at(self, word: str) -> tuple[int, ...]:
+        """The distinct lengths (in characters) of the value spellings starting with ``word``: the lookups made
+        at each place the word occurs in a question."""
+        return self._lengths.get(word.lower(), ())
 
     def match(self, question: str) -> list[ValueMatch]:
         norm, offsets = _normalize_with_offsets(question)
+        size = len(norm)
         found: dict[tuple[str, str, int, int], float] = {}
 
-        def consider(variant: _Variant, start: int) -> None:
-            end = start + len(variant.key)
-            if norm[start:end] != variant.key:
+        def consider(key: str, start: int) -> None:
+            end = start + len(key)
+            if start > 0 and norm[start - 1].isalnum() and key[0].isalnum():
                 return
-            if start > 0 and norm[start - 1].isalnum() and variant.key[0].isalnum():
-                return
-            if end < len(norm) and norm[end].isalnum() and variant.key[-1].isalnum():
+            if end < size and norm[end].isalnum() and key[-1].isalnum():
                 return
             o_start, o_end = offsets[start], offsets[end - 1] + 1
             as_typed = " ".join(question[o_start:o_end].split())
-            score = _mention_score(variant.spelling, as_typed, variant.weight)
-            key = (variant.ref, variant.value, o_start, o_end)
-            found[key] = max(found.get(key, 0.0), score)
+            for variant in self._by_key[key]:
+                score = _mention_score(variant.spelling, as_typed, variant.weight)
+                at = (variant.ref, variant.value, o_start, o_end)
+                found[at] = max(found.get(at, 0.0), score)
 
+        by_key, lengths = self._by_key, self._lengths
         for word in _WORD_RE.finditer(norm):
-            for variant in self._by_head.get(word.group(0), ()):
-                consider(variant, word.start())
-        for variant in self._odd:
-            start = norm.find(variant.key)
+            start = word.start()
+            for length in lengths.get(word.group(0), ()):
+                if start + length > size:
+                    break
+                key = norm[start:start + length]
+                if key in by_key:
+                    consider(key, start)
+        for key in self._odd:
+            start = norm.find(key)
             while start != -1:
-                consider(variant, start)
-                start = norm.find(variant.key, start + 1)
+                consider(key, start)
+                start = norm.find(key, start + 1)
 
-        spans = {(s, e) for (_, _, s, e) in found}
-        matches = [
-            ValueMatch(ref, value, (s, e), score)
-            for (ref, value, s, e), score in found.items()
-            if not any(os <= s and e <= oe and (os, oe) != (s, e) for os, oe in spans)
-        ]
+        nested = _nested_spans({(s, e) for (_, _, s, e) in found})
+        matches = [ValueMatch(ref, value, (s, e), score)
+                   for (ref, value, s, e), score in found.items() if (s, e) not in nested]
         matches.sort(key=lambda m: (-m.score, m.span[0], m.ref, m.value))
         return matches
+
+
+def _nested_spans(spans: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
+    """The spans that lie inside another, different span: one sweep in start order (longest first).
+
+    >>> sorted(_nested_spans({(0, 9), (0, 2), (3, 7), (10, 12), (11, 12), (20, 25)}))
+    [(0, 2), (3, 7), (11, 12)]
+    """
+    nested: set[tuple[int, int]] = set()
+    reach = -1
+    for start, end in sorted(spans, key=lambda sp: (sp[0], -sp[1])):
+        if end <= reach:  # an earlier span starts at or before this one and ends at or after it
+            nested.add((start, end))
+        reach = max(reach, end)
+    return nested
 
 
 def match_values(question: str, values: Mapping[str, Sequence[str]]) -> list[ValueMatch]:

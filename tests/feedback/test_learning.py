@@ -135,20 +135,21 @@ def test_revoking_removes_the_example_at_once(project: Lore) -> None:
 def test_trusted_users_and_enough_distinct_users_verify_without_a_reviewer(project: Lore) -> None:
     (project.project.root / "feedback.yaml").write_text("trusted_users: [tess]\nauto_verify_min_users: 2\n", encoding="utf-8")
     trusted = project.ask("game installs by platform in 2026", user="tess")
-    vote = project.feedback(trusted.id, +1, user="tess")
+    vote = project.feedback(trusted.id, +1, user="tess", verified=True)  # a signed-in identity
     assert vote.nomination_status == "verified" and "trusted user tess" in (vote.note or "")
     crowd = project.ask("cloud cost by service in 2026", user="u1")
-    assert project.feedback(crowd.id, +1, user="u1").nomination_status == "pending"
-    assert project.feedback(crowd.id, +1, user="u1", idempotency_key="again").nomination_status == "pending"
+    assert project.feedback(crowd.id, +1, user="u1", verified=True).nomination_status == "pending"
+    assert project.feedback(crowd.id, +1, user="U1 ", verified=True, idempotency_key="again").nomination_status == "pending"
     second = project.ask("cloud cost by service in 2026", user="u2")
-    assert project.feedback(second.id, +1, user="u2").nomination_status == "verified"
+    assert project.feedback(second.id, +1, user="u2").nomination_status == "pending"  # a name nobody verified
+    assert project.feedback(second.id, +1, user="u2", verified=True).nomination_status == "verified"
     assert project.retriever.count("example") == 2
 
 
 def test_sql_that_fails_the_guard_is_never_verified(project: Lore) -> None:
     (project.project.root / "feedback.yaml").write_text("trusted_users: [tess]\n", encoding="utf-8")
     answer = project.ask("streaming hours in Brazil", user="tess")
-    vote = project.feedback(answer.id, -1, user="tess",
+    vote = project.feedback(answer.id, -1, user="tess", verified=True,
                             correction="SELECT * FROM read_csv('/etc/passwd')")  # even a trusted user's
     assert vote.nomination_status == "pending" and "not verified" in (vote.note or "")
     store = open_store(project)

@@ -1,8 +1,9 @@
-"""Test helpers: a local stand-in for the Slack Web API, signed requests, and Slack payloads.
+"""Test helpers: a local stand-in for the Slack Web API, signed requests, Slack payloads, and the bot served on loopback.
 
 The stand-in listens on 127.0.0.1, answers the Web API methods the bot uses the way Slack
 documents them (including the three steps of ``files_upload_v2``: files.getUploadURLExternal,
-a POST of the bytes to the returned URL, files.completeUploadExternal), and records every call.
+a POST of the bytes to the returned URL, files.completeUploadExternal, and the cursor pages of
+``conversations.members``), and records every call.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -50,6 +53,11 @@ class SlackStandIn:
         self.gates: dict[str, threading.Event] = {}
         #: channels where chat.postMessage fails with not_in_channel
         self.closed_channels: set[str] = {"CNOTIN"}
+        #: who is in each conversation (conversations.members); any other channel is channel_not_found
+        self.members: dict[str, list[str]] = {"C0DATA": [BOT_USER, "U0ASKER", "U0VOTER", "U0BOSS"],
+                                              "D0ASKER": [BOT_USER, "U0ASKER"]}
+        #: channel -> the error conversations.members answers with (e.g. missing_scope)
+        self.members_errors: dict[str, str] = {}
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -57,7 +65,7 @@ class SlackStandIn:
                 pass
 
             def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)) if self.command == "POST" else b""
                 status, payload = standin._handle(self.path, dict(self.headers.items()), raw)
                 data = json.dumps(payload).encode() if not isinstance(payload, bytes) else payload
                 self.send_response(status)
@@ -65,6 +73,8 @@ class SlackStandIn:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            do_GET = do_POST  # noqa: N815 - methods such as conversations.members are GETs with query parameters
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -150,6 +160,8 @@ class SlackStandIn:
             return {"ok": True, "message_ts": f"1700000000.{next(self._ts):06d}"}
         if method in ("reactions.add", "reactions.remove"):
             return {"ok": True}
+        if method == "conversations.members":
+            return self._members(params)
         if method == "files.getUploadURLExternal":
             file_id = f"F{next(self._files):08d}"
             return {"ok": True, "upload_url": f"http://127.0.0.1:{self.port}/upload/{file_id}", "file_id": file_id}
@@ -157,6 +169,20 @@ class SlackStandIn:
             files = json.loads(params.get("files") or "[]")
             return {"ok": True, "files": [{"id": f["id"], "title": f.get("title"), "name": "lore-chart.png"} for f in files]}
         return {"ok": False, "error": "unknown_method"}
+
+    def _members(self, params: dict[str, Any]) -> dict[str, Any]:
+        """One page of a conversation's members; the cursor is the offset of the next page."""
+        channel = str(params.get("channel") or "")
+        if channel in self.members_errors:
+            return {"ok": False, "error": self.members_errors[channel]}
+        if channel not in self.members:
+            return {"ok": False, "error": "channel_not_found"}
+        everyone = self.members[channel]
+        start = int(params.get("cursor") or 0)
+        limit = max(1, int(params.get("limit") or 100))
+        page = everyone[start:start + limit]
+        nxt = str(start + limit) if start + limit < len(everyone) else ""
+        return {"ok": True, "members": page, "response_metadata": {"next_cursor": nxt}}
 
 
 def bot_settings(project: Path, **extra: Any) -> Any:
@@ -226,23 +252,104 @@ def direct_message(text: str, ts: str, *, channel: str = "D0ASKER", user: str = 
             "team": TEAM, "event_ts": ts, **extra}
 
 
-def slash_body(text: str, *, channel: str = "C0DATA", user: str = "U0ASKER", response_url: str = "") -> str:
+def slash_body(text: str, *, channel: str = "C0DATA", user: str = "U0ASKER", response_url: str = "",
+               trigger_id: str | None = None) -> str:
+    """A ``/lore`` command; every invocation has its own trigger id, as in Slack."""
     return urllib.parse.urlencode({
         "token": "unused", "team_id": TEAM, "team_domain": "lore-test", "channel_id": channel,
         "channel_name": "data", "user_id": user, "user_name": "asker", "command": "/lore", "text": text,
-        "api_app_id": "A0LORE", "response_url": response_url, "trigger_id": "1.2.abc",
+        "api_app_id": "A0LORE", "response_url": response_url, "trigger_id": trigger_id or f"1.2.{uuid.uuid4().hex}",
     })
 
 
 def click_body(action_id: str, value: str, *, message: dict[str, Any], channel: str, action_ts: str,
-               user: str = "U0VOTER") -> str:
+               user: str = "U0VOTER", ephemeral: bool = False) -> str:
+    """A button click; on an ephemeral message Slack sends no ``message`` (only its ts, in the container)."""
     payload = {
         "type": "block_actions", "team": {"id": TEAM, "domain": "lore-test"},
         "user": {"id": user, "username": "voter", "team_id": TEAM}, "api_app_id": "A0LORE", "token": "unused",
-        "container": {"type": "message", "message_ts": message["ts"], "channel_id": channel, "is_ephemeral": False},
-        "trigger_id": "1.2.xyz", "channel": {"id": channel, "name": "data"}, "message": message,
+        "container": {"type": "message", "message_ts": message["ts"], "channel_id": channel, "is_ephemeral": ephemeral},
+        "trigger_id": "1.2.xyz", "channel": {"id": channel, "name": "data"},
         "response_url": "", "actions": [{"type": "button", "action_id": action_id, "block_id": "lore_feedback",
                                           "value": value, "text": {"type": "plain_text", "text": "x"},
                                           "action_ts": action_ts}],
     }
+    if not ephemeral:
+        payload["message"] = message
     return urllib.parse.urlencode({"payload": json.dumps(payload)})
+
+
+# --- reading what the bot posted ---------------------------------------------------------------
+
+
+def blocks_of(call: Call) -> list[dict[str, Any]]:
+    blocks = call.params.get("blocks")
+    return json.loads(blocks) if isinstance(blocks, str) else list(blocks or [])
+
+
+def block(call: Call, block_id: str) -> dict[str, Any]:
+    found = [b for b in blocks_of(call) if b.get("block_id") == block_id]
+    assert found, f"no block {block_id!r} in {[b.get('block_id') for b in blocks_of(call)]}"
+    return found[0]
+
+
+# --- the bot served on loopback ----------------------------------------------------------------
+
+
+@dataclass
+class Harness:
+    slack: SlackStandIn
+    bot: Any
+    url: str
+
+    def event(self, event: dict[str, Any], event_id: str, **kwargs: Any) -> Reply:
+        return post(self.url, event_body(event, event_id), content_type="application/json", **kwargs)
+
+    def command(self, text: str, **kwargs: Any) -> Reply:
+        body = slash_body(text, response_url=f"http://127.0.0.1:{self.slack.port}/respond/1",
+                          **{k: kwargs.pop(k) for k in ("channel", "user", "trigger_id") if k in kwargs})
+        return post(self.url, body, content_type="application/x-www-form-urlencoded", **kwargs)
+
+    def click(self, action_id: str, value: str, *, message: dict[str, Any], channel: str, action_ts: str,
+              user: str = "U0VOTER", ephemeral: bool = False, **kwargs: Any) -> Reply:
+        body = click_body(action_id, value, message=message, channel=channel, action_ts=action_ts, user=user,
+                          ephemeral=ephemeral)
+        return post(self.url, body, content_type="application/x-www-form-urlencoded", **kwargs)
+
+    def settle(self, quiet: float = 0.4, timeout: float = 15.0) -> None:
+        """Wait until the bot has made no Web API call for ``quiet`` seconds."""
+        deadline = time.monotonic() + timeout
+        seen = -1
+        while time.monotonic() < deadline:
+            count = len(self.slack.calls)
+            if count == seen:
+                return
+            seen = count
+            time.sleep(quiet)
+
+
+def serve(lore: Any, project: Path, **settings: Any) -> Iterator[Harness]:
+    """The bot for ``lore`` over HTTP on loopback, with a Web API stand-in; stopped when the generator closes.
+
+    ``settings`` are extra bot settings (e.g. ``slack_channel_scope="ephemeral"``).
+    """
+    from slack_sdk import WebClient
+
+    from ui.slack.app import SlackBot, build_app, serve_http
+
+    slack = SlackStandIn().start()
+    client = WebClient(token="xoxb-test", base_url=slack.base_url, timeout=10)
+    config = bot_settings(project, **settings)
+    bot = SlackBot(lambda: lore, channel_scope=config.slack_channel_scope)
+    app = build_app(lambda: lore, config, client=client, bot=bot)
+    server = serve_http(app, "127.0.0.1", 0, signing_secret=SECRET)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    h = Harness(slack=slack, bot=bot, url=f"http://127.0.0.1:{server.server_address[1]}/slack/events")
+    try:
+        yield h
+    finally:
+        h.settle(quiet=0.3, timeout=10)
+        server.shutdown()
+        server.server_close()
+        slack.stop()

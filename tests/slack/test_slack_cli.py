@@ -39,7 +39,8 @@ def test_registered_as_a_lore_command() -> None:
 def test_help_names_the_settings(cli: typer.Typer) -> None:
     result = CliRunner().invoke(cli, ["slack", "--help"], env={"COLUMNS": "200", "TERM": "dumb"})
     assert result.exit_code == 0
-    for word in ("--project", "--port", "--host", "LORE_SLACK_BOT_TOKEN", "LORE_SLACK_SIGNING_SECRET", "LORE_SLACK_APP_TOKEN"):
+    for word in ("--project", "--port", "--host", "LORE_SLACK_BOT_TOKEN", "LORE_SLACK_SIGNING_SECRET", "LORE_SLACK_APP_TOKEN",
+                 "LORE_SLACK_CHANNEL_SCOPE"):
         assert word in result.output
 
 
@@ -55,6 +56,14 @@ def test_missing_secret_only(cli: typer.Typer, demo_dir: Path) -> None:
     assert result.exit_code == 2
     out = " ".join(result.output.split())
     assert "needs LORE_SLACK_SIGNING_SECRET." in out and "xoxb-1" not in out
+
+
+def test_a_bad_channel_scope_setting_exits_2_naming_the_variable(cli: typer.Typer, demo_dir: Path) -> None:
+    result = CliRunner().invoke(cli, ["slack", "--project", str(demo_dir)],
+                                env={"LORE_SLACK_CHANNEL_SCOPE": "everyone", "COLUMNS": "300"})
+    assert result.exit_code == 2
+    out = " ".join(result.output.split())
+    assert "LORE_SLACK_CHANNEL_SCOPE" in out and "members" in out and "ephemeral" in out
 
 
 def test_modes_and_credentials() -> None:
@@ -97,6 +106,8 @@ def test_docs_manifest_matches_the_bot() -> None:
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert {"app_mentions:read", "chat:write", "files:write", "im:history", "im:read", "commands",
             "reactions:write"} <= scopes
+    assert {"channels:read", "groups:read", "mpim:read"} <= scopes  # conversations.members, for channel answers
+    assert "LORE_SLACK_CHANNEL_SCOPE" in text
     settings = manifest["settings"]
     assert set(settings["event_subscriptions"]["bot_events"]) == {"app_mention", "message.im"}
     assert settings["interactivity"]["is_enabled"] is True

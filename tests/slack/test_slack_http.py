@@ -9,21 +9,10 @@ import time
 from typing import Any
 
 import pytest
-from slack_standin import BOT_USER, SECRET, Call, direct_message, event_body, mention, post
+from slack_standin import BOT_USER, SECRET, Call, block, blocks_of, direct_message, event_body, mention, post
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 QUESTION = "streaming hours by region in 2026"
-
-
-def blocks_of(call: Call) -> list[dict[str, Any]]:
-    blocks = call.params.get("blocks")
-    return json.loads(blocks) if isinstance(blocks, str) else list(blocks or [])
-
-
-def block(call: Call, block_id: str) -> dict[str, Any]:
-    found = [b for b in blocks_of(call) if b.get("block_id") == block_id]
-    assert found, f"no block {block_id!r} in {[b.get('block_id') for b in blocks_of(call)]}"
-    return found[0]
 
 
 def all_text(value: Any) -> list[str]:
@@ -314,7 +303,7 @@ def test_app_built_with_secret_only_verifies_that_secret(slack_lore: Any, slack_
         client = WebClient(token="xoxb-test", base_url=slack.base_url, timeout=10)
         app = build_app(lambda: slack_lore, bot_settings(slack_project, slack_signing_secret=None,
                                                          slack_app_token="xapp-1-socket"), client=client)
-        server = serve_http(app, "127.0.0.1", 0)
+        server = serve_http(app, "127.0.0.1", 0, signing_secret=SECRET)
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         thread.start()
         try:
@@ -399,7 +388,7 @@ def test_a_broken_project_is_logged_for_the_operator_not_shown_to_the_asker(slac
     slack = SlackStandIn().start()
     client = WebClient(token="xoxb-test", base_url=slack.base_url, timeout=10)
     app = build_app(lambda: Lore.open(missing), bot_settings(slack_project), client=client)
-    server = serve_http(app, "127.0.0.1", 0)
+    server = serve_http(app, "127.0.0.1", 0, signing_secret=SECRET)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/slack/events"

@@ -349,6 +349,27 @@ def message_args(channel: str, thread_ts: str | None, blocks: list[Block], text:
     return args
 
 
+def ephemeral_args(channel: str, user_id: str, thread_ts: str | None, blocks: list[Block], text: str) -> dict[str, Any]:
+    """Arguments of ``chat.postEphemeral``: shown to ``user_id`` alone, in the thread, no name linking.
+
+    >>> sorted(ephemeral_args("C1", "U1", "1.2", [], "t"))
+    ['blocks', 'channel', 'link_names', 'text', 'thread_ts', 'user']
+    """
+    args: dict[str, Any] = {"channel": channel, "user": user_id, "blocks": blocks, "text": text, "link_names": False}
+    if thread_ts:
+        args["thread_ts"] = thread_ts
+    return args
+
+
+def private_note_block(text: str) -> Block:
+    """Small print above an answer only its asker sees, saying why (escaped).
+
+    >>> private_note_block("Only you can see this <3")["elements"][0]["text"]
+    'Only you can see this &lt;3'
+    """
+    return {"type": "context", "block_id": "lore_private", "elements": [{"type": "mrkdwn", "text": fit(text, CONTEXT_LIMIT)}]}
+
+
 def question_blocks(user_id: str, question: str) -> list[Block]:
     """The message a ``/lore`` command starts its thread with (the asker from the signed payload).
 
@@ -364,6 +385,15 @@ def notice_blocks(text: str) -> list[Block]:
     return [section(text, block_id="lore_notice")]
 
 
+def vote_status_text(rating: int) -> str:
+    """What LORE says once a vote is recorded.
+
+    >>> vote_status_text(1), vote_status_text(-1)
+    (':+1: Feedback recorded. Thank you!', ':-1: Feedback recorded. Thank you!')
+    """
+    return f"{':+1:' if rating > 0 else ':-1:'} Feedback recorded. Thank you!"
+
+
 def voted_blocks(blocks: Sequence[Mapping[str, Any]], rating: int) -> list[Block]:
     """A message's blocks with a line saying the vote was recorded (the buttons stay: others may vote too).
 
@@ -375,8 +405,7 @@ def voted_blocks(blocks: Sequence[Mapping[str, Any]], rating: int) -> list[Block
     (3, ':-1: Feedback recorded. Thank you!')
     """
     kept = [dict(b) for b in blocks if b.get("block_id") != VOTE_STATUS_BLOCK_ID]
-    icon = ":+1:" if rating > 0 else ":-1:"
     status: Block = {"type": "context", "block_id": VOTE_STATUS_BLOCK_ID,
-                     "elements": [{"type": "mrkdwn", "text": f"{icon} Feedback recorded. Thank you!"}]}
+                     "elements": [{"type": "mrkdwn", "text": vote_status_text(rating)}]}
     at = next((i + 1 for i, b in enumerate(kept) if b.get("block_id") == VOTE_BLOCK_ID), len(kept))
     return [*kept[:at], status, *kept[at:]]

@@ -3,7 +3,8 @@
 Registered through the ``lore.commands`` entry-point group, so the core never imports it.
 Tokens come from the environment (``LORE_SLACK_BOT_TOKEN``, ``LORE_SLACK_SIGNING_SECRET``,
 ``LORE_SLACK_APP_TOKEN`` for Socket Mode), never from the command line, where other users
-of the machine could read them.
+of the machine could read them. ``LORE_SLACK_CHANNEL_SCOPE`` (``members`` or ``ephemeral``)
+says for whom channel answers are computed.
 """
 
 from __future__ import annotations
@@ -33,15 +34,23 @@ def register(app: typer.Typer) -> None:
 
         HTTP mode needs LORE_SLACK_BOT_TOKEN and LORE_SLACK_SIGNING_SECRET; Slack calls /slack/events on this port
         through your HTTPS proxy. Socket Mode needs LORE_SLACK_BOT_TOKEN and LORE_SLACK_APP_TOKEN, and no public URL.
-        docs/slack.md has the app manifest.
+        In channels, answers are computed for every member (LORE_SLACK_CHANNEL_SCOPE=members, the default) or shown
+        to the asker alone (ephemeral). docs/slack.md has the app manifest.
         """
+        from pydantic import ValidationError
         from rich.console import Console
 
         from lore.core import Lore
+        from lore.errors import OperatorError
         from lore.settings import Settings
         from ui.slack.app import require_credentials, run, slack_mode
 
-        settings = Settings(project=project)
+        try:
+            settings = Settings(project=project)
+        except ValidationError as err:
+            problems = "; ".join(f"LORE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in err.errors())
+            raise OperatorError(f"A LORE_ setting is not valid: {problems}.",
+                                hint="Fix or unset it (docs/slack.md lists the bot's settings).") from None
         require_credentials(settings)  # fail before opening anything
         out = Console(stderr=True, highlight=False)
         lore = Lore.open(project, settings=settings)
