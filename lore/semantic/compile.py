@@ -657,6 +657,19 @@ class Compiler:
             return d.column.type.upper()
         return self.schema.get((d.node.table or "").lower(), {}).get(d.column.name.lower())
 
+    def _holds_times_of_day(self, d: ResolvedDim, fact_node: Node) -> bool:
+        """Whether a time dimension's column is a timestamp (its values have times of day), from the warehouse
+        schema or the column's declared type; a DATE or an unknown type is taken as whole days."""
+        node = fact_node if d.ref.is_metric_time else d.node
+        if node is None:
+            return False
+        name = node.time_column if d.ref.is_metric_time else (d.column.name if d.column else None)
+        if not name:
+            return False
+        declared = next((c.type for c in node.columns if c.name == name and c.type), None)
+        found = declared or self.schema.get((node.table or "").lower(), {}).get(name.lower()) or ""
+        return any(word in found.upper() for word in ("TIMESTAMP", "DATETIME"))
+
     def _order_expr(self, ob: OrderBy, dims: list[ResolvedDim], aliases: dict[str, str], metric_expr, query: SemanticQuery) -> exp.Expression:
         target: exp.Expression | None = None
         if ob.ref in self.layer.metrics:
@@ -735,7 +748,11 @@ class Compiler:
                     if m:
                         dim = pred.dims[int(m.group(1))]
                         col = column_for(dim)
-                        return time_trunc(col, dim.ref.grain, dialect) if dim.ref.grain else col
+                        if dim.ref.grain or (dim.is_time and self._holds_times_of_day(dim, node)):
+                            # a day is a whole day: a timestamp is compared by its date, so 'BETWEEN July 1 and
+                            # July 31' keeps the orders of July 31 afternoon
+                            return time_trunc(col, dim.ref.grain, dialect)
+                        return col
                 return n
 
             conds.append(pred.tree.copy().transform(sub))
