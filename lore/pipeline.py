@@ -199,6 +199,7 @@ def _compute(lore: Lore, plan: QueryPlan, trace: Trace, stage: _Stages, base: di
             result = _run(lore, guarded.sql, stage.budget)
             if len(result.columns) == len(compiled.columns):
                 result = result.model_copy(update={"columns": compiled.columns})
+            result = listing_total(result)
     except AskerError as err:
         if failures is not None:
             failures.append(err)
@@ -218,6 +219,19 @@ def _compute(lore: Lore, plan: QueryPlan, trace: Trace, stage: _Stages, base: di
     with stage("chart"):
         chart = _chart(plan, result, lore)
     return compiled, guarded, result, chart
+
+
+def listing_total(result: ResultSet) -> ResultSet:
+    """A listing's "rows in all" column becomes ``total_rows`` (the answer says "showing N of M")."""
+    from lore.semantic.compile import TOTAL_ROWS
+
+    names = [c.name for c in result.columns]
+    if TOTAL_ROWS not in names:
+        return result
+    i = names.index(TOTAL_ROWS)
+    total = int(result.rows[0][i]) if result.rows and isinstance(result.rows[0][i], (int, float)) else 0
+    return result.model_copy(update={"columns": result.columns[:i] + result.columns[i + 1:],
+                                     "rows": tuple(r[:i] + r[i + 1:] for r in result.rows), "total_rows": total})
 
 
 def _run(lore: Lore, sql: str, budget: Budget | None) -> ResultSet:

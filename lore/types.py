@@ -59,6 +59,18 @@ class OrderBy(Frozen):
     descending: bool = False
 
 
+class AdhocMetric(Frozen):
+    """A metric defined in the question itself ("margin, which is revenue minus supply cost"): arithmetic over
+    governed metrics, compiled like a derived metric and always shown as ad hoc."""
+
+    #: a name for its column, never a metric name of the layer
+    name: str
+    #: the words the question used for it
+    label: str
+    #: over metric names, numbers, + - * / and parentheses
+    expr: str
+
+
 class SemanticQuery(Frozen):
     """What to compute: metrics at a dimensional grain, with filters, order and limit.
 
@@ -72,6 +84,10 @@ class SemanticQuery(Frozen):
     filters: tuple[Union[Filter, str], ...] = ()
     order_by: tuple[OrderBy, ...] = ()
     limit: int | None = None
+    #: metrics defined by the question (their names may appear in ``metrics``)
+    adhoc: tuple[AdhocMetric, ...] = ()
+    #: a listing: rows of this node, with ``dimensions`` as its columns and no aggregation
+    rows_of: str | None = None
 
 
 class ColumnMeta(Frozen):
@@ -110,6 +126,8 @@ class ResultSet(Frozen):
     truncated: bool = False
     elapsed_ms: float = 0.0
     sql: str | None = None
+    #: a listing: how many rows there are in all (the rows shown may be fewer)
+    total_rows: int | None = None
 
     @property
     def column_names(self) -> list[str]:
@@ -218,6 +236,10 @@ class QueryPlan(Frozen):
     #: free SQL written by an LLM for a question the layer cannot express (guarded like any SQL)
     sql: str | None = None
     notes: tuple[str, ...] = ()
+    #: metrics the question defined itself (see :class:`AdhocMetric`)
+    adhoc: tuple[AdhocMetric, ...] = ()
+    #: a listing: the node whose rows are listed, ``dimensions`` being the columns shown
+    rows_of: str | None = None
 
     @property
     def runs_sql(self) -> bool:
@@ -236,14 +258,18 @@ class QueryPlan(Frozen):
         if self.time is not None and (tf := self.time.filter()) is not None:
             filters.append(tf)
         return SemanticQuery(metrics=self.metrics, dimensions=self.dimensions, filters=tuple(filters),
-                             order_by=self.order_by, limit=self.limit)
+                             order_by=self.order_by, limit=self.limit, adhoc=self.adhoc, rows_of=self.rows_of)
 
     def key(self) -> str:
         """A canonical text of what the plan computes (for caches and comparisons)."""
         import json
 
-        return json.dumps(self.model_dump(include={"metrics", "dimensions", "filters", "time", "order_by", "limit", "sql"},
-                                          mode="json"), sort_keys=True)
+        fields = {"metrics", "dimensions", "filters", "time", "order_by", "limit", "sql"}
+        if self.adhoc:
+            fields.add("adhoc")
+        if self.rows_of:
+            fields.add("rows_of")
+        return json.dumps(self.model_dump(include=fields, mode="json"), sort_keys=True)
 
 
 class PlanOutcome(Frozen):

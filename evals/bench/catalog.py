@@ -334,7 +334,7 @@ _ATTRIBUTE_WORDS = ("customer", "client", "account name", "customer segment", "s
 
 def _safe_word_check(vocab: frozenset[str]) -> Any:
     """A predicate: may this word appear in a value name (not a metric word, not a likely spelling of one)?"""
-    from lore.plan.offline import _KNOWN_WORDS
+    from lore.plan.words import KNOWN_WORDS as _KNOWN_WORDS
     from lore.retrieve.lexical import STOP_WORDS, stem
 
     spell_vocab = sorted(w for w in vocab if len(w) >= 3)

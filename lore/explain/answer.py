@@ -100,6 +100,17 @@ def compose_message(plan: QueryPlan, result: ResultSet, layer: SemanticLayer) ->
     dims = [i for i, c in enumerate(cols) if c.kind == "dimension"]
     scope = scope_phrases(plan, layer)
     scope_text = f" ({'; '.join(scope)})" if scope else ""
+    if plan.rows_of is not None:
+        node = layer.nodes.get(plan.rows_of)
+        what = (node.display if node else plan.rows_of).lower()
+        total = result.total_rows if result.total_rows is not None else len(result.rows)
+        if not result.rows:
+            return f"No {what} matched{scope_text}."
+        shown = (f"showing {len(result.rows):,} of {total:,}" if total > len(result.rows)
+                 else f"{total:,} in all")
+        first = ", ".join(format_value(r[dims[0]]) for r in result.rows[:3]) if dims else ""
+        more = "…" if len(result.rows) > 3 else ""
+        return f"{what[:1].upper() + what[1:]}{scope_text}: {shown}" + (f" ({first}{more})." if first else ".")
     if not metrics:
         return f"{len(result.rows):,} rows."
     first = metrics[0]

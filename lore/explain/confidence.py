@@ -11,7 +11,9 @@ Each factor is in 0..1 and says how much one thing can be trusted:
 - ``context``: 1 for a self-contained question, lower for a follow-up that
   inherits earlier choices;
 - ``execution``: 1 when the guard passed and the query ran, 0 otherwise;
-- ``result``: 1 for a non-empty, complete result; lower when empty or truncated.
+- ``result``: 1 for a non-empty, complete result; lower when empty or truncated;
+- ``cap`` (not a weight): present when a content word of the question was not used by the plan; the score
+  never exceeds it, whatever the other factors say.
 
 The raw score is a weighted geometric mean (one weak factor pulls it down).
 :func:`calibrate` maps it through a monotone table fitted on the golden set
@@ -42,6 +44,9 @@ WEIGHTS: dict[str, float] = {
     "example": 1.0,
     "feedback": 1.5,
 }
+
+#: the most confidence an answer computed from a metric defined in the question (not a governed one) gets
+ADHOC_CAP = 0.79
 
 #: isotonic calibration points (raw -> calibrated): identity, used while no fitted table ships
 CALIBRATION: tuple[tuple[float, float], ...] = ((0.0, 0.0), (1.0, 1.0))
@@ -76,6 +81,10 @@ def factors_from_signals(signals: Mapping[str, float], *, ran: bool, rows: int, 
     for extra in ("agreement", "example", "feedback"):
         if extra in signals:
             out[extra] = round(signals[extra], 4)
+    if "coverage_cap" in signals:  # a content word of the question was not used: the score stays below this
+        out["cap"] = round(signals["coverage_cap"], 4)
+    if "adhoc" in signals:  # a metric the question defined itself, not a governed one: never "high"
+        out["cap"] = min(out.get("cap", 1.0), ADHOC_CAP)
     return out
 
 
@@ -92,6 +101,8 @@ def raw_score(factors: Mapping[str, float]) -> float:
     total_w = 0.0
     acc = 0.0
     for name, value in factors.items():
+        if name == "cap":
+            continue
         w = WEIGHTS.get(name, 1.0)
         if value <= 0:
             return 0.0
@@ -165,7 +176,14 @@ def calibration_table() -> tuple[tuple[float, float], ...]:
 def confidence(factors: Mapping[str, float], table: Sequence[tuple[float, float]] | None = None) -> float:
     """The calibrated score, rounded: ``table`` or else the shipped :func:`calibration_table`.
 
+    A ``cap`` factor (a word of the question the plan did not use) bounds the score from above.
+
     >>> confidence({"metric": 0.5, "execution": 1.0}, table=((0, 0), (1, 1)))
     0.7579
+    >>> confidence({"metric": 1.0, "execution": 1.0, "cap": 0.45}, table=((0, 0), (1, 1)))
+    0.45
     """
-    return round(calibrate(raw_score(factors), calibration_table() if table is None else table), 4)
+    score = calibrate(raw_score(factors), calibration_table() if table is None else table)
+    if "cap" in factors:
+        score = min(score, factors["cap"])
+    return round(score, 4)

@@ -79,13 +79,16 @@ def grounded_fully(outcome: PlanOutcome, *, metric: float = METRIC_THRESHOLD, co
     >>> from lore.types import PlanOutcome, QueryPlan
     >>> ok = PlanOutcome(status="plan", plan=QueryPlan(metrics=("x",)), signals={"metric_match": 1.0, "coverage": 0.9})
     >>> weak = PlanOutcome(status="plan", plan=QueryPlan(metrics=("x",)), signals={"metric_match": 1.0, "coverage": 0.6})
-    >>> grounded_fully(ok), grounded_fully(weak)
-    (True, False)
+    >>> unsure = PlanOutcome(status="plan", plan=QueryPlan(metrics=("x",)), signals={"metric_match": 1.0,
+    ...                      "coverage": 0.9, "unexplained_words": 1.0})
+    >>> grounded_fully(ok), grounded_fully(weak), grounded_fully(unsure)
+    (True, False, False)
     """
     if outcome.status != "plan" or outcome.plan is None:
         return False
     s = outcome.signals
-    return s.get("metric_match", 0.0) >= metric and s.get("coverage", 1.0) >= coverage
+    # a word of the question the plan did not use means the offline reading is unsure: the model reads it too
+    return s.get("metric_match", 0.0) >= metric and s.get("coverage", 1.0) >= coverage and not s.get("unexplained_words")
 
 
 def is_precise_clarification(outcome: PlanOutcome) -> bool:

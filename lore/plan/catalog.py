@@ -17,8 +17,13 @@ from lore.semantic.spec import METRIC_TIME, Column, SemanticLayer
 
 _TOKEN_RE = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
 
-#: words dropped inside phrases and questions before matching ("number of installs" = "installs")
-FILLER = frozenset({"the", "a", "an", "of", "total", "overall", "our", "my", "all", "number", "amount", "count"})
+#: words dropped anywhere in phrases and questions before matching ("the region of the store")
+ARTICLES = frozenset({"the", "a", "an", "of", "our", "my", "all", "their", "its", "your"})
+#: words dropped only where a phrase starts ("number of installs" = "installs", "total revenue" = "revenue"):
+#: after a noun they carry meaning ("order number" is an identifier, "order total" an amount)
+LEADING = frozenset({"total", "overall", "number", "amount", "count", "sum"})
+#: both (what the planners skip when they compare words)
+FILLER = ARTICLES | LEADING
 
 
 @dataclass(frozen=True)
@@ -57,14 +62,16 @@ def tokenize(text: str) -> list[Token]:
 
 
 def phrase(text: str) -> tuple[str, ...]:
-    """The stem sequence of a phrase, fillers removed.
+    """The stem sequence of a phrase: articles removed, and words such as "total" or "number" where it starts.
 
-    >>> phrase("Number of installs"), phrase("total_streaming_hours")
-    (('install',), ('stream', 'hour'))
+    >>> phrase("Number of installs"), phrase("total_streaming_hours"), phrase("order number")
+    (('install',), ('stream', 'hour'), ('order', 'number'))
     """
     stems = tuple(t.stem for t in tokenize(text.replace("_", " ")))
-    kept = tuple(s for s in stems if s not in FILLER)
-    return kept or stems
+    kept = [s for s in stems if s not in ARTICLES]
+    while kept and kept[0] in LEADING:
+        kept.pop(0)
+    return tuple(kept) or stems
 
 
 @dataclass(frozen=True)
@@ -83,7 +90,10 @@ class Catalog:
 
     layer: SemanticLayer
     metric_entries: list[Entry] = field(default_factory=list)
+    #: every attribute, identifiers included (they break answers down by entity: "by order id")
     dimension_entries: list[Entry] = field(default_factory=list)
+    #: nodes by their name, label and synonyms ("store", "customers"): an entity a question names
+    node_entries: list[Entry] = field(default_factory=list)
     reach: dict[str, dict[str, int]] = field(default_factory=dict)  # fact -> node -> hops (safe links only)
     fan_reach: dict[str, set[str]] = field(default_factory=dict)  # fact -> nodes reachable only through fan-out
     #: stems that appear in any metric or dimension phrase, description or node name (known vocabulary)
@@ -110,15 +120,20 @@ class Catalog:
         for node in layer.nodes.values():
             cat.vocabulary.update(phrase(node.name))
             cat.vocabulary.update(phrase(node.label or ""))
-            for col in node.columns:
-                if col.kind == "identifier":
-                    continue
+            cat._add(cat.node_entries, node.name, node.name, "name", 0.95)
+            if node.label:
+                cat._add(cat.node_entries, node.name, node.label, "label", 1.0)
+            for s in node.synonyms:
+                cat._add(cat.node_entries, node.name, s, "synonym", 0.9)
+            for col in node.attributes:
                 ref = f"{node.name}.{col.name}"
-                cat._add(cat.dimension_entries, ref, col.name, "name", 0.95)
+                # an identifier is a breakdown like any attribute, a little behind a same-named categorical one
+                scale = 0.97 if col.kind == "identifier" else 1.0
+                cat._add(cat.dimension_entries, ref, col.name, "name", 0.95 * scale)
                 if col.label:
-                    cat._add(cat.dimension_entries, ref, col.label, "label", 1.0)
+                    cat._add(cat.dimension_entries, ref, col.label, "label", 1.0 * scale)
                 for s in col.synonyms:
-                    cat._add(cat.dimension_entries, ref, s, "synonym", 0.9)
+                    cat._add(cat.dimension_entries, ref, s, "synonym", 0.9 * scale)
                 cat.vocabulary.update(phrase(col.description))
                 for value, names in col.value_synonyms.items():
                     for alias in names:
@@ -138,7 +153,8 @@ class Catalog:
 
     def _add(self, entries: list[Entry], ref: str, text: str, source: str, weight: float) -> None:
         p = phrase(text)
-        key = (("metric:" if entries is self.metric_entries else "dimension:") + ref, p)
+        kind = "metric:" if entries is self.metric_entries else "node:" if entries is self.node_entries else "dimension:"
+        key = (kind + ref, p)
         if p and key not in self._seen:
             self._seen.add(key)
             entries.append(Entry(ref, p, source, weight))
@@ -278,7 +294,7 @@ def find_phrases(tokens: list[Token], entries: list[Entry] | PhraseIndex, *, tak
     ``entries`` may be a :class:`PhraseIndex` of them (same result, faster for many entries).
     """
     taken = set(taken or ())
-    idx = [i for i, t in enumerate(tokens) if t.stem not in FILLER and i not in taken]
+    idx = [i for i, t in enumerate(tokens) if t.stem not in ARTICLES and i not in taken]
     stems = [tokens[i].stem for i in idx]
     if isinstance(entries, PhraseIndex):
         entries = entries.candidates(set(stems))
@@ -290,7 +306,7 @@ def find_phrases(tokens: list[Token], entries: list[Entry] | PhraseIndex, *, tak
                 continue  # "were" is not WER, "us" is not a country code here
             if tuple(stems[j:j + n]) == e.phrase and idx[j + n - 1] - idx[j] <= n + 1:
                 candidates.append(PhraseMatch(e.ref, idx[j], idx[j + n - 1] + 1, e.weight, e.source, True))
-        if n >= 2:
+        if n >= 2 and not (set(e.phrase) & LEADING):  # "number of orders" is not a reordered "order number"
             want = set(e.phrase)
             for j in range(len(stems)):
                 window = stems[j:j + n + 2]
@@ -298,6 +314,8 @@ def find_phrases(tokens: list[Token], entries: list[Entry] | PhraseIndex, *, tak
                     k = j + max(window.index(w) for w in want)
                     if not set(stems[j:k + 1]) <= want:
                         continue  # a reordering may not swallow other words
+                    if any(tokens[x + 1].start - tokens[x].end > 1 for x in range(idx[j], idx[k])):
+                        continue  # nor reach across punctuation ("games, all time")
                     candidates.append(PhraseMatch(e.ref, idx[j], idx[k] + 1, e.weight * 0.85, e.source, False))
     # longest (in words), then best score, then earliest
     candidates.sort(key=lambda m: (-(m.end - m.start), -m.score, m.start))

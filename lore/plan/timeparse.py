@@ -336,14 +336,12 @@ _COUNT_WORDS = frozenset(
 _COUNT_PAIRS = frozenset({("more", "than"), ("less", "than"), ("fewer", "than"), ("greater", "than")})
 #: words after a number that make it a count, not a year
 _UNIT_WORDS = frozenset(
-    """title titles row rows account accounts user users customer customers record records item items
-    result results session sessions game games player players song songs track tracks episode episodes
-    show shows movie movies film films device devices event events order orders product products entry
-    entries id ids people person member members subscriber subscribers install installs download downloads
-    click clicks view views hour hours hrs minute minutes mins second seconds secs day days week weeks
-    month months year years ms gb mb kb tb dollars usd eur euros units times requests calls samples words
-    pages lines teams countries campaigns productions experiments tests errors streams plays impressions
-    transactions purchases points km miles visits signups x k""".split()
+    """row rows user users customer customers record records item items result results session sessions
+    event events order orders product products entry entries id ids people person member members
+    subscriber subscribers download downloads click clicks view views hour hours hrs minute minutes mins
+    second seconds secs day days week weeks month months year years ms gb mb kb tb dollars usd eur euros
+    units times requests calls samples words pages lines tests errors transactions purchases points km
+    miles visits x k""".split()
 )
 
 _WORD_RE = re.compile(r"[<>=]+|[\w'#$]+")
@@ -470,7 +468,7 @@ def _b_day_range(m: re.Match[str], today: date) -> _Atom | None:
     [(datetime.date(2026, 3, 3), datetime.date(2026, 3, 9))]
     >>> [r.label for r in parse_time("installs Aug 3-9, 2025", t).ranges]
     ['2025-08-03 to 2025-08-09']
-    >>> parse_time("top 3 and 5 May titles", t).ranges[0].label  # "and" joins days only after "between"
+    >>> parse_time("top 3 and 5 May items", t).ranges[0].label  # "and" joins days only after "between"
     'May 2026'
     """
     if m["conn"].lower() == "and" and (m["opener"] or "").lower() != "between":
@@ -566,7 +564,7 @@ def _b_bare_year(m: re.Match[str], today: date) -> _Atom | None:
     >>> t = date(2026, 11, 1)
     >>> [r.label for r in parse_time("Break down 2025 sessions by genre", t).ranges]
     ['2025']
-    >>> parse_time("accounts with 2025 sessions", t).ranges, parse_time("show 1995 titles", t).ranges
+    >>> parse_time("accounts with 2025 sessions", t).ranges, parse_time("show 1995 items", t).ranges
     ((), ())
     """
     year = int(m["year"])
@@ -755,13 +753,31 @@ _ATOMS: tuple[tuple[re.Pattern[str], _Builder], ...] = (
 _QUOTED = re.compile(r'"[^"]*"|\u201c[^\u201d]*\u201d')
 
 
-def _candidates(question: str, today: date) -> Iterator[_Atom]:
+def _candidates(question: str, today: date, units: frozenset[str] = frozenset()) -> Iterator[_Atom]:
     quoted = [_span(m) for m in _QUOTED.finditer(question)]
     for pattern, build in _ATOMS:
         for m in pattern.finditer(question):
             atom = build(m, today)
-            if atom is not None and not _overlaps(atom.span, quoted):
-                yield atom
+            if atom is None or _overlaps(atom.span, quoted):
+                continue
+            if units and build in (_b_bare_year, _b_day_month) and _word_after(question, atom.span[1]) in units \
+                    and _counted_here(question, atom, today, year=build is _b_bare_year):
+                continue  # "with 2000 installs": a count of the layer's things, not a year
+            yield atom
+
+
+def _counted_here(text: str, atom: _Atom, today: date, *, year: bool) -> bool:
+    """Whether a number before one of the project's unit words is a count: as for the generic unit words, a year
+    near today stays a year ("2025 sessions") unless words before it make it a count ("with 2025 sessions")."""
+    if not year:
+        return True
+    start = atom.span[0]
+    before = _words_before(text, start)
+    counted_by_words = bool(before) and (before[-1] in _COUNT_WORDS or before[-1][0] in "<>="
+                                        or (len(before) == 2 and tuple(before) in _COUNT_PAIRS)
+                                        or before[-1] in _QUANTITY_BEFORE)
+    value = atom.start.year if atom.start is not None else today.year
+    return counted_by_words or abs(value - today.year) > 10
 
 
 class _Taken:
@@ -984,8 +1000,11 @@ def _grains(question: str, ranges: list[TimeRange], today: date) -> list[GrainMe
 # --- entry point ----------------------------------------------------------------------------------
 
 
-def parse_time(question: str, today: date) -> TimeParse:
+def parse_time(question: str, today: date, unit_words: Iterable[str] = ()) -> TimeParse:
     """Find the time ranges and grains in ``question``, resolving relative phrases against ``today``.
+
+    ``unit_words`` are the nouns a number may count in this project (its tables' and metrics' names, lower
+    case), besides the generic ones: "top 5 with 2000 installs" holds no year when installs are counted.
 
     >>> today = date(2026, 11, 1)
     >>> r = parse_time("total streaming hours by region last quarter, only premium accounts", today).ranges[0]
@@ -1002,5 +1021,5 @@ def parse_time(question: str, today: date) -> TimeParse:
     >>> parse_time("top 5 titles with 2000 views", today)
     TimeParse(ranges=(), grains=())
     """
-    ranges = _ranges(question, _select(_candidates(question, today)))
+    ranges = _ranges(question, _select(_candidates(question, today, frozenset(w.lower() for w in unit_words))))
     return TimeParse(ranges=tuple(ranges), grains=tuple(_grains(question, ranges, today)))

@@ -127,6 +127,35 @@ def resolve_dimension(layer: SemanticLayer, text: str) -> ResolvedDim:
     return ResolvedDim(ref, node, column)
 
 
+#: the column of a listing that holds how many rows there are in all (shown as "N of M", not as a column)
+TOTAL_ROWS = "__total_rows"
+#: the rows a listing shows when the question sets no number
+LISTING_LIMIT = 100
+
+
+def with_adhoc(layer: SemanticLayer, adhoc) -> SemanticLayer:  # adhoc: Sequence[AdhocMetric]
+    """The layer with a question's ad hoc metrics added as derived metrics (arithmetic over its metrics only)."""
+    metrics = dict(layer.metrics)
+    allowed = (exp.Column, exp.Identifier, exp.Literal, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Paren, exp.Neg)
+    for a in adhoc:
+        if a.name in layer.metrics:
+            raise CompileError(f"the ad hoc metric '{a.name}' has the name of a governed metric")
+        try:
+            tree = sqlglot.parse_one(a.expr, read="duckdb")
+        except ParseError as err:
+            raise CompileError(f"the ad hoc metric '{a.label}' does not parse: {str(err).splitlines()[0]}") from None
+        bad = [type(n).__name__ for n in tree.walk() if not isinstance(n, allowed)]
+        if bad:
+            raise CompileError(f"the ad hoc metric '{a.label}' may use metrics, numbers and + - * / only, not {bad[0]}")
+        for col in tree.find_all(exp.Column):
+            if col.name not in metrics:
+                raise UnknownReference(f"the ad hoc metric '{a.label}' names '{col.name}', which is not a metric",
+                                       suggestions=suggest(col.name, sorted(layer.metrics)))
+        metrics[a.name] = Metric(name=a.name, label=a.label, expr=a.expr,
+                                 description=f"Defined in the question as {a.expr}.")
+    return layer.model_copy(update={"metrics": metrics})
+
+
 def expand_metric(layer: SemanticLayer, name: str, _stack: tuple[str, ...] = ()) -> list[str]:
     """The base metrics a metric needs, in first-use order; derived cycles raise."""
     metric = layer.metrics.get(name)
@@ -500,7 +529,19 @@ class Compiler:
         )
 
     def compile_tree(self, query: SemanticQuery, *, dialect: str = "duckdb") -> tuple[exp.Expression, list[ColumnMeta], dict]:
+        if query.adhoc:
+            # metrics the question defined: derived metrics of this query only, checked like the layer's
+            extended = with_adhoc(self.layer, query.adhoc)
+            inner = Compiler(extended, schema=self.schema)
+            inner.schema = self.schema
+            tree, columns, info = inner.compile_tree(query.model_copy(update={"adhoc": ()}), dialect=dialect)
+            adhoc = {a.name: a for a in query.adhoc}
+            columns = [c.model_copy(update={"label": adhoc[c.name].label[:1].upper() + adhoc[c.name].label[1:] + " (ad hoc)"})
+                       if c.kind == "metric" and c.name in adhoc else c for c in columns]
+            return tree, columns, info
         layer = self.layer
+        if query.rows_of:
+            return self._listing(query, dialect)
         if not query.metrics:
             raise CompileError("a query needs at least one metric", suggestions=sorted(layer.metrics)[:8])
         if query.limit is not None and query.limit < 1:
@@ -648,6 +689,49 @@ class Compiler:
                                       type=_metric_type(layer, name), unit=m.unit, format=m.format))
         return outer, columns, {"tables": tables, "joins": joins, "base_metrics": base}
 
+    def _listing(self, query: SemanticQuery, dialect: str) -> tuple[exp.Expression, list[ColumnMeta], dict]:
+        """Rows of one node with the attributes asked for (reached through many-to-one links), filtered, ordered
+        and capped, plus how many rows there are in all (``__total_rows``)."""
+        layer = self.layer
+        node = layer.nodes.get(query.rows_of or "")
+        if node is None:
+            raise UnknownReference(f"unknown node '{query.rows_of}' to list", suggestions=suggest(query.rows_of or "", sorted(layer.nodes)))
+        if query.metrics:
+            raise CompileError("a listing shows rows, not metrics: ask for the metric by an attribute instead")
+        if not query.dimensions:
+            raise CompileError(f"a listing of {node.display} needs at least one attribute to show")
+        dims = [resolve_dimension(layer, d) for d in query.dimensions]
+        refs = _Refs()
+        preds = [parse_filter(layer, f, refs) for f in query.filters]
+        if any(p.is_metric_filter for p in preds):
+            raise CompileError("a listing cannot be filtered by a metric")
+        aliases: dict[str, str] = {}
+        taken: set[str] = set()
+        for d in dims:
+            alias = _dim_alias(d)
+            if alias in taken and d.node is not None:
+                alias = f"{d.node.name}_{alias}"
+            taken.add(alias)
+            aliases[d.key] = alias
+        pinned = pinned_columns(layer, self.graph, _equalities(preds))
+        fact = _FactPlan(node=node, metrics=[])
+        select, tables, joins = self._fact_select(fact, dims, aliases, preds, pinned, dialect, listing=True)
+        outer = exp.select(*[exp.column(aliases[d.key]) for d in dims],
+                           exp.alias_(exp.Window(this=exp.Count(this=exp.Star())), TOTAL_ROWS)).from_("listed")
+        order: list[exp.Expression] = []
+        for ob in query.order_by:
+            if ob.ref in aliases.values() or ob.ref in aliases:
+                order.append(exp.Ordered(this=exp.column(aliases.get(ob.ref, ob.ref)), desc=ob.descending,
+                                         nulls_first=False))
+        order = order or [exp.Ordered(this=exp.column(aliases[d.key]), nulls_first=False) for d in dims]
+        outer = outer.order_by(*order).limit(query.limit or LISTING_LIMIT)
+        outer = outer.with_("listed", as_=select)
+        columns = [ColumnMeta(name=aliases[d.key], label=_dim_label(d), kind="dimension", ref=d.key,
+                              type=self._dim_type(d), unit=d.column.unit if d.column else None,
+                              grain=d.ref.grain or ("day" if d.ref.is_metric_time else None)) for d in dims]
+        columns.append(ColumnMeta(name=TOTAL_ROWS, label="Rows in all", kind="value", type="BIGINT"))
+        return outer, columns, {"tables": tables, "joins": joins, "base_metrics": []}
+
     # helpers --------------------------------------------------------------------
     def _dim_type(self, d: ResolvedDim) -> str | None:
         if d.is_time:
@@ -691,10 +775,10 @@ class Compiler:
 
     def _fact_select(
         self, fact: _FactPlan, dims: list[ResolvedDim], aliases: dict[str, str], where: list[Predicate],
-        pinned: set[tuple[str, str]], dialect: str,
+        pinned: set[tuple[str, str]], dialect: str, *, listing: bool = False,
     ) -> tuple[exp.Select, list[str], list[str]]:
         layer, node = self.layer, fact.node
-        invariant = all(layer.metrics[m].agg in DUPLICATION_INVARIANT for m in fact.metrics)
+        invariant = not listing and all(layer.metrics[m].agg in DUPLICATION_INVARIANT for m in fact.metrics)
         fact_alias = node.name
         join_aliases: dict[Path, str] = {(): fact_alias}
         used_aliases = {fact_alias}
@@ -785,7 +869,7 @@ class Compiler:
             joins_text.append(f"{describe_path(prefix)} ({edge.link.cardinality}, on {edge.link.on})")
         for c in conds:
             sel = sel.where(c)
-        if group_cols:
+        if group_cols and not listing:
             sel = sel.group_by(*group_cols)
         return sel, tables, joins_text
 

@@ -57,6 +57,9 @@ class Column(_Frozen):
     index_values: bool | None = None
     #: other names people use for values: ``{"United Kingdom": ["UK", "Britain"], "en": ["English"]}``
     value_synonyms: dict[str, tuple[str, ...]] = {}
+    #: ``node.attribute``: when a question names one value of this attribute, break the answer down by that one
+    #: (a named experiment is compared by its cells); also the attribute a breakdown by it needs pinned
+    compare_by: str | None = None
 
     @property
     def display(self) -> str:
@@ -92,10 +95,25 @@ class Node(_Frozen):
     synonyms: tuple[str, ...] = ()
 
     def column(self, name: str) -> Column | None:
+        """The attribute called ``name``; a primary-key column is one even when not declared (an identifier)."""
         for col in self.columns:
             if col.name == name:
                 return col
+        if name in self.primary_key:
+            return self.key_column(name)
         return None
+
+    def key_column(self, name: str) -> Column:
+        """An undeclared primary-key column as an identifier attribute ("order id" for ``orders.order_id``)."""
+        return Column(name=name, kind="identifier", unique=len(self.primary_key) == 1,
+                      label=f"{self.display} id" if len(self.primary_key) == 1 and name.lower().endswith("id") else None,
+                      description=f"The identifier of a {self.display}.")
+
+    @property
+    def attributes(self) -> tuple[Column, ...]:
+        """The declared columns, and undeclared primary-key columns as identifiers."""
+        declared = {c.name for c in self.columns}
+        return self.columns + tuple(self.key_column(k) for k in self.primary_key if k not in declared)
 
     @property
     def display(self) -> str:

@@ -211,7 +211,7 @@ def test_refusals(demo_lore: Any, question: str) -> None:
     ("What was revenue last month?", "metric_match"),
     ("churn rate by region", "metric_match"),
     ("streaming hours in Atlantis", "value_match"),
-    ("streaming hours for each cell", "experiment"),
+    ("streaming hours for each cell", "dimension_reach"),
     ("streaming hours by channel", "dimension_reach"),
     ("cloud cost in EMEA", "value_reach"),
     ("cost per install on iOS", "value_reach"),

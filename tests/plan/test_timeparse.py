@@ -227,7 +227,13 @@ NO_RANGE = [
 
 @pytest.mark.parametrize("question", NO_RANGE)
 def test_no_range(question: str) -> None:
-    assert parse_time(question, TODAY).ranges == ()
+    # the project's own nouns count as units too ("2000 titles"): the planner passes them from the layer
+    assert parse_time(question, TODAY, unit_words=("titles", "title")).ranges == ()
+
+
+def test_a_project_noun_makes_a_number_a_count_only_when_the_layer_names_it() -> None:
+    assert parse_time("2000 widgets with the most hours", TODAY, unit_words=("widgets",)).ranges == ()
+    assert [r.label for r in parse_time("2025 widgets by region", TODAY, unit_words=("widgets",)).ranges] == ["2025"]
 
 
 # grains: (phrase, grain, inferred) for each mention, in order

@@ -1,0 +1,390 @@
+"""The breakdown pass: every way a question asks to split the answer, and every item of a list.
+
+Forms read, all from a closed list of English words (:mod:`lore.plan.words`):
+
+- triggers followed by a list: "by store, customer id and month", "split by", "grouped by", "broken down by",
+  "across", "per", "for each", "each", "every", "of every";
+- "which store ...", "what product ..." (an attribute or an entity after the question word);
+- "top 5 stores", "the 3 biggest products" (the ordering pass takes the number);
+- possessives: "each customer's orders", "the store's revenue".
+
+An item is an attribute (identifiers included: "by order id"), an entity (a node: "by store" uses the attribute
+that stands for its rows), or a grain ("by month"). Right after a trigger an attribute wins over a metric
+named by the same words ("revenue by store" never means the number of stores). Words after a trigger that
+name nothing the layer knows are kept as :class:`~lore.plan.offline.parse.Unresolved`, so the question is
+asked back instead of answered without the breakdown.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from lore.plan.catalog import ARTICLES, LEADING, Entry, Token
+from lore.plan.offline.env import Env
+from lore.plan.offline.lexicon import is_metric_time
+from lore.plan.offline.parse import Parse, Unresolved
+from lore.plan.offline.text import gap, tokens_in
+from lore.plan.timeparse import default_grain
+from lore.plan.words import (
+    FUNCTION_WORDS,
+    GRAIN_WORDS,
+    ITEM_STOPS,
+    MOST_RE,
+    LEAST_RE,
+    NUMBER_ALT,
+    ORDERING_TRIGGERS,
+    RANK_ADJECTIVES,
+    TOP_RE,
+    WHICH_WORDS,
+    ADD_BREAKDOWN_RE,
+    NOT_TRIGGERS_RE,
+    PARTICIPLE_RE,
+    RANK_LIST_RE,
+    breakdown_triggers,
+)
+from lore.semantic.spec import GRAINS, METRIC_TIME
+from lore.types import Grounding
+
+#: triggers whose following words must name a breakdown: unknown words there are asked back
+_STRONG = frozenset({"by", "per", "for each", "for every", "broken down by", "break down by", "break it down by",
+                     "break that down by", "break this down by", "breakdown by", "breaking down by", "split by",
+                     "split it by", "split that by", "split into", "split across", "grouped by", "group by",
+                     "grouped per", "segmented by", "segment by", "bucketed by", "sliced by", "slice by", "across",
+                     "across all", "in each", "within each", "of each", "of every", "per each", "by each", "by every"})
+_THE_N = re.compile(r"\b(?:the\s+)?(\d{1,3}|" + NUMBER_ALT + r")\s+(?:most|least|biggest|largest|smallest|highest|"
+                    r"lowest|best|worst|top|bottom|leading|busiest|quietest)?\s*", re.I)
+_MAX_ITEM_WORDS = 4
+
+
+@dataclass(frozen=True)
+class Item:
+    """One resolved breakdown item."""
+
+    ref: str
+    tokens: tuple[int, ...]
+    source: str
+    score: float
+
+
+def read_breakdowns(p: Parse, env: Env) -> None:
+    """Find every breakdown (see the module docstring) and add each item as a dimension."""
+    text, tokens = p.question, p.tokens
+    if not tokens:
+        return
+    facts = env.lex.facts_of([m.ref for m in p.metric_matches])
+    starts: list[tuple[int, str, tuple[int, ...]]] = []  # (first token of the list, trigger words, trigger tokens)
+    idioms = [im.span() for im in NOT_TRIGGERS_RE.finditer(text)]
+    for m in breakdown_triggers(text):
+        trig = m.group(1).lower()
+        if any(a <= m.start() < b for a, b in idioms):
+            continue  # "side by side", "one by one"
+        if trig == "by" and m.start() > 0 and _agent(p, env, text, m):
+            continue  # "minutes played by premium accounts": the agent, not a breakdown
+        trig_tokens = tuple(sorted(tokens_in(tokens, m.span())))
+        if not trig_tokens or any(p.used.get(i) in ("time",) for i in trig_tokens):
+            continue
+        if _inside_metric_name(p, trig_tokens):
+            continue  # "revenue per customer" as one metric's name
+        first = trig_tokens[-1] + 1
+        if first >= len(tokens):
+            continue
+        starts.append((first, trig, trig_tokens))
+    for m in RANK_LIST_RE.finditer(text):  # "rank the stores by revenue", "sort our products by sales"
+        trig_tokens = tuple(sorted(tokens_in(tokens, m.span())))
+        if trig_tokens and trig_tokens[-1] + 1 < len(tokens):
+            starts.append((trig_tokens[-1] + 1, "rank", trig_tokens))
+    add = ADD_BREAKDOWN_RE.match(text)  # a follow-up: "add age band", "and include the store"
+    if add is not None:
+        trig_tokens = tuple(sorted(tokens_in(tokens, add.span())))
+        if trig_tokens and trig_tokens[-1] + 1 < len(tokens):
+            starts.append((trig_tokens[-1] + 1, "add", trig_tokens))
+    for i, t in enumerate(tokens):  # "which store", "what product"
+        if t.text.lower() in WHICH_WORDS and i + 1 < len(tokens):
+            starts.append((i + 1, t.text.lower(), (i,)))
+    for m in TOP_RE.finditer(text):  # "top 5 stores"
+        trig_tokens = tuple(sorted(tokens_in(tokens, m.span())))
+        if trig_tokens and trig_tokens[-1] + 1 < len(tokens):
+            starts.append((trig_tokens[-1] + 1, "top", ()))
+    if MOST_RE.search(text) or LEAST_RE.search(text):
+        for m in _THE_N.finditer(text):  # "the 3 biggest products"
+            trig_tokens = tuple(sorted(tokens_in(tokens, m.span())))
+            if trig_tokens and trig_tokens[-1] + 1 < len(tokens) and not re.fullmatch(r"\d{4}", m.group(1)):
+                starts.append((trig_tokens[-1] + 1, "top", ()))
+    starts.sort()
+    for first, trig, trig_tokens in starts:
+        if trig in ORDERING_TRIGGERS:
+            continue
+        _read_list(p, env, first, trig, trig_tokens, facts)
+    _read_possessives(p, env, facts)
+
+
+def _agent(p: Parse, env: Env, text: str, m: re.Match[str]) -> bool:
+    """"played by Japanese accounts": after a participle, "by" names who did it when a value or an unknown word
+    follows (a filter); "played by country" is still a breakdown."""
+    before = text[:m.start()].split()
+    if not before or not PARTICIPLE_RE.match(before[-1].strip(",.;:")) or \
+            before[-1].lower() in ("grouped", "sorted", "ranked", "ordered", "split", "segmented", "bucketed"):
+        return False
+    after = [i for i in tokens_in(p.tokens, (m.end(), len(text))) if p.tokens[i].stem not in ARTICLES][:1]
+    return bool(after) and (after[0] in p.reserved or p.tokens[after[0]].stem not in env.lex.catalog.vocabulary)
+
+
+def _inside_metric_name(p: Parse, trig_tokens: tuple[int, ...]) -> bool:
+    """The trigger is inside a metric's own name or label ("revenue per customer"); a synonym holding a trigger
+    ("sales by product") does not hide the breakdown it names."""
+    words = " ".join(p.tokens[i].text.lower() for i in trig_tokens)
+    return any(m.start < trig_tokens[0] and trig_tokens[-1] < m.end - 1
+               and (not m.source.startswith("synonym") or words in ("per", "each", "every", "for each", "per each"))
+               for m in p.metric_matches)
+
+
+def _read_list(p: Parse, env: Env, first: int, trig: str, trig_tokens: tuple[int, ...], facts: list[str]) -> None:
+    """Read items after a trigger, joined by commas, "and", "&", "then", "by" ..."""
+    tokens = p.tokens
+    i = first
+    count = 0
+    while i < len(tokens):
+        item = _item_at(p, env, i, facts, allow_skip=(count == 0))
+        if item is None:
+            if count == 0 and trig in _STRONG:
+                _note_unresolved(p, env, trig, i)
+            return
+        _add(p, env, item, trig, trig_tokens if count == 0 else ())
+        count += 1
+        nxt = item.tokens[-1] + 1
+        if nxt >= len(tokens):
+            return
+        between = gap(p.question, tokens, nxt - 1, nxt)
+        word = tokens[nxt].text.lower()
+        if trig in WHICH_WORDS or trig in ("top", "rank"):
+            return  # "which store and month" is rare; "which store had ... and ..." is not a list
+        if word in ("and", "then", "plus", "by") and nxt + 1 < len(tokens):
+            p.use([nxt], "operator")
+            i = nxt + 1
+        elif between in (",", "&", "/", ", and", "and") or between.endswith(","):
+            i = nxt
+        else:
+            return
+
+
+def _note_unresolved(p: Parse, env: Env, trig: str, i: int) -> None:
+    """Words after a breakdown trigger that name nothing: remember them when they are content words."""
+    tokens = p.tokens
+    window = []
+    for j in range(i, min(len(tokens), i + 3)):
+        t = tokens[j]
+        if j in p.used or j in p.reserved or t.text.lower() in ITEM_STOPS or t.text.isdigit():
+            break
+        window.append(j)
+    content = [j for j in window if tokens[j].stem not in FUNCTION_WORDS and tokens[j].stem not in ARTICLES]
+    if not content:
+        return
+    if any(m.start <= content[0] < m.end for m in p.metric_matches):
+        return  # "rank stores by revenue": an ordering key, not a breakdown
+    p.unresolved.append(Unresolved(trigger=trig, words=p.words(window[0], window[-1] + 1), tokens=tuple(window)))
+
+
+def _item_at(p: Parse, env: Env, i: int, facts: list[str], *, allow_skip: bool, loose: bool = True) -> Item | None:
+    """The breakdown item starting at token ``i`` (after articles; past a value or a ranking word when first)."""
+    tokens = p.tokens
+    while i < len(tokens) and tokens[i].stem in ARTICLES:
+        i += 1
+    window = _window(p, i)
+    if window and _possessive(p, window[0]) and len(window) > 1:
+        # "by the store's region": the attribute after the owner
+        item = _resolve(p, env, window[1:], facts)
+        if item is not None and env.lex.column(item.ref.split(":")[0]) is not None and not item.source.startswith("grain"):
+            return Item(ref=item.ref, tokens=(window[0], *item.tokens), source=item.source, score=item.score)
+    item = _resolve(p, env, window, facts)
+    if item is None and allow_skip:
+        # "for each premium customer": the value is a filter, the entity follows; "top 5 busiest stores";
+        # "split by AWS region": an unknown word before a known attribute (left unexplained: lower confidence)
+        for skip in (1, 2):
+            rest = window[skip:]
+            skipped = window[:skip]
+            ok = all(j in p.reserved or _adjective(tokens[j]) or (loose and tokens[j].stem not in env.lex.catalog.vocabulary)
+                     for j in skipped)
+            if len(window) > skip and ok:
+                item = _resolve(p, env, rest, facts)
+                if item is not None:
+                    break
+    return item
+
+
+def _swallowed_by(p: Parse, m, used: list[int]) -> bool:  # noqa: ANN001
+    """Whether the item's words lie inside a longer metric phrase that is not a synonym naming this very breakdown
+    ("active accounts" swallows "accounts"; the synonym "sales by product" leaves "by product" a breakdown)."""
+    span = set(range(m.start, m.end))
+    if not set(used) <= span or m.end - m.start <= len(used):
+        return False
+    if m.source.startswith("synonym") and any(p.tokens[j].text.lower() in ("by", "across")
+                                              for j in range(m.start, min(used))):
+        return False
+    return True
+
+
+def _possessive(p: Parse, i: int) -> bool:
+    t = p.tokens[i]
+    return t.text.lower().endswith(("'s", "’s")) or p.question[t.end:t.end + 1] in ("'", "’")
+
+
+def _adjective(t: Token) -> bool:
+    return bool(MOST_RE.fullmatch(t.text) or LEAST_RE.fullmatch(t.text) or t.stem in FUNCTION_WORDS
+                or t.text.lower() in RANK_ADJECTIVES)
+
+
+def _window(p: Parse, i: int) -> list[int]:
+    """Up to four words from ``i`` that may name one item (stops at words that start another part)."""
+    out = []
+    j = i
+    while j < len(p.tokens) and len(out) < _MAX_ITEM_WORDS:
+        t = p.tokens[j]
+        w = t.text.lower()
+        if out and (w in ITEM_STOPS or w in ("and", "by")):
+            break
+        if p.used.get(j) in ("time", "metric", "filter", "order", "dimension") and p.used.get(j) != "grain":
+            break
+        out.append(j)
+        j += 1
+    return out
+
+
+def _resolve(p: Parse, env: Env, window: list[int], facts: list[str]) -> Item | None:
+    """The longest attribute, entity or grain named at the start of ``window``; reachable ones first."""
+    if not window:
+        return None
+    tokens, lex = p.tokens, env.lex
+    words = [i for i in window if tokens[i].stem not in ARTICLES]
+    if not words or words[0] != window[0] and tokens[window[0]].stem not in ARTICLES:
+        return None
+    stems = [tokens[i].stem for i in words]
+    first = tokens[words[0]].text.lower()
+    if first in GRAIN_WORDS and (len(words) == 1 or tokens[words[1]].stem not in lex.attribute_heads):
+        grain = GRAIN_WORDS[first]
+        return Item(ref=f"{METRIC_TIME}:{grain}", tokens=(words[0],), source="grain", score=1.0)
+    best: tuple | None = None
+    metric_len = max((m.end - words[0] for m in p.metric_matches if m.start == words[0]), default=0)
+
+    def consider(entries: tuple[Entry, ...], kind: str) -> None:
+        nonlocal best
+        for e in entries:
+            n = len(e.phrase)
+            exact = tuple(stems[:n]) == e.phrase
+            # "region" may be the "store region" when only stores are in reach
+            suffix = not exact and n >= 2 and e.phrase[-1] == stems[0] and e.phrase[-1] not in LEADING
+            if not (exact or suffix):
+                continue
+            ref = e.ref if kind == "attribute" else lex.entity.get(e.ref)
+            if ref is None:
+                continue
+            used = words[:n] if exact else words[:1]
+            reach = lex.reachable(facts, ref) if facts else True
+            named = 0 if e.source == "synonym" else 1  # "per order": the entity's name beats another's synonym
+            key = (len(used), reach, exact, named, kind == "attribute", e.weight)
+            if best is None or key > best[0]:
+                best = (key, ref, used, (e.source if exact else f"{e.source} (partial)")
+                        + ("" if kind == "attribute" else f" of {lex.label(ref)}"),
+                        e.weight if exact else e.weight * 0.85)
+
+    consider(lex.attribute_index.get(stems[0], ()), "attribute")
+    consider(lex.node_index.get(stems[0], ()), "node")
+    if best is None:
+        return None
+    key, ref, used, source, score = best
+    if words[0] in p.reserved and _value_with_its_attribute(p, env, words[0]) \
+            and not (len(used) > 1 and any(m.ref == ref for m in p.mentions)):
+        return None  # "the games org": a value named with its attribute is a filter ("by production phase" is not)
+    if not key[1] and not key[2]:
+        return None  # a partial match that is not even reachable is no match
+    if metric_len > len(used) or any(_swallowed_by(p, m, used) for m in p.metric_matches):
+        return None  # a longer metric name is here ("by revenue per customer", "also show active accounts")
+    if metric_len == len(used) and not key[4] and lex.layer.nodes[ref.split(".")[0]].kind == "source":
+        return None  # "countries by sessions": a fact named like its count metric is that metric, the ranking key
+    return Item(ref=ref, tokens=tuple(used), source=source, score=score)
+
+
+def _add(p: Parse, env: Env, item: Item, trig: str, trig_tokens: tuple[int, ...]) -> None:
+    """Add the item as a dimension (with a grain for dates), and mark its words and the trigger as explained."""
+    d, lex, tokens = p.draft, env.lex, p.tokens
+    ref = item.ref
+    used = list(item.tokens)
+    col = None if is_metric_time(ref) else lex.column(ref)
+    if col is not None and col.kind == "time":
+        nxt = used[-1] + 1
+        word = tokens[nxt].text.lower() if nxt < len(tokens) else ""
+        if word in GRAIN_WORDS and GRAIN_WORDS[word] in col.grains:
+            ref = f"{ref}:{GRAIN_WORDS[word]}"
+            used.append(nxt)
+        else:
+            grain = _grain_for(col.grains, d.time, env)
+            ref = f"{ref}:{grain}"
+            if grain != "day" or len(col.grains) != 1:
+                d.notes.append(f"{lex.label(item.ref).capitalize()} is shown by {grain}.")
+    if is_metric_time(ref) and any(is_metric_time(x) for x in d.dimensions):
+        # "by month" repeats the grain the time pass found ("monthly"): one time axis
+        p.use(used, "dimension")
+        p.use(trig_tokens, "operator")
+        return
+    phrase_text = " ".join(filter(None, [" ".join(tokens[i].text for i in trig_tokens),
+                                         p.words(used[0], used[-1] + 1)]))
+    if d.add_dimension(ref, Grounding(kind="dimension", ref=ref, phrase=phrase_text, source=item.source,
+                                      score=item.score)):
+        p.dimension_tokens[ref] = tuple(used)
+    p.use(used, "dimension")
+    p.use(trig_tokens, "operator")
+    # a metric phrase on the same words is not a metric here ("by store" vs the number of stores)
+    taken = set(used)
+    p.metric_matches = [m for m in p.metric_matches if not (set(range(m.start, m.end)) & taken)
+                        or (m.end - m.start) > len(taken)]
+
+
+def _grain_for(declared: tuple[str, ...], time, env: Env) -> str:  # noqa: ANN001
+    """A date attribute's grain when none is asked: its only grain, else one that suits the period asked about."""
+    if len(declared) == 1:
+        return declared[0]
+    from lore.plan.timeparse import TimeRange
+
+    rng = TimeRange(start=time.start, end=time.end, label=time.label, span=(0, 0)) if time is not None else None
+    grain = default_grain(rng, env.today)
+    return grain if grain in declared else next((g for g in GRAINS if g in declared), declared[0])
+
+
+def _read_possessives(p: Parse, env: Env, facts: list[str]) -> None:
+    """"each customer's orders", "the store's revenue", "stores' revenue": the owner is a breakdown."""
+    tokens = p.tokens
+    for k, t in enumerate(tokens):
+        if k in p.used:
+            continue
+        if not _possessive(p, k):
+            continue
+        after = _resolve(p, env, _window(p, k + 1), facts) if k + 1 < len(tokens) else None
+        if after is not None and not after.source.startswith("grain"):
+            continue  # "the store's region" names the region
+        for n in (3, 2, 1):
+            lo = k - n + 1
+            if lo < 0 or any(j in p.used for j in range(lo, k + 1)):
+                continue
+            item = _resolve(p, env, list(range(lo, k + 1)), facts)
+            if item is not None and item.tokens[-1] == k:
+                _add(p, env, item, "possessive", ())
+                break
+
+
+def _value_with_its_attribute(p: Parse, env: Env, i: int) -> bool:
+    """Whether the value mention at token ``i`` has its attribute's name right before or after it ("the games org")."""
+    from lore.plan.catalog import phrase
+
+    for m in p.mentions:
+        covered = tokens_in(p.tokens, m.span)
+        if i not in covered:
+            continue
+        col = env.lex.column(m.ref)
+        if col is None:
+            continue
+        names = {w for text in (col.name, col.label or "", *col.synonyms) for w in phrase(text)}
+        lo, hi = min(covered), max(covered)
+        around = [j for j in (lo - 1, hi + 1) if 0 <= j < len(p.tokens)]
+        if any(p.tokens[j].stem in names for j in around):
+            return True
+    return False

@@ -1,0 +1,208 @@
+"""Passes that check a plan against the layer: rules the metric owner declared, reach, time axes, and a final
+account of every word of the question."""
+
+from __future__ import annotations
+
+from lore.plan.catalog import FILLER, phrase
+from lore.plan.offline.env import Env
+from lore.plan.offline.parse import Parse
+from lore.plan.words import BUSINESS_STEMS, FUNCTION_WORDS, INTENT_WORDS, KNOWN_WORDS
+from lore.retrieve.lexical import STOP_WORDS
+from lore.semantic.spec import DUPLICATION_INVARIANT, METRIC_TIME
+from lore.types import Grounding, PlanOutcome
+
+#: the confidence of an answer that left a content word of the question unused stays below this
+UNEXPLAINED_CAP = 0.45
+
+
+def layer_rules(p: Parse, env: Env) -> None:
+    """Rules the metric owner set on attributes: naming one value of ``X`` compares by ``X.compare_by``
+    ("the pricing test" is compared by its cells)."""
+    d, lex = p.draft, env.lex
+    for f in list(d.filters):
+        col = lex.column(f.ref)
+        target = getattr(col, "compare_by", None) if col is not None else None
+        if target and f.op == "=" and target not in d.dimensions:
+            d.dimensions.append(target)
+            d.groundings.append(Grounding(kind="dimension", ref=target, phrase=str(f.values[0]),
+                                          source=f"rule of the layer: one {lex.label(f.ref)} is compared by "
+                                                 f"{lex.label(target)}"))
+
+
+def check_reach(p: Parse, env: Env) -> None:
+    """Every breakdown must be reachable from every metric; a breakdown that fans out needs its pin."""
+    d, lex = p.draft, env.lex
+    if d.rows_of is not None:
+        return
+    facts = lex.facts_of(d.base_metrics())
+    bad = [x for x in d.dimensions if not lex.reachable(facts, x)]
+    if bad:
+        labels = ", ".join(lex.metric_label(m) for m in d.metrics if m in lex.layer.metrics) or "This metric"
+        reach = lex.reachable_dims(facts)
+        p.settle(PlanOutcome(
+            status="clarify",
+            message=f"{labels[:1].upper() + labels[1:]} can't be broken down by "
+                    + ", ".join(lex.label(b) for b in bad) + f". It can be broken down by: {', '.join(reach[:10])}.",
+            suggestions=tuple(reach[:5]), signals={"dimension_reach": 0.0}))
+        return
+    invariant = all(lex.layer.metrics[b].agg in DUPLICATION_INVARIANT for b in lex.bases(d.base_metrics()))
+    if invariant:
+        return
+    for ref in d.dimensions:
+        node = ref.split(".")[0].split(":")[0]
+        if node == METRIC_TIME or not all(node in lex.catalog.fan_reach.get(f, set()) for f in facts):
+            continue
+        pins = [(c_node.name, col) for c_node in lex.layer.nodes.values() for col in c_node.columns
+                if getattr(col, "compare_by", None) == ref]
+        for pin_node, col in pins:
+            pin_ref = f"{pin_node}.{col.name}"
+            if any(f.ref == pin_ref and f.op == "=" for f in d.filters):
+                return
+        if pins:
+            pin_node, col = pins[0]
+            pin_ref = f"{pin_node}.{col.name}"
+            p.settle(PlanOutcome(
+                status="clarify",
+                message=f"A breakdown by {lex.label(ref)} needs one {lex.label(pin_ref)} (rows belong to several). "
+                        f"Which {lex.label(pin_ref)}?",
+                suggestions=tuple(lex.values_of(pin_ref)[:8]), signals={"dimension_reach": 0.0}))
+            return
+
+
+def time_axes(p: Parse, env: Env) -> None:
+    """A fact's own date asked with a grain is its time axis; metrics meaningful only at some grains get one."""
+    d, lex = p.draft, env.lex
+    facts = lex.facts_of(d.base_metrics())
+    for i, ref in enumerate(d.dimensions):
+        base, _, grain = ref.partition(":")
+        node, _, col = base.partition(".")
+        if grain and facts and all(f == node and lex.layer.nodes[f].time_column == col for f in facts):
+            d.dimensions[i] = f"{METRIC_TIME}:{grain}"
+            for j, g in enumerate(d.groundings):
+                if g.ref == ref:
+                    d.groundings[j] = g.model_copy(update={"ref": d.dimensions[i]})
+    if any(x.startswith(METRIC_TIME) for x in d.dimensions):
+        return
+    for m in d.metrics:
+        metric = lex.layer.metrics.get(m)
+        if metric is None or not metric.grains:
+            continue
+        days = (d.time.end - d.time.start).days + 1 if d.time and d.time.start and d.time.end else None
+        if days is None or days > 31:
+            d.dimensions.insert(0, f"{METRIC_TIME}:{metric.grains[0]}")
+            d.notes.append(f"{lex.metric_label(m)} is meaningful per {metric.grains[0]}, so it is shown by "
+                           f"{metric.grains[0]}.")
+            return
+
+
+def drop_name_ranges(p: Parse, env: Env) -> None:
+    """A period that turned out to be part of a value's name is no time range."""
+    d = p.draft
+    if p.name_ranges and d.time is not None and any(r.label == d.time.label for r in p.name_ranges):
+        d.time = None
+        d.groundings = [g for g in d.groundings if g.kind != "time"]
+
+
+def account_for_words(p: Parse, env: Env) -> None:
+    """Every content word is explained by the plan or is a function word; what is not is said, and lowers trust.
+
+    Words after a breakdown trigger that name nothing ("by payment method") and unknown names after "in" or
+    "for" (a value the index does not hold) make a clarifying question: answering without them would be wrong.
+    """
+    d, lex, tokens = p.draft, env.lex, p.tokens
+    if p.unresolved:
+        u = p.unresolved[0]
+        facts = lex.facts_of(d.base_metrics()) if d.metrics else []
+        reach = lex.reachable_dims(facts) if facts else []
+        what = ", ".join(lex.metric_label(m) for m in d.metrics if m in lex.layer.metrics)
+        p.settle(PlanOutcome(
+            status="clarify",
+            message=f"I can't break {what or 'this'} down by “{u.words}”: no attribute of the semantic layer has that "
+                    "name." + (f" It can be broken down by: {', '.join(reach[:10])}." if reach else ""),
+            suggestions=tuple(reach[:5]), signals={"coverage": 0.0}))
+        return
+    _explain_context_words(p, env)
+    content = [i for i, t in enumerate(tokens) if t.stem not in FILLER and t.stem not in FUNCTION_WORDS
+               and t.text.lower() not in STOP_WORDS and not t.text.isdigit() and t.stem not in {"s"}]
+    explained = [i for i in content if i in p.used]
+    unexplained = [i for i in content if i not in p.used]
+    d.signals["coverage"] = (len(explained) / len(content)) if content else 1.0
+    if not unexplained:
+        return
+    unknown_value = _unknown_value(p, env, unexplained)
+    if unknown_value is not None:
+        p.settle(unknown_value)
+        return
+    lacking = [tokens[i] for i in unexplained if tokens[i].stem in BUSINESS_STEMS
+               and tokens[i].stem not in lex.catalog.vocabulary]
+    if lacking:  # "day-7 retention for people who installed": the metric asked for is one LORE lacks
+        suggestions: list[str] = list(d.metrics)
+        if env.searcher is not None:
+            suggestions += [h.ref for h in env.searcher.search(lacking[0].text, k=3, kinds=["metric"]).of_kind("metric")]
+        p.settle(PlanOutcome(
+            status="clarify",
+            message=f"I don't have a metric for “{lacking[0].text}”, so I can't answer that part. Did you mean one of "
+                    "these?", suggestions=tuple(dict.fromkeys(suggestions))[:4], signals={"metric_match": 0.0}))
+        return
+    words = [tokens[i].text for i in unexplained]
+    d.signals["unexplained_words"] = float(len(words))
+    d.signals["coverage_cap"] = UNEXPLAINED_CAP
+    d.notes.append("I did not use: " + ", ".join(f"“{w}”" for w in words) + ". Check that the answer is what you "
+                   "asked, or ask again with other words.")
+
+
+def _explain_context_words(p: Parse, env: Env) -> None:
+    """Words that name what the plan already uses: the table of a filtered attribute ("premium *accounts*"), the
+    attribute of a filter value ("the premium *plan*"), the fact a metric counts ("San Francisco *orders*")."""
+    d, lex = p.draft, env.lex
+    facts = lex.facts_of(d.base_metrics())
+    nodes = set(facts)
+    # the nodes the metrics reach in one declared link ("user acquisition for *games*")
+    nodes |= {n for f in facts for n, hops in lex.catalog.reach.get(f, {}).items() if hops <= 1}
+    refs = [f.ref for f in d.filters] + list(d.dimensions)
+    nodes |= {r.split(".")[0].split(":")[0] for r in refs}
+    if d.rows_of:
+        nodes.add(d.rows_of)
+    attribute_words: set[str] = set()
+    time_refs = [f"{f}.{lex.layer.nodes[f].time_column}" for f in facts if lex.layer.nodes[f].time_column]
+    for ref in refs + time_refs:
+        col = lex.column(ref.split(":")[0])
+        if col is not None:
+            for text in (col.name, col.label or "", *col.synonyms):
+                attribute_words.update(phrase(text))
+    for name in d.metrics:  # the words of the definitions used ("dubbing" for a transcription metric)
+        metric = lex.layer.metrics.get(name)
+        if metric is not None:
+            attribute_words.update(phrase(metric.description))
+            source = lex.layer.nodes.get(metric.source or "")
+            if source is not None:
+                attribute_words.update(phrase(source.description))
+    for i, t in enumerate(p.tokens):
+        if i in p.used or i in p.reserved and i in p.used:
+            continue
+        if lex.node_words.get(t.stem, frozenset()) & nodes or t.stem in attribute_words:
+            p.use([i], "context")
+
+
+def _unknown_value(p: Parse, env: Env, unexplained: list[int]) -> PlanOutcome | None:
+    """A capitalised or quoted word after in/for/from that matches nothing: ask instead of ignoring a filter."""
+    tokens, lex = p.tokens, env.lex
+    for i in unexplained:
+        if i == 0:
+            continue
+        t = tokens[i]
+        prev = tokens[i - 1].text.lower()
+        quoted = p.question[max(0, t.start - 1):t.start] in ("'", '"', "“")
+        if (t.text[:1].isupper() or quoted) and prev in ("in", "for", "from", "of", "on", "to", "at") \
+                and phrase(t.text) and phrase(t.text)[0] not in lex.catalog.vocabulary \
+                and t.text.lower() not in KNOWN_WORDS and t.text.lower() not in INTENT_WORDS:
+            suggestions: list[str] = []
+            if env.searcher is not None:
+                hits = env.searcher.search(t.text, k=3, kinds=["value"]).of_kind("value")
+                suggestions = [h.value for h in hits if h.value][:5]
+            return PlanOutcome(
+                status="clarify",
+                message=f"I don't know “{t.text}” as a value of any dimension, so I can't filter on it."
+                        + (" Did you mean one of these?" if suggestions else ""),
+                suggestions=tuple(suggestions), signals={"value_match": 0.0})
+    return None

@@ -1,0 +1,153 @@
+"""Passes over words and dates: misspellings read as the layer's words, time ranges and grains."""
+
+from __future__ import annotations
+
+import bisect
+import difflib
+import functools
+
+from lore.plan.catalog import FILLER, Token, find_phrases
+from lore.plan.offline.env import Env
+from lore.plan.offline.parse import Parse
+from lore.plan.offline.text import tokens_in
+from lore.plan.timeparse import TimeRange, default_grain, parse_time
+from lore.plan.words import ALL_TIME_RE, FUNCTION_WORDS, KNOWN_WORDS
+from lore.retrieve.lexical import STOP_WORDS
+from lore.semantic.spec import METRIC_TIME
+from lore.types import Grounding, TimeWindow
+
+
+@functools.lru_cache(maxsize=8192)
+def _closest(word: str, vocabulary: tuple[str, ...]) -> str | None:
+    close = difflib.get_close_matches(word, vocabulary, n=1, cutoff=0.8)
+    return close[0] if close else None
+
+
+def correct_spelling(p: Parse, env: Env) -> None:
+    """Read a misspelt word as the closest word of the layer's vocabulary ("revnue" -> revenue)."""
+    vocab = env.lex.spelling
+    known = env.lex.catalog.vocabulary
+    out: list[Token] = []
+    for t in p.tokens:
+        word = t.text.lower()
+        if len(word) >= 4 and word.isalpha() and t.stem not in known and word not in STOP_WORDS \
+                and t.stem not in FUNCTION_WORDS and word not in KNOWN_WORDS:
+            best = _closest(t.stem, vocab)
+            if best is not None and best != t.stem:
+                p.draft.notes.append(f"Read “{t.text}” as a misspelling of “{best}”.")
+                p.draft.signals["spelling"] = 0.85
+                t = Token(t.text, best, t.start, t.end)
+        out.append(t)
+    p.tokens = out
+
+
+def read_time(p: Parse, env: Env) -> None:
+    """Time ranges and grains; a range right after a date attribute ("signed up in 2025") filters that date."""
+    text, tokens, d = p.question, p.tokens, p.draft
+    tp = parse_time(text, env.today, env.lex.unit_words)
+    for m in ALL_TIME_RE.finditer(text):  # "all time", "ever": no range, said so
+        p.use(tokens_in(tokens, m.span()), "time")
+        d.notes.append("Over all the data: no time range.")
+    for r in tp.ranges:
+        p.use(tokens_in(tokens, r.span), "time")
+    for g in tp.grains:
+        p.grain_tokens |= tokens_in(tokens, g.span)
+    p.use(p.grain_tokens, "grain")
+    ranges = list(tp.ranges)
+    for r in list(ranges):
+        refs, named = _time_attribute_before(p, env, r)
+        if refs:
+            p.attached.append((r, refs, named))
+            ranges.remove(r)
+    p.ranges = ranges
+    rng: TimeRange | None = ranges[0] if ranges else None
+    compare_grain = None
+    explicit = next((g.grain for g in tp.grains if not g.inferred), None)
+    if len(ranges) > 1:
+        rng, compare_grain = covering(ranges)
+        if explicit is not None:
+            compare_grain = None  # "quarterly ..., 2025 and 2026": the grain asked for shows both periods
+        else:
+            d.notes.append("Compared " + " and ".join(r.label for r in ranges) + f" side by side, by {compare_grain}.")
+    if rng is not None:
+        d.time = TimeWindow(start=rng.start, end=rng.end, label=rng.label)
+        d.groundings.append(Grounding(kind="time", ref=rng.label, phrase=text[rng.span[0]:rng.span[1]].strip(),
+                                      source="rule"))
+    if compare_grain is not None:
+        d.dimensions.append(f"{METRIC_TIME}:{compare_grain}")
+    grain = tp.grain
+    if grain is not None and compare_grain is None:
+        inferred = any(g.inferred for g in tp.grains) and not any(not g.inferred for g in tp.grains)
+        if inferred:
+            grain = default_grain(rng, env.today)
+            d.notes.append(f"Shown by {grain}, which suits the period asked about.")
+        g = next(g for g in tp.grains if g.grain == tp.grain)
+        d.dimensions.append(f"{METRIC_TIME}:{grain}")
+        d.groundings.append(Grounding(kind="grain", ref=f"{METRIC_TIME}:{grain}", phrase=text[g.span[0]:g.span[1]].strip(),
+                                      source="rule"))
+
+
+def _time_attribute_before(p: Parse, env: Env, r: TimeRange) -> tuple[list[str], list[int]]:
+    """Date attributes named right before a range ("signed up in 2025", "opened in 2024"), best first, and the
+    tokens naming them."""
+    tokens = p.tokens
+    end = bisect.bisect_right(tokens, r.span[0], key=lambda t: t.end)  # the tokens that end before the range
+    offset = max(0, end - 4)
+    before = tokens[offset:end]
+    if not before:
+        return [], []
+    matches = find_phrases(before, list(env.lex.time_entries))
+    if not matches:
+        return [], []
+    m = matches[-1]
+    if m.end != len(before) and not all(t.stem in FILLER or t.text.lower() in ("in", "on", "during", "since", "before",
+                                                                                 "after", "between", "from")
+                                        for t in before[m.end:]):
+        return [], []
+    span_stems = tuple(t.stem for t in before[m.start:m.end] if t.stem not in FILLER)
+    refs = [e.ref for e in env.lex.time_entries if e.phrase == span_stems]
+    return refs, list(range(offset + m.start, offset + m.end))
+
+
+def attach_dates(p: Parse, env: Env) -> None:
+    """Filter the date attribute a range names; if none is reachable, the range is the metric's own time."""
+    d, lex = p.draft, env.lex
+    facts = lex.facts_of(d.base_metrics())
+    for r, refs, named in p.attached:
+        p.use([i for i in named if i not in p.used], "time")  # "signed up" names the date filtered
+        reachable = [ref for ref in refs if lex.reachable(facts, ref)]
+        own = {lex.layer.nodes[f].time_column for f in facts}
+        if not reachable or all(ref.split(".")[1] in own and ref.split(".")[0] in facts for ref in reachable):
+            if d.time is None:
+                d.time = TimeWindow(start=r.start, end=r.end, label=r.label)
+                d.groundings.append(Grounding(kind="time", ref=r.label, phrase=p.question[r.span[0]:r.span[1]].strip(),
+                                              source="rule"))
+            continue
+        ref = reachable[0]
+        f = TimeWindow(start=r.start, end=r.end).filter()
+        if f is None:
+            continue
+        f = f.model_copy(update={"ref": ref})
+        d.filters.append(f)
+        d.groundings.append(Grounding(kind="filter", ref=f.describe(), phrase=p.question[r.span[0]:r.span[1]].strip(),
+                                      source=f"a date of {lex.label(ref)}"))
+
+
+def covering(ranges: list[TimeRange]) -> tuple[TimeRange, str]:
+    """One window over several compared periods, and the grain that shows them side by side.
+
+    >>> from datetime import date
+    >>> a = TimeRange(start=date(2025, 1, 1), end=date(2025, 12, 31), label="2025", span=(0, 4))
+    >>> b = TimeRange(start=date(2026, 1, 1), end=date(2026, 11, 1), label="2026", span=(9, 13))
+    >>> r, g = covering([b, a]); (r.start, r.end, r.label, g)
+    (datetime.date(2025, 1, 1), datetime.date(2026, 11, 1), '2026 and 2025', 'year')
+    """
+    starts = [r.start for r in ranges if r.start]
+    ends = [r.end for r in ranges if r.end]
+    lengths = [((r.end - r.start).days + 1) for r in ranges if r.start and r.end]
+    shortest = min(lengths) if lengths else 366
+    grain = "day" if shortest <= 1 else "week" if shortest <= 7 else "month" if shortest <= 31 else \
+        "quarter" if shortest <= 92 else "year"
+    window = TimeRange(start=min(starts) if starts else None, end=max(ends) if ends else None,
+                       label=" and ".join(r.label for r in ranges), span=ranges[0].span)
+    return window, grain

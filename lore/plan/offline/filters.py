@@ -1,0 +1,118 @@
+"""The filter pass: accepted value mentions become filters, one attribute per mention, negation per mention."""
+
+from __future__ import annotations
+
+import re
+
+from lore.plan.catalog import phrase
+from lore.plan.offline.env import Env
+from lore.plan.offline.parse import Mention, Parse
+from lore.plan.offline.text import tokens_in
+from lore.plan.words import COMBINED_RE, COMPARE_RE, NEGATION_RE
+from lore.semantic.spec import METRIC_TIME
+from lore.types import Filter, Grounding, PlanOutcome
+
+
+def read_filters(p: Parse, env: Env) -> None:
+    """Turn the accepted value mentions into filters (see the module docstring)."""
+    d, lex, text, tokens = p.draft, env.lex, p.question, p.tokens
+    values = [v for v in p.accepted if not (tokens_in(tokens, v.span) & {i for i, why in p.used.items()
+                                                                          if why not in ("value", "operator")})]
+    if not values:
+        return
+    facts = lex.facts_of(d.base_metrics()) if d.metrics else ([d.rows_of] if d.rows_of else [])
+    by_span: dict[tuple[int, int], list[Mention]] = {}
+    for v in values:
+        by_span.setdefault(v.span, []).append(v)
+    chosen: list[Mention] = []
+    unreachable: list[Mention] = []
+    qstems = {t.stem for t in tokens}
+    for span, options in sorted(by_span.items()):
+        ok = [o for o in options if lex.reachable(facts, o.ref)]
+        if not ok:
+            mention = text[span[0]:span[1]]
+            if all(mention.lower() != o.value.lower() for o in options):
+                continue  # a respelled word that is no value of anything the metric reaches: not a filter
+            if phrase(mention) in lex.node_phrases:
+                continue  # the word names a table here, not a value
+            unreachable.append(options[0])
+            continue
+
+        def rank(o: Mention) -> tuple:
+            col_label = set(phrase(lex.label(o.ref)))
+            named = bool(col_label & qstems)
+            hops = min(lex.catalog.hops(f, o.ref) for f in facts) if facts else 0
+            return (named, o.score, -hops)
+
+        ok.sort(key=rank, reverse=True)
+        best = ok[0]
+        if len(ok) > 1 and rank(ok[0])[:2] == rank(ok[1])[:2] and ok[0].ref != ok[1].ref:
+            d.signals["value_ambiguity"] = 0.75
+        chosen.append(best)
+    if unreachable and not chosen:
+        v = unreachable[0]
+        labels = ", ".join(lex.metric_label(m) for m in d.metrics if m in lex.layer.metrics) or lex.label(lex.entity.get(d.rows_of or "", ""))
+        reach = lex.reachable_dims(facts)
+        p.settle(PlanOutcome(
+            status="clarify",
+            message=f"“{v.value}” is a {lex.label(v.ref)}, and {labels} can't be filtered by {lex.label(v.ref)}. "
+                    f"It can be broken down by: {', '.join(reach[:8])}.",
+            suggestions=tuple(reach[:5]), signals={"value_reach": 0.0}))
+        return
+    if unreachable:
+        d.notes.append("Ignored " + ", ".join(f"“{v.value}”" for v in unreachable) + ": not available for these metrics.")
+        d.signals["value_unreachable"] = 0.5
+    groups: dict[tuple[str, bool], list[Mention]] = {}
+    last_neg = False
+    last_end = -1
+    for v in chosen:
+        before = text[max(0, v.span[0] - 25):v.span[0]]
+        between = text[last_end:v.span[0]] if last_end >= 0 else ""
+        neg = bool(NEGATION_RE.search(before))
+        if not neg and last_neg and re.fullmatch(r"[\s,]*(and|or|nor|,)?[\s,]*", between or ""):
+            neg = True
+        groups.setdefault((v.ref, neg), []).append(v)
+        last_neg, last_end = neg, v.span[1]
+        p.use(tokens_in(tokens, v.span), "value")
+        mneg = NEGATION_RE.search(before)
+        if mneg:
+            offset = v.span[0] - len(before)
+            p.use(tokens_in(tokens, (offset + mneg.start(), v.span[0])), "operator")
+    compare = bool(COMPARE_RE.search(text))
+    for (ref, neg), items in list(groups.items()):
+        # "by service (compute etc.)": an example of a grouped attribute, not a filter
+        if ref in d.dimensions and not neg:
+            kept = [v for v in items
+                    if not re.match(r"\W*(etc\b|and so on|\.\.\.|…)", text[v.span[1]:v.span[1] + 12], re.I)
+                    and not re.search(r"(\be\.?g\.?|such as|like|\()\s*$", text[max(0, v.span[0] - 12):v.span[0]], re.I)]
+            if not kept:
+                del groups[(ref, neg)]
+                continue
+            groups[(ref, neg)] = kept
+    for (ref, neg), items in groups.items():
+        vals = tuple(dict.fromkeys(v.value for v in items))
+        node = ref.split(".")[0]
+        inherited = [f for f in d.filters if f.ref == ref and f.op in ("=", "in") and not neg]
+        if compare and inherited and any(g.kind == "context" for g in d.groundings):
+            vals = tuple(dict.fromkeys([v for f in inherited for v in f.values] + list(vals)))  # type: ignore[misc]
+        # a new value replaces an inherited filter on the same node (never one of this question)
+        d.filters = [f for f in d.filters if f not in d.inherited_filters or f.ref.split(".")[0] != node
+                     or (f.op in ("not_in", "!=")) != neg]
+        if neg:
+            f = Filter(ref=ref, op="not_in" if len(vals) > 1 else "!=", values=vals)
+        else:
+            f = Filter(ref=ref, op="in" if len(vals) > 1 else "=", values=vals)
+        d.filters.append(f)
+        phrase_text = ", ".join(text[v.span[0]:v.span[1]] for v in items)
+        d.groundings.append(Grounding(kind="filter", ref=f.describe(), phrase=("not " if neg else "") + phrase_text,
+                                      source=f"value of {lex.label(ref)}", score=min(v.score for v in items)))
+        combined = COMBINED_RE.search(text)
+        if combined is not None:
+            p.use(tokens_in(tokens, combined.span()), "operator")
+        if not neg and len(vals) > 1 and ref not in d.dimensions and d.rows_of is None and combined is None and (
+                compare or not any(not x.startswith(METRIC_TIME) for x in d.dimensions)):
+            # several values of one attribute are shown side by side ("Chicago and Brooklyn", "food vs drinks")
+            d.dimensions.append(ref)
+            d.groundings.append(Grounding(kind="dimension", ref=ref, phrase=" and ".join(str(v) for v in vals),
+                                          source="rule: several values are shown side by side"))
+    d.signals["value_match"] = min((v.score for v in chosen), default=1.0)

@@ -1,0 +1,116 @@
+"""The follow-up pass: a turn that refines the previous answer keeps what it does not change."""
+
+from __future__ import annotations
+
+import re
+
+from lore.plan.catalog import FILLER
+from lore.plan.offline.env import Env
+from lore.plan.offline.parse import Parse
+from lore.plan.offline.text import tokens_in
+from lore.plan.words import BUSINESS_STEMS, FUNCTION_WORDS
+from lore.retrieve.lexical import STOP_WORDS
+from lore.semantic.spec import METRIC_TIME
+from lore.types import Grounding, PlanOutcome
+
+_FOLLOWUP_START = re.compile(
+    r"^(now|and|also|what about|how about|same|only|just|but|instead|then|ok(ay)?|break|split|drill|"
+    r"filter|exclud\w*|remove|add|show|make it|compare|for|in|by|per|plus|leave|drop|keep|"
+    r"limit|top|bottom|sort|order|and what about|what if)\b", re.I)
+_STRONG_FOLLOWUP = re.compile(r"^(now|and|also|what about|how about|same|instead|then|plus|what if|ok(ay)?,? (now|and))\b",
+                              re.I)
+_REFERS_BACK = re.compile(r"\b(that|this|it|those|these|same|them|instead|too|as well)\b", re.I)
+_ADD_METRIC = re.compile(r"\b(also|too|as well|plus|along with|alongside|add)\b", re.I)
+_INSTEAD = re.compile(r"\binstead\b", re.I)
+
+
+def detect_followup(p: Parse, env: Env) -> None:
+    """A turn refines the previous answer when it says so, or when it names no metric and nothing unknown."""
+    if p.previous is None or p.previous.rows_of is not None and not p.draft.metrics and p.draft.rows_of is None:
+        return
+    tokens, d = p.tokens, p.draft
+    cue = bool(_FOLLOWUP_START.search(p.question)) and len(tokens) <= 12
+    back = bool(_REFERS_BACK.search(p.question))
+    if d.metrics or d.rows_of is not None:
+        p.followup = bool(_STRONG_FOLLOWUP.search(p.question)) and len(tokens) <= 12 or (back and len(tokens) <= 10)
+        return
+    value_tokens = set().union(*(tokens_in(tokens, v.span) for v in p.accepted)) if p.accepted else set()
+    unexplained = [i for i, t in enumerate(tokens) if i not in p.used and i not in value_tokens
+                   and t.stem not in FILLER and t.stem not in FUNCTION_WORDS]
+    p.followup = cue or back or not unexplained
+
+
+def merge_followup(p: Parse, env: Env) -> None:
+    """Refine the previous plan with what this turn grounded (or ask when it names a metric LORE lacks)."""
+    if not p.followup or p.previous is None:
+        return
+    d, lex, prev = p.draft, env.lex, p.previous
+    if not d.metrics:
+        unknown = _unknown_request(p, env)
+        if unknown is not None:
+            p.settle(unknown)
+            return
+    new_metrics = list(d.metrics)
+    if new_metrics:
+        metrics = list(prev.metrics) + [m for m in new_metrics if m not in prev.metrics] \
+            if _ADD_METRIC.search(p.question) else new_metrics
+    else:
+        metrics = list(prev.metrics)
+        inherited = [g.score for g in prev.groundings if g.kind == "metric"]
+        d.signals["metric_match"] = min(inherited, default=0.9)
+    adhoc = {a.name for a in prev.adhoc}
+    d.adhoc = [a for a in prev.adhoc if a.name in metrics] + [a for a in d.adhoc if a.name not in adhoc]
+    if d.rows_of is None and prev.rows_of is not None and not new_metrics:
+        d.rows_of = prev.rows_of
+    facts = lex.facts_of([m for m in metrics if m in lex.layer.metrics]) or ([d.rows_of] if d.rows_of else [])
+    dims: list[str] = []
+    new_dims = list(d.dimensions)
+    if new_dims and _INSTEAD.search(p.question):
+        dims = new_dims
+    else:
+        for x in list(prev.dimensions) + new_dims:
+            if x.startswith(METRIC_TIME) and any(y.startswith(METRIC_TIME) and y != x for y in new_dims) and x not in new_dims:
+                continue  # a new grain replaces the old one
+            if x not in dims:
+                dims.append(x)
+    dropped = [x for x in dims if x not in new_dims and not lex.reachable(facts, x)]
+    dims = [x for x in dims if x not in dropped]
+    filters = [f for f in prev.filters if lex.reachable(facts, f.ref)]
+    dropped += [f.describe() for f in prev.filters if f not in filters]
+    if dropped:
+        d.notes.append("Dropped from the previous question (not available for "
+                       + ", ".join(lex.metric_label(m) for m in metrics if m in lex.layer.metrics) + "): "
+                       + ", ".join(dropped) + ".")
+    d.metrics = metrics
+    d.dimensions = dims
+    d.inherited_filters = list(filters)
+    d.filters = filters + d.filters
+    if d.time is None:
+        d.time = prev.time
+    if not d.order_by and prev.order_by and (not new_dims or not _INSTEAD.search(p.question)):
+        d.order_by = list(prev.order_by)
+        d.limit = d.limit or prev.limit
+    d.groundings.insert(0, Grounding(kind="context", ref="previous question", phrase="previous question",
+                                     source="previous turn"))
+    live = d.metrics + d.dimensions + [f.describe() for f in d.filters] + ([d.time.label] if d.time else [])
+    for g in prev.groundings:
+        if g.kind in ("metric", "dimension", "filter", "time", "grain") and g.ref in live \
+                and not any(x.ref == g.ref for x in d.groundings):
+            d.groundings.append(g.model_copy(update={"source": f"{g.source}, from the previous question"}))
+    d.signals["followup"] = 1.0
+
+
+def _unknown_request(p: Parse, env: Env) -> PlanOutcome | None:
+    """"and what was the churn for those?": an unknown business word in a follow-up asks for a metric LORE lacks."""
+    tokens = p.tokens
+    value_tokens = set().union(*(tokens_in(tokens, v.span) for v in p.accepted)) if p.accepted else set()
+    unknown = [t for i, t in enumerate(tokens) if i not in p.used and i not in value_tokens
+               and t.stem not in FILLER and t.stem not in FUNCTION_WORDS and t.text.lower() not in STOP_WORDS
+               and t.stem not in env.lex.catalog.vocabulary and t.stem in BUSINESS_STEMS]
+    if not unknown:
+        return None
+    suggestions: list[str] = []
+    if env.searcher is not None:
+        suggestions = [h.ref for h in env.searcher.search(unknown[0].text, k=3, kinds=["metric"]).of_kind("metric")]
+    return PlanOutcome(status="clarify", message=f"I don't have a metric for “{unknown[0].text}”. Did you mean one of these?",
+                       suggestions=tuple(suggestions or env.lex.starter_metrics()), signals={"metric_match": 0.0})

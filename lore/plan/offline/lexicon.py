@@ -1,0 +1,217 @@
+"""What the offline planner knows of one project: every name of the layer and of its values, built once.
+
+All of it comes from the semantic layer and the value index: the names, labels and synonyms of metrics,
+nodes and attributes (identifiers included), the values and their other names, which nodes each fact reaches.
+The :class:`Lexicon` is built when the planner is made and never changes after, so one planner can serve any
+number of threads.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from lore.plan.catalog import Catalog, Entry, phrase
+from lore.semantic.compile import expand_metric
+from lore.semantic.spec import METRIC_TIME, Column, SemanticLayer
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """The layer's vocabulary, indexed for the planner's passes (see the module docstring)."""
+
+    catalog: Catalog
+    #: the distinct values of indexed attributes (``node.attr`` -> values)
+    values: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    #: stem -> nodes named by it ("store" -> {"stores"})
+    node_words: dict[str, frozenset[str]] = field(default_factory=dict)
+    #: full phrases of node names and labels -> nodes
+    node_phrases: dict[tuple[str, ...], frozenset[str]] = field(default_factory=dict)
+    #: the attribute a breakdown "by <node>" uses, per node
+    entity: dict[str, str] = field(default_factory=dict)
+    #: metric -> the stems of its own names (name, label, synonyms, source)
+    own_words: dict[str, frozenset[str]] = field(default_factory=dict)
+    #: derived metrics: (name, the metrics its expression names, whether it divides)
+    ratios: tuple[tuple[str, tuple[str, ...], bool], ...] = ()
+    #: attribute entries of time and boolean columns
+    time_entries: tuple[Entry, ...] = ()
+    boolean_entries: tuple[Entry, ...] = ()
+    #: the vocabulary misspellings are read against (stems of 3+ letters), sorted
+    spelling: tuple[str, ...] = ()
+    #: identifier values written with underscores, by the stems of their words, per attribute
+    identifier_cores: tuple[tuple[str, dict[tuple[str, ...], list[tuple[str, str]]]], ...] = ()
+    #: the nouns numbers may count here ("2000 orders" is no year): table, label and unit words
+    unit_words: frozenset[str] = frozenset()
+    #: value -> the attributes holding it (lower case)
+    value_refs: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: every phrase naming a metric, an attribute or a node
+    name_phrases: frozenset[tuple[str, ...]] = frozenset()
+    #: attribute and node entries by their first and by their last stem (a breakdown item starts with one)
+    attribute_index: dict[str, tuple[Entry, ...]] = field(default_factory=dict)
+    node_index: dict[str, tuple[Entry, ...]] = field(default_factory=dict)
+    #: stems that start an attribute's phrase
+    attribute_heads: frozenset[str] = frozenset()
+
+    @classmethod
+    def build(cls, catalog: Catalog, values: Mapping[str, Sequence[str]] | None = None) -> Lexicon:
+        layer = catalog.layer
+        values = dict(values or {})
+        node_words: dict[str, set[str]] = {}
+        node_phrases: dict[tuple[str, ...], set[str]] = {}
+        units: set[str] = set()
+        for n in layer.nodes.values():
+            for text in (n.name, n.label or "", *n.synonyms):
+                ph = phrase(text)
+                if ph:
+                    node_phrases.setdefault(ph, set()).add(n.name)
+                for w in ph:
+                    node_words.setdefault(w, set()).add(n.name)
+                units.update(word.lower() for word in re.findall(r"[A-Za-z]+", text.replace("_", " ")))
+        own: dict[str, frozenset[str]] = {}
+        for m in layer.metrics.values():
+            words: set[str] = set()
+            for text in (m.name, m.label or "", *m.synonyms):
+                words.update(phrase(text))
+            own[m.name] = frozenset(words)
+            if m.unit:
+                units.add(m.unit.lower())
+        ratios = tuple((m.name, tuple(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", m.expr)), "/" in m.expr)
+                       for m in layer.metrics.values() if m.is_derived)
+        time_entries = tuple(e for e in catalog.dimension_entries if (c := catalog.column(e.ref)) is not None
+                             and c.kind == "time")
+        boolean_entries = tuple(e for e in catalog.dimension_entries if (c := catalog.column(e.ref)) is not None
+                                and c.kind == "boolean")
+        spelling = tuple(sorted({w for e in catalog.metric_entries + catalog.dimension_entries + catalog.node_entries
+                                 for w in e.phrase if len(w) >= 3}))
+        value_refs: dict[str, list[str]] = {}
+        for ref, vals in values.items():
+            for v in vals:
+                value_refs.setdefault(str(v).lower(), []).append(ref)
+        return cls(
+            catalog=catalog, values=values,
+            node_words={k: frozenset(v) for k, v in node_words.items()},
+            node_phrases={k: frozenset(v) for k, v in node_phrases.items()},
+            entity={name: ref for name in layer.nodes if (ref := entity_attribute(layer, name)) is not None},
+            own_words=own, ratios=ratios, time_entries=time_entries, boolean_entries=boolean_entries,
+            spelling=spelling, identifier_cores=_identifier_cores(values), unit_words=frozenset(units),
+            value_refs={k: tuple(v) for k, v in value_refs.items()},
+            name_phrases=frozenset(e.phrase for e in (*catalog.metric_entries, *catalog.dimension_entries,
+                                                      *catalog.node_entries)),
+            attribute_index=_by_end_words(catalog.dimension_entries),
+            node_index=_by_end_words(catalog.node_entries),
+            attribute_heads=frozenset(e.phrase[0] for e in catalog.dimension_entries if e.phrase),
+        )
+
+    @property
+    def layer(self) -> SemanticLayer:
+        return self.catalog.layer
+
+    # --- questions about the layer --------------------------------------------------------------
+    def facts_of(self, metrics: Sequence[str]) -> list[str]:
+        return self.catalog.facts_of(metrics)
+
+    def reachable(self, facts: Sequence[str], ref: str) -> bool:
+        return self.catalog.reachable(facts, ref)
+
+    def column(self, ref: str) -> Column | None:
+        return self.catalog.column(ref)
+
+    def label(self, ref: str) -> str:
+        return self.catalog.dimension_label(ref)
+
+    def metric_label(self, name: str) -> str:
+        return self.catalog.metric_label(name)
+
+    def bases(self, metrics: Sequence[str]) -> list[str]:
+        return [b for m in metrics for b in expand_metric(self.layer, m)]
+
+    def reachable_dims(self, facts: Sequence[str]) -> list[str]:
+        """Labels of the categorical attributes every fact reaches without fan-out (for "it can be broken down by")."""
+        out = []
+        for node in self.layer.nodes.values():
+            for col in node.columns:
+                ref = f"{node.name}.{col.name}"
+                if col.kind in ("categorical", "boolean") and self.reachable(facts, ref) \
+                        and all(node.name in self.catalog.reach.get(f, {}) for f in facts):
+                    out.append(self.label(ref))
+        return list(dict.fromkeys(out))
+
+    def values_of(self, ref: str) -> list[str]:
+        return [str(v) for v in self.values.get(ref, ())]
+
+    def domains(self) -> list[str]:
+        """One headline metric per source: the one people have the most names for."""
+        best: dict[str, str] = {}
+        for m in self.layer.metrics.values():
+            src = m.source or (self.facts_of([m.name]) or [""])[0]
+            if src not in best or len(m.synonyms) > len(self.layer.metrics[best[src]].synonyms):
+                best[src] = m.name
+        return [self.metric_label(m) for m in best.values()][:8]
+
+    def starter_metrics(self) -> tuple[str, ...]:
+        return tuple(list(self.layer.metrics)[:5])
+
+    def definition_kind(self, name: str) -> str:
+        m = self.layer.metrics[name]
+        if m.is_derived:
+            return "ratio"
+        return {"sum": "total", "count": "count", "count_distinct": "distinct count", "avg": "average",
+                "min": "minimum", "max": "maximum"}.get(m.agg or "", "total")
+
+
+def entity_attribute(layer: SemanticLayer, node_name: str) -> str | None:
+    """The attribute that stands for a node's rows in a breakdown ("by store", "each customer").
+
+    An attribute labelled like the node itself comes first (a store's name labelled "store"), then a unique
+    name or title; else the node's one-column primary key (its identifier: names need not be unique).
+    """
+    node = layer.nodes[node_name]
+    own = {phrase(node.label or ""), phrase(node.name), *(phrase(s) for s in node.synonyms)} - {()}
+    for col in node.columns:
+        if col.kind in ("categorical", "identifier") and (phrase(col.label or "") in own or phrase(col.name) in own) \
+                and (col.unique or col.kind == "identifier" or col.name in node.primary_key):
+            return f"{node_name}.{col.name}"
+    for col in node.columns:
+        if col.kind == "categorical" and col.unique and re.search(r"(^|_)(name|title)$", col.name):
+            return f"{node_name}.{col.name}"
+    if len(node.primary_key) == 1:
+        return f"{node_name}.{node.primary_key[0]}"
+    return None
+
+
+def _by_end_words(entries: Sequence[Entry]) -> dict[str, tuple[Entry, ...]]:
+    """Entries filed under their first stem and their last stem, in their original order."""
+    out: dict[str, list[Entry]] = {}
+    for e in entries:
+        if not e.phrase:
+            continue
+        for key in dict.fromkeys((e.phrase[0], e.phrase[-1])):
+            out.setdefault(key, []).append(e)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _identifier_cores(values: Mapping[str, Sequence[str]]) -> tuple[tuple[str, dict[tuple[str, ...], list[tuple[str, str]]]], ...]:
+    """Per attribute, the values written as identifiers (with underscores) by the stems of their words, without
+    dates, so "the trailer autoplay test" finds ``trailer_autoplay_2026q2``."""
+    from lore.retrieve.lexical import stem
+
+    out = []
+    for ref, vals in values.items():
+        cores: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+        for v in vals:
+            v = str(v)
+            if "_" not in v or len(v) > 80:
+                continue
+            parts = [x for x in re.split(r"[_\-\s]+", v.lower()) if x]
+            core = tuple(stem(x) for x in parts if not re.fullmatch(r"\d{4}(q\d|h\d)?|v\d+|\d+|q\d", x))
+            suffix = "".join(x for x in parts if re.fullmatch(r"\d{4}(q\d|h\d)?|q\d", x))
+            if len(core) >= 2:
+                cores.setdefault(core, []).append((v, suffix))
+        if cores:
+            out.append((ref, cores))
+    return tuple(out)
+
+
+def is_metric_time(ref: str) -> bool:
+    return ref.split(":", 1)[0] == METRIC_TIME

@@ -1,0 +1,357 @@
+"""Passes over metrics: the metric phrases of the question, ratios of two metrics, a metric found by similarity
+when no name is used, and what to say when no metric fits."""
+
+from __future__ import annotations
+
+import re
+
+from lore.plan.catalog import FILLER, PhraseMatch, find_phrases, phrase
+from lore.plan.offline.env import Env
+from lore.plan.offline.parse import Mention, Parse
+from lore.plan.offline.text import Spans, mask, tokens_in
+from lore.plan.words import BUSINESS_STEMS, CREATIVE_RE, FUNCTION_WORDS, INTENT_WORDS
+from lore.retrieve.lexical import STOP_WORDS
+from lore.semantic.spec import METRIC_TIME
+from lore.types import Grounding, PlanOutcome
+
+
+def find_metrics(p: Parse, env: Env) -> None:
+    """Metric phrases (longest first), ratios written as "A per B", and the value mentions they compete with."""
+    tokens, lex = p.tokens, env.lex
+    matches = find_phrases(tokens, lex.catalog.metric_index or lex.catalog.metric_entries,
+                           taken=p.consumed - p.grain_tokens)
+    # a metric's own name may hold a grain word ("monthly active users"): the name wins
+    stolen = {i for m in matches for i in range(m.start, m.end)} & p.grain_tokens
+    if stolen:
+        p.draft.dimensions = [x for x in p.draft.dimensions if not x.startswith(METRIC_TIME)]
+        p.draft.groundings = [g for g in p.draft.groundings if g.kind != "grain"]
+        for i in stolen:
+            p.used.pop(i, None)
+    matches = _resolve(p, env, matches)
+    matches = _ratio_of_matches(p, env, matches)
+    matches, p.mentions = _longest_wins(p, env, matches, p.mentions)
+    p.metric_matches = matches
+    p.reserved = set().union(*(tokens_in(tokens, h.span) for h in p.mentions)) if p.mentions else set()
+
+
+def _resolve(p: Parse, env: Env, matches: list[PhraseMatch]) -> list[PhraseMatch]:
+    """Drop one-word synonym matches that belong to something else.
+
+    - the word before names a table the metric cannot reach ("game sessions" is not another fact's "sessions");
+    - the word is part of another matched metric's own names (its echo).
+    """
+    lex, tokens = env.lex, p.tokens
+    strong = list(dict.fromkeys(x.ref for x in matches if x.end - x.start > 1 or x.source == "name"))
+    out = []
+    for m in matches:
+        if m.end - m.start == 1 and m.source != "name":
+            facts = lex.facts_of([m.ref])
+            prev = tokens[m.start - 1].stem if m.start > 0 else ""
+            owners = lex.node_words.get(prev, frozenset())
+            if owners and not any(lex.reachable(facts, f"{o}.x") for o in owners):
+                continue
+            word = tokens[m.start].stem
+            if any(word in lex.own_words[ref] for ref in strong if ref != m.ref):
+                continue
+        out.append(m)
+    best: dict[str, float] = {}
+    for o in out:
+        best[o.ref] = max(best.get(o.ref, o.score), o.score)
+    return [m for m in out if not (m.end - m.start == 1 and any(
+        ref != m.ref and tokens[m.start].stem in lex.own_words[ref] and score >= m.score for ref, score in best.items()))]
+
+
+def _ratio_of_matches(p: Parse, env: Env, matches: list[PhraseMatch]) -> list[PhraseMatch]:
+    """"spend per install": two metrics joined by per / divided by become the derived ratio defined over them."""
+    joined: set[int] = set()
+    ratios: list[PhraseMatch] = []
+    for a, b in zip(matches, matches[1:]):
+        between = p.question[p.tokens[a.end - 1].end:p.tokens[b.start].start].strip().lower()
+        if between not in ("per", "/", "divided by", "over", "per each", "for each", "by", "for every", "to"):
+            continue
+        for name, refs, divides in env.lex.ratios:
+            if list(refs) == [a.ref, b.ref] and divides:
+                ratios.append(PhraseMatch(name, a.start, b.end, min(a.score, b.score) * 0.95, "ratio of two metrics", True))
+                joined.update((id(a), id(b)))
+                break
+    out = [x for x in matches if id(x) not in joined] + ratios
+    return sorted(out, key=lambda x: x.start)
+
+
+def _longest_wins(p: Parse, env: Env, metrics: list[PhraseMatch],
+                  values: list[Mention]) -> tuple[list[PhraseMatch], list[Mention]]:
+    """Where a metric phrase and a value mention overlap, keep the one covering more characters; on a tie the value
+    wins when its attribute is named next to it ("the games org")."""
+    from lore.plan.offline.breakdowns import _value_with_its_attribute
+
+    tokens = p.tokens
+    keep_m, drop_v = [], set()
+    spans = Spans((v.span, i) for i, v in enumerate(values))
+    for m in metrics:
+        m_span = (tokens[m.start].start, tokens[m.end - 1].end)
+        rivals = sorted(i for _, i in spans.overlapping(m_span))  # type: ignore[misc]
+        if any((values[i].span[1] - values[i].span[0]) > (m_span[1] - m_span[0]) for i in rivals):
+            continue
+        if any((values[i].span[1] - values[i].span[0]) == (m_span[1] - m_span[0])
+               and _value_wins_tie(p, env, values, i) for i in rivals):
+            continue
+        keep_m.append(m)
+        drop_v.update(rivals)
+    return keep_m, [v for i, v in enumerate(values) if i not in drop_v]
+
+
+def _value_wins_tie(p: Parse, env: Env, values: list[Mention], i: int) -> bool:
+    """A value mention as long as a metric phrase on the same words is the value when its attribute is named next
+    to it ("the games org"), a negation is before it ("excluding drinks") or another value of its attribute is
+    listed with it ("drinks vs food")."""
+    from lore.plan.offline.breakdowns import _value_with_its_attribute
+    from lore.plan.words import NEGATION_RE
+
+    v = values[i]
+    if _value_with_its_attribute(p, env, min(tokens_in(p.tokens, v.span))):
+        return True
+    if NEGATION_RE.search(p.question[max(0, v.span[0] - 25):v.span[0]]):
+        return True
+    for other in values:
+        if other is v or other.ref != v.ref:
+            continue
+        between = p.question[min(v.span[1], other.span[1]):max(v.span[0], other.span[0])].strip(" ,").lower()
+        if between in ("and", "or", "vs", "vs.", "versus", "&", "/", "", "and the", "or the", "compared to",
+                       "compared with", "against"):
+            return True
+    return False
+
+
+def take_metrics(p: Parse, env: Env) -> None:
+    """The metric phrases left after breakdowns took theirs become the plan's metrics."""
+    d = p.draft
+    for m in p.metric_matches:
+        span = set(range(m.start, m.end))
+        taken = span & {i for i, why in p.used.items() if why != "metric"}
+        if taken:
+            # a synonym that ran into a breakdown ("sales by product" before "by product type") keeps its own words
+            left = sorted(span - taken)
+            if not m.source.startswith("synonym") or not left or not any(
+                    p.tokens[i].stem in env.lex.own_words.get(m.ref, frozenset()) for i in left):
+                continue
+            p.use(left, "metric")
+            if m.ref not in d.metrics:
+                d.metrics.append(m.ref)
+                d.groundings.append(Grounding(kind="metric", ref=m.ref, phrase=" ".join(p.tokens[i].text for i in left),
+                                              source=m.source, score=m.score))
+            continue
+        p.use(range(m.start, m.end), "metric")
+        if m.ref not in d.metrics:
+            d.metrics.append(m.ref)
+            d.groundings.append(Grounding(kind="metric", ref=m.ref, phrase=p.words(m.start, m.end),
+                                          source=m.source if m.exact else f"{m.source} (reordered)", score=m.score))
+    d.signals["metric_match"] = min((g.score for g in d.groundings if g.kind == "metric"), default=0.0)
+
+
+def explain_own_words(p: Parse, env: Env) -> None:
+    """Words of a chosen metric's own names ("monthly" in "monthly active users") are explained by it."""
+    own: set[str] = set()
+    for name in p.draft.metrics:
+        m = env.lex.layer.metrics.get(name)
+        if m is None:
+            continue
+        for text in (m.name, m.label or "", m.source or "", *m.synonyms):
+            own.update(phrase(text))
+    for i, t in enumerate(p.tokens):
+        if i not in p.used and i not in p.reserved and t.stem in own:
+            p.use([i], "metric")
+
+
+def vector_metric(p: Parse, env: Env) -> None:
+    """No metric named: the retriever's closest metric, when it is clearly the one and explains a word."""
+    d, lex, tokens = p.draft, env.lex, p.tokens
+    if d.metrics or env.searcher is None or d.rows_of is not None:
+        return
+    masked = mask(p.question, tokens, p.consumed).strip()
+    if not phrase(masked):
+        return
+    hits = env.searcher.search(masked, k=5, kinds=["metric"]).of_kind("metric")
+    if not hits:
+        return
+    named_tables = [nodes for ph, nodes in lex.node_phrases.items()
+                    if any(tuple(t.stem for t in tokens[j:j + len(ph)]) == ph for j in range(len(tokens)))]
+    spans: dict[tuple[int, int], list[str]] = {}
+    for v in p.accepted:
+        spans.setdefault(v.span, []).append(v.ref)
+
+    def fits(h) -> bool:  # noqa: ANN001
+        facts = lex.facts_of([h.ref])
+        tables_ok = all(any(lex.reachable(facts, f"{o}.x") for o in owners) for owners in named_tables)
+        dims_ok = all(lex.reachable(facts, x) for x in d.dimensions)
+        values_ok = all(any(lex.reachable(facts, r) for r in refs) for refs in spans.values())
+        return tables_ok and dims_ok and values_ok
+
+    def explains(h) -> bool:  # noqa: ANN001
+        """The metric accounts for at least one word of the question (similarity alone is not enough)."""
+        words = lex.own_words[h.ref] | set(phrase(lex.layer.metrics[h.ref].description))
+        return any(t.stem in words for i, t in enumerate(tokens) if i not in p.used and t.stem not in FILLER
+                   and t.text.lower() not in STOP_WORDS and t.stem not in FUNCTION_WORDS)
+
+    ranked = sorted(hits, key=lambda h: (fits(h), h.score), reverse=True)
+    top = ranked[0]
+    second = ranked[1].score if len(ranked) > 1 else 0.0
+    margin = top.score - second
+    grounded = bool(d.dimensions and any(not x.startswith(METRIC_TIME) for x in d.dimensions)) or bool(p.accepted)
+    only_fit = grounded and fits(top) and not any(fits(h) for h in ranked[1:])
+    d.signals["metric_vector_score"] = top.score
+    d.signals["metric_margin"] = max(0.0, margin) if not only_fit else max(margin, 0.1)
+    unknown_business = [t for i, t in enumerate(tokens) if i not in p.used and t.stem in BUSINESS_STEMS
+                        and t.stem not in lex.catalog.vocabulary]
+    if not fits(top) or not explains(top) or unknown_business:
+        d.candidates.extend(h.ref for h in ranked[:3])
+        return
+    fitting = [h for h in ranked if fits(h)]
+    fit_margin = fitting[0].score - (fitting[1].score if len(fitting) > 1 else 0.0) if fitting else 0.0
+    clear_fit = grounded and bool(fitting) and fitting[0] is top and fit_margin >= 0.08 and top.score >= 0.4 \
+        and top.lexical_score > 0.2
+    if (top.score >= 0.62 and margin >= 0.06 and top.lexical_score > 0.2) or (only_fit and top.score >= 0.3
+                                                                             and top.lexical_score > 0.1) or clear_fit:
+        d.metrics.append(top.ref)
+        d.groundings.append(Grounding(kind="metric", ref=top.ref, phrase=masked, source="description (similarity)",
+                                      score=round(top.score, 3)))
+        d.signals["metric_match"] = min(0.85, top.score)
+        explain_own_words(p, env)
+    else:
+        d.signals["vector_candidates"] = float(len(hits))
+        d.candidates.extend(h.ref for h in ranked[:3])
+
+
+def ratio_by_entity(p: Parse, env: Env) -> None:
+    """"revenue per customer", "on average, how much does each customer spend": the defined ratio A / B.
+
+    A derived metric ``A / B`` is chosen when A was matched and the question names B's entity right after
+    "per", "each", "every" or "an average", using one of B's own words (customer, order, account...).
+    """
+    d, lex, tokens = p.draft, env.lex, p.tokens
+    if not d.metrics:
+        return
+    averaged = re.search(r"\b(average|avg|mean)\b", p.question, re.I)
+    for name, refs, divides in lex.ratios:
+        if not divides or len(refs) != 2 or refs[0] not in d.metrics:
+            continue
+        a_words, b_words = lex.own_words.get(refs[0], frozenset()), lex.own_words.get(refs[1], frozenset())
+        for i, t in enumerate(tokens):
+            if t.stem not in b_words or p.used.get(i) not in (None, "dimension") or (t.stem in a_words and not any(
+                    toks == (i,) for toks in p.dimension_tokens.values())):
+                continue
+            if p.used.get(i) == "dimension" and not any(toks == (i,) for toks in p.dimension_tokens.values()):
+                continue  # "per game genre" is a breakdown by genre, not a ratio per game
+            prev = " ".join(x.text.lower() for x in tokens[max(0, i - 2):i])
+            if re.search(r"\b(per|each|every|an|a single|by the)$", prev) or \
+                    (averaged and re.search(r"\b(per|each|every)\b", prev)):
+                _drop_breakdown_at(p, i)
+                d.metrics = [name if x == refs[0] else x for x in d.metrics]
+                d.groundings = [g.model_copy(update={"ref": name, "source": "ratio of two metrics"})
+                                if g.kind == "metric" and g.ref == refs[0] else g for g in d.groundings]
+                p.used[i] = "metric"
+                for j in range(max(0, i - 2), i):
+                    if tokens[j].text.lower() in ("per", "each", "every"):
+                        p.used[j] = "metric"
+                for j, x in enumerate(tokens):
+                    if x.text.lower() in ("average", "avg", "mean"):
+                        p.used[j] = "metric"
+                return
+
+
+def _drop_breakdown_at(p: Parse, i: int) -> None:
+    """Undo a breakdown read from token ``i`` ("per customer" is a ratio here, not a breakdown)."""
+    for ref, toks in list(p.dimension_tokens.items()):
+        if toks == (i,):
+            del p.dimension_tokens[ref]
+            if ref in p.draft.dimensions:
+                p.draft.dimensions.remove(ref)
+            p.draft.groundings = [g for g in p.draft.groundings if not (g.kind == "dimension" and g.ref == ref)]
+
+
+def unsupported_intent(p: Parse, env: Env) -> None:
+    """Averages, medians, shares... of a metric the layer defines as a total: ask instead of answering the total."""
+    d, lex = p.draft, env.lex
+    if d.adhoc or not d.metrics:
+        return  # the question defined what to compute, or lists rows
+    own: set[str] = set()
+    for name in d.metrics:
+        m = lex.layer.metrics.get(name)
+        if m is None:
+            continue
+        for t in (m.name, m.label or "", m.description, *m.synonyms):
+            own.update(phrase(t))
+    for i, t in enumerate(p.tokens):
+        if i in p.used:
+            continue
+        word = t.text.lower()
+        if word in INTENT_WORDS and t.stem not in own and INTENT_WORDS[word] in ("average", "median", "percentile",
+                                                                             "share", "percentage", "proportion",
+                                                                             "fraction", "variance",
+                                                                             "standard deviation", "distribution",
+                                                                             "correlation"):
+            labels = ", ".join(lex.metric_label(m) for m in d.metrics if m in lex.layer.metrics)
+            close = [x for x in lex.layer.metrics if x not in d.metrics and t.stem in phrase(
+                lex.layer.metrics[x].description + " " + (lex.layer.metrics[x].label or ""))]
+            p.settle(PlanOutcome(
+                status="clarify",
+                message=f"I can't compute the {INTENT_WORDS[word]} of {labels} from the governed definitions "
+                        f"(it is defined as a {lex.definition_kind(d.metrics[0])}). I can show {labels} itself, "
+                        "by any dimension or over time.",
+                suggestions=tuple((close + list(d.metrics))[:4]), signals={"intent": 0.0}))
+            return
+
+
+def no_metric(p: Parse, env: Env) -> None:
+    """Nothing names a metric and this is no follow-up: say what could not be matched, or that it is out of scope."""
+    d, lex, tokens = p.draft, env.lex, p.tokens
+    if d.metrics or d.rows_of is not None or p.followup:
+        return
+    grounded_something = bool(d.dimensions or p.accepted or d.time)
+    pool = [n for n in d.candidates if n in lex.layer.metrics]
+    if env.searcher is not None:
+        masked = mask(p.question, tokens, p.consumed).strip() or p.question
+        pool += [h.ref for h in env.searcher.search(masked, k=8, kinds=["metric"]).of_kind("metric")]
+    spans: dict[tuple[int, int], list[str]] = {}
+    for v in p.accepted:
+        spans.setdefault(v.span, []).append(v.ref)
+
+    def usable(name: str) -> bool:
+        facts = lex.facts_of([name])
+        return all(lex.reachable(facts, x) for x in d.dimensions) and \
+            all(any(lex.reachable(facts, r) for r in refs) for refs in spans.values())
+
+    pool = list(dict.fromkeys(pool))
+    suggestions = ([n for n in pool if usable(n)] or pool)[:3]
+    value_tokens = set().union(*(tokens_in(tokens, v.span) for v in p.accepted)) if p.accepted else set()
+    content = [t for i, t in enumerate(tokens) if i not in p.used and i not in value_tokens
+               and t.stem not in FILLER and t.stem not in FUNCTION_WORDS and t.text.lower() not in STOP_WORDS
+               and not t.text.isdigit()]
+    unknown = [t for t in content if t.stem not in lex.catalog.vocabulary]
+    business = [t for t in content if t.stem in BUSINESS_STEMS]
+    if CREATIVE_RE.search(p.question) or (not business and content and len(unknown) >= max(1, (len(content) + 1) // 2)
+                                          and not (d.dimensions and len(unknown) < len(content))):
+        p.settle(PlanOutcome(
+            status="refuse",
+            message="That is outside what I can answer: I answer questions about the governed metrics in this "
+                    "project (" + ", ".join(lex.domains()) + "). Try one of the suggestions.",
+            suggestions=tuple(suggestions or lex.starter_metrics()), signals={"in_scope": 0.0}))
+        return
+    if not content and not grounded_something:
+        p.settle(PlanOutcome(
+            status="clarify", message="Which metric would you like to see? For example: " + ", ".join(lex.domains()[:5]) + ".",
+            suggestions=tuple(suggestions or lex.starter_metrics()), signals={"metric_match": 0.0}))
+        return
+    words = " ".join(t.text for t in content)
+    if not words:
+        about = [lex.label(x) for x in d.dimensions if not x.startswith(METRIC_TIME)]
+        about += [v.value for v in p.accepted]
+        scope = f" for {', '.join(dict.fromkeys(about))}" if about else ""
+        p.settle(PlanOutcome(
+            status="clarify",
+            message=f"Which metric would you like{scope}? For example: "
+                    + ", ".join(lex.metric_label(m) for m in (suggestions or lex.starter_metrics())[:3]) + ".",
+            suggestions=tuple(suggestions or lex.starter_metrics()), signals={"metric_match": 0.0}))
+        return
+    p.settle(PlanOutcome(
+        status="clarify", message=f"I couldn't match “{words}” to a metric I know. Did you mean one of these?",
+        suggestions=tuple(suggestions or lex.starter_metrics()), signals={"metric_match": 0.0}))

@@ -1,0 +1,88 @@
+"""The ordering pass: "top 5", "the 3 biggest", "which ... the most", "ranked", and finishing the order."""
+
+from __future__ import annotations
+
+import re
+
+from lore.plan.offline.env import Env
+from lore.plan.offline.parse import Parse
+from lore.plan.offline.text import mask, tokens_in
+from lore.plan.words import LEAST_RE, MOST_RE, NUMBER_ALT, RANKED_RE, TOP_RE, WHICH_WORDS, number_value
+from lore.semantic.spec import METRIC_TIME
+from lore.types import Grounding, OrderBy
+
+#: the first metric of the plan, named once the metrics are known
+FIRST_METRIC = "__first_metric__"
+_COUNTED = re.compile(r"\b(?:the\s+)?(\d{1,3}|" + NUMBER_ALT + r")\s+([a-z][a-z\-]+)", re.I)
+
+
+def read_order(p: Parse, env: Env) -> None:
+    """Ranking and top-N (value mentions are masked: "Best Buy" is a name, not a ranking)."""
+    d, tokens = p.draft, p.tokens
+    text = mask(p.question, tokens, p.reserved | {i for i, why in p.used.items() if why == "time"})
+    # ranking words inside the names of what was read ("per order", "order date") rank nothing
+    named = mask(text, tokens, {i for i, why in p.used.items() if why not in ("operator", "time")})
+    m = TOP_RE.search(text)
+    if m:
+        word, count = m.group(1).lower(), number_value(m.group(2)) or 0
+        if 0 < count <= 1000:
+            d.limit = count
+            d.signals["ranked"] = 1.0
+            desc = word not in ("bottom", "worst", "lowest", "smallest")
+            d.order_by = [OrderBy(ref=FIRST_METRIC, descending=desc)]
+            p.use(tokens_in(tokens, m.span()), "order")
+            d.groundings.append(Grounding(kind="order", ref=("top" if desc else "bottom") + f" {count}",
+                                          phrase=m.group(0), source="rule"))
+            return
+    which = next((t for t in tokens if t.text.lower() in WHICH_WORDS), None)
+    most, least = MOST_RE.search(named), LEAST_RE.search(named)
+    counted = _COUNTED.search(text)
+    if counted and (most or least) and not re.match(r"\d{4}$", counted.group(1)):
+        count = number_value(counted.group(1)) or 0
+        word_tok = next((i for i, t in enumerate(tokens) if t.start == counted.start(2)), None)
+        later = [i for i, why in p.used.items() if why == "dimension" and word_tok is not None and i >= word_tok]
+        if 0 < count <= 100 and later:
+            hit = most if most and (not least or most.start() < least.start()) else least
+            assert hit is not None
+            d.limit = count
+            d.order_by = [OrderBy(ref=FIRST_METRIC, descending=hit is most)]
+            p.use(tokens_in(tokens, hit.span()) | tokens_in(tokens, counted.span(1)), "order")
+            d.groundings.append(Grounding(kind="order", ref=("top" if hit is most else "bottom") + f" {count}",
+                                          phrase=f"{counted.group(0)} … {hit.group(0)}", source="rule"))
+            return
+    if which is not None and (most or least):
+        hit = most if most and (not least or most.start() < least.start()) else least
+        assert hit is not None
+        d.order_by = [OrderBy(ref=FIRST_METRIC, descending=hit is most)]
+        d.limit = 1
+        p.use(tokens_in(tokens, hit.span()), "order")
+        d.groundings.append(Grounding(kind="order", ref="highest" if hit is most else "lowest",
+                                      phrase=f"{which.text} … {hit.group(0)}", source="rule"))
+        d.signals["superlative"] = 1.0
+        return
+    ranked = RANKED_RE.search(named)
+    if most or least or ranked:
+        hit = most or least or ranked
+        assert hit is not None
+        desc = not (least and hit is least) and "ascending" not in text.lower() and "from lowest" not in text.lower()
+        d.order_by = [OrderBy(ref=FIRST_METRIC, descending=desc)]
+        p.use(tokens_in(tokens, hit.span()), "order")
+
+
+def finish_order(p: Parse, env: Env) -> None:
+    """Name the metric the order is on; a single number needs no ranking."""
+    d = p.draft
+    if d.order_by and d.order_by[0].ref == FIRST_METRIC:
+        if not d.metrics:
+            d.order_by, d.limit = [], d.limit if d.rows_of else None
+            return
+        descending = d.order_by[0].descending
+        metric = env.lex.layer.metrics.get(d.metrics[0])  # None for a metric the question defined
+        if metric is not None and metric.better == "lower" and re.search(r"\b(best|worst|better|worse)\b", p.question, re.I) \
+                and not re.search(r"\b(highest|lowest|most|least|largest|smallest|top|bottom)\b", p.question, re.I):
+            descending = not descending  # the worst error rate is the highest one
+        d.order_by = [OrderBy(ref=d.metrics[0], descending=descending)]
+        if not any(not x.startswith(METRIC_TIME) for x in d.dimensions) and d.limit == 1 and not d.dimensions:
+            d.order_by, d.limit = [], None  # "what was the most ..." without a breakdown: a single number
+    if d.limit is not None and not d.dimensions and d.rows_of is None:
+        d.limit = None

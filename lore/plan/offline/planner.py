@@ -1,0 +1,104 @@
+"""The offline planner: a question in plain words -> a grounded :class:`~lore.types.QueryPlan`, with no model.
+
+The question is normalised and tokenised once into a :class:`~lore.plan.offline.parse.Parse`, then the passes
+of :data:`PASSES` run in order, each reading and extending that one per-question value; a pass that settles the
+question (a refusal, a clarifying question) stops the run. Every domain word comes from the semantic layer and
+the value index (:class:`~lore.plan.offline.lexicon.Lexicon`, built once); the passes only know English.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from lore.plan.catalog import tokenize
+from lore.plan.offline.breakdowns import read_breakdowns
+from lore.plan.offline.checks import account_for_words, check_reach, drop_name_ranges, layer_rules, time_axes
+from lore.plan.offline.dates import attach_dates, correct_spelling, read_time
+from lore.plan.offline.definitions import check_definition_parts, read_definitions
+from lore.plan.offline.env import Context, Env
+from lore.plan.offline.filters import read_filters
+from lore.plan.offline.followup import detect_followup, merge_followup
+from lore.plan.offline.lexicon import Lexicon
+from lore.plan.offline.listing import read_listing
+from lore.plan.offline.metrics import (
+    explain_own_words,
+    find_metrics,
+    no_metric,
+    ratio_by_entity,
+    take_metrics,
+    unsupported_intent,
+    vector_metric,
+)
+from lore.plan.offline.ordering import finish_order, read_order
+from lore.plan.offline.parse import Parse
+from lore.plan.offline.request import check_request
+from lore.plan.offline.text import normalise
+from lore.plan.offline.values import accept_values, find_values, read_booleans
+from lore.types import PlanOutcome, QueryPlan
+
+Pass = Callable[[Parse, Env], None]
+
+#: the passes, in order; each is a function of the question's :class:`Parse` and the planner's :class:`Env`
+PASSES: tuple[Pass, ...] = (
+    check_request,        # writes, SQL, injections, secrets, poems: refused; an empty question: asked back
+    correct_spelling,     # misspelt words read as the layer's words
+    read_time,            # ranges and grains; a range after a date attribute filters that date
+    find_values,          # values named verbatim, by another name, or as an identifier's words
+    find_metrics,         # metric phrases, "A per B" ratios; a value mention longer than a metric phrase wins
+    read_definitions,     # "margin, i.e. revenue minus cost": an ad hoc metric over governed ones
+    read_breakdowns,      # "by X, Y and Z", "for each", "which X", "top 5 X", possessives
+    take_metrics,         # metric phrases the breakdowns did not take
+    read_order,           # top N, the most / the least, ranked
+    accept_values,        # sure value mentions; weak ones only in a telling context
+    read_booleans,        # yes/no attributes named as filters
+    explain_own_words,    # words of a chosen metric's own names
+    drop_name_ranges,     # a period that is part of a value's name is no time range
+    vector_metric,        # no metric named: the closest by meaning, when clear
+    detect_followup,      # does this turn refine the previous answer?
+    read_listing,         # no metric, "list the X" / "which X ...": rows of an entity
+    no_metric,            # still no metric: ask which one, or say it is out of scope
+    merge_followup,       # keep what a follow-up does not change
+    attach_dates,         # "signed up in 2025" filters that date
+    read_filters,         # values -> filters, negation, several values side by side
+    layer_rules,          # rules the metric owner declared (compare_by)
+    check_reach,          # breakdowns every metric reaches; a fanning breakdown needs its pin
+    ratio_by_entity,      # "revenue per customer": the defined ratio
+    unsupported_intent,   # averages, medians, shares of a total: asked back
+    time_axes,            # a fact's own date is its time axis; per-grain metrics get their grain
+    finish_order,         # the ranking is on the first metric
+    check_definition_parts,  # a definition that could not be read is asked back, never answered in parts
+    account_for_words,    # every content word explained, or said; unknown breakdowns and values asked back
+)
+
+
+class OfflinePlanner:
+    """Deterministic planner over the semantic layer's vocabulary and the value index (see the module docstring).
+
+    Holds nothing about any question: one instance serves every thread.
+    """
+
+    name = "offline"
+
+    def __init__(self, context: Context) -> None:
+        self.ctx = context
+        self.cat = context.catalog
+        self.layer = context.catalog.layer
+        self.env = Env(lex=Lexicon.build(context.catalog, context.values), searcher=context.searcher,
+                       today=context.today)
+
+    def plan(self, question: str, previous: QueryPlan | None = None, *, answer_id: str | None = None) -> PlanOutcome:
+        p = self.parse(question, previous)
+        if p.outcome is not None:
+            return p.outcome
+        return PlanOutcome(status="plan", plan=p.draft.plan(), signals=p.draft.signals)
+
+    def parse(self, question: str, previous: QueryPlan | None = None, *, until: Pass | None = None) -> Parse:
+        """Run the passes on ``question`` (up to and including ``until``) and return the parse, for tests and
+        ``--explain``."""
+        p = Parse(question=normalise(question), today=self.env.today, previous=previous)
+        p.tokens = tokenize(p.question)
+        for step in PASSES:
+            step(p, self.env)
+            if p.outcome is not None or step is until:
+                break
+        return p

@@ -1,0 +1,105 @@
+"""Text helpers of the offline planner: normalising a question, token spans, and span lookups."""
+
+from __future__ import annotations
+
+import bisect
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+
+from lore.plan.catalog import Token
+
+#: the most of a question the planner reads: the default question limit (longer ones are refused before planning,
+#: Settings.max_question_chars); every pass is linear in it
+MAX_QUESTION_CHARS = 4000
+
+_TIME_WORDS = {"yr": "year", "yrs": "years", "mo": "month", "mos": "months", "mth": "month", "mths": "months",
+               "wk": "week", "wks": "weeks", "qtr": "quarter", "qtrs": "quarters", "ytd": "year to date"}
+_TIME_ABBREVIATIONS = re.compile(r"\b(" + "|".join(_TIME_WORDS) + r")\b(?!-)", re.I)
+
+
+def normalise(question: str) -> str:
+    """NFKC, no control or invisible characters, single spaces, bounded length.
+
+    >>> normalise("  revenue\\u200b by\\n  store ")
+    'revenue by store'
+    """
+    text = unicodedata.normalize("NFKC", question or "")
+    text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
+    text = re.sub(r"[\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]", "", text)
+    text = " ".join(text.split())
+    text = _TIME_ABBREVIATIONS.sub(lambda m: _TIME_WORDS[m.group(1).lower()], text)
+    return text[:MAX_QUESTION_CHARS]
+
+
+def tokens_in(tokens: list[Token], span: tuple[int, int]) -> set[int]:
+    """The indexes of the tokens inside ``span``: tokens are in order and do not overlap, so two binary searches.
+
+    >>> from lore.plan.catalog import tokenize
+    >>> sorted(tokens_in(tokenize("orders in New York by store"), (10, 18)))
+    [2, 3]
+    """
+    lo = bisect.bisect_left(tokens, span[0], key=lambda t: t.start)
+    hi = bisect.bisect_right(tokens, span[1], key=lambda t: t.end)
+    return set(range(lo, hi))
+
+
+def span_text(text: str, tokens: list[Token], start: int, end: int) -> str:
+    """The question's own words from token ``start`` to token ``end`` (exclusive)."""
+    return text[tokens[start].start:tokens[end - 1].end]
+
+
+def mask(text: str, tokens: list[Token], hide: set[int]) -> str:
+    """The text with the given tokens blanked (spans keep their positions).
+
+    >>> from lore.plan.catalog import tokenize
+    >>> mask("orders by store", tokenize("orders by store"), {2})
+    'orders by      '
+    """
+    chars = list(text)
+    for i in hide:
+        t = tokens[i]
+        chars[t.start:t.end] = " " * (t.end - t.start)
+    return "".join(chars)
+
+
+def gap(text: str, tokens: list[Token], left: int, right: int) -> str:
+    """The characters between token ``left`` and token ``right`` (punctuation, spaces), stripped."""
+    return text[tokens[left].end:tokens[right].start].strip()
+
+
+class Spans:
+    """Character spans with an item each, sorted by start: which contain, overlap or sit near a span, in
+    O(log n) plus the spans that can qualify (they start within the longest span's length), not a scan of all.
+
+    >>> s = Spans([((0, 5), "a"), ((3, 9), "b"), ((20, 22), "c")])
+    >>> [x for _, x in s.containing((3, 5))], [x for _, x in s.overlapping((4, 21))], s.near((25, 27), 3)
+    (['a', 'b'], ['a', 'b', 'c'], True)
+    """
+
+    def __init__(self, items: Iterable[tuple[tuple[int, int], object]]) -> None:
+        self._items = sorted(items, key=lambda x: x[0][0])
+        self._starts = [sp[0] for sp, _ in self._items]
+        self._ends = sorted(sp[1] for sp, _ in self._items)
+        self._longest = max((sp[1] - sp[0] for sp, _ in self._items), default=0)
+
+    def _starting(self, lo: int, hi: int) -> list[tuple[tuple[int, int], object]]:
+        """The items whose span starts in lo..hi (both included)."""
+        return self._items[bisect.bisect_left(self._starts, lo):bisect.bisect_right(self._starts, hi)]
+
+    def containing(self, span: tuple[int, int]) -> Iterator[tuple[tuple[int, int], object]]:
+        for sp, item in self._starting(span[1] - self._longest, span[0]):
+            if sp[0] <= span[0] and span[1] <= sp[1]:
+                yield sp, item
+
+    def overlapping(self, span: tuple[int, int]) -> Iterator[tuple[tuple[int, int], object]]:
+        for sp, item in self._starting(span[0] - self._longest, span[1] - 1):
+            if sp[0] < span[1] and span[0] < sp[1]:
+                yield sp, item
+
+    def near(self, span: tuple[int, int], distance: int) -> bool:
+        """Whether a span starts within ``distance`` of ``span``'s end or ends within it of its start."""
+        starts = bisect.bisect_left(self._starts, span[1] - distance) < bisect.bisect_right(self._starts,
+                                                                                             span[1] + distance)
+        return starts or bisect.bisect_left(self._ends, span[0] - distance) < bisect.bisect_right(self._ends,
+                                                                                                  span[0] + distance)

@@ -1,0 +1,154 @@
+"""Passes over values: the values a question names (verbatim, by another name, or as an identifier's words),
+which of them are sure enough to filter on, and yes/no attributes named as filters."""
+
+from __future__ import annotations
+
+import re
+
+from lore.plan.catalog import phrase, tokenize
+from lore.plan.offline.env import Env
+from lore.plan.offline.parse import Mention, Parse
+from lore.plan.offline.text import Spans, mask, tokens_in
+from lore.plan.words import NEGATION_RE, SHORT_WORDS
+from lore.types import Filter, Grounding, PlanOutcome
+
+
+def find_values(p: Parse, env: Env) -> None:
+    """Every value mention: verbatim from the value index, other names from value synonyms, identifiers in words."""
+    if env.searcher is None:
+        return
+    masked = mask(p.question, p.tokens, p.consumed)
+    hits = [Mention(h.ref, h.value, h.span, h.score) for h in env.searcher.match_values(masked)]
+    hits += _alias_hits(env, masked, hits)
+    idents = _identifier_hits(p, env, hits)
+    if p.outcome is not None:
+        return
+    spans = Spans((m.span, m) for m in idents)
+    hits = [h for h in hits if not any((sp[1] - sp[0]) > (h.span[1] - h.span[0]) for sp, _ in spans.containing(h.span))]
+    p.mentions = hits + idents
+
+
+def _alias_hits(env: Env, text: str, found: list[Mention]) -> list[Mention]:
+    """Other names of values ("Philly" for Philadelphia), as mentions of the real value, on every attribute
+    holding that value."""
+    cat = env.lex.catalog
+    if cat.alias_matcher is None:
+        return []
+    out: list[Mention] = []
+    seen: set[tuple[str, tuple[int, int]]] = set()
+    found_spans = Spans((f.span, f) for f in found)
+    for h in cat.alias_matcher.match(text):
+        value = cat.aliases.get((h.ref, h.value.lower()))
+        if value is None or any(f.score >= h.score for _, f in found_spans.containing(h.span)):
+            continue  # type: ignore[attr-defined]
+        refs = [h.ref] + [r for r in env.lex.value_refs.get(value.lower(), ()) if r != h.ref]
+        for ref in refs:
+            if (ref, h.span) not in seen:
+                seen.add((ref, h.span))
+                out.append(Mention(ref, value, h.span, h.score))
+    return out
+
+
+def _identifier_hits(p: Parse, env: Env, found: list[Mention]) -> list[Mention]:
+    """Identifier values named in words: "the checkout redesign test" for ``checkout_redesign_2026q2``.
+
+    Several values with the same words (a test run in two quarters) are told apart by a period in the question
+    ("the Q3 2025 checkout redesign test"), which then names the value, not a time range; otherwise the
+    question is ambiguous and gets a clarifying question.
+    """
+    tokens = p.tokens
+    out: list[Mention] = []
+    stems = [t.stem for t in tokens]
+    present = set(stems)
+    found_spans = Spans((f.span, f) for f in found)
+    ranges = list(p.ranges) + [r for r, *_ in p.attached]
+    for ref, cores in env.lex.identifier_cores:
+        for core, options in cores.items():
+            if core[0] not in present:
+                continue
+            k = len(core)
+            for j in range(len(stems) - k + 1):
+                if tuple(stems[j:j + k]) != core:
+                    continue
+                span = (tokens[j].start, tokens[j + k - 1].end)
+                if any(True for _ in found_spans.containing(span)):
+                    continue
+                chosen = options
+                if len(options) > 1:
+                    near = [r for r in ranges if abs(r.span[1] - span[0]) <= 12 or abs(span[1] - r.span[0]) <= 12]
+                    for r in near:
+                        if r.start is None:
+                            continue
+                        tag = f"{r.start.year}q{(r.start.month - 1) // 3 + 1}"
+                        pick = [o for o in options if o[1] in (tag, str(r.start.year))]
+                        if len(pick) == 1 and r.end is not None and (r.end - r.start).days <= 92:
+                            chosen = pick
+                            p.draft.notes.append(f"Read “{p.question[r.span[0]:r.span[1]].strip()}” as part of the "
+                                                 f"name {pick[0][0]}, not as a time range.")
+                            p.draft.signals["time_is_name"] = 1.0
+                            p.name_ranges.append(r)
+                            break
+                if len(chosen) > 1:
+                    p.settle(PlanOutcome(
+                        status="clarify",
+                        message=f"“{p.question[span[0]:span[1]]}” matches several {env.lex.label(ref)}s. Which one?",
+                        suggestions=tuple(o[0] for o in chosen), signals={"value_ambiguity": 0.0}))
+                    return []
+                out.append(Mention(ref, chosen[0][0], span, 0.85))
+    return out
+
+
+def accept_values(p: Parse, env: Env) -> None:
+    """Keep sure value mentions; short or weak ones ("tv", "en", a one-letter code) only in a telling context."""
+    text, lex = p.question, env.lex
+    hits = [h for h in p.mentions if not (tokens_in(p.tokens, h.span) & set(k for k, v in p.used.items()
+                                                                             if v != "value"))]
+    # a plural or respelled mention that names a table ("products") is that table, not a value
+    hits = [h for h in hits if not (h.score < 1.0 and phrase(text[h.span[0]:h.span[1]]) in lex.node_phrases
+                                    and text[h.span[0]:h.span[1]].lower() != h.value.lower())]
+    sure = [h for h in hits if h.score >= 0.8]
+    out = list(sure)
+    by_ref: dict[str, list[tuple[tuple[int, int], object]]] = {}
+    for h in sure:
+        by_ref.setdefault(h.ref, []).append((h.span, h.ref))
+    sure_of = {r: Spans(items) for r, items in by_ref.items()}
+    labels: dict[str, set[str]] = {}
+    for h in hits:
+        if h.score >= 0.8 or h.score < 0.5:
+            continue
+        word = text[h.span[0]:h.span[1]].lower()
+        before = text[max(0, h.span[0] - 30):h.span[0]].lower()
+        label_words = labels.get(h.ref)
+        if label_words is None:
+            label_words = labels[h.ref] = set(phrase(lex.label(h.ref)))
+            col = lex.column(h.ref)
+            for syn in (col.synonyms if col else ()):
+                label_words |= set(phrase(syn))
+        named = bool(label_words & {t.stem for t in tokenize(before)[-3:]})
+        near = sure_of.get(h.ref)
+        listed = near is not None and near.near(h.span, 6)
+        contextual = bool(re.search(r"\b(on|via|excluding|except|without|not|only|just|vs|versus|and|or|for|in|of|"
+                                    r"with|from|to|at)\W*$", before))
+        ok = (named or listed) if len(word) == 1 else word not in SHORT_WORDS and (named or listed or contextual)
+        if ok:
+            out.append(Mention(h.ref, h.value, h.span, 0.8))
+    p.accepted = out
+
+
+def read_booleans(p: Parse, env: Env) -> None:
+    """A yes/no attribute named outside a breakdown is a filter: "perishable supplies", "non-perishable ones"."""
+    from lore.plan.catalog import find_phrases
+
+    blocked = p.consumed | p.reserved
+    for m in find_phrases(p.tokens, list(env.lex.boolean_entries), taken=blocked):
+        start = p.tokens[m.start].start
+        neg = bool(NEGATION_RE.search(p.question[max(0, start - 30):start])) or \
+            p.question[max(0, start - 4):start].lower().endswith(("non-", "non", "not-", "un"))
+        if any(x.ref == m.ref for x in p.draft.filters):
+            p.use(range(m.start, m.end), "filter")
+            continue
+        f = Filter(ref=m.ref, op="=", values=(not neg,))
+        p.draft.filters.append(f)
+        p.use(range(m.start, m.end), "filter")
+        p.draft.groundings.append(Grounding(kind="filter", ref=f.describe(), phrase=p.words(m.start, m.end),
+                                            source=f"yes/no attribute {env.lex.label(m.ref)}", score=m.score))

@@ -1,0 +1,245 @@
+"""The planner's closed word lists: English function words and the words of analytics questions.
+
+Nothing here names a metric, a table, a column or a value of any warehouse: every domain word the
+planner knows comes from the semantic layer and the value index (:mod:`lore.plan.lexicon`). A test
+checks that no name of the demo layer appears anywhere in ``lore/plan/``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from lore.retrieve.lexical import stem
+
+#: small numbers written as words ("top five", "last three months")
+NUMBER_WORDS: dict[str, int] = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+                                "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15,
+                                "twenty": 20, "fifty": 50, "hundred": 100}
+NUMBER_ALT = "|".join(NUMBER_WORDS)
+
+
+def number_value(word: str) -> int | None:
+    """A count written in digits or words.
+
+    >>> number_value("5"), number_value("five"), number_value("many")
+    (5, 5, None)
+    """
+    word = word.lower()
+    if word.isdigit():
+        return int(word)
+    return NUMBER_WORDS.get(word)
+
+
+def _stems(text: str) -> frozenset[str]:
+    return frozenset(stem(w) for w in text.split())
+
+
+#: words that say nothing about what to compute: articles, pronouns, auxiliaries, question words, politeness,
+#: the generic words of analytics requests ("show", "total", "number", "data"); an unexplained word outside
+#: this list is content the plan did not use
+FUNCTION_WORDS: frozenset[str] = _stems("""
+    a an the of to in on at for from with by per via into onto over under about across within without
+    between among through during before after since until till than as like versus vs
+    and or nor but also too as well plus either neither both
+    i me my we us our ours you your they them their theirs he him his she her it its this that these those
+    there here who whom whose which what when where why how
+    is are was were be been being am do does did done doing have has had having will would shall should
+    can could may might must let lets let's get got gets getting go going make made
+    please thanks thank hi hello hey ok okay kindly just only really actually exactly roughly about around
+    approximately basically simply even still already yet ever
+    expensive cheap cheapest costly costliest popular busy busiest profitable valuable big bigger biggest small
+    smaller smallest large larger largest good better great poor high higher low lower
+    compare compared comparing comparison instead break broke split splitting side etc etcetera versus respectively
+    leave leaving left out exclude excluding except without only just alone
+    distinct unique different separate individual separately individually combined together altogether
+    come came coming sit sitting stand standing move moved moving differ differed differs went happen happened
+    look looks looked seem seems seemed stack stacks stacked perform performed performing doing do did
+    right now currently presently lately recently nowadays today's
+    i'm i've i'd we're we've let's what's how's that's there's it's who's where's
+    year olds old aged age ages
+    prepare preparing prepared review reviewing analyse analyze analysing analyzing understand see saw
+    someone people person folks everyone everybody anybody anyone customers users
+    so far overall general generally typically usually normally roughly
+    show shows showing shown give gives giving tell telling list listing find see look display report
+    return returns fetch pull need want know wondering curious interested check compute calculate count
+    total totals overall number numbers amount amounts sum value values figure figures data info information
+    metric metrics kpi kpis stat stats statistic statistics result results breakdown chart graph plot table
+    all any some every each much many more most less least lot lots whole entire full
+    so far now then again same other another else new current recent
+    time times period periods range trend trends trending over
+    one ones thing things stuff something anything everything
+    yes no not
+    """)
+
+#: words that start a breakdown, longest first: what follows names an attribute (or several)
+BREAKDOWN_TRIGGERS: tuple[str, ...] = (
+    "broken down by", "break it down by", "break that down by", "break this down by", "break down by",
+    "breaking down by", "breakdown by", "split it by", "split that by", "split by", "split into", "split across",
+    "grouped by", "group by", "grouped per", "segmented by", "segment by", "bucketed by", "sliced by", "slice by",
+    "organised by", "organized by", "arranged by", "sorted by", "ranked by", "ordered by",
+    "for each", "for every", "for all", "in each", "within each", "of each", "of every", "per each",
+    "by each", "by every", "across all", "across the", "across", "by", "per", "each", "every",
+)
+_TRIGGER_RE = re.compile(r"\b(" + "|".join(re.escape(t) for t in BREAKDOWN_TRIGGERS) + r")\b", re.I)
+
+
+def breakdown_triggers(text: str) -> list[re.Match[str]]:
+    """Where breakdowns start.
+
+    >>> [m.group(1) for m in breakdown_triggers("revenue broken down by store, and for each month")]
+    ['broken down by', 'for each']
+    """
+    return list(_TRIGGER_RE.finditer(text))
+
+
+#: "all time", "ever", "to date": the whole history, no range
+ALL_TIME_RE = re.compile(r"\b(all[\s-]time|of all time|since (?:the )?(?:beginning|start)|since forever|lifetime|"
+                         r"from the (?:beginning|start))\b", re.I)
+#: several values named as one group ("the UK, France and Germany combined"): no side-by-side breakdown
+COMBINED_RE = re.compile(r"\b(combined|together|altogether|all together|in total|as a whole|in aggregate|summed|"
+                         r"put together|total for|overall for)\b", re.I)
+#: past participles before "by" that make it the agent ("played by premium accounts"), not a breakdown
+PARTICIPLE_RE = re.compile(r"^(?:\w+ed|spent|made|sold|bought|done|paid|seen|run|won|lost|sent|given|taken|written|"
+                           r"driven|held|kept|brought|caught|built|read|heard)$", re.I)
+
+#: phrases with "by" that start no breakdown
+NOT_TRIGGERS_RE = re.compile(r"\b(side by side|one by one|step by step|little by little|bit by bit|case by case|"
+                             r"by far|by the way|by hand|by then|by now|by default|by mistake)\b", re.I)
+#: a follow-up adding a breakdown: "add age band", "and include the store", "now by month"
+ADD_BREAKDOWN_RE = re.compile(r"^\W*(?:and\s+|now\s+|then\s+|also\s+|please\s+|ok(?:ay)?,?\s+)*(?:add|include|plus|"
+                              r"show|split|also)(?:\s+(?:the|a|an|in|it|that|this))?\b", re.I)
+#: "rank the stores by ...", "sort our products", "compare the regions": what follows is broken down
+RANK_LIST_RE = re.compile(r"\b(rank|ranking|sort|order|compare|list|show)\s+(?:(?:the|all|our|my|every|each|of)\s+)+",
+                          re.I)
+#: adjectives that rank ("the most expensive stores", "our busiest products"): the ordering, not a name
+RANK_ADJECTIVES = frozenset("""expensive cheap cheapest costly costliest popular unpopular busy busiest quiet quietest
+    profitable unprofitable valuable big bigger biggest small smaller smallest large larger largest active
+    successful strong stronger strongest weak weaker weakest fast faster fastest slow slower slowest frequent loyal
+    good better great poor poorest high higher low lower heavy heaviest light lightest important top bottom""".split())
+
+#: triggers after which the words are an ordering key, not a breakdown ("sorted by revenue")
+ORDERING_TRIGGERS = frozenset({"sorted by", "ranked by", "ordered by"})
+
+#: what joins the items of a breakdown list ("by store, customer id and month")
+LIST_JOINERS = frozenset({",", "and", "&", "then", "plus", "by", "/", "as well as", "along with", "vs", "versus"})
+
+#: words that end a breakdown item's phrase: what follows belongs to another part of the question
+ITEM_STOPS = frozenset("""and or in on at for over during within with without where whose which that who when since
+    from between last this next previous past only excluding except but to than of is are was were has have had did do
+    does sorted ordered ranked top bottom vs versus then into plus as via""".split())
+
+#: question words that ask for a breakdown when an attribute or entity follows ("which store ...")
+WHICH_WORDS = frozenset({"which", "what", "whose"})
+
+#: words that negate the value after them
+NEGATION_RE = re.compile(
+    r"\b(excluding|exclude|excludes|excluded|except|except for|not|not in|without|other than|apart from|besides|"
+    r"but not|minus|non|excl|outside|outside of|leaving out|leave out|leaves out|not counting|aside from|ignoring|"
+    r"omitting|no|ex|ignore|drop|skip|skipping|w/o)\W+((the|all|any|our|those|these)\s+)?$", re.I)
+
+#: ranking words: the most / the least
+MOST_RE = re.compile(r"\b(most|highest|largest|biggest|maximum|max|top|best|leading|greatest|more|busiest|"
+                     r"strongest|popular)\b", re.I)
+LEAST_RE = re.compile(r"\b(least|lowest|smallest|fewest|minimum|min|worst|bottom|less|weakest|slowest|quietest|"
+                      r"unpopular)\b", re.I)
+TOP_RE = re.compile(r"\b(top|bottom|best|worst|first|highest|lowest|largest|smallest|biggest|leading)\s+(\d{1,4}|"
+                    + NUMBER_ALT + r")\b", re.I)
+RANKED_RE = re.compile(r"\b(rank(ed|ing)?|sort(ed)?|order(ed)?|from highest|from lowest|descending|ascending|"
+                       r"leaderboard)\b", re.I)
+COMPARE_RE = re.compile(r"\b(vs\.?|versus|compare[ds]?|comparing|comparison|against|side by side|each of)\b", re.I)
+
+#: "list the orders ...", "show me every customer ...", "which orders were refunded": rows, not a number
+LISTING_RE = re.compile(r"^\W*(?:please\s+|can you\s+|could you\s+|would you\s+)?(?:list|enumerate|itemi[sz]e|"
+                        r"show(?:\s+me)?(?:\s+(?:all|every|each|the))|give\s+me\s+(?:a\s+list\s+of|all|every|the\s+list\s+of)|"
+                        r"return\s+(?:all|every|each|the)|get\s+(?:me\s+)?(?:all|every)|what\s+are\s+the|which\s+are\s+the|"
+                        r"name\s+(?:all|every|the))\b", re.I)
+#: "... with their totals", "with its start and end date": the attributes a listing shows
+WITH_ATTRIBUTES_RE = re.compile(r"\b(?:with|and|including|plus|showing)\s+(?:their|its|the|his|her)\b", re.I)
+
+#: how a person asks for a count of things ("how many orders", "number of customers")
+COUNT_CUE_RE = re.compile(r"\b(how\s+many|number\s+of|count\s+of|count|no\.\s+of|# of|total\s+number\s+of)\b", re.I)
+
+#: words naming an aggregation a governed total does not answer
+INTENT_WORDS: dict[str, str] = {
+    "average": "average", "avg": "average", "mean": "average", "median": "median", "percentile": "percentile",
+    "p90": "90th percentile", "p95": "95th percentile", "p50": "median", "share": "share", "percentage": "percentage",
+    "proportion": "proportion", "fraction": "fraction", "correlation": "correlation", "distribution": "distribution",
+    "variance": "variance", "stddev": "standard deviation", "deviation": "standard deviation",
+    "growth": "growth", "grew": "growth", "increase": "change", "decrease": "change", "change": "change",
+    "changed": "change", "trend": "trend", "forecast": "forecast", "predict": "forecast", "projection": "forecast",
+    "why": "cause", "cumulative": "running total", "running": "running total",
+}
+
+#: requests that are not analytics at all
+CREATIVE_RE = re.compile(r"\b(poem|haiku|limerick|joke|jokes|story|stories|song|lyrics|essay|recipe|novel|tweet "
+                         r"about|capital of|who won|who is|who was|weather|horoscope|translate|meaning of life|"
+                         r"write me a|tell me a)\b", re.I)
+
+#: words a business person uses for a metric a layer could define (so an unknown one gets "which metric?")
+BUSINESS_STEMS: frozenset[str] = _stems("""revenue revenues profit profits margin margins churn churned retention
+    nps conversion conversions arpu arpa ltv cac dau mau wau sales orders bookings subscribers subscriptions customers
+    traffic clicks impressions ctr roi roas income earnings cost costs spend budget usage engagement kpi
+    tickets refunds returns payments transactions inventory headcount salary salaries satisfaction rating ratings
+    score scores uptime latency errors incidents downloads installs users accounts sessions hours minutes price prices
+    pricing fee fees cpm wages rent labor labour payroll shipping delivery deliveries pickup utilization capacity
+    attendance visits visitors leads pipeline quota bonus commission""")
+
+#: ordinary words that are never misspellings of a layer's vocabulary
+KNOWN_WORDS: frozenset[str] = frozenset("""january february march april june july august september october november
+    december monday tuesday wednesday thursday friday saturday sunday week weeks month months year years quarter
+    quarters today yesterday last this next past previous since until before after between during within latest
+    recent daily weekly monthly quarterly yearly annual annually over time trend trends versus compare comparison
+    breakdown split each every which what where when while with without please thanks thank could would should
+    might many much more most less least highest lowest largest smallest biggest best worst total average median
+    share percent percentage people folks everyone anyone someone something anything nothing their there these
+    those them then than that have been being does doing done show give tell list find make made look looking want
+    need like know think ever single whole entire each other busiest""".split())
+
+#: short words that are also values somewhere ("hi" is Hindi's code, "in" India's): values only in context
+SHORT_WORDS = frozenset("hi a i in it is no or on at to id me be do go if of so up us we an as by my oh ok".split())
+
+#: grain nouns and adjectives, for breakdown lists ("by store and month")
+GRAIN_WORDS: dict[str, str] = {
+    "day": "day", "days": "day", "daily": "day", "date": "day", "dates": "day",
+    "week": "week", "weeks": "week", "weekly": "week",
+    "month": "month", "months": "month", "monthly": "month",
+    "quarter": "quarter", "quarters": "quarter", "quarterly": "quarter",
+    "year": "year", "years": "year", "yearly": "year", "annually": "year", "annual": "year",
+}
+
+#: "X, which is A minus B", "X = A / B", "X (A - B)", "where X is A divided by B": an inline definition
+DEFINITION_RE = re.compile(
+    r"(?P<name>[A-Za-z][\w\s\-']{1,40}?)\s*(?:,\s*|\()?\s*(?:which\s+is|that\s+is|i\.?\s?e\.?,?|defined\s+as|"
+    r"calculated\s+as|computed\s+as|meaning|=|:=|being|as\s+in)\s+(?P<expr>[^.;?!]+)", re.I)
+#: the operators a definition may use, in words or signs
+OPERATOR_WORDS: dict[str, str] = {
+    "minus": "-", "less": "-", "-": "-", "plus": "+", "+": "+", "times": "*", "multiplied by": "*", "*": "*",
+    "x": "*", "divided by": "/", "over": "/", "/": "/", "per": "/", "by": "/",
+}
+
+#: how people ask to change data, softly or not, at the start of a request (after "please", "can you"...)
+SOFT_WRITE_RE = re.compile(
+    r"^\W*(?:(?:please|pls|kindly|can you|could you|would you|will you|i want you to|i need you to|go ahead and|"
+    r"let's|lets|now|ok|okay|also|and|then|quickly|just)\W+)*"
+    r"(?P<verb>get rid of|clear out|clean up|clean out|throw away|throw out|take out|wipe|purge|erase|delete|remove|"
+    r"drop|truncate|insert|update|modify|edit|rename|merge|combine|dedupe|de-duplicate|deduplicate|overwrite|reset|"
+    r"cancel|refund|archive|restore|create|add|assign|reassign|fix|backfill|upload|email|mail|send|export|"
+    r"save|write|publish|void|replace|swap|bump|upgrade|downgrade|promote|demote|switch|set|change|move|"
+    r"transfer|grant|revoke|ban|block|unblock|suspend|reactivate|deactivate|activate)\b(?P<object>.*)$", re.I)
+#: verbs that also edit the answer itself in a follow-up ("add month", "remove the filter"): a write only when
+#: what follows names stored records
+AMBIGUOUS_WRITE_VERBS = frozenset({"add", "remove", "drop", "take out", "replace", "swap", "combine", "update",
+                                   "switch", "set", "change", "move", "bump", "upgrade", "downgrade", "promote",
+                                   "demote", "transfer", "activate"})
+#: verbs that set a stored value when "... to X" follows ("update account 42 to premium")
+SETTING_VERBS = frozenset({"update", "change", "set", "move", "switch", "bump", "upgrade", "downgrade", "promote",
+                           "demote", "transfer", "assign", "reassign", "rename"})
+#: words that name stored records in a write request ("the test accounts", "those rows", "duplicate records")
+RECORD_WORDS_RE = re.compile(r"\b(records?|rows?|entries|entry|data|table|tables|database|tests?\s+\w+|duplicat\w*|"
+                             r"dupes?|everything|all\s+of\s+them|fake|bogus|junk|spam|invalid|corrupt\w*|\d{3,}|"
+                             r"(?:a|an)\s+new)\b", re.I)
+#: what a follow-up may add, remove or change without changing data ("remove the filter", "add a breakdown")
+EDIT_OBJECTS_RE = re.compile(r"^\W*(?:the\s+|a\s+|an\s+|that\s+|this\s+|my\s+)?(?:filter|filters|breakdown|breakdowns|"
+                             r"dimension|dimensions|grouping|split|limit|top|sort|sorting|order|ordering|chart|graph|"
+                             r"time|period|range|grain|column|columns|metric|metrics|comparison|condition|total|"
+                             r"totals|percent|percentage|labels?|legend|axis)\b", re.I)
