@@ -46,40 +46,56 @@ MAX_NAMED_VALUES = 10_000
 
 
 def dimension_values(lore: Lore) -> dict[str, list[str]]:
-    """Read (or load from the cache) the distinct values the value index grounds filters with."""
+    """The distinct values the value index grounds filters with (see :func:`data_profile`)."""
+    return data_profile(lore)[0]
+
+
+def data_profile(lore: Lore) -> tuple[dict[str, list[str]], dict[str, tuple[str, str]]]:
+    """Read (or load from the cache) what the planner knows of the data: the distinct values of low-cardinality
+    attributes, and the first and last day of each fact's own time column (``node -> (first, last)``).
+
+    Attributes whose values are not read (a ``sql:`` node's, or above the cardinality limit) but that list
+    ``sample_values`` or ``value_synonyms`` in the layer are known by those.
+    """
     import hashlib
     import json
 
     wh = lore.project.warehouse_path
     stat = wh.stat()
-    key = hashlib.sha256(f"{lore.layer.version}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{lore.layer.version}|{stat.st_size}|{stat.st_mtime_ns}|2".encode()).hexdigest()[:16]
     cache = lore.project.state_dir / "values.json"
     try:
         cached = json.loads(cache.read_text(encoding="utf-8"))
         if cached.get("key") == key:
-            return {k: list(v) for k, v in cached["values"].items()}
-    except (OSError, ValueError, KeyError, AttributeError):
+            return ({k: list(v) for k, v in cached["values"].items()},
+                    {k: (str(v[0]), str(v[1])) for k, v in cached.get("bounds", {}).items()})
+    except (OSError, ValueError, KeyError, AttributeError, TypeError, IndexError):
         pass
     values: dict[str, list[str]] = {}
+    bounds: dict[str, tuple[str, str]] = {}
     for node in lore.layer.nodes.values():
-        if not node.table:
-            continue
         for col in node.columns:
+            ref = f"{node.name}.{col.name}"
             wanted = col.index_values if col.index_values is not None else col.kind in ("categorical", "boolean")
-            if not wanted:
-                continue
-            limit = MAX_NAMED_VALUES if col.index_values else MAX_INDEXED_VALUES
-            found = lore.engine.distinct_values(node.table, col.name, max_values=limit)
-            if found is not None:
-                values[f"{node.name}.{col.name}"] = found
+            if wanted and node.table:
+                limit = MAX_NAMED_VALUES if col.index_values else MAX_INDEXED_VALUES
+                found = lore.engine.distinct_values(node.table, col.name, max_values=limit)
+                if found is not None:
+                    values[ref] = found
+            if ref not in values and col.kind == "categorical" and (col.sample_values or col.value_synonyms):
+                values[ref] = list(dict.fromkeys([*map(str, col.sample_values), *map(str, col.value_synonyms)]))
+        if node.kind == "source" and node.table and node.time_column:
+            found_bounds = lore.engine.time_bounds(node.table, node.time_column)
+            if found_bounds is not None:
+                bounds[node.name] = found_bounds
     try:
         lore.project.state_dir.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"key": key, "values": values}), encoding="utf-8")
+        tmp.write_text(json.dumps({"key": key, "values": values, "bounds": bounds}), encoding="utf-8")
         tmp.replace(cache)
     except OSError:
         pass  # a read-only project still works, only slower to start
-    return values
+    return values, bounds
 
 
 def parse_order(item: str | OrderBy) -> OrderBy:
@@ -238,6 +254,11 @@ class Lore:
         return dimension_values(self)
 
     @cached_property
+    def time_bounds(self) -> dict[str, tuple[str, str]]:
+        """Each fact's first and last day of data (``node -> (first, last)``, ISO dates)."""
+        return data_profile(self)[1]
+
+    @cached_property
     def retriever(self) -> Retriever:
         from lore.retrieve import Retriever
 
@@ -263,7 +284,8 @@ class Lore:
         """``--model offline``: the offline planner; otherwise the cascade (or the LLM alone with LORE_PLANNER=llm)."""
         from lore.plan.offline import Context, OfflinePlanner
 
-        offline = OfflinePlanner(Context(catalog=self.catalog, searcher=self.retriever, today=self.today, values=self.values))
+        offline = OfflinePlanner(Context(catalog=self.catalog, searcher=self.retriever, today=self.today, values=self.values,
+                                         bounds=self.time_bounds))
         if self.settings.model == "offline":
             return offline
         if self.settings.planner == "llm":

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from lore.chart import ChartRequest, choose_chart
 from lore.errors import (AskerError, EngineError, GuardError, LoreError, OperatorError, QueryTimeout, QuestionTimeout,
                          ResultTooLarge)
-from lore.explain.answer import compose_message, reasoning_steps, scope_phrases
+from lore.explain.answer import compose_message, reasoning_steps, restate, scope_phrases
 from lore.explain.confidence import confidence, factors_from_signals
 from lore.inputs import Budget, clean_question, has_words, require_text
 from lore.plan.checks import check_outcome
@@ -172,7 +172,8 @@ def _run_stages(lore: Lore, question: str, previous: QueryPlan | None, stage: _S
     trace = trace.model_copy(update={"compiled": compiled, "guarded_sql": guarded.sql, "timings": tuple(stage.timings),
                                      "cache_hit": cached is not None})  # answer cache (issue 10)
     return Answer(
-        **base, status="answered", message=message, sql=guarded.sql, columns=result.columns, rows=result.rows,
+        **base, status="answered", message=message, restatement=restate(plan, lore.layer), sql=guarded.sql,
+        columns=result.columns, rows=result.rows,
         chart=chart.spec if chart else None, chart_kind=chart.kind if chart else None,
         chart_title=chart.title if chart else None, reasoning=tuple(reasoning), confidence=score,
         confidence_factors=factors, plan=plan, truncated=result.truncated, trace=trace,

@@ -312,6 +312,8 @@ class Answer(Frozen):
     question: str
     status: Literal["answered", "clarify", "refused", "error"]
     message: str
+    #: one line saying what was computed ("Revenue by store and month, 2025"), shown before the answer
+    restatement: str | None = None
     sql: str | None = None
     columns: tuple[ColumnMeta, ...] = ()
     rows: tuple[tuple[Scalar, ...], ...] = ()

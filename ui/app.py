@@ -445,6 +445,8 @@ def answer_card(lore: Lore, turn: Turn, prefs: Prefs) -> None:
         return
 
     badge = render.confidence_badge(answer)
+    if answer.restatement:  # what was computed, first, so a misreading shows before the number
+        st.caption(":material/functions: " + render.safe_markdown(answer.restatement))
     st.markdown(f"#### {message}")
     if answer.chart and answer.chart_kind and answer.chart_kind != "table":
         st.vega_lite_chart(render.display_spec(answer.chart), width="stretch", theme=None, key=f"chart_{answer.id}")

@@ -261,6 +261,18 @@ class Engine:
             return None
         return [str(row[0]) for row in result.rows]
 
+    def time_bounds(self, table: str, column: str) -> tuple[str, str] | None:
+        """The first and last day of a date or timestamp column (ISO dates); None when it holds no date."""
+        real_table, real_column = self._resolve(table, column)
+        col = exp.cast(exp.column(real_column, quoted=True), exp.DataType.build("DATE"))
+        sql = exp.select(exp.Min(this=col), exp.Max(this=col.copy())).from_(exp.table_(real_table, quoted=True)).sql(
+            dialect="duckdb")
+        try:
+            row = self.run(sql, max_rows=1).rows[0]
+        except (IndexError, EngineError):
+            return None
+        return (str(row[0]), str(row[1])) if row[0] is not None and row[1] is not None else None
+
     def _resolve(self, table: str, column: str) -> tuple[str, str]:
         tables = {name.lower(): name for name in self._schema}
         real_table = tables.get(table.lower())

@@ -71,6 +71,35 @@ def scope_phrases(plan: QueryPlan, layer: SemanticLayer) -> list[str]:
     return out
 
 
+def restate(plan: QueryPlan, layer: SemanticLayer) -> str:
+    """One line saying what was computed: the metrics, the breakdowns, the filters and the period.
+
+    >>> from lore.semantic.spec import Metric
+    >>> layer = SemanticLayer(metrics={"revenue": Metric(name="revenue", source="o", agg="sum", expr="x")})
+    >>> restate(QueryPlan(metrics=("revenue",), dimensions=("metric_time:month",),
+    ...                   filters=(Filter(ref="stores.name", op="!=", values=("Brooklyn",)),)), layer)
+    'Revenue by month, excl. Brooklyn'
+    """
+    adhoc = {a.name: a.label for a in plan.adhoc}
+    if plan.rows_of is not None:
+        node = layer.nodes.get(plan.rows_of)
+        what = f"List of {(node.display if node else plan.rows_of)}s"
+        shown = [_dim_label(layer, d) for d in plan.dimensions]
+        text = what + (f" with {', '.join(shown)}" if shown else "")
+    else:
+        names = [adhoc.get(m) or _metric_label(layer, m) for m in plan.metrics] or ["(no metric)"]
+        text = " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+        dims = [_dim_label(layer, d) for d in plan.dimensions]
+        if dims:
+            text += " by " + (", ".join(dims[:-1]) + " and " + dims[-1] if len(dims) > 1 else dims[0])
+    scope = scope_phrases(plan, layer)
+    if scope:
+        text += ", " + "; ".join(scope)
+    if plan.limit and plan.order_by:
+        text += f", {'top' if plan.order_by[0].descending else 'bottom'} {plan.limit}"
+    return text[:1].upper() + text[1:]
+
+
 def _dim_label(layer: SemanticLayer, ref: str) -> str:
     if ref.startswith(METRIC_TIME):
         return ref.partition(":")[2] or "date"
@@ -100,6 +129,9 @@ def compose_message(plan: QueryPlan, result: ResultSet, layer: SemanticLayer) ->
     dims = [i for i, c in enumerate(cols) if c.kind == "dimension"]
     scope = scope_phrases(plan, layer)
     scope_text = f" ({'; '.join(scope)})" if scope else ""
+    nodata = next((n for n in plan.notes if n.startswith("There is no data")), None)
+    if nodata is not None and all(v is None for r in result.rows for v, c in zip(r, cols) if c.kind == "metric"):
+        return nodata + " Ask about a period inside it."
     if plan.rows_of is not None:
         node = layer.nodes.get(plan.rows_of)
         what = (node.display if node else plan.rows_of).lower()

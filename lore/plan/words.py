@@ -50,6 +50,8 @@ FUNCTION_WORDS: frozenset[str] = _stems("""
     expensive cheap cheapest costly costliest popular busy busiest profitable valuable big bigger biggest small
     smaller smallest large larger largest good better great poor high higher low lower
     compare compared comparing comparison instead break broke split splitting side etc etcetera versus respectively
+    best worst top bottom highest lowest greatest fewest maximum minimum max min rank ranked ranking leading
+    popular unpopular selling performing
     leave leaving left out exclude excluding except without only just alone
     distinct unique different separate individual separately individually combined together altogether
     come came coming sit sitting stand standing move moved moving differ differed differs went happen happened
@@ -111,6 +113,14 @@ ADD_BREAKDOWN_RE = re.compile(r"^\W*(?:and\s+|now\s+|then\s+|also\s+|please\s+|o
 #: "rank the stores by ...", "sort our products", "compare the regions": what follows is broken down
 RANK_LIST_RE = re.compile(r"\b(rank|ranking|sort|order|compare|list|show)\s+(?:(?:the|all|our|my|every|each|of)\s+)+",
                           re.I)
+#: a superlative right before a noun ("the least popular drink", "our best-selling jaffle", "the biggest store")
+SUPERLATIVE_RE = re.compile(r"\b(?:the\s+|our\s+|my\s+)?(?:most|least|best|worst|top|bottom|highest|lowest|biggest|"
+                            r"smallest|largest)(?:[\s-]+(?:popular|selling|sold|ordered|expensive|profitable|"
+                            r"performing|visited|used|loved|liked|rated))?\s+", re.I)
+#: "how many people ...", "number of customers who ...": a count of distinct people
+PEOPLE_COUNT_RE = re.compile(r"\b(how\s+many|number\s+of|count\s+of)\s+(?:unique\s+|distinct\s+|different\s+)?"
+                             r"(people|persons|folks|users|customers|members|visitors|guests|players|viewers|accounts|"
+                             r"subscribers|buyers|shoppers|clients|employees|ppl)\b", re.I)
 #: adjectives that rank ("the most expensive stores", "our busiest products"): the ordering, not a name
 RANK_ADJECTIVES = frozenset("""expensive cheap cheapest costly costliest popular unpopular busy busiest quiet quietest
     profitable unprofitable valuable big bigger biggest small smaller smallest large larger largest active

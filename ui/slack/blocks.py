@@ -297,7 +297,11 @@ _STATUS_NOTE: Final = {
 
 def answer_blocks(answer: Answer, *, definitions: Sequence[str] = (), max_rows: int = MAX_TABLE_ROWS) -> list[Block]:
     """The whole reply: the answer in words, the compact table, the context line and the feedback buttons."""
-    blocks: list[Block] = [section(answer.message or "(no answer)", block_id="lore_answer")]
+    blocks: list[Block] = []
+    if answer.status == "answered" and answer.restatement:  # what was computed, before the number
+        blocks.append({"type": "context", "block_id": "lore_restatement",
+                       "elements": [{"type": "mrkdwn", "text": fit(answer.restatement, CONTEXT_LIMIT)}]})
+    blocks.append(section(answer.message or "(no answer)", block_id="lore_answer"))
     if answer.status != "answered":
         missing = [s for s in answer.suggestions if s not in answer.message]
         if missing:

@@ -41,6 +41,7 @@ from lore.plan.words import (
     NOT_TRIGGERS_RE,
     PARTICIPLE_RE,
     RANK_LIST_RE,
+    SUPERLATIVE_RE,
     breakdown_triggers,
 )
 from lore.semantic.spec import GRAINS, METRIC_TIME
@@ -55,6 +56,9 @@ _STRONG = frozenset({"by", "per", "for each", "for every", "broken down by", "br
 _THE_N = re.compile(r"\b(?:the\s+)?(\d{1,3}|" + NUMBER_ALT + r")\s+(?:most|least|biggest|largest|smallest|highest|"
                     r"lowest|best|worst|top|bottom|leading|busiest|quietest)?\s*", re.I)
 _MAX_ITEM_WORDS = 4
+#: verbs after "what"/"which" that make it a question about a value ("what was the tax ...")
+AUXILIARIES = frozenset("is are was were be been do does did has have had will would can could should may might "
+                        "'s".split())
 
 
 @dataclass(frozen=True)
@@ -111,12 +115,55 @@ def read_breakdowns(p: Parse, env: Env) -> None:
             trig_tokens = tuple(sorted(tokens_in(tokens, m.span())))
             if trig_tokens and trig_tokens[-1] + 1 < len(tokens) and not re.fullmatch(r"\d{4}", m.group(1)):
                 starts.append((trig_tokens[-1] + 1, "top", ()))
+    _superlative_nouns(p, env, facts)
     starts.sort()
     for first, trig, trig_tokens in starts:
         if trig in ORDERING_TRIGGERS:
             continue
         _read_list(p, env, first, trig, trig_tokens, facts)
     _read_possessives(p, env, facts)
+
+
+def _superlative_nouns(p: Parse, env: Env, facts: list[str]) -> None:
+    """"the least popular drink", "our best-selling jaffle": a superlative before a value of an attribute ranks the
+    rows of that attribute's entity (the value stays a filter): the breakdown is the entity, the top one shown."""
+    from lore.plan.offline.ordering import FIRST_METRIC
+    from lore.types import OrderBy
+
+    tokens = p.tokens
+    if any(t.text.lower() in WHICH_WORDS for t in tokens) or TOP_RE.search(p.question):
+        return  # "which age group streams the most ...": the breakdown is named
+    for m in SUPERLATIVE_RE.finditer(p.question):
+        after = sorted(tokens_in(tokens, (m.end(), len(p.question))))[:2]
+        if not after:
+            continue
+        j = after[0]
+        mention = next((v for v in p.all_mentions if j in tokens_in(tokens, v.span) and v.score >= 1.0), None)
+        if mention is None:
+            continue
+        nxt = after[1] if len(after) > 1 else None
+        if nxt is not None and nxt not in tokens_in(tokens, mention.span) and (
+                tokens[nxt].stem in env.lex.node_words or any(m2.start == nxt for m2 in p.metric_matches)):
+            continue  # "the biggest single order": the value is an adjective of the noun after it
+        node = mention.ref.split(".")[0]
+        entity = env.lex.entity.get(node)
+        if entity is None or entity == mention.ref or (facts and not env.lex.reachable(facts, entity)):
+            continue
+        if p.draft.add_dimension(entity, Grounding(kind="dimension", ref=entity, phrase=m.group(0) + p.words(j, j + 1),
+                                                   source=f"rule: a superlative ranks the {env.lex.label(entity)}s")):
+            p.dimension_tokens[entity] = ()
+        if not any(a.ref == mention.ref and a.value == mention.value for a in p.mentions):
+            from lore.types import Filter
+
+            f = Filter(ref=mention.ref, values=(mention.value,))  # the value a metric phrase took is still a filter
+            p.draft.filters.append(f)
+            p.draft.groundings.append(Grounding(kind="filter", ref=f.describe(), phrase=p.words(j, j + 1),
+                                                source=f"value of {env.lex.label(mention.ref)}", score=mention.score))
+        least = bool(LEAST_RE.search(m.group(0)))
+        p.draft.order_by = [OrderBy(ref=FIRST_METRIC, descending=not least)]
+        p.draft.limit = p.draft.limit or 1
+        p.use(tokens_in(tokens, m.span()), "order")
+        return
 
 
 def _agent(p: Parse, env: Env, text: str, m: re.Match[str]) -> bool:
@@ -145,7 +192,7 @@ def _read_list(p: Parse, env: Env, first: int, trig: str, trig_tokens: tuple[int
     i = first
     count = 0
     while i < len(tokens):
-        item = _item_at(p, env, i, facts, allow_skip=(count == 0))
+        item = _item_at(p, env, i, facts, allow_skip=(count == 0), trig=trig)
         if item is None:
             if count == 0 and trig in _STRONG:
                 _note_unresolved(p, env, trig, i)
@@ -185,11 +232,14 @@ def _note_unresolved(p: Parse, env: Env, trig: str, i: int) -> None:
     p.unresolved.append(Unresolved(trigger=trig, words=p.words(window[0], window[-1] + 1), tokens=tuple(window)))
 
 
-def _item_at(p: Parse, env: Env, i: int, facts: list[str], *, allow_skip: bool, loose: bool = True) -> Item | None:
+def _item_at(p: Parse, env: Env, i: int, facts: list[str], *, allow_skip: bool, trig: str = "") -> Item | None:
     """The breakdown item starting at token ``i`` (after articles; past a value or a ranking word when first)."""
     tokens = p.tokens
     while i < len(tokens) and tokens[i].stem in ARTICLES:
         i += 1
+    if trig in WHICH_WORDS and i < len(tokens) and tokens[i].text.lower() in AUXILIARIES:
+        return None  # "what was the tax": a question about a value, not "which X"
+    loose = trig not in WHICH_WORDS
     window = _window(p, i)
     if window and _possessive(p, window[0]) and len(window) > 1:
         # "by the store's region": the attribute after the owner
@@ -203,8 +253,9 @@ def _item_at(p: Parse, env: Env, i: int, facts: list[str], *, allow_skip: bool, 
         for skip in (1, 2):
             rest = window[skip:]
             skipped = window[:skip]
-            ok = all(j in p.reserved or _adjective(tokens[j]) or (loose and tokens[j].stem not in env.lex.catalog.vocabulary)
-                     for j in skipped)
+            ok = trig == "top" or all(
+                j in p.reserved or (_adjective(tokens[j]) and (loose or tokens[j].text.lower() not in AUXILIARIES))
+                or (loose and tokens[j].stem not in env.lex.catalog.vocabulary) for j in skipped)
             if len(window) > skip and ok:
                 item = _resolve(p, env, rest, facts)
                 if item is not None:
@@ -216,8 +267,8 @@ def _swallowed_by(p: Parse, m, used: list[int]) -> bool:  # noqa: ANN001
     """Whether the item's words lie inside a longer metric phrase that is not a synonym naming this very breakdown
     ("active accounts" swallows "accounts"; the synonym "sales by product" leaves "by product" a breakdown)."""
     span = set(range(m.start, m.end))
-    if not set(used) <= span or m.end - m.start <= len(used):
-        return False
+    if not set(used) <= span or m.end - m.start <= len(used) or not m.exact:
+        return False  # a reordered metric phrase ("selling products" for "products sold") leaves the entity
     if m.source.startswith("synonym") and any(p.tokens[j].text.lower() in ("by", "across")
                                               for j in range(m.start, min(used))):
         return False

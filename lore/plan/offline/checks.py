@@ -3,10 +3,12 @@ account of every word of the question."""
 
 from __future__ import annotations
 
+from datetime import date
+
 from lore.plan.catalog import FILLER, phrase
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Parse
-from lore.plan.words import BUSINESS_STEMS, FUNCTION_WORDS, INTENT_WORDS, KNOWN_WORDS
+from lore.plan.words import BUSINESS_STEMS, FUNCTION_WORDS, INTENT_WORDS, KNOWN_WORDS, PEOPLE_COUNT_RE
 from lore.retrieve.lexical import STOP_WORDS
 from lore.semantic.spec import DUPLICATION_INVARIANT, METRIC_TIME
 from lore.types import Grounding, PlanOutcome
@@ -93,6 +95,128 @@ def time_axes(p: Parse, env: Env) -> None:
             d.notes.append(f"{lex.metric_label(m)} is meaningful per {metric.grains[0]}, so it is shown by "
                            f"{metric.grains[0]}.")
             return
+
+
+def fit_metrics(p: Parse, env: Env) -> None:
+    """Choose, among the metrics the same words name, the one that fits the question: reaching every breakdown
+    and filter without fan-out ("chai latte sales by store": the sales of items, not of whole orders), and counting
+    distinct people when the question asks how many people did something ("how many people tweeted")."""
+    d, lex = p.draft, env.lex
+    refs = list(d.dimensions) + [f.ref for f in d.filters]
+    people = bool(PEOPLE_COUNT_RE.search(p.question))
+    for i, name in enumerate(list(d.metrics)):
+        metric = lex.layer.metrics.get(name)
+        grounding = next((g for g in d.groundings if g.kind == "metric" and g.ref == name), None)
+        if metric is None or grounding is None or grounding.source.startswith(("name", "defined", "ratio")):
+            continue
+        words = {w for w in phrase(grounding.phrase)} & lex.own_words.get(name, frozenset())
+        if not words:
+            continue
+        rivals = [x for x, own in lex.own_words.items() if x != name and words <= own]
+        facts = lex.facts_of([name])
+        fanned = [r for r in refs if not is_metric_time_ref(r) and r.split(".")[0] in
+                  set().union(*(lex.catalog.fan_reach.get(f, set()) for f in facts))]
+        better = None
+        if fanned:
+            better = [x for x in rivals if all(r.split(".")[0].split(":")[0] in lex.catalog.reach.get(f, {})
+                                               for f in lex.facts_of([x]) for r in refs if not is_metric_time_ref(r))]
+        elif people and metric.agg != "count_distinct":
+            better = [x for x in rivals if lex.layer.metrics[x].agg == "count_distinct"]
+        if better and len(better) > 1:
+            # several fit: the one like the metric asked (same kind, no filter of its own) that the words name best
+            def rank(x: str) -> tuple[int, int, int, int]:
+                m2 = lex.layer.metrics[x]
+                label = set(phrase(m2.label or "")) | set(phrase(m2.name))
+                return (not m2.filter, not m2.is_derived, m2.agg == metric.agg, len(words & label))
+
+            top = max(rank(x) for x in better)
+            better = [x for x in better if rank(x) == top]
+        if better and len(better) == 1:
+            d.metrics[i] = better[0]
+            d.groundings = [g.model_copy(update={"ref": better[0], "source": f"{g.source} (the metric that fits)"})
+                            if g.kind == "metric" and g.ref == name else g for g in d.groundings]
+            d.notes.append(f"Used {lex.metric_label(better[0])} rather than {lex.metric_label(name)}: it fits "
+                           + ("what the question breaks down or filters by." if fanned else "a count of people."))
+
+
+def is_metric_time_ref(ref: str) -> bool:
+    return ref.split(":", 1)[0] == METRIC_TIME
+
+
+def metric_filters(p: Parse, env: Env) -> None:
+    """A filter on the same values a metric's own filter fixes ("drinks sold" for jaffles): the sibling metric
+    defined for those values when there is one, else a clarifying question; never an empty or double filter."""
+    d, lex = p.draft, env.lex
+    for i, name in enumerate(list(d.metrics)):
+        m = lex.layer.metrics.get(name)
+        if m is None or not m.filter:
+            continue
+        fixed = _literals(m.filter)
+        for f in [f for f in d.filters if f.op in ("=", "in")]:
+            wanted = {str(v) for v in f.values}
+            domain = set(lex.values_of(f.ref))
+            if not fixed or not fixed <= domain:
+                continue  # the metric's own filter is about other values
+            if wanted <= fixed:
+                if any(x.split(".")[0] == f.ref.split(".")[0] for x in d.dimensions):
+                    continue  # the rows broken down must still be cut to those values ("the least popular drink")
+                d.filters.remove(f)  # says again what the metric already counts
+                d.notes.append(f"{lex.metric_label(name)} already counts only {', '.join(sorted(fixed))}.")
+                continue
+            siblings = [x.name for x in lex.layer.metrics.values() if x.source == m.source and x.agg == m.agg
+                        and x.expr == m.expr and x.filter and _literals(x.filter) == wanted]
+            if len(siblings) == 1:
+                d.metrics[i] = siblings[0]
+                d.filters.remove(f)
+                d.groundings = [g.model_copy(update={"ref": siblings[0], "source": "the same measure for the values "
+                                                     "asked"}) if g.kind == "metric" and g.ref == name else g
+                                for g in d.groundings]
+                d.notes.append(f"{lex.metric_label(siblings[0])} is {lex.metric_label(name)}'s measure for "
+                               f"{', '.join(sorted(wanted))}.")
+                continue
+            p.settle(PlanOutcome(
+                status="clarify",
+                message=f"{lex.metric_label(name)[:1].upper() + lex.metric_label(name)[1:]} counts only "
+                        f"{', '.join(sorted(fixed))}, so it can't be filtered to {', '.join(sorted(wanted))}. "
+                        "Which metric do you mean?",
+                suggestions=tuple(x.name for x in lex.layer.metrics.values() if x.source == m.source)[:5],
+                signals={"value_reach": 0.0}))
+            return
+
+
+def _literals(text: str) -> set[str]:
+    """The string literals of a metric filter."""
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import SqlglotError
+
+    try:
+        tree = sqlglot.parse_one(text, read="duckdb")
+    except SqlglotError:
+        return set()
+    return {lit.this for lit in tree.find_all(exp.Literal) if lit.is_string}
+
+
+def data_bounds(p: Parse, env: Env) -> None:
+    """A period outside the data says where the data starts and ends (the answer is then empty, and says why)."""
+    d = p.draft
+    if d.time is None or (d.time.start is None and d.time.end is None):
+        return
+    facts = env.lex.facts_of(d.base_metrics()) if d.metrics else ([d.rows_of] if d.rows_of else [])
+    spans = [env.bounds[f] for f in facts if f in env.bounds]
+    if not spans:
+        return
+    first = min(date.fromisoformat(a) for a, _ in spans)
+    last = max(date.fromisoformat(b) for _, b in spans)
+    start, end = d.time.start, d.time.end
+    runs = f"the data runs from {first:%-d %B %Y} to {last:%-d %B %Y}"
+    if (end is not None and end < first) or (start is not None and start > last):
+        d.notes.append(f"There is no data for {d.time.label}: {runs}.")
+        d.signals["no_data"] = 1.0
+    elif start is not None and start < first:
+        d.notes.append(f"The data starts on {first:%-d %B %Y}: earlier days of {d.time.label} have none.")
+    elif end is not None and (end - last).days > 1:
+        d.notes.append(f"The data ends on {last:%-d %B %Y}: later days of {d.time.label} have none yet.")
 
 
 def drop_name_ranges(p: Parse, env: Env) -> None:

@@ -27,12 +27,16 @@ class Context:
     today: date
     #: the distinct values the value index holds (ref -> values); lets aliases reach every attribute with that value
     values: dict[str, list[str]] = field(default_factory=dict)
+    #: each fact's first and last day of data (node -> (first, last), ISO dates)
+    bounds: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Env:
-    """The read-only view the passes share: the lexicon, retrieval and the day questions are asked on."""
+    """The read-only view the passes share: the lexicon, retrieval, the data's bounds and the day questions are
+    asked on."""
 
     lex: Lexicon
     searcher: Searcher | None
     today: date
+    bounds: dict[str, tuple[str, str]] = field(default_factory=dict)

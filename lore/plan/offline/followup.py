@@ -46,6 +46,8 @@ def merge_followup(p: Parse, env: Env) -> None:
         return
     d, lex, prev = p.draft, env.lex, p.previous
     if not d.metrics:
+        _the_ones(p, env)
+    if not d.metrics:
         unknown = _unknown_request(p, env)
         if unknown is not None:
             p.settle(unknown)
@@ -98,6 +100,29 @@ def merge_followup(p: Parse, env: Env) -> None:
                 and not any(x.ref == g.ref for x in d.groundings):
             d.groundings.append(g.model_copy(update={"source": f"{g.source}, from the previous question"}))
     d.signals["followup"] = 1.0
+
+
+def _the_ones(p: Parse, env: Env) -> None:
+    """"just the negative ones": "ones" stands for what the previous answer counted ("negative tweets")."""
+    from lore.plan.catalog import find_phrases, tokenize
+
+    prev = p.previous
+    ones = [i for i, t in enumerate(p.tokens) if t.text.lower() in ("ones", "one") and i not in p.used]
+    if prev is None or not prev.metrics or not ones or prev.metrics[0] not in env.lex.layer.metrics:
+        return
+    noun = env.lex.metric_label(prev.metrics[0]).split()[-1]
+    i = ones[0]
+    text = p.question[:p.tokens[i].start] + noun + p.question[p.tokens[i].end:]
+    tokens = tokenize(text)
+    for m in find_phrases(tokens, env.lex.catalog.metric_index or env.lex.catalog.metric_entries):
+        if m.start <= i < m.end and m.ref != prev.metrics[0]:
+            p.draft.metrics.append(m.ref)
+            p.draft.groundings.append(Grounding(kind="metric", ref=m.ref, phrase=p.words(m.start, i + 1),
+                                                source=f"{m.source} (“{p.tokens[i].text}” read as “{noun}”)",
+                                                score=m.score * 0.95))
+            p.use(range(m.start, i + 1), "metric")
+            p.draft.signals["metric_match"] = m.score * 0.95
+            return
 
 
 def _unknown_request(p: Parse, env: Env) -> PlanOutcome | None:

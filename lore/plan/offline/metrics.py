@@ -49,6 +49,10 @@ def _resolve(p: Parse, env: Env, matches: list[PhraseMatch]) -> list[PhraseMatch
             prev = tokens[m.start - 1].stem if m.start > 0 else ""
             owners = lex.node_words.get(prev, frozenset())
             if owners and not any(lex.reachable(facts, f"{o}.x") for o in owners):
+                # "jaffle sales": another metric named by the same word that reaches the jaffles, if one does
+                alt = _fitting_alternative(env, m.ref, tokens[m.start].stem, owners)
+                if alt is not None:
+                    out.append(PhraseMatch(alt, m.start, m.end, m.score * 0.95, "synonym (fits the question)", m.exact))
                 continue
             word = tokens[m.start].stem
             if any(word in lex.own_words[ref] for ref in strong if ref != m.ref):
@@ -59,6 +63,14 @@ def _resolve(p: Parse, env: Env, matches: list[PhraseMatch]) -> list[PhraseMatch
         best[o.ref] = max(best.get(o.ref, o.score), o.score)
     return [m for m in out if not (m.end - m.start == 1 and any(
         ref != m.ref and tokens[m.start].stem in lex.own_words[ref] and score >= m.score for ref, score in best.items()))]
+
+
+def _fitting_alternative(env: Env, metric: str, word: str, owners: frozenset[str]) -> str | None:
+    """The one metric, other than ``metric``, whose own names hold ``word`` and that reaches one of ``owners``."""
+    lex = env.lex
+    found = [name for name, words in lex.own_words.items() if name != metric and word in words
+             and any(lex.reachable(lex.facts_of([name]), f"{o}.x") for o in owners)]
+    return found[0] if len(found) == 1 else None
 
 
 def _ratio_of_matches(p: Parse, env: Env, matches: list[PhraseMatch]) -> list[PhraseMatch]:
@@ -126,6 +138,7 @@ def take_metrics(p: Parse, env: Env) -> None:
     """The metric phrases left after breakdowns took theirs become the plan's metrics."""
     d = p.draft
     for m in p.metric_matches:
+        _value_inside_synonym(p, env, m)
         span = set(range(m.start, m.end))
         taken = span & {i for i, why in p.used.items() if why != "metric"}
         if taken:
@@ -146,6 +159,23 @@ def take_metrics(p: Parse, env: Env) -> None:
             d.groundings.append(Grounding(kind="metric", ref=m.ref, phrase=p.words(m.start, m.end),
                                           source=m.source if m.exact else f"{m.source} (reordered)", score=m.score))
     d.signals["metric_match"] = min((g.score for g in d.groundings if g.kind == "metric"), default=0.0)
+
+
+def _value_inside_synonym(p: Parse, env: Env, m: PhraseMatch) -> None:
+    """A metric synonym holding a value of an attribute the metric reaches ("compute cost" when "compute" is a
+    service): two readings, so the answer says so and is not given high confidence."""
+    if not m.source.startswith("synonym") or m.end - m.start < 2:
+        return
+    facts = env.lex.facts_of([m.ref])
+    for v in p.all_mentions:
+        inside = tokens_in(p.tokens, v.span)
+        if v.score >= 1.0 and inside and inside <= set(range(m.start, m.end)) and env.lex.reachable(facts, v.ref):
+            said = p.question[v.span[0]:v.span[1]]
+            p.draft.notes.append(f"“{p.words(m.start, m.end)}” is read as {env.lex.metric_label(m.ref)}; “{said}” is also "
+                                 f"a {env.lex.label(v.ref)}: to filter on it, ask for “{env.lex.metric_label(m.ref)} for "
+                                 f"the {said} {env.lex.label(v.ref)}”.")
+            p.draft.signals["coverage_cap"] = min(p.draft.signals.get("coverage_cap", 1.0), 0.7)
+            return
 
 
 def explain_own_words(p: Parse, env: Env) -> None:
@@ -280,6 +310,14 @@ def unsupported_intent(p: Parse, env: Env) -> None:
             continue
         for t in (m.name, m.label or "", m.description, *m.synonyms):
             own.update(phrase(t))
+    if "%" in p.question and not any(t.stem in ("percent", "percentage") for t in p.tokens):
+        labels = ", ".join(lex.metric_label(m) for m in d.metrics if m in lex.layer.metrics)
+        p.settle(PlanOutcome(
+            status="clarify",
+            message=f"I can't compute a percentage of {labels} from the governed definitions yet. I can show "
+                    f"{labels} itself, by any dimension, so the parts can be compared.",
+            suggestions=tuple(d.metrics)[:4], signals={"intent": 0.0}))
+        return
     for i, t in enumerate(p.tokens):
         if i in p.used:
             continue

@@ -19,6 +19,8 @@ _COUNTED = re.compile(r"\b(?:the\s+)?(\d{1,3}|" + NUMBER_ALT + r")\s+([a-z][a-z\
 def read_order(p: Parse, env: Env) -> None:
     """Ranking and top-N (value mentions are masked: "Best Buy" is a name, not a ranking)."""
     d, tokens = p.draft, p.tokens
+    if d.order_by:
+        return  # a superlative before a noun already set it
     text = mask(p.question, tokens, p.reserved | {i for i, why in p.used.items() if why == "time"})
     # ranking words inside the names of what was read ("per order", "order date") rank nothing
     named = mask(text, tokens, {i for i, why in p.used.items() if why not in ("operator", "time")})
@@ -62,7 +64,8 @@ def read_order(p: Parse, env: Env) -> None:
         return
     ranked = RANKED_RE.search(named)
     if most or least or ranked:
-        hit = most or least or ranked
+        found = [x for x in (most, least) if x is not None]
+        hit = min(found, key=lambda x: x.start()) if found else ranked
         assert hit is not None
         desc = not (least and hit is least) and "ascending" not in text.lower() and "from lowest" not in text.lower()
         d.order_by = [OrderBy(ref=FIRST_METRIC, descending=desc)]
@@ -84,5 +87,11 @@ def finish_order(p: Parse, env: Env) -> None:
         d.order_by = [OrderBy(ref=d.metrics[0], descending=descending)]
         if not any(not x.startswith(METRIC_TIME) for x in d.dimensions) and d.limit == 1 and not d.dimensions:
             d.order_by, d.limit = [], None  # "what was the most ..." without a breakdown: a single number
+    if d.order_by and not d.dimensions and d.rows_of is None:
+        # a ranking word with nothing to rank ("the biggest single order") is not explained by this plan
+        d.order_by = []
+        for i, why in list(p.used.items()):
+            if why == "order":
+                del p.used[i]
     if d.limit is not None and not d.dimensions and d.rows_of is None:
         d.limit = None

@@ -104,6 +104,8 @@ class Parse:
     #: value mentions found, and those accepted as filters-to-be
     mentions: list[Mention] = field(default_factory=list)
     accepted: list[Mention] = field(default_factory=list)
+    #: every value mention found, also those a metric phrase took ("the least popular *drink*")
+    all_mentions: list[Mention] = field(default_factory=list)
     #: tokens of value mentions (a metric phrase may not take them)
     reserved: set[int] = field(default_factory=set)
     metric_matches: list[PhraseMatch] = field(default_factory=list)

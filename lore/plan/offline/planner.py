@@ -12,7 +12,16 @@ from collections.abc import Callable
 
 from lore.plan.catalog import tokenize
 from lore.plan.offline.breakdowns import read_breakdowns
-from lore.plan.offline.checks import account_for_words, check_reach, drop_name_ranges, layer_rules, time_axes
+from lore.plan.offline.checks import (
+    account_for_words,
+    check_reach,
+    data_bounds,
+    drop_name_ranges,
+    fit_metrics,
+    layer_rules,
+    metric_filters,
+    time_axes,
+)
 from lore.plan.offline.dates import attach_dates, correct_spelling, read_time
 from lore.plan.offline.definitions import check_definition_parts, read_definitions
 from lore.plan.offline.env import Context, Env
@@ -60,11 +69,14 @@ PASSES: tuple[Pass, ...] = (
     merge_followup,       # keep what a follow-up does not change
     attach_dates,         # "signed up in 2025" filters that date
     read_filters,         # values -> filters, negation, several values side by side
+    fit_metrics,          # among metrics the same words name, the one reaching everything without fan-out
     layer_rules,          # rules the metric owner declared (compare_by)
+    metric_filters,       # a filter on what a metric's own filter fixes: its sibling metric, or a question
     check_reach,          # breakdowns every metric reaches; a fanning breakdown needs its pin
     ratio_by_entity,      # "revenue per customer": the defined ratio
     unsupported_intent,   # averages, medians, shares of a total: asked back
     time_axes,            # a fact's own date is its time axis; per-grain metrics get their grain
+    data_bounds,          # a period outside the data says where the data starts and ends
     finish_order,         # the ranking is on the first metric
     check_definition_parts,  # a definition that could not be read is asked back, never answered in parts
     account_for_words,    # every content word explained, or said; unknown breakdowns and values asked back
@@ -84,7 +96,7 @@ class OfflinePlanner:
         self.cat = context.catalog
         self.layer = context.catalog.layer
         self.env = Env(lex=Lexicon.build(context.catalog, context.values), searcher=context.searcher,
-                       today=context.today)
+                       today=context.today, bounds=dict(context.bounds))
 
     def plan(self, question: str, previous: QueryPlan | None = None, *, answer_id: str | None = None) -> PlanOutcome:
         p = self.parse(question, previous)

@@ -26,6 +26,7 @@ def find_values(p: Parse, env: Env) -> None:
     spans = Spans((m.span, m) for m in idents)
     hits = [h for h in hits if not any((sp[1] - sp[0]) > (h.span[1] - h.span[0]) for sp, _ in spans.containing(h.span))]
     p.mentions = hits + idents
+    p.all_mentions = list(p.mentions)
 
 
 def _alias_hits(env: Env, text: str, found: list[Mention]) -> list[Mention]:
