@@ -5,9 +5,15 @@ The algorithm (see ``shared/semantic-layer.md``):
 1. resolve every reference; expand derived metrics (cycles are errors);
 2. group base metrics by their source fact;
 3. for each fact, find the join path of every dimension and filter reference
-   (:mod:`lore.semantic.graph`), refusing paths that would duplicate rows;
+   (:mod:`lore.semantic.graph`);
 4. one CTE per fact, aggregated straight to the requested grain, with
-   ``agg(CASE WHEN filter THEN expr END)`` for filtered metrics;
+   ``agg(CASE WHEN filter THEN expr END)`` for filtered metrics. When the
+   fact's joins can repeat its rows (a one_to_many or many_to_many link whose
+   key is not pinned) and a metric would change under repetition, the CTE
+   aggregates over ``SELECT DISTINCT`` of the fact's primary key, the dimension
+   values and the columns the metrics read: each fact row counts once per
+   combination of dimension values it reaches. A fact without a primary key
+   cannot be deduplicated and is refused;
 5. several facts: UNION ALL of NULL-padded rows, then GROUP BY the dimensions;
 6. the outer select computes derived metrics (NULL-safe division), metric
    filters (HAVING semantics), ORDER BY and LIMIT.
@@ -27,7 +33,16 @@ from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from lore.errors import CompileError, FilterError, UnknownReference
-from lore.semantic.graph import FANNING, LinkGraph, Path, choose_path, describe_path, pinned_columns
+from lore.semantic.graph import (
+    FANNING,
+    Edge,
+    LinkGraph,
+    Path,
+    choose_path,
+    conjuncts,
+    describe_path,
+    pinned_columns,
+)
 from lore.semantic.spec import (
     DUPLICATION_INVARIANT,
     METRIC_TIME,
@@ -352,14 +367,6 @@ def _structured_filter(layer: SemanticLayer, f: Filter, refs: _Refs) -> Predicat
     return pred
 
 
-def _conjuncts(tree: exp.Expression) -> list[exp.Expression]:
-    if isinstance(tree, exp.And):
-        return _conjuncts(tree.this) + _conjuncts(tree.expression)
-    if isinstance(tree, exp.Paren):
-        return _conjuncts(tree.this)
-    return [tree]
-
-
 def _equalities(preds: Sequence[Predicate]) -> list[tuple[str, str]]:
     """``(node, column)`` pairs fixed to a single literal by top-level equality filters."""
     return [(d.node.name, d.ref.attribute) for d in _equality_dims(preds) if d.node is not None]
@@ -369,7 +376,7 @@ def _equality_dims(preds: Sequence[Predicate]) -> list[ResolvedDim]:
     """Dimensions fixed to a single literal by top-level equality filters."""
     out = []
     for pred in preds:
-        for c in _conjuncts(pred.tree):
+        for c in conjuncts(pred.tree):
             subject = None
             if isinstance(c, exp.EQ) and isinstance(c.expression, (exp.Literal, exp.Cast)):
                 subject = c.this
@@ -786,7 +793,7 @@ class Compiler:
         def path_for(dim: ResolvedDim) -> Path:
             assert dim.node is not None
             return choose_path(
-                self.graph, node.name, dim.node.name, roles=dim.ref.roles, duplication_invariant=invariant,
+                self.graph, node.name, dim.node.name, roles=dim.ref.roles, allow_fanning=not listing,
                 pinned=pinned, ref=dim.key, metrics=fact.metrics,
             )
 
@@ -818,12 +825,7 @@ class Compiler:
         def grain_of(dim: ResolvedDim, col: exp.Expression) -> exp.Expression:
             return time_trunc(col, dim.ref.grain, dialect) if dim.is_time else col
 
-        select_cols = []
-        group_cols = []
-        for d in dims:
-            e = grain_of(d, column_for(d))
-            select_cols.append(exp.alias_(e, aliases[d.key]))
-            group_cols.append(e.copy())
+        dim_cols = [(aliases[d.key], grain_of(d, column_for(d))) for d in dims]
         conds = []
         for pred in where:
             def sub(n: exp.Expression, pred: Predicate = pred) -> exp.Expression:
@@ -841,14 +843,34 @@ class Compiler:
 
             conds.append(pred.tree.copy().transform(sub))
 
+        fanning: list[tuple[Path, list[str]]] = []
         if not invariant:
             pins = {(join_aliases[path_for(d)], d.ref.attribute) for d in _equality_dims(where)}
-            self._check_fan_out(join_aliases, pins, fact)
+            fanning = self._unpinned_fanning(join_aliases, pins, node)
+            if fanning and (listing or not node.primary_key):
+                raise self._fan_out_error(fanning[0], fact, listing=listing)
+        aggregates = [(m, metric_aggregate(layer.metrics[m], node, fact_alias)) for m in fact.metrics]
 
-        for m in fact.metrics:
-            select_cols.append(exp.alias_(metric_aggregate(layer.metrics[m], node, fact_alias), m))
+        def joined(sel: exp.Select) -> exp.Select:
+            sel = sel.from_(self._table_expr(node, fact_alias))
+            for prefix, alias in sorted(join_aliases.items(), key=lambda kv: len(kv[0])):
+                if prefix:
+                    sel = sel.join(self._table_expr(layer.nodes[prefix[-1].target], alias),
+                                   on=self._join_condition(prefix[-1], join_aliases[prefix[:-1]], alias),
+                                   join_type=prefix[-1].link.join_type.upper())
+            for c in conds:
+                sel = sel.where(c)
+            return sel
 
-        sel = exp.select(*select_cols).from_(self._table_expr(node, fact_alias))
+        if not fanning:
+            sel = joined(exp.select(*[exp.alias_(e, a) for a, e in dim_cols],
+                                    *[exp.alias_(e, m) for m, e in aggregates]))
+            if dim_cols and not listing:
+                sel = sel.group_by(*[e.copy() for _, e in dim_cols])
+        else:
+            sel = self._deduplicated(node, fact_alias, joined, dim_cols, aggregates)
+
+        fanning_paths = {prefix for prefix, _ in fanning}
         joins_text = []
         tables = [node.table or node.name]
         for prefix, alias in sorted(join_aliases.items(), key=lambda kv: len(kv[0])):
@@ -856,27 +878,79 @@ class Compiler:
                 continue
             edge = prefix[-1]
             target = layer.nodes[edge.target]
-            src_alias = join_aliases[prefix[:-1]]
-            on = edge.condition.copy().transform(
-                lambda n, e=edge, s=src_alias, a=alias: (
-                    exp.column(n.name, table=s) if isinstance(n, exp.Column) and n.table == e.source
-                    else exp.column(n.name, table=a) if isinstance(n, exp.Column) and n.table == e.target
-                    else n
-                )
-            )
-            sel = sel.join(self._table_expr(target, alias), on=on, join_type=edge.link.join_type.upper())
             tables.append(target.table or target.name)
-            joins_text.append(f"{describe_path(prefix)} ({edge.link.cardinality}, on {edge.link.on})")
-        for c in conds:
-            sel = sel.where(c)
-        if group_cols and not listing:
-            sel = sel.group_by(*group_cols)
+            dedup = (f"; {node.name} rows counted once, by {', '.join(node.primary_key)}"
+                     if prefix in fanning_paths else "")
+            joins_text.append(f"{describe_path(prefix)} ({edge.link.cardinality}, on {edge.link.on}{dedup})")
         return sel, tables, joins_text
 
-    def _check_fan_out(self, join_aliases: dict[Path, str], pins: set[tuple[str, str]], fact: _FactPlan) -> None:
-        """Refuse a join tree in which a fanning link is not pinned on *its own* join path."""
+    @staticmethod
+    def _join_condition(edge: Edge, src_alias: str, alias: str) -> exp.Expression:
+        """The link's ``on`` with its node names replaced by the aliases of this join."""
+        return edge.condition.copy().transform(
+            lambda n: (
+                exp.column(n.name, table=src_alias) if isinstance(n, exp.Column) and n.table == edge.source
+                else exp.column(n.name, table=alias) if isinstance(n, exp.Column) and n.table == edge.target
+                else n
+            )
+        )
+
+    @staticmethod
+    def _deduplicated(
+        node: Node, fact_alias: str, joined: Callable[[exp.Select], exp.Select],
+        dim_cols: list[tuple[str, exp.Expression]], aggregates: list[tuple[str, exp.Expression]],
+    ) -> exp.Select:
+        """Aggregate over the distinct (fact key, dimension values) the joins reach, so a fact row repeated by a
+        fanning link counts once per combination of dimension values.
+
+        The inner ``SELECT DISTINCT`` carries the fact's primary key, the dimension values and the fact columns the
+        metrics read (they depend on the key, so they do not split a row); it is aliased as the fact, so the
+        metric aggregates read it unchanged.
+        """
+        read = [c for c in dict.fromkeys(c.name for _, e in aggregates for c in e.find_all(exp.Column))
+                if c not in node.primary_key]
+        fact_cols = [*node.primary_key, *read]
+        inner_names: list[str] = []
+        inner_dims: list[exp.Expression] = []
+        for alias, e in dim_cols:
+            if isinstance(e, exp.Column) and e.table == fact_alias and e.name in fact_cols:
+                inner_names.append(e.name)  # a column of the fact the inner query selects anyway
+                continue
+            name, n = alias, 2
+            while name in fact_cols or name in inner_names:
+                name, n = f"{alias}_{n}", n + 1
+            inner_names.append(name)
+            inner_dims.append(exp.alias_(e, name))
+        inner = joined(exp.select(
+            *[exp.column(c, table=fact_alias) for c in node.primary_key],
+            *inner_dims,
+            *[exp.column(c, table=fact_alias) for c in read],
+        ).distinct())
+        outer_dims = [exp.column(name, table=fact_alias) for name in inner_names]
+        sel = exp.select(
+            *[exp.alias_(col, alias) for col, (alias, _) in zip(outer_dims, dim_cols)],
+            *[exp.alias_(e, m) for m, e in aggregates],
+        ).from_(exp.alias_(exp.Subquery(this=inner), fact_alias, table=True))
+        if outer_dims:
+            sel = sel.group_by(*[c.copy() for c in outer_dims])
+        return sel
+
+    def _unpinned_fanning(
+        self, join_aliases: dict[Path, str], pins: set[tuple[str, str]], fact_node: Node,
+    ) -> list[tuple[Path, list[str]]]:
+        """The fanning links of a join tree that are not pinned on *their own* join path, each with the target key
+        columns left free.
+
+        ``pins`` holds ``(alias, column)`` fixed by equality filters; constant conditions in a link's ``on`` pin
+        the columns they fix on that link's alias. Pins spread along the tree through link equalities, and a
+        pinned unique column or full primary key pins the node's whole key.
+        """
         layer = self.layer
-        node_of = {alias: (prefix[-1].target if prefix else fact.node.name) for prefix, alias in join_aliases.items()}
+        pins = set(pins)
+        for prefix, alias in join_aliases.items():
+            if prefix:
+                pins.update((alias, c) for c in prefix[-1].constants)
+        node_of = {alias: (prefix[-1].target if prefix else fact_node.name) for prefix, alias in join_aliases.items()}
         changed = True
         while changed:
             changed = False
@@ -896,20 +970,37 @@ class Compiler:
                         if (a in pins) != (b in pins):
                             pins.update((a, b))
                             changed = True
-        for prefix, alias in join_aliases.items():
+        out = []
+        for prefix, alias in sorted(join_aliases.items(), key=lambda kv: len(kv[0])):
             if not prefix or prefix[-1].link.cardinality not in FANNING:
                 continue
             edge = prefix[-1]
             target = layer.nodes[edge.target]
-            covered = {d for _, d in edge.pairs} | {c for a, c in pins if a == alias}
+            covered = edge.fixed_target_columns | {c for a, c in pins if a == alias}
             if not target.primary_key or not set(target.primary_key) <= covered:
-                free = [k for k in target.primary_key if k not in covered]
-                raise CompileError(
-                    f"joining {fact.node.name} through the {edge.link.cardinality} link '{edge.label}' would duplicate "
-                    f"{fact.node.name} rows and inflate {', '.join(fact.metrics)}",
-                    hint=(f"Fix {', '.join(edge.target + '.' + k for k in free)} with an equality filter on this path, or a"
-                          if free else "A") + "sk for a duplication-invariant metric (count_distinct, min, max).",
-                )
+                out.append((prefix, [k for k in target.primary_key if k not in covered]))
+        return out
+
+    @staticmethod
+    def _fan_out_error(fanning: tuple[Path, list[str]], fact: _FactPlan, *, listing: bool) -> CompileError:
+        """Why a fanning join cannot be compiled: a listing would repeat rows; a fact without a key cannot be
+        deduplicated."""
+        prefix, free = fanning
+        edge, name = prefix[-1], fact.node.name
+        pin = (f"Fix {', '.join(edge.target + '.' + k for k in free)} with an equality filter on this path, or "
+               if free else "")
+        if listing:
+            hint = f"{pin}show attributes reached through many-to-one links."
+            return CompileError(
+                f"listing {name} through the {edge.link.cardinality} link '{edge.label}' would repeat {name} rows",
+                hint=hint[0].upper() + hint[1:],
+            )
+        return CompileError(
+            f"joining {name} through the {edge.link.cardinality} link '{edge.label}' would duplicate {name} rows and "
+            f"inflate {', '.join(fact.metrics)}, and {name} declares no primary_key to count each row once by",
+            hint=f"Declare primary_key on {name} (the column(s) that identify one row). {pin}"
+                 + ("a" if pin else "A") + "sk for a duplication-invariant metric (count_distinct, min, max).",
+        )
 
     @staticmethod
     def _table_expr(node: Node, alias: str) -> exp.Expression:

@@ -5,11 +5,14 @@ twice on one path), so a cycle among links always terminates. Choosing a path:
 
 1. keep paths whose link roles contain the requested roles, in order;
 2. prefer paths that cannot duplicate fact rows (only many_to_one / one_to_one
-   links, or a fanning link whose target key is pinned by equality filters);
+   links, or a fanning link whose target key is pinned by equality filters or
+   by constant conditions in the link's ``on``);
 3. take the shortest; a tie is an ambiguity and an error that lists the roles.
 
-A fanning path is used only when every metric of the fact is
-duplication-invariant (count_distinct, min, max).
+When only fanning paths exist, the caller says whether it can use one
+(``allow_fanning``): the compiler can when every metric of the fact is
+duplication-invariant (count_distinct, min, max) or when it deduplicates the
+fact's rows by their primary key; a listing cannot.
 """
 
 from __future__ import annotations
@@ -66,8 +69,50 @@ class Edge:
                     out.append((right.name, left.name))
         return tuple(out)
 
+    @cached_property
+    def constants(self) -> frozenset[str]:
+        """Target columns the join condition fixes to one literal (top-level ``AND`` conjuncts only).
+
+        >>> Edge("a", 0, Link(to="b", on="a.x = b.y AND b.kind = 'home' AND b.n IN (1)")).constants == {"kind", "n"}
+        True
+        >>> Edge("a", 0, Link(to="b", on="a.x = b.y AND (b.kind = 'home' OR b.kind = 'work')")).constants
+        frozenset()
+        """
+        out = set()
+        for c in conjuncts(self.condition):
+            subject, values = None, []
+            if isinstance(c, exp.EQ):
+                for side, other in ((c.this, c.expression), (c.expression, c.this)):
+                    if isinstance(side, exp.Column) and side.table == self.target:
+                        subject, values = side, [other]
+                        break
+            elif isinstance(c, exp.In) and not c.args.get("query") and len(c.expressions) == 1:
+                subject, values = c.this, list(c.expressions)
+            if (isinstance(subject, exp.Column) and subject.table == self.target
+                    and all(isinstance(v, (exp.Literal, exp.Boolean)) for v in values)):
+                out.add(subject.name)
+        return frozenset(out)
+
+    @property
+    def fixed_target_columns(self) -> frozenset[str]:
+        """Target columns one source row determines through this link: equality pairs and constants."""
+        return frozenset(dst for _, dst in self.pairs) | self.constants
+
 
 Path = tuple[Edge, ...]
+
+
+def conjuncts(tree: exp.Expression) -> list[exp.Expression]:
+    """The top-level ``AND`` terms of a predicate (parentheses unwrapped).
+
+    >>> [c.sql() for c in conjuncts(sqlglot.parse_one("a = 1 AND (b = 2 AND (c = 3 OR d = 4))"))]
+    ['a = 1', 'b = 2', 'c = 3 OR d = 4']
+    """
+    if isinstance(tree, exp.And):
+        return conjuncts(tree.this) + conjuncts(tree.expression)
+    if isinstance(tree, exp.Paren):
+        return conjuncts(tree.this)
+    return [tree]
 
 
 class LinkGraph:
@@ -167,7 +212,7 @@ def fans_out(edge: Edge, layer: SemanticLayer, pinned: set[tuple[str, str]]) -> 
     target = layer.nodes[edge.target]
     if not target.primary_key:
         return True
-    covered = {dst for _, dst in edge.pairs} | {c for n, c in pinned if n == edge.target}
+    covered = edge.fixed_target_columns | {c for n, c in pinned if n == edge.target}
     return not set(target.primary_key) <= covered
 
 
@@ -181,12 +226,15 @@ def choose_path(
     target: str,
     *,
     roles: Sequence[str] = (),
-    duplication_invariant: bool,
+    allow_fanning: bool,
     pinned: set[tuple[str, str]],
     ref: str,
     metrics: Sequence[str] = (),
 ) -> Path:
-    """Pick the join path from ``fact`` to ``target`` for reference ``ref`` (see the module docstring)."""
+    """Pick the join path from ``fact`` to ``target`` for reference ``ref`` (see the module docstring).
+
+    ``allow_fanning``: whether a path that can duplicate ``fact`` rows may be taken when no other path exists.
+    """
     layer = graph.layer
     all_paths = graph.paths(fact, target)
     if not all_paths:
@@ -204,10 +252,10 @@ def choose_path(
             suggestions=[f"{ref.split('[')[0]}[{o}]" for o in options],
         )
     safe = [p for p in paths if not any(fans_out(e, layer, pinned) for e in p)]
-    if not safe and not duplication_invariant:
+    if not safe and not allow_fanning:
         edge = next(e for e in paths[0] if fans_out(e, layer, pinned))
         target_node = layer.nodes[edge.target]
-        free = [k for k in target_node.primary_key if k not in {d for _, d in edge.pairs}]
+        free = [k for k in target_node.primary_key if k not in edge.fixed_target_columns]
         fix = (
             f" Fix {', '.join(edge.target + '.' + k for k in free)} with an equality filter, or"
             if free

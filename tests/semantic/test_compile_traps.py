@@ -17,9 +17,10 @@ from sqlglot import exp
 import lore.errors
 from lore.errors import CompileError
 from lore.semantic.compile import compile_query
-from lore.semantic.graph import MAX_DEPTH, LinkGraph
+from lore.semantic.graph import MAX_DEPTH, Edge, LinkGraph
 from lore.semantic.load import parse_documents
 from lore.semantic.spec import Column, Link, Metric, Node, SemanticLayer
+from lore.semantic.validate import validate
 from lore.types import Filter, SemanticQuery
 
 CASES_FILE = Path(__file__).parent / "cases.yaml"
@@ -46,7 +47,8 @@ TABLE_ROWS = (
     "a filter value with a quote",
     "a cycle in the link graph",
 )
-EXTRA_GROUPS = ("pinned key", "unknown reference", "structured filter op", "filter injection")
+EXTRA_GROUPS = ("pinned key", "many-to-many bridge", "fact without a primary key", "unknown reference",
+                "structured filter op", "filter injection")
 CASE_KEYS = {"name", "covers", "trap", "query", "rows", "error", "columns", "sql", "structure", "xfail"}
 QUERY_KEYS = {"metrics", "dimensions", "filters", "order_by", "limit"}
 
@@ -352,13 +354,54 @@ def test_pin_on_the_path_itself_is_honoured(shop) -> None:
 
 
 def test_pin_on_another_path_does_not_make_a_fan_out_safe(shop) -> None:
+    """The filter fixes the checkout promo (checkout -> promos), not the bridge customers -> promo_assignments:
+    the breakdown through the bridge is deduplicated by order_id, not taken as pinned."""
     layer = _layer_with_checkout()
     query = SemanticQuery(
         metrics=("checkout_revenue",),
         dimensions=("promo_assignments.promo_id",),
         filters=("promos.promo_name = 'spring'",),
     )
-    with pytest.raises(CompileError, match="one_to_many"):
-        cq = compile_query(layer, query)
-        total = sum(r[1] for r in shop.rows(cq.sql))
-        pytest.fail(f"compiled, and the spring checkout revenue sums to {total} instead of 150:\n{cq.sql}")
+    cq = compile_query(layer, query)
+    assert list(shop.tree(cq).find_all(exp.Subquery)), f"not deduplicated:\n{cq.sql}"
+    # spring checkouts: order 1 (Ann, in promos 1 and 2) 100, order 2 (Bob, in promo 1) 50;
+    # each order counts once in every promo its customer is in (Ann's 100 in both)
+    shop.assert_rows(shop.rows(cq.sql), [[1, 150.0], [2, 100.0]], ordered=False)
+
+
+def test_constant_in_a_link_pins_like_the_validator_counts_it(shop) -> None:
+    """A constant in a link's ``on`` that completes the target's key: the validator accepts the link as
+    many_to_one without a warning, and the fan-out check takes it as pinned when it is declared one_to_many."""
+    link = Link(to="spring_members",
+                on="customers.customer_id = spring_members.customer_id AND spring_members.promo_id = 1")
+    assert Edge("customers", 0, link).constants == {"promo_id"}
+    assert not [i for i in validate(shop.layer, shop.schema()) if i.code == "link_cardinality"]
+    customers = shop.layer.nodes["customers"]
+    as_many_to_one = tuple(k.model_copy(update={"cardinality": "many_to_one"}) if k.to == "spring_members" else k
+                           for k in customers.links)
+    nodes = dict(shop.layer.nodes, customers=customers.model_copy(update={"links": as_many_to_one}))
+    layer = shop.layer.model_copy(update={"nodes": nodes})
+    assert not [i for i in validate(layer, shop.schema()) if i.code == "link_cardinality"]
+    query = SemanticQuery(metrics=("revenue",), dimensions=("spring_members.promo_id",))
+    plain = compile_query(layer, query)
+    declared_one_to_many = shop.compile(query)
+    assert shop.canonical_sql(plain.sql) == shop.canonical_sql(declared_one_to_many.sql)
+    assert not list(shop.tree(declared_one_to_many).find_all(exp.Subquery))
+
+
+def test_a_constant_under_or_pins_nothing(shop) -> None:
+    """``b.kind = 'x' OR b.kind = 'y'`` in a link can match two rows: the join is deduplicated."""
+    customers = shop.layer.nodes["customers"]
+    loose = tuple(
+        k.model_copy(update={"on": "customers.customer_id = spring_members.customer_id AND "
+                                   "(spring_members.promo_id = 1 OR spring_members.promo_id = 2)"})
+        if k.to == "spring_members" else k
+        for k in customers.links
+    )
+    nodes = dict(shop.layer.nodes, customers=customers.model_copy(update={"links": loose}))
+    layer = shop.layer.model_copy(update={"nodes": nodes})
+    cq = compile_query(layer, SemanticQuery(metrics=("revenue",), dimensions=("customers.segment",),
+                                            filters=("spring_members.promo_id IS NOT NULL",)))
+    assert list(shop.tree(cq).find_all(exp.Subquery)), cq.sql
+    # customers in spring or vip: Ann 130 (in both, once), Bob 50 (business), O'Brien 20
+    shop.assert_rows(shop.rows(cq.sql), [["retail", 150.0], ["business", 50.0]], ordered=False)

@@ -177,12 +177,19 @@ def test_scalar_and_filtered_totals(demo_lore, raw_db) -> None:
     assert result.rows[0][0] == pytest.approx(want)
 
 
-def test_experiment_cells_need_the_test_fixed(demo_lore, raw_db) -> None:
-    """ab_allocations fans out unless test_id is fixed; fixing it by test name makes the join safe."""
-    from lore.errors import CompileError
-
-    with pytest.raises(CompileError, match="one_to_many"):
-        demo_lore.semantic.data(metrics=["total_streaming_hours"], dimensions=["ab_allocations.cell"])
+def test_experiment_cells_pinned_or_deduplicated(demo_lore, raw_db) -> None:
+    """ab_allocations fans out unless test_id is fixed: without the test, each session counts once in every cell
+    its account is in (deduplicated by session_id); fixing the test by name makes the plain join safe."""
+    across_tests = demo_lore.semantic.data(metrics=["total_streaming_hours"], dimensions=["ab_allocations.cell"])
+    want_across = _normalise(raw_db.execute(
+        "SELECT cell, SUM(streaming_hours) FROM (SELECT DISTINCT s.session_id, al.cell, s.streaming_hours "
+        "FROM streaming_sessions s LEFT JOIN accounts a ON a.account_id = s.account_id "
+        "LEFT JOIN ab_allocations al ON al.account_id = a.account_id) GROUP BY 1").fetchall())
+    _assert_same(_normalise(across_tests.rows), want_across)
+    naive = _normalise(raw_db.execute(
+        "SELECT al.cell, SUM(s.streaming_hours) FROM streaming_sessions s "
+        "LEFT JOIN ab_allocations al ON al.account_id = s.account_id GROUP BY 1").fetchall())
+    assert naive != want_across, "the demo data should make the plain join inflate some cell"
     (test_id, test_name) = raw_db.execute("SELECT test_id, test_name FROM experiments ORDER BY test_id LIMIT 1").fetchone()
     want = _normalise(raw_db.execute(
         "SELECT al.cell, SUM(s.streaming_hours) FROM streaming_sessions s JOIN ab_allocations al "

@@ -73,6 +73,22 @@ QUERIES: dict[str, tuple[dict[str, Any], list[list[Any]]]] = {
         {"metrics": ["revenue"], "dimensions": ["promos.promo_name"], "filters": ["promos.promo_name = 'spring'"]},
         [["spring", 180.0]],
     ),
+    # deduplicated fan-out (SELECT DISTINCT by the fact's key under the aggregate): see bridge_* in cases.yaml
+    "deduplicated_bridge_by_month_with_ratio": (
+        {"metrics": ["revenue", "order_count", "revenue_per_customer"],
+         "dimensions": ["metric_time:month", "categories.category_name"]},
+        [["2026-01-01", "gifts", 150.0, 2, 75.0], ["2026-01-01", "tools", 150.0, 2, 75.0],
+         ["2026-01-01", "toys", 100.0, 1, 100.0], ["2026-02-01", "gifts", 20.0, 1, 20.0],
+         ["2026-02-01", "tools", 50.0, 2, 25.0], ["2026-03-01", None, 10.0, 1, 10.0]],
+    ),
+    "deduplicated_two_facts": (
+        {"metrics": ["revenue", "units"], "dimensions": ["categories.department"]},
+        [["hardware", 200.0, 9], ["fun", 170.0, 9], [None, 10.0, None]],
+    ),
+    "deduplicated_filter": (
+        {"metrics": ["revenue", "order_count"], "filters": ["categories.department = 'fun'"]},
+        [[170.0, 3]],
+    ),
 }
 
 
