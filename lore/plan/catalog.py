@@ -17,7 +17,7 @@ from lore.semantic.spec import METRIC_TIME, Column, SemanticLayer
 
 _TOKEN_RE = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
 
-#: words dropped anywhere in phrases and questions before matching ("the region of the store")
+#: words dropped anywhere in phrases and questions before matching ("the city of the store")
 ARTICLES = frozenset({"the", "a", "an", "of", "our", "my", "all", "their", "its", "your"})
 #: words dropped only where a phrase starts ("number of installs" = "installs", "total revenue" = "revenue"):
 #: after a noun they carry meaning ("order number" is an identifier, "order total" an amount)
@@ -46,8 +46,8 @@ ABBREVIATIONS: dict[str, str] = {
 def tokenize(text: str) -> list[Token]:
     """Words with their stems and character spans.
 
-    >>> [(t.stem, t.start) for t in tokenize("Hours streamed, by region")]
-    [('hour', 0), ('stream', 6), ('by', 16), ('region', 19)]
+    >>> [(t.stem, t.start) for t in tokenize("Hours streamed, by city")]
+    [('hour', 0), ('stream', 6), ('by', 16), ('city', 19)]
     >>> [t.stem for t in tokenize("hrs per acct")]
     ['hour', 'per', 'account']
     """
@@ -64,8 +64,8 @@ def tokenize(text: str) -> list[Token]:
 def phrase(text: str) -> tuple[str, ...]:
     """The stem sequence of a phrase: articles removed, and words such as "total" or "number" where it starts.
 
-    >>> phrase("Number of installs"), phrase("total_streaming_hours"), phrase("order number")
-    (('install',), ('stream', 'hour'), ('order', 'number'))
+    >>> phrase("Number of installs"), phrase("total_order_value"), phrase("order number")
+    (('install',), ('order', 'valu'), ('order', 'number'))
     """
     stems = tuple(t.stem for t in tokenize(text.replace("_", " ")))
     kept = [s for s in stems if s not in ARTICLES]
@@ -243,7 +243,7 @@ class PhraseIndex:
     result identical to trying every entry.
 
     >>> idx = PhraseIndex.build([Entry("a", ("stream", "hour"), "name", 1.0), Entry("b", ("install",), "name", 1.0)])
-    >>> [e.ref for e in idx.candidates({"hour", "stream", "region"})]
+    >>> [e.ref for e in idx.candidates({"hour", "stream", "city"})]
     ['a']
     """
 
@@ -290,7 +290,7 @@ def find_phrases(tokens: list[Token], entries: list[Entry] | PhraseIndex, *, tak
     """Longest, non-overlapping phrase matches of ``entries`` in ``tokens`` (fillers skipped).
 
     Exact sequences first; then, for phrases of two or more words, the same words in
-    another order within a short window ("hours of streaming" for "streaming hours").
+    another order within a short window ("sales of products" for "product sales").
     ``entries`` may be a :class:`PhraseIndex` of them (same result, faster for many entries).
     """
     taken = set(taken or ())
@@ -315,7 +315,7 @@ def find_phrases(tokens: list[Token], entries: list[Entry] | PhraseIndex, *, tak
                     if not set(stems[j:k + 1]) <= want:
                         continue  # a reordering may not swallow other words
                     if any(tokens[x + 1].start - tokens[x].end > 1 for x in range(idx[j], idx[k])):
-                        continue  # nor reach across punctuation ("games, all time")
+                        continue  # nor reach across punctuation ("stores, all time")
                     candidates.append(PhraseMatch(e.ref, idx[j], idx[k] + 1, e.weight * 0.85, e.source, False))
     # longest (in words), then best score, then earliest
     candidates.sort(key=lambda m: (-(m.end - m.start), -m.score, m.start))

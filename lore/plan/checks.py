@@ -1,7 +1,7 @@
 """Checks on a finished plan, before it runs: pure functions over the plan and the layer.
 
 A plan can be well-formed and still ask for something no row can satisfy. The check here catches the
-common case of a list of entities named two ways ("US and Brazil": a country code and a country name),
+common case of a list of entities named two ways ("PHL and Brooklyn": a store code and a store name),
 which the planner reads as two filters that must both hold, so the answer would be empty and look
 confident. It becomes a clarifying question instead.
 """
@@ -29,16 +29,16 @@ def _identifying(layer: SemanticLayer, ref: str) -> tuple[str, str] | None:
 def conflicting_filters(plan: QueryPlan, layer: SemanticLayer) -> list[tuple[Filter, Filter]]:
     """Pairs of single-value equality filters on two different identifying attributes of one node.
 
-    Both can hold only for one row, and a question rarely means that: "US and Brazil" names two countries.
+    Both can hold only for one row, and a question rarely means that: "PHL and Brooklyn" names two stores.
 
     >>> from lore.semantic.spec import Column, Node
-    >>> node = Node(name="countries", kind="dimension", table="countries", primary_key=("code",),
-    ...             columns=(Column(name="code"), Column(name="name", unique=True), Column(name="region")))
-    >>> layer = SemanticLayer(nodes={"countries": node}, metrics={})
-    >>> plan = QueryPlan(metrics=("m",), filters=(Filter(ref="countries.code", values=("US",)),
-    ...                                          Filter(ref="countries.name", values=("Brazil",))))
+    >>> node = Node(name="stores", kind="dimension", table="stores", primary_key=("code",),
+    ...             columns=(Column(name="code"), Column(name="name", unique=True), Column(name="city")))
+    >>> layer = SemanticLayer(nodes={"stores": node}, metrics={})
+    >>> plan = QueryPlan(metrics=("m",), filters=(Filter(ref="stores.code", values=("PHL",)),
+    ...                                          Filter(ref="stores.name", values=("Brooklyn",))))
     >>> [(a.ref, b.ref) for a, b in conflicting_filters(plan, layer)]
-    [('countries.code', 'countries.name')]
+    [('stores.code', 'stores.name')]
     >>> conflicting_filters(plan.model_copy(update={"filters": plan.filters[:1]}), layer)
     []
     """

@@ -13,8 +13,8 @@ looks for one that means the same as the question:
   mention, their time ranges (resolved against today) and grains, their
   numbers, the words that change a meaning (negation, ranking, comparison,
   "many"/"much" unless a metric follows), what each negation applies to, and
-  every other content word. So "hours in Brazil" never reuses "hours in
-  Mexico", "top 5" never reuses "top 10", "by region" never reuses "by country".
+  every other content word. So "sales in Chicago" never reuses "sales in
+  Brooklyn", "top 5" never reuses "top 10", "by store" never reuses "by product".
 
 A match answers from the verified plan directly: a grounding of kind
 ``example``, the signal ``example: 1.0`` and a note saying how it matched. A
@@ -96,9 +96,9 @@ class ExampleSearcher(Protocol):
 def question_key(question: str) -> str:
     """The question's words, lower-cased, without punctuation: equal keys are the same question.
 
-    >>> question_key("  Total streaming hours by Region, in 2026? ")
-    'total streaming hours by region in 2026'
-    >>> question_key("total\\u200b streaming hours by region in 2026") == question_key("Total streaming hours by region in 2026")
+    >>> question_key("  Total product sales by Store, in 2026? ")
+    'total product sales by store in 2026'
+    >>> question_key("total\\u200b product sales by store in 2026") == question_key("Total product sales by store in 2026")
     True
     """
     text = unicodedata.normalize("NFKC", normalise(question)).casefold()
@@ -185,7 +185,7 @@ def signature(question: str, catalog: Catalog, searcher: ExampleSearcher | None,
 
 
 def _value_hits(text: str, catalog: Catalog, searcher: ExampleSearcher | None) -> list[Any]:
-    """Values mentioned verbatim, and other names of values ("UK" for United Kingdom) as the real value."""
+    """Values mentioned verbatim, and other names of values ("Philly" for Philadelphia) as the real value."""
     hits = list(searcher.match_values(text)) if searcher is not None else []
     if catalog.alias_matcher is not None:
         for hit in catalog.alias_matcher.match(text):
@@ -198,7 +198,7 @@ def _value_hits(text: str, catalog: Catalog, searcher: ExampleSearcher | None) -
 def _weak_value(mention: str) -> bool:
     """A value that is also a common word, written in lower case ("in", "us"), is not read as a value.
 
-    >>> _weak_value("in"), _weak_value("IN"), _weak_value("Brazil")
+    >>> _weak_value("in"), _weak_value("IN"), _weak_value("Chicago")
     (True, False, False)
     """
     return mention.lower() in STOP_WORDS and not mention.isupper()
@@ -216,8 +216,8 @@ class ExampleMatch:
 def example_plan(example: Example) -> QueryPlan:
     """The verified plan stored with an example.
 
-    >>> example_plan(Example(id="e1", question="q", plan_json='{"metrics": ["game_installs"]}')).metrics
-    ('game_installs',)
+    >>> example_plan(Example(id="e1", question="q", plan_json='{"metrics": ["order_count"]}')).metrics
+    ('order_count',)
     """
     return QueryPlan.model_validate_json(example.plan_json)
 

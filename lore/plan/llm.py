@@ -105,12 +105,12 @@ def plan_schema(choices: Choices, *, allow_sql: bool = True, tight: bool = False
     only among those the question names, filter values only among the values it names, dates only
     the ranges it names, and ``maxItems`` bounds (outside OpenAI's strict subset, so not the default).
 
-    >>> c = Choices(metrics=("cloud_cost",), dimensions=("teams.org", "metric_time:month"), filter_dimensions=("teams.org",))
+    >>> c = Choices(metrics=("revenue",), dimensions=("stores.city", "metric_time:month"), filter_dimensions=("stores.city",))
     >>> s = plan_schema(c, allow_sql=False)
     >>> s["properties"]["metrics"]["items"]["enum"], s["properties"]["status"]["enum"]
-    (['cloud_cost'], ['plan', 'clarify', 'refuse'])
+    (['revenue'], ['plan', 'clarify', 'refuse'])
     >>> s["properties"]["filters"]["items"]["properties"]["dimension"]["enum"]
-    ['teams.org']
+    ['stores.city']
     >>> sorted(s["required"]) == sorted(s["properties"]) and s["additionalProperties"] is False
     True
     """
@@ -435,7 +435,7 @@ class LLMPlanner:
         return col is not None and col.kind in ("categorical", "boolean")
 
     def _values_named(self, question: str, tokens: Sequence[Any]) -> list[tuple[str, str]]:
-        """Values mentioned verbatim, except inside a longer metric phrase ("streaming" in "streaming hours")."""
+        """Values mentioned verbatim, except inside a longer metric phrase ("product" in "product sales")."""
         named = find_phrases(list(tokens), self.cat.metric_index or self.cat.metric_entries)
         metric_spans = [(tokens[m.start].start, tokens[m.end - 1].end) for m in named]
         out: list[tuple[str, str]] = []
@@ -740,9 +740,9 @@ _WHICH = re.compile(r"\b(which|what|who)\b", re.I)
 def ranking(question: str) -> tuple[bool, tuple[int, ...]]:
     """Whether the question asks for an ordering, and the row limits it names.
 
-    >>> ranking("top 3 games by minutes played"), ranking("Which country streamed the most hours?")
+    >>> ranking("top 3 products by units sold"), ranking("Which store sold the most jaffles?")
     ((True, (3,)), (True, (1,)))
-    >>> ranking("cloud cost by org in 2026"), ranking("rank countries by hours")
+    >>> ranking("revenue by city in 2026"), ranking("rank stores by revenue")
     ((False, ()), (True, ()))
     """
     limits = [int(n) if n.isdigit() else _NUMBERS[n.lower()] for n in _TOP_N.findall(question)]
@@ -761,7 +761,7 @@ def normalise_reply(reply: PlanReply) -> PlanReply:
     coding models reach for SQL first); a plan without metrics but with SQL is free SQL; a limit below 1
     means none.
 
-    >>> normalise_reply(PlanReply(status="sql", metrics=["cloud_cost"], limit=0)).model_dump(include={"status", "limit"})
+    >>> normalise_reply(PlanReply(status="sql", metrics=["revenue"], limit=0)).model_dump(include={"status", "limit"})
     {'status': 'plan', 'limit': None}
     """
     update: dict[str, Any] = {}
@@ -799,8 +799,8 @@ def plan_to_reply(plan: QueryPlan) -> dict[str, Any]:
     """A plan in the reply format the model writes (for examples and the previous turn).
 
     >>> from lore.types import QueryPlan, Filter
-    >>> plan_to_reply(QueryPlan(metrics=("cloud_cost",), filters=(Filter(ref="teams.org", values=("games",)),)))["filters"]
-    [{'dimension': 'teams.org', 'operator': '=', 'values': ['games']}]
+    >>> plan_to_reply(QueryPlan(metrics=("revenue",), filters=(Filter(ref="stores.city", values=("Chicago",)),)))["filters"]
+    [{'dimension': 'stores.city', 'operator': '=', 'values': ['Chicago']}]
     """
     order = plan.order_by[0] if plan.order_by else None
     return {

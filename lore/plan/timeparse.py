@@ -1,7 +1,7 @@
 """Find time ranges and time grains in a plain-English analytics question.
 
-The offline planner turns "total streaming hours by region last quarter, only
-premium accounts" into a semantic query; this module finds the time part:
+The offline planner turns "total sales by store last quarter, only returning
+customers" into a semantic query; this module finds the time part:
 *which dates* (a :class:`TimeRange`) and *at what grain* (a
 :class:`GrainMention`), with the character span of every match so the planner
 can blank them out (:meth:`TimeParse.remainder`) before it looks for metrics,
@@ -36,12 +36,12 @@ Conventions (ranges are inclusive at both ends; ``None`` means open):
 - Open ranges: "since X", "starting X", "on or after X" start where X
   starts; "after X" starts the day after X ends; "before X" ends the day
   before X starts; "until X", "through X", "up to X" end where X ends.
-  "from X" alone is X itself ("titles from 2025"); "from X to Y",
+  "from X" alone is X itself ("products from 2025"); "from X to Y",
   "between X and Y", "X through Y" and "X - Y" are closed ranges (a plain
   "X to Y" too, unless the question compares: "compare 2024 to 2025").
 - A bare four-digit number is a year only between 1990 and 2100, and not
   after words such as "top", "limit", "over", "more than" or a comparison
-  sign, nor before a unit word such as "titles", "rows", "accounts", "hours".
+  sign, nor before a unit word such as "rows", "orders", "hours" (or one the layer names).
   Explicit dates (``2026-03-05``, "March 5, 2026") accept years 1900-2199.
   Ambiguous numeric dates such as ``03/05/2026`` are ignored.
 - Not recognised on purpose: "recent", "recently", "latest", "last few
@@ -79,7 +79,7 @@ class TimeRange(Frozen):
 
     start: date | None
     end: date | None
-    #: human label for titles and answers: "Q2 2026", "last 90 days", "year to date (2026)"
+    #: human label for chart headings and answers: "Q2 2026", "last 90 days", "year to date (2026)"
     label: str
     #: character span of the whole phrase in the original question
     span: tuple[int, int]
@@ -136,9 +136,9 @@ class TimeParse(Frozen):
     def remainder(self, question: str) -> str:
         """The question with every matched span blanked out by spaces (same length).
 
-        >>> q = "hours by region monthly in 2025"
+        >>> q = "hours by store monthly in 2025"
         >>> parse_time(q, date(2026, 11, 1)).remainder(q)
-        'hours by region                '
+        'hours by store                '
         """
         chars = list(question)
         for start, end in [r.span for r in self.ranges] + [g.span for g in self.grains]:
@@ -354,8 +354,8 @@ _LOOK_BACK = 160
 def _words_before(text: str, pos: int, n: int = 2) -> list[str]:
     """The last ``n`` words before ``pos``, lower-cased (read from a window that grows only while it holds too few).
 
-    >>> _words_before("top 5 titles in 2025", 16)
-    ['titles', 'in']
+    >>> _words_before("top 5 stores in 2025", 16)
+    ['stores', 'in']
     """
     window = 64
     while True:
@@ -462,7 +462,7 @@ def _b_day_range(m: re.Match[str], today: date) -> _Atom | None:
     """Days of one month: "from 1 to 15 August 2026", "Aug 3-9" (the most recent such days without a year).
 
     >>> t = date(2026, 11, 1)
-    >>> [(r.start, r.end) for r in parse_time("new accounts from 1 to 15 August 2026", t).ranges]
+    >>> [(r.start, r.end) for r in parse_time("new customers from 1 to 15 August 2026", t).ranges]
     [(datetime.date(2026, 8, 1), datetime.date(2026, 8, 15))]
     >>> [(r.start, r.end) for r in parse_time("sessions between the 3rd and the 9th of March", t).ranges]
     [(datetime.date(2026, 3, 3), datetime.date(2026, 3, 9))]
@@ -562,9 +562,9 @@ def _b_bare_year(m: re.Match[str], today: date) -> _Atom | None:
     """A year; before a unit word ("2025 sessions") only when it is near today and nothing makes it a count.
 
     >>> t = date(2026, 11, 1)
-    >>> [r.label for r in parse_time("Break down 2025 sessions by genre", t).ranges]
+    >>> [r.label for r in parse_time("Break down 2025 sessions by store", t).ranges]
     ['2025']
-    >>> parse_time("accounts with 2025 sessions", t).ranges, parse_time("show 1995 items", t).ranges
+    >>> parse_time("customers with 2025 sessions", t).ranges, parse_time("show 1995 items", t).ranges
     ((), ())
     """
     year = int(m["year"])
@@ -1007,7 +1007,7 @@ def parse_time(question: str, today: date, unit_words: Iterable[str] = ()) -> Ti
     case), besides the generic ones: "top 5 with 2000 installs" holds no year when installs are counted.
 
     >>> today = date(2026, 11, 1)
-    >>> r = parse_time("total streaming hours by region last quarter, only premium accounts", today).ranges[0]
+    >>> r = parse_time("total sales by store last quarter, only returning customers", today).ranges[0]
     >>> (r.start, r.end, r.label, r.relative)
     (datetime.date(2026, 7, 1), datetime.date(2026, 9, 30), 'last quarter (Q3 2026)', True)
     >>> [(r.label, r.start, r.end) for r in parse_time("sessions between 2025-06-01 and 2025-08-31", today).ranges]
@@ -1018,7 +1018,7 @@ def parse_time(question: str, today: date, unit_words: Iterable[str] = ()) -> Ti
     ('last 90 days', datetime.date(2026, 8, 3), datetime.date(2026, 10, 31), 'in the last 90 days')
     >>> [g.grain for g in p.grains]
     ['week']
-    >>> parse_time("top 5 titles with 2000 views", today)
+    >>> parse_time("top 5 products with 2000 views", today)
     TimeParse(ranges=(), grains=())
     """
     ranges = _ranges(question, _select(_candidates(question, today, frozenset(w.lower() for w in unit_words))))

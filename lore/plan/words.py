@@ -100,7 +100,7 @@ ALL_TIME_RE = re.compile(r"\b(all[\s-]time|of all time|since (?:the )?(?:beginni
 #: several values named as one group ("the UK, France and Germany combined"): no side-by-side breakdown
 COMBINED_RE = re.compile(r"\b(combined|together|altogether|all together|in total|as a whole|in aggregate|summed|"
                          r"put together|total for|overall for)\b", re.I)
-#: past participles before "by" that make it the agent ("played by premium accounts"), not a breakdown
+#: past participles before "by" that make it the agent ("bought by returning customers"), not a breakdown
 PARTICIPLE_RE = re.compile(r"^(?:\w+ed|spent|made|sold|bought|done|paid|seen|run|won|lost|sent|given|taken|written|"
                            r"driven|held|kept|brought|caught|built|read|heard)$", re.I)
 
@@ -205,7 +205,7 @@ KNOWN_WORDS: frozenset[str] = frozenset("""january february march april june jul
     those them then than that have been being does doing done show give tell list find make made look looking want
     need like know think ever single whole entire each other busiest""".split())
 
-#: short words that are also values somewhere ("hi" is Hindi's code, "in" India's): values only in context
+#: short words that are also values somewhere (two-letter codes such as "hi" or "in"): values only in context
 SHORT_WORDS = frozenset("hi a i in it is no or on at to id me be do go if of so up us we an as by my oh ok".split())
 
 #: grain nouns and adjectives, for breakdown lists ("by store and month")
@@ -241,7 +241,7 @@ SOFT_WRITE_RE = re.compile(
 AMBIGUOUS_WRITE_VERBS = frozenset({"add", "remove", "drop", "take out", "replace", "swap", "combine", "update",
                                    "switch", "set", "change", "move", "bump", "upgrade", "downgrade", "promote",
                                    "demote", "transfer", "activate"})
-#: verbs that set a stored value when "... to X" follows ("update account 42 to premium")
+#: verbs that set a stored value when "... to X" follows ("update order 42 to refunded")
 SETTING_VERBS = frozenset({"update", "change", "set", "move", "switch", "bump", "upgrade", "downgrade", "promote",
                            "demote", "transfer", "assign", "reassign", "rename"})
 #: words that name stored records in a write request ("the test accounts", "those rows", "duplicate records")

@@ -1,7 +1,8 @@
-"""The release gate: LORE must meet evals/golden/gate.yaml on the golden set evals/golden/demo.yaml.
+"""The release gates: LORE must meet evals/golden/gate.yaml on evals/golden/demo.yaml and on the blind sets.
 
-The golden set is written for the demo generated with seed 11 (its seed-dependent cases name
-games of that seed); it holds at any scale, so the gate builds a small seed-11 demo of its own.
+The demo set is written for the demo generated with seed 11 (its seed-dependent cases name games of that
+seed); it holds at any scale, so the gate builds a small seed-11 demo of its own. The blind sets (`sets:` in
+gate.yaml) name the warehouse they were written for: a demo (seed, scale) or the jaffle shop (seed, years).
 """
 
 from __future__ import annotations
@@ -46,8 +47,6 @@ def golden_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_golden_gate(golden_project: Path, tmp_path: Path) -> None:
-    if not GOLDEN.exists():
-        pytest.skip("evals/golden/demo.yaml does not exist yet: there is no golden set to gate on")
     from lore import Lore
 
     gate = yaml.safe_load(GATE.read_text(encoding="utf-8"))
@@ -62,3 +61,45 @@ def test_golden_gate(golden_project: Path, tmp_path: Path) -> None:
     assert s.accuracy is not None and s.accuracy >= gate["min_accuracy"], message
     if s.confidence.share_at_high:
         assert s.confidence.accuracy_at_high >= gate["min_accuracy_at_0_8"], message
+
+
+SETS = yaml.safe_load(GATE.read_text(encoding="utf-8")).get("sets", {})
+
+
+@pytest.fixture(scope="module")
+def jaffle_project(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[int, int], Path]:
+    """Jaffle-shop warehouses built on demand, once per (seed, years)."""
+    return {}
+
+
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_blind_set_gate(name: str, golden_project: Path, jaffle_project: dict[tuple[int, int], Path],
+                        tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    from lore import Lore
+
+    spec = SETS[name]
+    where = spec["warehouse"]
+    if where["kind"] == "demo":
+        assert (where["seed"], where["scale"]) == (GOLDEN_SEED, GOLDEN_SCALE), "one demo build serves every demo set"
+        project = golden_project
+    else:
+        from evals.jaffle.warehouse import build
+
+        key = (where["seed"], where["years"])
+        if key not in jaffle_project:
+            folder = tmp_path_factory.mktemp("jaffle") / "project"
+            build(folder, years=where["years"], seed=where["seed"])
+            jaffle_project[key] = folder
+        project = jaffle_project[key]
+    path = GOLDEN.parent / name
+    golden = load_golden(path)
+    with Lore.open(project, today=golden.today, feedback=False) as lore:
+        report = evaluate(lore, golden, path)
+    write_report(report, tmp_path)
+    s = report.summary
+    message = explain(report, tmp_path)
+    print(message)
+    assert s.gold_errors == 0, f"some gold SQL failed: fix evals/golden/{name}\n" + message
+    assert s.accuracy is not None and s.accuracy >= spec["min_accuracy"], message
+    if s.confidence.share_at_high:
+        assert s.confidence.accuracy_at_high >= spec["min_accuracy_at_0_8"], message

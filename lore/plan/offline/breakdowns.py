@@ -84,11 +84,11 @@ def read_breakdowns(p: Parse, env: Env) -> None:
         if any(a <= m.start() < b for a, b in idioms):
             continue  # "side by side", "one by one"
         if trig == "by" and m.start() > 0 and _agent(p, env, text, m):
-            continue  # "minutes played by premium accounts": the agent, not a breakdown
+            continue  # "jaffles bought by returning customers": the agent, not a breakdown
         trig_tokens = tuple(sorted(tokens_in(tokens, m.span())))
         if not trig_tokens or any(p.used.get(i) in ("time",) for i in trig_tokens):
             continue
-        if _inside_metric_name(p, trig_tokens):
+        if _inside_metric_name(p, trig_tokens) and not _item_outruns_metric(p, env, trig_tokens, facts):
             continue  # "revenue per customer" as one metric's name
         first = trig_tokens[-1] + 1
         if first >= len(tokens):
@@ -166,8 +166,19 @@ def _superlative_nouns(p: Parse, env: Env, facts: list[str]) -> None:
         return
 
 
+def _item_outruns_metric(p: Parse, env: Env, trig_tokens: tuple[int, ...], facts: list[str]) -> bool:
+    """"hours per account id": the words after a trigger inside a metric's name name an attribute reaching past
+    that name, so they are a breakdown (the metric is read again from the words before the trigger)."""
+    first = trig_tokens[-1] + 1
+    if first >= len(p.tokens):
+        return False
+    item = _item_at(p, env, first, facts, allow_skip=False)
+    ends = [m.end for m in p.metric_matches if m.start < trig_tokens[0] and trig_tokens[-1] < m.end - 1]
+    return item is not None and bool(ends) and max(item.tokens) >= max(ends)
+
+
 def _agent(p: Parse, env: Env, text: str, m: re.Match[str]) -> bool:
-    """"played by Japanese accounts": after a participle, "by" names who did it when a value or an unknown word
+    """"bought by returning customers": after a participle, "by" names who did it when a value or an unknown word
     follows (a filter); "played by country" is still a breakdown."""
     before = text[:m.start()].split()
     if not before or not PARTICIPLE_RE.match(before[-1].strip(",.;:")) or \
@@ -242,14 +253,14 @@ def _item_at(p: Parse, env: Env, i: int, facts: list[str], *, allow_skip: bool, 
     loose = trig not in WHICH_WORDS
     window = _window(p, i)
     if window and _possessive(p, window[0]) and len(window) > 1:
-        # "by the store's region": the attribute after the owner
+        # "by the store's city": the attribute after the owner
         item = _resolve(p, env, window[1:], facts)
         if item is not None and env.lex.column(item.ref.split(":")[0]) is not None and not item.source.startswith("grain"):
             return Item(ref=item.ref, tokens=(window[0], *item.tokens), source=item.source, score=item.score)
     item = _resolve(p, env, window, facts)
     if item is None and allow_skip:
-        # "for each premium customer": the value is a filter, the entity follows; "top 5 busiest stores";
-        # "split by AWS region": an unknown word before a known attribute (left unexplained: lower confidence)
+        # "for each returning customer": the value is a filter, the entity follows; "top 5 busiest stores";
+        # "split by US city": an unknown word before a known attribute (left unexplained: lower confidence)
         for skip in (1, 2):
             rest = window[skip:]
             skipped = window[:skip]
@@ -265,7 +276,7 @@ def _item_at(p: Parse, env: Env, i: int, facts: list[str], *, allow_skip: bool, 
 
 def _swallowed_by(p: Parse, m, used: list[int]) -> bool:  # noqa: ANN001
     """Whether the item's words lie inside a longer metric phrase that is not a synonym naming this very breakdown
-    ("active accounts" swallows "accounts"; the synonym "sales by product" leaves "by product" a breakdown)."""
+    ("active customers" swallows "customers"; the synonym "sales by product" leaves "by product" a breakdown)."""
     span = set(range(m.start, m.end))
     if not set(used) <= span or m.end - m.start <= len(used) or not m.exact:
         return False  # a reordered metric phrase ("selling products" for "products sold") leaves the entity
@@ -322,7 +333,7 @@ def _resolve(p: Parse, env: Env, window: list[int], facts: list[str]) -> Item | 
         for e in entries:
             n = len(e.phrase)
             exact = tuple(stems[:n]) == e.phrase
-            # "region" may be the "store region" when only stores are in reach
+            # "city" may be the "store city" when only stores are in reach
             suffix = not exact and n >= 2 and e.phrase[-1] == stems[0] and e.phrase[-1] not in LEADING
             if not (exact or suffix):
                 continue
@@ -345,13 +356,13 @@ def _resolve(p: Parse, env: Env, window: list[int], facts: list[str]) -> Item | 
     key, ref, used, source, score = best
     if words[0] in p.reserved and _value_with_its_attribute(p, env, words[0]) \
             and not (len(used) > 1 and any(m.ref == ref for m in p.mentions)):
-        return None  # "the games org": a value named with its attribute is a filter ("by production phase" is not)
+        return None  # "the drinks type": a value named with its attribute is a filter ("by product type" is not)
     if not key[1] and not key[2]:
         return None  # a partial match that is not even reachable is no match
     if metric_len > len(used) or any(_swallowed_by(p, m, used) for m in p.metric_matches):
-        return None  # a longer metric name is here ("by revenue per customer", "also show active accounts")
+        return None  # a longer metric name is here ("by revenue per customer", "also show active customers")
     if metric_len == len(used) and not key[4] and lex.layer.nodes[ref.split(".")[0]].kind == "source":
-        return None  # "countries by sessions": a fact named like its count metric is that metric, the ranking key
+        return None  # "stores by orders": a fact named like its count metric is that metric, the ranking key
     return Item(ref=ref, tokens=tuple(used), source=source, score=score)
 
 
@@ -411,7 +422,7 @@ def _read_possessives(p: Parse, env: Env, facts: list[str]) -> None:
             continue
         after = _resolve(p, env, _window(p, k + 1), facts) if k + 1 < len(tokens) else None
         if after is not None and not after.source.startswith("grain"):
-            continue  # "the store's region" names the region
+            continue  # "the store's city" names the city
         for n in (3, 2, 1):
             lo = k - n + 1
             if lo < 0 or any(j in p.used for j in range(lo, k + 1)):
@@ -423,7 +434,7 @@ def _read_possessives(p: Parse, env: Env, facts: list[str]) -> None:
 
 
 def _value_with_its_attribute(p: Parse, env: Env, i: int) -> bool:
-    """Whether the value mention at token ``i`` has its attribute's name right before or after it ("the games org")."""
+    """Whether the value mention at token ``i`` has its attribute's name right before or after it ("the drinks type")."""
     from lore.plan.catalog import phrase
 
     for m in p.mentions:

@@ -197,6 +197,17 @@ def _literals(text: str) -> set[str]:
     return {lit.this for lit in tree.find_all(exp.Literal) if lit.is_string}
 
 
+def identifying_filters(p: Parse, env: Env) -> None:
+    """Two values naming one row two ways ("PHL and Brooklyn": a code and a name) cannot both hold: asked back."""
+    from lore.plan.checks import check_outcome
+
+    if p.draft.rows_of is not None or not p.draft.filters:
+        return
+    out = check_outcome(PlanOutcome(status="plan", plan=p.draft.plan(), signals=p.draft.signals), env.lex.layer)
+    if out.status != "plan":
+        p.settle(out)
+
+
 def data_bounds(p: Parse, env: Env) -> None:
     """A period outside the data says where the data starts and ends (the answer is then empty, and says why)."""
     d = p.draft
@@ -276,12 +287,12 @@ def account_for_words(p: Parse, env: Env) -> None:
 
 
 def _explain_context_words(p: Parse, env: Env) -> None:
-    """Words that name what the plan already uses: the table of a filtered attribute ("premium *accounts*"), the
-    attribute of a filter value ("the premium *plan*"), the fact a metric counts ("San Francisco *orders*")."""
+    """Words that name what the plan already uses: the table of a filtered attribute ("returning *customers*"), the
+    attribute of a filter value ("the jaffle *type*"), the fact a metric counts ("San Francisco *orders*")."""
     d, lex = p.draft, env.lex
     facts = lex.facts_of(d.base_metrics())
     nodes = set(facts)
-    # the nodes the metrics reach in one declared link ("user acquisition for *games*")
+    # the nodes the metrics reach in one declared link ("sales for *stores*")
     nodes |= {n for f in facts for n, hops in lex.catalog.reach.get(f, {}).items() if hops <= 1}
     refs = [f.ref for f in d.filters] + list(d.dimensions)
     nodes |= {r.split(".")[0].split(":")[0] for r in refs}

@@ -54,7 +54,7 @@ def read_definitions(p: Parse, env: Env) -> None:
             continue
         expr_sql, used_metrics, expr_tokens = built
         if len(used_metrics) == 1 and not _OP_RE.search(expression):
-            _alias(p, env, cue, used_metrics[0], expr_tokens)  # "... revenue ..., meaning streaming hours"
+            _alias(p, env, cue, used_metrics[0], expr_tokens)  # "... takings ..., meaning revenue"
             return
         if not used_metrics or not _OP_RE.search(expression):
             continue
@@ -88,7 +88,7 @@ def read_definitions(p: Parse, env: Env) -> None:
 
 
 def _alias(p: Parse, env: Env, cue: re.Match[str], metric: str, expr_tokens: set[int]) -> None:
-    """"how much revenue by region, meaning streaming hours": the unknown word before the cue names that metric."""
+    """"how much takings by city, meaning revenue": the unknown word before the cue names that metric."""
     from lore.plan.words import BUSINESS_STEMS
 
     cue_tokens = tokens_in(p.tokens, (cue.start(), cue.end()))

@@ -80,7 +80,7 @@ def read_filters(p: Parse, env: Env) -> None:
             p.use(tokens_in(tokens, (offset + mneg.start(), v.span[0])), "operator")
     compare = bool(COMPARE_RE.search(text))
     for (ref, neg), items in list(groups.items()):
-        # "by service (compute etc.)": an example of a grouped attribute, not a filter
+        # "by product (jaffles etc.)": an example of a grouped attribute, not a filter
         if ref in d.dimensions and not neg:
             kept = [v for v in items
                     if not re.match(r"\W*(etc\b|and so on|\.\.\.|…)", text[v.span[1]:v.span[1] + 12], re.I)

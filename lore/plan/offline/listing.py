@@ -1,4 +1,4 @@
-"""The listing pass: "list the teams in the security org", "which countries are in the APAC region?",
+"""The listing pass: "list the stores in the East zone", "which products are drinks?",
 "what tests did we start in 2026?": rows of one entity with the attributes asked for, not a number.
 
 A listing has no metric: the entity named after the listing words (or after "which") gives the node whose rows

@@ -93,7 +93,7 @@ def _ratio_of_matches(p: Parse, env: Env, matches: list[PhraseMatch]) -> list[Ph
 def _longest_wins(p: Parse, env: Env, metrics: list[PhraseMatch],
                   values: list[Mention]) -> tuple[list[PhraseMatch], list[Mention]]:
     """Where a metric phrase and a value mention overlap, keep the one covering more characters; on a tie the value
-    wins when its attribute is named next to it ("the games org")."""
+    wins when its attribute is named next to it ("the drinks type")."""
     from lore.plan.offline.breakdowns import _value_with_its_attribute
 
     tokens = p.tokens
@@ -114,7 +114,7 @@ def _longest_wins(p: Parse, env: Env, metrics: list[PhraseMatch],
 
 def _value_wins_tie(p: Parse, env: Env, values: list[Mention], i: int) -> bool:
     """A value mention as long as a metric phrase on the same words is the value when its attribute is named next
-    to it ("the games org"), a negation is before it ("excluding drinks") or another value of its attribute is
+    to it ("the drinks type"), a negation is before it ("excluding drinks") or another value of its attribute is
     listed with it ("drinks vs food")."""
     from lore.plan.offline.breakdowns import _value_with_its_attribute
     from lore.plan.words import NEGATION_RE
@@ -146,6 +146,7 @@ def take_metrics(p: Parse, env: Env) -> None:
             left = sorted(span - taken)
             if not m.source.startswith("synonym") or not left or not any(
                     p.tokens[i].stem in env.lex.own_words.get(m.ref, frozenset()) for i in left):
+                _rematch(p, env, left)  # "streaming hours per account id": the words left name a metric again
                 continue
             p.use(left, "metric")
             if m.ref not in d.metrics:
@@ -162,8 +163,8 @@ def take_metrics(p: Parse, env: Env) -> None:
 
 
 def _value_inside_synonym(p: Parse, env: Env, m: PhraseMatch) -> None:
-    """A metric synonym holding a value of an attribute the metric reaches ("compute cost" when "compute" is a
-    service): two readings, so the answer says so and is not given high confidence."""
+    """A metric synonym holding a value of an attribute the metric reaches ("jaffle sales" when "jaffle" is a
+    product type): two readings, so the answer says so and is not given high confidence."""
     if not m.source.startswith("synonym") or m.end - m.start < 2:
         return
     facts = env.lex.facts_of([m.ref])
@@ -176,6 +177,23 @@ def _value_inside_synonym(p: Parse, env: Env, m: PhraseMatch) -> None:
                                  f"the {said} {env.lex.label(v.ref)}”.")
             p.draft.signals["coverage_cap"] = min(p.draft.signals.get("coverage_cap", 1.0), 0.7)
             return
+
+
+def _rematch(p: Parse, env: Env, left: list[int]) -> None:
+    """The metric phrases among the tokens a longer metric phrase left when a breakdown took its end."""
+    words = [i for i in left if i not in p.used]
+    if not words:
+        return
+    sub = [p.tokens[i] for i in words]
+    for m in find_phrases(sub, env.lex.catalog.metric_index or env.lex.catalog.metric_entries):
+        idx = words[m.start:m.end]
+        if idx != list(range(idx[0], idx[-1] + 1)):
+            continue
+        p.use(idx, "metric")
+        if m.ref not in p.draft.metrics:
+            p.draft.metrics.append(m.ref)
+            p.draft.groundings.append(Grounding(kind="metric", ref=m.ref, phrase=p.words(idx[0], idx[-1] + 1),
+                                                source=m.source, score=m.score))
 
 
 def explain_own_words(p: Parse, env: Env) -> None:
@@ -270,7 +288,7 @@ def ratio_by_entity(p: Parse, env: Env) -> None:
                     toks == (i,) for toks in p.dimension_tokens.values())):
                 continue
             if p.used.get(i) == "dimension" and not any(toks == (i,) for toks in p.dimension_tokens.values()):
-                continue  # "per game genre" is a breakdown by genre, not a ratio per game
+                continue  # "per product type" is a breakdown by type, not a ratio per product
             prev = " ".join(x.text.lower() for x in tokens[max(0, i - 2):i])
             if re.search(r"\b(per|each|every|an|a single|by the)$", prev) or \
                     (averaged and re.search(r"\b(per|each|every)\b", prev)):

@@ -18,6 +18,7 @@ from lore.plan.offline.checks import (
     data_bounds,
     drop_name_ranges,
     fit_metrics,
+    identifying_filters,
     layer_rules,
     metric_filters,
     time_axes,
@@ -73,6 +74,7 @@ PASSES: tuple[Pass, ...] = (
     layer_rules,          # rules the metric owner declared (compare_by)
     metric_filters,       # a filter on what a metric's own filter fixes: its sibling metric, or a question
     check_reach,          # breakdowns every metric reaches; a fanning breakdown needs its pin
+    identifying_filters,  # a code and a name of two different rows cannot both hold: asked back
     ratio_by_entity,      # "revenue per customer": the defined ratio
     unsupported_intent,   # averages, medians, shares of a total: asked back
     time_axes,            # a fact's own date is its time axis; per-grain metrics get their grain

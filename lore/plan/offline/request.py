@@ -88,7 +88,7 @@ def _writes(verb: str, obj: str, names: frozenset[tuple[str, ...]]) -> bool:
     words = phrase(obj)
     if verb in SETTING_VERBS and re.search(r"\w.*\b(to|into|as|from)\s+\w", obj, re.I) and not re.match(
             r"^\W*(in|of|by|per|over|between|across)\b", obj, re.I):
-        return True  # "update account 42 to the premium plan", "move these orders into store 3"
+        return True  # "update order 42 to the refunded status", "move these orders into store 3"
     if re.search(r"\b(?!(?:19|20)\d\d\b)\d{2,}\b", obj):
         return True  # a record named by its number: "delete order 1234", "bump account 42"
     if verb in AMBIGUOUS_WRITE_VERBS:
