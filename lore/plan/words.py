@@ -60,7 +60,7 @@ FUNCTION_WORDS: frozenset[str] = _stems("""
     i'm i've i'd we're we've let's what's how's that's there's it's who's where's
     year olds old aged age ages
     prepare preparing prepared review reviewing analyse analyze analysing analyzing understand see saw
-    someone people person folks everyone everybody anybody anyone customers users
+    someone people person folks everyone everybody anybody anyone
     so far overall general generally typically usually normally roughly
     show shows showing shown give gives giving tell telling list listing find see look display report
     return returns fetch pull need want know wondering curious interested check compute calculate count

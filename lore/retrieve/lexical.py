@@ -40,7 +40,8 @@ VARIANT_WEIGHT = 0.95
 IRREGULAR: dict[str, str] = {
     "spent": "spend", "paid": "pay", "bought": "buy", "grew": "grow", "grown": "grow", "ran": "run",
     "sold": "sell", "made": "make", "saw": "see", "seen": "see", "took": "take", "began": "begin",
-    "watched": "watch", "people": "person", "children": "child", "kids": "kid",
+    "watched": "watch", "people": "person", "children": "child", "kids": "kid", "used": "use", "using": "use",
+    "went": "go", "gone": "go", "did": "do", "done": "do", "had": "have", "has": "have", "got": "get",
 }
 
 

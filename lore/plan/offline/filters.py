@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from lore.plan.catalog import phrase
+from lore.plan.catalog import phrase, tokenize
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Mention, Parse
 from lore.plan.offline.text import tokens_in
@@ -89,6 +89,13 @@ def read_filters(p: Parse, env: Env) -> None:
                 del groups[(ref, neg)]
                 continue
             groups[(ref, neg)] = kept
+    for (ref, neg), items in list(groups.items()):
+        if not neg and len(items) == 1 and compare and _compared_with_its_attribute(p, env, items[0]):
+            # "control vs treatment": one value against the rest of its attribute: broken down by it
+            d.dimensions.append(ref) if ref not in d.dimensions else None
+            d.groundings.append(Grounding(kind="dimension", ref=ref, phrase=text[items[0].span[0]:items[0].span[1]],
+                                          source=f"value of {lex.label(ref)}, compared with the others"))
+            del groups[(ref, neg)]
     for (ref, neg), items in groups.items():
         vals = tuple(dict.fromkeys(v.value for v in items))
         node = ref.split(".")[0]
@@ -116,3 +123,19 @@ def read_filters(p: Parse, env: Env) -> None:
             d.groundings.append(Grounding(kind="dimension", ref=ref, phrase=" and ".join(str(v) for v in vals),
                                           source="rule: several values are shown side by side"))
     d.signals["value_match"] = min((v.score for v in chosen), default=1.0)
+
+
+def _compared_with_its_attribute(p: Parse, env: Env, v: Mention) -> bool:
+    """"control vs treatment": a value, a comparison word, and a word naming the value's attribute (or a synonym)."""
+    col = env.lex.column(v.ref)
+    if col is None:
+        return False
+    names = {w for t in (col.name, col.label or "", *col.synonyms) for w in phrase(t)}
+    after = p.question[v.span[1]:v.span[1] + 40]
+    before = p.question[max(0, v.span[0] - 40):v.span[0]]
+    m = COMPARE_RE.search(after) or COMPARE_RE.search(before)
+    if m is None:
+        return False
+    side = after[m.end():] if COMPARE_RE.search(after) else before[:m.start()]
+    words = [t.stem for t in tokenize(side)][:3]
+    return any(w in names for w in words)

@@ -92,6 +92,9 @@ def merge_followup(p: Parse, env: Env) -> None:
     if not d.order_by and prev.order_by and (not new_dims or not _INSTEAD.search(p.question)):
         d.order_by = list(prev.order_by)
         d.limit = d.limit or prev.limit
+    # a ranking on a metric this turn replaced ranks by the new one ("top 3 by units" -> "and by sales?")
+    d.order_by = [o.model_copy(update={"ref": d.metrics[0]}) if o.ref in lex.layer.metrics and o.ref not in d.metrics
+                  and d.metrics else o for o in d.order_by]
     d.groundings.insert(0, Grounding(kind="context", ref="previous question", phrase="previous question",
                                      source="previous turn"))
     live = d.metrics + d.dimensions + [f.describe() for f in d.filters] + ([d.time.label] if d.time else [])

@@ -15,6 +15,10 @@ from lore.semantic.spec import METRIC_TIME
 from lore.types import Grounding, PlanOutcome
 
 
+#: the most confidence an answer whose metric was found by likeness of meaning (no name used) gets
+SIMILARITY_CAP = 0.75
+
+
 def find_metrics(p: Parse, env: Env) -> None:
     """Metric phrases (longest first), ratios written as "A per B", and the value mentions they compete with."""
     tokens, lex = p.tokens, env.lex
@@ -263,6 +267,9 @@ def vector_metric(p: Parse, env: Env) -> None:
         d.groundings.append(Grounding(kind="metric", ref=top.ref, phrase=masked, source="description (similarity)",
                                       score=round(top.score, 3)))
         d.signals["metric_match"] = min(0.85, top.score)
+        # a metric found by likeness, not by name, is a guess: the answer is never given high confidence
+        d.signals["coverage_cap"] = min(d.signals.get("coverage_cap", 1.0), SIMILARITY_CAP)
+        d.notes.append(f"No metric was named: {env.lex.metric_label(top.ref)} is the closest by meaning.")
         explain_own_words(p, env)
     else:
         d.signals["vector_candidates"] = float(len(hits))

@@ -9,7 +9,7 @@ from lore.plan.catalog import phrase, tokenize
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Mention, Parse
 from lore.plan.offline.text import Spans, mask, tokens_in
-from lore.plan.words import NEGATION_RE, SHORT_WORDS
+from lore.plan.words import COMPARE_RE, NEGATION_RE, SHORT_WORDS
 from lore.types import Filter, Grounding, PlanOutcome
 
 
@@ -145,8 +145,14 @@ def read_booleans(p: Parse, env: Env) -> None:
         start = p.tokens[m.start].start
         neg = bool(NEGATION_RE.search(p.question[max(0, start - 30):start])) or \
             p.question[max(0, start - 4):start].lower().endswith(("non-", "non", "not-", "un"))
-        if any(x.ref == m.ref for x in p.draft.filters):
+        if any(x.ref == m.ref for x in p.draft.filters) or m.ref in p.draft.dimensions:
             p.use(range(m.start, m.end), "filter")
+            continue
+        near = p.question[max(0, start - 40):p.tokens[m.end - 1].end + 40]
+        if COMPARE_RE.search(near):  # "TBD slots vs the others": both sides, side by side
+            p.draft.add_dimension(m.ref, Grounding(kind="dimension", ref=m.ref, phrase=p.words(m.start, m.end),
+                                                   source=f"yes/no attribute {env.lex.label(m.ref)}, compared"))
+            p.use(range(m.start, m.end), "dimension")
             continue
         f = Filter(ref=m.ref, op="=", values=(not neg,))
         p.draft.filters.append(f)
