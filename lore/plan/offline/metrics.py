@@ -150,7 +150,7 @@ def take_metrics(p: Parse, env: Env) -> None:
             left = sorted(span - taken)
             if not m.source.startswith("synonym") or not left or not any(
                     p.tokens[i].stem in env.lex.own_words.get(m.ref, frozenset()) for i in left):
-                _rematch(p, env, left)  # "streaming hours per account id": the words left name a metric again
+                _rematch(p, env, left)  # "sales per order id": the words left name a metric again
                 continue
             p.use(left, "metric")
             if m.ref not in d.metrics:
