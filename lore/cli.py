@@ -505,6 +505,8 @@ def semantic_validate(
         schema = lore.engine.schema() if lore.project.warehouse_path.exists() else None
         if not any(i.severity == "error" for i in issues):
             issues += validate(layer, schema)
+        if schema is not None and not any(i.severity == "error" for i in issues):
+            issues += [i for i in validate(layer, schema, values=lore.values) if i.code == "unknown_synonym_value"]
     errors = [i for i in issues if i.severity == "error"]
     warnings = [i for i in issues if i.severity == "warning"]
     if as_json:

@@ -80,3 +80,25 @@ def test_cli_messages_keep_their_brackets(tmp_path: Path, demo_dir: Path) -> Non
     assert "[unknown_table]" in result.output
     bad = CliRunner().invoke(app, ["sql", "--project", str(demo_dir), "--metric", "[nope]"])
     assert bad.exit_code == 2 and "[nope]" in bad.output
+
+
+def test_validate_reads_values_for_value_synonym_keys(tmp_path: Path, demo_dir: Path) -> None:
+    """`lore semantic validate` reads the warehouse's values and warns about a `value_synonyms` key no row holds
+    (a misspelt key would otherwise be silently unused); `--strict` fails on it."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from lore.cli import app
+
+    project = tmp_path / "p"
+    shutil.copytree(demo_dir, project, ignore=shutil.ignore_patterns(".lore"))
+    layer = project / "semantic" / "cloud.yaml"
+    text = layer.read_text()
+    assert "          database: [databases, db, rds]" in text
+    layer.write_text(text.replace("          database: [databases, db, rds]", "          databse: [databases, db, rds]"))
+    result = CliRunner().invoke(app, ["semantic", "validate", "--project", str(project)])
+    assert result.exit_code == 0, result.output
+    assert "unknown_synonym_value" in result.output and "databse" in result.output
+    strict = CliRunner().invoke(app, ["semantic", "validate", "--project", str(project), "--strict"])
+    assert strict.exit_code == 1

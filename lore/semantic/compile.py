@@ -180,8 +180,14 @@ def expand_metric(layer: SemanticLayer, name: str, _stack: tuple[str, ...] = ())
         raise CompileError("derived metrics form a cycle: " + " -> ".join(_stack + (name,)))
     if not metric.is_derived:
         return [name]
+    refs = derived_refs(metric)
+    if not refs:  # no source and no metric in its expr: nothing to aggregate (`lore semantic validate` says so)
+        raise CompileError(
+            f"metric '{name}' has no definition: neither source and agg nor an expression over other metrics",
+            hint="Fix the metric in the semantic layer; `lore semantic validate` lists it as metric_undefined.",
+        )
     out: list[str] = []
-    for ref in derived_refs(metric):
+    for ref in refs:
         for base in expand_metric(layer, ref, _stack + (name,)):
             if base not in out:
                 out.append(base)

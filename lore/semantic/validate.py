@@ -1,23 +1,39 @@
 """Validate a semantic layer: return *every* issue, each with its file and line.
 
-``validate(layer, schema)`` never stops at the first problem. ``schema`` (table ->
-column -> type, read from the warehouse) enables the physical checks: tables and
-columns that do not exist.
+``validate(layer, schema, values=...)`` never stops at the first problem. ``schema``
+(table -> column -> type, read from the warehouse) enables the physical checks: tables
+and columns that do not exist. ``values`` (``node.column`` -> the distinct values read
+from the warehouse) enables the check of ``value_synonyms``.
+
+Besides the structural checks in :func:`validate`, each of :data:`CHECKS` finds one
+kind of mistake that would otherwise pass here and fail later, on every question that
+touches it: a ``sql:`` node reading a table the guard does not allow, a function the
+guard refuses, a name that cannot be written in a reference, a ``compare_by`` that
+names nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from lore.semantic.compile import derived_refs, suggest
+from lore.errors import UnknownReference
+from lore.guard.allowlists import ALLOWED_FUNCTIONS, ALLOWED_NODES, DENIED_FUNCTION_NAMES, DENIED_FUNCTION_PREFIXES
+from lore.guard.passes import function_name, visible_ctes
+from lore.semantic.compile import all_dimension_refs, derived_refs, resolve_dimension, suggest
 from lore.semantic.issues import Issue
 from lore.semantic.spec import NAME_RE, SemanticLayer
 
 Schema = Mapping[str, Mapping[str, str]]
+#: ``node.column`` -> the distinct values read from the warehouse
+Values = Mapping[str, Sequence[str]]
+
+#: what a role may be made of: a reference writes roles as ``[a->b]``
+ROLE_RE = re.compile(r"^[A-Za-z0-9_]+$")
 
 
 def _parse(text: str) -> exp.Expression | None:
@@ -27,8 +43,8 @@ def _parse(text: str) -> exp.Expression | None:
         return None
 
 
-def validate(layer: SemanticLayer, schema: Schema | None = None) -> list[Issue]:
-    """All issues of ``layer``; physical checks when ``schema`` is given.
+def validate(layer: SemanticLayer, schema: Schema | None = None, *, values: Values | None = None) -> list[Issue]:
+    """All issues of ``layer``; physical checks when ``schema`` is given, value checks when ``values`` are.
 
     >>> from lore.semantic.spec import Metric
     >>> layer = SemanticLayer(metrics={"a": Metric(name="a", expr="b / 2"), "b": Metric(name="b", expr="a + 1")})
@@ -140,13 +156,24 @@ def validate(layer: SemanticLayer, schema: Schema | None = None) -> list[Issue]:
                 add("duplicate_synonym", f"synonym '{s}' is used by both '{other}' and '{m.name}'", key, severity="warning")
             synonyms[s.lower()] = m.name
         if m.is_derived:
+            if m.expr.strip() == "*":
+                what = f"has agg: {m.agg} but no source" if m.agg else "has neither expr nor source and agg"
+                add("metric_undefined", f"metric '{m.name}' {what}", key,
+                    hint="give a base metric source: <node> and agg:, with expr: <column> unless it counts rows; "
+                         "give a derived metric an expr over other metrics, e.g. revenue / orders")
+                continue
             if m.agg or m.filter:
                 add("derived_metric", f"derived metric '{m.name}' must not have agg or filter", key,
                     hint="a derived metric is an expression over other metrics; set source to make it a base metric")
             if _parse(m.expr) is None:
                 add("metric_expr", f"metric '{m.name}': expression does not parse: {m.expr!r}", key)
                 continue
-            for ref in derived_refs(m):
+            refs = derived_refs(m)
+            if not refs:
+                add("metric_undefined", f"derived metric '{m.name}': its expr {m.expr!r} names no other metric", key,
+                    hint="a derived metric is arithmetic over other metrics, e.g. revenue / orders; "
+                         "to aggregate a column, set source and agg")
+            for ref in refs:
                 if ref not in layer.metrics:
                     add("unknown_metric", f"derived metric '{m.name}' refers to unknown metric '{ref}'", key,
                         hint=("did you mean " + ", ".join(suggest(ref, sorted(layer.metrics))) + "?") if suggest(ref, sorted(layer.metrics)) else None)
@@ -195,4 +222,211 @@ def validate(layer: SemanticLayer, schema: Schema | None = None) -> list[Issue]:
 
     for name in sorted(layer.metrics):
         visit(name, [])
+    for check in CHECKS:
+        issues += check(layer)
+    if values is not None:
+        issues += value_synonym_values(layer, values)
     return issues
+
+
+# --- checks of what fails later: each a small pure function of the layer -------------------------
+
+
+def _issue(layer: SemanticLayer, key: str, code: str, message: str, hint: str | None = None,
+           severity: str = "error") -> Issue:
+    file, line = layer.locations.get(key, (None, None))
+    return Issue(code=code, message=message, file=file, line=line or None, hint=hint, severity=severity)  # type: ignore[arg-type]
+
+
+def _did_you_mean(name: str, options: Sequence[str]) -> str:
+    close = suggest(name, sorted(options))
+    return ("did you mean " + ", ".join(close) + "? ") if close else ""
+
+
+def sql_tables(layer: SemanticLayer) -> list[Issue]:
+    """A ``sql:`` node may read only tables the layer declares as ``table:`` of some node: the guard allows no
+    other, so every question touching the node would be refused.
+
+    >>> from lore.semantic.spec import Node
+    >>> layer = SemanticLayer(nodes={
+    ...     "o": Node(name="o", table="orders"),
+    ...     "v": Node(name="v", sql="WITH x AS (SELECT * FROM Orders) SELECT * FROM x JOIN refunds USING (id)")})
+    >>> [i.message for i in sql_tables(layer)]
+    ["node 'v': its sql reads table 'refunds', which is the table of no node"]
+    """
+    declared = {t.lower(): t for t in layer.tables}
+    out: list[Issue] = []
+    for node in layer.nodes.values():
+        tree = _parse(node.sql) if node.sql else None
+        if tree is None:
+            continue
+        seen: set[str] = set()
+        for table in tree.find_all(exp.Table):
+            if not isinstance(table.this, exp.Identifier):
+                continue  # a table function: the functions check names it
+            name = table.name
+            if name.lower() in visible_ctes(table) or name.lower() in seen:
+                continue
+            seen.add(name.lower())
+            key = f"node:{node.name}"
+            if table.args.get("db") or table.args.get("catalog"):
+                out.append(_issue(layer, key, "sql_table",
+                                  f"node '{node.name}': its sql reads '{table.sql()}' with a schema or catalog qualifier",
+                                  hint=f"write the plain table name, {name}: the SQL guard refuses qualified names"))
+            elif name.lower() not in declared:
+                out.append(_issue(
+                    layer, key, "sql_table",
+                    f"node '{node.name}': its sql reads table '{name}', which is the table of no node",
+                    hint=_did_you_mean(name, list(declared.values()))
+                    + f"the SQL guard allows only the tables of the layer's nodes: declare a node with table: {name}, "
+                      "a dimension with its primary_key is enough, or read a table the layer declares"))
+    return out
+
+
+def _refused(tree: exp.Expression) -> Iterator[tuple[str, str]]:
+    """The functions of ``tree`` the SQL guard refuses, each once, with why (as the guard's functions pass decides).
+
+    >>> list(_refused(sqlglot.parse_one("SUM(x) + my_udf(y) + getenv('HOME') + my_udf(z) + epoch(d)", read="duckdb")))
+    [('my_udf', 'it is not a function the guard knows'), ('getenv', 'it reads files, settings, secrets or the catalog'), ('epoch', "it is not on the guard's allow-list")]
+    """
+    seen: set[str] = set()
+    for node in tree.find_all(exp.Func, bfs=False):  # in the order they are written
+        if type(node) in ALLOWED_NODES:
+            continue
+        name = function_name(node)
+        if name in DENIED_FUNCTION_NAMES or name.startswith(DENIED_FUNCTION_PREFIXES):
+            why = "it reads files, settings, secrets or the catalog"
+        elif type(node) in ALLOWED_FUNCTIONS:
+            continue
+        elif isinstance(node, exp.Anonymous):
+            why = "it is not a function the guard knows"
+        else:
+            why = "it is not on the guard's allow-list"
+        written = re.match(r"^(\w+)\(", node.sql(dialect="duckdb"))  # as a layer writes it: epoch(), not time_to_unix()
+        shown = written.group(1).lower() if written else name
+        if shown not in seen:
+            seen.add(shown)
+            yield shown, why
+
+
+def refused_functions(layer: SemanticLayer) -> list[Issue]:
+    """Functions in a metric's ``expr`` or ``filter`` or a node's ``sql:`` that the SQL guard refuses at run time.
+
+    >>> from lore.semantic.spec import Metric
+    >>> layer = SemanticLayer(metrics={"m": Metric(name="m", source="s", agg="sum", expr="md5(d)")})
+    >>> [i.message for i in refused_functions(layer)]
+    ["metric 'm': its expr calls md5(), which the SQL guard refuses: it is not on the guard's allow-list"]
+    """
+    hint = "use a function on the guard's allow-list, listed in docs/semantic-layer.md, section 4"
+    out: list[Issue] = []
+    parts: list[tuple[str, str, str, str | None]] = []
+    for m in layer.metrics.values():
+        parts += [(f"metric:{m.name}", f"metric '{m.name}'", "expr", m.expr if m.expr.strip() != "*" else None),
+                  (f"metric:{m.name}", f"metric '{m.name}'", "filter", m.filter)]
+    for n in layer.nodes.values():
+        parts.append((f"node:{n.name}", f"node '{n.name}'", "sql", n.sql))
+    for key, owner, what, text in parts:
+        tree = _parse(text) if text else None
+        if tree is None:
+            continue  # absent, or reported as not parsing
+        for name, why in _refused(tree):
+            out.append(_issue(layer, key, "refused_function",
+                              f"{owner}: its {what} calls {name}(), which the SQL guard refuses: {why}", hint=hint))
+    return out
+
+
+def reference_names(layer: SemanticLayer) -> list[Issue]:
+    """Column and role names must be writable in a reference (``node.column[role]``): letters, digits, underscores.
+
+    >>> from lore.semantic.spec import Column, Link, Node
+    >>> node = Node(name="o", table="o", columns=(Column(name="order date"),), links=(Link(to="c", on="o.a = c.a", role="bill-to"),))
+    >>> [i.message for i in reference_names(SemanticLayer(nodes={"o": node}))]
+    ["column 'o.order date' cannot be written in a reference (node.column): use letters, digits and underscores only", "role 'bill-to' of link o -> c cannot be written in a reference (node.column[role]): use letters, digits and underscores only"]
+    """
+    out: list[Issue] = []
+    for node in layer.nodes.values():
+        for col in node.attributes:
+            if not NAME_RE.match(col.name):
+                key = f"column:{node.name}.{col.name}" if f"column:{node.name}.{col.name}" in layer.locations else f"node:{node.name}"
+                out.append(_issue(
+                    layer, key, "bad_name",
+                    f"column '{node.name}.{col.name}' cannot be written in a reference (node.column): use letters, "
+                    "digits and underscores only",
+                    hint="start with a letter or underscore; to use a warehouse column with another name, make the "
+                         "node a sql: node that renames it: SELECT \"Order Date\" AS order_date ..."))
+        for i, link in enumerate(node.links):
+            if link.role is not None and not ROLE_RE.match(link.role):
+                out.append(_issue(
+                    layer, f"link:{node.name}#{i}", "bad_name",
+                    f"role '{link.role}' of link {node.name} -> {link.to} cannot be written in a reference "
+                    "(node.column[role]): use letters, digits and underscores only",
+                    hint="rename the role, e.g. bill_to"))
+    return out
+
+
+def compare_by_targets(layer: SemanticLayer) -> list[Issue]:
+    """A column's ``compare_by`` must name an attribute of the layer (``node.attribute``).
+
+    >>> from lore.semantic.spec import Column, Node
+    >>> node = Node(name="tests", table="tests", primary_key=("test_id",),
+    ...             columns=(Column(name="name", compare_by="tests.cel"), Column(name="cell"), Column(name="arm", compare_by="tests.test_id")))
+    >>> [i.message for i in compare_by_targets(SemanticLayer(nodes={"tests": node}))]
+    ["'tests.name': compare_by 'tests.cel' names no attribute of the layer ('tests' has no attribute 'cel')"]
+    """
+    out: list[Issue] = []
+    for node in layer.nodes.values():
+        for col in node.columns:
+            if col.compare_by is None:
+                continue
+            try:
+                resolve_dimension(layer, col.compare_by)
+                continue
+            except UnknownReference as err:
+                problem = err.message.removeprefix(f"unknown dimension '{col.compare_by}': ")
+            close = suggest(col.compare_by, all_dimension_refs(layer)[1:])
+            out.append(_issue(
+                layer, f"column:{node.name}.{col.name}", "unknown_compare_by",
+                f"'{node.name}.{col.name}': compare_by '{col.compare_by}' names no attribute of the layer ({problem})",
+                hint=(f"did you mean {', '.join(close)}? " if close else "")
+                + "write node.attribute, the attribute that one value of this column is broken down by"))
+    return out
+
+
+def value_synonym_values(layer: SemanticLayer, values: Values) -> list[Issue]:
+    """A ``value_synonyms`` key must be a value the column holds (or one of its ``sample_values``): the synonym
+    becomes a filter on that value, which matches no row otherwise. Checked only for text-valued columns
+    (categorical, identifier) whose values were read.
+
+    >>> from lore.semantic.spec import Column, Node
+    >>> col = Column(name="country", value_synonyms={"United Kingdom": ("UK",), "USA": ("America",)})
+    >>> layer = SemanticLayer(nodes={"c": Node(name="c", table="c", columns=(col,))})
+    >>> [i.message for i in value_synonym_values(layer, {"c.country": ["United Kingdom", "United States"]})]
+    ["'c.country': value_synonyms names the value 'USA', which the column does not hold"]
+    >>> value_synonym_values(layer, {})
+    []
+    """
+    out: list[Issue] = []
+    for node in layer.nodes.values():
+        for col in node.columns:
+            ref = f"{node.name}.{col.name}"
+            if not col.value_synonyms or ref not in values or col.kind not in ("categorical", "identifier"):
+                continue  # a boolean's or a number's values read as text need not be spelt like the keys
+            known = {str(v) for v in values[ref]} | {str(v) for v in col.sample_values}
+            for value in col.value_synonyms:
+                if str(value) not in known:
+                    out.append(_issue(
+                        layer, f"column:{ref}", "unknown_synonym_value",
+                        f"'{ref}': value_synonyms names the value '{value}', which the column does not hold",
+                        hint=_did_you_mean(str(value), sorted(known))
+                        + "write the value exactly as it is stored: a filter on it would match no row",
+                        severity="warning"))
+    return out
+
+
+#: the checks of what would fail later, run by :func:`validate` after the structural ones
+CHECKS: tuple[Callable[[SemanticLayer], list[Issue]], ...] = (
+    sql_tables,
+    refused_functions,
+    reference_names,
+    compare_by_targets,
+)

@@ -485,3 +485,213 @@ def test_validator_reports_every_issue_at_once() -> None:
     assert all(i.file == "layer.yaml" for i in issues)
     message = str(SemanticLayerError(issues))
     assert all(f"layer.yaml:{i.line}: [{i.code}]" in message for i in issues)
+
+
+# --- what would fail later: a layer that validates must not fail on every question -------------------------------
+#
+# Each case: a layer, the issues validate must report (code, line, severity) and words their text must hold.
+# These mistakes used to validate and then fail at the guard or crash the compiler on the first question.
+
+LATER = [
+    pytest.param(
+        """
+        sources:
+          - name: orders
+            table: Orders
+            primary_key: [order_id]
+          - name: refunded_orders
+            primary_key: [order_id]
+            sql: |
+              WITH o AS (SELECT * FROM orders)
+              SELECT o.order_id FROM o JOIN refunds AS r ON r.order_id = o.order_id
+        """,
+        [("sql_table", 5, "error")],
+        ["table 'refunds'", "the table of no node", "table: refunds"],
+        id="sql-node-reads-an-undeclared-table",
+    ),
+    pytest.param(
+        """
+        sources:
+          - name: orders
+            table: orders
+            primary_key: [order_id]
+          - name: recent
+            primary_key: [order_id]
+            sql: SELECT order_id FROM main.orders
+        """,
+        [("sql_table", 5, "error")],
+        ["'main.orders'", "qualifier"],
+        id="sql-node-reads-a-qualified-table",
+    ),
+    pytest.param(
+        """
+        metrics:
+          - {name: base, source: s, agg: count, description: x}
+          - {name: margin, description: revenue minus cost}
+          - {name: cost, agg: sum, description: x}
+          - {name: one, expr: "1", description: x}
+        sources:
+          - {name: s, table: s, primary_key: [id]}
+        """,
+        [("metric_undefined", 3, "error"), ("metric_undefined", 4, "error"), ("metric_undefined", 5, "error")],
+        ["'margin' has neither expr nor source and agg", "'cost' has agg: sum but no source", "names no other metric"],
+        id="metric-with-no-definition",
+    ),
+    pytest.param(
+        """
+        sources:
+          - name: orders
+            table: orders
+            primary_key: [order_id]
+          - name: order_years
+            primary_key: [order_id]
+            sql: SELECT order_id, epoch(order_date) AS t, date_trunc('year', order_date) AS y FROM orders
+        metrics:
+          - {name: hashed, source: orders, agg: count_distinct, expr: md5(customer_id), description: x}
+          - {name: flagged, source: orders, agg: count, filter: "my_flag(status) AND lower(status) = 'paid'", description: x}
+          - {name: fine, source: orders, agg: sum, expr: "COALESCE(amount, 0) * ROUND(1.5)", description: x}
+          - {name: ratio, expr: "fine / NULLIF(hashed, 0) + getenv('HOME')", description: x}
+        """,
+        [("refused_function", 5, "error"), ("refused_function", 9, "error"),
+         ("refused_function", 10, "error"), ("refused_function", 12, "error")],
+        ["its sql calls epoch()", "its expr calls md5()", "its filter calls my_flag()", "not a function the guard knows",
+         "its expr calls getenv()", "reads files, settings"],
+        id="functions-the-guard-refuses",
+    ),
+    pytest.param(
+        """
+        sources:
+          - name: flights
+            table: flights
+            primary_key: ["flight id"]
+            columns:
+              - {name: "flight date", kind: time}
+              - {name: passengers_2}
+            links:
+              - to: airports
+                on: flights.origin = airports.code
+                role: origin-airport
+              - to: airports
+                on: flights.destination = airports.code
+                role: destination
+        dimensions:
+          - {name: airports, table: airports, primary_key: [code]}
+        """,
+        [("bad_name", 2, "error"), ("bad_name", 6, "error"), ("bad_name", 9, "error")],
+        ["'flights.flight id'", "'flights.flight date'", "role 'origin-airport'", "letters, digits and underscores"],
+        id="names-a-reference-cannot-hold",
+    ),
+    pytest.param(
+        """
+        sources:
+          - name: allocations
+            table: allocations
+            primary_key: [test_id, account_id]
+            columns:
+              - {name: cell}
+            links:
+              - {to: tests, on: allocations.test_id = tests.test_id}
+        dimensions:
+          - name: tests
+            table: tests
+            primary_key: [test_id]
+            columns:
+              - {name: test_name, unique: true, compare_by: allocations.cel}
+              - {name: test_code, compare_by: allocations.cell}
+              - {name: owner, compare_by: tests.test_id}
+              - {name: team, compare_by: teams.team}
+        """,
+        [("unknown_compare_by", 14, "error"), ("unknown_compare_by", 17, "error")],
+        ["compare_by 'allocations.cel'", "did you mean allocations.cell", "compare_by 'teams.team'", "no node 'teams'"],
+        id="compare-by-names-no-attribute",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected", "fragments"), LATER)
+def test_validate_catches_what_would_fail_later(text: str, expected: list[tuple[str, int, str]], fragments: list[str]) -> None:
+    layer, load_issues = parse(text)
+    assert load_issues == []
+    issues = validate(layer)
+    assert sorted((i.code, i.line, i.severity) for i in issues) == sorted(expected), [i.render() for i in issues]
+    rendered = "\n".join(i.render() for i in issues)
+    for fragment in fragments:
+        assert fragment in rendered, rendered
+    assert all(i.hint and i.file == "layer.yaml" for i in issues), "each says what to do, and where"
+
+
+def test_every_later_failure_is_reported_at_once() -> None:
+    layer, _ = parse(
+        """
+        sources:
+          - name: orders
+            table: orders
+            primary_key: [order_id]
+            columns:
+              - {name: "status code", compare_by: orders.stauts}
+          - {name: v, primary_key: [id], sql: "SELECT id, now() AS t FROM payments"}
+        metrics:
+          - {name: empty, description: x}
+        """
+    )
+    codes = sorted({i.code for i in validate(layer)})
+    assert codes == ["bad_name", "metric_undefined", "refused_function", "sql_table", "unknown_compare_by"]
+
+
+def test_a_metric_without_definition_is_a_compile_error_not_a_crash() -> None:
+    layer, _ = parse("sources:\n  - {name: s, table: s, primary_key: [id]}\nmetrics:\n  - {name: m, description: x}\n")
+    with pytest.raises(CompileError, match="'m' has no definition"):
+        compile_query(layer, SemanticQuery(metrics=("m",)))
+
+
+def test_an_undeclared_table_in_sql_is_what_the_guard_refuses(shop) -> None:
+    from lore.errors import GuardError
+    from lore.guard import guard_sql
+
+    layer, _ = parse(
+        """
+        sources:
+          - name: orders
+            table: orders
+            primary_key: [order_id]
+          - name: refunded
+            primary_key: [refund_id]
+            sql: SELECT refund_id, refund_amount FROM refunds
+        metrics:
+          - {name: refunded_amount, source: refunded, agg: sum, expr: refund_amount, description: x}
+        """
+    )
+    assert only(validate(layer, shop.schema()), "sql_table").line == 5
+    allowed = {t: cols for t, cols in shop.schema().items() if t in layer.tables}
+    cq = compile_query(layer, SemanticQuery(metrics=("refunded_amount",)))
+    with pytest.raises(GuardError, match="refunds"):
+        guard_sql(cq.sql, allowed)
+
+
+VALUE_SYNONYMS = """
+dimensions:
+  - name: customers
+    table: customers
+    primary_key: [customer_id]
+    columns:
+      - name: segment
+        sample_values: [wholesale]
+        value_synonyms:
+          retail: [consumers]
+          Business: [B2B]
+          wholesale: [trade]
+      - name: customer_name
+        kind: identifier
+        value_synonyms:
+          Anne: [Annie]
+"""
+
+
+def test_value_synonyms_name_values_the_column_holds(shop) -> None:
+    layer, _ = parse(VALUE_SYNONYMS)
+    values = {"customers.segment": [r[0] for r in shop.con.execute("SELECT DISTINCT segment FROM customers").fetchall()]}
+    issue = only(validate(layer, shop.schema(), values=values), "unknown_synonym_value")
+    assert (issue.severity, issue.line) == ("warning", 6)
+    assert "'Business'" in issue.message and "business" in (issue.hint or ""), "suggests the stored spelling"
+    # without the values read (no warehouse, or a column whose values are not read) nothing is claimed
+    assert [i for i in validate(layer, shop.schema()) if i.code == "unknown_synonym_value"] == []
