@@ -73,6 +73,16 @@ FUNCTION_WORDS: frozenset[str] = _stems("""
     yes no not
     """)
 
+#: a ranking word before the things ranked, without a count: "top stores by revenue", "the busiest regions",
+#: "best-selling products" (with a count, :data:`TOP_RE` reads it)
+RANKED_NOUN_RE = re.compile(r"\b(?:top|bottom|best|worst|leading|biggest|largest|busiest|quietest|highest|lowest|"
+                            r"most|least|fewest)(?:[\s-]+(?:popular|selling|earning|grossing|performing|rated|"
+                            r"paying|spending|watched|played|used|active))?\s+", re.I)
+
+#: words that name a measure, not a thing to split by: "ranked by number sold", "top stores by amount spent"
+MEASURE_WORDS = frozenset("number numbers count counts amount amounts total totals quantity quantities volume sum "
+                          "value size".split())
+
 #: words that start a breakdown, longest first: what follows names an attribute (or several)
 BREAKDOWN_TRIGGERS: tuple[str, ...] = (
     "broken down by", "break it down by", "break that down by", "break this down by", "break down by",
@@ -95,7 +105,7 @@ def breakdown_triggers(text: str) -> list[re.Match[str]]:
 
 
 #: "all time", "ever", "to date": the whole history, no range
-ALL_TIME_RE = re.compile(r"\b(all[\s-]time|of all time|since (?:the )?(?:beginning|start)|since forever|lifetime|"
+ALL_TIME_RE = re.compile(r"\b(all[\s-]time|of all time|since (?:the )?(?:beginning|start)|since forever|lifetime(?!\s+value)|"
                          r"from the (?:beginning|start))\b", re.I)
 #: several values named as one group ("the UK, France and Germany combined"): no side-by-side breakdown
 COMBINED_RE = re.compile(r"\b(combined|together|altogether|all together|in total|as a whole|in aggregate|summed|"
@@ -163,6 +173,9 @@ LISTING_RE = re.compile(r"^\W*(?:please\s+|can you\s+|could you\s+|would you\s+)
                         r"show(?:\s+me)?(?:\s+(?:all|every|each|the))|give\s+me\s+(?:a\s+list\s+of|all|every|the\s+list\s+of)|"
                         r"return\s+(?:all|every|each|the)|get\s+(?:me\s+)?(?:all|every)|what\s+are\s+the|which\s+are\s+the|"
                         r"name\s+(?:all|every|the))\b", re.I)
+#: a request for rows that cannot mean a number: "list the orders ...", "enumerate our stores", "give me a list of"
+STRONG_LISTING_RE = re.compile(r"^\W*(?:please\s+|can you\s+|could you\s+|would you\s+)?(?:list|enumerate|"
+                               r"itemi[sz]e|give\s+me\s+a\s+list\s+of|name\s+(?:all|every))\b", re.I)
 #: "... with their totals", "with its start and end date": the attributes a listing shows
 WITH_ATTRIBUTES_RE = re.compile(r"\b(?:with|and|including|plus|showing)\s+(?:their|its|the|his|her)\b", re.I)
 
@@ -187,7 +200,7 @@ CREATIVE_RE = re.compile(r"\b(poem|haiku|limerick|joke|jokes|story|stories|song|
 
 #: words a business person uses for a metric a layer could define (so an unknown one gets "which metric?")
 BUSINESS_STEMS: frozenset[str] = _stems("""revenue revenues profit profits margin margins churn churned retention
-    nps conversion conversions arpu arpa ltv cac dau mau wau sales orders bookings subscribers subscriptions customers
+    nps conversion conversions arpu arpa ltv clv cac lifetime refund refunded dau mau wau sales orders bookings subscribers subscriptions customers
     traffic clicks impressions ctr roi roas income earnings cost costs spend budget usage engagement kpi
     tickets refunds returns payments transactions inventory headcount salary salaries satisfaction rating ratings
     score scores uptime latency errors incidents downloads installs users accounts sessions hours minutes price prices
@@ -236,11 +249,18 @@ SOFT_WRITE_RE = re.compile(
     r"cancel|refund|archive|restore|create|add|assign|reassign|fix|backfill|upload|email|mail|send|export|"
     r"save|write|publish|void|replace|swap|bump|upgrade|downgrade|promote|demote|switch|set|change|move|"
     r"transfer|grant|revoke|ban|block|unblock|suspend|reactivate|deactivate|activate)\b(?P<object>.*)$", re.I)
+#: a write verb used as a noun, naming a measure: "refund rate per month", "upload volume", "transfer fees by bank"
+NOUN_USE_RE = re.compile(r"^\W*(?:rate|rates|ratio|ratios|count|counts|amount|amounts|totals|volume|volumes|"
+                         r"share|shares|numbers|trend|trends|percent|percentage|fee|fees|size|sizes|frequency)\b"
+                         r"(?!.*@)", re.I)
 #: verbs that also edit the answer itself in a follow-up ("add month", "remove the filter"): a write only when
 #: what follows names stored records
 AMBIGUOUS_WRITE_VERBS = frozenset({"add", "remove", "drop", "take out", "replace", "swap", "combine", "update",
                                    "switch", "set", "change", "move", "bump", "upgrade", "downgrade", "promote",
                                    "demote", "transfer", "activate"})
+#: further verbs that may edit the answer when what follows names a part of it ("delete the filter", "reset the
+#: time range"); other write verbs ("refund", "cancel", "ban") never do
+ANSWER_EDIT_VERBS = frozenset({"delete", "clear out", "get rid of", "reset", "edit", "modify", "save", "export"})
 #: verbs that set a stored value when "... to X" follows ("update order 42 to refunded")
 SETTING_VERBS = frozenset({"update", "change", "set", "move", "switch", "bump", "upgrade", "downgrade", "promote",
                            "demote", "transfer", "assign", "reassign", "rename"})

@@ -138,6 +138,8 @@ def _variants(ref: str, value: str) -> list[_Variant]:
     [('Movie', 1.0), ('Movies', 0.95)]
     >>> [v.spelling for v in _variants("titles.genre", "comedy")]
     ['comedy', 'comedies']
+    >>> [v.spelling for v in _variants("products.name", "chai latte")]
+    ['chai latte', 'chai lattes']
     """
     spelling = " ".join(value.split())
     if not spelling:
@@ -148,7 +150,9 @@ def _variants(ref: str, value: str) -> list[_Variant]:
         spellings.setdefault(spelling.replace("_", "-"), VARIANT_WEIGHT)
     if "-" in spelling and not any(c.isdigit() for c in spelling):
         spellings.setdefault(spelling.replace("-", " "), VARIANT_WEIGHT)
-    if spelling.isalpha() and len(spelling) >= 3:
+    words = spelling.split(" ")
+    # one word, or a lower-case phrase (a common noun: "chai latte" -> "chai lattes"; not a name like "The Crown")
+    if all(w.isalpha() for w in words) and len(words[-1]) >= 3 and (len(words) == 1 or spelling == spelling.lower()):
         lower = spelling.lower()
         if lower.endswith(("s", "x", "ch", "sh")):
             spellings.setdefault(spelling + "es", VARIANT_WEIGHT)

@@ -11,6 +11,19 @@ import yaml
 from lore.types import Filter
 
 CASES = yaml.safe_load((Path(__file__).parent / "cases.yaml").read_text(encoding="utf-8"))["cases"]
+SHOP_CASES = yaml.safe_load((Path(__file__).parent / "shop_cases.yaml").read_text(encoding="utf-8"))["cases"]
+
+
+@pytest.fixture(scope="module")
+def shop_lore(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The jaffle shop (evals/jaffle): one year of jafgen data, seed 42."""
+    from evals.jaffle.warehouse import build
+    from lore import Lore
+
+    folder = tmp_path_factory.mktemp("shop") / "project"
+    build(folder, years=1, seed=42)
+    with Lore.open(folder, feedback=False) as lore:
+        yield lore
 
 
 def _filter(f: Filter) -> str:
@@ -19,7 +32,15 @@ def _filter(f: Filter) -> str:
 
 @pytest.mark.parametrize("case", CASES, ids=[c["question"][:60] for c in CASES])
 def test_planner_case(demo_lore: Any, case: dict[str, Any]) -> None:
-    planner = demo_lore.planner
+    _check(demo_lore.planner, case)
+
+
+@pytest.mark.parametrize("case", SHOP_CASES, ids=[c["question"][:60] for c in SHOP_CASES])
+def test_shop_planner_case(shop_lore: Any, case: dict[str, Any]) -> None:
+    _check(shop_lore.planner, case)
+
+
+def _check(planner: Any, case: dict[str, Any]) -> None:
     previous = None
     if "previous" in case:
         before = planner.plan(case["previous"])

@@ -32,17 +32,22 @@ from lore.plan.words import (
     ITEM_STOPS,
     MOST_RE,
     LEAST_RE,
+    MEASURE_WORDS,
     NUMBER_ALT,
     ORDERING_TRIGGERS,
     RANK_ADJECTIVES,
+    RANKED_NOUN_RE,
     TOP_RE,
     WHICH_WORDS,
     ADD_BREAKDOWN_RE,
     NOT_TRIGGERS_RE,
     PARTICIPLE_RE,
     RANK_LIST_RE,
+    STRONG_LISTING_RE,
     SUPERLATIVE_RE,
+    WITH_ATTRIBUTES_RE,
     breakdown_triggers,
+    number_value,
 )
 from lore.semantic.spec import GRAINS, METRIC_TIME
 from lore.types import Grounding
@@ -110,6 +115,12 @@ def read_breakdowns(p: Parse, env: Env) -> None:
         trig_tokens = tuple(sorted(tokens_in(tokens, m.span())))
         if trig_tokens and trig_tokens[-1] + 1 < len(tokens):
             starts.append((trig_tokens[-1] + 1, "top", ()))
+    for m in RANKED_NOUN_RE.finditer(text):  # "top stores by revenue", "the busiest regions"
+        trig_tokens = tuple(sorted(tokens_in(tokens, m.span())))
+        if trig_tokens and trig_tokens[-1] + 1 < len(tokens) and not any(s[0] == trig_tokens[-1] + 1 for s in starts) \
+                and not tokens[trig_tokens[-1] + 1].text.isdigit() \
+                and not any(trig_tokens[-1] + 1 in tokens_in(tokens, v.span) for v in p.all_mentions):
+            starts.append((trig_tokens[-1] + 1, "ranked", ()))  # (a value after it: a superlative noun, below)
     if MOST_RE.search(text) or LEAST_RE.search(text):
         for m in _THE_N.finditer(text):  # "the 3 biggest products"
             trig_tokens = tuple(sorted(tokens_in(tokens, m.span())))
@@ -161,8 +172,11 @@ def _superlative_nouns(p: Parse, env: Env, facts: list[str]) -> None:
                                                 source=f"value of {env.lex.label(mention.ref)}", score=mention.score))
         least = bool(LEAST_RE.search(m.group(0)))
         p.draft.order_by = [OrderBy(ref=FIRST_METRIC, descending=not least)]
-        p.draft.limit = p.draft.limit or 1
-        p.use(tokens_in(tokens, m.span()), "order")
+        counted = re.search(r"\b(\d{1,3}|" + NUMBER_ALT + r")\s+(?:of\s+)?(?:the\s+|our\s+|my\s+)?$",
+                            p.question[:m.start()] + " ", re.I)
+        count = number_value(counted.group(1)) if counted else None  # "our 3 best-selling jaffles"
+        p.draft.limit = p.draft.limit or count or 1
+        p.use(tokens_in(tokens, m.span()) | (tokens_in(tokens, counted.span(1)) if counted else set()), "order")
         return
 
 
@@ -203,6 +217,8 @@ def _read_list(p: Parse, env: Env, first: int, trig: str, trig_tokens: tuple[int
     i = first
     count = 0
     while i < len(tokens):
+        if count == 0 and trig in ("by", "rank") and _measure_key(p, i):
+            return
         item = _item_at(p, env, i, facts, allow_skip=(count == 0), trig=trig)
         if item is None:
             if count == 0 and trig in _STRONG:
@@ -215,7 +231,7 @@ def _read_list(p: Parse, env: Env, first: int, trig: str, trig_tokens: tuple[int
             return
         between = gap(p.question, tokens, nxt - 1, nxt)
         word = tokens[nxt].text.lower()
-        if trig in WHICH_WORDS or trig in ("top", "rank"):
+        if trig in WHICH_WORDS or trig in ("top", "rank", "ranked"):
             return  # "which store and month" is rare; "which store had ... and ..." is not a list
         if word in ("and", "then", "plus", "by") and nxt + 1 < len(tokens):
             p.use([nxt], "operator")
@@ -224,6 +240,20 @@ def _read_list(p: Parse, env: Env, first: int, trig: str, trig_tokens: tuple[int
             i = nxt
         else:
             return
+
+
+def _measure_key(p: Parse, i: int) -> bool:
+    """"the 3 best-selling jaffles by number sold", "top stores by amount spent": in a ranked question, "by" and a
+    measure word name the ranking key (the metric, read by the metric passes), not a breakdown."""
+    tokens = p.tokens
+    while i < len(tokens) and tokens[i].stem in ARTICLES:
+        i += 1
+    if i >= len(tokens) or tokens[i].text.lower() not in MEASURE_WORDS:
+        return False
+    if not (MOST_RE.search(p.question) or LEAST_RE.search(p.question) or TOP_RE.search(p.question)
+            or p.draft.order_by):
+        return False
+    return True
 
 
 def _note_unresolved(p: Parse, env: Env, trig: str, i: int) -> None:
@@ -257,7 +287,7 @@ def _item_at(p: Parse, env: Env, i: int, facts: list[str], *, allow_skip: bool, 
         item = _resolve(p, env, window[1:], facts)
         if item is not None and env.lex.column(item.ref.split(":")[0]) is not None and not item.source.startswith("grain"):
             return Item(ref=item.ref, tokens=(window[0], *item.tokens), source=item.source, score=item.score)
-    item = _resolve(p, env, window, facts)
+    item = _resolve(p, env, window, facts, rows=trig == "rank" and wants_rows(p))
     if item is None and allow_skip:
         # "for each returning customer": the value is a filter, the entity follows; "top 5 busiest stores";
         # "split by US city": an unknown word before a known attribute (left unexplained: lower confidence)
@@ -312,8 +342,17 @@ def _window(p: Parse, i: int) -> list[int]:
     return out
 
 
-def _resolve(p: Parse, env: Env, window: list[int], facts: list[str]) -> Item | None:
-    """The longest attribute, entity or grain named at the start of ``window``; reachable ones first."""
+def wants_rows(p: Parse) -> bool:
+    """"list the orders with their status", "enumerate our stores": a request for rows (a listing verb first, and
+    the attributes to show or no breakdown), so the entity named is listed even where a count metric shares its
+    name."""
+    return bool(STRONG_LISTING_RE.match(p.question)) and (
+        bool(WITH_ATTRIBUTES_RE.search(p.question)) or not breakdown_triggers(p.question))
+
+
+def _resolve(p: Parse, env: Env, window: list[int], facts: list[str], *, rows: bool = False) -> Item | None:
+    """The longest attribute, entity or grain named at the start of ``window``; reachable ones first (``rows``: the
+    entity of a listing, where a fact named like its count metric is the fact)."""
     if not window:
         return None
     tokens, lex = p.tokens, env.lex
@@ -321,6 +360,9 @@ def _resolve(p: Parse, env: Env, window: list[int], facts: list[str]) -> Item | 
     if not words or words[0] != window[0] and tokens[window[0]].stem not in ARTICLES:
         return None
     stems = [tokens[i].stem for i in words]
+    role = _with_role(p, env, words, facts)
+    if role is not None:
+        return role
     first = tokens[words[0]].text.lower()
     if first in GRAIN_WORDS and (len(words) == 1 or tokens[words[1]].stem not in lex.attribute_heads):
         grain = GRAIN_WORDS[first]
@@ -359,11 +401,34 @@ def _resolve(p: Parse, env: Env, window: list[int], facts: list[str]) -> Item | 
         return None  # "the drinks type": a value named with its attribute is a filter ("by product type" is not)
     if not key[1] and not key[2]:
         return None  # a partial match that is not even reachable is no match
+    if rows and not key[4]:
+        return Item(ref=ref, tokens=tuple(used), source=source, score=score)
     if metric_len > len(used) or any(_swallowed_by(p, m, used) for m in p.metric_matches):
         return None  # a longer metric name is here ("by revenue per customer", "also show active customers")
     if metric_len == len(used) and not key[4] and lex.layer.nodes[ref.split(".")[0]].kind == "source":
         return None  # "stores by orders": a fact named like its count metric is that metric, the ranking key
     return Item(ref=ref, tokens=tuple(used), source=source, score=score)
+
+
+def _with_role(p: Parse, env: Env, words: list[int], facts: list[str]) -> Item | None:
+    """"by home store", "origin city": a link's role before an attribute or entity of the node the link reaches is
+    that attribute through that link (``stores.name[home]``)."""
+    stems = [p.tokens[i].stem for i in words]
+    for n in (2, 1):
+        targets = env.lex.roles.get(tuple(stems[:n]))
+        if not targets or len(words) <= n:
+            continue
+        inner = _resolve(p, env, words[n:], facts)
+        if inner is None or inner.source.startswith("grain") or "[" in inner.ref:
+            continue
+        ref, _, grain = inner.ref.partition(":")
+        node = ref.split(".")[0]
+        role = next((r for to, r in sorted(targets) if to == node), None)
+        if role is None:
+            continue
+        return Item(ref=f"{ref}[{role}]" + (f":{grain}" if grain else ""), tokens=(*words[:n], *inner.tokens),
+                    source=f"{inner.source} through the {role.replace('_', ' ')} link", score=inner.score)
+    return None
 
 
 def _add(p: Parse, env: Env, item: Item, trig: str, trig_tokens: tuple[int, ...]) -> None:
@@ -379,9 +444,10 @@ def _add(p: Parse, env: Env, item: Item, trig: str, trig_tokens: tuple[int, ...]
             ref = f"{ref}:{GRAIN_WORDS[word]}"
             used.append(nxt)
         else:
-            grain = _grain_for(col.grains, d.time, env)
+            # a listing's columns show each row's own date; a breakdown groups by a grain that suits the period
+            grain = "day" if trig == "with" and "day" in col.grains else _grain_for(col.grains, d.time, env)
             ref = f"{ref}:{grain}"
-            if grain != "day" or len(col.grains) != 1:
+            if trig != "with" and (grain != "day" or len(col.grains) != 1):
                 d.notes.append(f"{lex.label(item.ref).capitalize()} is shown by {grain}.")
     if is_metric_time(ref) and any(is_metric_time(x) for x in d.dimensions):
         # "by month" repeats the grain the time pass found ("monthly"): one time axis

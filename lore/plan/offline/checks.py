@@ -11,7 +11,7 @@ from lore.plan.offline.parse import Parse
 from lore.plan.words import BUSINESS_STEMS, FUNCTION_WORDS, INTENT_WORDS, KNOWN_WORDS, PEOPLE_COUNT_RE
 from lore.retrieve.lexical import STOP_WORDS
 from lore.semantic.spec import DUPLICATION_INVARIANT, METRIC_TIME
-from lore.types import Grounding, PlanOutcome
+from lore.types import Filter, Grounding, PlanOutcome
 
 #: the confidence of an answer that left a content word of the question unused stays below this
 UNEXPLAINED_CAP = 0.45
@@ -147,6 +147,7 @@ def metric_filters(p: Parse, env: Env) -> None:
     """A filter on the same values a metric's own filter fixes ("drinks sold" for jaffles): the sibling metric
     defined for those values when there is one, else a clarifying question; never an empty or double filter."""
     d, lex = p.draft, env.lex
+    _compared_values(p, env)
     for i, name in enumerate(list(d.metrics)):
         m = lex.layer.metrics.get(name)
         if m is None or not m.filter:
@@ -182,6 +183,46 @@ def metric_filters(p: Parse, env: Env) -> None:
                 suggestions=tuple(x.name for x in lex.layer.metrics.values() if x.source == m.source)[:5],
                 signals={"value_reach": 0.0}))
             return
+
+
+def _compared_values(p: Parse, env: Env) -> None:
+    """"food vs drink sales", "jaffle and drink sales by store", "drinks vs jaffles sold": a metric whose own filter
+    fixes one value, named next to another value of the same attribute, compares the values: the same measure with
+    no filter of its own (the governed one defined on the same source and expression), broken down by that
+    attribute and cut to the values named. Without such a measure nothing changes (the sibling rules below apply)."""
+    d, lex = p.draft, env.lex
+    if p.followup:
+        return  # "what about jaffles?" after drinks sold: the value asked replaces the one before
+    for i, name in enumerate(list(d.metrics)):
+        m = lex.layer.metrics.get(name)
+        if m is None or not m.filter or m.is_derived:
+            continue
+        fixed = _literals(m.filter)
+        if not fixed:
+            continue
+        others = [v for v in p.mentions if v.score >= 1.0 and v.value not in fixed
+                  and fixed <= set(lex.values_of(v.ref))]
+        if not others:
+            continue
+        ref = others[0].ref
+        named = sorted(fixed | {v.value for v in others if v.ref == ref})
+        base = [x.name for x in lex.layer.metrics.values() if x.source == m.source and x.agg == m.agg
+                and x.expr == m.expr and not x.filter and not x.is_derived]
+        if len(base) != 1 or not lex.reachable(lex.facts_of([base[0]]), ref):
+            continue
+        d.metrics[i] = base[0]
+        d.groundings = [g.model_copy(update={"ref": base[0], "source": "the same measure for every value compared"})
+                        if g.kind == "metric" and g.ref == name else g for g in d.groundings]
+        d.filters = [f for f in d.filters if f.ref != ref]
+        d.dimensions = [x for x in d.dimensions if x != ref]
+        d.dimensions.append(ref)
+        if set(named) != set(lex.values_of(ref)):
+            f = Filter(ref=ref, op="in", values=tuple(named))
+            d.filters.append(f)
+            d.groundings.append(Grounding(kind="filter", ref=f.describe(), phrase=", ".join(named),
+                                          source=f"values of {lex.label(ref)} compared"))
+        d.notes.append(f"Compared {' and '.join(named)} side by side with {lex.metric_label(base[0])} "
+                       f"({lex.metric_label(name)} counts only {', '.join(sorted(fixed))}).")
 
 
 def _literals(text: str) -> set[str]:
@@ -320,24 +361,35 @@ def _explain_context_words(p: Parse, env: Env) -> None:
 
 
 def _unknown_value(p: Parse, env: Env, unexplained: list[int]) -> PlanOutcome | None:
-    """A capitalised or quoted word after in/for/from that matches nothing: ask instead of ignoring a filter."""
+    """A capitalised or quoted word that matches nothing, after in/for/from ("revenue for Boston", "for the Boston
+    store") or right before an entity's name ("the Boston store"): ask instead of ignoring a filter."""
+    from lore.plan.catalog import ARTICLES
+
     tokens, lex = p.tokens, env.lex
     for i in unexplained:
-        if i == 0:
-            continue
         t = tokens[i]
-        prev = tokens[i - 1].text.lower()
+        j = i - 1
+        while j >= 0 and tokens[j].stem in ARTICLES and tokens[j].stem != "of":
+            j -= 1
+        prev = tokens[j].text.lower() if j >= 0 else ""
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+        owner = sorted(lex.node_words.get(nxt.stem, frozenset())) if nxt is not None else []
         quoted = p.question[max(0, t.start - 1):t.start] in ("'", '"', "“")
-        if (t.text[:1].isupper() or quoted) and prev in ("in", "for", "from", "of", "on", "to", "at") \
+        if (t.text[:1].isupper() and i > 0 or quoted) and (prev in ("in", "for", "from", "of", "on", "to", "at")
+                                                           or owner) \
                 and phrase(t.text) and phrase(t.text)[0] not in lex.catalog.vocabulary \
                 and t.text.lower() not in KNOWN_WORDS and t.text.lower() not in INTENT_WORDS:
             suggestions: list[str] = []
-            if env.searcher is not None:
+            entity = next((lex.entity[n] for n in owner if n in lex.entity), None)
+            if entity is not None:
+                suggestions = [str(v) for v in lex.values_of(entity)][:8]
+            elif env.searcher is not None:
                 hits = env.searcher.search(t.text, k=3, kinds=["value"]).of_kind("value")
                 suggestions = [h.value for h in hits if h.value][:5]
+            what = f"a {lex.label(entity)} called “{t.text}”" if entity is not None else f"“{t.text}” as a value of any dimension"
             return PlanOutcome(
                 status="clarify",
-                message=f"I don't know “{t.text}” as a value of any dimension, so I can't filter on it."
+                message=f"I don't know {what}, so I can't filter on it."
                         + (" Did you mean one of these?" if suggestions else ""),
                 suggestions=tuple(suggestions), signals={"value_match": 0.0})
     return None

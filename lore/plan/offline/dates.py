@@ -34,7 +34,7 @@ def correct_spelling(p: Parse, env: Env) -> None:
                 and t.stem not in FUNCTION_WORDS and word not in KNOWN_WORDS:
             best = _closest(t.stem, vocab)
             if best is not None and best != t.stem:
-                p.draft.notes.append(f"Read “{t.text}” as a misspelling of “{best}”.")
+                p.draft.notes.append(f"Read “{t.text}” as a misspelling of “{env.lex.surface.get(best, best)}”.")
                 p.draft.signals["spelling"] = 0.85
                 t = Token(t.text, best, t.start, t.end)
         out.append(t)
@@ -100,6 +100,8 @@ def _time_attribute_before(p: Parse, env: Env, r: TimeRange) -> tuple[list[str],
     if not matches:
         return [], []
     m = matches[-1]
+    if all(offset + i in p.grain_tokens for i in range(m.start, m.end)):
+        return [], []  # "orders per day over the past week": "day" is the grain, not a date named
     if m.end != len(before) and not all(t.stem in FILLER or t.text.lower() in ("in", "on", "during", "since", "before",
                                                                                  "after", "between", "from")
                                         for t in before[m.end:]):
@@ -117,7 +119,8 @@ def attach_dates(p: Parse, env: Env) -> None:
         p.use([i for i in named if i not in p.used], "time")  # "signed up" names the date filtered
         reachable = [ref for ref in refs if lex.reachable(facts, ref)]
         own = {lex.layer.nodes[f].time_column for f in facts}
-        if not reachable or all(ref.split(".")[1] in own and ref.split(".")[0] in facts for ref in reachable):
+        mine = [ref for ref in reachable if ref.split(".")[1] in own and ref.split(".")[0] in facts]
+        if not reachable or mine:  # a date the metric is dated by ("ordered in 2020" for orders) is its own time
             if d.time is None:
                 d.time = TimeWindow(start=r.start, end=r.end, label=r.label)
                 d.groundings.append(Grounding(kind="time", ref=r.label, phrase=p.question[r.span[0]:r.span[1]].strip(),

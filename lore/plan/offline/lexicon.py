@@ -52,6 +52,10 @@ class Lexicon:
     node_index: dict[str, tuple[Entry, ...]] = field(default_factory=dict)
     #: stems that start an attribute's phrase
     attribute_heads: frozenset[str] = frozenset()
+    #: a stem of the vocabulary -> a word it was read from ("revenu" -> "revenue"), for notes people read
+    surface: dict[str, str] = field(default_factory=dict)
+    #: the words of each link role -> (the node the link goes to, the role): "home store", "origin airport"
+    roles: dict[tuple[str, ...], frozenset[tuple[str, str]]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, catalog: Catalog, values: Mapping[str, Sequence[str]] | None = None) -> Lexicon:
@@ -101,6 +105,7 @@ class Lexicon:
             attribute_index=_by_end_words(catalog.dimension_entries),
             node_index=_by_end_words(catalog.node_entries),
             attribute_heads=frozenset(e.phrase[0] for e in catalog.dimension_entries if e.phrase),
+            roles=_roles(layer), surface=_surface(layer),
         )
 
     @property
@@ -215,3 +220,34 @@ def _identifier_cores(values: Mapping[str, Sequence[str]]) -> tuple[tuple[str, d
 
 def is_metric_time(ref: str) -> bool:
     return ref.split(":", 1)[0] == METRIC_TIME
+
+
+def _roles(layer: SemanticLayer) -> dict[tuple[str, ...], frozenset[tuple[str, str]]]:
+    """Link roles by their words ("sold_at" is "sold at"), with the node each link goes to."""
+    out: dict[tuple[str, ...], set[tuple[str, str]]] = {}
+    for node in layer.nodes.values():
+        for link in node.links:
+            if link.role:
+                words = phrase(link.role.replace("_", " "))
+                if words:
+                    out.setdefault(words, set()).add((link.to, link.role))
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+def _surface(layer: SemanticLayer) -> dict[str, str]:
+    """Each stem of the names, labels and synonyms, with the shortest word it comes from."""
+    from lore.plan.catalog import tokenize
+
+    out: dict[str, str] = {}
+    texts = [t for m in layer.metrics.values() for t in (m.name, m.label or "", *m.synonyms)]
+    for n in layer.nodes.values():
+        texts += [n.name, n.label or "", *n.synonyms]
+        for c in n.columns:
+            texts += [c.name, c.label or "", *c.synonyms]
+    for text in texts:
+        for tok in tokenize(text.replace("_", " ")):
+            word = tok.text.lower()
+            if tok.stem not in out or len(word) < len(out[tok.stem]):
+                out[tok.stem] = word
+    return out
+

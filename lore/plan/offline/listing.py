@@ -13,7 +13,8 @@ from lore.plan.offline.env import Env
 from lore.plan.offline.lexicon import is_metric_time
 from lore.plan.offline.parse import Parse
 from lore.plan.offline.text import tokens_in
-from lore.plan.words import LISTING_RE, RANK_LIST_RE, WHICH_WORDS, WITH_ATTRIBUTES_RE
+from lore.plan.offline.ordering import FIRST_METRIC
+from lore.plan.words import LISTING_RE, RANK_LIST_RE, RANKED_RE, WHICH_WORDS, WITH_ATTRIBUTES_RE
 from lore.types import Grounding
 
 
@@ -29,6 +30,8 @@ def read_listing(p: Parse, env: Env) -> None:
     entities = [x for x in d.dimensions if not is_metric_time(x)]
     if not entities:
         return
+    if any(o.ref == FIRST_METRIC for o in d.order_by) and not (cue is not None and RANKED_RE.search(p.question)):
+        return  # "which store sold the most": a ranking needs a measure (asked back), not a list of stores
     node = entities[0].split(".")[0]
     d.rows_of = node
     d.groundings.append(Grounding(kind="listing", ref=node, phrase=p.question[cue.start():cue.end()] if cue else
@@ -52,7 +55,7 @@ def read_listing(p: Parse, env: Env) -> None:
                                           source=f"a date of {lex.label(date_ref)}"))
             d.notes.append(f"The period filters {lex.label(date_ref)}.")
         d.time = None
-    if d.order_by and d.order_by[0].ref == "__first_metric__":
+    if d.order_by and d.order_by[0].ref == FIRST_METRIC:
         d.order_by = []
     d.signals["metric_match"] = 1.0
 

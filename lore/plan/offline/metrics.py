@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from lore.plan.catalog import FILLER, PhraseMatch, find_phrases, phrase
+from lore.plan.offline.breakdowns import wants_rows
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Mention, Parse
 from lore.plan.offline.text import Spans, mask, tokens_in
@@ -219,6 +220,8 @@ def vector_metric(p: Parse, env: Env) -> None:
     d, lex, tokens = p.draft, env.lex, p.tokens
     if d.metrics or env.searcher is None or d.rows_of is not None:
         return
+    if wants_rows(p) and any(not x.startswith(METRIC_TIME) for x in d.dimensions):
+        return  # "list our stores with their opening dates": rows, not the closest metric
     masked = mask(p.question, tokens, p.consumed).strip()
     if not phrase(masked):
         return
@@ -240,11 +243,13 @@ def vector_metric(p: Parse, env: Env) -> None:
 
     def explains(h) -> bool:  # noqa: ANN001
         """The metric accounts for at least one word of the question (similarity alone is not enough)."""
-        words = lex.own_words[h.ref] | set(phrase(lex.layer.metrics[h.ref].description))
-        return any(t.stem in words for i, t in enumerate(tokens) if i not in p.used and t.stem not in FILLER
-                   and t.text.lower() not in STOP_WORDS and t.stem not in FUNCTION_WORDS)
+        own = lex.own_words[h.ref]  # the metric's own names count even for a common verb ("did we sell")
+        words = set(phrase(lex.layer.metrics[h.ref].description))
+        return any(t.stem in own or (t.stem in words and t.stem not in FUNCTION_WORDS) for i, t in enumerate(tokens)
+                   if i not in p.used and t.stem not in FILLER and t.text.lower() not in STOP_WORDS)
 
     ranked = sorted(hits, key=lambda h: (fits(h), h.score), reverse=True)
+    ranked, family = _one_family(lex, ranked, fits)
     top = ranked[0]
     second = ranked[1].score if len(ranked) > 1 else 0.0
     margin = top.score - second
@@ -261,8 +266,13 @@ def vector_metric(p: Parse, env: Env) -> None:
     fit_margin = fitting[0].score - (fitting[1].score if len(fitting) > 1 else 0.0) if fitting else 0.0
     clear_fit = grounded and bool(fitting) and fitting[0] is top and fit_margin >= 0.08 and top.score >= 0.4 \
         and top.lexical_score > 0.2
+    # the closest metrics are one measure cut by its own filters ("how many chai lattes did we sell": items,
+    # jaffles or drinks sold): the uncut measure, the values named doing the cutting
+    family_fit = family and grounded and fits(top) and margin >= 0.12 and top.score >= 0.3 \
+        and top.lexical_score > 0.3
     if (top.score >= 0.62 and margin >= 0.06 and top.lexical_score > 0.2) or (only_fit and top.score >= 0.3
-                                                                             and top.lexical_score > 0.1) or clear_fit:
+                                                                             and top.lexical_score > 0.1) \
+            or clear_fit or family_fit:
         d.metrics.append(top.ref)
         d.groundings.append(Grounding(kind="metric", ref=top.ref, phrase=masked, source="description (similarity)",
                                       score=round(top.score, 3)))
@@ -274,6 +284,24 @@ def vector_metric(p: Parse, env: Env) -> None:
     else:
         d.signals["vector_candidates"] = float(len(hits))
         d.candidates.extend(h.ref for h in ranked[:3])
+
+
+def _one_family(lex, ranked: list, fits) -> tuple[list, bool]:  # noqa: ANN001
+    """When the hits within 0.06 of the best are all one measure (same source, aggregation and expression) that
+    differ only by their own filters, and the uncut one is among them: that one stands for them all (the others
+    are dropped from the ranking), and True."""
+    top = ranked[0]
+    close = [h for h in ranked if top.score - h.score < 0.06 and fits(h)]
+    if len(close) < 2:
+        return ranked, False
+    metrics = [lex.layer.metrics[h.ref] for h in close]
+    if any(m.is_derived for m in metrics) or len({(m.source, m.agg, m.expr) for m in metrics}) != 1:
+        return ranked, False
+    uncut = [h for h, m in zip(close, metrics) if not m.filter]
+    if len(uncut) != 1:
+        return ranked, False
+    dropped = {h.ref for h in close} - {uncut[0].ref}
+    return [uncut[0]] + [h for h in ranked if h.ref not in dropped and h is not uncut[0]], True
 
 
 def ratio_by_entity(p: Parse, env: Env) -> None:

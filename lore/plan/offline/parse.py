@@ -59,7 +59,9 @@ class Draft:
             ({self.time.label} if self.time else set())
         groundings = [g for g in self.groundings if g.kind not in ("metric", "dimension", "grain", "filter", "time")
                       or g.ref in live]
-        return QueryPlan(metrics=tuple(self.metrics), dimensions=tuple(self.dimensions), filters=tuple(self.filters),
+        # the same metric or breakdown named twice ("orders ... ordered", "quarterly ... by quarter") is asked once
+        return QueryPlan(metrics=tuple(dict.fromkeys(self.metrics)), dimensions=tuple(dict.fromkeys(self.dimensions)),
+                         filters=tuple(self.filters),
                          time=self.time, order_by=tuple(self.order_by), limit=self.limit,
                          groundings=tuple(groundings), planner=planner, notes=tuple(dict.fromkeys(self.notes)),
                          adhoc=tuple(self.adhoc), rows_of=self.rows_of)

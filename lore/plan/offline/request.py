@@ -21,9 +21,11 @@ from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Parse
 from lore.plan.words import (
     AMBIGUOUS_WRITE_VERBS,
+    ANSWER_EDIT_VERBS,
     SETTING_VERBS,
     CREATIVE_RE,
     EDIT_OBJECTS_RE,
+    NOUN_USE_RE,
     GRAIN_WORDS,
     RECORD_WORDS_RE,
     SOFT_WRITE_RE,
@@ -83,8 +85,10 @@ def safety_check(question: str, names: frozenset[tuple[str, ...]] = frozenset())
 
 def _writes(verb: str, obj: str, names: frozenset[tuple[str, ...]]) -> bool:
     """Whether a request starting with a write verb changes stored data rather than the answer being built."""
-    if EDIT_OBJECTS_RE.match(obj):
-        return False  # "remove the filter", "add a breakdown by store"
+    if EDIT_OBJECTS_RE.match(obj) and (verb in AMBIGUOUS_WRITE_VERBS or verb in ANSWER_EDIT_VERBS):
+        return False  # "remove the filter", "add a breakdown by store" (never "refund order 12")
+    if NOUN_USE_RE.match(obj):
+        return False  # "refund rate per month": the verb is a noun naming a measure
     words = phrase(obj)
     if verb in SETTING_VERBS and re.search(r"\w.*\b(to|into|as|from)\s+\w", obj, re.I) and not re.match(
             r"^\W*(in|of|by|per|over|between|across)\b", obj, re.I):
