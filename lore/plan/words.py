@@ -79,6 +79,14 @@ RANKED_NOUN_RE = re.compile(r"\b(?:top|bottom|best|worst|leading|biggest|largest
                             r"most|least|fewest)(?:[\s-]+(?:popular|selling|earning|grossing|performing|rated|"
                             r"paying|spending|watched|played|used|active))?\s+", re.I)
 
+#: words right before a second metric that make it a condition on the rows of the first ("orders that had no
+#: items", "customers with more than 3 orders", "orders with at least one jaffle"): not a second measure
+CONDITION_RE = re.compile(r"\b(?:(?:that\s+|which\s+|who\s+)?(?:had|has|have|having|with|containing|contain|"
+                          r"contains|include|includes|included)\s+)?(?:(?P<exists>at\s+least\s+(?:one|1|a|an)|any|"
+                          r"one\s+or\s+more|some)|no|zero|at\s+least\s+\w+|more\s+than\s+\w+|over\s+\d+|"
+                          r"fewer\s+than\s+\w+|less\s+than\s+\w+|under\s+\d+|only\s+one|exactly\s+\w+|"
+                          r"multiple|several|\d+\+?)\s+(?:\w+\s+)?$|\bwithout\s+(?:any\s+)?$", re.I)
+
 #: words that name a measure, not a thing to split by: "ranked by number sold", "top stores by amount spent"
 MEASURE_WORDS = frozenset("number numbers count counts amount amounts total totals quantity quantities volume sum "
                           "value size".split())
@@ -154,8 +162,9 @@ WHICH_WORDS = frozenset({"which", "what", "whose"})
 #: words that negate the value after them
 NEGATION_RE = re.compile(
     r"\b(excluding|exclude|excludes|excluded|except|except for|not|not in|without|other than|apart from|besides|"
-    r"but not|minus|non|excl|outside|outside of|leaving out|leave out|leaves out|not counting|aside from|ignoring|"
-    r"omitting|no|ex|ignore|drop|skip|skipping|w/o)\W+((the|all|any|our|those|these)\s+)?$", re.I)
+    r"but not|not including|minus|non|excl|outside|outside of|leaving out|leave out|leaves out|not counting|aside from|ignoring|"
+    r"omitting|no|ex|ignore|drop|skip|skipping|w/o|\w+n[’']t)\W+((?:on|in|at|from|for|via|through|with|using|by|"
+    r"of)\s+)?((the|all|any|our|those|these|a|an)\s+)?$", re.I)
 
 #: ranking words: the most / the least
 MOST_RE = re.compile(r"\b(most|highest|largest|biggest|maximum|max|top|best|leading|greatest|more|busiest|"

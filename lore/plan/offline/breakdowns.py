@@ -224,6 +224,9 @@ def _read_list(p: Parse, env: Env, first: int, trig: str, trig_tokens: tuple[int
             if count == 0 and trig in _STRONG:
                 _note_unresolved(p, env, trig, i)
             return
+        after = item.tokens[-1] + 1
+        if count > 0 and after < len(tokens) and tokens[after].text.lower() in ("only", "alone"):
+            return  # "split by format, TBD slots only": a filter after the list, not another breakdown
         _add(p, env, item, trig, trig_tokens if count == 0 else ())
         count += 1
         nxt = item.tokens[-1] + 1

@@ -10,7 +10,7 @@ from lore.plan.offline.breakdowns import wants_rows
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Mention, Parse
 from lore.plan.offline.text import Spans, mask, tokens_in
-from lore.plan.words import BUSINESS_STEMS, CREATIVE_RE, FUNCTION_WORDS, INTENT_WORDS
+from lore.plan.words import BUSINESS_STEMS, CREATIVE_RE, FUNCTION_WORDS, INTENT_WORDS, NUMBER_ALT
 from lore.retrieve.lexical import STOP_WORDS
 from lore.semantic.spec import METRIC_TIME
 from lore.types import Grounding, PlanOutcome
@@ -165,6 +165,89 @@ def take_metrics(p: Parse, env: Env) -> None:
             d.groundings.append(Grounding(kind="metric", ref=m.ref, phrase=p.words(m.start, m.end),
                                           source=m.source if m.exact else f"{m.source} (reordered)", score=m.score))
     d.signals["metric_match"] = min((g.score for g in d.groundings if g.kind == "metric"), default=0.0)
+
+
+#: how often, right after a metric's words ("ordered once", "visited more than twice", "bought 3 times")
+TIMES_RE = re.compile(r"^\s+(?:only\s+|just\s+|exactly\s+|at\s+least\s+|more\s+than\s+|over\s+|fewer\s+than\s+|"
+                      r"less\s+than\s+)?(?:once|twice|thrice|(?:\d+|" + NUMBER_ALT + r")\s+times)\b(?!\s+(?:a|an|per|every|each)\b)", re.I)
+
+
+def metric_conditions(p: Parse, env: Env) -> None:
+    """A second metric named as a condition on the rows of the first ("how many orders had no items", "customers
+    with more than 3 orders") is no second measure. "At least one" is answered when a governed metric counts
+    exactly those rows (the distinct keys of the first's rows among the second's, under the second's own filter:
+    "orders with at least one jaffle" is orders with food); a count a metric already makes distinct is its own
+    condition ("customers who placed at least one order"); anything else is asked back."""
+    from lore.plan.words import CONDITION_RE
+
+    d, lex = p.draft, env.lex
+    for m in p.metric_matches:  # "customers who have only ever ordered once": a count per row, as a condition
+        after = p.question[p.tokens[m.end - 1].end:]
+        times = TIMES_RE.match(after)
+        if times is not None and m.ref in d.metrics:
+            p.settle(PlanOutcome(
+                status="clarify",
+                message=f"“{(p.words(m.start, m.end) + times.group(0)).strip()}” is a condition on how often each "
+                        f"one did it, and no governed metric counts only those. I can show "
+                        f"{lex.metric_label(d.metrics[0])} itself.",
+                suggestions=tuple(d.metrics[:2]), signals={"metric_match": 0.0}))
+            return
+    if len(d.metrics) < 2:
+        return
+    first = lex.layer.metrics.get(d.metrics[0])
+    for m in p.metric_matches:
+        if m.ref == d.metrics[0] or m.ref not in d.metrics or m.start == 0:
+            continue
+        before = p.question[max(0, p.tokens[m.start].start - 40):p.tokens[m.start].start]
+        hit = CONDITION_RE.search(before)
+        if hit is None:
+            continue
+        second = lex.layer.metrics.get(m.ref)
+        if first is None or second is None or first.is_derived or second.is_derived:
+            break
+        if hit.group("exists"):
+            if first.agg == "count_distinct" and first.source == second.source and not second.filter:
+                d.metrics.remove(m.ref)  # "customers who placed at least one order": counted once each already
+                p.use(tokens_in(p.tokens, hit.span()) | set(range(m.start, m.end)), "context")
+                return
+            key = _link_key(lex, second.source, first.source)
+            exact = [x.name for x in lex.layer.metrics.values() if x.agg == "count_distinct"
+                     and x.source == second.source and (x.filter or None) == (second.filter or None)
+                     and key is not None and (x.expr or "").strip() == key] if first.agg in ("count", "count_distinct") \
+                and not first.filter else []
+            if len(exact) == 1:
+                d.metrics = [exact[0] if x == d.metrics[0] else x for x in d.metrics if x != m.ref]
+                d.groundings = [g.model_copy(update={"ref": exact[0], "source": "the rows with at least one"})
+                                if g.kind == "metric" and g.ref == first.name else g for g in d.groundings
+                                if not (g.kind == "metric" and g.ref == m.ref)]
+                d.notes.append(f"Counted with {lex.metric_label(exact[0])}: {lex.metric_label(first.name)} with at "
+                               f"least one of {lex.metric_label(m.ref)}.")
+                p.use(tokens_in(p.tokens, hit.span()), "context")
+                return
+        p.settle(PlanOutcome(
+            status="clarify",
+            message=f"“{(hit.group(0) + p.words(m.start, m.end)).strip()}” sets a condition on what "
+                    f"{lex.metric_label(first.name)} counts, and no governed metric counts only what meets it. I can "
+                    f"show {lex.metric_label(first.name)} and {lex.metric_label(m.ref)} side by side instead.",
+            suggestions=(first.name, m.ref), signals={"metric_match": 0.0}))
+        return
+
+
+def _link_key(lex, source: str | None, target: str | None) -> str | None:  # noqa: ANN001
+    """The column of ``source`` its declared link to ``target`` joins on ("order_id" for order items -> orders)."""
+    import re as _re
+
+    node = lex.layer.nodes.get(source or "")
+    if node is None or not target:
+        return None
+    for link in node.links:
+        if link.to != target:
+            continue
+        for a, b in _re.findall(r"(\w+\.\w+)\s*=\s*(\w+\.\w+)", link.on):
+            for mine in (a, b):
+                if mine.split(".")[0] == source:
+                    return mine.split(".")[1]
+    return None
 
 
 def _value_inside_synonym(p: Parse, env: Env, m: PhraseMatch) -> None:

@@ -32,6 +32,7 @@ from lore.plan.offline.lexicon import Lexicon
 from lore.plan.offline.listing import read_listing
 from lore.plan.offline.metrics import (
     explain_own_words,
+    metric_conditions,
     find_metrics,
     no_metric,
     ratio_by_entity,
@@ -58,6 +59,7 @@ PASSES: tuple[Pass, ...] = (
     read_definitions,     # "margin, i.e. revenue minus cost": an ad hoc metric over governed ones
     read_breakdowns,      # "by X, Y and Z", "for each", "which X", "top 5 X", possessives
     take_metrics,         # metric phrases the breakdowns did not take
+    metric_conditions,    # "orders that had no items": a metric as a condition on another's rows
     read_order,           # top N, the most / the least, ranked
     accept_values,        # sure value mentions; weak ones only in a telling context
     read_booleans,        # yes/no attributes named as filters
