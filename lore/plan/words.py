@@ -75,7 +75,7 @@ FUNCTION_WORDS: frozenset[str] = _stems("""
 
 #: a ranking word before the things ranked, without a count: "top stores by revenue", "the busiest regions",
 #: "best-selling products" (with a count, :data:`TOP_RE` reads it)
-RANKED_NOUN_RE = re.compile(r"\b(?:top|bottom|best|worst|leading|biggest|largest|busiest|quietest|highest|lowest|"
+RANKED_NOUN_RE = re.compile(r"\b(?<!\bat\s)(?:top|bottom|best|worst|leading|biggest|largest|busiest|quietest|highest|lowest|"
                             r"most|least|fewest)(?:[\s-]+(?:popular|selling|earning|grossing|performing|rated|"
                             r"paying|spending|watched|played|used|active))?\s+", re.I)
 
@@ -85,10 +85,12 @@ CONDITION_RE = re.compile(r"\b(?:(?:that\s+|which\s+|who\s+)?(?:had|has|have|hav
                           r"contains|include|includes|included)\s+)?(?:(?P<exists>at\s+least\s+(?:one|1|a|an)|any|"
                           r"one\s+or\s+more|some)|no|zero|at\s+least\s+\w+|more\s+than\s+\w+|over\s+\d+|"
                           r"fewer\s+than\s+\w+|less\s+than\s+\w+|under\s+\d+|only\s+one|exactly\s+\w+|"
-                          r"multiple|several|\d+\+?)\s+(?:\w+\s+)?$|\bwithout\s+(?:any\s+)?$", re.I)
+                          r"multiple|several|\d+\+?)\s+(?:\w+\s+)?$|\bwithout\s+(?:any\s+)?$|"
+                          r"\b(?:with|containing|(?:that|which|who)\s+(?:had|has|have|contained|contains|included|"
+                          r"includes))\s+(?P<exists_a>an?|one)\s+(?:\w+\s+)?$", re.I)
 
 #: words that name a measure, not a thing to split by: "ranked by number sold", "top stores by amount spent"
-MEASURE_WORDS = frozenset("number numbers count counts amount amounts total totals quantity quantities volume sum "
+MEASURE_WORDS = frozenset("number numbers count counts amount amounts total totals quantity quantities volume sum units unit dollars "
                           "value size".split())
 
 #: words that start a breakdown, longest first: what follows names an attribute (or several)
@@ -125,6 +127,10 @@ PARTICIPLE_RE = re.compile(r"^(?:\w+ed|spent|made|sold|bought|done|paid|seen|run
 #: phrases with "by" that start no breakdown
 NOT_TRIGGERS_RE = re.compile(r"\b(side by side|one by one|step by step|little by little|bit by bit|case by case|"
                              r"by far|by the way|by hand|by then|by now|by default|by mistake)\b", re.I)
+#: every row of an entity taken as one whole: "across all stores", "all shops together", "for all our customers
+#: combined" (the noun is checked against the layer's entities)
+ALL_OF_RE = re.compile(r"\b(?:(?:across|over|for|at|in|from)\s+)?all\s+(?:of\s+)?(?:the\s+|our\s+|my\s+)?(?P<noun>[a-z]+)"
+                       r"(?P<whole>\s+(?:together|combined|altogether|in\s+total|as\s+a\s+whole))?", re.I)
 #: a follow-up adding a breakdown: "add age band", "and include the store", "now by month"
 ADD_BREAKDOWN_RE = re.compile(r"^\W*(?:and\s+|now\s+|then\s+|also\s+|please\s+|ok(?:ay)?,?\s+)*(?:add|include|plus|"
                               r"show|split|also)(?:\s+(?:the|a|an|in|it|that|this))?\b", re.I)
@@ -203,8 +209,8 @@ INTENT_WORDS: dict[str, str] = {
 }
 
 #: requests that are not analytics at all
-CREATIVE_RE = re.compile(r"\b(poem|haiku|limerick|joke|jokes|story|stories|song|lyrics|essay|recipe|novel|tweet "
-                         r"about|capital of|who won|who is|who was|weather|horoscope|translate|meaning of life|"
+CREATIVE_RE = re.compile(r"\b(poem|haiku|limerick|joke|jokes|story|stories|song|lyrics|essay|recipe|novel|"
+                         r"(?:write|compose|draft|craft)\s+(?:me\s+|us\s+)?(?:an?\s+)?(?:tweet|post|caption|slogan)|capital of|who won|who is|who was|weather|horoscope|translate|meaning of life|"
                          r"write me a|tell me a)\b", re.I)
 
 #: words a business person uses for a metric a layer could define (so an unknown one gets "which metric?")
@@ -214,7 +220,7 @@ BUSINESS_STEMS: frozenset[str] = _stems("""revenue revenues profit profits margi
     tickets refunds returns payments transactions inventory headcount salary salaries satisfaction rating ratings
     score scores uptime latency errors incidents downloads installs users accounts sessions hours minutes price prices
     pricing fee fees cpm wages rent labor labour payroll shipping delivery deliveries pickup utilization capacity
-    attendance visits visitors leads pipeline quota bonus commission""")
+    attendance visits visitors leads pipeline quota bonus commission money takings""")
 
 #: ordinary words that are never misspellings of a layer's vocabulary
 KNOWN_WORDS: frozenset[str] = frozenset("""january february march april june july august september october november

@@ -856,6 +856,12 @@ class Compiler:
             if fanning and (listing or not node.primary_key):
                 raise self._fan_out_error(fanning[0], fact, listing=listing)
         aggregates = [(m, metric_aggregate(layer.metrics[m], node, fact_alias)) for m in fact.metrics]
+        own_filters = [layer.metrics[m].filter for m in fact.metrics]
+        if own_filters and all(own_filters) and not listing:
+            # every metric of this fact counts only the rows its filter keeps: the other rows are left out, so a
+            # breakdown shows no groups those metrics never count ("jaffles sold by product" lists the jaffles)
+            keep = [_qualify_own(f, node, fact_alias, "metric filter") for f in dict.fromkeys(own_filters)]
+            conds.append(keep[0] if len(keep) == 1 else exp.or_(*[exp.paren(k) for k in keep]))
 
         def joined(sel: exp.Select) -> exp.Select:
             sel = sel.from_(self._table_expr(node, fact_alias))

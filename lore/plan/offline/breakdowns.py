@@ -40,6 +40,8 @@ from lore.plan.words import (
     TOP_RE,
     WHICH_WORDS,
     ADD_BREAKDOWN_RE,
+    ALL_OF_RE,
+    COMPARE_RE,
     NOT_TRIGGERS_RE,
     PARTICIPLE_RE,
     RANK_LIST_RE,
@@ -52,6 +54,8 @@ from lore.plan.words import (
 from lore.semantic.spec import GRAINS, METRIC_TIME
 from lore.types import Grounding
 
+#: triggers after which a value means each row of its entity ("how many of each drink")
+_EACH = frozenset({"each", "every", "for each", "for every", "of each", "by each", "by every"})
 #: triggers whose following words must name a breakdown: unknown words there are asked back
 _STRONG = frozenset({"by", "per", "for each", "for every", "broken down by", "break down by", "break it down by",
                      "break that down by", "break this down by", "breakdown by", "breaking down by", "split by",
@@ -59,7 +63,8 @@ _STRONG = frozenset({"by", "per", "for each", "for every", "broken down by", "br
                      "grouped per", "segmented by", "segment by", "bucketed by", "sliced by", "slice by", "across",
                      "across all", "in each", "within each", "of each", "of every", "per each", "by each", "by every"})
 _THE_N = re.compile(r"\b(?:the\s+)?(\d{1,3}|" + NUMBER_ALT + r")\s+(?:most|least|biggest|largest|smallest|highest|"
-                    r"lowest|best|worst|top|bottom|leading|busiest|quietest)?\s*", re.I)
+                    r"lowest|best|worst|top|bottom|leading|busiest|quietest)?(?:[\s-]+(?:popular|selling|earning|"
+                    r"grossing|performing|rated|paying|spending|watched|played|used|active)\b)?\s*", re.I)
 _MAX_ITEM_WORDS = 4
 #: verbs after "what"/"which" that make it a question about a value ("what was the tax ...")
 AUXILIARIES = frozenset("is are was were be been do does did has have had will would can could should may might "
@@ -83,7 +88,7 @@ def read_breakdowns(p: Parse, env: Env) -> None:
         return
     facts = env.lex.facts_of([m.ref for m in p.metric_matches])
     starts: list[tuple[int, str, tuple[int, ...]]] = []  # (first token of the list, trigger words, trigger tokens)
-    idioms = [im.span() for im in NOT_TRIGGERS_RE.finditer(text)]
+    idioms = [im.span() for im in NOT_TRIGGERS_RE.finditer(text)] + _all_of(p, env)
     for m in breakdown_triggers(text):
         trig = m.group(1).lower()
         if any(a <= m.start() < b for a, b in idioms):
@@ -113,15 +118,17 @@ def read_breakdowns(p: Parse, env: Env) -> None:
             starts.append((i + 1, t.text.lower(), (i,)))
     for m in TOP_RE.finditer(text):  # "top 5 stores"
         trig_tokens = tuple(sorted(tokens_in(tokens, m.span())))
-        if trig_tokens and trig_tokens[-1] + 1 < len(tokens):
-            starts.append((trig_tokens[-1] + 1, "top", ()))
+        if trig_tokens and trig_tokens[-1] + 1 < len(tokens) \
+                and not RANKED_NOUN_RE.match(text, tokens[trig_tokens[-1] + 1].start):
+            starts.append((trig_tokens[-1] + 1, "top", ()))  # ("top 3 best-selling jaffles": read after "selling")
     for m in RANKED_NOUN_RE.finditer(text):  # "top stores by revenue", "the busiest regions"
         trig_tokens = tuple(sorted(tokens_in(tokens, m.span())))
         if trig_tokens and trig_tokens[-1] + 1 < len(tokens) and not any(s[0] == trig_tokens[-1] + 1 for s in starts) \
                 and not tokens[trig_tokens[-1] + 1].text.isdigit() \
                 and not any(trig_tokens[-1] + 1 in tokens_in(tokens, v.span) for v in p.all_mentions):
             starts.append((trig_tokens[-1] + 1, "ranked", ()))  # (a value after it: a superlative noun, below)
-    if MOST_RE.search(text) or LEAST_RE.search(text):
+    bounds = re.sub(r"\bat\s+(?:least|most)\b|\b(?:more|less|fewer)\s+than\b", " ", text, flags=re.I)
+    if MOST_RE.search(bounds) or LEAST_RE.search(bounds):  # ("at least one" ranks nothing)
         for m in _THE_N.finditer(text):  # "the 3 biggest products"
             trig_tokens = tuple(sorted(tokens_in(tokens, m.span())))
             if trig_tokens and trig_tokens[-1] + 1 < len(tokens) and not re.fullmatch(r"\d{4}", m.group(1)):
@@ -133,6 +140,28 @@ def read_breakdowns(p: Parse, env: Env) -> None:
             continue
         _read_list(p, env, first, trig, trig_tokens, facts)
     _read_possessives(p, env, facts)
+
+
+def _all_of(p: Parse, env: Env) -> list[tuple[int, int]]:
+    """"tax collected across all stores", "all shops together": every row of an entity as one whole, so no
+    breakdown (the words are explained and the answer says so). Not when the question compares or splits."""
+    if COMPARE_RE.search(p.question) or re.search(r"\b(?:each|every|per|split|broken|break|breakdown)\b", p.question, re.I):
+        return []
+    spans = []
+    for m in ALL_OF_RE.finditer(p.question):
+        if not (m.group(0).lower().startswith("across") or m.group("whole")):
+            continue
+        toks = tokens_in(p.tokens, m.span("noun"))
+        if not toks or not all(p.tokens[i].stem in env.lex.node_words for i in toks):
+            continue
+        words = tokens_in(p.tokens, m.span())
+        if any(p.used.get(i) not in (None, "context") for i in words):
+            continue
+        p.use(words, "context")
+        label = m.group("noun").lower()
+        p.draft.notes.append(f"Summed over all {label}; ask “by {label.rstrip('s')}” to see each.")
+        spans.append(m.span())
+    return spans
 
 
 def _superlative_nouns(p: Parse, env: Env, facts: list[str]) -> None:
@@ -290,7 +319,7 @@ def _item_at(p: Parse, env: Env, i: int, facts: list[str], *, allow_skip: bool, 
         item = _resolve(p, env, window[1:], facts)
         if item is not None and env.lex.column(item.ref.split(":")[0]) is not None and not item.source.startswith("grain"):
             return Item(ref=item.ref, tokens=(window[0], *item.tokens), source=item.source, score=item.score)
-    item = _resolve(p, env, window, facts, rows=trig == "rank" and wants_rows(p))
+    item = _resolve(p, env, window, facts, rows=trig == "rank" and wants_rows(p), each=trig in _EACH)
     if item is None and allow_skip:
         # "for each returning customer": the value is a filter, the entity follows; "top 5 busiest stores";
         # "split by US city": an unknown word before a known attribute (left unexplained: lower confidence)
@@ -353,7 +382,8 @@ def wants_rows(p: Parse) -> bool:
         bool(WITH_ATTRIBUTES_RE.search(p.question)) or not breakdown_triggers(p.question))
 
 
-def _resolve(p: Parse, env: Env, window: list[int], facts: list[str], *, rows: bool = False) -> Item | None:
+def _resolve(p: Parse, env: Env, window: list[int], facts: list[str], *, rows: bool = False,
+             each: bool = False) -> Item | None:
     """The longest attribute, entity or grain named at the start of ``window``; reachable ones first (``rows``: the
     entity of a listing, where a fact named like its count metric is the fact)."""
     if not window:
@@ -396,6 +426,9 @@ def _resolve(p: Parse, env: Env, window: list[int], facts: list[str], *, rows: b
 
     consider(lex.attribute_index.get(stems[0], ()), "attribute")
     consider(lex.node_index.get(stems[0], ()), "node")
+    each_value = _each_of_value(p, env, words, facts) if each else None
+    if each_value is not None and (best is None or not best[0][2]):
+        return each_value  # "each drink": the drinks, one by one (not the "food or drink" attribute)
     if best is None:
         return None
     key, ref, used, source, score = best
@@ -411,6 +444,32 @@ def _resolve(p: Parse, env: Env, window: list[int], facts: list[str], *, rows: b
     if metric_len == len(used) and not key[4] and lex.layer.nodes[ref.split(".")[0]].kind == "source":
         return None  # "stores by orders": a fact named like its count metric is that metric, the ranking key
     return Item(ref=ref, tokens=tuple(used), source=source, score=score)
+
+
+def _each_of_value(p: Parse, env: Env, words: list[int], facts: list[str]) -> Item | None:
+    """"how many of each drink": a value of an attribute where a breakdown starts is that value's entity, one row
+    each, with the value kept as a filter."""
+    from lore.types import Filter
+
+    tokens, lex = p.tokens, env.lex
+    mention = next((v for v in p.all_mentions if words[0] in tokens_in(tokens, v.span) and v.score >= 1.0
+                    and min(tokens_in(tokens, v.span)) == words[0]), None)
+    if mention is None:
+        return None
+    after = max(tokens_in(tokens, mention.span)) + 1
+    if after < len(tokens) and (tokens[after].stem in lex.node_words or tokens[after].stem in lex.attribute_heads):
+        return None  # "for each returning customer": the value is a filter, the entity follows
+    entity = lex.entity.get(mention.ref.split(".")[0])
+    if entity is None or entity == mention.ref or (facts and not lex.reachable(facts, entity)):
+        return None
+    used = tuple(sorted(tokens_in(tokens, mention.span)))
+    if not any(f.ref == mention.ref and mention.value in f.values for f in p.draft.filters):
+        f = Filter(ref=mention.ref, values=(mention.value,))
+        p.draft.filters.append(f)
+        p.draft.groundings.append(Grounding(kind="filter", ref=f.describe(), phrase=p.words(used[0], used[-1] + 1),
+                                            source=f"value of {lex.label(mention.ref)}", score=mention.score))
+    p.mentions = [v for v in p.mentions if v is not mention]
+    return Item(ref=entity, tokens=used, source=f"each {mention.value}: the {lex.label(entity)}s", score=mention.score)
 
 
 def _with_role(p: Parse, env: Env, words: list[int], facts: list[str]) -> Item | None:

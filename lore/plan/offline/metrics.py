@@ -9,12 +9,17 @@ from lore.plan.catalog import FILLER, PhraseMatch, find_phrases, phrase
 from lore.plan.offline.breakdowns import wants_rows
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Mention, Parse
+from lore.plan.offline.qualified import qualified_matches
 from lore.plan.offline.text import Spans, mask, tokens_in
 from lore.plan.words import BUSINESS_STEMS, CREATIVE_RE, FUNCTION_WORDS, INTENT_WORDS, NUMBER_ALT
 from lore.retrieve.lexical import STOP_WORDS
 from lore.semantic.spec import METRIC_TIME
 from lore.types import Grounding, PlanOutcome
 
+
+#: a question for a quantity ("how many croissants did we sell last month"): with a period, a breakdown or a value it
+#: is about the data, so words it names that the layer lacks are asked about, never refused as out of scope
+QUANTITY_RE = re.compile(r"\bhow\s+(?:much|many|often)\b|\b(?:number|count|total|amount)\s+of\b", re.I)
 
 #: the most confidence an answer whose metric was found by likeness of meaning (no name used) gets
 SIMILARITY_CAP = 0.75
@@ -32,6 +37,7 @@ def find_metrics(p: Parse, env: Env) -> None:
         p.draft.groundings = [g for g in p.draft.groundings if g.kind != "grain"]
         for i in stolen:
             p.used.pop(i, None)
+    matches = qualified_matches(p, env, matches)  # "revenue before tax": one measure, before echoes are dropped
     matches = _resolve(p, env, matches)
     matches = _ratio_of_matches(p, env, matches)
     matches, p.mentions = _longest_wins(p, env, matches, p.mentions)
@@ -129,6 +135,9 @@ def _value_wins_tie(p: Parse, env: Env, values: list[Mention], i: int) -> bool:
         return True
     if NEGATION_RE.search(p.question[max(0, v.span[0] - 25):v.span[0]]):
         return True
+    if re.search(r"\b(?:only|just|solely|exclusively)\s+(?:the\s+|our\s+)?$", p.question[:v.span[0]], re.I) \
+            or re.match(r"^\s+(?:only|alone)\b", p.question[v.span[1]:], re.I):
+        return True  # "only the drinks", "drinks only": a filter
     for other in values:
         if other is v or other.ref != v.ref:
             continue
@@ -205,7 +214,7 @@ def metric_conditions(p: Parse, env: Env) -> None:
         second = lex.layer.metrics.get(m.ref)
         if first is None or second is None or first.is_derived or second.is_derived:
             break
-        if hit.group("exists"):
+        if hit.group("exists") or hit.group("exists_a"):
             if first.agg == "count_distinct" and first.source == second.source and not second.filter:
                 d.metrics.remove(m.ref)  # "customers who placed at least one order": counted once each already
                 p.use(tokens_in(p.tokens, hit.span()) | set(range(m.start, m.end)), "context")
@@ -401,6 +410,21 @@ def ratio_by_entity(p: Parse, env: Env) -> None:
         if not divides or len(refs) != 2 or refs[0] not in d.metrics:
             continue
         a_words, b_words = lex.own_words.get(refs[0], frozenset()), lex.own_words.get(refs[1], frozenset())
+        for m in p.metric_matches:
+            # "items on an average order": the words "average order" are B's entity here, not another metric
+            if m.ref == refs[0] or m.ref not in d.metrics or m.end - m.start != 2:
+                continue
+            if tokens[m.start].text.lower() not in ("average", "avg", "typical", "mean") \
+                    or tokens[m.end - 1].stem not in b_words:
+                continue
+            prev = " ".join(x.text.lower() for x in tokens[max(0, m.start - 2):m.start])
+            if not re.search(r"\b(?:on|in|for|from|of|per)\s+(?:an?|the)$|\b(?:per|each)$", prev):
+                continue
+            d.metrics = [name if x == refs[0] else x for x in d.metrics if x != m.ref]
+            d.groundings = [g.model_copy(update={"ref": name, "source": "ratio of two metrics"})
+                            if g.kind == "metric" and g.ref == refs[0] else g for g in d.groundings
+                            if not (g.kind == "metric" and g.ref == m.ref)]
+            return
         for i, t in enumerate(tokens):
             if t.stem not in b_words or p.used.get(i) not in (None, "dimension") or (t.stem in a_words and not any(
                     toks == (i,) for toks in p.dimension_tokens.values())):
@@ -502,8 +526,9 @@ def no_metric(p: Parse, env: Env) -> None:
                and not t.text.isdigit()]
     unknown = [t for t in content if t.stem not in lex.catalog.vocabulary]
     business = [t for t in content if t.stem in BUSINESS_STEMS]
+    quantity = bool(QUANTITY_RE.search(p.question)) and bool(p.ranges or d.dimensions or p.accepted)
     if CREATIVE_RE.search(p.question) or (not business and content and len(unknown) >= max(1, (len(content) + 1) // 2)
-                                          and not (d.dimensions and len(unknown) < len(content))):
+                                          and not (d.dimensions and len(unknown) < len(content)) and not quantity):
         p.settle(PlanOutcome(
             status="refuse",
             message="That is outside what I can answer: I answer questions about the governed metrics in this "

@@ -80,7 +80,16 @@ def safety_check(question: str, names: frozenset[tuple[str, ...]] = frozenset())
     write = SOFT_WRITE_RE.search(question)
     if write is not None and _writes(write.group("verb").lower(), write.group("object"), names):
         return "LORE only reads data"
+    for clause in _LATER_REQUEST.finditer(question):  # "the campaigns were booked wrong, please set their spend to 0"
+        write = SOFT_WRITE_RE.match(question[clause.end():])
+        if write is not None and _writes(write.group("verb").lower(), write.group("object"), names):
+            return "LORE only reads data"
     return None
+
+
+#: where a request starts after another clause: a sentence end, a comma, "so" or "and" before a polite word
+_LATER_REQUEST = re.compile(r"(?:[.;!?,:]|\bso\b|\band\b|\bthen\b)\s*(?=(?:please|pls|kindly|can you|could you|would you|"
+                            r"go ahead and|i need you to|i want you to)\b)", re.I)
 
 
 def _writes(verb: str, obj: str, names: frozenset[tuple[str, ...]]) -> bool:
