@@ -56,6 +56,7 @@ FUNCTION_WORDS: frozenset[str] = _stems("""
     distinct unique different separate individual separately individually combined together altogether
     come came coming sit sitting stand standing move moved moving differ differed differs went happen happened
     look looks looked seem seems seemed stack stacks stacked perform performed performing doing do did
+    ring rings rang rung up take takes took taken bring brings brought keep keeps keeping kept
     right now currently presently lately recently nowadays today's
     i'm i've i'd we're we've let's what's how's that's there's it's who's where's
     year olds old aged age ages
@@ -79,6 +80,10 @@ RANKED_NOUN_RE = re.compile(r"\b(?<!\bat\s)(?:top|bottom|best|worst|leading|bigg
                             r"most|least|fewest)(?:[\s-]+(?:popular|selling|earning|grossing|performing|rated|"
                             r"paying|spending|watched|played|used|active))?\s+", re.I)
 
+#: "the 3 best sellers", "top performers": the rows ranked are those of the breakdown already asked for (unless
+#: the layer names a node so)
+RANKED_IDIOMS = frozenset({"seller", "sellers", "bestseller", "bestsellers", "performer", "performers", "earner",
+                           "earners", "ones"})
 #: words right before a second metric that make it a condition on the rows of the first ("orders that had no
 #: items", "customers with more than 3 orders", "orders with at least one jaffle"): not a second measure
 CONDITION_RE = re.compile(r"\b(?:(?:that\s+|which\s+|who\s+)?(?:had|has|have|having|with|containing|contain|"
@@ -96,7 +101,8 @@ MEASURE_WORDS = frozenset("number numbers count counts amount amounts total tota
 #: words that start a breakdown, longest first: what follows names an attribute (or several)
 BREAKDOWN_TRIGGERS: tuple[str, ...] = (
     "broken down by", "break it down by", "break that down by", "break this down by", "break down by",
-    "breaking down by", "breakdown by", "split it by", "split that by", "split by", "split into", "split across",
+    "breaking down by", "breakdown by", "broken out by", "break it out by", "break that out by", "break out by",
+    "broke out by", "breakout by", "split it by", "split that by", "split by", "split into", "split across",
     "grouped by", "group by", "grouped per", "segmented by", "segment by", "bucketed by", "sliced by", "slice by",
     "organised by", "organized by", "arranged by", "sorted by", "ranked by", "ordered by",
     "for each", "for every", "for all", "in each", "within each", "of each", "of every", "per each",
@@ -223,7 +229,8 @@ BUSINESS_STEMS: frozenset[str] = _stems("""revenue revenues profit profits margi
     attendance visits visitors leads pipeline quota bonus commission money takings""")
 
 #: ordinary words that are never misspellings of a layer's vocabulary
-KNOWN_WORDS: frozenset[str] = frozenset("""january february march april june july august september october november
+KNOWN_WORDS: frozenset[str] = frozenset("""seller sellers bestseller bestsellers performer performers earner earners
+    january february march april june july august september october november
     december monday tuesday wednesday thursday friday saturday sunday week weeks month months year years quarter
     quarters today yesterday last this next past previous since until before after between during within latest
     recent daily weekly monthly quarterly yearly annual annually over time trend trends versus compare comparison

@@ -36,6 +36,7 @@ from lore.plan.words import (
     NUMBER_ALT,
     ORDERING_TRIGGERS,
     RANK_ADJECTIVES,
+    RANKED_IDIOMS,
     RANKED_NOUN_RE,
     TOP_RE,
     WHICH_WORDS,
@@ -57,7 +58,8 @@ from lore.types import Grounding
 #: triggers after which a value means each row of its entity ("how many of each drink")
 _EACH = frozenset({"each", "every", "for each", "for every", "of each", "by each", "by every"})
 #: triggers whose following words must name a breakdown: unknown words there are asked back
-_STRONG = frozenset({"by", "per", "for each", "for every", "broken down by", "break down by", "break it down by",
+_STRONG = frozenset({"by", "per", "for each", "for every", "broken down by", "broken out by", "break out by",
+                     "break it out by", "break that out by", "broke out by", "breakout by", "break down by", "break it down by",
                      "break that down by", "break this down by", "breakdown by", "breaking down by", "split by",
                      "split it by", "split that by", "split into", "split across", "grouped by", "group by",
                      "grouped per", "segmented by", "segment by", "bucketed by", "sliced by", "slice by", "across",
@@ -118,11 +120,19 @@ def read_breakdowns(p: Parse, env: Env) -> None:
             starts.append((i + 1, t.text.lower(), (i,)))
     for m in TOP_RE.finditer(text):  # "top 5 stores"
         trig_tokens = tuple(sorted(tokens_in(tokens, m.span())))
+        k = trig_tokens[-1] + 1 if trig_tokens else len(tokens)
+        if k < len(tokens) and tokens[k].text.lower() in RANKED_IDIOMS and tokens[k].stem not in env.lex.node_words:
+            p.use([k], "order")  # "the top 3 performers"
+            continue
         if trig_tokens and trig_tokens[-1] + 1 < len(tokens) \
                 and not RANKED_NOUN_RE.match(text, tokens[trig_tokens[-1] + 1].start):
             starts.append((trig_tokens[-1] + 1, "top", ()))  # ("top 3 best-selling jaffles": read after "selling")
     for m in RANKED_NOUN_RE.finditer(text):  # "top stores by revenue", "the busiest regions"
         trig_tokens = tuple(sorted(tokens_in(tokens, m.span())))
+        k = trig_tokens[-1] + 1 if trig_tokens else len(tokens)
+        if k < len(tokens) and tokens[k].text.lower() in RANKED_IDIOMS and tokens[k].stem not in env.lex.node_words:
+            p.use([k], "order")  # "the 3 best sellers": the rows already broken down, ranked
+            continue
         if trig_tokens and trig_tokens[-1] + 1 < len(tokens) and not any(s[0] == trig_tokens[-1] + 1 for s in starts) \
                 and not tokens[trig_tokens[-1] + 1].text.isdigit() \
                 and not any(trig_tokens[-1] + 1 in tokens_in(tokens, v.span) for v in p.all_mentions):

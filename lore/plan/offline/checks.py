@@ -83,7 +83,21 @@ def time_axes(p: Parse, env: Env) -> None:
             for j, g in enumerate(d.groundings):
                 if g.ref == ref:
                     d.groundings[j] = g.model_copy(update={"ref": d.dimensions[i]})
-    if any(x.startswith(METRIC_TIME) for x in d.dimensions):
+    by_time = [x for x in d.dimensions if x.startswith(METRIC_TIME)]
+    if d.time is not None or by_time:
+        for m in d.base_metrics():
+            metric = lex.layer.metrics.get(m)
+            node = lex.layer.nodes.get(metric.source or "") if metric is not None else None
+            if node is None or node.time_column:
+                continue
+            asked = f"limited to {d.time.label}" if d.time is not None else f"shown by {by_time[0].partition(':')[2]}"
+            p.settle(PlanOutcome(
+                status="clarify",
+                message=f"{lex.metric_label(m)[:1].upper() + lex.metric_label(m)[1:]} has no date: its rows "
+                        f"({lex.label(node.name)}) are not dated, so it can't be {asked}. Ask for it without a "
+                        "period, or for a dated metric.", suggestions=(m,), signals={"metric_match": 0.0}))
+            return
+    if by_time:
         return
     for m in d.metrics:
         metric = lex.layer.metrics.get(m)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from lore.plan.catalog import FILLER, PhraseMatch, find_phrases, phrase
+from lore.plan.catalog import FILLER, PhraseMatch, find_phrases, phrase, tokenize
 from lore.plan.offline.breakdowns import wants_rows
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Mention, Parse
@@ -61,7 +61,10 @@ def _resolve(p: Parse, env: Env, matches: list[PhraseMatch]) -> list[PhraseMatch
             owners = lex.node_words.get(prev, frozenset())
             if owners and not any(lex.reachable(facts, f"{o}.x") for o in owners):
                 # "jaffle sales": another metric named by the same word that reaches the jaffles, if one does
-                alt = _fitting_alternative(env, m.ref, tokens[m.start].stem, owners)
+                # (not after a breakdown word: "by supply item" names the supplies)
+                after_by = re.search(r"\b(?:by|per|each|every|across)\s+(?:the\s+)?$",
+                                     p.question[:tokens[m.start - 1].start], re.I)
+                alt = None if after_by else _fitting_alternative(env, m.ref, tokens[m.start].stem, owners)
                 if alt is not None:
                     out.append(PhraseMatch(alt, m.start, m.end, m.score * 0.95, "synonym (fits the question)", m.exact))
                 continue
@@ -233,6 +236,9 @@ def metric_conditions(p: Parse, env: Env) -> None:
                                f"least one of {lex.metric_label(m.ref)}.")
                 p.use(tokens_in(p.tokens, hit.span()), "context")
                 return
+        named = _condition_named(p, env, first.name, m, hit)
+        if named is not None:
+            return
         p.settle(PlanOutcome(
             status="clarify",
             message=f"“{(hit.group(0) + p.words(m.start, m.end)).strip()}” sets a condition on what "
@@ -394,6 +400,30 @@ def _one_family(lex, ranked: list, fits) -> tuple[list, bool]:  # noqa: ANN001
         return ranked, False
     dropped = {h.ref for h in close} - {uncut[0].ref}
     return [uncut[0]] + [h for h in ranked if h.ref not in dropped and h is not uncut[0]], True
+
+
+def _condition_named(p: Parse, env: Env, first: str, second: PhraseMatch, hit: re.Match[str]) -> str | None:
+    """"orders with zero items": a governed metric one of whose names is the whole condition ("orders with no
+    items"), with "zero", "0" and "without any" read as "no". It replaces both metrics."""
+    d, lex = p.draft, env.lex
+    own = next((x for x in p.metric_matches if x.ref == first and x.end <= second.start), None)
+    if own is None:
+        return None
+    text = p.question[p.tokens[own.start].start:p.tokens[second.end - 1].end]
+    text = re.sub(r"\b(?:zero|0|without\s+any|without)\b", "no", text, flags=re.I)
+    text = re.sub(r"\b(?:(?:that|which|who)\s+(?:had|has|have|contained|contain|contains)|having|containing)\b", "with",
+                  text, flags=re.I)
+    found = find_phrases(tokenize(text), lex.catalog.metric_index or lex.catalog.metric_entries)
+    if len(found) != 1 or found[0].ref in (first, second.ref) or found[0].start != 0 \
+            or found[0].end != len(tokenize(text)):
+        return None
+    name = found[0].ref
+    d.metrics = [name if x == first else x for x in d.metrics if x != second.ref]
+    d.groundings = [g.model_copy(update={"ref": name, "source": "name (the condition)"})
+                    if g.kind == "metric" and g.ref == first else g for g in d.groundings
+                    if not (g.kind == "metric" and g.ref == second.ref)]
+    p.use(range(own.start, second.end), "metric")
+    return name
 
 
 def ratio_by_entity(p: Parse, env: Env) -> None:

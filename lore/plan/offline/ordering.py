@@ -7,7 +7,8 @@ import re
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Parse
 from lore.plan.offline.text import mask, tokens_in
-from lore.plan.words import LEAST_RE, MOST_RE, NUMBER_ALT, RANKED_RE, TOP_RE, WHICH_WORDS, number_value
+from lore.plan.words import (LEAST_RE, MOST_RE, NUMBER_ALT, RANKED_IDIOMS, RANKED_RE, TOP_RE, WHICH_WORDS,
+                              number_value)
 from lore.semantic.spec import METRIC_TIME
 from lore.types import Grounding, OrderBy
 
@@ -43,6 +44,8 @@ def read_order(p: Parse, env: Env) -> None:
         count = number_value(counted.group(1)) or 0
         word_tok = next((i for i, t in enumerate(tokens) if t.start == counted.start(2)), None)
         later = [i for i, why in p.used.items() if why == "dimension" and word_tok is not None and i >= word_tok]
+        if word_tok is not None and any(t.text.lower() in RANKED_IDIOMS for t in tokens[word_tok:word_tok + 2]):
+            later = [word_tok]  # "the 3 best sellers": the rows already broken down
         if 0 < count <= 100 and later:
             hit = most if most and (not least or most.start() < least.start()) else least
             assert hit is not None

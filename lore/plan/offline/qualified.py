@@ -36,8 +36,8 @@ _PREFIX = re.compile(r"\b(pre|post|ex)[\s-]*$", re.I)
 _BREAKDOWN_BEFORE = re.compile(r"\b(?:by|per|each|every|across|for\s+each|for\s+every)\s+(?:the\s+)?$", re.I)
 #: a negation right before a metric's words
 _NEGATED = re.compile(r"\b(?:not\s+counting|not\s+including|excluding|exclusive\s+of|without|before|ex|excl\.?|net\s+of|"
-                      r"less|minus|leaving\s+out|leave\s+out|ignoring|apart\s+from|w/o)\s+(?:the\s+|any\s+|all\s+)?$",
-                      re.I)
+                      r"less|minus|leaving\s+out|leave\s+out|ignoring|apart\s+from|w/o)\s+(?:the\s+|any\s+|all\s+)?$|"
+                      r"\b(?:pre|post|ex)[\s-]*$", re.I)
 _GENERIC = frozenset({"total", "amount", "number", "count", "sum", "of", "the", "a", "an", "all", "our", "valu"})
 
 #: the forms a metric's own name can take: "sales before tax", "pre-tax sales", "sales, tax excluded"
@@ -124,8 +124,14 @@ def _negated(p: Parse, env: Env, matches: list[PhraseMatch]) -> list[PhraseMatch
             if p.outcome is not None:
                 return []
             continue
-        found = _governed(env, None, b.ref, "-")
         lex = env.lex
+        found = None
+        for prev in (p.previous.metrics if p.previous is not None else ()):  # "and the pre-tax figure?"
+            if prev in lex.layer.metrics and prev != b.ref:
+                found = _governed(env, prev, b.ref, "-") or (prev if _described(env, prev, b.ref) == "-" else None)
+                if found is not None:
+                    break
+        found = found or _governed(env, None, b.ref, "-")
         if found is None:
             p.settle(PlanOutcome(
                 status="clarify",
@@ -171,6 +177,11 @@ def _resolve(p: Parse, env: Env, first: PhraseMatch, second: PhraseMatch, sign: 
         return PhraseMatch(a, span[0], span[1], score, "name (qualified as its definition says)", True)
     if name_only:
         return None
+    if sign == "-":  # "orders without items": a governed metric named "orders with no items"
+        condition = _condition_metric(env, p.words(first.start, first.end), p.words(second.start, second.end), (a, b))
+        if condition is not None:
+            d.notes.append(f"Read “{qualifier}” as {lex.metric_label(condition)}.")
+            return PhraseMatch(condition, span[0], span[1], score, "synonym (a metric without another)", True)
     ua, ub = lex.layer.metrics[a].unit, lex.layer.metrics[b].unit
     if (ua or "").lower() != (ub or "").lower():
         p.settle(PlanOutcome(
@@ -193,6 +204,19 @@ def _resolve(p: Parse, env: Env, first: PhraseMatch, second: PhraseMatch, sign: 
     d.signals["adhoc"] = 0.8
     p.use(range(span[0], span[1]), "metric")
     return True
+
+
+def _condition_metric(env: Env, a_words: str, b_words: str, exclude: tuple[str, str]) -> str | None:
+    """The one metric named "<a> with no <b>" ("orders with no items"), when the layer has one."""
+    from lore.plan.catalog import find_phrases, tokenize
+
+    index = env.lex.catalog.metric_index or env.lex.catalog.metric_entries
+    for text in (f"{a_words} with no {b_words}", f"{a_words} without {b_words}"):
+        tokens = tokenize(text)
+        found = find_phrases(tokens, index)
+        if len(found) == 1 and found[0].start == 0 and found[0].end == len(tokens) and found[0].ref not in exclude:
+            return found[0].ref
+    return None
 
 
 def _governed(env: Env, a: str | None, b: str, sign: str) -> str | None:

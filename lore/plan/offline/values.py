@@ -107,6 +107,9 @@ def accept_values(p: Parse, env: Env) -> None:
     # a plural or respelled mention that names a table ("products") is that table, not a value
     hits = [h for h in hits if not (h.score < 1.0 and phrase(text[h.span[0]:h.span[1]]) in lex.node_phrases
                                     and text[h.span[0]:h.span[1]].lower() != h.value.lower())]
+    # "broken out by <attribute> of <value>": a value right after its own attribute, read as a breakdown, and "of"
+    # makes them one name of that attribute, not a filter on it
+    hits = [h for h in hits if not _names_its_breakdown(p, h)]
     sure = [h for h in hits if h.score >= 0.8]
     out = list(sure)
     by_ref: dict[str, list[tuple[tuple[int, int], object]]] = {}
@@ -134,6 +137,17 @@ def accept_values(p: Parse, env: Env) -> None:
         if ok:
             out.append(Mention(h.ref, h.value, h.span, 0.8))
     p.accepted = out
+
+
+def _names_its_breakdown(p: Parse, h: Mention) -> bool:
+    toks = p.dimension_tokens.get(h.ref)
+    if not toks or h.ref not in p.draft.dimensions:
+        return False
+    first = min(tokens_in(p.tokens, h.span), default=None)
+    if first is None:
+        return False
+    between = p.question[p.tokens[max(toks)].end:p.tokens[first].start].strip().lower()
+    return between in ("of", "of the")
 
 
 def read_booleans(p: Parse, env: Env) -> None:
