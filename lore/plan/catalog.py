@@ -286,15 +286,17 @@ class PhraseMatch:
     exact: bool
 
 
-def find_phrases(tokens: list[Token], entries: list[Entry] | PhraseIndex, *, taken: set[int] | None = None) -> list[PhraseMatch]:
+def find_phrases(tokens: list[Token], entries: list[Entry] | PhraseIndex, *, taken: set[int] | None = None,
+                 skip: set[int] | frozenset[int] = frozenset()) -> list[PhraseMatch]:
     """Longest, non-overlapping phrase matches of ``entries`` in ``tokens`` (fillers skipped).
 
     Exact sequences first; then, for phrases of two or more words, the same words in
     another order within a short window ("sales of products" for "product sales").
     ``entries`` may be a :class:`PhraseIndex` of them (same result, faster for many entries).
+    Tokens in ``skip`` are passed over like articles (a phrase may span them).
     """
     taken = set(taken or ())
-    idx = [i for i, t in enumerate(tokens) if t.stem not in ARTICLES and i not in taken]
+    idx = [i for i, t in enumerate(tokens) if t.stem not in ARTICLES and i not in taken and i not in skip]
     stems = [tokens[i].stem for i in idx]
     if isinstance(entries, PhraseIndex):
         entries = entries.candidates(set(stems))

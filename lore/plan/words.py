@@ -58,6 +58,8 @@ FUNCTION_WORDS: frozenset[str] = _stems("""
     look looks looked seem seems seemed stack stacks stacked perform performed performing doing do did
     ring rings rang rung up take takes took taken bring brings brought keep keeps keeping kept
     right now currently presently lately recently nowadays today's
+    weve ive youve theyve im youre theyre whats hows wheres whos thats dont didnt doesnt isnt arent wasnt werent
+    hasnt havent hadnt cant couldnt wont wouldnt shouldnt single
     i'm i've i'd we're we've let's what's how's that's there's it's who's where's
     year olds old aged age ages
     prepare preparing prepared review reviewing analyse analyze analysing analyzing understand see saw
@@ -270,7 +272,9 @@ SOFT_WRITE_RE = re.compile(
     r"drop|truncate|insert|update|modify|edit|rename|merge|combine|dedupe|de-duplicate|deduplicate|overwrite|reset|"
     r"cancel|refund|archive|restore|create|add|assign|reassign|fix|backfill|upload|email|mail|send|export|"
     r"save|write|publish|void|replace|swap|bump|upgrade|downgrade|promote|demote|switch|set|change|move|"
-    r"transfer|grant|revoke|ban|block|unblock|suspend|reactivate|deactivate|activate)\b(?P<object>.*)$", re.I)
+    r"transfer|grant|revoke|ban|block|unblock|suspend|reactivate|deactivate|activate|zero\s+out|null\s+out|"
+    r"blank\s+out|mark|flag|correct|adjust|waive|reverse|undo|roll\s+back|rollback|credit|increase|decrease|raise|"
+    r"reduce)\b(?P<object>.*)$", re.I)
 #: a write verb used as a noun, naming a measure: "refund rate per month", "upload volume", "transfer fees by bank"
 NOUN_USE_RE = re.compile(r"^\W*(?:rate|rates|ratio|ratios|count|counts|amount|amounts|totals|volume|volumes|"
                          r"share|shares|numbers|trend|trends|percent|percentage|fee|fees|size|sizes|frequency)\b"
@@ -279,13 +283,15 @@ NOUN_USE_RE = re.compile(r"^\W*(?:rate|rates|ratio|ratios|count|counts|amount|am
 #: what follows names stored records
 AMBIGUOUS_WRITE_VERBS = frozenset({"add", "remove", "drop", "take out", "replace", "swap", "combine", "update",
                                    "switch", "set", "change", "move", "bump", "upgrade", "downgrade", "promote",
-                                   "demote", "transfer", "activate"})
+                                   "demote", "transfer", "activate", "increase", "decrease", "raise", "reduce",
+                                   "adjust", "correct", "mark", "flag", "reverse"})
 #: further verbs that may edit the answer when what follows names a part of it ("delete the filter", "reset the
 #: time range"); other write verbs ("refund", "cancel", "ban") never do
 ANSWER_EDIT_VERBS = frozenset({"delete", "clear out", "get rid of", "reset", "edit", "modify", "save", "export"})
 #: verbs that set a stored value when "... to X" follows ("update order 42 to refunded")
 SETTING_VERBS = frozenset({"update", "change", "set", "move", "switch", "bump", "upgrade", "downgrade", "promote",
-                           "demote", "transfer", "assign", "reassign", "rename"})
+                           "demote", "transfer", "assign", "reassign", "rename", "increase", "decrease", "raise",
+                           "reduce", "adjust", "correct", "mark", "flag"})
 #: words that name stored records in a write request ("the test accounts", "those rows", "duplicate records")
 RECORD_WORDS_RE = re.compile(r"\b(records?|rows?|entries|entry|data|table|tables|database|tests?\s+\w+|duplicat\w*|"
                              r"dupes?|everything|all\s+of\s+them|fake|bogus|junk|spam|invalid|corrupt\w*|\d{3,}|"

@@ -126,7 +126,7 @@ def read_breakdowns(p: Parse, env: Env) -> None:
             continue
         if trig_tokens and trig_tokens[-1] + 1 < len(tokens) \
                 and not RANKED_NOUN_RE.match(text, tokens[trig_tokens[-1] + 1].start):
-            starts.append((trig_tokens[-1] + 1, "top", ()))  # ("top 3 best-selling jaffles": read after "selling")
+            starts.append((trig_tokens[-1] + 1, "top n", ()))  # ("top 3 best-selling jaffles": read after "selling")
     for m in RANKED_NOUN_RE.finditer(text):  # "top stores by revenue", "the busiest regions"
         trig_tokens = tuple(sorted(tokens_in(tokens, m.span())))
         k = trig_tokens[-1] + 1 if trig_tokens else len(tokens)
@@ -189,8 +189,9 @@ def _superlative_nouns(p: Parse, env: Env, facts: list[str]) -> None:
             continue
         j = after[0]
         mention = next((v for v in p.all_mentions if j in tokens_in(tokens, v.span) and v.score >= 1.0), None)
-        if mention is None:
-            continue
+        first = min((i for i in tokens_in(tokens, m.span()) if tokens[i].stem not in ARTICLES), default=j)
+        if mention is None or any(m2.start <= first and j < m2.end for m2 in p.metric_matches):
+            continue  # ("the biggest single order": a metric's words, not a value)
         nxt = after[1] if len(after) > 1 else None
         if nxt is not None and nxt not in tokens_in(tokens, mention.span) and (
                 tokens[nxt].stem in env.lex.node_words or any(m2.start == nxt for m2 in p.metric_matches)):
@@ -273,7 +274,7 @@ def _read_list(p: Parse, env: Env, first: int, trig: str, trig_tokens: tuple[int
             return
         between = gap(p.question, tokens, nxt - 1, nxt)
         word = tokens[nxt].text.lower()
-        if trig in WHICH_WORDS or trig in ("top", "rank", "ranked"):
+        if trig in WHICH_WORDS or trig in ("top", "top n", "rank", "ranked"):
             return  # "which store and month" is rare; "which store had ... and ..." is not a list
         if word in ("and", "then", "plus", "by") and nxt + 1 < len(tokens):
             p.use([nxt], "operator")
@@ -327,16 +328,27 @@ def _item_at(p: Parse, env: Env, i: int, facts: list[str], *, allow_skip: bool, 
     if window and _possessive(p, window[0]) and len(window) > 1:
         # "by the store's city": the attribute after the owner
         item = _resolve(p, env, window[1:], facts)
+        if item is not None and _another_entity(p, env, window[0], item):
+            # "each store's customers": the customers are the way to the stores, which are the breakdown
+            owner = _resolve(p, env, window[:1], facts)
+            if owner is not None:
+                p.use(item.tokens, "context")
+                return owner
         if item is not None and env.lex.column(item.ref.split(":")[0]) is not None and not item.source.startswith("grain"):
             return Item(ref=item.ref, tokens=(window[0], *item.tokens), source=item.source, score=item.score)
-    item = _resolve(p, env, window, facts, rows=trig == "rank" and wants_rows(p), each=trig in _EACH)
+    item = _resolve(p, env, window, facts, rows=trig == "rank" and wants_rows(p), each=trig in _EACH or trig == "top n")
+    if item is not None and trig not in _STRONG and item.tokens \
+            and any(e.ref == item.ref for e in env.lex.boolean_entries) \
+            and any(item.ref.split(".")[0] in env.lex.node_words.get(tokens[k].stem, frozenset())
+                    for k in (item.tokens[-1], item.tokens[-1] + 1) if 0 < k < len(tokens)):
+        return None  # "list the perishable supplies": a yes/no attribute before its rows' name is a filter
     if item is None and allow_skip:
         # "for each returning customer": the value is a filter, the entity follows; "top 5 busiest stores";
         # "split by US city": an unknown word before a known attribute (left unexplained: lower confidence)
         for skip in (1, 2):
             rest = window[skip:]
             skipped = window[:skip]
-            ok = trig == "top" or all(
+            ok = trig in ("top", "top n") or all(
                 j in p.reserved or (_adjective(tokens[j]) and (loose or tokens[j].text.lower() not in AUXILIARIES))
                 or (loose and tokens[j].stem not in env.lex.catalog.vocabulary) for j in skipped)
             if len(window) > skip and ok:
@@ -467,7 +479,8 @@ def _each_of_value(p: Parse, env: Env, words: list[int], facts: list[str]) -> It
     if mention is None:
         return None
     after = max(tokens_in(tokens, mention.span)) + 1
-    if after < len(tokens) and (tokens[after].stem in lex.node_words or tokens[after].stem in lex.attribute_heads):
+    if after < len(tokens) and (tokens[after].stem in lex.node_words or tokens[after].stem in lex.attribute_heads) \
+            and not any(m.start == after for m in p.metric_matches):
         return None  # "for each returning customer": the value is a filter, the entity follows
     entity = lex.entity.get(mention.ref.split(".")[0])
     if entity is None or entity == mention.ref or (facts and not lex.reachable(facts, entity)):
@@ -550,6 +563,19 @@ def _grain_for(declared: tuple[str, ...], time, env: Env) -> str:  # noqa: ANN00
     return grain if grain in declared else next((g for g in GRAINS if g in declared), declared[0])
 
 
+def _another_entity(p: Parse, env: Env, owner: int, item: Item) -> bool:
+    """Whether ``item`` (read after the possessive at token ``owner``) names a whole entity other than the owner's
+    ("the store's customers"), not one of the owner's attributes ("the store's city")."""
+    lex = env.lex
+    node = item.ref.split(".")[0]
+    if lex.entity.get(node) != item.ref.split(":")[0] or not item.tokens:
+        return False
+    if node not in lex.node_words.get(p.tokens[item.tokens[0]].stem, frozenset()):
+        return False
+    return node not in lex.node_words.get(p.tokens[owner].stem, frozenset()) and \
+        bool(lex.node_words.get(p.tokens[owner].stem))
+
+
 def _read_possessives(p: Parse, env: Env, facts: list[str]) -> None:
     """"each customer's orders", "the store's revenue", "stores' revenue": the owner is a breakdown."""
     tokens = p.tokens
@@ -559,7 +585,7 @@ def _read_possessives(p: Parse, env: Env, facts: list[str]) -> None:
         if not _possessive(p, k):
             continue
         after = _resolve(p, env, _window(p, k + 1), facts) if k + 1 < len(tokens) else None
-        if after is not None and not after.source.startswith("grain"):
+        if after is not None and not after.source.startswith("grain") and not _another_entity(p, env, k, after):
             continue  # "the store's city" names the city
         for n in (3, 2, 1):
             lo = k - n + 1
@@ -588,3 +614,28 @@ def _value_with_its_attribute(p: Parse, env: Env, i: int) -> bool:
         if any(p.tokens[j].stem in names for j in around):
             return True
     return False
+
+
+def rows_asked(p: Parse, env: Env) -> None:
+    """"list the perishable supplies ... with their unit cost": a listing verb with a metric and no breakdown asks
+    for one row per thing listed, so the first entity named after the verb (even inside a filter's words) that
+    the metrics reach is the breakdown. One number would not be the list asked for."""
+    d, lex = p.draft, env.lex
+    if not d.metrics or d.rows_of or d.limit or any(not x.startswith(METRIC_TIME) for x in d.dimensions):
+        return
+    verb = STRONG_LISTING_RE.match(p.question)
+    if verb is None or not WITH_ATTRIBUTES_RE.search(p.question):
+        return
+    facts = lex.facts_of(d.base_metrics())
+    for i, t in enumerate(p.tokens):
+        if t.start < verb.end() or p.used.get(i) in ("metric", "time"):
+            continue
+        for node in sorted(lex.node_words.get(t.stem, frozenset())):
+            entity = lex.entity.get(node)
+            if entity and lex.reachable(facts, entity) and d.add_dimension(
+                    entity, Grounding(kind="dimension", ref=entity, phrase=t.text,
+                                      source=f"rule: a list of {lex.label(entity)}s, one row each")):
+                p.dimension_tokens[entity] = (i,)
+                p.used.setdefault(i, "dimension")
+                return
+

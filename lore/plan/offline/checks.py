@@ -3,6 +3,7 @@ account of every word of the question."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from lore.plan.catalog import FILLER, phrase
@@ -121,15 +122,25 @@ def fit_metrics(p: Parse, env: Env) -> None:
     for i, name in enumerate(list(d.metrics)):
         metric = lex.layer.metrics.get(name)
         grounding = next((g for g in d.groundings if g.kind == "metric" and g.ref == name), None)
-        if metric is None or grounding is None or grounding.source.startswith(("name", "defined", "ratio")):
+        if metric is None or grounding is None or grounding.source.startswith(("defined", "ratio")):
             continue
+        facts = lex.facts_of([name])
+        fanned = [r for r in refs if not is_metric_time_ref(r) and r.split(".")[0] in
+                  set().union(*(lex.catalog.fan_reach.get(f, set()) for f in facts))]
+        if grounding.source.startswith("name") and not (fanned and metric.agg == "sum"):
+            continue  # a metric named by its name is that metric, unless its amounts fan out over what is asked
         words = {w for w in phrase(grounding.phrase)} & lex.own_words.get(name, frozenset())
         if not words:
             continue
         rivals = [x for x, own in lex.own_words.items() if x != name and words <= own]
-        facts = lex.facts_of([name])
-        fanned = [r for r in refs if not is_metric_time_ref(r) and r.split(".")[0] in
-                  set().union(*(lex.catalog.fan_reach.get(f, set()) for f in facts))]
+        if fanned and not rivals and len(words) > 1:
+            # "sales before tax" by product: of the metrics that reach it all, those sharing most of the words
+            fit = {x: len(words & own) for x, own in lex.own_words.items() if x != name
+                   and (lex.layer.metrics[x].unit or "").lower() == (metric.unit or "").lower() and all(
+                r.split(".")[0].split(":")[0] in lex.catalog.reach.get(f, {}) for f in lex.facts_of([x])
+                for r in refs if not is_metric_time_ref(r))}
+            most = max(fit.values(), default=0)
+            rivals = [x for x, n in fit.items() if most and n == most]
         better = None
         if fanned:
             better = [x for x in rivals if all(r.split(".")[0].split(":")[0] in lex.catalog.reach.get(f, {})
@@ -312,6 +323,10 @@ def account_for_words(p: Parse, env: Env) -> None:
             suggestions=tuple(reach[:5]), signals={"coverage": 0.0}))
         return
     _explain_context_words(p, env)
+    one_sided = _one_sided_comparison(p)
+    if one_sided is not None:
+        p.settle(one_sided)
+        return
     content = [i for i, t in enumerate(tokens) if t.stem not in FILLER and t.stem not in FUNCTION_WORDS
                and t.text.lower() not in STOP_WORDS and not t.text.isdigit() and t.stem not in {"s"}]
     explained = [i for i in content if i in p.used]
@@ -339,6 +354,27 @@ def account_for_words(p: Parse, env: Env) -> None:
     d.signals["coverage_cap"] = UNEXPLAINED_CAP
     d.notes.append("I did not use: " + ", ".join(f"“{w}”" for w in words) + ". Check that the answer is what you "
                    "asked, or ask again with other words.")
+
+
+_VERSUS_RE = re.compile(r"\b(?:vs\.?|versus|compared (?:to|with))\s", re.I)
+
+
+def _one_sided_comparison(p: Parse) -> PlanOutcome | None:
+    """"X vs Y" where the plan compares nothing (one metric, one value, one period, no breakdown): one side was
+    not read, and one number would answer a question nobody asked."""
+    hit = _VERSUS_RE.search(p.question)
+    d = p.draft
+    if hit is None or d.rows_of or len(d.metrics) + len(d.adhoc) > 1 or d.dimensions or len(p.ranges) > 1 \
+            or any(len(f.values) > 1 for f in d.filters):
+        return None
+    left = p.question[:hit.start()].split()[-3:]
+    right = p.question[hit.end():].split()[:3]
+    shown = " ".join([*left, hit.group(0).strip(), *right]).strip(" ?.!,")
+    return PlanOutcome(
+        status="clarify",
+        message=f"I could read only one side of “{shown}”, so I can't compare them. Name both sides as metrics, "
+                "values or periods (for example “revenue for A vs B” or “revenue in 2024 vs 2025”).",
+        signals={"coverage": 0.0})
 
 
 def _explain_context_words(p: Parse, env: Env) -> None:

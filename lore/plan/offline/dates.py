@@ -123,8 +123,11 @@ def attach_dates(p: Parse, env: Env) -> None:
         if not reachable or mine:  # a date the metric is dated by ("ordered in 2020" for orders) is its own time
             if d.time is None:
                 d.time = TimeWindow(start=r.start, end=r.end, label=r.label)
+                p.ranges.append(r)
                 d.groundings.append(Grounding(kind="time", ref=r.label, phrase=p.question[r.span[0]:r.span[1]].strip(),
                                               source="rule"))
+            elif r not in p.ranges:
+                _compare_with(p, r)  # "items per order, 2019 vs 2020": both years, side by side
             continue
         ref = reachable[0]
         f = TimeWindow(start=r.start, end=r.end).filter()
@@ -134,6 +137,20 @@ def attach_dates(p: Parse, env: Env) -> None:
         d.filters.append(f)
         d.groundings.append(Grounding(kind="filter", ref=f.describe(), phrase=p.question[r.span[0]:r.span[1]].strip(),
                                       source=f"a date of {lex.label(ref)}"))
+
+
+def _compare_with(p: Parse, r: TimeRange) -> None:
+    """A second period of the metric's own time, read after the first: the window covers both, shown side by side
+    (by the grain asked for, else one that tells them apart)."""
+    d = p.draft
+    p.ranges.append(r)
+    rng, grain = covering(sorted(p.ranges, key=lambda x: x.span[0]))
+    d.time = TimeWindow(start=rng.start, end=rng.end, label=rng.label)
+    d.groundings = [g for g in d.groundings if g.kind != "time"]
+    d.groundings.append(Grounding(kind="time", ref=rng.label, phrase=rng.label, source="rule"))
+    if not any(x.startswith(METRIC_TIME) for x in d.dimensions):
+        d.dimensions.append(f"{METRIC_TIME}:{grain}")
+        d.notes.append("Compared " + rng.label + f" side by side, by {grain}.")
 
 
 def covering(ranges: list[TimeRange]) -> tuple[TimeRange, str]:

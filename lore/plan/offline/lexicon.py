@@ -169,7 +169,8 @@ def entity_attribute(layer: SemanticLayer, node_name: str) -> str | None:
     """The attribute that stands for a node's rows in a breakdown ("by store", "each customer").
 
     An attribute labelled like the node itself comes first (a store's name labelled "store"), then a unique
-    name or title; else the node's one-column primary key (its identifier: names need not be unique).
+    name or title; else the node's one-column primary key (its identifier: names need not be unique); with a key
+    of several columns, the attribute labelled like the node even if not unique (rows with one name are one row).
     """
     node = layer.nodes[node_name]
     own = {phrase(node.label or ""), phrase(node.name), *(phrase(s) for s in node.synonyms)} - {()}
@@ -182,6 +183,9 @@ def entity_attribute(layer: SemanticLayer, node_name: str) -> str | None:
             return f"{node_name}.{col.name}"
     if len(node.primary_key) == 1:
         return f"{node_name}.{node.primary_key[0]}"
+    for col in node.columns:  # a key of several columns: the attribute labelled like the node, unique or not
+        if col.kind == "categorical" and (phrase(col.label or "") in own or phrase(col.name) in own):
+            return f"{node_name}.{col.name}"
     return None
 
 

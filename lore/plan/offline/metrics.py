@@ -25,11 +25,18 @@ QUANTITY_RE = re.compile(r"\bhow\s+(?:much|many|often)\b|\b(?:number|count|total
 SIMILARITY_CAP = 0.75
 
 
+#: words passed over inside a metric's words: object pronouns ("cost us to make") and intensifiers ("biggest
+#: single order")
+_OBJECT_PRONOUNS = frozenset({"us", "me", "them", "you", "him", "her", "single", "individual"})
+
+
 def find_metrics(p: Parse, env: Env) -> None:
     """Metric phrases (longest first), ratios written as "A per B", and the value mentions they compete with."""
     tokens, lex = p.tokens, env.lex
+    # an object pronoun inside a metric's words is skipped ("what did it cost us to make" = "cost to make")
+    pronouns = {i for i, t in enumerate(tokens) if t.text.lower() in _OBJECT_PRONOUNS and 0 < i < len(tokens) - 1}
     matches = find_phrases(tokens, lex.catalog.metric_index or lex.catalog.metric_entries,
-                           taken=p.consumed - p.grain_tokens)
+                           taken=p.consumed - p.grain_tokens, skip=pronouns)
     # a metric's own name may hold a grain word ("monthly active users"): the name wins
     stolen = {i for m in matches for i in range(m.start, m.end)} & p.grain_tokens
     if stolen:
@@ -37,12 +44,45 @@ def find_metrics(p: Parse, env: Env) -> None:
         p.draft.groundings = [g for g in p.draft.groundings if g.kind != "grain"]
         for i in stolen:
             p.used.pop(i, None)
+    matches = _shared_heads(p, env, matches)  # "good vs bad tweets": both metrics
     matches = qualified_matches(p, env, matches)  # "revenue before tax": one measure, before echoes are dropped
     matches = _resolve(p, env, matches)
     matches = _ratio_of_matches(p, env, matches)
     matches, p.mentions = _longest_wins(p, env, matches, p.mentions)
     p.metric_matches = matches
     p.reserved = set().union(*(tokens_in(tokens, h.span) for h in p.mentions)) if p.mentions else set()
+
+
+_COORDINATOR_RE = re.compile(r"^\s*(?:,?\s*(?:and|or|vs\.?|versus|against|compared (?:to|with))|&|/)\s*$", re.I)
+
+
+def _shared_heads(p: Parse, env: Env, matches: list[PhraseMatch]) -> list[PhraseMatch]:
+    """"good vs bad tweets", "new and returning customers' orders": a word coordinated with the first word of a
+    metric phrase shares the phrase's other words; when that names a metric too, it is that metric."""
+    tokens, found = p.tokens, []
+    covered = {i for m in matches for i in range(m.start, m.end)}
+    for m in matches:
+        if m.end - m.start < 2 or m.start < 1:
+            continue
+        k = m.start - 1  # the word before the phrase, maybe the coordinator itself
+        between = p.question[tokens[k].end:tokens[m.start].start]
+        if _COORDINATOR_RE.match(between):
+            w = k  # "good/bad tweets": no coordinator token
+        elif k >= 1 and _COORDINATOR_RE.match(p.question[tokens[k].start:tokens[m.start].start]) and \
+                _COORDINATOR_RE.match(p.question[tokens[k - 1].end:tokens[m.start].start]):
+            w = k - 1
+        else:
+            continue
+        if w in covered or w in p.consumed or tokens[w].stem in FILLER:
+            continue
+        trial = [tokens[w], *tokens[m.start + 1:m.end]]
+        hits = find_phrases(trial, env.lex.catalog.metric_index or env.lex.catalog.metric_entries)
+        hit = next((h for h in hits if h.start == 0 and h.end == len(trial) and h.exact and h.ref != m.ref), None)
+        if hit is not None:
+            found.append(PhraseMatch(hit.ref, w, w + 1, min(hit.score, m.score) * 0.95,
+                                     f"{hit.source} (shares “{' '.join(t.text for t in trial[1:])}”)", True))
+            covered.add(w)
+    return sorted([*matches, *found], key=lambda x: x.start) if found else matches
 
 
 def _resolve(p: Parse, env: Env, matches: list[PhraseMatch]) -> list[PhraseMatch]:
@@ -71,6 +111,10 @@ def _resolve(p: Parse, env: Env, matches: list[PhraseMatch]) -> list[PhraseMatch
             word = tokens[m.start].stem
             if any(word in lex.own_words[ref] for ref in strong if ref != m.ref):
                 continue
+            if m.start > 0 and any(v.ref.split(".")[0] in lex.node_words.get(word, frozenset())
+                                   and v.ref == lex.entity.get(v.ref.split(".")[0])
+                                   and m.start - 1 in tokens_in(tokens, v.span) for v in p.mentions):
+                continue  # "the Chicago store": the word names the one row the value names, not a metric
         out.append(m)
     best: dict[str, float] = {}
     for o in out:
@@ -141,6 +185,10 @@ def _value_wins_tie(p: Parse, env: Env, values: list[Mention], i: int) -> bool:
     if re.search(r"\b(?:only|just|solely|exclusively)\s+(?:the\s+|our\s+)?$", p.question[:v.span[0]], re.I) \
             or re.match(r"^\s+(?:only|alone)\b", p.question[v.span[1]:], re.I):
         return True  # "only the drinks", "drinks only": a filter
+    if p.previous is not None and any(f.ref == v.ref for f in p.previous.filters):
+        return True  # "same for drinks" after a question filtered on jaffles: the other value, not a metric
+    if re.search(r"\b(?:each|every)\s+(?:of\s+(?:the|our|your)\s+)?$", p.question[:v.span[0]], re.I):
+        return True  # "what does each jaffle cost": the jaffles one by one, not the jaffles-sold count
     for other in values:
         if other is v or other.ref != v.ref:
             continue
@@ -361,6 +409,8 @@ def vector_metric(p: Parse, env: Env) -> None:
         d.candidates.extend(h.ref for h in ranked[:3])
         return
     fitting = [h for h in ranked if fits(h)]
+    if fitting:  # a cut of the best by its own filter is no rival to it ("each drink sold": items sold, drinks kept)
+        fitting = [fitting[0], *(h for h in fitting[1:] if not _cut_of(lex, fitting[0].ref, h.ref))]
     fit_margin = fitting[0].score - (fitting[1].score if len(fitting) > 1 else 0.0) if fitting else 0.0
     clear_fit = grounded and bool(fitting) and fitting[0] is top and fit_margin >= 0.08 and top.score >= 0.4 \
         and top.lexical_score > 0.2
@@ -382,6 +432,13 @@ def vector_metric(p: Parse, env: Env) -> None:
     else:
         d.signals["vector_candidates"] = float(len(hits))
         d.candidates.extend(h.ref for h in ranked[:3])
+
+
+def _cut_of(lex, whole: str, part: str) -> bool:  # noqa: ANN001
+    """Whether metric ``part`` is metric ``whole`` (no filter of its own) cut by a filter of its own."""
+    a, b = lex.layer.metrics.get(whole), lex.layer.metrics.get(part)
+    return bool(a and b and not a.is_derived and not b.is_derived and not a.filter and b.filter
+                and (a.source, a.agg, a.expr) == (b.source, b.agg, b.expr))
 
 
 def _one_family(lex, ranked: list, fits) -> tuple[list, bool]:  # noqa: ANN001
@@ -462,6 +519,8 @@ def ratio_by_entity(p: Parse, env: Env) -> None:
             if p.used.get(i) == "dimension" and not any(toks == (i,) for toks in p.dimension_tokens.values()):
                 continue  # "per product type" is a breakdown by type, not a ratio per product
             prev = " ".join(x.text.lower() for x in tokens[max(0, i - 2):i])
+            if not averaged and re.search(r"\bfor (?:each|every)$", prev):
+                continue  # "for each customer, how many orders": one row per customer, not the ratio
             if re.search(r"\b(per|each|every|an|a single|by the)$", prev) or \
                     (averaged and re.search(r"\b(per|each|every)\b", prev)):
                 _drop_breakdown_at(p, i)

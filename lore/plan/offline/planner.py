@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from lore.plan.catalog import tokenize
-from lore.plan.offline.breakdowns import read_breakdowns
+from lore.plan.offline.breakdowns import read_breakdowns, rows_asked
 from lore.plan.offline.checks import (
     account_for_words,
     check_reach,
@@ -72,6 +72,7 @@ PASSES: tuple[Pass, ...] = (
     merge_followup,       # keep what a follow-up does not change
     attach_dates,         # "signed up in 2025" filters that date
     read_filters,         # values -> filters, negation, several values side by side
+    rows_asked,           # "list the X with their <metric>": one row per X
     fit_metrics,          # among metrics the same words name, the one reaching everything without fan-out
     layer_rules,          # rules the metric owner declared (compare_by)
     metric_filters,       # a filter on what a metric's own filter fixes: its sibling metric, or a question

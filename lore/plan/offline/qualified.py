@@ -38,6 +38,8 @@ _BREAKDOWN_BEFORE = re.compile(r"\b(?:by|per|each|every|across|for\s+each|for\s+
 _NEGATED = re.compile(r"\b(?:not\s+counting|not\s+including|excluding|exclusive\s+of|without|before|ex|excl\.?|net\s+of|"
                       r"less|minus|leaving\s+out|leave\s+out|ignoring|apart\s+from|w/o)\s+(?:the\s+|any\s+|all\s+)?$|"
                       r"\b(?:pre|post|ex)[\s-]*$", re.I)
+_AFTER = re.compile(r"\bafter\s+(?:paying\s+(?:for\s+)?|deducting\s+|removing\s+|taking\s+out\s+)?(?:the\s+|any\s+|all\s+|our\s+)?$",
+                    re.I)
 _GENERIC = frozenset({"total", "amount", "number", "count", "sum", "of", "the", "a", "an", "all", "our", "valu"})
 
 #: the forms a metric's own name can take: "sales before tax", "pre-tax sales", "sales, tax excluded"
@@ -105,8 +107,12 @@ def _negated(p: Parse, env: Env, matches: list[PhraseMatch]) -> list[PhraseMatch
         if b not in out or _is_value(p, b):
             continue
         neg = _NEGATED.search(text[:tokens[b.start].start])
+        soft = False
         if neg is None:
-            continue
+            neg = _AFTER.search(text[:tokens[b.start].start])
+            soft = True  # "after supply costs" with no measure before: only a governed metric reads it
+            if neg is None or any(m.end <= b.start and m is not b for m in out):
+                continue
         neg_start = next((i for i in range(b.start) if tokens[i].end > neg.start()), b.start)
         qualifier_tokens = set(range(neg_start, b.end))
         earlier = [m for m in out if m.end <= neg_start and m.ref != b.ref
@@ -131,7 +137,9 @@ def _negated(p: Parse, env: Env, matches: list[PhraseMatch]) -> list[PhraseMatch
                 found = _governed(env, prev, b.ref, "-") or (prev if _described(env, prev, b.ref) == "-" else None)
                 if found is not None:
                     break
-        found = found or _governed(env, None, b.ref, "-")
+        found = found or _governed(env, None, b.ref, "-") or (_derived(env, None, b.ref, "-", "") if soft else None)
+        if found is None and soft:
+            continue
         if found is None:
             p.settle(PlanOutcome(
                 status="clarify",
@@ -175,14 +183,19 @@ def _resolve(p: Parse, env: Env, first: PhraseMatch, second: PhraseMatch, sign: 
         d.notes.append(f"{lex.metric_label(a)} already {'includes' if sign == '+' else 'excludes'} "
                        f"{lex.metric_label(b).lower()}: {metric.description.strip()}")
         return PhraseMatch(a, span[0], span[1], score, "name (qualified as its definition says)", True)
-    if name_only:
-        return None
+    derived = _derived(env, a, b, sign, p.words(first.start, first.end))
+    if derived is not None:  # "revenue after supply costs": gross profit is defined as product sales - supply cost
+        d.notes.append(f"Read “{qualifier}” as {lex.metric_label(derived)}, the governed metric defined as "
+                       f"{lex.layer.metrics[derived].expr}.")
+        return PhraseMatch(derived, span[0], span[1], score * 0.95, "synonym (a metric defined from the two)", True)
+    ua, ub = lex.layer.metrics[a].unit, lex.layer.metrics[b].unit
+    if name_only and (ua or "").lower() != (ub or "").lower():
+        return None  # "sessions after installs": a condition, read elsewhere
     if sign == "-":  # "orders without items": a governed metric named "orders with no items"
         condition = _condition_metric(env, p.words(first.start, first.end), p.words(second.start, second.end), (a, b))
         if condition is not None:
             d.notes.append(f"Read “{qualifier}” as {lex.metric_label(condition)}.")
             return PhraseMatch(condition, span[0], span[1], score, "synonym (a metric without another)", True)
-    ua, ub = lex.layer.metrics[a].unit, lex.layer.metrics[b].unit
     if (ua or "").lower() != (ub or "").lower():
         p.settle(PlanOutcome(
             status="clarify",
@@ -204,6 +217,25 @@ def _resolve(p: Parse, env: Env, first: PhraseMatch, second: PhraseMatch, sign: 
     d.signals["adhoc"] = 0.8
     p.use(range(span[0], span[1]), "metric")
     return True
+
+
+_EXPR = re.compile(r"^\s*\(?\s*(\w+)\s*([-+])\s*(\w+)\s*\)?\s*$")
+
+
+def _derived(env: Env, a: str | None, b: str, sign: str, a_words: str) -> str | None:
+    """The one governed metric defined as ``X ± b`` where X is ``a`` or is named by the words used for ``a`` ("revenue
+    after supply costs" is gross profit when it is product sales - supply cost and "revenue" names product sales)."""
+    lex = env.lex
+    said = set(phrase(a_words)) - _GENERIC - FILLER if a_words else set()
+    found = []
+    for m in lex.layer.metrics.values():
+        hit = _EXPR.match(m.expr or "") if m.is_derived else None
+        if hit is None or hit.group(2) != sign or hit.group(3) != b or m.name in (a, b):
+            continue
+        x = hit.group(1)
+        if x == a or a is None or (said and said <= lex.own_words.get(x, frozenset())):
+            found.append(m.name)
+    return found[0] if len(found) == 1 else None
 
 
 def _condition_metric(env: Env, a_words: str, b_words: str, exclude: tuple[str, str]) -> str | None:
