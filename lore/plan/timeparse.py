@@ -836,7 +836,10 @@ _OPEN = (
     ("since", _p(rf"\b(?:since|starting(?:\s+(?:from|in|on|with))?|beginning(?:\s+(?:in|on|with))?|on\s+or\s+after)\s+{_EDGE}")),
     ("after", _p(rf"\b(?:after|later\s+than)\s+{_EDGE}")),
     ("before", _p(rf"\b(?:before|prior\s+to|earlier\s+than)\s+{_EDGE}")),
-    ("until", _p(rf"\b(?:until|till|til|through|thru|up\s+(?:to|until|through)|on\s+or\s+before|no\s+later\s+than)\s+{_EDGE}")),
+    # ("went through last week": a phrasal verb, the period itself)
+    ("until", _p(rf"\b(?:until|till|til|(?<!\bgo\s)(?<!\bgone\s)(?<!\bwent\s)(?<!\bgoing\s)(?<!\bgoes\s)(?<!\bgot\s)"
+                 rf"(?<!\bget\s)(?<!\bran\s)(?<!\brun\s)(?:through|thru)|up\s+(?:to|until|through)|on\s+or\s+before|"
+                 rf"no\s+later\s+than)\s+{_EDGE}")),
 )
 _FILLER = _p(r"(?:\b(?:in|during|for|over|within|throughout|across|of|on|from)\s+)?(?:\bthe\s+)?$")
 

@@ -126,6 +126,9 @@ RANGES = [
     ("sessions before 2026", "before 2026", None, D(2025, 12, 31), "before 2026", False),
     ("sessions until June 2026", "until June 2026", None, D(2026, 6, 30), "until June 2026", False),
     ("sessions through the end of March 2026", "through the end of March 2026", None, D(2026, 3, 31), "until March 2026", False),
+    # "go through" is a phrasal verb: the period itself, not "until"
+    ("how many licences did we go through last week", "last week", D(2026, 10, 19), D(2026, 10, 25), "last week (2026-10-19 to 2026-10-25)", True),
+    ("credits we went through in July", "in July", D(2026, 7, 1), D(2026, 7, 31), "July 2026", True),
 ]
 
 

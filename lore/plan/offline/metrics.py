@@ -45,6 +45,7 @@ def find_metrics(p: Parse, env: Env) -> None:
         for i in stolen:
             p.used.pop(i, None)
     matches = _shared_heads(p, env, matches)  # "good vs bad tweets": both metrics
+    matches = _money_made(p, env, matches)  # "how much money did we bring in": the revenue-like amount
     matches = qualified_matches(p, env, matches)  # "revenue before tax": one measure, before echoes are dropped
     matches = _resolve(p, env, matches)
     matches = _ratio_of_matches(p, env, matches)
@@ -206,6 +207,9 @@ def take_metrics(p: Parse, env: Env) -> None:
         _value_inside_synonym(p, env, m)
         span = set(range(m.start, m.end))
         taken = span & {i for i, why in p.used.items() if why != "metric"}
+        if "qualified" in m.source:  # "take in June 2020, tax included": the period inside is the time, still
+            span -= {i for i in taken if p.used.get(i) in ("time", "grain")}
+            taken -= {i for i in taken if p.used.get(i) in ("time", "grain")}
         if taken:
             # a synonym that ran into a breakdown ("sales by product" before "by product type") keeps its own words
             left = sorted(span - taken)
@@ -405,6 +409,18 @@ def vector_metric(p: Parse, env: Env) -> None:
     d.signals["metric_margin"] = max(0.0, margin) if not only_fit else max(margin, 0.1)
     unknown_business = [t for i, t in enumerate(tokens) if i not in p.used and t.stem in BUSINESS_STEMS
                         and t.stem not in lex.catalog.vocabulary]
+    counted = _count_of_values(p, env)
+    if counted is not None and not unknown_business:
+        # "how many straws did we go through": the one count that reaches the values named without fan-out
+        d.metrics.append(counted)
+        d.groundings.append(Grounding(kind="metric", ref=counted, phrase=masked, source="rule: the one count of the "
+                                      "values named", score=0.8))
+        d.signals["metric_match"] = 0.8
+        d.signals["coverage_cap"] = min(d.signals.get("coverage_cap", 1.0), SIMILARITY_CAP)
+        d.notes.append(f"No metric was named: {lex.metric_label(counted)} is the one count of "
+                       + ", ".join(dict.fromkeys(v.value for v in p.accepted)) + ".")
+        explain_own_words(p, env)
+        return
     if not fits(top) or not explains(top) or unknown_business:
         d.candidates.extend(h.ref for h in ranked[:3])
         return
@@ -412,8 +428,11 @@ def vector_metric(p: Parse, env: Env) -> None:
     if fitting:  # a cut of the best by its own filter is no rival to it ("each drink sold": items sold, drinks kept)
         fitting = [fitting[0], *(h for h in fitting[1:] if not _cut_of(lex, fitting[0].ref, h.ref))]
     fit_margin = fitting[0].score - (fitting[1].score if len(fitting) > 1 else 0.0) if fitting else 0.0
-    clear_fit = grounded and bool(fitting) and fitting[0] is top and fit_margin >= 0.08 and top.score >= 0.4 \
-        and top.lexical_score > 0.2
+    named = any(t.stem in lex.own_words[top.ref] for i, t in enumerate(tokens)
+                if i not in p.used and t.stem not in FILLER and t.stem not in FUNCTION_WORDS
+                and t.text.lower() not in STOP_WORDS)  # a word of the metric's own names ("cheese used")
+    clear_fit = grounded and bool(fitting) and fitting[0] is top and fit_margin >= 0.08 \
+        and top.score >= (0.3 if named else 0.4) and top.lexical_score > 0.2
     # the closest metrics are one measure cut by its own filters ("how many chai lattes did we sell": items,
     # jaffles or drinks sold): the uncut measure, the values named doing the cutting
     family_fit = family and grounded and fits(top) and margin >= 0.12 and top.score >= 0.3 \
@@ -432,6 +451,67 @@ def vector_metric(p: Parse, env: Env) -> None:
     else:
         d.signals["vector_candidates"] = float(len(hits))
         d.candidates.extend(h.ref for h in ranked[:3])
+
+
+#: how people ask what came in ("how much money did we bring in", "how much did the shop make", "money we took")
+_EARNED_RE = re.compile(
+    r"\bhow\s+much\s+(?:money\s+|cash\s+)?(?:(?:did|do|does|have|has|had|will|would|are|were|is|was)\s+)?"
+    r"(?:(?:we|i|you|they|it|the\s+\w+|our\s+\w+|\w+)\s+)?(?:make|made|making|earn|earned|earning|take\s+in|took\s+in|"
+    r"taken\s+in|taking\s+in|bring\s+in|brought\s+in|bringing\s+in|rake\s+in|raked\s+in|generate|generated|gross|"
+    r"grossed)\b|\bmoney\s+(?:(?:we|they|the\s+\w+)\s+)?(?:made|took\s+in|brought\s+in|earned|raked\s+in|take|took)\b",
+    re.I)
+#: the stems of the words a revenue-like metric is named with, in any business
+_REVENUE_STEMS = frozenset({"revenu", "sal", "income", "earn", "money", "taking", "turnover", "proce", "gross"})
+
+
+def _money_made(p: Parse, env: Env, matches: list[PhraseMatch]) -> list[PhraseMatch]:
+    """"how much money did we bring in last month": where no metric is named in those words, the one unfiltered
+    currency metric named with the most revenue words (revenue, sales, income, takings...), when one stands out."""
+    hit = _EARNED_RE.search(p.question)
+    if hit is None:
+        return matches
+    span = sorted(i for i in tokens_in(p.tokens, hit.span()) if i not in p.consumed)  # ("bring in last month")
+    if not span or any(m.start <= span[-1] and m.end > span[0] for m in matches):
+        return matches
+    earned = _revenue_like(env)
+    if earned is None:
+        return matches
+    p.draft.notes.append(f"Read “{hit.group(0).strip()}” as {env.lex.metric_label(earned)}.")
+    # an idiom read as the revenue-like metric is a good guess, never a certainty
+    p.draft.signals["coverage_cap"] = min(p.draft.signals.get("coverage_cap", 1.0), SIMILARITY_CAP)
+    found = PhraseMatch(earned, span[0], span[-1] + 1, 0.78, "rule: money made", True)
+    return sorted([*matches, found], key=lambda x: x.start)
+
+
+def _revenue_like(env: Env) -> str | None:
+    lex = env.lex
+    scored: dict[str, int] = {}
+    for m in lex.layer.metrics.values():
+        if m.filter or m.is_derived or (m.format or "") != "currency" or m.agg != "sum":
+            continue
+        n = len(lex.own_words.get(m.name, frozenset()) & _REVENUE_STEMS)
+        if n:
+            scored[m.name] = n
+    if not scored:
+        return None
+    best = max(scored.values())
+    top = [x for x, n in scored.items() if n == best]
+    return top[0] if len(top) == 1 else None
+
+
+def _count_of_values(p: Parse, env: Env) -> str | None:
+    """"how many straws did we go through in July": a count question naming only values, answered by the one
+    unfiltered count metric whose rows reach every value's attribute without fan-out (None when not one)."""
+    from lore.plan.words import COUNT_CUE_RE
+
+    d, lex = p.draft, env.lex
+    if not COUNT_CUE_RE.search(p.question) or not p.accepted or any(not x.startswith(METRIC_TIME) for x in d.dimensions):
+        return None
+    nodes = {v.ref.split(".")[0] for v in p.accepted}
+    found = [m.name for m in lex.layer.metrics.values()
+             if m.agg == "count" and not m.filter and not m.is_derived and m.source
+             and all(n in lex.catalog.reach.get(m.source, {}) for n in nodes)]
+    return found[0] if len(found) == 1 else None
 
 
 def _cut_of(lex, whole: str, part: str) -> bool:  # noqa: ANN001
@@ -468,7 +548,7 @@ def _condition_named(p: Parse, env: Env, first: str, second: PhraseMatch, hit: r
         return None
     text = p.question[p.tokens[own.start].start:p.tokens[second.end - 1].end]
     text = re.sub(r"\b(?:zero|0|without\s+any|without)\b", "no", text, flags=re.I)
-    text = re.sub(r"\b(?:(?:that|which|who)\s+(?:had|has|have|contained|contain|contains)|having|containing)\b", "with",
+    text = re.sub(r"\b(?:(?:that|which|who)\s+)?(?:had|has|have|contained|contain|contains|having|containing)\b", "with",
                   text, flags=re.I)
     found = find_phrases(tokenize(text), lex.catalog.metric_index or lex.catalog.metric_entries)
     if len(found) != 1 or found[0].ref in (first, second.ref) or found[0].start != 0 \

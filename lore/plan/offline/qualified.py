@@ -69,6 +69,8 @@ def qualified_matches(p: Parse, env: Env, matches: list[PhraseMatch]) -> list[Ph
             continue
         between = text[tokens[a.end - 1].end:tokens[b.start].start]
         conn = " ".join(between.lower().strip(" ,(").split())
+        if conn and all(i in p.consumed for i in range(a.end, b.start)):
+            conn = ""  # "how much did we take in June, tax included": a period between them qualifies nothing
         after = _POSTFIX.match(text[tokens[b.end - 1].end:])
         before = _PREFIX.search(text[:tokens[a.start].start]) if not between.strip() else None
         if conn in _MINUS or conn in _PLUS:
@@ -183,7 +185,8 @@ def _resolve(p: Parse, env: Env, first: PhraseMatch, second: PhraseMatch, sign: 
         d.notes.append(f"{lex.metric_label(a)} already {'includes' if sign == '+' else 'excludes'} "
                        f"{lex.metric_label(b).lower()}: {metric.description.strip()}")
         return PhraseMatch(a, span[0], span[1], score, "name (qualified as its definition says)", True)
-    derived = _derived(env, a, b, sign, p.words(first.start, first.end))
+    derived = _derived(env, a, b, sign, p.words(first.start, first.end)) if not first.source.startswith("rule") \
+        else _derived(env, None, b, sign, "")  # "how much did we make after supply costs": any measure minus b
     if derived is not None:  # "revenue after supply costs": gross profit is defined as product sales - supply cost
         d.notes.append(f"Read “{qualifier}” as {lex.metric_label(derived)}, the governed metric defined as "
                        f"{lex.layer.metrics[derived].expr}.")
