@@ -60,8 +60,9 @@ def _now() -> str:
 
 
 def ask(lore: Lore, question: str, *, previous: QueryPlan | None = None, user: str | None = None,
-        conversation_id: str | None = None) -> Answer:
-    """Answer one question (``previous`` is the plan of the conversation's last answer); every answer is recorded.
+        conversation_id: str | None = None, previous_confidence: float | None = None) -> Answer:
+    """Answer one question (``previous`` is the plan of the conversation's last answer, ``previous_confidence`` its
+    confidence, which caps a follow-up's); every answer is recorded.
 
     The question must be a str (else :class:`~lore.errors.BadInput`); one longer than ``max_question_chars`` is
     refused before any work; the rest is cleaned once (:func:`lore.inputs.clean_question`), so every stage sees
@@ -73,7 +74,8 @@ def ask(lore: Lore, question: str, *, previous: QueryPlan | None = None, user: s
         answer = _too_long(question, limit, user, conversation_id)
     else:
         question = clean_question(question)
-        answer = (_answer(lore, question, previous=previous, user=user, conversation_id=conversation_id)
+        answer = (_answer(lore, question, previous=previous, user=user, conversation_id=conversation_id,
+                          previous_confidence=previous_confidence)
                   if has_words(question) else _no_words(lore, question, user, conversation_id))
     return _record(lore, answer)  # feedback (issue 6)
 
@@ -95,18 +97,19 @@ def _no_words(lore: Lore, question: str, user: str | None, conversation_id: str 
 
 
 def _answer(lore: Lore, question: str, *, previous: QueryPlan | None, user: str | None,
-            conversation_id: str | None) -> Answer:
+            conversation_id: str | None, previous_confidence: float | None = None) -> Answer:
     stage = _Stages(Budget(lore.settings.question_budget()))
     base = dict(id=uuid.uuid4().hex, question=question, user=user, conversation_id=conversation_id, created_at=_now())
     try:
-        return _run_stages(lore, question, previous, stage, base)
+        return _run_stages(lore, question, previous, stage, base, previous_confidence)
     except QuestionTimeout as err:
         return Answer(**base, status="error", message=f"{err.message} {err.hint}", confidence=0.0,
                       confidence_factors={"execution": 0.0},
                       trace=Trace(question=question, timings=tuple(stage.timings), error=str(err)))
 
 
-def _run_stages(lore: Lore, question: str, previous: QueryPlan | None, stage: _Stages, base: dict) -> Answer:
+def _run_stages(lore: Lore, question: str, previous: QueryPlan | None, stage: _Stages, base: dict,
+                previous_confidence: float | None = None) -> Answer:
     answer_id = base["id"]
     with stage("retrieve"):
         _sync_examples(lore)  # feedback (issue 6): examples verified in other processes join the index
@@ -167,7 +170,8 @@ def _run_stages(lore: Lore, question: str, previous: QueryPlan | None, stage: _S
             reasoning.append("This result was reused from the answer cache: the same query ran earlier on the same "
                              "data and semantic-layer version.")
         factors = factors_from_signals(outcome.signals, ran=True, rows=len(result.rows), truncated=result.truncated,
-                                       followup=any(g.kind == "context" for g in plan.groundings))
+                                       followup=any(g.kind == "context" for g in plan.groundings),
+                                       inherited=previous_confidence)
         score = confidence(factors)
     trace = trace.model_copy(update={"compiled": compiled, "guarded_sql": guarded.sql, "timings": tuple(stage.timings),
                                      "cache_hit": cached is not None})  # answer cache (issue 10)
@@ -306,19 +310,26 @@ class Chat:
         self.history: list[Answer] = []
 
     @property
-    def last_plan(self) -> QueryPlan | None:
+    def last_answered(self) -> Answer | None:
         for answer in reversed(self.history):
             if answer.status == "answered" and answer.plan is not None:
-                return answer.plan
+                return answer
         return None
+
+    @property
+    def last_plan(self) -> QueryPlan | None:
+        last = self.last_answered
+        return last.plan if last is not None else None
 
     def ask(self, question: str) -> Answer:
         # access control (issue 9): each turn runs as whoever asked it (self.user may change between turns)
         scoped = self.lore.for_user(self.user)
-        previous = self.last_plan
+        last = self.last_answered
+        previous = last.plan if last is not None else None
         if previous is not None and not scoped.plan_in_view(previous):
             previous = None  # an earlier turn by someone who sees more (a shared thread): not this person's context
-        answer = ask(scoped, question, previous=previous, user=self.user, conversation_id=self.id)
+        answer = ask(scoped, question, previous=previous, user=self.user, conversation_id=self.id,
+                     previous_confidence=last.confidence if previous is not None and last is not None else None)
         self.history.append(answer)
         return answer
 

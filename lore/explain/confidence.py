@@ -55,8 +55,10 @@ CALIBRATION_FILE = "calibration.json"
 
 
 def factors_from_signals(signals: Mapping[str, float], *, ran: bool, rows: int, truncated: bool,
-                         followup: bool) -> dict[str, float]:
+                         followup: bool, inherited: float | None = None) -> dict[str, float]:
     """Turn planner signals and execution facts into named factors.
+
+    ``inherited`` is the confidence of the answer a follow-up builds on: the follow-up can be no surer than it.
 
     >>> f = factors_from_signals({"metric_match": 1.0, "coverage": 1.0}, ran=True, rows=4, truncated=False, followup=False)
     >>> f["metric"], f["execution"], f["result"]
@@ -85,6 +87,8 @@ def factors_from_signals(signals: Mapping[str, float], *, ran: bool, rows: int, 
         out["cap"] = round(signals["coverage_cap"], 4)
     if "adhoc" in signals:  # a metric the question defined itself, not a governed one: never "high"
         out["cap"] = min(out.get("cap", 1.0), ADHOC_CAP)
+    if followup and inherited is not None and inherited < out.get("cap", 1.0):
+        out["cap"] = round(inherited, 4)  # "break it down by store" after an unsure answer is as unsure
     return out
 
 

@@ -268,13 +268,15 @@ OPERATOR_WORDS: dict[str, str] = {
 SOFT_WRITE_RE = re.compile(
     r"^\W*(?:(?:please|pls|kindly|can you|could you|would you|will you|i want you to|i need you to|go ahead and|"
     r"let's|lets|now|ok|okay|also|and|then|quickly|just)\W+)*"
-    r"(?P<verb>get rid of|clear out|clean up|clean out|throw away|throw out|take out|wipe|purge|erase|delete|remove|"
+    r"(?P<verb>get rid of|clear out|clean up|clean out|throw away|throw out|take out|"
+    r"(?:clear|clean|throw|take|wipe|strip|rip)\s+(?:them|it|those|these|this|that|em)\s+out|wipe|purge|erase|delete|remove|"
     r"drop|truncate|insert|update|modify|edit|rename|merge|combine|dedupe|de-duplicate|deduplicate|overwrite|reset|"
     r"cancel|refund|archive|restore|create|add|assign|reassign|fix|backfill|upload|email|mail|send|export|"
     r"save|write|publish|void|replace|swap|bump|upgrade|downgrade|promote|demote|switch|set|change|move|"
     r"transfer|grant|revoke|ban|block|unblock|suspend|reactivate|deactivate|activate|zero\s+out|null\s+out|"
     r"blank\s+out|mark|flag|correct|adjust|waive|reverse|undo|roll\s+back|rollback|credit|increase|decrease|raise|"
-    r"reduce)\b(?P<object>.*)$", re.I)
+    r"reduce|put(?=\b.*\b(?:on|in|into|onto)\s+(?:the\s+|our\s+)?(?:menu|table|database|db|system|till|register|pos|"
+    r"warehouse|records?)\b))\b(?P<object>.*)$", re.I)
 #: a write verb used as a noun, naming a measure: "refund rate per month", "upload volume", "transfer fees by bank"
 NOUN_USE_RE = re.compile(r"^\W*(?:rate|rates|ratio|ratios|count|counts|amount|amounts|totals|volume|volumes|"
                          r"share|shares|numbers|trend|trends|percent|percentage|fee|fees|size|sizes|frequency)\b"

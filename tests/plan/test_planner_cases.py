@@ -74,3 +74,19 @@ def _check(planner: Any, case: dict[str, Any]) -> None:
         assert p.time is not None and case["time"] in p.time.label
     if "capped" in case:
         assert ("coverage_cap" in out.signals) == case["capped"], out.signals
+
+
+def test_a_follow_up_is_no_surer_than_the_answer_it_builds_on(shop_lore: Any) -> None:
+    """A follow-up inherits the previous answer's plan, and with it its doubt: an unsure first answer (a word it
+    did not use) caps the refinement's confidence; a sure one leaves it alone."""
+    chat = shop_lore.chat()
+    unsure = chat.ask("how many tweets saying nice things about us last quarter?")
+    assert unsure.status == "answered" and unsure.confidence < 0.5, unsure.confidence_factors
+    refined = chat.ask("break it down by store")
+    assert refined.status == "answered" and "stores.name" in refined.plan.dimensions
+    assert refined.confidence <= unsure.confidence, (refined.confidence, refined.confidence_factors)
+
+    sure = shop_lore.chat()
+    first = sure.ask("revenue last quarter")
+    second = sure.ask("break it down by store")
+    assert first.confidence >= 0.9 and second.confidence >= 0.8, (first.confidence, second.confidence)

@@ -243,12 +243,18 @@ class Thread:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
-    def last_plan(self) -> QueryPlan | None:
-        """The plan a follow-up refines: the latest answered one."""
+    def last_answered(self) -> Answer | None:
+        """The answer a follow-up refines: the latest answered one (its plan and its confidence)."""
         for answer in reversed(self.history):
             if answer.status == "answered" and answer.plan is not None:
-                return answer.plan
+                return answer
         return None
+
+    @property
+    def last_plan(self) -> QueryPlan | None:
+        """The plan a follow-up refines: the latest answered one."""
+        last = self.last_answered
+        return last.plan if last is not None else None
 
 
 class Conversations:
@@ -456,7 +462,9 @@ class SlackBot:
         with thread.lock:
             if thread.scope is not audience.scope:
                 thread.scope, thread.history = audience.scope, []
-            answer = ask(audience.scope, question, previous=thread.last_plan, user=user, conversation_id=thread.id)
+            last = thread.last_answered
+            answer = ask(audience.scope, question, previous=last.plan if last else None, user=user,
+                         conversation_id=thread.id, previous_confidence=last.confidence if last else None)
             thread.history.append(answer)
             del thread.history[:-MAX_THREAD_HISTORY]  # answers carry rows: keep a long thread's memory bounded
             return answer

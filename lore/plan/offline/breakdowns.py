@@ -141,7 +141,8 @@ def read_breakdowns(p: Parse, env: Env) -> None:
     if MOST_RE.search(bounds) or LEAST_RE.search(bounds):  # ("at least one" ranks nothing)
         for m in _THE_N.finditer(text):  # "the 3 biggest products"
             trig_tokens = tuple(sorted(tokens_in(tokens, m.span())))
-            if trig_tokens and trig_tokens[-1] + 1 < len(tokens) and not re.fullmatch(r"\d{4}", m.group(1)):
+            if trig_tokens and trig_tokens[-1] + 1 < len(tokens) and not re.fullmatch(r"\d{4}", m.group(1)) \
+                    and not any(s[0] == trig_tokens[-1] + 1 for s in starts):  # ("bottom 2 drinks": read once)
                 starts.append((trig_tokens[-1] + 1, "top", ()))
     _superlative_nouns(p, env, facts)
     starts.sort()
@@ -337,11 +338,19 @@ def _item_at(p: Parse, env: Env, i: int, facts: list[str], *, allow_skip: bool, 
         if item is not None and env.lex.column(item.ref.split(":")[0]) is not None and not item.source.startswith("grain"):
             return Item(ref=item.ref, tokens=(window[0], *item.tokens), source=item.source, score=item.score)
     item = _resolve(p, env, window, facts, rows=trig == "rank" and wants_rows(p), each=trig in _EACH or trig == "top n")
+    if item is None and trig in WHICH_WORDS and window:
+        _which_shares_metric(p, env, window[0])
     if item is not None and trig not in _STRONG and item.tokens \
-            and any(e.ref == item.ref for e in env.lex.boolean_entries) \
-            and any(item.ref.split(".")[0] in env.lex.node_words.get(tokens[k].stem, frozenset())
-                    for k in (item.tokens[-1], item.tokens[-1] + 1) if 0 < k < len(tokens)):
-        return None  # "list the perishable supplies": a yes/no attribute before its rows' name is a filter
+            and any(e.ref == item.ref for e in env.lex.boolean_entries):
+        node = item.ref.split(".")[0]
+        named = [k for k in (item.tokens[-1], item.tokens[-1] + 1)
+                 if 0 < k < len(tokens) and node in env.lex.node_words.get(tokens[k].stem, frozenset())]
+        if named:  # "list the perishable supplies": a yes/no attribute before its rows' name is a filter (read
+            # with the yes/no attributes); the rows named are the item
+            entity = env.lex.entity.get(node)
+            if entity is None or (facts and not env.lex.reachable(facts, entity)):
+                return None
+            return Item(ref=entity, tokens=(named[0],), source=f"name of {env.lex.label(entity)}", score=0.95)
     if item is None and allow_skip:
         # "for each returning customer": the value is a filter, the entity follows; "top 5 busiest stores";
         # "split by US city": an unknown word before a known attribute (left unexplained: lower confidence)
@@ -356,6 +365,24 @@ def _item_at(p: Parse, env: Env, i: int, facts: list[str], *, allow_skip: bool, 
                 if item is not None:
                     break
     return item
+
+
+def _which_shares_metric(p: Parse, env: Env, i: int) -> None:
+    """"which supply cost us the most": the word after "which" starts a metric's name ("supply cost") and names the
+    entity asked about: the metric keeps the word, and the entity (reached by that metric) is the breakdown too."""
+    lex, tokens = env.lex, p.tokens
+    m = next((m for m in p.metric_matches if m.start == i and m.end - m.start > 1 and m.exact), None)
+    if m is None:
+        return
+    facts = lex.facts_of([m.ref])
+    entities = {e for n in lex.node_words.get(tokens[i].stem, frozenset())
+                if (e := lex.entity.get(n)) is not None and lex.reachable(facts, e)}
+    if len(entities) != 1:
+        return
+    entity = entities.pop()
+    if p.draft.add_dimension(entity, Grounding(kind="dimension", ref=entity, phrase=p.words(i - 1, i + 1),
+                                               source=f"rule: which {lex.label(entity)}, named in the metric's name")):
+        p.dimension_tokens[entity] = ()
 
 
 def _swallowed_by(p: Parse, m, used: list[int]) -> bool:  # noqa: ANN001
@@ -440,7 +467,9 @@ def _resolve(p: Parse, env: Env, window: list[int], facts: list[str], *, rows: b
             used = words[:n] if exact else words[:1]
             reach = lex.reachable(facts, ref) if facts else True
             named = 0 if e.source == "synonym" else 1  # "per order": the entity's name beats another's synonym
-            key = (len(used), reach, exact, named, kind == "attribute", e.weight)
+            # "by ingredient", a synonym of two attributes: the one whose node the word also names
+            its_node = ref.split(".")[0] in lex.node_words.get(stems[0], frozenset())
+            key = (len(used), reach, exact, named, its_node, kind == "attribute", e.weight)
             if best is None or key > best[0]:
                 best = (key, ref, used, (e.source if exact else f"{e.source} (partial)")
                         + ("" if kind == "attribute" else f" of {lex.label(ref)}"),
@@ -459,11 +488,11 @@ def _resolve(p: Parse, env: Env, window: list[int], facts: list[str], *, rows: b
         return None  # "the drinks type": a value named with its attribute is a filter ("by product type" is not)
     if not key[1] and not key[2]:
         return None  # a partial match that is not even reachable is no match
-    if rows and not key[4]:
+    if rows and not key[5]:
         return Item(ref=ref, tokens=tuple(used), source=source, score=score)
     if metric_len > len(used) or any(_swallowed_by(p, m, used) for m in p.metric_matches):
         return None  # a longer metric name is here ("by revenue per customer", "also show active customers")
-    if metric_len == len(used) and not key[4] and lex.layer.nodes[ref.split(".")[0]].kind == "source":
+    if metric_len == len(used) and not key[5] and lex.layer.nodes[ref.split(".")[0]].kind == "source":
         return None  # "stores by orders": a fact named like its count metric is that metric, the ranking key
     return Item(ref=ref, tokens=tuple(used), source=source, score=score)
 

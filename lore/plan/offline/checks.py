@@ -9,6 +9,7 @@ from datetime import date
 from lore.plan.catalog import FILLER, phrase
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Parse
+from lore.plan.offline.text import tokens_in
 from lore.plan.words import BUSINESS_STEMS, FUNCTION_WORDS, INTENT_WORDS, KNOWN_WORDS, PEOPLE_COUNT_RE
 from lore.retrieve.lexical import STOP_WORDS
 from lore.semantic.spec import DUPLICATION_INVARIANT, METRIC_TIME
@@ -323,6 +324,16 @@ def account_for_words(p: Parse, env: Env) -> None:
             suggestions=tuple(reach[:5]), signals={"coverage": 0.0}))
         return
     _explain_context_words(p, env)
+    cyclic = _CYCLIC_RE.search(p.question)
+    if cyclic is not None and not all(p.used.get(i) in ("dimension", "filter")
+                                      for i in tokens_in(tokens, cyclic.span())):
+        # "which day of the week is busiest": no grain cycles, and no attribute of the layer says it
+        p.settle(PlanOutcome(
+            status="clarify",
+            message=f"I can't break down or filter by “{cyclic.group(0)}”: time grains run day, week, month, quarter and "
+                    "year, and no attribute of the semantic layer holds it. Ask by day or by month, or add such an "
+                    "attribute to the layer.", signals={"coverage": 0.0}))
+        return
     one_sided = _one_sided_comparison(p)
     if one_sided is not None:
         p.settle(one_sided)
@@ -356,6 +367,9 @@ def account_for_words(p: Parse, env: Env) -> None:
                    "asked, or ask again with other words.")
 
 
+_CYCLIC_RE = re.compile(r"\b(?:day\s+of\s+(?:the\s+)?week|days\s+of\s+(?:the\s+)?week|weekdays?|weekends?|"
+                        r"hour\s+of\s+(?:the\s+)?day|time\s+of\s+(?:the\s+)?day|hourly|month\s+of\s+(?:the\s+)?year|"
+                        r"seasonality)\b", re.I)
 _VERSUS_RE = re.compile(r"\b(?:vs\.?|versus|compared (?:to|with))\s", re.I)
 
 

@@ -84,7 +84,8 @@ def read_filters(p: Parse, env: Env) -> None:
         if ref in d.dimensions and not neg:
             kept = [v for v in items
                     if not re.match(r"\W*(etc\b|and so on|\.\.\.|…)", text[v.span[1]:v.span[1] + 12], re.I)
-                    and not re.search(r"(\be\.?g\.?|such as|like|\()\s*$", text[max(0, v.span[0] - 12):v.span[0]], re.I)]
+                    and not re.search(r"(\be\.?g\.?|such as|like|\()\s*$", text[max(0, v.span[0] - 12):v.span[0]], re.I)
+                    and not text.rfind("(", 0, v.span[0]) > text.rfind(")", 0, v.span[0])]  # "(food / drink)"
             if not kept:
                 del groups[(ref, neg)]
                 continue
@@ -116,8 +117,11 @@ def read_filters(p: Parse, env: Env) -> None:
         combined = COMBINED_RE.search(text)
         if combined is not None:
             p.use(tokens_in(tokens, combined.span()), "operator")
+        first_at = min(v.span[0] for v in items)
+        after_by = re.search(r"\b(?:by|per|across|split\s+(?:by|into)|broken\s+(?:down|out)\s+by)\s+(?:the\s+)?$",
+                             text[:first_at], re.I)  # "by food/drink and by perishable": the values name a breakdown
         if not neg and len(vals) > 1 and ref not in d.dimensions and d.rows_of is None and combined is None and (
-                compare or not any(not x.startswith(METRIC_TIME) for x in d.dimensions)):
+                compare or after_by or not any(not x.startswith(METRIC_TIME) for x in d.dimensions)):
             # several values of one attribute are shown side by side ("Chicago and Brooklyn", "food vs drinks")
             d.dimensions.append(ref)
             d.groundings.append(Grounding(kind="dimension", ref=ref, phrase=" and ".join(str(v) for v in vals),

@@ -439,7 +439,7 @@ def vector_metric(p: Parse, env: Env) -> None:
         and top.lexical_score > 0.3
     if (top.score >= 0.62 and margin >= 0.06 and top.lexical_score > 0.2) or (only_fit and top.score >= 0.3
                                                                              and top.lexical_score > 0.1) \
-            or clear_fit or family_fit:
+            or clear_fit or family_fit or (top.score >= 0.45 and margin >= 0.2 and top.lexical_score > 0.3):
         d.metrics.append(top.ref)
         d.groundings.append(Grounding(kind="metric", ref=top.ref, phrase=masked, source="description (similarity)",
                                       score=round(top.score, 3)))
@@ -651,6 +651,9 @@ def unsupported_intent(p: Parse, env: Env) -> None:
         if i in p.used:
             continue
         word = t.text.lower()
+        if word in INTENT_WORDS and INTENT_WORDS[word] == "average" and all(_is_average(lex, m) for m in d.metrics):
+            p.use([i], "metric")  # "on average, how many orders per customer": the ratio is that average
+            continue
         if word in INTENT_WORDS and t.stem not in own and INTENT_WORDS[word] in ("average", "median", "percentile",
                                                                              "share", "percentage", "proportion",
                                                                              "fraction", "variance",
@@ -666,6 +669,15 @@ def unsupported_intent(p: Parse, env: Env) -> None:
                         "by any dimension or over time.",
                 suggestions=tuple((close + list(d.metrics))[:4]), signals={"intent": 0.0}))
             return
+
+
+def _is_average(lex, name: str) -> bool:  # noqa: ANN001
+    """Whether a metric is already an average: a mean, or a ratio of one metric over another (a total per thing)."""
+    m = lex.layer.metrics.get(name)
+    if m is None:
+        return False
+    return m.agg == "avg" or (m.is_derived and bool(re.fullmatch(r"\s*\(?\s*\w+\s*\)?\s*/\s*\(?\s*\w+\s*\)?\s*",
+                                                                  m.expr or "")))
 
 
 def no_metric(p: Parse, env: Env) -> None:

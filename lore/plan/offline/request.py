@@ -88,8 +88,9 @@ def safety_check(question: str, names: frozenset[tuple[str, ...]] = frozenset())
 
 
 #: where a request starts after another clause: a sentence end, a comma, "so" or "and" before a polite word
-_LATER_REQUEST = re.compile(r"(?:[.;!?,:]|\bso\b|\band\b|\bthen\b)\s*(?=(?:please|pls|kindly|can you|could you|would you|"
-                            r"go ahead and|i need you to|i want you to)\b)|[.;!?:\u2014]\s+(?=\w)", re.I)
+_LATER_REQUEST = re.compile(r"(?:[.;!?,:\u2013\u2014]|\s-|\bso\b|\band\b|\bthen\b)\s*(?=(?:please|pls|kindly|can you|could "
+                            r"you|would you|go ahead and|i need you to|i want you to)\b)|(?:[.;!?:\u2013\u2014]|\s-)\s+(?=\w)",
+                            re.I)
 
 
 def _writes(verb: str, obj: str, names: frozenset[tuple[str, ...]]) -> bool:

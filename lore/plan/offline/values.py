@@ -25,6 +25,9 @@ def find_values(p: Parse, env: Env) -> None:
         return
     spans = Spans((m.span, m) for m in idents)
     hits = [h for h in hits if not any((sp[1] - sp[0]) > (h.span[1] - h.span[0]) for sp, _ in spans.containing(h.span))]
+    # "Brooklyn's sales": a value's possessive ending belongs to its mention (the token is "Brooklyn's")
+    hits = [Mention(h.ref, h.value, (h.span[0], h.span[1] + 2), h.score)
+            if p.question[h.span[1]:h.span[1] + 2] in ("'s", "’s") else h for h in hits]
     p.mentions = hits + idents
     p.all_mentions = list(p.mentions)
 
