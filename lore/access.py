@@ -54,7 +54,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 import sqlglot
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import ValidationError, field_validator
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
@@ -64,7 +64,7 @@ from lore.semantic.compile import derived_refs
 from lore.semantic.graph import FANNING, Edge, LinkGraph, describe_path, roles_match
 from lore.semantic.spec import METRIC_TIME, Column, Node, SemanticLayer
 from lore.retrieve.lexical import ValueMatch
-from lore.types import PlanOutcome, QueryPlan
+from lore.types import Frozen, PlanOutcome, QueryPlan
 
 if TYPE_CHECKING:  # pragma: no cover
     from lore.retrieve import Example, RetrievalResult, Retriever
@@ -76,11 +76,7 @@ ALIAS = "_lore_scope"
 Unreachable = Literal["hide_facts", "hide", "show"]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class RowRule(_Frozen):
+class RowRule(Frozen):
     """One row filter: a predicate over one node's attributes, e.g. ``countries.region = 'EMEA'``."""
 
     filter: str
@@ -90,7 +86,7 @@ class RowRule(_Frozen):
     unreachable: Unreachable = "hide_facts"
 
 
-class Rule(_Frozen):
+class Rule(Frozen):
     """What one group or user may see (every field narrows; the defaults narrow nothing)."""
 
     #: groups only: the identities in the group
@@ -131,7 +127,7 @@ class Rule(_Frozen):
         return self.limits() != Rule().limits()
 
 
-class AccessConfig(_Frozen):
+class AccessConfig(Frozen):
     """The ``access:`` section of ``lore.yaml``."""
 
     #: users no rule names: ``all`` (no limits), ``none`` (nothing) or a group's name
@@ -217,7 +213,7 @@ def normalize_identity(identity: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", identity).split()).casefold()
 
 
-class Principal(_Frozen):
+class Principal(Frozen):
     """One person, whichever of their identities arrived (a login email, ``slack:TEAM:USER``, a header value)."""
 
     #: stable id: ``user:<entry>`` for a ``users:`` entry, else the normalised identity

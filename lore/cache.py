@@ -1,4 +1,4 @@
-"""The answer cache (issue 10): a repeated or equivalent question skips compile, guard, execute and chart.
+"""The answer cache: a repeated or equivalent question skips compile, guard, execute and chart.
 
 An entry is keyed by everything its result depends on:
 
@@ -526,7 +526,7 @@ class TieredCache(AnswerCache[S]):
         return super().stats().model_copy(update={"disk": self.disk.stats()})
 
 
-# --- warming (issue 10): the nightly pre-cache idea ----------------------------------------------
+# --- warming: the nightly pre-cache idea ----------------------------------------------
 
 
 class WarmReport(Frozen):

@@ -202,10 +202,10 @@ class Lore:
         self.project = project
         self.settings = settings
         self._lock = threading.Lock()
-        # feedback (issue 6): the store revision the retriever's verified examples reflect
+        # feedback: the store revision the retriever's verified examples reflect
         self._examples_lock = threading.Lock()
         self._examples_revision = 0
-        # access control (issue 9): one scoped view per distinct set of rules
+        # access control: one scoped view per distinct set of rules
         self._scopes: dict[str, Lore] = {}
 
     @classmethod
@@ -262,7 +262,7 @@ class Lore:
     def retriever(self) -> Retriever:
         from lore.retrieve import Retriever
 
-        # feedback (issue 6): the index holds exactly the verified examples of the feedback store
+        # feedback: the index holds exactly the verified examples of the feedback store
         revision, examples = self._verified_examples()
         retriever = Retriever.open(self.project.state_dir / "index", self.layer, self.values, examples=examples)
         self._examples_revision = revision
@@ -349,7 +349,7 @@ class Lore:
         sql = exp.select("*").from_(exp.to_table(table)).limit(3).sql(dialect="duckdb")
         return [tuple(r) for r in self.sql(sql).rows]
 
-    # --- access control (issue 9): see lore/access.py ----------------------------------------
+    # --- access control: see lore/access.py ----------------------------------------
     @cached_property
     def access(self) -> AccessConfig | None:
         """The ``access:`` section of lore.yaml, validated (None: no per-user limits)."""
@@ -413,7 +413,7 @@ class Lore:
         """Answer one self-contained question (use :meth:`chat` for follow-ups)."""
         return self.chat(user=user).ask(question)
 
-    # --- answer cache and warm-up (issue 10): see lore/cache.py -----------------------------------
+    # --- answer cache and warm-up: see lore/cache.py -----------------------------------
     @cached_property
     def answer_cache(self) -> AnswerCache[CachedResult] | None:
         """This instance's answer cache, or None when ``settings.answer_cache`` is off.
@@ -493,7 +493,7 @@ class Lore:
             step("query", lambda: self.run_compiled(self.semantic.compile([first], dialect="duckdb")))
         return took
 
-    # --- feedback (issue 6): through the FeedbackBackend seam of lore/plugins.py -----------------
+    # --- feedback: through the FeedbackBackend seam of lore/plugins.py -----------------
     @cached_property
     def feedback_backend(self) -> FeedbackBackend | None:
         """The installed feedback backend (the ``feedback`` package), or None when none is installed or it is off.

@@ -77,7 +77,7 @@ def ask(lore: Lore, question: str, *, previous: QueryPlan | None = None, user: s
         answer = (_answer(lore, question, previous=previous, user=user, conversation_id=conversation_id,
                           previous_confidence=previous_confidence)
                   if has_words(question) else _no_words(lore, question, user, conversation_id))
-    return _record(lore, answer)  # feedback (issue 6)
+    return _record(lore, answer)  # feedback
 
 
 def _too_long(question: str, limit: int, user: str | None, conversation_id: str | None) -> Answer:
@@ -112,8 +112,8 @@ def _run_stages(lore: Lore, question: str, previous: QueryPlan | None, stage: _S
                 previous_confidence: float | None = None) -> Answer:
     answer_id = base["id"]
     with stage("retrieve"):
-        _sync_examples(lore)  # feedback (issue 6): examples verified in other processes join the index
-        # answer cache (issue 10): a question asked before (same words, context and versions) skips retrieve and plan
+        _sync_examples(lore)  # feedback: examples verified in other processes join the index
+        # answer cache: a question asked before (same words, context and versions) skips retrieve and plan
         plan_key, memo = _plan_lookup(lore, question, previous)
         if memo is not None:
             hits = memo.retrieved
@@ -124,19 +124,19 @@ def _run_stages(lore: Lore, question: str, previous: QueryPlan | None, stage: _S
         if memo is not None:
             outcome = memo.outcome
         else:
-            # feedback (issue 6): a verified example that means the same answers first; then the planner
+            # feedback: a verified example that means the same answers first; then the planner
             # the answer's id goes with the question, so `lore logs` links each LLM exchange to its answer
             outcome = _from_example(lore, question) or lore.planner.plan(question, previous, answer_id=answer_id)
             outcome = check_outcome(outcome, lore.layer)  # filters no row can satisfy together become a question
             _plan_store(lore, plan_key, outcome, hits)
-        outcome = _with_penalty(lore, question, outcome)  # feedback (issue 6): voted down before -> lower confidence
+        outcome = _with_penalty(lore, question, outcome)  # feedback: voted down before -> lower confidence
     trace = Trace(question=question, outcome=outcome, retrieved=hits, plan_cache_hit=memo is not None)
 
     if outcome.status != "plan" or outcome.plan is None:
         return _not_planned(outcome, base, trace.model_copy(update={"timings": tuple(stage.timings)}))
     plan = outcome.plan
 
-    # answer cache (issue 10): the same plan on the same data and layer skips compile, guard, execute and chart
+    # answer cache: the same plan on the same data and layer skips compile, guard, execute and chart
     cache_key, cached = None, None
     if lore.answer_cache is not None:
         with stage("cache"):
@@ -148,7 +148,7 @@ def _run_stages(lore: Lore, question: str, previous: QueryPlan | None, stage: _S
         failures: list[LoreError] = []
         computed = _compute(lore, plan, trace, stage, base, failures)
         if isinstance(computed, Answer) and failures and _fixable(failures[0]):
-            # issue 5: a model's plan that passed every check but failed when it ran goes back to the model once
+            # a model's plan that passed every check but failed when it ran goes back to the model once
             with stage("replan"):
                 retried = _replan(lore, question, previous, plan, computed, answer_id)
             if retried is not None and retried.plan is not None:
@@ -164,9 +164,9 @@ def _run_stages(lore: Lore, question: str, previous: QueryPlan | None, stage: _S
     with stage("explain"):
         message = compose_message(plan, result, lore.layer)
         reasoning = reasoning_steps(plan, lore.layer, compiled, result, guarded.tables)
-        if (note := lore.access_note(guarded.row_filtered)) is not None:  # access control (issue 9)
+        if (note := lore.access_note(guarded.row_filtered)) is not None:  # access control
             reasoning.append(note)
-        if cached is not None:  # answer cache (issue 10)
+        if cached is not None:  # answer cache
             reasoning.append("This result was reused from the answer cache: the same query ran earlier on the same "
                              "data and semantic-layer version.")
         factors = factors_from_signals(outcome.signals, ran=True, rows=len(result.rows), truncated=result.truncated,
@@ -174,7 +174,7 @@ def _run_stages(lore: Lore, question: str, previous: QueryPlan | None, stage: _S
                                        inherited=previous_confidence)
         score = confidence(factors)
     trace = trace.model_copy(update={"compiled": compiled, "guarded_sql": guarded.sql, "timings": tuple(stage.timings),
-                                     "cache_hit": cached is not None})  # answer cache (issue 10)
+                                     "cache_hit": cached is not None})  # answer cache
     return Answer(
         **base, status="answered", message=message, restatement=restate(plan, lore.layer), sql=guarded.sql,
         columns=result.columns, rows=result.rows,
@@ -322,7 +322,7 @@ class Chat:
         return last.plan if last is not None else None
 
     def ask(self, question: str) -> Answer:
-        # access control (issue 9): each turn runs as whoever asked it (self.user may change between turns)
+        # access control: each turn runs as whoever asked it (self.user may change between turns)
         scoped = self.lore.for_user(self.user)
         last = self.last_answered
         previous = last.plan if last is not None else None
@@ -334,7 +334,7 @@ class Chat:
         return answer
 
 
-# --- feedback (issue 6): through the FeedbackBackend seam (lore/plugins.py) -------------------------
+# --- feedback: through the FeedbackBackend seam (lore/plugins.py) -------------------------
 
 
 def _backend(lore: Lore) -> FeedbackBackend | None:
@@ -390,7 +390,7 @@ def _record(lore: Lore, answer: Answer) -> Answer:
     return answer
 
 
-# --- answer cache (issue 10): see lore/cache.py ------------------------------------------------------
+# --- answer cache: see lore/cache.py ------------------------------------------------------
 
 
 def _cache_lookup(lore: Lore, plan: QueryPlan) -> tuple[str | None, CachedResult | None]:
@@ -413,7 +413,7 @@ def _cache_store(lore: Lore, key: str | None, plan: QueryPlan, compiled: Compile
     cache = lore.answer_cache
     if key is None or cache is None:
         return
-    from lore.cache import CachedPlan, CachedResult
+    from lore.cache import CachedResult
 
     cache.put(key, CachedResult(compiled=compiled, guarded=guarded, result=result,
                                 request=_chart_request(plan, result, lore),

@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     duckdb_memory_limit: str = "320MB"
     duckdb_max_temp_directory_size: str = "1GB"
 
-    # --- the answer cache (issue 10, lore/cache.py) ---------------------------------
+    # --- the answer cache (lore/cache.py) ---------------------------------
     #: reuse the result of a plan computed before on the same data and layer: LORE_ANSWER_CACHE
     answer_cache: bool = True
     #: the most cached results per process
@@ -58,11 +58,11 @@ class Settings(BaseSettings):
     #: 0 keeps the cache in memory only: LORE_ANSWER_CACHE_DISK_MB
     answer_cache_disk_mb: int = Field(default=256, ge=0)
 
-    # --- feedback (issue 6) ------------------------------------------------------
+    # --- feedback ------------------------------------------------------
     #: record every answer and learn from verified feedback when the feedback package is installed: LORE_FEEDBACK
     feedback: bool = True
 
-    # --- the LLM planner (issue 5) ---------------------------------------------------
+    # --- the LLM planner ---------------------------------------------------
     #: cascade: the offline planner answers what it grounds fully, the model the rest; llm: the model plans every question
     planner: Literal["cascade", "llm"] = "cascade"
     #: seconds before one model call is abandoned

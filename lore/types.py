@@ -181,7 +181,7 @@ class ChartSpec(Frozen):
     reason: str
 
 
-# --- issue 3: questions, plans, answers --------------------------------------------
+# --- questions, plans, answers --------------------------------------------
 
 
 class Grounding(Frozen):
@@ -299,9 +299,9 @@ class Trace(Frozen):
     guarded_sql: str | None = None
     timings: tuple[StageTiming, ...] = ()
     error: str | None = None
-    #: the result and chart came from the answer cache (issue 10): compile, guard, execute and chart were skipped
+    #: the result and chart came from the answer cache: compile, guard, execute and chart were skipped
     cache_hit: bool = False
-    #: retrieval and planning were skipped: the same question, in the same context, was planned before (issue 10)
+    #: retrieval and planning were skipped: the same question, in the same context, was planned before
     plan_cache_hit: bool = False
 
 

@@ -149,7 +149,7 @@ class LoadRun(_Frozen):
 
 
 class CacheRun(_Frozen):
-    """The answer cache (issue 10): a repeated question's wall time, and the load tests."""
+    """The answer cache: a repeated question's wall time, and the load tests."""
 
     #: ask() wall time of a question answered before (a cache hit), pooled over the questions
     repeat: Stats | None = None
@@ -187,7 +187,7 @@ class ScaleRun(_Frozen):
     peak_rss_mib: float | None = None
     peak_is_per_run: bool = False
     duckdb_threads: int | None = None
-    #: the answer cache and the load test (issue 10)
+    #: the answer cache and the load test
     cache: CacheRun | None = None
 
     @property
@@ -652,7 +652,7 @@ def bench_project(
     )
 
 
-# --- the answer cache and the load test (issue 10) ------------------------------------------
+# --- the answer cache and the load test ------------------------------------------
 
 
 def scratch_project(folder: Path, scratch: Path) -> Path:

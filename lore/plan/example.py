@@ -36,6 +36,7 @@ from typing import Any, Literal, Protocol
 from lore.plan.catalog import FILLER, Catalog, find_phrases, tokenize
 from lore.plan.offline import normalise, safety_check
 from lore.plan.timeparse import TimeParse, parse_time
+from lore.plan.words import NUMBER_WORDS
 from lore.retrieve.documents import Example
 from lore.retrieve.lexical import STOP_WORDS, stem
 from lore.semantic.spec import METRIC_TIME
@@ -77,8 +78,6 @@ NEUTRAL = _stems(
     "amount metric kpi chart plot graph table what's whats did does do was were is are been"
 ) | frozenset(FILLER) | frozenset(STOP_WORDS)
 
-_NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-                 "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20}
 
 
 class ExampleSearcher(Protocol):
@@ -163,8 +162,8 @@ def signature(question: str, catalog: Catalog, searcher: ExampleSearcher | None,
         if i in taken:
             continue
         low = tok.text.lower()
-        if low.isdigit() or low in _NUMBER_WORDS:
-            numbers.append(int(low) if low.isdigit() else _NUMBER_WORDS[low])
+        if low.isdigit() or low in NUMBER_WORDS:
+            numbers.append(int(low) if low.isdigit() else NUMBER_WORDS[low])
         elif tok.stem in MARKS or (tok.stem in QUANTITY and i + 1 not in metric_at):
             marks.add(tok.stem)
             if tok.stem in NEGATION:

@@ -65,6 +65,7 @@ from typing import Literal, NamedTuple
 
 from pydantic import model_validator
 
+from lore.plan.words import NUMBER_WORDS
 from lore.semantic.spec import Grain
 from lore.types import Frozen
 
@@ -427,10 +428,6 @@ _MONTH = (
 _Y = r"(?:(?:fy|cy)\s?'?\d\d(?!\d)|(?:(?:fy|cy)\s?)?(?:19|20|21)\d\d|'\d\d)(?![\w%+])(?!\.\d)(?!,\d)"
 _ORD = r"(?:1st|2nd|3rd|4th|first|second|third|fourth)"
 _ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4}
-_NUMBER_WORDS = {
-    w: i + 1
-    for i, w in enumerate("one two three four five six seven eight nine ten eleven twelve".split())
-}
 _PERIOD = r"(?P<unit>week|month|quarter|year)"
 _ADJ = r"(?:(?:full|complete|whole|calendar)\s+)?"
 
@@ -658,7 +655,7 @@ def _rolling(n: int, unit: str, today: date, span: tuple[int, int]) -> _Atom | N
 
 
 def _b_rolling(m: re.Match[str], today: date) -> _Atom | None:
-    n = int(m["n"]) if m["n"] else _NUMBER_WORDS[m["w"].lower()]
+    n = int(m["n"]) if m["n"] else NUMBER_WORDS[m["w"].lower()]
     return _rolling(n, _UNIT_PREFIX[m["unit"].lower()[0]], today, _span(m))
 
 

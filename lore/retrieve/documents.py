@@ -20,10 +20,9 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
 from lore.retrieve.lexical import LexicalDoc
 from lore.semantic.spec import Column, Metric, Node, SemanticLayer
+from lore.types import Frozen
 
 Kind = Literal["metric", "dimension", "value", "example"]
 KINDS: tuple[str, ...] = ("metric", "dimension", "value", "example")
@@ -39,11 +38,7 @@ HARD_MAX_VALUES = 10_000
 SAMPLES_IN_TEXT = 8
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Example(_Frozen):
+class Example(Frozen):
     """A verified question -> plan example (from the feedback loop)."""
 
     id: str
@@ -56,7 +51,7 @@ class Example(_Frozen):
         return _digest([self.question, self.plan_json, self.sql])
 
 
-class IndexDoc(_Frozen):
+class IndexDoc(Frozen):
     """One indexed document."""
 
     id: str

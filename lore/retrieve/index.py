@@ -39,7 +39,6 @@ import chromadb
 import numpy as np
 from chromadb.config import Settings
 from chromadb.errors import NotFoundError
-from pydantic import BaseModel, ConfigDict
 
 from lore.errors import OperatorError
 from lore.retrieve.documents import (
@@ -57,6 +56,7 @@ from lore.retrieve.embed import Embedder
 from lore.retrieve.embedding_function import LoreEmbeddingFunction
 from lore.retrieve.lexical import LexicalIndex, ValueMatch, ValueMatcher
 from lore.semantic.spec import SemanticLayer
+from lore.types import Frozen
 
 COLLECTION = "lore_index"
 VECTOR_WEIGHT = 0.6
@@ -65,11 +65,7 @@ NAMED_THRESHOLD = 0.9
 NAMED_FLOOR = 0.85
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Hit(_Frozen):
+class Hit(Frozen):
     """One retrieved document and why it scored."""
 
     kind: Kind
@@ -135,7 +131,7 @@ class _KindVectors:
         return _KindVectors([self.ids[n] for n in keep], self.matrix[keep])
 
 
-class RetrievalResult(_Frozen):
+class RetrievalResult(Frozen):
     question: str
     hits: tuple[Hit, ...] = ()
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from lore.types import Frozen
 
 Agg = Literal["sum", "count", "count_distinct", "avg", "min", "max"]
 Cardinality = Literal["many_to_one", "one_to_one", "one_to_many", "many_to_many"]
@@ -34,11 +36,7 @@ DUPLICATION_INVARIANT: frozenset[str] = frozenset({"count_distinct", "min", "max
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Column(_Frozen):
+class Column(Frozen):
     """An attribute of a node that can be grouped or filtered on."""
 
     name: str
@@ -66,7 +64,7 @@ class Column(_Frozen):
         return self.label or self.name.replace("_", " ")
 
 
-class Link(_Frozen):
+class Link(Frozen):
     """A declared join from one node to another."""
 
     to: str
@@ -77,7 +75,7 @@ class Link(_Frozen):
     description: str = ""
 
 
-class Node(_Frozen):
+class Node(Frozen):
     """A physical table (or a SELECT, as an escape hatch) with a key, attributes and links."""
 
     name: str
@@ -120,7 +118,7 @@ class Node(_Frozen):
         return self.label or self.name.replace("_", " ")
 
 
-class Metric(_Frozen):
+class Metric(Frozen):
     """A governed metric: an aggregate over one source, or an expression over other metrics."""
 
     name: str
@@ -152,7 +150,7 @@ class Metric(_Frozen):
         return self.label or self.name.replace("_", " ")
 
 
-class SemanticLayer(_Frozen):
+class SemanticLayer(Frozen):
     """A loaded semantic layer; ``version`` is a content hash of the files it came from."""
 
     nodes: dict[str, Node] = Field(default_factory=dict)
@@ -183,7 +181,7 @@ _REF_RE = re.compile(
 )
 
 
-class DimensionRef(_Frozen):
+class DimensionRef(Frozen):
     """A parsed dimension reference.
 
     >>> DimensionRef.parse("countries.region")

@@ -98,7 +98,7 @@ def validate(layer: SemanticLayer, schema: Schema | None = None, *, values: Valu
             tc = node.column(node.time_column)
             if tc is None:
                 add("time_column", f"'{node.name}': time_column '{node.time_column}' is not among its columns", key,
-                    hint=f"declare it under columns with kind: time")
+                    hint="declare it under columns with kind: time")
             elif tc.kind != "time":
                 add("time_column", f"'{node.name}': time_column '{node.time_column}' must have kind: time", key)
 

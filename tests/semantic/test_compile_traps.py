@@ -15,7 +15,6 @@ import yaml
 from sqlglot import exp
 
 import lore.errors
-from lore.errors import CompileError
 from lore.semantic.compile import compile_query
 from lore.semantic.graph import MAX_DEPTH, Edge, LinkGraph
 from lore.semantic.load import parse_documents

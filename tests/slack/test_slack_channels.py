@@ -107,8 +107,7 @@ def test_ephemeral_slash_command_posts_the_question_and_shows_the_answer_to_the_
 
 
 def test_a_vote_on_an_ephemeral_answer_is_recorded_and_confirmed_to_the_voter(ephemeral: Harness, slack_lore: Lore) -> None:
-    if slack_lore.feedback_backend is None:
-        pytest.skip("no feedback backend installed: votes cannot be recorded")
+    assert slack_lore.feedback_backend is not None, "the feedback package ships with LORE: votes must be recordable"
     h = ephemeral
     h.event(mention(QUESTION, "1715000000.000100"), "EvEPH1")
     answer = h.slack.wait_for("chat.postEphemeral", timeout=60)[0]

@@ -153,8 +153,6 @@ def _longest_wins(p: Parse, env: Env, metrics: list[PhraseMatch],
                   values: list[Mention]) -> tuple[list[PhraseMatch], list[Mention]]:
     """Where a metric phrase and a value mention overlap, keep the one covering more characters; on a tie the value
     wins when its attribute is named next to it ("the drinks type")."""
-    from lore.plan.offline.breakdowns import _value_with_its_attribute
-
     tokens = p.tokens
     keep_m, drop_v = [], set()
     spans = Spans((v.span, i) for i, v in enumerate(values))
