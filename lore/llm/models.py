@@ -9,16 +9,20 @@
   loopback (:mod:`lore.llm.local`), reached through the same ``ChatOpenAI`` path.
 
 :func:`connect` returns a :class:`ModelHandle`: the model wrapped in the
-:class:`~lore.llm.chat.StructuredChat` seam, plus whatever must be closed.
+:class:`~lore.llm.chat.StructuredChat` seam, plus whatever must be closed. Each provider is a
+:class:`Provider` in a registry; a plugin adds one through the ``lore.model_providers`` entry points.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lore.errors import OperatorError
 from lore.llm.chat import StructuredChat, StructuredMode
@@ -29,6 +33,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from lore.llm.local import LocalServer
     from lore.settings import Settings
+
+log = logging.getLogger("lore.llm")
 
 #: placeholder key for OpenAI-compatible servers that check none
 NO_KEY = "sk-no-key-needed"
@@ -69,7 +75,7 @@ def parse_spec(spec: str) -> ModelSpec:
 
 
 def default_structured(spec: ModelSpec) -> StructuredMode:
-    """How to ask a provider for JSON when ``llm_structured`` is ``auto``.
+    """How to ask a provider for JSON when ``llm_structured`` is ``auto`` (the provider's own default).
 
     OpenAI and compatible servers take a ``json_schema`` response_format through
     ``with_structured_output``; ``llama_cpp.server`` only knows ``json_object``
@@ -79,46 +85,21 @@ def default_structured(spec: ModelSpec) -> StructuredMode:
     >>> default_structured(ModelSpec("openai", "gpt-4o-mini")), default_structured(ModelSpec("local", ""))
     ('json_schema', 'json_object_schema')
     """
-    return "json_object_schema" if spec.provider == "local" else "json_schema"
+    return provider_for(spec).structured
 
 
 def check_spec(spec: str, *, env: Mapping[str, str] | None = None) -> ModelSpec:
     """Check a ``--model`` value without starting or calling anything; raises OperatorError naming the fix."""
-    env = os.environ if env is None else env
     parsed = parse_spec(spec)
-    if parsed.provider == "openai":
-        if not parsed.model:
-            raise OperatorError("--model openai needs a model name", hint="For example --model openai:gpt-4o-mini.")
-        if not (env.get("OPENAI_API_KEY") or env.get("OPENAI_BASE_URL") or env.get("OPENAI_API_BASE")):
-            raise OperatorError(f"--model {spec} needs an OpenAI API key",
-                                hint="Set OPENAI_API_KEY, or set OPENAI_BASE_URL to an OpenAI-compatible server "
-                                     "(Ollama, vLLM, llama.cpp) that needs no key; or use --model local.")
-    elif parsed.provider == "local":
-        from lore.llm.local import INSTALL_HINT, have_llama_cpp
-
-        if not have_llama_cpp():
-            raise OperatorError("--model local needs llama-cpp-python, which is not installed", hint=INSTALL_HINT)
+    provider_for(parsed).check(parsed, os.environ if env is None else env)
     return parsed
 
 
 def chat_model(spec: str, settings: Settings, *, base_url: str | None = None,
                env: Mapping[str, str] | None = None) -> BaseChatModel:
     """A LangChain chat model for ``spec`` (``local`` needs the ``base_url`` of a running server; see :func:`connect`)."""
-    env = os.environ if env is None else env
     parsed = parse_spec(spec)
-    if parsed.provider == "local":
-        if not base_url:
-            raise OperatorError("the local model needs its server: open it with lore.llm.models.connect()")
-        return _openai(parsed.model or "local", settings, base_url=base_url, api_key=NO_KEY)
-    if parsed.provider == "openai":
-        if not parsed.model:
-            raise OperatorError("--model openai needs a model name", hint="For example --model openai:gpt-4o-mini.")
-        if base_url is None:
-            check_spec(spec, env=env)
-        url = base_url or env.get("OPENAI_BASE_URL") or env.get("OPENAI_API_BASE") or None
-        key = env.get("OPENAI_API_KEY") or None
-        return _openai(parsed.model, settings, base_url=url, api_key=key or NO_KEY)
-    return _init_other(spec, parsed)
+    return provider_for(parsed).chat_model(parsed, settings, base_url=base_url, env=os.environ if env is None else env)
 
 
 def _openai(model: str, settings: Settings, *, base_url: str | None, api_key: str) -> BaseChatModel:
@@ -168,27 +149,147 @@ class ModelHandle:
 
 def connect(spec: str, settings: Settings, state_dir: Path, *, log: ExchangeLog | None = None,
             env: Mapping[str, str] | None = None) -> ModelHandle:
-    """Open the model named by ``spec``: for ``local``, assemble the GGUF and start its server first."""
-    env = os.environ if env is None else env
+    """Open the model named by ``spec`` through its provider (for ``local``: assemble the GGUF, start its server)."""
     parsed = parse_spec(spec)
-    structured: StructuredMode = (default_structured(parsed) if settings.llm_structured == "auto"
-                                  else settings.llm_structured)
-    if parsed.provider == "local":
+    provider = provider_for(parsed)
+    structured: StructuredMode = provider.structured if settings.llm_structured == "auto" else settings.llm_structured
+    return provider.connect(parsed, settings, Path(state_dir), structured=structured, log=log,
+                            env=os.environ if env is None else env)
+
+
+# --- providers: how a --model string becomes a chat model -------------------------------------------------------
+
+class Provider(Protocol):
+    """A model provider: the ``provider`` part of ``provider:model`` names it.
+
+    The built-in ones are ``openai`` (and every OpenAI-compatible server) and ``local``; any other name goes to
+    LangChain's ``init_chat_model``. A plugin adds one through the ``lore.model_providers`` entry-point group
+    (``name = "package.module:PROVIDER"``, an object with these members).
+    """
+
+    #: how to ask it for JSON when ``llm_structured`` is ``auto``
+    structured: StructuredMode
+
+    def check(self, spec: ModelSpec, env: Mapping[str, str]) -> None:
+        """Raise OperatorError naming the fix when ``spec`` cannot work here; start and call nothing."""
+
+    def chat_model(self, spec: ModelSpec, settings: Settings, *, base_url: str | None,
+                   env: Mapping[str, str]) -> BaseChatModel:
+        """The LangChain chat model."""
+
+    def connect(self, spec: ModelSpec, settings: Settings, state_dir: Path, *, structured: StructuredMode,
+                log: ExchangeLog | None, env: Mapping[str, str]) -> ModelHandle:
+        """Open the model: the chat seam and whatever must be closed."""
+
+
+class OpenAIProvider:
+    """``openai:<model>``: ``ChatOpenAI``, honouring ``OPENAI_BASE_URL`` (Ollama, vLLM, llama.cpp...) and
+    ``OPENAI_API_KEY`` (optional with a base URL: local servers take any key)."""
+
+    structured: StructuredMode = "json_schema"
+
+    def check(self, spec: ModelSpec, env: Mapping[str, str]) -> None:
+        if not spec.model:
+            raise OperatorError("--model openai needs a model name", hint="For example --model openai:gpt-4o-mini.")
+        if not (env.get("OPENAI_API_KEY") or env.get("OPENAI_BASE_URL") or env.get("OPENAI_API_BASE")):
+            raise OperatorError(f"--model {spec.label} needs an OpenAI API key",
+                                hint="Set OPENAI_API_KEY, or set OPENAI_BASE_URL to an OpenAI-compatible server "
+                                     "(Ollama, vLLM, llama.cpp) that needs no key; or use --model local.")
+
+    def chat_model(self, spec: ModelSpec, settings: Settings, *, base_url: str | None,
+                   env: Mapping[str, str]) -> BaseChatModel:
+        if not spec.model:
+            raise OperatorError("--model openai needs a model name", hint="For example --model openai:gpt-4o-mini.")
+        if base_url is None:
+            self.check(spec, env)
+        url = base_url or env.get("OPENAI_BASE_URL") or env.get("OPENAI_API_BASE") or None
+        key = env.get("OPENAI_API_KEY") or None
+        return _openai(spec.model, settings, base_url=url, api_key=key or NO_KEY)
+
+    def connect(self, spec: ModelSpec, settings: Settings, state_dir: Path, *, structured: StructuredMode,
+                log: ExchangeLog | None, env: Mapping[str, str]) -> ModelHandle:
+        model = self.chat_model(spec, settings, base_url=None, env=env)
+        url = env.get("OPENAI_BASE_URL") or env.get("OPENAI_API_BASE")
+        chat = StructuredChat(model, name=spec.label, structured=structured, log=log, base_url=url,
+                              timeout_s=settings.llm_timeout_s)
+        return ModelHandle(chat=chat, spec=spec.label)
+
+
+class LocalProvider:
+    """``local``: Qwen2.5-Coder-0.5B-Instruct behind a ``llama_cpp.server`` on loopback (:mod:`lore.llm.local`),
+    reached through the OpenAI path."""
+
+    structured: StructuredMode = "json_object_schema"
+
+    def check(self, spec: ModelSpec, env: Mapping[str, str]) -> None:
+        from lore.llm.local import INSTALL_HINT, have_llama_cpp
+
+        if not have_llama_cpp():
+            raise OperatorError("--model local needs llama-cpp-python, which is not installed", hint=INSTALL_HINT)
+
+    def chat_model(self, spec: ModelSpec, settings: Settings, *, base_url: str | None,
+                   env: Mapping[str, str]) -> BaseChatModel:
+        if not base_url:
+            raise OperatorError("the local model needs its server: open it with lore.llm.models.connect()")
+        return _openai(spec.model or "local", settings, base_url=base_url, api_key=NO_KEY)
+
+    def connect(self, spec: ModelSpec, settings: Settings, state_dir: Path, *, structured: StructuredMode,
+                log: ExchangeLog | None, env: Mapping[str, str]) -> ModelHandle:
         from lore.llm.local import LocalServer, model_path
 
         path = model_path(settings, state_dir, env=env)
-        server = LocalServer.start(path, settings, log_dir=Path(state_dir))
+        server = LocalServer.start(path, settings, log_dir=state_dir)
         try:
-            model = chat_model(spec, settings, base_url=server.base_url, env=env)
+            model = self.chat_model(spec, settings, base_url=server.base_url, env=env)
         except BaseException:
             server.close()
             raise
         chat = StructuredChat(model, name=f"local:{path.name}", structured=structured, log=log,
                               base_url=server.base_url, timeout_s=settings.llm_timeout_s,
                               diagnose=lambda: server.failure("while answering a request"))
-        return ModelHandle(chat=chat, spec=spec, closers=[server.close], server=server)
-    model = chat_model(spec, settings, env=env)
-    url = (env.get("OPENAI_BASE_URL") or env.get("OPENAI_API_BASE")) if parsed.provider == "openai" else None
-    chat = StructuredChat(model, name=parsed.label, structured=structured, log=log, base_url=url,
-                          timeout_s=settings.llm_timeout_s)
-    return ModelHandle(chat=chat, spec=spec)
+        return ModelHandle(chat=chat, spec=spec.label, closers=[server.close], server=server)
+
+
+class LangChainProvider:
+    """Any other ``provider:model`` LangChain's ``init_chat_model`` accepts (``anthropic:...``, ``ollama:...``),
+    given its integration package is installed."""
+
+    structured: StructuredMode = "json_schema"
+
+    def check(self, spec: ModelSpec, env: Mapping[str, str]) -> None:
+        return None  # the integration package and its keys are checked when the model is built
+
+    def chat_model(self, spec: ModelSpec, settings: Settings, *, base_url: str | None,
+                   env: Mapping[str, str]) -> BaseChatModel:
+        return _init_other(spec.label if spec.provider else spec.model, spec)
+
+    def connect(self, spec: ModelSpec, settings: Settings, state_dir: Path, *, structured: StructuredMode,
+                log: ExchangeLog | None, env: Mapping[str, str]) -> ModelHandle:
+        model = self.chat_model(spec, settings, base_url=None, env=env)
+        chat = StructuredChat(model, name=spec.label, structured=structured, log=log, timeout_s=settings.llm_timeout_s)
+        return ModelHandle(chat=chat, spec=spec.label)
+
+
+#: the providers LORE ships; plugins add theirs through the ``lore.model_providers`` entry points
+BUILTIN_PROVIDERS: Mapping[str, Provider] = {"openai": OpenAIProvider(), "local": LocalProvider()}
+_FALLBACK: Provider = LangChainProvider()
+
+
+@functools.cache
+def providers() -> Mapping[str, Provider]:
+    """Every provider by name: the built-in ones, then those plugins register (a plugin may not replace one)."""
+    found: dict[str, Provider] = dict(BUILTIN_PROVIDERS)
+    for ep in entry_points(group="lore.model_providers"):
+        if ep.name in found:
+            log.warning("model provider %r from %s ignored: the name is taken", ep.name, ep.value)
+            continue
+        try:
+            found[ep.name] = ep.load()
+        except Exception as err:  # noqa: BLE001 - a broken plugin must not take the others down
+            log.warning("model provider %r from %s could not be loaded: %s", ep.name, ep.value, err)
+    return found
+
+
+def provider_for(spec: ModelSpec) -> Provider:
+    """The provider that serves ``spec`` (LangChain's ``init_chat_model`` for names no provider claims)."""
+    return providers().get(spec.provider, _FALLBACK)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,44 @@ def test_langchain_and_openai_are_imported_in_lore_llm_only() -> None:
             offenders += [f"{path.relative_to(root)}: {n}" for n in names if n.split(".")[0] in ("langchain", "langchain_core",
                                                                                                 "langchain_openai", "openai")]
     assert offenders == []
+
+
+def test_a_plugin_adds_a_model_provider_through_entry_points(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """``provider:model`` goes to the provider registered under that name (``lore.model_providers``), which opens
+    the model; a plugin may not take a built-in name, and a broken one leaves the others working."""
+    from importlib.metadata import EntryPoint
+
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    from lore.llm import models
+    from lore.llm.chat import StructuredChat
+
+    class Acme:
+        structured = "json_schema"
+        checked: list[str] = []
+
+        def check(self, spec, env):  # noqa: ANN001, ANN201
+            self.checked.append(spec.model)
+
+        def chat_model(self, spec, settings, *, base_url, env):  # noqa: ANN001, ANN201
+            return FakeListChatModel(responses=["{}"])
+
+        def connect(self, spec, settings, state_dir, *, structured, log, env):  # noqa: ANN001, ANN201
+            chat = StructuredChat(self.chat_model(spec, settings, base_url=None, env=env), name=spec.label,
+                                  structured=structured, log=log)
+            return models.ModelHandle(chat=chat, spec=spec.label)
+
+    monkeypatch.setattr(sys.modules[__name__], "ACME", Acme(), raising=False)
+    eps = [EntryPoint(name="acme", value=f"{__name__}:ACME", group="lore.model_providers"),
+           EntryPoint(name="openai", value=f"{__name__}:ACME", group="lore.model_providers"),
+           EntryPoint(name="broken", value="no.such.module:X", group="lore.model_providers")]
+    monkeypatch.setattr(models, "entry_points", lambda group: eps if group == "lore.model_providers" else [])
+    models.providers.cache_clear()
+    try:
+        assert isinstance(models.provider_for(parse_spec("openai:gpt-4o-mini")), models.OpenAIProvider)
+        assert isinstance(models.provider_for(parse_spec("anthropic:claude")), models.LangChainProvider)
+        assert check_spec("acme:rocket-1", env=NO_ENV).provider == "acme" and Acme.checked == ["rocket-1"]
+        handle = connect("acme:rocket-1", Settings(), tmp_path, env=NO_ENV)
+        assert handle.spec == "acme:rocket-1" and handle.chat.name == "acme:rocket-1"
+    finally:
+        models.providers.cache_clear()

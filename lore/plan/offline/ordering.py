@@ -91,7 +91,12 @@ def finish_order(p: Parse, env: Env) -> None:
         if not any(not x.startswith(METRIC_TIME) for x in d.dimensions) and d.limit == 1 and not d.dimensions:
             d.order_by, d.limit = [], None  # "what was the most ..." without a breakdown: a single number
     if d.order_by and not d.dimensions and d.rows_of is None:
-        # a ranking word with nothing to rank ("the biggest single order") is not explained by this plan
+        # a ranking word with nothing to rank ("the biggest single order") is not explained by this plan; "which X
+        # ... the most" or "top 3 X" with no X read is a ranking asked for and lost: one number is no answer to it
+        if TOP_RE.search(p.question) or any(t.text.lower() in ("which", "whose") for t in p.tokens):
+            d.signals["coverage_cap"] = min(d.signals.get("coverage_cap", 1.0), 0.45)
+            d.notes.append("I found nothing to rank, so this is one number, not a ranking: name what to rank "
+                           "(for example “by store”).")
         d.order_by = []
         for i, why in list(p.used.items()):
             if why == "order":
