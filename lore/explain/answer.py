@@ -48,11 +48,17 @@ def filter_phrase(f: Filter, layer: SemanticLayer) -> str:
     'premium'
     >>> filter_phrase(Filter(ref="titles.title_type", op="not_in", values=("movie", "series")), SemanticLayer())
     'excl. movie, series'
+    >>> filter_phrase(Filter(ref="titles.genre", op="is_not_null"), SemanticLayer())
+    'with a titles.genre'
     """
     if f.values and all(isinstance(v, bool) for v in f.values):
         label = _dim_label(layer, f.ref)
         positive = (f.values[0] is True) == (f.op in ("=", "in"))
         return label if positive else f"not {label}"
+    if f.op in ("is_null", "is_not_null"):
+        label = _dim_label(layer, f.ref)
+        article = "an" if label[:1].lower() in "aeiou" else "a"
+        return f"no {label}" if f.op == "is_null" else f"with {article} {label}"
     vals = ", ".join(str(v) for v in f.values)
     if f.op in ("!=", "not_in", "not_like"):
         return f"excl. {vals}"
@@ -65,7 +71,9 @@ def filter_phrase(f: Filter, layer: SemanticLayer) -> str:
 
 
 def scope_phrases(plan: QueryPlan, layer: SemanticLayer) -> list[str]:
-    out = [filter_phrase(f, layer) for f in plan.filters]
+    # ("with a store" on a ranking of stores says nothing: the reasoning says the unknown rows are left out)
+    out = [filter_phrase(f, layer) for f in plan.filters
+           if not (f.op == "is_not_null" and any(x.split(":")[0] == f.ref for x in plan.dimensions))]
     if plan.time is not None and plan.time.label:
         out.append(plan.time.label)
     return out

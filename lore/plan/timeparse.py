@@ -334,7 +334,8 @@ _COUNT_WORDS = frozenset(
     "top bottom first limit over under above below least most exceeding exceeds id ids number no "
     "around about approximately nearly almost max maximum min minimum".split()
 )
-_COUNT_PAIRS = frozenset({("more", "than"), ("less", "than"), ("fewer", "than"), ("greater", "than")})
+_COUNT_PAIRS = frozenset({("more", "than"), ("less", "than"), ("fewer", "than"), ("greater", "than"), ("total", "of"),
+                          ("sum", "of")})
 #: words after a number that make it a count, not a year
 _UNIT_WORDS = frozenset(
     """row rows user users customer customers record records item items result results session sessions
@@ -552,7 +553,8 @@ def _b_fiscal_year(m: re.Match[str], today: date) -> _Atom | None:
 
 
 #: words before a number followed by a unit word that make it a count ("with 2025 sessions", "of 2025 rows")
-_QUANTITY_BEFORE = frozenset("with has have had having of than at exactly only just least most all each per".split())
+#: ("of" is no count: "a breakdown of 2024 claims", "the list of 2025 orders" name the year; "a total of" is one)
+_QUANTITY_BEFORE = frozenset("with has have had having than at exactly only just least most all each per".split())
 
 
 def _b_bare_year(m: re.Match[str], today: date) -> _Atom | None:

@@ -266,9 +266,10 @@ OPERATOR_WORDS: dict[str, str] = {
 
 #: how people ask to change data, softly or not, at the start of a request (after "please", "can you"...)
 SOFT_WRITE_RE = re.compile(
-    r"^\W*(?:(?:please|pls|kindly|can you|could you|would you|will you|i want you to|i need you to|go ahead and|"
+    r"^\W*(?:(?:please|pls|plz|kindly|can you|could you|would you|will you|can u|could u|would u|will u|"
+    r"i want you to|i need you to|go ahead and|"
     r"let's|lets|now|ok|okay|also|and|then|quickly|just)\W+)*"
-    r"(?P<verb>get rid of|clear out|clean up|clean out|throw away|throw out|take out|"
+    r"(?P<verb>get rid of|clear out|clean up|clean out|tidy up|tidy|scrub|throw away|throw out|take out|"
     r"(?:clear|clean|throw|take|wipe|strip|rip)\s+(?:them|it|those|these|this|that|em)\s+out|wipe|purge|erase|delete|remove|"
     r"drop|truncate|insert|update|modify|edit|rename|merge|combine|dedupe|de-duplicate|deduplicate|overwrite|reset|"
     r"cancel|refund|archive|restore|create|add|assign|reassign|fix|backfill|upload|email|mail|send|export|"

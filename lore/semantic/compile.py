@@ -472,6 +472,27 @@ def safe_divide(tree: exp.Expression) -> exp.Expression:
     return tree.transform(fix)
 
 
+def null_safe_sums(tree: exp.Expression) -> exp.Expression:
+    """Make the metrics added or subtracted count as 0 where a group has none of their rows (``paid + expense -
+    recoveries`` for a group with no recoveries is not NULL).
+
+    >>> null_safe_sums(sqlglot.parse_one("a + b - c")).sql()
+    'COALESCE(a, 0) + COALESCE(b, 0) - COALESCE(c, 0)'
+    >>> null_safe_sums(sqlglot.parse_one("a / b")).sql()
+    'a / b'
+    """
+
+    def fix(n: exp.Expression) -> exp.Expression:
+        if isinstance(n, (exp.Add, exp.Sub)):
+            for key in ("this", "expression"):
+                side = n.args.get(key)
+                if isinstance(side, exp.Column):
+                    n.set(key, exp.Coalesce(this=side.copy(), expressions=[exp.Literal.number(0)]))
+        return n
+
+    return tree.transform(fix)
+
+
 # --- the compiler -----------------------------------------------------------------
 
 
@@ -647,6 +668,7 @@ class Compiler:
             if not m.is_derived:
                 return exp.column(name)
             tree = safe_divide(sqlglot.parse_one(m.expr, read="duckdb"))
+            tree = null_safe_sums(tree)
             tree = tree.transform(
                 lambda n: metric_expr(n.name, stack + (name,)) if isinstance(n, exp.Column) else n
             )

@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 
 from lore.plan.catalog import ARTICLES, LEADING, Entry, Token
+from lore.retrieve.lexical import STOP_WORDS
 from lore.plan.offline.env import Env
 from lore.plan.offline.lexicon import is_metric_time
 from lore.plan.offline.parse import Parse, Unresolved
@@ -337,7 +338,9 @@ def _item_at(p: Parse, env: Env, i: int, facts: list[str], *, allow_skip: bool, 
                 return owner
         if item is not None and env.lex.column(item.ref.split(":")[0]) is not None and not item.source.startswith("grain"):
             return Item(ref=item.ref, tokens=(window[0], *item.tokens), source=item.source, score=item.score)
-    item = _resolve(p, env, window, facts, rows=trig == "rank" and wants_rows(p), each=trig in _EACH or trig == "top n")
+    item = _resolve(p, env, window, facts, rows=trig == "rank" and wants_rows(p), each=trig in _EACH or trig in ("top n", "per"))
+    if item is not None and item.tokens:
+        item = _through_of(p, env, item, facts)  # "by line of business": the whole name, not "line"
     if item is None and trig in WHICH_WORDS and window:
         _which_shares_metric(p, env, window[0])
     if item is not None and trig not in _STRONG and item.tokens \
@@ -407,6 +410,22 @@ def _adjective(t: Token) -> bool:
                 or t.text.lower() in RANK_ADJECTIVES)
 
 
+def _through_of(p: Parse, env: Env, item: Item, facts: list[str]) -> Item:
+    """An item followed by "of" and more words that, with it, name a longer attribute ("line of business",
+    "date of birth"): the longer one."""
+    tokens = p.tokens
+    k = item.tokens[-1] + 1
+    if k + 1 >= len(tokens) or tokens[k].text.lower() != "of":
+        return item
+    rest = _window(p, k + 1)[:_MAX_ITEM_WORDS - 1]
+    if not rest:
+        return item
+    longer = _resolve(p, env, [*range(item.tokens[0], k + 1), *rest], facts)
+    if longer is not None and longer.tokens and longer.tokens[-1] > k and not longer.source.startswith("grain"):
+        return longer
+    return item
+
+
 def _window(p: Parse, i: int) -> list[int]:
     """Up to four words from ``i`` that may name one item (stops at words that start another part)."""
     out = []
@@ -458,7 +477,8 @@ def _resolve(p: Parse, env: Env, window: list[int], facts: list[str], *, rows: b
             n = len(e.phrase)
             exact = tuple(stems[:n]) == e.phrase
             # "city" may be the "store city" when only stores are in reach
-            suffix = not exact and n >= 2 and e.phrase[-1] == stems[0] and e.phrase[-1] not in LEADING
+            suffix = not exact and n >= 2 and e.phrase[-1] == stems[0] and e.phrase[-1] not in LEADING \
+                and first not in STOP_WORDS and stems[0] not in FUNCTION_WORDS  # ("spend the most on": no "ordered on")
             if not (exact or suffix):
                 continue
             ref = e.ref if kind == "attribute" else lex.entity.get(e.ref)

@@ -339,7 +339,7 @@ def account_for_words(p: Parse, env: Env) -> None:
         p.settle(one_sided)
         return
     content = [i for i, t in enumerate(tokens) if t.stem not in FILLER and t.stem not in FUNCTION_WORDS
-               and t.text.lower() not in STOP_WORDS and not t.text.isdigit() and t.stem not in {"s"}]
+               and t.text.lower() not in STOP_WORDS and t.stem not in {"s"}]  # (a number nothing used is a lost condition)
     explained = [i for i in content if i in p.used]
     unexplained = [i for i in content if i not in p.used]
     d.signals["coverage"] = (len(explained) / len(content)) if content else 1.0

@@ -11,7 +11,7 @@ from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Parse
 from lore.plan.offline.text import tokens_in
 from lore.plan.timeparse import TimeRange, default_grain, parse_time
-from lore.plan.words import ALL_TIME_RE, FUNCTION_WORDS, KNOWN_WORDS
+from lore.plan.words import ALL_TIME_RE, COMPARE_RE, FUNCTION_WORDS, KNOWN_WORDS
 from lore.retrieve.lexical import STOP_WORDS
 from lore.semantic.spec import METRIC_TIME
 from lore.types import Grounding, TimeWindow
@@ -30,6 +30,12 @@ def correct_spelling(p: Parse, env: Env) -> None:
     out: list[Token] = []
     for t in p.tokens:
         word = t.text.lower()
+        short = _abbreviated(word, t.stem, vocab, known) if 3 <= len(word) <= 4 else None
+        if short is not None:  # "rev by store": the one longer word of the layer it starts
+            p.draft.notes.append(f"Read “{t.text}” as short for “{env.lex.surface.get(short, short)}”.")
+            p.draft.signals["spelling"] = 0.85
+            out.append(Token(t.text, short, t.start, t.end))
+            continue
         if len(word) >= 4 and word.isalpha() and t.stem not in known and word not in STOP_WORDS \
                 and t.stem not in FUNCTION_WORDS and word not in KNOWN_WORDS:
             best = _closest(t.stem, vocab)
@@ -39,6 +45,14 @@ def correct_spelling(p: Parse, env: Env) -> None:
                 t = Token(t.text, best, t.start, t.end)
         out.append(t)
     p.tokens = out
+
+
+def _abbreviated(word: str, stem_: str, vocab, known) -> str | None:  # noqa: ANN001
+    """The one vocabulary word of five letters or more that ``word`` (3-4 letters, unknown) starts, else None."""
+    if not word.isalpha() or stem_ in known or word in STOP_WORDS or stem_ in FUNCTION_WORDS or word in KNOWN_WORDS:
+        return None
+    found = {v for v in vocab if len(v) >= 5 and v.startswith(word)}
+    return found.pop() if len(found) == 1 else None
 
 
 def read_time(p: Parse, env: Env) -> None:
@@ -59,6 +73,12 @@ def read_time(p: Parse, env: Env) -> None:
         if refs:
             p.attached.append((r, refs, named))
             ranges.remove(r)
+    if len(ranges) > 1:  # "Q1 vs Q2 revenue this year": a range holding all the others only says their year
+        outer = [r for r in ranges if r.start and r.end and all(
+            o is r or (o.start and o.end and r.start <= o.start and o.end <= r.end and (o.start, o.end) != (r.start, r.end))
+            for o in ranges)]
+        if len(outer) == 1 and (len(ranges) > 2 or not COMPARE_RE.search(text)):  # ("2019 vs this year so far")
+            ranges.remove(outer[0])
     p.ranges = ranges
     rng: TimeRange | None = ranges[0] if ranges else None
     compare_grain = None

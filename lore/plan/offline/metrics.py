@@ -86,6 +86,13 @@ def _shared_heads(p: Parse, env: Env, matches: list[PhraseMatch]) -> list[Phrase
     return sorted([*matches, *found], key=lambda x: x.start) if found else matches
 
 
+#: a follow-up that narrows the previous answer ("same thing but only ...", "just the ...", "only for ...")
+FOLLOWUP_ONLY_RE = re.compile(r"\b(?:same\s+(?:thing|again|for)|but\s+only|only|just)\b", re.I)
+#: a turn that says it refines the previous answer
+STRONG_FOLLOWUP_RE = re.compile(r"^\W*(?:now|and|also|what about|how about|same|instead|then|plus|what if|but|only|just)\b",
+                                re.I)
+
+
 def _resolve(p: Parse, env: Env, matches: list[PhraseMatch]) -> list[PhraseMatch]:
     """Drop one-word synonym matches that belong to something else.
 
@@ -116,6 +123,10 @@ def _resolve(p: Parse, env: Env, matches: list[PhraseMatch]) -> list[PhraseMatch
                                    and v.ref == lex.entity.get(v.ref.split(".")[0])
                                    and m.start - 1 in tokens_in(tokens, v.span) for v in p.mentions):
                 continue  # "the Chicago store": the word names the one row the value names, not a metric
+            if p.previous is not None and p.previous.metrics and m.ref not in p.previous.metrics \
+                    and FOLLOWUP_ONLY_RE.search(p.question) and any(
+                        v.ref.split(".")[0] in lex.node_words.get(word, frozenset()) for v in p.mentions):
+                continue  # "same thing but only agents in the West": the rows kept, not a count of agents
         out.append(m)
     best: dict[str, float] = {}
     for o in out:
@@ -246,6 +257,13 @@ def metric_conditions(p: Parse, env: Env) -> None:
     for m in p.metric_matches:  # "customers who have only ever ordered once": a count per row, as a condition
         after = p.question[p.tokens[m.end - 1].end:]
         times = TIMES_RE.match(after)
+        if times is not None and m.ref in d.metrics and _glosses_a_value(p, m):
+            # "regulars (ordered more than once)": the brackets say what a value named just before means
+            d.metrics.remove(m.ref)
+            d.groundings = [g for g in d.groundings if not (g.kind == "metric" and g.ref == m.ref)]
+            p.used.update({i: "context" for i in tokens_in(p.tokens, (p.tokens[m.start].start,
+                                                                      p.tokens[m.end - 1].end + times.end()))})
+            continue
         if times is not None and m.ref in d.metrics:
             p.settle(PlanOutcome(
                 status="clarify",
@@ -296,6 +314,16 @@ def metric_conditions(p: Parse, env: Env) -> None:
                     f"show {lex.metric_label(first.name)} and {lex.metric_label(m.ref)} side by side instead.",
             suggestions=(first.name, m.ref), signals={"metric_match": 0.0}))
         return
+
+
+def _glosses_a_value(p: Parse, m: PhraseMatch) -> bool:
+    """Whether metric match ``m`` opens a bracket right after a value mention ("regulars (ordered more than once)")."""
+    start = p.tokens[m.start].start
+    before = p.question[:start].rstrip()
+    if not before.endswith("("):
+        return False
+    end = len(before[:-1].rstrip())
+    return any(v.span[1] == end for v in p.all_mentions)
 
 
 def _link_key(lex, source: str | None, target: str | None) -> str | None:  # noqa: ANN001
@@ -368,6 +396,8 @@ def vector_metric(p: Parse, env: Env) -> None:
     d, lex, tokens = p.draft, env.lex, p.tokens
     if d.metrics or env.searcher is None or d.rows_of is not None:
         return
+    if p.previous is not None and p.previous.metrics and STRONG_FOLLOWUP_RE.search(p.question):
+        return  # "same thing but only agents in the West": the previous metric, narrowed (the follow-up pass)
     if wants_rows(p) and any(not x.startswith(METRIC_TIME) for x in d.dimensions):
         return  # "list our stores with their opening dates": rows, not the closest metric
     masked = mask(p.question, tokens, p.consumed).strip()
@@ -510,6 +540,39 @@ def _count_of_values(p: Parse, env: Env) -> str | None:
              if m.agg == "count" and not m.filter and not m.is_derived and m.source
              and all(n in lex.catalog.reach.get(m.source, {}) for n in nodes)]
     return found[0] if len(found) == 1 else None
+
+
+def metric_cuts(p: Parse, env: Env) -> None:
+    """"how many negative posts": a word left over that names one filtered cut of a chosen metric (negative tweets
+    is tweets cut by its own filter) asks for that cut, not the whole."""
+    d, lex, tokens = p.draft, env.lex, p.tokens
+    spans = {m.ref: (m.start, m.end) for m in p.metric_matches}
+    for whole in list(d.metrics):  # "jaffle items sold": the cut named right before its whole is the cut alone
+        for cut in list(d.metrics):
+            if whole in d.metrics and _cut_of(lex, whole, cut) and whole in spans and cut in spans \
+                    and spans[cut][1] == spans[whole][0]:
+                d.metrics.remove(whole)
+                d.groundings = [g for g in d.groundings if not (g.kind == "metric" and g.ref == whole)]
+    for i, name in enumerate(list(d.metrics)):
+        if name not in lex.layer.metrics:
+            continue
+        own = lex.own_words.get(name, frozenset())
+        free = {t.stem for j, t in enumerate(tokens) if p.used.get(j) in (None, "context") and t.stem not in own
+                and t.stem not in FILLER and t.stem not in FUNCTION_WORDS and t.text.lower() not in STOP_WORDS}
+        cuts = [c for c in lex.layer.metrics if _cut_of(lex, name, c) and c not in d.metrics
+                and lex.own_words.get(c, frozenset()) & free]
+        if len(cuts) != 1:
+            continue
+        cut = cuts[0]
+        words = lex.own_words[cut] & free
+        d.metrics[i] = cut
+        d.groundings = [g.model_copy(update={"ref": cut, "source": f"{g.source} (its cut named by "
+                                             f"“{', '.join(sorted(words))}”)"})
+                        if g.kind == "metric" and g.ref == name else g for g in d.groundings]
+        for j, t in enumerate(tokens):
+            if t.stem in words and p.used.get(j) in (None, "context"):
+                p.used[j] = "metric"
+        d.notes.append(f"Read {lex.metric_label(cut)}, the governed cut of {lex.metric_label(name)} the question names.")
 
 
 def _cut_of(lex, whole: str, part: str) -> bool:  # noqa: ANN001

@@ -10,7 +10,7 @@ from lore.plan.offline.text import mask, tokens_in
 from lore.plan.words import (LEAST_RE, MOST_RE, NUMBER_ALT, RANKED_IDIOMS, RANKED_RE, TOP_RE, WHICH_WORDS,
                               number_value)
 from lore.semantic.spec import METRIC_TIME
-from lore.types import Grounding, OrderBy
+from lore.types import Filter, Grounding, OrderBy
 
 #: the first metric of the plan, named once the metrics are known
 FIRST_METRIC = "__first_metric__"
@@ -103,3 +103,10 @@ def finish_order(p: Parse, env: Env) -> None:
                 del p.used[i]
     if d.limit is not None and not d.dimensions and d.rows_of is None:
         d.limit = None
+    ranked = [x for x in d.dimensions if not x.startswith(METRIC_TIME)]
+    if d.order_by and d.limit is not None and d.rows_of is None and len(ranked) == 1:
+        # "which catastrophe cost us the most": the rows with no catastrophe are no catastrophe, so not ranked
+        ref = ranked[0].split(":")[0]
+        if not any(f.ref == ref for f in d.filters):
+            d.filters.append(Filter(ref=ref, op="is_not_null"))
+            d.notes.append(f"Ranked only rows with a {env.lex.label(ref)}.")

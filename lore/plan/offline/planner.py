@@ -34,6 +34,7 @@ from lore.plan.offline.metrics import (
     explain_own_words,
     metric_conditions,
     find_metrics,
+    metric_cuts,
     no_metric,
     ratio_by_entity,
     take_metrics,
@@ -73,6 +74,7 @@ PASSES: tuple[Pass, ...] = (
     attach_dates,         # "signed up in 2025" filters that date
     read_filters,         # values -> filters, negation, several values side by side
     rows_asked,           # "list the X with their <metric>": one row per X
+    metric_cuts,          # "negative posts": the governed cut of the metric a leftover word names
     fit_metrics,          # among metrics the same words name, the one reaching everything without fan-out
     layer_rules,          # rules the metric owner declared (compare_by)
     metric_filters,       # a filter on what a metric's own filter fixes: its sibling metric, or a question

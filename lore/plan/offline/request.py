@@ -89,8 +89,9 @@ def safety_check(question: str, names: frozenset[tuple[str, ...]] = frozenset())
 
 #: where a request starts after another clause: a sentence end, a comma, "so" or "and" before a polite word
 _LATER_REQUEST = re.compile(r"(?:[.;!?,:\u2013\u2014]|\s-|\bso\b|\band\b|\bthen\b)\s*(?=(?:please|pls|kindly|can you|could "
-                            r"you|would you|go ahead and|i need you to|i want you to)\b)|(?:[.;!?:\u2013\u2014]|\s-)\s+(?=\w)",
-                            re.I)
+                            r"you|would you|go ahead and|i need you to|i want you to)\b)|(?:[.;!?:\u2013\u2014]|\s-)\s+(?=\w)|"
+                            r"\b(?:and|then|also)\s+(?=(?:get rid of|delete|remove|wipe|purge|erase|truncate|drop|clear out|"
+                            r"throw away|throw out)\b)", re.I)
 
 
 def _writes(verb: str, obj: str, names: frozenset[tuple[str, ...]]) -> bool:
