@@ -45,7 +45,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import random
-import shutil
 import sys
 import tempfile
 import time
@@ -53,6 +52,8 @@ import uuid
 from collections.abc import Iterator, Sequence
 from datetime import date, timedelta
 from pathlib import Path
+
+from evals.project_files import write_project as write_eval_project
 
 #: the semantic layer copied into every built project
 SEMANTIC_DIR = Path(__file__).resolve().parent / "semantic"
@@ -179,23 +180,8 @@ def data_range(db_path: Path) -> tuple[date, date]:
 
 def write_project(project_dir: Path, today: date) -> Path:
     """Copy the semantic layer into ``project_dir/semantic`` and write ``lore.yaml``."""
-    from lore.project import ProjectConfig, write_config
-
-    semantic = project_dir / "semantic"
-    semantic.mkdir(parents=True, exist_ok=True)
-    for old in semantic.glob("*.yaml"):
-        old.unlink()
-    for src in sorted(SEMANTIC_DIR.glob("*.yaml")):
-        shutil.copyfile(src, semantic / src.name)
-    config = ProjectConfig(
-        name="jaffle",
-        description="The jaffle shop (jafgen): a coffee-and-jaffle chain; LORE's second eval domain.",
-        warehouse=Path("warehouse.duckdb"),
-        semantic_layer=Path("semantic"),
-        dialect="duckdb",
-        today=today,
-    )
-    return write_config(project_dir, config)
+    return write_eval_project(project_dir, SEMANTIC_DIR, name="jaffle",
+                              description="The jaffle shop (jafgen): a coffee-and-jaffle chain; LORE's second eval domain.", today=today)
 
 
 def build(project_dir: Path, years: int = DEFAULT_YEARS, seed: int = DEFAULT_SEED) -> dict[str, object]:

@@ -2,7 +2,8 @@
 
 The demo set is written for the demo generated with seed 11 (its seed-dependent cases name games of that
 seed); it holds at any scale, so the gate builds a small seed-11 demo of its own. The blind sets (`sets:` in
-gate.yaml) name the warehouse they were written for: a demo (seed, scale) or the jaffle shop (seed, years).
+gate.yaml) name the warehouse they were written for: a demo (seed, scale), the jaffle shop (seed, years) or the
+insurer (evals/insurance: seed, scale).
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def test_blind_set_gate(name: str, golden_project: Path, jaffle_project: dict[tu
     if where["kind"] == "demo":
         assert (where["seed"], where["scale"]) == (GOLDEN_SEED, GOLDEN_SCALE), "one demo build serves every demo set"
         project = golden_project
-    else:
+    elif where["kind"] == "jaffle":
         from evals.jaffle.warehouse import build
 
         key = (where["seed"], where["years"])
@@ -91,6 +92,13 @@ def test_blind_set_gate(name: str, golden_project: Path, jaffle_project: dict[tu
             build(folder, years=where["years"], seed=where["seed"])
             jaffle_project[key] = folder
         project = jaffle_project[key]
+    else:
+        assert where["kind"] == "insurance", f"unknown warehouse kind {where['kind']!r} in gate.yaml"
+        from evals.insurance.warehouse import build as build_insurance
+
+        folder = tmp_path_factory.mktemp("insurance") / "project"
+        build_insurance(folder, seed=where["seed"], scale=where["scale"])
+        project = folder
     path = GOLDEN.parent / name
     golden = load_golden(path)
     with Lore.open(project, today=golden.today, feedback=False) as lore:
