@@ -420,15 +420,6 @@ def result_shape(answer: Answer) -> dict[str, Any]:
     }
 
 
-def prompt_version(planner: Any) -> str | None:
-    """The prompt template id of an LLM planner (also inside a cascade), or None for planners without one."""
-    for part in (planner, getattr(planner, "llm", None)):
-        found = getattr(part, "prompt_version", None) or getattr(getattr(part, "template", None), "id", None)
-        if isinstance(found, str) and found:
-            return found
-    return None
-
-
 def is_followup(plan: QueryPlan | None) -> bool:
     return plan is not None and any(g.kind == "context" for g in plan.groundings)
 
@@ -651,11 +642,9 @@ class FeedbackStore:
         lore = self.lore
         if lore is None:
             return AnswerMeta()
-        built = lore.__dict__  # read what is already built; recording never loads the layer or a planner
-        layer = built.get("layer")
-        planner = built.get("planner")
-        return AnswerMeta(model=lore.settings.model, prompt_version=prompt_version(planner),
-                          layer_version=getattr(layer, "version", None), today=lore.today.isoformat())
+        layer_version, prompt = lore.built_versions()  # recording never loads the layer or starts a model
+        return AnswerMeta(model=lore.settings.model, prompt_version=prompt, layer_version=layer_version,
+                          today=lore.today.isoformat())
 
     def answer(self, answer_id: str) -> RecordedAnswer:
         with self._read() as conn:

@@ -279,6 +279,14 @@ class Lore:
         """The date relative time ranges resolve against (settings, then lore.yaml, then the real today)."""
         return self.settings.today or self.project.config.today or self.settings.today_or_now()
 
+    def built_versions(self) -> tuple[str | None, str | None]:
+        """The semantic layer's version and the LLM prompt's id, of what this instance has already built (None
+        for what it has not): recording an answer reads them without loading a layer or starting a model."""
+        layer = self.__dict__.get("layer")  # (cached properties live in the instance's dict once built)
+        planner = self.__dict__.get("planner")
+        return (layer.version if layer is not None else None,
+                getattr(planner, "prompt_version", None) if planner is not None else None)
+
     @cached_property
     def planner(self) -> OfflinePlanner | CascadePlanner | LLMPlanner:
         """``--model offline``: the offline planner; otherwise the cascade (or the LLM alone with LORE_PLANNER=llm)."""

@@ -140,6 +140,11 @@ class CascadePlanner:
             self._llm = self._llm()
         return self._llm
 
+    @property
+    def prompt_version(self) -> str | None:
+        """The LLM planner's prompt template id, once it is made (asking never starts a model)."""
+        return self._llm.prompt_version if hasattr(self._llm, "plan") else None
+
     def replan(self, question: str, previous: QueryPlan | None, failed: QueryPlan, error: str, *,
                answer_id: str | None = None) -> PlanOutcome | None:
         """The model's second try at a plan of its own that failed when it ran (None: the plan was not the model's)."""

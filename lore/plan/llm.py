@@ -221,6 +221,11 @@ class LLMPlanner:
 
     name = "llm"
 
+    @property
+    def prompt_version(self) -> str:
+        """The id of the prompt template this planner sends (recorded with every answer for fine-tuning)."""
+        return self.template.id
+
     def __init__(
         self,
         catalog: Catalog,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -207,3 +208,29 @@ def test_a_timeout_is_not_sent_back_to_the_model(demo_lore) -> None:
     answer = lore.chat(user="t").ask("count every triple of sessions")
     assert answer.status == "error" and "stopped" in answer.message
     assert len(model.calls) == 1
+
+
+def test_reading_the_prompt_version_never_starts_a_model(tmp_path: Path) -> None:
+    """Recording an answer asks which prompt made it: a cascade whose model is not made yet says None and stays
+    unmade; once made, its template id. A fresh Lore reports nothing built, and builds nothing to say so."""
+    from types import SimpleNamespace
+
+    from lore.demo.project import init_demo
+
+    made: list[int] = []
+
+    def make() -> SimpleNamespace:
+        made.append(1)
+        return SimpleNamespace(plan=lambda *a, **k: None, prompt_version="plan_v9")
+
+    cascade = CascadePlanner(offline=SimpleNamespace(plan=lambda *a, **k: None), llm=make)
+    assert cascade.prompt_version is None and made == []
+    assert cascade.llm.prompt_version == "plan_v9" and made == [1]
+    assert cascade.prompt_version == "plan_v9"
+
+    init_demo(tmp_path / "demo", scale=0.01, seed=3)
+    with Lore.open(tmp_path / "demo", feedback=False) as lore:
+        assert lore.built_versions() == (None, None) and "layer" not in lore.__dict__
+        lore.ask("streaming hours last month")
+        layer_version, prompt = lore.built_versions()
+        assert layer_version == lore.layer.version and prompt is None  # the offline planner sends no prompt

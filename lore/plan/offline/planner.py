@@ -97,6 +97,8 @@ class OfflinePlanner:
     """
 
     name = "offline"
+    #: no prompt: the offline planner sends none
+    prompt_version: str | None = None
 
     def __init__(self, context: Context) -> None:
         self.ctx = context
