@@ -144,6 +144,7 @@ def _run_stages(lore: Lore, question: str, previous: QueryPlan | None, stage: _S
             if cached is not None:
                 compiled, guarded, result = cached.compiled, cached.guarded, cached.result
                 chart = _cached_chart(cached, plan, result, lore)
+    replanned = False
     if cached is None:
         failures: list[LoreError] = []
         computed = _compute(lore, plan, trace, stage, base, failures)
@@ -152,7 +153,7 @@ def _run_stages(lore: Lore, question: str, previous: QueryPlan | None, stage: _S
             with stage("replan"):
                 retried = _replan(lore, question, previous, plan, computed, answer_id)
             if retried is not None and retried.plan is not None:
-                outcome, plan = retried, retried.plan
+                outcome, plan, replanned = retried, retried.plan, True
                 _plan_store(lore, plan_key, outcome, hits)
                 trace = trace.model_copy(update={"outcome": outcome})
                 cache_key = lore.cache_key(plan) if cache_key is not None else None
@@ -171,7 +172,7 @@ def _run_stages(lore: Lore, question: str, previous: QueryPlan | None, stage: _S
                              "data and semantic-layer version.")
         factors = factors_from_signals(outcome.signals, ran=True, rows=len(result.rows), truncated=result.truncated,
                                        followup=any(g.kind == "context" for g in plan.groundings),
-                                       inherited=previous_confidence)
+                                       inherited=previous_confidence, retried=replanned)
         score = confidence(factors)
     trace = trace.model_copy(update={"compiled": compiled, "guarded_sql": guarded.sql, "timings": tuple(stage.timings),
                                      "cache_hit": cached is not None})  # answer cache

@@ -47,6 +47,8 @@ WEIGHTS: dict[str, float] = {
 
 #: the most confidence an answer computed from a metric defined in the question (not a governed one) gets
 ADHOC_CAP = 0.79
+#: the execution factor of an answer whose first plan failed when it ran and was planned again
+RETRIED_EXECUTION = 0.8
 
 #: isotonic calibration points (raw -> calibrated): identity, used while no fitted table ships
 CALIBRATION: tuple[tuple[float, float], ...] = ((0.0, 0.0), (1.0, 1.0))
@@ -55,10 +57,11 @@ CALIBRATION_FILE = "calibration.json"
 
 
 def factors_from_signals(signals: Mapping[str, float], *, ran: bool, rows: int, truncated: bool,
-                         followup: bool, inherited: float | None = None) -> dict[str, float]:
+                         followup: bool, inherited: float | None = None, retried: bool = False) -> dict[str, float]:
     """Turn planner signals and execution facts into named factors.
 
     ``inherited`` is the confidence of the answer a follow-up builds on: the follow-up can be no surer than it.
+    ``retried``: the first plan failed when it ran and a second one was made, so execution is not clean.
 
     >>> f = factors_from_signals({"metric_match": 1.0, "coverage": 1.0}, ran=True, rows=4, truncated=False, followup=False)
     >>> f["metric"], f["execution"], f["result"]
@@ -69,15 +72,15 @@ def factors_from_signals(signals: Mapping[str, float], *, ran: bool, rows: int, 
         metric = min(metric, 0.5 + signals["metric_margin"] * 3)
     coverage = signals.get("coverage", 1.0)
     values = signals.get("value_match", 1.0)
-    ambiguity = min(signals.get("value_ambiguity", 1.0), signals.get("time_ambiguity", 1.0),
-                    signals.get("value_unreachable", 1.0), signals.get("spelling", 1.0))
+    ambiguity = min(signals.get("value_ambiguity", 1.0), signals.get("value_unreachable", 1.0),
+                    signals.get("spelling", 1.0))
     out = {
         "metric": round(max(0.0, min(1.0, metric)), 4),
         "coverage": round(max(0.1, min(1.0, coverage)) ** 2, 4),
         "values": round(values, 4),
         "ambiguity": round(ambiguity, 4),
         "context": 0.9 if followup else 1.0,
-        "execution": 1.0 if ran else 0.0,
+        "execution": (RETRIED_EXECUTION if retried else 1.0) if ran else 0.0,
         "result": 1.0 if rows and not truncated else (0.85 if truncated else 0.45),
     }
     for extra in ("agreement", "example", "feedback"):

@@ -187,6 +187,7 @@ def test_an_execution_error_goes_back_to_the_model_once(demo_lore, raw_db) -> No
     second = model.calls[1].prompt
     assert "failed when it ran" in second and "CAST" in second  # the model saw its plan and the engine's error
     assert any("first query failed when it ran" in step for step in answer.reasoning)
+    assert answer.confidence_factors["execution"] == 0.8  # a second try is not a clean run
     linked = lore.llm_log.recent(5, answer_id=answer.id)
     assert len(linked) == 2  # both exchanges carry the answer's id
 
