@@ -98,7 +98,7 @@ CONDITION_RE = re.compile(r"\b(?:(?:that\s+|which\s+|who\s+)?(?:had|has|have|hav
 
 #: words that name a measure, not a thing to split by: "ranked by number sold", "top stores by amount spent"
 MEASURE_WORDS = frozenset("number numbers count counts amount amounts total totals quantity quantities volume sum units unit dollars "
-                          "value size".split())
+                          "value size spend spending".split())
 
 #: words that start a breakdown, longest first: what follows names an attribute (or several)
 BREAKDOWN_TRIGGERS: tuple[str, ...] = (

@@ -437,6 +437,21 @@ def vector_metric(p: Parse, env: Env) -> None:
     d.signals["metric_margin"] = max(0.0, margin) if not only_fit else max(margin, 0.1)
     unknown_business = [t for i, t in enumerate(tokens) if i not in p.used and t.stem in BUSINESS_STEMS
                         and t.stem not in lex.catalog.vocabulary]
+    spent = _money_spent(p, env)
+    if spent is not None and not unknown_business:
+        # "top 5 customers by total spend": what the customers paid us; "supplies by spend": what we paid for them
+        d.metrics.append(spent)
+        d.groundings.append(Grounding(kind="metric", ref=spent, phrase="spend", source="rule: money spent by or on "
+                                      "what the question breaks down by", score=0.8))
+        d.signals["metric_match"] = 0.8
+        d.signals["coverage_cap"] = min(d.signals.get("coverage_cap", 1.0), SIMILARITY_CAP)
+        d.notes.append(f"Read “spend” as {lex.metric_label(spent)}: the money that moves between us and "
+                       + ", ".join(sorted({lex.label(x) for x in d.dimensions if not x.startswith(METRIC_TIME)}
+                                          | {v.value for v in p.accepted})) + ".")
+        for i, t in enumerate(tokens):
+            if t.text.lower() in _SPEND_WORDS and i not in p.used:
+                p.use([i], "metric")
+        return
     counted = _count_of_values(p, env)
     if counted is not None and not unknown_business:
         # "how many straws did we go through": the one count that reaches the values named without fan-out
@@ -525,6 +540,31 @@ def _revenue_like(env: Env) -> str | None:
     best = max(scored.values())
     top = [x for x, n in scored.items() if n == best]
     return top[0] if len(top) == 1 else None
+
+
+_SPEND_WORDS = frozenset({"spend", "spent", "spending", "spends", "expenditure"})
+
+
+def _money_spent(p: Parse, env: Env) -> str | None:
+    """"spend" named with no metric, by or for some rows: the revenue-like amount when those rows are one link from
+    it (customers spend with us), else the one amount named with "spend" that reaches them (what we spend on
+    supplies); None when neither is one."""
+    d, lex = p.draft, env.lex
+    if not any(t.text.lower() in _SPEND_WORDS and i not in p.used for i, t in enumerate(p.tokens)):
+        return None
+    nodes = {x.split(".")[0] for x in d.dimensions if not x.startswith(METRIC_TIME)} | \
+        {v.ref.split(".")[0] for v in p.accepted}
+    if not nodes:
+        return None
+    earned = _revenue_like(env)
+    if earned is not None:
+        source = lex.layer.metrics[earned].source or ""
+        if all(lex.catalog.reach.get(source, {}).get(n, 99) <= 1 for n in nodes):
+            return earned
+    spenders = [m.name for m in lex.layer.metrics.values() if not m.is_derived and (m.format or "") == "currency"
+                and "spend" in lex.own_words.get(m.name, frozenset()) and m.source
+                and all(n in lex.catalog.reach.get(m.source, {}) for n in nodes)]
+    return spenders[0] if len(spenders) == 1 else None
 
 
 def _count_of_values(p: Parse, env: Env) -> str | None:
