@@ -135,6 +135,7 @@ def read_breakdowns(p: Parse, env: Env) -> None:
             p.use([k], "order")  # "the 3 best sellers": the rows already broken down, ranked
             continue
         if trig_tokens and trig_tokens[-1] + 1 < len(tokens) and not any(s[0] == trig_tokens[-1] + 1 for s in starts) \
+                and not any(s[1] in ("which", "whose") and s[0] <= trig_tokens[0] for s in starts) \
                 and not tokens[trig_tokens[-1] + 1].text.isdigit() \
                 and not any(trig_tokens[-1] + 1 in tokens_in(tokens, v.span) for v in p.all_mentions):
             starts.append((trig_tokens[-1] + 1, "ranked", ()))  # (a value after it: a superlative noun, below)
@@ -304,6 +305,13 @@ def _measure_key(p: Parse, i: int) -> bool:
 def _note_unresolved(p: Parse, env: Env, trig: str, i: int) -> None:
     """Words after a breakdown trigger that name nothing: remember them when they are content words."""
     tokens = p.tokens
+    if i + 1 < len(tokens) and i in p.reserved and i + 1 not in p.used and i + 1 not in p.reserved \
+            and tokens[i + 1].text.isalpha() and tokens[i + 1].text.lower() not in ITEM_STOPS \
+            and tokens[i + 1].stem not in env.lex.attribute_heads and tokens[i + 1].stem not in env.lex.node_words \
+            and not any(m.start == i + 1 for m in p.metric_matches):
+        # "by vehicle make": a value's word, then a word naming nothing: an attribute the layer lacks
+        p.unresolved.append(Unresolved(trigger=trig, words=p.words(i, i + 2), tokens=(i, i + 1)))
+        return
     window = []
     for j in range(i, min(len(tokens), i + 3)):
         t = tokens[j]
@@ -330,6 +338,12 @@ def _item_at(p: Parse, env: Env, i: int, facts: list[str], *, allow_skip: bool, 
     if window and _possessive(p, window[0]) and len(window) > 1:
         # "by the store's city": the attribute after the owner
         item = _resolve(p, env, window[1:], facts)
+        if item is not None and env.lex.entity.get(item.ref.split(".")[0]) == item.ref.split(":")[0]:
+            owner = _resolve(p, env, window[:1], facts)
+            if owner is not None and owner.ref.split(".")[0] == item.ref.split(".")[0] and owner.ref != item.ref \
+                    and env.lex.column(owner.ref.split(":")[0]) is not None:
+                p.use(item.tokens, "context")  # "which team's members": the members' team
+                return owner
         if item is not None and _another_entity(p, env, window[0], item):
             # "each store's customers": the customers are the way to the stores, which are the breakdown
             owner = _resolve(p, env, window[:1], facts)
@@ -471,6 +485,9 @@ def _resolve(p: Parse, env: Env, window: list[int], facts: list[str], *, rows: b
     best: tuple | None = None
     metric_len = max((m.end - words[0] for m in p.metric_matches if m.start == words[0]), default=0)
 
+    # the first metric named is the measure: its own rows' attributes come first
+    main = lex.facts_of([p.metric_matches[0].ref]) if p.metric_matches else facts
+
     def consider(entries: tuple[Entry, ...], kind: str) -> None:
         nonlocal best
         for e in entries:
@@ -489,7 +506,11 @@ def _resolve(p: Parse, env: Env, window: list[int], facts: list[str], *, rows: b
             named = 0 if e.source == "synonym" else 1  # "per order": the entity's name beats another's synonym
             # "by ingredient", a synonym of two attributes: the one whose node the word also names
             its_node = ref.split(".")[0] in lex.node_words.get(stems[0], frozenset())
-            key = (len(used), reach, exact, named, its_node, kind == "attribute", e.weight)
+            # "claims by status": the status of the claims, not of the policies they hang off (fewest links first)
+            near = -min((lex.catalog.reach.get(f, {}).get(ref.split(".")[0], 99) for f in main), default=0)
+            # (the measure named first must reach it: another metric's word, "motor policies", is often a filter)
+            key = (len(used), reach or (main != facts and lex.reachable(main, ref)), exact, named, its_node, near,
+                   kind == "attribute", e.weight)
             if best is None or key > best[0]:
                 best = (key, ref, used, (e.source if exact else f"{e.source} (partial)")
                         + ("" if kind == "attribute" else f" of {lex.label(ref)}"),
@@ -508,11 +529,11 @@ def _resolve(p: Parse, env: Env, window: list[int], facts: list[str], *, rows: b
         return None  # "the drinks type": a value named with its attribute is a filter ("by product type" is not)
     if not key[1] and not key[2]:
         return None  # a partial match that is not even reachable is no match
-    if rows and not key[5]:
+    if rows and not key[6]:
         return Item(ref=ref, tokens=tuple(used), source=source, score=score)
     if metric_len > len(used) or any(_swallowed_by(p, m, used) for m in p.metric_matches):
         return None  # a longer metric name is here ("by revenue per customer", "also show active customers")
-    if metric_len == len(used) and not key[5] and lex.layer.nodes[ref.split(".")[0]].kind == "source":
+    if metric_len == len(used) and not key[6] and lex.layer.nodes[ref.split(".")[0]].kind == "source":
         return None  # "stores by orders": a fact named like its count metric is that metric, the ranking key
     return Item(ref=ref, tokens=tuple(used), source=source, score=score)
 
@@ -571,6 +592,14 @@ def _add(p: Parse, env: Env, item: Item, trig: str, trig_tokens: tuple[int, ...]
     ref = item.ref
     used = list(item.tokens)
     col = None if is_metric_time(ref) else lex.column(ref)
+    if col is not None and col.kind == "time" and any(is_metric_time(x) for x in d.dimensions) \
+            and ref.split(".")[1] in {lex.layer.nodes[f].time_column for f in lex.facts_of(
+                [m.ref for m in p.metric_matches]) if f in lex.layer.nodes}:
+        # "weekly claims in June, by date of loss": the date the metric is dated by, named as the axis of the
+        # grain already asked for, not a second breakdown
+        p.use(used, "time")
+        p.use(trig_tokens, "operator")
+        return
     if col is not None and col.kind == "time":
         nxt = used[-1] + 1
         word = tokens[nxt].text.lower() if nxt < len(tokens) else ""

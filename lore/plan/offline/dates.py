@@ -42,6 +42,8 @@ def correct_spelling(p: Parse, env: Env) -> None:
             if best is not None and best != t.stem:
                 p.draft.notes.append(f"Read “{t.text}” as a misspelling of “{env.lex.surface.get(best, best)}”.")
                 p.draft.signals["spelling"] = 0.85
+                if len(word) <= 5:  # one letter off a short word may be another word ("brand" is no "band")
+                    p.draft.signals["coverage_cap"] = min(p.draft.signals.get("coverage_cap", 1.0), 0.75)
                 t = Token(t.text, best, t.start, t.end)
         out.append(t)
     p.tokens = out
