@@ -442,8 +442,8 @@ def vector_metric(p: Parse, env: Env) -> None:
         # "top 5 customers by total spend": what the customers paid us; "supplies by spend": what we paid for them
         d.metrics.append(spent)
         d.groundings.append(Grounding(kind="metric", ref=spent, phrase="spend", source="rule: money spent by or on "
-                                      "what the question breaks down by", score=0.8))
-        d.signals["metric_match"] = 0.8
+                                      "what the question breaks down by", score=0.45))
+        d.signals["metric_match"] = 0.45  # a guess: a model, when one is configured, is asked too (the cascade)
         d.signals["coverage_cap"] = min(d.signals.get("coverage_cap", 1.0), SIMILARITY_CAP)
         d.notes.append(f"Read “spend” as {lex.metric_label(spent)}: the money that moves between us and "
                        + ", ".join(sorted({lex.label(x) for x in d.dimensions if not x.startswith(METRIC_TIME)}
@@ -457,8 +457,8 @@ def vector_metric(p: Parse, env: Env) -> None:
         # "how many straws did we go through": the one count that reaches the values named without fan-out
         d.metrics.append(counted)
         d.groundings.append(Grounding(kind="metric", ref=counted, phrase=masked, source="rule: the one count of the "
-                                      "values named", score=0.8))
-        d.signals["metric_match"] = 0.8
+                                      "values named", score=0.45))
+        d.signals["metric_match"] = 0.45  # a guess: a model, when one is configured, is asked too (the cascade)
         d.signals["coverage_cap"] = min(d.signals.get("coverage_cap", 1.0), SIMILARITY_CAP)
         d.notes.append(f"No metric was named: {lex.metric_label(counted)} is the one count of "
                        + ", ".join(dict.fromkeys(v.value for v in p.accepted)) + ".")
