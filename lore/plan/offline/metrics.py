@@ -27,7 +27,8 @@ SIMILARITY_CAP = 0.75
 
 #: words passed over inside a metric's words: object pronouns ("cost us to make") and intensifiers ("biggest
 #: single order")
-_OBJECT_PRONOUNS = frozenset({"us", "me", "them", "you", "him", "her", "single", "individual"})
+_OBJECT_PRONOUNS = frozenset({"us", "me", "them", "you", "him", "her", "single", "individual", "are", "is", "were",
+                              "was"})  # (and a copula: "policies are in force" = "policies in force")
 
 
 def find_metrics(p: Parse, env: Env) -> None:
