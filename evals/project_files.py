@@ -21,3 +21,11 @@ def write_project(project_dir: Path, semantic_dir: Path, *, name: str, descripti
     config = ProjectConfig(name=name, description=description, warehouse=Path("warehouse.duckdb"),
                            semantic_layer=Path("semantic"), dialect="duckdb", today=today)
     return write_config(project_dir, config)
+
+
+def print_report(heading: str, report: dict[str, object], *, what: str, width: int) -> None:
+    """What a builder's command prints: the heading, the data's span and today, then each table's row count."""
+    print(heading)
+    print(f"  {what} from {report['first']} to {report['last']}; lore.yaml today: {report['today']}")
+    for table, n in report["counts"].items():  # type: ignore[attr-defined]
+        print(f"  {table:<{width}} {n:>9,}")

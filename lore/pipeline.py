@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
@@ -301,6 +301,11 @@ def _not_planned(outcome: PlanOutcome, base: dict, trace: Trace) -> Answer:
                   trace=trace)
 
 
+def last_answered(history: Sequence[Answer]) -> Answer | None:
+    """The answer a follow-up refines: the latest answered one with a plan (its plan and its confidence)."""
+    return next((a for a in reversed(history) if a.status == "answered" and a.plan is not None), None)
+
+
 class Chat:
     """One conversation: remembers the last answered plan so follow-ups refine it."""
 
@@ -312,10 +317,7 @@ class Chat:
 
     @property
     def last_answered(self) -> Answer | None:
-        for answer in reversed(self.history):
-            if answer.status == "answered" and answer.plan is not None:
-                return answer
-        return None
+        return last_answered(self.history)
 
     @property
     def last_plan(self) -> QueryPlan | None:

@@ -73,6 +73,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
+from evals.project_files import print_report
 from evals.project_files import write_project as write_eval_project
 
 #: the semantic layer copied into every built project
@@ -745,10 +746,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.scale <= 0:
         parser.error("--scale must be positive")
     report = build(args.dir, seed=args.seed, scale=args.scale)
-    print(f"insurance: seed {args.seed}, scale {args.scale}, built in {report['seconds']:.1f} s -> {args.dir}")
-    print(f"  data from {report['first']} to {report['last']}; lore.yaml today: {report['today']}")
-    for table, n in report["counts"].items():  # type: ignore[attr-defined]
-        print(f"  {table:<16} {n:>9,}")
+    print_report(f"insurance: seed {args.seed}, scale {args.scale}, built in {report['seconds']:.1f} s -> {args.dir}",
+                 report, what="data", width=16)
     return 0
 
 

@@ -53,6 +53,7 @@ from collections.abc import Iterator, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
+from evals.project_files import print_report
 from evals.project_files import write_project as write_eval_project
 
 #: the semantic layer copied into every built project
@@ -209,10 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.years < 1:
         parser.error("--years must be at least 1")
     report = build(args.dir, years=args.years, seed=args.seed)
-    print(f"jaffle shop: {args.years} year(s), seed {args.seed}, built in {report['seconds']:.1f} s -> {args.dir}")
-    print(f"  orders from {report['first']} to {report['last']}; lore.yaml today: {report['today']}")
-    for table, n in report["counts"].items():  # type: ignore[attr-defined]
-        print(f"  {table:<10} {n:>9,}")
+    print_report(f"jaffle shop: {args.years} year(s), seed {args.seed}, built in {report['seconds']:.1f} s -> {args.dir}",
+                 report, what="orders", width=10)
     return 0
 
 

@@ -245,10 +245,9 @@ class Thread:
     @property
     def last_answered(self) -> Answer | None:
         """The answer a follow-up refines: the latest answered one (its plan and its confidence)."""
-        for answer in reversed(self.history):
-            if answer.status == "answered" and answer.plan is not None:
-                return answer
-        return None
+        from lore.pipeline import last_answered
+
+        return last_answered(self.history)
 
     @property
     def last_plan(self) -> QueryPlan | None:

@@ -34,6 +34,8 @@ class Lexicon:
     own_words: dict[str, frozenset[str]] = field(default_factory=dict)
     #: derived metrics: (name, the metrics its expression names, whether it divides)
     ratios: tuple[tuple[str, tuple[str, ...], bool], ...] = ()
+    #: metric -> the metrics that are it cut by a filter of their own (same source, aggregation and expression)
+    cuts: dict[str, frozenset[str]] = field(default_factory=dict)
     #: attribute entries of time and boolean columns
     time_entries: tuple[Entry, ...] = ()
     boolean_entries: tuple[Entry, ...] = ()
@@ -97,7 +99,7 @@ class Lexicon:
             node_words={k: frozenset(v) for k, v in node_words.items()},
             node_phrases={k: frozenset(v) for k, v in node_phrases.items()},
             entity={name: ref for name in layer.nodes if (ref := entity_attribute(layer, name)) is not None},
-            own_words=own, ratios=ratios, time_entries=time_entries, boolean_entries=boolean_entries,
+            own_words=own, ratios=ratios, cuts=_cuts(layer), time_entries=time_entries, boolean_entries=boolean_entries,
             spelling=spelling, identifier_cores=_identifier_cores(values), unit_words=frozenset(units),
             value_refs={k: tuple(v) for k, v in value_refs.items()},
             name_phrases=frozenset(e.phrase for e in (*catalog.metric_entries, *catalog.dimension_entries,
@@ -163,6 +165,20 @@ class Lexicon:
             return "ratio"
         return {"sum": "total", "count": "count", "count_distinct": "distinct count", "avg": "average",
                 "min": "minimum", "max": "maximum"}.get(m.agg or "", "total")
+
+
+def _cuts(layer: SemanticLayer) -> dict[str, frozenset[str]]:
+    """Each unfiltered base metric's cuts: the metrics with the same source, aggregation and expression and a
+    filter of their own ("negative tweets" for "tweets")."""
+    wholes: dict[tuple, list[str]] = {}
+    for m in layer.metrics.values():
+        if not m.is_derived and not m.filter:
+            wholes.setdefault((m.source, m.agg, m.expr), []).append(m.name)
+    out: dict[str, set[str]] = {}
+    for m in layer.metrics.values():
+        for whole in wholes.get((m.source, m.agg, m.expr), []) if not m.is_derived and m.filter else []:
+            out.setdefault(whole, set()).add(m.name)
+    return {k: frozenset(v) for k, v in out.items()}
 
 
 def entity_attribute(layer: SemanticLayer, node_name: str) -> str | None:

@@ -25,19 +25,19 @@ QUANTITY_RE = re.compile(r"\bhow\s+(?:much|many|often)\b|\b(?:number|count|total
 SIMILARITY_CAP = 0.75
 
 
-#: words passed over inside a metric's words: object pronouns ("cost us to make") and intensifiers ("biggest
-#: single order")
-_OBJECT_PRONOUNS = frozenset({"us", "me", "them", "you", "him", "her", "single", "individual", "are", "is", "were",
-                              "was"})  # (and a copula: "policies are in force" = "policies in force")
+#: words passed over inside a metric's words: object pronouns ("cost us to make"), intensifiers ("biggest
+#: single order") and a copula ("policies are in force")
+_PASSED_OVER = frozenset({"us", "me", "them", "you", "him", "her", "single", "individual", "are", "is", "were",
+                          "was"})
 
 
 def find_metrics(p: Parse, env: Env) -> None:
     """Metric phrases (longest first), ratios written as "A per B", and the value mentions they compete with."""
     tokens, lex = p.tokens, env.lex
-    # an object pronoun inside a metric's words is skipped ("what did it cost us to make" = "cost to make")
-    pronouns = {i for i, t in enumerate(tokens) if t.text.lower() in _OBJECT_PRONOUNS and 0 < i < len(tokens) - 1}
+    # ("what did it cost us to make" = "cost to make")
+    passed_over = {i for i, t in enumerate(tokens) if t.text.lower() in _PASSED_OVER and 0 < i < len(tokens) - 1}
     matches = find_phrases(tokens, lex.catalog.metric_index or lex.catalog.metric_entries,
-                           taken=p.consumed - p.grain_tokens, skip=pronouns)
+                           taken=p.consumed - p.grain_tokens, skip=passed_over)
     # a metric's own name may hold a grain word ("monthly active users"): the name wins
     stolen = {i for m in matches for i in range(m.start, m.end)} & p.grain_tokens
     if stolen:
@@ -600,7 +600,7 @@ def metric_cuts(p: Parse, env: Env) -> None:
         own = lex.own_words.get(name, frozenset())
         free = {t.stem for j, t in enumerate(tokens) if p.used.get(j) in (None, "context") and t.stem not in own
                 and t.stem not in FILLER and t.stem not in FUNCTION_WORDS and t.text.lower() not in STOP_WORDS}
-        cuts = [c for c in lex.layer.metrics if _cut_of(lex, name, c) and c not in d.metrics
+        cuts = [c for c in sorted(lex.cuts.get(name, ())) if c not in d.metrics
                 and lex.own_words.get(c, frozenset()) & free]
         if len(cuts) != 1:
             continue
@@ -618,9 +618,7 @@ def metric_cuts(p: Parse, env: Env) -> None:
 
 def _cut_of(lex, whole: str, part: str) -> bool:  # noqa: ANN001
     """Whether metric ``part`` is metric ``whole`` (no filter of its own) cut by a filter of its own."""
-    a, b = lex.layer.metrics.get(whole), lex.layer.metrics.get(part)
-    return bool(a and b and not a.is_derived and not b.is_derived and not a.filter and b.filter
-                and (a.source, a.agg, a.expr) == (b.source, b.agg, b.expr))
+    return part in lex.cuts.get(whole, ())
 
 
 def _one_family(lex, ranked: list, fits) -> tuple[list, bool]:  # noqa: ANN001
