@@ -428,8 +428,8 @@ def retrieved_context(answer: Answer, limit: int = 12) -> list[dict[str, Any]]:
     """The retrieved documents the answer was grounded on (from its trace)."""
     if answer.trace is None:
         return []
-    keep = ("kind", "ref", "value", "text", "score")
-    return [{k: hit.get(k) for k in keep if hit.get(k) is not None} for hit in answer.trace.retrieved[:limit]]
+    keep = {"kind", "ref", "value", "text", "score"}
+    return [hit.model_dump(include=keep, exclude_none=True) for hit in answer.trace.retrieved[:limit]]
 
 
 # --- the store --------------------------------------------------------------------------------

@@ -63,11 +63,11 @@ from lore.errors import ConfigError, LoreError
 from lore.semantic.compile import derived_refs
 from lore.semantic.graph import FANNING, Edge, LinkGraph, describe_path, roles_match
 from lore.semantic.spec import METRIC_TIME, Column, Node, SemanticLayer
-from lore.retrieve.lexical import ValueMatch
-from lore.types import Frozen, PlanOutcome, QueryPlan
+from lore.retrieve.documents import RETRIEVE_K
+from lore.types import Frozen, PlanOutcome, QueryPlan, RetrievalResult, ValueMatch
 
 if TYPE_CHECKING:  # pragma: no cover
-    from lore.retrieve import Example, RetrievalResult, Retriever
+    from lore.retrieve import Example, Retriever
 
 log = logging.getLogger("lore.access")
 
@@ -611,7 +611,11 @@ class ScopedRetriever:
             if hit.kind in ("metric", "dimension"):
                 hit = hit.model_copy(update={"text": self._texts.get(hit.id, hit.ref)})
             kept.append(hit)
-        return found.model_copy(update={"hits": tuple(kept)})
+        return found.model_copy(update={"hits": tuple(kept), "k": k})
+
+    def retrieve(self, question: str, *, k: int = RETRIEVE_K) -> RetrievalResult:
+        """The retrieve stage's result, cut to the scope (see :meth:`lore.retrieve.Retriever.retrieve`)."""
+        return self.search(question, k=k).model_copy(update={"values": tuple(self.match_values(question))})
 
     def _visible_hit(self, hit: Any) -> bool:
         if hit.kind == "metric":
@@ -645,7 +649,8 @@ class NoAccessPlanner:
     def __init__(self, rules: Sequence[tuple[str, Rule]]) -> None:
         self._names = ", ".join(n for n, _ in rules)
 
-    def plan(self, question: str, previous: QueryPlan | None = None, *, answer_id: str | None = None) -> PlanOutcome:
+    def plan(self, question: str, previous: QueryPlan | None = None, *, answer_id: str | None = None,
+             retrieval: RetrievalResult | None = None) -> PlanOutcome:
         return PlanOutcome(status="refuse", message=(
             f"Your access ({self._names}) lets you see no metric in this project. "
             "Ask the project's operator to grant you access in lore.yaml."))
@@ -659,8 +664,9 @@ class ScopedPlanner:
         self.inner = inner
         self._lore = lore
 
-    def plan(self, question: str, previous: QueryPlan | None = None, *, answer_id: str | None = None) -> PlanOutcome:
-        outcome = self.inner.plan(question, previous, answer_id=answer_id)
+    def plan(self, question: str, previous: QueryPlan | None = None, *, answer_id: str | None = None,
+             retrieval: RetrievalResult | None = None) -> PlanOutcome:
+        outcome = self.inner.plan(question, previous, answer_id=answer_id, retrieval=retrieval)
         items = self._lore.outside(question, outcome) if question.strip() else []
         if not items:
             return outcome

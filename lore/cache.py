@@ -44,11 +44,10 @@ from collections.abc import Callable, Sequence
 from contextlib import closing
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from lore.chart import ChartRequest
-from lore.guard import GuardedSQL
-from lore.types import ChartSpec, CompiledQuery, Frozen, PlanOutcome, QueryPlan, ResultSet
+from lore.types import ChartSpec, CompiledQuery, Frozen, GuardedSQL, PlanOutcome, QueryPlan, ResultSet, RetrievalResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from lore.core import Lore
@@ -139,7 +138,8 @@ class CachedPlan(Frozen):
     """What retrieval and planning made of one question (the plan memo: a repeated question skips both)."""
 
     outcome: PlanOutcome
-    retrieved: tuple[dict[str, Any], ...] = ()
+    #: the retrieve stage's result the outcome was planned from (shown again by ``--explain``)
+    retrieval: RetrievalResult | None = None
 
     def approx_bytes(self) -> int:
         return len(self.model_dump_json()) + 256

@@ -192,7 +192,7 @@ def _print_answer(answer: Any, out: Console, *, explain: bool) -> None:
             for head in ("kind", "ref", "value", "score"):
                 ctx.add_column(head)
             for hit in trace.retrieved[:12]:
-                ctx.add_row(hit.get("kind", ""), hit.get("ref", ""), str(hit.get("value") or ""), f"{hit.get('score', 0):.2f}")
+                ctx.add_row(hit.kind, hit.ref, hit.value or "", f"{hit.score:.2f}")
             out.print(ctx)
         if answer.plan is not None:
             out.print("[bold]Plan[/]", highlight=False)

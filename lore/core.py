@@ -615,10 +615,7 @@ class Lore:
     # --- running SQL ------------------------------------------------------------
     def run_compiled(self, compiled: CompiledQuery) -> ResultSet:
         """Guard and run compiled SQL; the result keeps the compiler's column metadata."""
-        result = self.sql(compiled.sql)
-        if len(result.columns) == len(compiled.columns):
-            result = result.model_copy(update={"columns": compiled.columns})
-        return result
+        return self.sql(compiled.sql).described_by(compiled.columns)
 
     def guard(self, sql: str):  # -> GuardedSQL
         """Check ``sql`` with the allow-list guard against this project's tables (raises GuardError)."""

@@ -8,9 +8,9 @@ it into a :class:`ResultSet`, and so on.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal, Union
+from typing import Any, Literal, NamedTuple, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Scalar = Union[str, int, float, bool, None]
 
@@ -133,6 +133,23 @@ class ResultSet(Frozen):
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
+    def described_by(self, columns: tuple[ColumnMeta, ...]) -> ResultSet:
+        """This result with the compiler's meaning of each column (label, kind, unit, format), matched by name;
+        by position only when the names differ in case or quoting alone. Unchanged when they do not fit.
+
+        >>> r = ResultSet(columns=(ColumnMeta(name="hours", label="hours"),), rows=((1.0,),))
+        >>> r.described_by((ColumnMeta(name="hours", label="Streaming hours", kind="metric"),)).columns[0].label
+        'Streaming hours'
+        >>> r.described_by((ColumnMeta(name="region", label="Region"),)).columns[0].label
+        'hours'
+        """
+        if not columns or len(columns) != len(self.columns):
+            return self
+        mine = [c.name.strip('"').lower() for c in self.columns]
+        if mine != [c.name.strip('"').lower() for c in columns]:
+            return self
+        return self.model_copy(update={"columns": columns})
+
     def records(self) -> list[dict[str, Scalar]]:
         names = self.column_names
         return [dict(zip(names, row)) for row in self.rows]
@@ -179,6 +196,95 @@ class ChartSpec(Frozen):
     spec: dict[str, Any] | None
     #: why this chart was chosen, one sentence
     reason: str
+
+
+# --- retrieval and the guard ------------------------------------------------
+
+
+Kind = Literal["metric", "dimension", "value", "example"]
+
+
+class ValueMatch(NamedTuple):
+    """A dimension value mentioned in a question: where, and how sure (0..1)."""
+
+    ref: str
+    value: str
+    span: tuple[int, int]
+    score: float
+
+
+class Hit(Frozen):
+    """One retrieved document and why it scored."""
+
+    kind: Kind
+    #: the document id in the index, e.g. ``metric:total_streaming_hours``
+    id: str
+    #: metric name | dimension ref ``node.attr`` | for values the dimension ref | example id
+    ref: str
+    #: the value, for kind=value
+    value: str | None = None
+    #: what was indexed
+    text: str
+    #: combined score, 0..1
+    score: float
+    vector_score: float
+    lexical_score: float
+
+
+class RetrievalResult(Frozen):
+    """What a search found: up to ``k`` hits of each kind searched, best first overall.
+
+    The ``retrieve`` stage searches every kind for the question (:meth:`lore.retrieve.Retriever.retrieve`) and
+    also records the indexed values the question names verbatim (``values``); planners take what they need
+    from it (:meth:`top`) instead of searching again.
+    """
+
+    question: str
+    hits: tuple[Hit, ...] = ()
+    #: how many hits of each kind were kept (0: unknown, a result of another search)
+    k: int = 0
+    #: the kinds searched
+    kinds: tuple[str, ...] = ()
+    #: indexed values named verbatim in the question (None: not looked up)
+    values: tuple[ValueMatch, ...] | None = None
+
+    def of_kind(self, kind: str) -> list[Hit]:
+        """The hits of one kind, best first."""
+        return [h for h in self.hits if h.kind == kind]
+
+    def serves(self, question: str, k: int, kinds: tuple[str, ...] | list[str] | None = None) -> bool:
+        """Whether this result holds the ``k`` best hits of ``kinds`` for ``question`` (so no new search is needed)."""
+        wanted = kinds if kinds is not None else ("metric", "dimension", "value", "example")
+        return question == self.question and 0 < k <= self.k and all(kind in self.kinds for kind in wanted)
+
+    def top(self, k: int, kinds: tuple[str, ...] | list[str] | None = None) -> RetrievalResult:
+        """The best ``k`` hits of each of ``kinds`` (default: all), in this result's order."""
+        seen: dict[str, int] = {}
+        kept: list[Hit] = []
+        for hit in self.hits:
+            if kinds is not None and hit.kind not in kinds:
+                continue
+            if seen.get(hit.kind, 0) < k:
+                seen[hit.kind] = seen.get(hit.kind, 0) + 1
+                kept.append(hit)
+        return self.model_copy(update={"hits": tuple(kept), "k": k, "kinds": tuple(kinds or self.kinds)})
+
+
+class GuardedSQL(Frozen):
+    """SQL that passed the guard, regenerated from the checked tree."""
+
+    #: the SQL to execute: dialect-rendered, identifiers qualified and quoted, comments stripped
+    sql: str
+    #: allowed (physical) tables the query reads, sorted
+    tables: tuple[str, ...]
+    #: the outer LIMIT of ``sql``
+    limit: int
+    #: the query had no LIMIT and the default was added
+    limit_added: bool = False
+    #: the query asked for more than ``max_rows`` rows and the LIMIT was lowered
+    limit_clamped: bool = False
+    #: tables whose rows were limited to the user's access scope (see lore/access)
+    row_filtered: tuple[str, ...] = ()
 
 
 # --- questions, plans, answers --------------------------------------------
@@ -272,6 +378,105 @@ class QueryPlan(Frozen):
         return json.dumps(self.model_dump(include=fields, mode="json"), sort_keys=True)
 
 
+class Signals(Frozen):
+    """What a planner knows about how sure its reading is: named numbers (most in 0..1), each set only when it
+    applies. :func:`lore.explain.confidence.factors_from_signals` turns them into the confidence factors.
+
+    A planner may build them as a dict (``PlanOutcome(signals={"metric_match": 1.0})``): the names are
+    checked, so a misspelt signal fails where it is written instead of being silently ignored.
+
+    >>> s = Signals(metric_match=0.9)
+    >>> s.get("metric_match"), s.get("coverage", 1.0), "coverage" in s
+    (0.9, 1.0, False)
+    >>> s.with_(coverage=0.5).items()
+    [('metric_match', 0.9), ('coverage', 0.5)]
+    """
+
+    # -- how the metric was found
+    #: the weakest metric grounding (1: named outright; lower: found by likeness; 0: none found)
+    metric_match: float | None = None
+    #: how far the best metric found by likeness was ahead of the next one
+    metric_margin: float | None = None
+    #: the vector score of the best metric found by likeness
+    metric_vector_score: float | None = None
+    #: how many metrics were candidates by likeness
+    vector_candidates: float | None = None
+    #: the model's evidence for its metric (its retrieval score)
+    metric_evidence: float | None = None
+    # -- how much of the question the plan explains
+    #: the share of the question's content words the plan explains
+    coverage: float | None = None
+    #: the confidence never exceeds this (a word unexplained, a guess)
+    coverage_cap: float | None = None
+    #: how many content words were left unexplained
+    unexplained_words: float | None = None
+    # -- values, attributes and words
+    #: how surely filter values were recognised
+    value_match: float | None = None
+    #: a value with several readings
+    value_ambiguity: float | None = None
+    #: a value whose attribute the metric cannot reach
+    value_unreachable: float | None = None
+    #: 0: a value named that no metric reaches
+    value_reach: float | None = None
+    #: 0: a breakdown no metric reaches
+    dimension_reach: float | None = None
+    #: a word read as another, one letter off
+    spelling: float | None = None
+    #: a time word read as a name
+    time_is_name: float | None = None
+    # -- the kind of answer
+    #: a metric the question defined itself (never high confidence)
+    adhoc: float | None = None
+    #: the plan refines the previous answer
+    followup: float | None = None
+    #: a ranking was asked for
+    ranked: float | None = None
+    #: a superlative ("the most") was asked for
+    superlative: float | None = None
+    #: the period asked for has no data
+    no_data: float | None = None
+    # -- why a question was not planned (0 says which check stopped it)
+    intent: float | None = None
+    in_scope: float | None = None
+    safety: float | None = None
+    access: float | None = None
+    # -- where the plan came from
+    #: reused from a verified example
+    example: float | None = None
+    #: the offline planner and the model agreed (1) or not (0.5)
+    agreement: float | None = None
+    #: a similar question with this plan was voted down
+    feedback: float | None = None
+    #: free SQL written by the model
+    free_sql: float | None = None
+    #: 1 / the model's attempt that produced the plan
+    llm_attempts: float | None = None
+    #: 0: the model's replies stayed invalid
+    llm_retries: float | None = None
+    #: the model asked back
+    llm_clarify: float | None = None
+
+    def get(self, name: str, default: float | None = None) -> float | None:
+        """The signal ``name``, or ``default`` when it is not set."""
+        value = getattr(self, name) if name in type(self).model_fields else None
+        return default if value is None else value
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def items(self) -> list[tuple[str, float]]:
+        """The signals that are set, as (name, value) pairs."""
+        return [(k, v) for k, v in self if v is not None]
+
+    def __repr_args__(self):  # noqa: ANN204 - pydantic's repr hook: only the signals that are set
+        return [(k, v) for k, v in super().__repr_args__() if v is not None]
+
+    def with_(self, **changes: float) -> Signals:
+        """A copy with ``changes`` set (names checked)."""
+        return type(self).model_validate({**dict(self.items()), **changes})
+
+
 class PlanOutcome(Frozen):
     """What a planner returns: a plan, a clarifying question, or a refusal."""
 
@@ -280,8 +485,13 @@ class PlanOutcome(Frozen):
     message: str = ""
     #: for clarify: the closest metrics (or other choices) to offer
     suggestions: tuple[str, ...] = ()
-    #: named signals for the confidence score, each 0..1
-    signals: dict[str, float] = Field(default_factory=dict)
+    #: what the planner knows about how sure its reading is
+    signals: Signals = Field(default_factory=Signals)
+
+    @field_validator("signals", mode="before")
+    @classmethod
+    def _signals_from_dict(cls, value: Any) -> Any:
+        return Signals.model_validate(value) if isinstance(value, dict) else value
 
 
 class StageTiming(Frozen):
@@ -289,20 +499,65 @@ class StageTiming(Frozen):
     ms: float
 
 
+class Context(Frozen):
+    """What a question builds on in its conversation: the last answer's plan and confidence (a follow-up refines
+    the plan and can be no surer than it)."""
+
+    previous: QueryPlan | None = None
+    #: the confidence of the answer ``previous`` came from
+    confidence: float | None = None
+
+
+class Question(Frozen):
+    """One question as every stage sees it: cleaned text, who asked, in which conversation, on what context."""
+
+    #: the answer's id (made when the question is asked, so the model's log can link to it)
+    id: str
+    #: the question, cleaned (:func:`lore.inputs.clean_question`)
+    text: str
+    user: str | None = None
+    conversation_id: str | None = None
+    #: when it was asked (UTC, ISO 8601, seconds)
+    asked_at: str = ""
+    context: Context = Field(default_factory=Context)
+
+    @property
+    def previous(self) -> QueryPlan | None:
+        return self.context.previous
+
+
 class Trace(Frozen):
-    """Every intermediate artifact of one answer (MetricFlow-style explain)."""
+    """Every artifact of one answer, as the stages made them (MetricFlow-style explain): ``--explain``, the eval
+    harness and the chat page's "How I got this" all read this one object."""
 
     question: str
-    retrieved: tuple[dict[str, Any], ...] = ()
+    #: the retrieve stage's documents and value mentions (the planners read the same object)
+    retrieval: RetrievalResult | None = None
+    #: the plan stage's outcome (a plan, a clarifying question or a refusal, with its signals)
     outcome: PlanOutcome | None = None
+    #: the compile stage's SQL and column meanings
     compiled: CompiledQuery | None = None
-    guarded_sql: str | None = None
+    #: the guard stage's checked SQL (what ran)
+    guarded: GuardedSQL | None = None
+    #: the execute stage's rows (not serialised: the answer holds the same rows)
+    result: ResultSet | None = Field(default=None, exclude=True)
+    #: the chart stage's choice
+    chart: ChartSpec | None = None
     timings: tuple[StageTiming, ...] = ()
     error: str | None = None
     #: the result and chart came from the answer cache: compile, guard, execute and chart were skipped
     cache_hit: bool = False
     #: retrieval and planning were skipped: the same question, in the same context, was planned before
     plan_cache_hit: bool = False
+
+    @property
+    def retrieved(self) -> tuple[Hit, ...]:
+        """The retrieved documents, best first."""
+        return self.retrieval.hits if self.retrieval is not None else ()
+
+    @property
+    def guarded_sql(self) -> str | None:
+        return self.guarded.sql if self.guarded is not None else None
 
 
 class Answer(Frozen):

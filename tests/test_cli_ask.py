@@ -81,7 +81,7 @@ def test_explain_json_includes_the_trace(demo_dir: Any) -> None:
     out = run("ask", "--project", str(demo_dir), "--json", "--explain", "cloud cost by org in 2026")
     assert out.exit_code == 0, out.output
     payload = json.loads(out.output)
-    assert payload["trace"]["guarded_sql"] and {t["stage"] for t in payload["trace"]["timings"]} >= {"plan", "execute"}
+    assert payload["trace"]["guarded"]["sql"] and {t["stage"] for t in payload["trace"]["timings"]} >= {"plan", "execute"}
 
 
 def test_refusal_prints_a_reason_and_runs_nothing(demo_dir: Any) -> None:

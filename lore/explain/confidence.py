@@ -31,6 +31,8 @@ import warnings
 from collections.abc import Mapping, Sequence
 from importlib import resources
 
+from lore.types import Signals
+
 #: how much each factor counts in the geometric mean
 WEIGHTS: dict[str, float] = {
     "metric": 2.0,
@@ -56,7 +58,7 @@ CALIBRATION: tuple[tuple[float, float], ...] = ((0.0, 0.0), (1.0, 1.0))
 CALIBRATION_FILE = "calibration.json"
 
 
-def factors_from_signals(signals: Mapping[str, float], *, ran: bool, rows: int, truncated: bool,
+def factors_from_signals(signals: Signals | Mapping[str, float], *, ran: bool, rows: int, truncated: bool,
                          followup: bool, inherited: float | None = None, retried: bool = False) -> dict[str, float]:
     """Turn planner signals and execution facts into named factors.
 
@@ -67,9 +69,10 @@ def factors_from_signals(signals: Mapping[str, float], *, ran: bool, rows: int, 
     >>> f["metric"], f["execution"], f["result"]
     (1.0, 1.0, 1.0)
     """
+    signals = signals if isinstance(signals, Signals) else Signals.model_validate(dict(signals))
     metric = signals.get("metric_match", 0.0)
-    if "metric_margin" in signals and metric < 0.95:
-        metric = min(metric, 0.5 + signals["metric_margin"] * 3)
+    if signals.metric_margin is not None and metric < 0.95:
+        metric = min(metric, 0.5 + signals.metric_margin * 3)
     coverage = signals.get("coverage", 1.0)
     values = signals.get("value_match", 1.0)
     ambiguity = min(signals.get("value_ambiguity", 1.0), signals.get("value_unreachable", 1.0),
@@ -84,11 +87,11 @@ def factors_from_signals(signals: Mapping[str, float], *, ran: bool, rows: int, 
         "result": 1.0 if rows and not truncated else (0.85 if truncated else 0.45),
     }
     for extra in ("agreement", "example", "feedback"):
-        if extra in signals:
-            out[extra] = round(signals[extra], 4)
-    if "coverage_cap" in signals:  # a content word of the question was not used: the score stays below this
-        out["cap"] = round(signals["coverage_cap"], 4)
-    if "adhoc" in signals:  # a metric the question defined itself, not a governed one: never "high"
+        if (value := signals.get(extra)) is not None:
+            out[extra] = round(value, 4)
+    if signals.coverage_cap is not None:  # a content word of the question was not used: the score stays below this
+        out["cap"] = round(signals.coverage_cap, 4)
+    if signals.adhoc is not None:  # a metric the question defined itself, not a governed one: never "high"
         out["cap"] = min(out.get("cap", 1.0), ADHOC_CAP)
     if followup and inherited is not None and inherited < out.get("cap", 1.0):
         out["cap"] = round(inherited, 4)  # "break it down by store" after an unsure answer is as unsure

@@ -37,29 +37,12 @@ from lore.guard.passes import (
     row_policy,
     single_statement,
 )
-from lore.types import Frozen
+from lore.types import GuardedSQL
 
 __all__ = ["PASSES", "GuardContext", "GuardedSQL", "Schema", "guard_sql"]
 
 #: allowed table -> {column: type}
 Schema = Mapping[str, Mapping[str, str]]
-
-
-class GuardedSQL(Frozen):
-    """SQL that passed the guard, regenerated from the checked tree."""
-
-    #: the SQL to execute: dialect-rendered, identifiers qualified and quoted, comments stripped
-    sql: str
-    #: allowed (physical) tables the query reads, sorted
-    tables: tuple[str, ...]
-    #: the outer LIMIT of ``sql``
-    limit: int
-    #: the query had no LIMIT and the default was added
-    limit_added: bool = False
-    #: the query asked for more than ``max_rows`` rows and the LIMIT was lowered
-    limit_clamped: bool = False
-    #: tables whose rows were limited to the user's access scope (see lore/access.py)
-    row_filtered: tuple[str, ...] = ()
 
 
 def guard_sql(

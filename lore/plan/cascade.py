@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from lore.types import PlanOutcome, QueryPlan
+from lore.types import PlanOutcome, QueryPlan, RetrievalResult
 
 #: the offline plan is trusted alone from these signals up
 METRIC_THRESHOLD = 0.9
@@ -56,7 +56,10 @@ _PRECISE = ("value_match", "dimension_reach", "intent")
 
 
 class Planner(Protocol):
-    def plan(self, question: str, previous: QueryPlan | None = None, *, answer_id: str | None = None) -> PlanOutcome: ...
+    """What the pipeline's plan stage calls: a question (with the retrieve stage's result for it) -> an outcome."""
+
+    def plan(self, question: str, previous: QueryPlan | None = None, *, answer_id: str | None = None,
+             retrieval: RetrievalResult | None = None) -> PlanOutcome: ...
 
 
 def policy_for(model: str) -> dict[str, float]:
@@ -76,7 +79,7 @@ def policy_for(model: str) -> dict[str, float]:
 def grounded_fully(outcome: PlanOutcome, *, metric: float = METRIC_THRESHOLD, coverage: float = COVERAGE_THRESHOLD) -> bool:
     """Whether the offline planner's outcome can stand without the model.
 
-    >>> from lore.types import PlanOutcome, QueryPlan
+    >>> from lore.types import PlanOutcome, QueryPlan, RetrievalResult
     >>> ok = PlanOutcome(status="plan", plan=QueryPlan(metrics=("x",)), signals={"metric_match": 1.0, "coverage": 0.9})
     >>> weak = PlanOutcome(status="plan", plan=QueryPlan(metrics=("x",)), signals={"metric_match": 1.0, "coverage": 0.6})
     >>> unsure = PlanOutcome(status="plan", plan=QueryPlan(metrics=("x",)), signals={"metric_match": 1.0,
@@ -146,17 +149,18 @@ class CascadePlanner:
         return self._llm.prompt_version if hasattr(self._llm, "plan") else None
 
     def replan(self, question: str, previous: QueryPlan | None, failed: QueryPlan, error: str, *,
-               answer_id: str | None = None) -> PlanOutcome | None:
+               answer_id: str | None = None, retrieval: RetrievalResult | None = None) -> PlanOutcome | None:
         """The model's second try at a plan of its own that failed when it ran (None: the plan was not the model's)."""
         if not failed.planner.startswith("llm"):
             return None
-        return self.llm.replan(question, previous, failed, error, answer_id=answer_id)
+        return self.llm.replan(question, previous, failed, error, answer_id=answer_id, retrieval=retrieval)
 
-    def plan(self, question: str, previous: QueryPlan | None = None, *, answer_id: str | None = None) -> PlanOutcome:
-        off = self.offline.plan(question, previous)
+    def plan(self, question: str, previous: QueryPlan | None = None, *, answer_id: str | None = None,
+             retrieval: RetrievalResult | None = None) -> PlanOutcome:
+        off = self.offline.plan(question, previous, retrieval=retrieval)
         if off.status == "refuse" or grounded_fully(off) or is_precise_clarification(off):
             return off
-        llm = self.llm.plan(question, previous, answer_id=answer_id)
+        llm = self.llm.plan(question, previous, answer_id=answer_id, retrieval=retrieval)
         if off.status != "plan" or off.plan is None:
             if llm.status == "plan" and llm.plan is not None:
                 if llm.signals.get("metric_evidence", 1.0) >= self.min_evidence:
@@ -179,7 +183,7 @@ def _with(outcome: PlanOutcome, agreement: float, *, note: str) -> PlanOutcome:
     plan = outcome.plan
     if plan is not None:
         plan = plan.model_copy(update={"notes": (*plan.notes, note)})
-    return outcome.model_copy(update={"plan": plan, "signals": {**outcome.signals, "agreement": agreement}})
+    return outcome.model_copy(update={"plan": plan, "signals": outcome.signals.with_(agreement=agreement)})
 
 
 def _summary(plan: QueryPlan) -> str:

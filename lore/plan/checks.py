@@ -66,7 +66,7 @@ def check_outcome(outcome: PlanOutcome, layer: SemanticLayer) -> PlanOutcome:
         return f"“{f.values[0]}” ({col.display if col else f.ref})"
 
     return PlanOutcome(
-        status="clarify", plan=outcome.plan, signals={**outcome.signals, "coverage": 0.0},
+        status="clarify", plan=outcome.plan, signals=outcome.signals.with_(coverage=0.0),
         message=(f"{said(a)} and {said(b)} each pick out one {node.display} in a different way, so no row is "
                  "both and the answer would be empty. If you meant both, name them the same way (two of the same "
                  "kind of value) and ask again."))

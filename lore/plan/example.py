@@ -40,7 +40,7 @@ from lore.plan.words import NUMBER_WORDS
 from lore.retrieve.documents import Example
 from lore.retrieve.lexical import STOP_WORDS, stem
 from lore.semantic.spec import METRIC_TIME
-from lore.types import Grounding, PlanOutcome, QueryPlan, TimeWindow
+from lore.types import Grounding, PlanOutcome, QueryPlan, RetrievalResult, TimeWindow
 
 #: the least vector similarity for a near match (signatures must also be equal)
 NEAR_SIMILARITY = 0.8
@@ -247,13 +247,18 @@ class ExamplePlanner:
         self.catalog = catalog
         self.today = today
 
-    def match(self, question: str) -> ExampleMatch | None:
-        """The verified example that means the same as ``question``, if any."""
+    def match(self, question: str, retrieval: RetrievalResult | None = None) -> ExampleMatch | None:
+        """The verified example that means the same as ``question``, if any (``retrieval``: the retrieve stage's
+        result for it, searched here when not given or not for these words)."""
         text = normalise(question)
         if not text or safety_check(text) is not None or self.searcher.count("example") == 0:
             return None
+        if retrieval is not None and retrieval.serves(text, CANDIDATES, ("example",)):
+            found = retrieval.top(CANDIDATES, ("example",))
+        else:
+            found = self.searcher.search(text, k=CANDIDATES, kinds=["example"])
         examples: list[tuple[Example, float]] = []
-        for hit in self.searcher.search(text, k=CANDIDATES, kinds=["example"]).hits:
+        for hit in found.hits:
             example = self.searcher.example(hit.ref)
             if example is not None:
                 examples.append((example, hit.vector_score))
@@ -270,9 +275,10 @@ class ExamplePlanner:
                 return ExampleMatch(example, "near", similarity)
         return None
 
-    def plan(self, question: str, previous: QueryPlan | None = None) -> PlanOutcome | None:
+    def plan(self, question: str, previous: QueryPlan | None = None, *,
+             retrieval: RetrievalResult | None = None) -> PlanOutcome | None:
         """A plan from a matching verified example, or ``None`` (then another planner answers)."""
-        found = self.match(question)
+        found = self.match(question, retrieval)
         if found is None:
             return None
         try:

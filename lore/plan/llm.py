@@ -45,7 +45,7 @@ from lore.plan.catalog import Catalog, find_phrases, tokenize
 from lore.plan.prompt import PromptTemplate, load_prompt
 from lore.plan.timeparse import parse_time
 from lore.semantic.spec import GRAINS, METRIC_TIME
-from lore.types import Filter, Grounding, OrderBy, PlanOutcome, QueryPlan, Scalar, TimeWindow
+from lore.types import Filter, Grounding, OrderBy, PlanOutcome, QueryPlan, RetrievalResult, Scalar, TimeWindow
 
 if TYPE_CHECKING:  # pragma: no cover
     from lore.llm.chat import Reply, StructuredChat
@@ -280,7 +280,9 @@ class LLMPlanner:
         return f"llm:{self.chat.name}"
 
     # --- entry point -------------------------------------------------------------------
-    def plan(self, question: str, previous: QueryPlan | None = None, *, answer_id: str | None = None) -> PlanOutcome:
+    def plan(self, question: str, previous: QueryPlan | None = None, *, answer_id: str | None = None,
+             retrieval: RetrievalResult | None = None) -> PlanOutcome:
+        """Plan ``question``; ``retrieval`` is the retrieve stage's result for it (searched here when not given)."""
         from lore.plan.offline import normalise, safety_check
 
         text = normalise(question)
@@ -292,12 +294,12 @@ class LLMPlanner:
             return PlanOutcome(status="refuse", message=f"I can't do that: {why}. I answer read-only questions "
                                "about the governed metrics.", signals={"safety": 0.0})
 
-        choices = self.choices(text, previous)
-        messages = self.template.render(self.prompt_values(text, choices, previous))
+        choices = self.choices(text, previous, retrieval=retrieval)
+        messages = self.template.render(self.prompt_values(text, choices, previous, retrieval=retrieval))
         return self._converse(text, messages, choices, previous, answer_id, attempts=self.max_retries + 1)
 
     def replan(self, question: str, previous: QueryPlan | None, failed: QueryPlan, error: str, *,
-               answer_id: str | None = None) -> PlanOutcome:
+               answer_id: str | None = None, retrieval: RetrievalResult | None = None) -> PlanOutcome:
         """Once more, after ``failed`` (this planner's plan) passed every check but failed when it ran.
 
         The model sees its plan and the engine's error (with the valid choices) and gets one attempt.
@@ -305,8 +307,8 @@ class LLMPlanner:
         from lore.plan.offline import normalise
 
         text = normalise(question)
-        choices = self.choices(text, previous)
-        messages = [*self.template.render(self.prompt_values(text, choices, previous)),
+        choices = self.choices(text, previous, retrieval=retrieval)
+        messages = [*self.template.render(self.prompt_values(text, choices, previous, retrieval=retrieval)),
                     ("assistant", json.dumps(plan_to_reply(failed))),
                     *self.repair.render({"error": f"the query failed when it ran: {error}",
                                          "alternatives": "Valid choices: " + "; ".join(self._alternatives(choices)) + "."})]
@@ -345,10 +347,10 @@ class LLMPlanner:
             suggestions=tuple(choices.metrics[:5]), signals={"llm_retries": 0.0})
 
     # --- choices and prompt ------------------------------------------------------------
-    def choices(self, question: str, previous: QueryPlan | None = None) -> Choices:
+    def choices(self, question: str, previous: QueryPlan | None = None, *,
+                retrieval: RetrievalResult | None = None) -> Choices:
         """The metrics, dimensions and values this question's plan may use."""
-        found = self.retriever.search(question, k=max(self.k_metrics, self.k_dimensions),
-                                      kinds=["metric", "dimension"]) if self.retriever is not None else None
+        found = self._search(question, max(self.k_metrics, self.k_dimensions), ("metric", "dimension"), retrieval)
         scores: dict[str, float] = {}
         metrics: list[str] = []
         dims: list[str] = []
@@ -366,7 +368,7 @@ class LLMPlanner:
         for m in find_phrases(tokens, self.cat.dimension_entries):
             if self._groupable(m.ref):
                 dims.insert(0, m.ref)
-        values = self._values_named(question, tokens)
+        values = self._values_named(question, tokens, retrieval)
         if previous is not None:
             metrics += [m for m in previous.metrics if m not in metrics]
         facts = self.cat.facts_of([m for m in metrics if m in self.layer.metrics])
@@ -439,13 +441,24 @@ class LLMPlanner:
         col = self.cat.column(ref)
         return col is not None and col.kind in ("categorical", "boolean")
 
-    def _values_named(self, question: str, tokens: Sequence[Any]) -> list[tuple[str, str]]:
+    def _search(self, text: str, k: int, kinds: tuple[str, ...], retrieval: RetrievalResult | None) -> RetrievalResult | None:
+        """The best ``k`` documents of ``kinds`` for ``text``: from the retrieve stage's result when it holds them."""
+        if retrieval is not None and retrieval.serves(text, k, kinds):
+            return retrieval.top(k, kinds)
+        return self.retriever.search(text, k=k, kinds=list(kinds)) if self.retriever is not None else None
+
+    def _values_named(self, question: str, tokens: Sequence[Any],
+                      retrieval: RetrievalResult | None = None) -> list[tuple[str, str]]:
         """Values mentioned verbatim, except inside a longer metric phrase ("product" in "product sales")."""
         named = find_phrases(list(tokens), self.cat.metric_index or self.cat.metric_entries)
         metric_spans = [(tokens[m.start].start, tokens[m.end - 1].end) for m in named]
         out: list[tuple[str, str]] = []
-        if self.retriever is not None:
-            for m in self.retriever.match_values(question):
+        if retrieval is not None and retrieval.question == question and retrieval.values is not None:
+            mentioned: Sequence[Any] = retrieval.values
+        else:
+            mentioned = self.retriever.match_values(question) if self.retriever is not None else ()
+        if mentioned:
+            for m in mentioned:
                 inside = any(s <= m.span[0] and m.span[1] <= e and (e - s) > (m.span[1] - m.span[0]) for s, e in metric_spans)
                 if m.score >= 0.5 and not inside:
                     out.append((m.ref, m.value))
@@ -464,7 +477,8 @@ class LLMPlanner:
         tables = {self.layer.nodes[n].table for n in nodes if n in self.layer.nodes and self.layer.nodes[n].table}
         return {t: tuple(self.schema[t]) for t in sorted(tables) if t in self.schema}
 
-    def prompt_values(self, question: str, choices: Choices, previous: QueryPlan | None) -> dict[str, str]:
+    def prompt_values(self, question: str, choices: Choices, previous: QueryPlan | None, *,
+                      retrieval: RetrievalResult | None = None) -> dict[str, str]:
         """The text pasted into the template: definitions, values, time hint, examples, previous plan."""
         metrics = []
         for name in choices.metrics:
@@ -497,16 +511,17 @@ class LLMPlanner:
             "values": "\n".join(values),
             "grouping": "\n".join(grouping),
             "time": "\n".join(times),
-            "examples": self._examples_text(question),
+            "examples": self._examples_text(question, retrieval),
             "previous": self._previous_text(previous),
             "tables": self._tables_text(choices),
             "question": question,
         }
 
-    def _examples_text(self, question: str) -> str:
+    def _examples_text(self, question: str, retrieval: RetrievalResult | None = None) -> str:
         if self.retriever is None or self.examples <= 0:
             return ""
-        hits = self.retriever.search(question, k=self.examples, kinds=["example"]).of_kind("example")
+        found = self._search(question, self.examples, ("example",), retrieval)
+        hits = found.of_kind("example") if found is not None else []
         lines = []
         for hit in hits[: self.examples]:
             if hit.score < 0.5:

@@ -7,8 +7,7 @@
 - :func:`match_values`: values mentioned verbatim in a question (pure, fast).
 
 chromadb takes about half a second to import, so the names that need it
-(:class:`Retriever`, :class:`Hit`, :class:`RetrievalResult`,
-:class:`LoreEmbeddingFunction`) are imported on first use.
+(:class:`Retriever`, :class:`LoreEmbeddingFunction`) are imported on first use.
 """
 
 from __future__ import annotations
@@ -19,14 +18,13 @@ from typing import TYPE_CHECKING, Any
 from lore.retrieve.documents import Example, IndexDoc
 from lore.retrieve.embed import Embedder
 from lore.retrieve.lexical import ValueMatch, ValueMatcher, match_values
+from lore.types import Hit, RetrievalResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from lore.retrieve.embedding_function import LoreEmbeddingFunction
-    from lore.retrieve.index import Hit, RetrievalResult, Retriever
+    from lore.retrieve.index import Retriever
 
 _LAZY = {
-    "Hit": "lore.retrieve.index",
-    "RetrievalResult": "lore.retrieve.index",
     "Retriever": "lore.retrieve.index",
     "index_state": "lore.retrieve.index",
     "LoreEmbeddingFunction": "lore.retrieve.embedding_function",

@@ -18,14 +18,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Literal
 
 from lore.retrieve.lexical import LexicalDoc
 from lore.semantic.spec import Column, Metric, Node, SemanticLayer
-from lore.types import Frozen
+from lore.types import Frozen, Kind
 
-Kind = Literal["metric", "dimension", "value", "example"]
 KINDS: tuple[str, ...] = ("metric", "dimension", "value", "example")
+#: how many documents of each kind the retrieve stage keeps for the planners (they take their best few)
+RETRIEVE_K = 8
 
 #: bump when what is indexed, or how, changes: persisted indexes then rebuild
 INDEX_FORMAT = "lore-index-1"

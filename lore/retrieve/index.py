@@ -45,9 +45,9 @@ from lore.retrieve.documents import (
     DEFAULT_MAX_VALUES,
     INDEX_FORMAT,
     KINDS,
+    RETRIEVE_K,
     Example,
     IndexDoc,
-    Kind,
     content_hash,
     example_doc,
     layer_documents,
@@ -56,31 +56,13 @@ from lore.retrieve.embed import Embedder
 from lore.retrieve.embedding_function import LoreEmbeddingFunction
 from lore.retrieve.lexical import LexicalIndex, ValueMatch, ValueMatcher
 from lore.semantic.spec import SemanticLayer
-from lore.types import Frozen
+from lore.types import Hit, RetrievalResult
 
 COLLECTION = "lore_index"
 VECTOR_WEIGHT = 0.6
 LEXICAL_WEIGHT = 0.4
 NAMED_THRESHOLD = 0.9
 NAMED_FLOOR = 0.85
-
-
-class Hit(Frozen):
-    """One retrieved document and why it scored."""
-
-    kind: Kind
-    #: the document id in the index, e.g. ``metric:total_streaming_hours``
-    id: str
-    #: metric name | dimension ref ``node.attr`` | for values the dimension ref | example id
-    ref: str
-    #: the value, for kind=value
-    value: str | None = None
-    #: what was indexed
-    text: str
-    #: combined score, 0..1
-    score: float
-    vector_score: float
-    lexical_score: float
 
 
 class _KindVectors:
@@ -129,15 +111,6 @@ class _KindVectors:
     def without(self, ids: Collection[str]) -> _KindVectors:
         keep = [n for n, i in enumerate(self.ids) if i not in ids]
         return _KindVectors([self.ids[n] for n in keep], self.matrix[keep])
-
-
-class RetrievalResult(Frozen):
-    question: str
-    hits: tuple[Hit, ...] = ()
-
-    def of_kind(self, kind: str) -> list[Hit]:
-        """The hits of one kind, best first."""
-        return [h for h in self.hits if h.kind == kind]
 
 
 def combine(vector: float, lexical: float) -> float:
@@ -239,7 +212,7 @@ class Retriever:
         """Up to ``k`` hits of each kind in ``kinds`` (default: all), best first overall."""
         wanted = _check_kinds(kinds)
         if not question.strip() or k <= 0:
-            return RetrievalResult(question=question)
+            return RetrievalResult(question=question, k=max(k, 0), kinds=wanted)
         docs, lexical_index, sizes, vectors = self._docs, self._lexical, self._sizes, self._vectors  # one snapshot
         qvec = self.embedder.embed_one(question)
         lexical = lexical_index.score(question, kinds=wanted)
@@ -271,7 +244,12 @@ class Retriever:
             scored.sort(key=lambda h: (-h.score, -h.vector_score, h.id))
             hits.extend(scored[:k])
         hits.sort(key=lambda h: (-h.score, -h.vector_score, h.id))
-        return RetrievalResult(question=question, hits=tuple(hits))
+        return RetrievalResult(question=question, hits=tuple(hits), k=k, kinds=wanted)
+
+    def retrieve(self, question: str, *, k: int = RETRIEVE_K) -> RetrievalResult:
+        """The ``retrieve`` stage's result: the ``k`` best documents of every kind, and the values named verbatim."""
+        found = self.search(question, k=k)
+        return found.model_copy(update={"values": tuple(self.match_values(question))})
 
     @staticmethod
     def _hit(doc: IndexDoc, vector: float, lexical: float) -> Hit:

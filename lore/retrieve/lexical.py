@@ -17,9 +17,10 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import numpy as np
+
+from lore.types import ValueMatch
 
 #: words that carry no meaning for matching a question to a metric, attribute or value
 STOP_WORDS: frozenset[str] = frozenset(
@@ -87,15 +88,6 @@ def terms(text: str) -> tuple[str, ...]:
 
 
 # --- verbatim value mentions -------------------------------------------------------
-
-
-class ValueMatch(NamedTuple):
-    """A dimension value mentioned in a question: where, and how sure (0..1)."""
-
-    ref: str
-    value: str
-    span: tuple[int, int]
-    score: float
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ def test_a_typed_plan_is_grounded_compiled_and_right(make_planner, demo_lore, ra
     assert plan.time == TimeWindow(start=date(2026, 1, 1), end=date(2026, 12, 31), label="2026")
     assert plan.planner == "llm:scripted"
     assert {g.kind for g in plan.groundings} >= {"metric", "dimension", "time"}
-    assert out.signals["metric_match"] > 0.5 and out.signals["llm_attempts"] == 1.0
+    assert out.signals.metric_match > 0.5 and out.signals.llm_attempts == 1.0
     got = [(r[0], pytest.approx(r[1])) for r in rows_of(demo_lore, plan)]
     assert got == hand(raw_db, f"""SELECT t.org, SUM(k.cost_usd) FROM cloud_costs k JOIN teams t ON t.team_name = k.team_name
                                    WHERE k.usage_date {Y2026} GROUP BY t.org""")
@@ -91,7 +91,7 @@ def test_an_unknown_metric_goes_back_with_the_valid_ones(make_planner, exchange_
     assert "unknown metric cloud_spend_total" in second and "Valid choices: metrics" in second and "cloud_cost" in second
     assert model.calls[1].messages[-2][0] == "assistant"  # the bad reply is shown back to the model
     assert outcomes(exchange_log) == ["invalid", "ok"]
-    assert out.signals["llm_attempts"] == 0.5
+    assert out.signals.llm_attempts == 0.5
 
 
 def test_a_value_that_is_not_real_is_rejected_with_the_closest_real_ones(make_planner) -> None:
@@ -243,7 +243,7 @@ def test_free_sql_passes_the_guard_and_lowers_confidence(make_planner, demo_lore
     planner, model = make_planner([reply(status="sql", sql=sql, message="Titles released since 2025 by type.")])
     out = planner.plan("how many titles of each type were released since 2025")
     assert out.status == "plan" and out.plan.sql == sql
-    assert out.signals["free_sql"] == 0.6 and out.signals["metric_match"] == 0.6
+    assert out.signals.free_sql == 0.6 and out.signals.metric_match == 0.6
     assert any("wrote this SQL itself" in n for n in out.plan.notes)
     assert "Tables for status sql" in model.calls[0].prompt and "titles(" in model.calls[0].prompt
     got = sorted(demo_lore.sql(out.plan.sql).rows, key=str)

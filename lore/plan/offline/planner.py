@@ -46,7 +46,7 @@ from lore.plan.offline.parse import Parse
 from lore.plan.offline.request import check_request
 from lore.plan.offline.text import normalise
 from lore.plan.offline.values import accept_values, find_values, read_booleans
-from lore.types import PlanOutcome, QueryPlan
+from lore.types import PlanOutcome, QueryPlan, RetrievalResult
 
 Pass = Callable[[Parse, Env], None]
 
@@ -107,7 +107,10 @@ class OfflinePlanner:
         self.env = Env(lex=Lexicon.build(context.catalog, context.values), searcher=context.searcher,
                        today=context.today, bounds=dict(context.bounds))
 
-    def plan(self, question: str, previous: QueryPlan | None = None, *, answer_id: str | None = None) -> PlanOutcome:
+    def plan(self, question: str, previous: QueryPlan | None = None, *, answer_id: str | None = None,
+             retrieval: RetrievalResult | None = None) -> PlanOutcome:
+        """Plan ``question``. ``retrieval`` (the retrieve stage's result) is not needed: the passes look up the
+        phrases they are unsure of themselves (``Context.searcher``), each with its values masked."""
         p = self.parse(question, previous)
         if p.outcome is not None:
             return p.outcome
