@@ -33,11 +33,11 @@ from typing import TYPE_CHECKING, Any
 from lore.errors import AskerError, EngineError, GuardError, LoreError, OperatorError, QueryTimeout, ResultTooLarge
 from lore.types import Frozen, QueryPlan, ResultSet
 
-from feedback.policy import AutoRule
-from feedback.store import FeedbackStore, Nomination
-
 if TYPE_CHECKING:  # pragma: no cover
     from lore.core import Lore
+
+    from feedback.policy import AutoRule
+    from feedback.store import FeedbackStore, Nomination
 
 #: the actor name of decisions made by a policy rule
 POLICY_ACTOR = "policy"

@@ -56,6 +56,7 @@ from lore.retrieve.lexical import terms
 from lore.types import Answer, Frozen, QueryPlan
 
 from feedback.policy import FeedbackPolicy, Voter, load_policy
+from feedback.review import verify_by_policy
 
 if TYPE_CHECKING:  # pragma: no cover
     from lore.core import Lore
@@ -732,8 +733,6 @@ class FeedbackStore:
                 note = ("Nominated: it teaches LORE once a reviewer approves it (votes from an identity that was "
                         "not verified by a sign-in count toward no automatic rule).")
             return vote.model_copy(update={"note": vote.note or note})
-        from feedback.review import verify_by_policy
-
         status, note = verify_by_policy(self, pair, rule)
         return vote.model_copy(update={"nomination_status": status, "note": note})
 

@@ -357,7 +357,7 @@ class Lore:
         sql = exp.select("*").from_(exp.to_table(table)).limit(3).sql(dialect="duckdb")
         return [tuple(r) for r in self.sql(sql).rows]
 
-    # --- access control: see lore/access.py ----------------------------------------
+    # --- access control: see lore/access/ ----------------------------------------
     @cached_property
     def access(self) -> AccessConfig | None:
         """The ``access:`` section of lore.yaml, validated (None: no per-user limits)."""
@@ -421,7 +421,7 @@ class Lore:
         """Answer one self-contained question (use :meth:`chat` for follow-ups)."""
         return self.chat(user=user).ask(question)
 
-    # --- answer cache and warm-up: see lore/cache.py -----------------------------------
+    # --- answer cache and warm-up: see lore/cache/ -----------------------------------
     @cached_property
     def answer_cache(self) -> AnswerCache[CachedResult] | None:
         """This instance's answer cache, or None when ``settings.answer_cache`` is off.

@@ -39,7 +39,7 @@ class ProjectConfig(BaseModel):
     today: date | None = None
     #: the feedback loop's policy (reviewers, trusted_users, auto_verify_min_users, penalty): see feedback/policy.py
     feedback: dict[str, Any] | None = None
-    #: per-user access: metrics, dimensions and row filters per group and user (see lore/access.py)
+    #: per-user access: metrics, dimensions and row filters per group and user (see lore/access/)
     access: dict[str, Any] | None = None
 
 

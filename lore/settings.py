@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     duckdb_memory_limit: str = "320MB"
     duckdb_max_temp_directory_size: str = "1GB"
 
-    # --- the answer cache (lore/cache.py) ---------------------------------
+    # --- the answer cache (lore/cache/) ---------------------------------
     #: reuse the result of a plan computed before on the same data and layer: LORE_ANSWER_CACHE
     answer_cache: bool = True
     #: the most cached results per process

@@ -71,6 +71,30 @@ class AdhocMetric(Frozen):
     expr: str
 
 
+class Share(Frozen):
+    """Share of a total: each row's part of the whole, as a fraction (0..1), in a column ``<metric>_share``.
+
+    - "hours by region, as a share of the total": ``Share()`` with the region as the query's dimension;
+    - "each device's share within each region": ``Share(within=("countries.region",))``, both as dimensions;
+    - "what % of hours came from mobile": the device as a dimension, ``keep`` the mobile row: the whole is
+      every device's hours (the query's filters still apply), only the mobile row is shown;
+    - "what share of each store's sales was food": ``Share(metric="food_sales", whole="sales")``, the cut over
+      its whole in each row.
+
+    Only a metric that adds up (a sum or a count) has shares; the compiler says so otherwise.
+    """
+
+    #: the metric whose share is taken (None: the query's first metric)
+    metric: str | None = None
+    #: dimensions of the query the whole is taken within (empty: the grand total)
+    within: tuple[str, ...] = ()
+    #: filters on the query's dimensions applied to the shares, after the whole is taken
+    keep: tuple[Filter, ...] = ()
+    #: the whole is another metric of the query, row by row: ``metric`` is a cut of it ("what share of sales was
+    #: food": food sales over sales, in each row); no window, ``within`` and ``keep`` stay empty
+    whole: str | None = None
+
+
 class SemanticQuery(Frozen):
     """What to compute: metrics at a dimensional grain, with filters, order and limit.
 
@@ -88,6 +112,8 @@ class SemanticQuery(Frozen):
     adhoc: tuple[AdhocMetric, ...] = ()
     #: a listing: rows of this node, with ``dimensions`` as its columns and no aggregation
     rows_of: str | None = None
+    #: each row's share of a total (see :class:`Share`)
+    share: Share | None = None
 
 
 class ColumnMeta(Frozen):
@@ -346,6 +372,8 @@ class QueryPlan(Frozen):
     adhoc: tuple[AdhocMetric, ...] = ()
     #: a listing: the node whose rows are listed, ``dimensions`` being the columns shown
     rows_of: str | None = None
+    #: each row's share of a total (see :class:`Share`)
+    share: Share | None = None
 
     @property
     def runs_sql(self) -> bool:
@@ -364,7 +392,8 @@ class QueryPlan(Frozen):
         if self.time is not None and (tf := self.time.filter()) is not None:
             filters.append(tf)
         return SemanticQuery(metrics=self.metrics, dimensions=self.dimensions, filters=tuple(filters),
-                             order_by=self.order_by, limit=self.limit, adhoc=self.adhoc, rows_of=self.rows_of)
+                             order_by=self.order_by, limit=self.limit, adhoc=self.adhoc, rows_of=self.rows_of,
+                             share=self.share)
 
     def key(self) -> str:
         """A canonical text of what the plan computes (for caches and comparisons)."""
@@ -375,6 +404,8 @@ class QueryPlan(Frozen):
             fields.add("adhoc")
         if self.rows_of:
             fields.add("rows_of")
+        if self.share:
+            fields.add("share")
         return json.dumps(self.model_dump(include=fields, mode="json"), sort_keys=True)
 
 

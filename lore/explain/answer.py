@@ -97,9 +97,21 @@ def restate(plan: QueryPlan, layer: SemanticLayer) -> str:
     else:
         names = [adhoc.get(m) or _metric_label(layer, m) for m in plan.metrics] or ["(no metric)"]
         text = " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
-        dims = [_dim_label(layer, d) for d in plan.dimensions]
+        share = plan.share
+        shown_dims = [d for d in plan.dimensions if share is None or not share.keep or d not in {f.ref for f in share.keep}]
+        dims = [_dim_label(layer, d) for d in shown_dims]
+        if share is not None and share.whole is not None:
+            cut = adhoc.get(share.metric or "") or _metric_label(layer, share.metric or plan.metrics[0])
+            text = f"{cut} as a share of {_metric_label(layer, share.whole)}"
+        elif share is not None:
+            text = "Share of " + text[:1].lower() + text[1:]
+            if share.keep:
+                text += " from " + " and ".join(" or ".join(map(str, f.values)) for f in share.keep)
+            dims = [x for d, x in zip(shown_dims, dims) if d not in share.within]
         if dims:
             text += " by " + (", ".join(dims[:-1]) + " and " + dims[-1] if len(dims) > 1 else dims[0])
+        if share is not None and share.within:
+            text += " within each " + " and ".join(_dim_label(layer, d) for d in share.within)
     scope = scope_phrases(plan, layer)
     if scope:
         text += ", " + "; ".join(scope)
@@ -120,6 +132,39 @@ def _dim_label(layer: SemanticLayer, ref: str) -> str:
 def _metric_label(layer: SemanticLayer, name: str) -> str:
     m = layer.metrics.get(name)
     return (m.label or name.replace("_", " ")) if m else name
+
+
+def _share_message(plan: QueryPlan, result: ResultSet, metrics: list[int], dims: list[int], scope_text: str) -> str:
+    """A share of a total in words: the kept segment's part of the whole, or the largest parts."""
+    cols, share_at, value_at = result.columns, metrics[-1], metrics[0]
+    metric = cols[value_at].label.lower()
+    kept = {f.ref for f in plan.share.keep} if plan.share is not None else set()
+    rows = sorted((r for r in result.rows if isinstance(r[share_at], (int, float))), key=lambda r: -float(r[share_at]))
+    if not rows:
+        return f"Share of {metric}{scope_text}: no values."
+
+    def name(row: tuple) -> str:
+        return " · ".join(format_value(row[i]) for i in dims)
+
+    if plan.share is not None and plan.share.whole is not None and len(metrics) >= 3:
+        whole_at = metrics[1]
+        if not dims:
+            row = rows[0]
+            of = (f" ({_value(row[value_at], cols[value_at])} of {_value(row[whole_at], cols[whole_at])})"
+                  if row[whole_at] is not None else "")
+            text = f"{cols[value_at].label} were {float(row[share_at]):.1%} of {cols[whole_at].label.lower()}{of}"
+            return text + (f"{scope_text}." if scope_text else ".")
+    if kept:
+        parts = []
+        for row in rows:
+            share, value = float(row[share_at]), row[value_at]
+            whole = (f" ({_value(value, cols[value_at])} of {_value(value / share, cols[value_at])})"
+                     if isinstance(value, (int, float)) and share > 0 else "")
+            parts.append(f"{share:.1%} came from {name(row)}{whole}")
+        return f"Of {metric}{scope_text}, " + "; ".join(parts) + "."
+    shown = ", ".join(f"{name(r)} {float(r[share_at]):.1%}" for r in rows[:4])
+    more = f", and {len(rows) - 4} more" if len(rows) > 4 else ""
+    return f"{cols[share_at].label}{scope_text}: {shown}{more}."
 
 
 def _value(v: Scalar, col: ColumnMeta) -> str:
@@ -153,6 +198,8 @@ def compose_message(plan: QueryPlan, result: ResultSet, layer: SemanticLayer) ->
         return f"{what[:1].upper() + what[1:]}{scope_text}: {shown}" + (f" ({first}{more})." if first else ".")
     if not metrics:
         return f"{len(result.rows):,} rows."
+    if plan.share is not None and result.rows and cols[metrics[-1]].name.endswith("_share"):
+        return _share_message(plan, result, metrics, dims, scope_text)
     first = metrics[0]
     mlabel = cols[first].label
     if not result.rows:

@@ -74,7 +74,7 @@ class GuardContext:
     dialect: str = "duckdb"
     default_limit: int = 1000
     max_rows: int = 10_000
-    #: lower-cased table -> SQL of the subquery that replaces it (per-user row filters, see lore/access.py)
+    #: lower-cased table -> SQL of the subquery that replaces it (per-user row filters, see lore/access/)
     row_filters: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     @cached_property

@@ -527,6 +527,25 @@ def _dim_label(dim: ResolvedDim) -> str:
     return label
 
 
+_AGG_WORDS = {"avg": "an average", "min": "a minimum", "max": "a maximum", "count_distinct": "a count of distinct "
+              "values (one value can be counted in several parts)", "median": "a median"}
+
+
+def _keep_condition(f: Filter, alias: str) -> exp.Expression:
+    """A share's ``keep`` filter over the query's output column ``alias``."""
+    col = exp.column(alias)
+    values = [_literal(v) for v in f.values]
+    if f.op == "=" and len(values) == 1:
+        return exp.EQ(this=col, expression=values[0])
+    if f.op == "!=" and len(values) == 1:
+        return exp.NEQ(this=col, expression=values[0])
+    if f.op == "in" and values:
+        return col.isin(*values)
+    if f.op == "not_in" and values:
+        return exp.Not(this=col.isin(*values))
+    raise CompileError(f"a share keeps segments by equal values (=, !=, in, not in), not by '{f.op}'")
+
+
 def _metric_type(layer: SemanticLayer, name: str) -> str:
     m = layer.metrics[name]
     if m.is_derived:
@@ -697,8 +716,18 @@ class Compiler:
             )
             outer = outer.where(tree)
 
+        share_column: ColumnMeta | None = None
+        if query.share is not None:
+            outer, share_column = self._with_share(outer, query, dims, aliases, metric_expr)
+
         order: list[exp.Expression] = []
         for ob in query.order_by:
+            if share_column is not None and ob.ref == share_column.name:
+                order.append(exp.Ordered(this=exp.column(ob.ref), desc=ob.descending, nulls_first=False))
+                continue
+            if share_column is not None and query.share.keep and ob.ref in layer.metrics and ob.ref not in query.metrics:  # type: ignore[union-attr]
+                raise CompileError(f"a share kept to one segment can be ordered by what it shows, not by '{ob.ref}'",
+                                   suggestions=[*query.metrics, share_column.name])
             order.append(self._order_expr(ob, dims, aliases, metric_expr, query))
         if not order:
             order = [exp.Ordered(this=exp.column(aliases[d.key]), nulls_first=False) for d in dims if d.is_time]
@@ -722,7 +751,84 @@ class Compiler:
             m = layer.metrics[name]
             columns.append(ColumnMeta(name=name, label=m.display[0].upper() + m.display[1:], kind="metric", ref=name,
                                       type=_metric_type(layer, name), unit=m.unit, format=m.format))
+        if share_column is not None:
+            columns.append(share_column)
         return outer, columns, {"tables": tables, "joins": joins, "base_metrics": base}
+
+    def _with_share(self, outer: exp.Select, query: SemanticQuery, dims: list[ResolvedDim], aliases: dict[str, str],
+                    metric_expr) -> tuple[exp.Select, ColumnMeta]:
+        """``outer`` with each row's share of the whole (a window sum over the aggregated rows, within the
+        ``within`` breakdowns), and, with ``keep``, only the kept rows (filtered after the whole is taken)."""
+        share = query.share
+        assert share is not None
+        layer = self.layer
+        name = share.metric or query.metrics[0]
+        if name not in query.metrics:
+            raise CompileError(f"the share is of '{name}', which this query does not compute", suggestions=list(query.metrics))
+        metric = layer.metrics[name]
+        if share.whole is not None:  # a cut over its whole: a distinct count is a part of its whole too
+            return self._cut_share(query, name, metric, metric_expr, outer)
+        if metric.is_derived or metric.agg not in ("sum", "count"):
+            how = "a ratio of other metrics" if metric.is_derived else f"{_AGG_WORDS.get(metric.agg or '', 'not a total')}"
+            additive = [n for n, m in layer.metrics.items() if not m.is_derived and m.agg in ("sum", "count")]
+            same_rows = [n for n in additive if layer.metrics[n].source == metric.source]  # over the same rows first
+            raise CompileError(f"{metric.display} has no share of a total: it is {how}, so its parts do not add up to "
+                               "the whole. Shares are taken of a metric that is a sum or a count.",
+                               suggestions=(same_rows + [n for n in additive if n not in same_rows])[:5])
+        if not dims:
+            raise CompileError("a share of the total needs a breakdown (the parts) or a segment to keep "
+                               "(\"what share came from mobile\")")
+        by_key = {d.key: aliases[d.key] for d in dims}
+
+        def alias_of(ref: str) -> str:
+            key = resolve_dimension(layer, ref).key
+            if key not in by_key:
+                raise CompileError(f"'{ref}' is not a breakdown of this query: a share is taken within, or kept to, "
+                                   "the query's own breakdowns", suggestions=list(by_key))
+            return by_key[key]
+
+        within = list(dict.fromkeys(alias_of(r) for r in share.within))
+        if len(within) == len(dims):
+            raise CompileError("each row's share within all of its own breakdowns is always 100%: take the share "
+                               "within fewer breakdowns", suggestions=list(by_key))
+        value = metric_expr(name)
+        whole = exp.Window(this=exp.Sum(this=value.copy()), partition_by=[exp.column(a) for a in within] or None)
+        ratio = exp.Div(this=exp.cast(value.copy(), "DOUBLE"),
+                        expression=exp.Nullif(this=whole, expression=exp.Literal.number(0)))
+        column = f"{name}_share"
+        outer = outer.select(exp.alias_(ratio, column))
+        if share.keep:
+            conditions = [_keep_condition(f, alias_of(f.ref)) for f in share.keep]
+            shown = [exp.column(e.alias_or_name) for e in outer.expressions]
+            outer = exp.select(*shown).from_(outer.subquery("shares")).where(exp.and_(*conditions))
+        within_words = " within each " + " and ".join(_dim_label(d).lower() for d in dims if aliases[d.key] in within) \
+            if within else ""
+        meta = ColumnMeta(name=column, label=f"Share of {metric.display}{within_words}", kind="metric", ref=name,
+                          type="DOUBLE", format="percent")
+        return outer, meta
+
+    def _cut_share(self, query: SemanticQuery, name: str, metric: Metric, metric_expr,
+                   outer: exp.Select) -> tuple[exp.Select, ColumnMeta]:
+        """The share of a whole that a cut of it is, row by row (``share.whole``)."""
+        share = query.share
+        assert share is not None and share.whole is not None
+        whole = self.layer.metrics.get(share.whole)
+        if whole is None or share.whole not in query.metrics:
+            raise CompileError(f"the whole of a share must be a metric of the query, not '{share.whole}'",
+                               suggestions=list(query.metrics))
+        if share.within or share.keep:
+            raise CompileError("a share of a whole metric is taken row by row: it has no 'within' or 'keep'")
+        if metric.is_derived or whole.is_derived or whole.agg != metric.agg or whole.source != metric.source \
+                or metric.agg not in ("sum", "count", "count_distinct"):
+            raise CompileError(f"{metric.display} is not a part of {whole.display}: a share of a whole needs both "
+                               "to add up the same rows the same way (one a filtered cut of the other)",
+                               suggestions=[n for n in self.layer.metrics if n in query.metrics])
+        ratio = exp.Div(this=exp.cast(metric_expr(name), "DOUBLE"),
+                        expression=exp.Nullif(this=metric_expr(share.whole), expression=exp.Literal.number(0)))
+        column = f"{name}_share"
+        meta = ColumnMeta(name=column, label=f"{metric.display[:1].upper() + metric.display[1:]} as a share of "
+                          f"{whole.display}", kind="metric", ref=name, type="DOUBLE", format="percent")
+        return outer.select(exp.alias_(ratio, column)), meta
 
     def _listing(self, query: SemanticQuery, dialect: str) -> tuple[exp.Expression, list[ColumnMeta], dict]:
         """Rows of one node with the attributes asked for (reached through many-to-one links), filtered, ordered

@@ -1,4 +1,4 @@
-"""The answer cache (issue 10, lore/cache.py): correct hits, invalidation, bounds and threads. No timing assertions."""
+"""The answer cache (issue 10, lore/cache/): correct hits, invalidation, bounds and threads. No timing assertions."""
 
 from __future__ import annotations
 

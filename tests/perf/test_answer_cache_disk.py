@@ -1,4 +1,4 @@
-"""The answer cache's shared tier on disk (issue 10, lore/cache.py DiskCache, .lore/answers.sqlite).
+"""The answer cache's shared tier on disk (issue 10, lore/cache/ DiskCache, .lore/answers.sqlite).
 
 Warm in one Lore (or process), hit in another; invalidation by data and layer; size bound; a corrupt or
 unusable file never fails or loses an answer; several processes share the file. No timing assertions.

@@ -76,6 +76,14 @@ def _check(planner: Any, case: dict[str, Any]) -> None:
         assert p.order_by and p.order_by[0].ref == ref and p.order_by[0].descending == (direction == "desc")
     if "time" in case:
         assert p.time is not None and case["time"] in p.time.label
+    if "share" in case:  # {within: [refs], keep: ["ref op value"]}; null: no share
+        want = case["share"]
+        if want is None:
+            assert p.share is None, p.share
+        else:
+            assert p.share is not None, p
+            assert sorted(p.share.within) == sorted(want.get("within", [])), p.share
+            assert sorted(_filter(f) for f in p.share.keep) == sorted(want.get("keep", [])), p.share
     if "capped" in case:
         assert ("coverage_cap" in out.signals) == case["capped"], out.signals
 

@@ -19,7 +19,7 @@ from sqlglot import exp
 from lore.semantic.compile import compile_query
 from lore.semantic.load import load_layer
 from lore.semantic.spec import SemanticLayer
-from lore.types import CompiledQuery, Filter, OrderBy, SemanticQuery, to_scalar
+from lore.types import CompiledQuery, Filter, OrderBy, SemanticQuery, Share, to_scalar
 
 FIXTURE_DIR = Path(__file__).parent / "fixture"
 SHOP_YAML = FIXTURE_DIR / "shop.yaml"
@@ -30,18 +30,20 @@ def query_from_data(data: Mapping[str, Any]) -> SemanticQuery:
     """Build a :class:`SemanticQuery` from plain data (as written in ``cases.yaml``).
 
     Filters are strings or ``{ref, op, values}`` mappings; ``order_by`` items are
-    ``{ref, descending}`` mappings or plain reference strings.
+    ``{ref, descending}`` mappings or plain reference strings; ``share`` is ``{metric, within, keep}``.
     """
     filters: list[Filter | str] = []
     for f in data.get("filters") or ():
         filters.append(f if isinstance(f, str) else Filter(ref=f["ref"], op=f.get("op", "="), values=tuple(f.get("values") or ())))
     order = [OrderBy(ref=o) if isinstance(o, str) else OrderBy(**o) for o in data.get("order_by") or ()]
+    share = data.get("share")
     return SemanticQuery(
         metrics=tuple(data.get("metrics") or ()),
         dimensions=tuple(data.get("dimensions") or ()),
         filters=tuple(filters),
         order_by=tuple(order),
         limit=data.get("limit"),
+        share=Share.model_validate(share) if share is not None else None,
     )
 
 

@@ -739,6 +739,8 @@ def unsupported_intent(p: Parse, env: Env) -> None:
             continue
         for t in (m.name, m.label or "", m.description, *m.synonyms):
             own.update(phrase(t))
+    if d.share is not None or any(_is_share(lex, m) for m in d.metrics):
+        return  # read as a share of a total, or the metric is one
     if "%" in p.question and not any(t.stem in ("percent", "percentage") for t in p.tokens):
         labels = ", ".join(lex.metric_label(m) for m in d.metrics if m in lex.layer.metrics)
         p.settle(PlanOutcome(
@@ -769,6 +771,13 @@ def unsupported_intent(p: Parse, env: Env) -> None:
                         "by any dimension or over time.",
                 suggestions=tuple((close + list(d.metrics))[:4]), signals={"intent": 0.0}))
             return
+
+
+def _is_share(lex, name: str) -> bool:  # noqa: ANN001
+    """Whether a metric is itself a share or a percentage (its unit or format says so)."""
+    m = lex.layer.metrics.get(name)
+    return m is not None and ((m.unit or "").lower() in ("share", "percent", "percentage", "%", "ratio")
+                              or (m.format or "") == "percent")
 
 
 def _is_average(lex, name: str) -> bool:  # noqa: ANN001

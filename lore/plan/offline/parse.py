@@ -12,7 +12,7 @@ from datetime import date
 
 from lore.plan.catalog import PhraseMatch, Token
 from lore.plan.timeparse import TimeRange
-from lore.types import AdhocMetric, Filter, Grounding, OrderBy, PlanOutcome, QueryPlan, TimeWindow
+from lore.types import AdhocMetric, Filter, Grounding, OrderBy, PlanOutcome, QueryPlan, Share, TimeWindow
 
 
 @dataclass
@@ -36,6 +36,8 @@ class Draft:
     adhoc: list[AdhocMetric] = field(default_factory=list)
     #: a listing: the node whose rows are listed (no aggregation)
     rows_of: str | None = None
+    #: each row's share of a total
+    share: Share | None = None
 
     def base_metrics(self) -> list[str]:
         """The metrics, with each ad hoc metric replaced by the governed metrics its expression names."""
@@ -64,7 +66,7 @@ class Draft:
                          filters=tuple(self.filters),
                          time=self.time, order_by=tuple(self.order_by), limit=self.limit,
                          groundings=tuple(groundings), planner=planner, notes=tuple(dict.fromkeys(self.notes)),
-                         adhoc=tuple(self.adhoc), rows_of=self.rows_of)
+                         adhoc=tuple(self.adhoc), rows_of=self.rows_of, share=self.share)
 
 
 @dataclass(frozen=True)

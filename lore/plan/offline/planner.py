@@ -44,6 +44,7 @@ from lore.plan.offline.metrics import (
 from lore.plan.offline.ordering import finish_order, read_order
 from lore.plan.offline.parse import Parse
 from lore.plan.offline.request import check_request
+from lore.plan.offline.shares import share_of_total
 from lore.plan.offline.text import normalise
 from lore.plan.offline.values import accept_values, find_values, read_booleans
 from lore.types import PlanOutcome, QueryPlan, RetrievalResult
@@ -81,7 +82,8 @@ PASSES: tuple[Pass, ...] = (
     check_reach,          # breakdowns every metric reaches; a fanning breakdown needs its pin
     identifying_filters,  # a code and a name of two different rows cannot both hold: asked back
     ratio_by_entity,      # "revenue per customer": the defined ratio
-    unsupported_intent,   # averages, medians, shares of a total: asked back
+    share_of_total,       # "what share of sales came from online orders", "% of revenue by store"
+    unsupported_intent,   # averages, medians, what is still no total: asked back
     time_axes,            # a fact's own date is its time axis; per-grain metrics get their grain
     data_bounds,          # a period outside the data says where the data starts and ends
     finish_order,         # the ranking is on the first metric
