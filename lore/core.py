@@ -24,17 +24,16 @@ from lore.settings import Settings
 from lore.types import CompiledQuery, Filter, OrderBy, QueryPlan, ResultSet, SemanticQuery
 
 if TYPE_CHECKING:  # pragma: no cover
-    from lore.access import AccessConfig
+    from lore.access import AccessConfig, Scope, ScopedRetriever
     from lore.cache import AnswerCache, CachedPlan, CachedResult, DiskCache
     from lore.execute.engine import Engine
     from lore.llm.log import ExchangeLog
     from lore.llm.models import ModelHandle
     from lore.pipeline import Chat
-    from lore.plan.cascade import CascadePlanner
-    from lore.plan.llm import LLMPlanner
+    from lore.plan.cascade import Planner
     from lore.plan.catalog import Catalog
-    from lore.plan.offline import OfflinePlanner
     from lore.plan.example import ExamplePlanner
+    from lore.plan.llm import LLMPlanner
     from lore.plugins import Correction, FeedbackBackend, Vote
     from lore.retrieve import Example, Retriever
     from lore.types import Answer
@@ -45,12 +44,12 @@ MAX_INDEXED_VALUES = 500
 MAX_NAMED_VALUES = 10_000
 
 
-def dimension_values(lore: Lore) -> dict[str, list[str]]:
+def dimension_values(lore: Lore | ProjectParts) -> dict[str, list[str]]:
     """The distinct values the value index grounds filters with (see :func:`data_profile`)."""
     return data_profile(lore)[0]
 
 
-def data_profile(lore: Lore) -> tuple[dict[str, list[str]], dict[str, tuple[str, str]]]:
+def data_profile(lore: Lore | ProjectParts) -> tuple[dict[str, list[str]], dict[str, tuple[str, str]]]:
     """Read (or load from the cache) what the planner knows of the data: the distinct values of low-cardinality
     attributes, and the first and last day of each fact's own time column (``node -> (first, last)``).
 
@@ -195,18 +194,163 @@ class SemanticAPI:
         return self._lore.run_compiled(compiled)
 
 
-class Lore:
-    """One open project. Cheap to create; the warehouse and the layer load on first use."""
+class ProjectParts:
+    """The parts of one project that every view of it shares, each opened on first use: the hardened engine, the
+    whole semantic layer and its values, the retrieval index, the model and its log, the answer caches and the
+    feedback backend. One per project; closed by the project's :class:`Lore`."""
 
-    def __init__(self, project: Project, settings: Settings) -> None:
+    def __init__(self, lore: Lore) -> None:
+        self.project = lore.project
+        self.settings = lore.settings
+        #: the project's own (unscoped) Lore: the feedback plugin is given it
+        self.lore = lore
+        self.lock = threading.Lock()
+        # feedback: the store revision the retriever's verified examples reflect
+        self.examples_lock = threading.Lock()
+        self.examples_revision = 0
+        # access control: one view per distinct set of rules
+        self.views: dict[str, Lore] = {}
+
+    def opened(self, part: str) -> bool:
+        """Whether ``part`` (a cached property's name) has been opened."""
+        return part in self.__dict__
+
+    @cached_property
+    def engine(self) -> Engine:
+        from lore.execute.engine import Engine
+
+        return Engine.open(self.project.warehouse_path, self.settings)
+
+    @cached_property
+    def layer(self) -> SemanticLayer:
+        """The whole semantic layer, checked against the warehouse (raises SemanticLayerError)."""
+        layer = load_layer(self.project.semantic_path)
+        issues = [i for i in validate(layer, self.engine.schema()) if i.severity == "error"]
+        if issues:
+            raise SemanticLayerError(issues)
+        return layer
+
+    @cached_property
+    def schema(self) -> dict[str, dict[str, str]]:
+        """The warehouse tables the semantic layer exposes: table -> column -> type."""
+        full = self.engine.schema()
+        allowed = {t.lower() for t in self.layer.tables}
+        return {t: cols for t, cols in full.items() if t.lower() in allowed}
+
+    @cached_property
+    def values(self) -> dict[str, list[str]]:
+        return data_profile(self)[0]
+
+    @cached_property
+    def time_bounds(self) -> dict[str, tuple[str, str]]:
+        return data_profile(self)[1]
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        """The project's index: every metric, attribute, value and verified example (views filter it)."""
+        from lore.retrieve import Retriever
+
+        # feedback: the index holds exactly the verified examples of the feedback store
+        revision, examples = self._verified_examples()
+        retriever = Retriever.open(self.project.state_dir / "index", self.layer, self.values, examples=examples)
+        self.examples_revision = revision
+        return retriever
+
+    @cached_property
+    def llm_log(self) -> ExchangeLog:
+        from lore.llm.log import ExchangeLog
+
+        return ExchangeLog.for_project(self.project.state_dir)
+
+    @cached_property
+    def model(self) -> ModelHandle:
+        from lore.llm.models import connect
+
+        return connect(self.settings.model, self.settings, self.project.state_dir, log=self.llm_log)
+
+    @cached_property
+    def access(self) -> AccessConfig | None:
+        from lore.access import AccessConfig
+
+        return AccessConfig.parse(self.project.config.access, where=str(self.project.root / "lore.yaml"))
+
+    @cached_property
+    def answer_cache(self) -> AnswerCache[CachedResult] | None:
+        if not self.settings.answer_cache:
+            return None
+        from lore.cache import AnswerCache, CachedResult, TieredCache
+
+        entries, size = self.settings.answer_cache_entries, self.settings.answer_cache_mb * 1024 * 1024
+        disk = self.disk_cache
+        if disk is None:
+            return AnswerCache(max_entries=entries, max_bytes=size)
+        return TieredCache(disk, "result", CachedResult, max_entries=entries, max_bytes=size)
+
+    @cached_property
+    def plan_cache(self) -> AnswerCache[CachedPlan] | None:
+        if not self.settings.answer_cache:
+            return None
+        from lore.cache import AnswerCache, CachedPlan, TieredCache
+
+        entries, size = self.settings.answer_cache_entries, 16 * 1024 * 1024
+        disk = self.disk_cache
+        if disk is None:
+            return AnswerCache(max_entries=entries, max_bytes=size)
+        return TieredCache(disk, "plan", CachedPlan, max_entries=entries, max_bytes=size)
+
+    @cached_property
+    def disk_cache(self) -> DiskCache | None:
+        if not self.settings.answer_cache or self.settings.answer_cache_disk_mb <= 0:
+            return None
+        from lore.cache import DISK_FILE, DiskCache
+
+        return DiskCache(self.project.state_dir / DISK_FILE, max_bytes=self.settings.answer_cache_disk_mb * 1024 * 1024)
+
+    @cached_property
+    def feedback_backend(self) -> FeedbackBackend | None:
+        if not self.settings.feedback:
+            return None
+        from lore.plugins import load_feedback_backend
+
+        return load_feedback_backend(self.lore)
+
+    def _verified_examples(self) -> tuple[int, list[Example]]:
+        """The store's revision and verified examples; none (logged) when the store cannot be read."""
+        try:
+            backend = self.feedback_backend
+            if backend is None:
+                return 0, []
+            revision = backend.examples_revision()
+            return revision, list(backend.verified_examples())
+        except LoreError as err:
+            logging.getLogger("lore.feedback").warning("verified examples not loaded: %s", err)
+            return 0, []
+
+    def close(self) -> None:
+        if self.__dict__.get("disk_cache") is not None:
+            self.__dict__.pop("disk_cache").close()
+        if "model" in self.__dict__:
+            self.__dict__.pop("model").close()
+        if "engine" in self.__dict__:
+            self.__dict__.pop("engine").close()
+
+
+class Lore:
+    """One open project, as one person may see it. Cheap to create; the warehouse and the layer load on first use.
+
+    ``Lore.open(...)`` sees the whole project (``scope`` None). :meth:`for_user` gives the same project through
+    a :class:`~lore.access.Scope`: the scope is applied to the layer, the schema, the values, the retriever, the
+    planner, the guard and the cache keys; the engine, the index, the caches, the model and the feedback store
+    are the project's (:class:`ProjectParts`), shared by every view and never rebuilt per user.
+    """
+
+    def __init__(self, project: Project, settings: Settings, *, scope: Scope | None = None,
+                 parts: ProjectParts | None = None) -> None:
         self.project = project
         self.settings = settings
-        self._lock = threading.Lock()
-        # feedback: the store revision the retriever's verified examples reflect
-        self._examples_lock = threading.Lock()
-        self._examples_revision = 0
-        # access control: one scoped view per distinct set of rules
-        self._scopes: dict[str, Lore] = {}
+        #: what this view may see (None: the whole project)
+        self.scope = scope
+        self.parts = parts if parts is not None else ProjectParts(self)
 
     @classmethod
     def open(cls, project: str | Path = ".", *, settings: Settings | None = None, **overrides: Any) -> Lore:
@@ -217,27 +361,89 @@ class Lore:
             base = base.model_copy(update=overrides)
         return cls(proj, base)
 
-    # --- lazily built parts ------------------------------------------------------
-    @cached_property
+    # --- the project's parts (shared by every view) ----------------------------------------
+    @property
     def engine(self) -> Engine:
-        from lore.execute.engine import Engine
+        return self.parts.engine
 
-        return Engine.open(self.project.warehouse_path, self.settings)
+    @property
+    def llm_log(self) -> ExchangeLog:
+        """The log of every LLM exchange (``.lore/llm.sqlite``)."""
+        return self.parts.llm_log
 
-    @cached_property
-    def schema(self) -> dict[str, dict[str, str]]:
-        """The warehouse tables the semantic layer exposes: table -> column -> type."""
-        full = self.engine.schema()
-        allowed = {t.lower() for t in self.layer.tables}
-        return {t: cols for t, cols in full.items() if t.lower() in allowed}
+    @property
+    def model(self) -> ModelHandle:
+        """The chat model of ``settings.model`` (for ``local``, its server is started here and stopped by close())."""
+        return self.parts.model
 
+    @property
+    def time_bounds(self) -> dict[str, tuple[str, str]]:
+        """Each fact's first and last day of data (``node -> (first, last)``, ISO dates)."""
+        return self.parts.time_bounds
+
+    @property
+    def answer_cache(self) -> AnswerCache[CachedResult] | None:
+        """The answer cache (None when ``settings.answer_cache`` is off): in memory, in front of the project's
+        shared file ``.lore/answers.sqlite`` (:attr:`disk_cache`); entries are keyed by scope."""
+        return self.parts.answer_cache
+
+    @property
+    def plan_cache(self) -> AnswerCache[CachedPlan] | None:
+        """The plan memo: what retrieval and planning made of a question asked before (None when the cache is off)."""
+        return self.parts.plan_cache
+
+    @property
+    def disk_cache(self) -> DiskCache | None:
+        """The answer cache's tier shared by every process of the project (None: the cache or the tier is off)."""
+        return self.parts.disk_cache
+
+    @property
+    def feedback_backend(self) -> FeedbackBackend | None:
+        """The installed feedback backend (the ``feedback`` package), or None when none is installed or it is off.
+
+        Raises :class:`OperatorError` when a backend is installed but cannot be loaded.
+        """
+        return self.parts.feedback_backend
+
+    @property
+    def access(self) -> AccessConfig | None:
+        """The ``access:`` section of lore.yaml, validated (None: no per-user limits)."""
+        return self.parts.access
+
+    # --- this view: the project through its scope ---------------------------------------------
     @cached_property
     def layer(self) -> SemanticLayer:
-        layer = load_layer(self.project.semantic_path)
-        issues = [i for i in validate(layer, self.engine.schema()) if i.severity == "error"]
-        if issues:
-            raise SemanticLayerError(issues)
-        return layer
+        """The semantic layer this view sees (the whole layer, or the scope's, without what names rows outside it)."""
+        if self.scope is None:
+            return self.parts.layer
+        from lore.access import scoped_layer
+
+        return scoped_layer(self.scope, self.values, self.parts.values)
+
+    @property
+    def schema(self) -> dict[str, dict[str, str]]:
+        """The warehouse tables and columns this view may read: table -> column -> type."""
+        return self.parts.schema if self.scope is None else self.scope.schema
+
+    @cached_property
+    def values(self) -> dict[str, list[str]]:
+        """Distinct values of the layer's low-cardinality attributes (cached in .lore/ per data and layer version);
+        in a scope, only those of visible attributes in the rows in scope."""
+        if self.scope is None:
+            return self.parts.values
+        from lore.access import scoped_values
+
+        return scoped_values(self.scope, self.parts.values, lambda sql: self.sql(sql).rows)
+
+    @cached_property
+    def retriever(self) -> Retriever | ScopedRetriever:
+        """The index as this view sees it (in a scope: hits outside it removed; the index itself is shared)."""
+        if self.scope is None:
+            return self.parts.retriever
+        from lore.access import ExampleJudge, ScopedRetriever
+
+        return ScopedRetriever(self.parts.retriever, self.scope, self.values, example_ok=ExampleJudge(self),
+                               layer=self.layer)
 
     @cached_property
     def compiler(self) -> Compiler:
@@ -246,27 +452,6 @@ class Lore:
     @property
     def semantic(self) -> SemanticAPI:
         return SemanticAPI(self)
-
-    # --- asking questions ----------------------------------------------------------
-    @cached_property
-    def values(self) -> dict[str, list[str]]:
-        """Distinct values of the layer's low-cardinality attributes (cached in .lore/ per data and layer version)."""
-        return dimension_values(self)
-
-    @cached_property
-    def time_bounds(self) -> dict[str, tuple[str, str]]:
-        """Each fact's first and last day of data (``node -> (first, last)``, ISO dates)."""
-        return data_profile(self)[1]
-
-    @cached_property
-    def retriever(self) -> Retriever:
-        from lore.retrieve import Retriever
-
-        # feedback: the index holds exactly the verified examples of the feedback store
-        revision, examples = self._verified_examples()
-        retriever = Retriever.open(self.project.state_dir / "index", self.layer, self.values, examples=examples)
-        self._examples_revision = revision
-        return retriever
 
     @cached_property
     def catalog(self) -> Catalog:
@@ -282,40 +467,38 @@ class Lore:
     def built_versions(self) -> tuple[str | None, str | None]:
         """The semantic layer's version and the LLM prompt's id, of what this instance has already built (None
         for what it has not): recording an answer reads them without loading a layer or starting a model."""
-        layer = self.__dict__.get("layer")  # (cached properties live in the instance's dict once built)
-        planner = self.__dict__.get("planner")
+        layer = self.parts.layer if self.parts.opened("layer") else None
+        planner = self.__dict__.get("planner")  # (cached properties live in the instance's dict once built)
         return (layer.version if layer is not None else None,
                 getattr(planner, "prompt_version", None) if planner is not None else None)
 
     @cached_property
-    def planner(self) -> OfflinePlanner | CascadePlanner | LLMPlanner:
-        """``--model offline``: the offline planner; otherwise the cascade (or the LLM alone with LORE_PLANNER=llm)."""
+    def planner(self) -> Planner:
+        """``--model offline``: the offline planner; otherwise the cascade (or the LLM alone with LORE_PLANNER=llm).
+        In a scope: the same, telling the asker what the question names outside their access."""
+        if self.scope is not None and not self.layer.metrics:
+            from lore.access import NoAccessPlanner
+
+            return NoAccessPlanner(self.scope.rules)
         from lore.plan.offline import Context, OfflinePlanner
 
         offline = OfflinePlanner(Context(catalog=self.catalog, searcher=self.retriever, today=self.today, values=self.values,
                                          bounds=self.time_bounds))
+        planner: Planner
         if self.settings.model == "offline":
-            return offline
-        if self.settings.planner == "llm":
-            return self.llm_planner
-        from lore.plan.cascade import CascadePlanner, policy_for
+            planner = offline
+        elif self.settings.planner == "llm":
+            planner = self.llm_planner
+        else:
+            from lore.plan.cascade import CascadePlanner, policy_for
 
-        # the model (for local: its server) starts on the first question the offline planner cannot settle
-        return CascadePlanner(offline, lambda: self.llm_planner, **policy_for(self.settings.model))
+            # the model (for local: its server) starts on the first question the offline planner cannot settle
+            planner = CascadePlanner(offline, lambda: self.llm_planner, **policy_for(self.settings.model))
+        if self.scope is None:
+            return planner
+        from lore.access import ScopedPlanner
 
-    @cached_property
-    def llm_log(self) -> ExchangeLog:
-        """The log of every LLM exchange (``.lore/llm.sqlite``)."""
-        from lore.llm.log import ExchangeLog
-
-        return ExchangeLog.for_project(self.project.state_dir)
-
-    @cached_property
-    def model(self) -> ModelHandle:
-        """The chat model of ``settings.model`` (for ``local``, its server is started here and stopped by close())."""
-        from lore.llm.models import connect
-
-        return connect(self.settings.model, self.settings, self.project.state_dir, log=self.llm_log)
+        return ScopedPlanner(planner, self)
 
     @cached_property
     def llm_planner(self) -> LLMPlanner:
@@ -357,30 +540,24 @@ class Lore:
         sql = exp.select("*").from_(exp.to_table(table)).limit(3).sql(dialect="duckdb")
         return [tuple(r) for r in self.sql(sql).rows]
 
-    # --- access control: see lore/access/ ----------------------------------------
-    @cached_property
-    def access(self) -> AccessConfig | None:
-        """The ``access:`` section of lore.yaml, validated (None: no per-user limits)."""
-        from lore.access import AccessConfig
-
-        return AccessConfig.parse(self.project.config.access, where=str(self.project.root / "lore.yaml"))
-
+    # --- access control: see lore/access/ ----------------------------------------------------
     def for_user(self, user: str | None) -> Lore:
-        """This project as ``user`` may see it (``self`` when no rule limits them; None is the operator).
+        """This project as ``user`` may see it (the project's own view when no rule limits them; None is the
+        operator).
 
         The identity must come from a verified source (a sign-in, a signed Slack request, the operator),
-        never from a question or a model. Users whose rules allow the same share one scoped view.
+        never from a question or a model. Users whose rules allow the same share one view.
         """
         from lore.access import rules_for
 
-        return self._scoped(rules_for(self.access, user))
+        return self._view(rules_for(self.access, user))
 
     def for_users(self, users: Sequence[str | None]) -> Lore:
         """This project as *every one* of ``users`` may see it: the narrowest view, for an answer several people
         read (a Slack channel). Each person's rules narrow it; ``None`` (the operator) adds no limit."""
         from lore.access import rules_for_all
 
-        return self._scoped(rules_for_all(self.access, users))
+        return self._view(rules_for_all(self.access, users))
 
     def principal(self, identity: str):  # -> Principal
         """The person an identity names under this project's access section (the identity alone without one)."""
@@ -388,18 +565,20 @@ class Lore:
 
         return (self.access or AccessConfig()).principal(identity)
 
-    def _scoped(self, rules) -> Lore:  # rules: tuple[tuple[str, Rule], ...] | None
-        from lore.access import ScopedLore, build_scope, scope_id
+    def _view(self, rules) -> Lore:  # rules: tuple[tuple[str, Rule], ...] | None
+        """The project's view through ``rules`` (None: the project's own), made once per distinct set of rules."""
+        from lore.access import build_scope, scope_id
 
+        parts = self.parts
         if rules is None:
-            return self
+            return parts.lore
         key = scope_id(rules)
-        with self._lock:
-            scoped = self._scopes.get(key)
-            if scoped is None:
-                scoped = ScopedLore(self, build_scope(self.layer, self.schema, rules))
-                self._scopes[key] = scoped
-        return scoped
+        with parts.lock:
+            view = parts.views.get(key)
+            if view is None:
+                scope = build_scope(parts.layer, parts.schema, rules)
+                view = parts.views[key] = Lore(self.project, self.settings, scope=scope, parts=parts)
+        return view
 
     def plan_in_view(self, plan: QueryPlan) -> bool:
         """Whether every metric, dimension and filter of ``plan`` is in this view of the project."""
@@ -409,7 +588,10 @@ class Lore:
 
     def access_note(self, row_filtered: Sequence[str]) -> str | None:
         """A sentence for the reasoning when the user's access limited the rows read (None: no limit)."""
-        return None
+        if self.scope is None or not row_filtered or not self.scope.row_labels:
+            return None
+        return (f"Your access limits the rows read from {', '.join(row_filtered)} to: "
+                + "; ".join(self.scope.row_labels) + ".")
 
     def chat(self, user: str | None = None, *, conversation_id: str | None = None) -> Chat:
         """Start a conversation; follow-up questions refine the previous answer."""
@@ -422,58 +604,23 @@ class Lore:
         return self.chat(user=user).ask(question)
 
     # --- answer cache and warm-up: see lore/cache/ -----------------------------------
-    @cached_property
-    def answer_cache(self) -> AnswerCache[CachedResult] | None:
-        """This instance's answer cache, or None when ``settings.answer_cache`` is off.
-
-        In memory, in front of the project's shared file ``.lore/answers.sqlite`` (:attr:`disk_cache`).
-        """
-        if not self.settings.answer_cache:
-            return None
-        from lore.cache import AnswerCache, CachedResult, TieredCache
-
-        entries, size = self.settings.answer_cache_entries, self.settings.answer_cache_mb * 1024 * 1024
-        disk = self.disk_cache
-        if disk is None:
-            return AnswerCache(max_entries=entries, max_bytes=size)
-        return TieredCache(disk, "result", CachedResult, max_entries=entries, max_bytes=size)
-
-    @cached_property
-    def plan_cache(self) -> AnswerCache[CachedPlan] | None:
-        """The plan memo: what retrieval and planning made of a question asked before (None when the cache is off)."""
-        if not self.settings.answer_cache:
-            return None
-        from lore.cache import AnswerCache, CachedPlan, TieredCache
-
-        entries, size = self.settings.answer_cache_entries, 16 * 1024 * 1024
-        disk = self.disk_cache
-        if disk is None:
-            return AnswerCache(max_entries=entries, max_bytes=size)
-        return TieredCache(disk, "plan", CachedPlan, max_entries=entries, max_bytes=size)
-
-    @cached_property
-    def disk_cache(self) -> DiskCache | None:
-        """The answer cache's tier shared by every process of the project (None: the cache or the tier is off)."""
-        if not self.settings.answer_cache or self.settings.answer_cache_disk_mb <= 0:
-            return None
-        from lore.cache import DISK_FILE, DiskCache
-
-        return DiskCache(self.project.state_dir / DISK_FILE, max_bytes=self.settings.answer_cache_disk_mb * 1024 * 1024)
-
     def plan_cache_key(self, question: str, previous: QueryPlan | None) -> str:
         """The plan memo's key of ``question`` now (its words, the previous plan, data, layer, today, planner, examples)."""
         from lore.cache import data_version, plan_key
 
-        return plan_key(question, previous, data=data_version(self.project.warehouse_path), layer=self.layer.version,
-                        today=self.today, planner=f"{self.settings.model}|{self.settings.planner}",
-                        examples=self.examples_revision())
+        key = plan_key(question, previous, data=data_version(self.project.warehouse_path), layer=self.layer.version,
+                       today=self.today, planner=f"{self.settings.model}|{self.settings.planner}",
+                       examples=self.examples_revision())
+        return key if self.scope is None else f"{key}|{self.scope.id}"
 
-    def cache_key(self, plan: QueryPlan, *, scope: str | None = None) -> str:
-        """The answer-cache key of ``plan`` now: its normalised plan, the data and layer versions, today, the limits."""
+    def cache_key(self, plan: QueryPlan) -> str:
+        """The answer-cache key of ``plan`` now: its normalised plan, the data and layer versions, today, the limits
+        and this view's scope."""
         from lore.cache import answer_key, data_version
 
         return answer_key(plan.key(), data=data_version(self.project.warehouse_path), layer=self.layer.version,
-                          today=self.today, limits=(self.settings.default_limit, self.settings.max_rows), scope=scope)
+                          today=self.today, limits=(self.settings.default_limit, self.settings.max_rows),
+                          scope=self.scope.id if self.scope is not None else None)
 
     def warm_up(self) -> dict[str, float]:
         """Open everything the first question needs, so it is not slow; returns the seconds each part took.
@@ -491,6 +638,10 @@ class Lore:
             fn()
             took[name] = round(time.perf_counter() - t0, 4)
 
+        if self.scope is not None:  # the project's parts first, then this view's own
+            took = self.parts.lore.warm_up()
+            self.values, self.retriever, self.planner  # noqa: B018 - built once, before threads share them
+            return took
         step("engine", lambda: self.engine)
         step("layer", lambda: (self.layer, self.compiler, self.catalog))
         step("retriever", lambda: self.retriever.search("warm up", k=1))
@@ -502,18 +653,6 @@ class Lore:
         return took
 
     # --- feedback: through the FeedbackBackend seam of lore/plugins.py -----------------
-    @cached_property
-    def feedback_backend(self) -> FeedbackBackend | None:
-        """The installed feedback backend (the ``feedback`` package), or None when none is installed or it is off.
-
-        Raises :class:`OperatorError` when a backend is installed but cannot be loaded.
-        """
-        if not self.settings.feedback:
-            return None
-        from lore.plugins import load_feedback_backend
-
-        return load_feedback_backend(self)
-
     def _require_feedback(self) -> FeedbackBackend:
         backend = self.feedback_backend
         if backend is None:
@@ -570,8 +709,8 @@ class Lore:
         backend = self.feedback_backend
         if backend is None:
             return -1
-        if "retriever" in self.__dict__:
-            return self._examples_revision
+        if self.parts.opened("retriever"):
+            return self.parts.examples_revision
         try:
             return backend.examples_revision()
         except LoreError as err:  # nothing can change the examples while the store cannot be read
@@ -584,33 +723,21 @@ class Lore:
         Examples verified or revoked in another process (the Slack bot, the CLI) reach this one here.
         Does nothing before the retriever is opened: opening it loads every verified example.
         """
-        backend = self.feedback_backend
-        if backend is None or "retriever" not in self.__dict__:
+        backend, parts = self.feedback_backend, self.parts
+        if backend is None or not parts.opened("retriever"):
             return
-        with self._examples_lock:
-            since = self._examples_revision
+        with parts.examples_lock:
+            since = parts.examples_revision
             if backend.examples_revision() == since:
                 return
             changes = backend.example_changes(since)
-            retriever = self.retriever
+            retriever = parts.retriever
             for example_id in changes.removed:
                 retriever.remove_example(example_id)
             fresh = [e for e in changes.verified
                      if (held := retriever.example(e.id)) is None or held.content_hash != e.content_hash]
             retriever.add_examples(fresh)
-            self._examples_revision = changes.revision
-
-    def _verified_examples(self) -> tuple[int, list[Example]]:
-        """The store's revision and verified examples; none (logged) when the store cannot be read."""
-        try:
-            backend = self.feedback_backend
-            if backend is None:
-                return 0, []
-            revision = backend.examples_revision()
-            return revision, list(backend.verified_examples())
-        except LoreError as err:
-            logging.getLogger("lore.feedback").warning("verified examples not loaded: %s", err)
-            return 0, []
+            parts.examples_revision = changes.revision
 
     # --- running SQL ------------------------------------------------------------
     def run_compiled(self, compiled: CompiledQuery) -> ResultSet:
@@ -618,11 +745,13 @@ class Lore:
         return self.sql(compiled.sql).described_by(compiled.columns)
 
     def guard(self, sql: str):  # -> GuardedSQL
-        """Check ``sql`` with the allow-list guard against this project's tables (raises GuardError)."""
+        """Check ``sql`` with the allow-list guard against the tables and columns this view may read, with its
+        row filters wrapped around every table (raises GuardError)."""
         from lore.guard import guard_sql
 
         return guard_sql(sql, self.schema, dialect="duckdb", default_limit=self.settings.default_limit,
-                         max_rows=self.settings.max_rows)
+                         max_rows=self.settings.max_rows,
+                         row_filters=self.scope.row_filters if self.scope is not None else None)
 
     def sql(self, sql: str) -> ResultSet:
         """Run a SQL string through the same guard as generated SQL, then on the hardened engine."""
@@ -632,15 +761,14 @@ class Lore:
         return self.engine.run(guarded.sql, timeout_s=self.settings.query_timeout_s, max_rows=self.settings.max_rows)
 
     def close(self) -> None:
-        if self.__dict__.get("disk_cache") is not None:
-            self.__dict__.pop("disk_cache").close()
-        if "model" in self.__dict__:
-            self.__dict__.pop("model").close()
+        """Close the project's parts (the engine, the model's server, the cache file); a view closes nothing: its
+        parts belong to the project."""
+        if self.parts.lore is not self:
+            return
+        if self.parts.opened("model"):
             self.__dict__.pop("llm_planner", None)
             self.__dict__.pop("planner", None)
-        if "engine" in self.__dict__:
-            self.engine.close()
-            del self.__dict__["engine"]
+        self.parts.close()
 
     def __enter__(self) -> Lore:
         return self

@@ -44,8 +44,10 @@ from lore.access.config import (AccessConfig, Principal, Rule, RowRule, normaliz
                                 scope_id)
 from lore.access.outside import Outside, cut_metadata, mentions, outside_access, outside_message, refs_visible
 from lore.access.scope import Scope, build_scope
-from lore.access.scoped import NoAccessPlanner, ScopedLore, ScopedPlanner, ScopedRetriever
+from lore.access.scoped import (ExampleJudge, NoAccessPlanner, ScopedPlanner, ScopedRetriever, outside, scoped_layer,
+                                scoped_values)
 
-__all__ = ["AccessConfig", "NoAccessPlanner", "Outside", "Principal", "Rule", "RowRule", "Scope", "ScopedLore",
-           "ScopedPlanner", "ScopedRetriever", "build_scope", "cut_metadata", "mentions", "normalize_identity",
-           "outside_access", "outside_message", "refs_visible", "rules_for", "rules_for_all", "scope_id"]
+__all__ = ["AccessConfig", "ExampleJudge", "NoAccessPlanner", "Outside", "Principal", "Rule", "RowRule", "Scope",
+           "ScopedPlanner", "ScopedRetriever", "build_scope", "cut_metadata", "mentions", "normalize_identity", "outside",
+           "outside_access", "outside_message", "refs_visible", "rules_for", "rules_for_all", "scope_id", "scoped_layer",
+           "scoped_values"]

@@ -1,24 +1,23 @@
-"""A project seen through one scope: its retriever, planner and ``Lore``."""
+"""A scope applied to a project's parts: the retriever, the planner, the values, the layer and the examples a
+view of the project (a ``Lore`` with a ``scope``) sees."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from functools import cached_property
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lore.access.config import Rule
 from lore.access.outside import Outside, cut_metadata, outside_access, outside_message
 from lore.access.scope import Scope
-from lore.core import Lore
 from lore.errors import LoreError
-from lore.semantic.spec import SemanticLayer
 from lore.retrieve.documents import RETRIEVE_K
+from lore.semantic.spec import SemanticLayer
 from lore.types import PlanOutcome, QueryPlan, RetrievalResult, ValueMatch
 
 if TYPE_CHECKING:  # pragma: no cover
+    from lore.core import Lore
     from lore.retrieve import Example, Retriever
-
 
 log = logging.getLogger("lore.access")
 
@@ -105,182 +104,108 @@ class ScopedPlanner:
     """A scope's planner: when the question names a value, attribute or metric outside the scope that the plan
     does not otherwise explain, the answer says so instead of silently dropping or emptying it."""
 
-    def __init__(self, inner: Any, lore: ScopedLore) -> None:
+    def __init__(self, inner: Any, view: Lore) -> None:
         self.inner = inner
-        self._lore = lore
+        self._view = view
 
     def plan(self, question: str, previous: QueryPlan | None = None, *, answer_id: str | None = None,
              retrieval: RetrievalResult | None = None) -> PlanOutcome:
         outcome = self.inner.plan(question, previous, answer_id=answer_id, retrieval=retrieval)
-        items = self._lore.outside(question, outcome) if question.strip() else []
+        view = self._view
+        scope = view.scope
+        assert scope is not None
+        items = outside(view, question, outcome) if question.strip() else []
         if not items:
             return outcome
-        names = sorted(self._lore.layer.metrics)[:4]
-        return PlanOutcome(status="refuse", message=outside_message(items, self._lore.scope), suggestions=tuple(names),
+        names = sorted(view.layer.metrics)[:4]
+        return PlanOutcome(status="refuse", message=outside_message(items, scope), suggestions=tuple(names),
                            signals={"access": 0.0})
 
     def __getattr__(self, name: str) -> Any:  # replan and other planner entry points pass through
         return getattr(self.inner, name)
 
 
-class ScopedLore(Lore):
-    """One project as one user may see it: its own layer, schema, values, retrieval and planner; the engine,
-    index, caches, model and feedback store are the project's (shared, never rebuilt per user)."""
+# --- a scope applied to the project's parts ---------------------------------------------------------
 
-    def __init__(self, base: Lore, scope: Scope) -> None:
-        super().__init__(base.project, base.settings)
-        self.base = base
-        self.scope = scope
-        #: example content hash -> whether this scope may see it (searches ask again and again; contents never change)
-        self._example_verdicts: dict[str, bool] = {}
 
-    # shared with the project
-    @property  # type: ignore[override]
-    def engine(self):  # noqa: ANN201
-        return self.base.engine
+def scoped_values(scope: Scope, values: Mapping[str, Sequence[str]],
+                  rows: Callable[[str], Sequence[Sequence[Any]]]) -> dict[str, list[str]]:
+    """The project's indexed ``values`` of the attributes ``scope`` shows, cut to the rows in scope (``rows``
+    runs guarded SQL in the scope)."""
+    from lore.execute.engine import distinct_values_sql
 
-    @property  # type: ignore[override]
-    def llm_log(self):  # noqa: ANN201
-        return self.base.llm_log
+    out: dict[str, list[str]] = {}
+    for ref, found in values.items():
+        node_name, _, attr = ref.partition(".")
+        node = scope.layer.nodes.get(node_name)
+        if node is None or node.column(attr) is None:
+            continue
+        if node.table and node.table.lower() in scope.row_filters:
+            sql = distinct_values_sql(node.table, attr, max(len(found), 1))
+            seen = {str(row[0]) for row in rows(sql)}
+            found = [v for v in found if v in seen]
+        out[ref] = list(found)
+    return out
 
-    @property  # type: ignore[override]
-    def model(self):  # noqa: ANN201
-        return self.base.model
 
-    @property  # type: ignore[override]
-    def answer_cache(self):  # noqa: ANN201
-        return self.base.answer_cache
+def scoped_layer(scope: Scope, in_scope: Mapping[str, Sequence[str]], everything: Mapping[str, Sequence[str]]) -> SemanticLayer:
+    """The scope's layer; with row limits, also without the sample values, value synonyms and descriptions that
+    name rows outside them (so no answer, document or prompt names another region's countries)."""
+    filtered = {n.name for n in scope.layer.nodes.values() if n.table and n.table.lower() in scope.row_filters}
+    if not filtered:
+        return scope.layer
+    return cut_metadata(scope.layer, in_scope, everything, filtered)
 
-    @property  # type: ignore[override]
-    def plan_cache(self):  # noqa: ANN201
-        return self.base.plan_cache
 
-    @property  # type: ignore[override]
-    def disk_cache(self):  # noqa: ANN201
-        return self.base.disk_cache
+def outside(view: Lore, question: str, outcome: PlanOutcome) -> list[Outside]:
+    """What the question names outside ``view``'s scope that its plan does not explain (see :func:`outside_access`):
+    the project's whole index and layer are asked what the words name."""
+    scope = view.scope
+    assert scope is not None
+    index = view.parts.retriever
+    return outside_access(question, outcome, full_layer=view.parts.layer, scope=scope,
+                          value_matches=index.match_values(question), in_scope=view.values,
+                          metric_hits=index.search(question, k=4, kinds=["metric"]).hits)
 
-    @property  # type: ignore[override]
-    def feedback_backend(self):  # noqa: ANN201
-        return self.base.feedback_backend
 
-    @property
-    def _examples_revision(self) -> int:  # type: ignore[override]
-        return self.base._examples_revision
+class ExampleJudge:
+    """Whether a verified example's plan is valid in a view: it names only what the scope sees, compiles in the
+    scope's layer, and what it runs (and the SQL it was verified with) passes the scope's guard. Each example is
+    judged once per view (its contents never change)."""
 
-    @_examples_revision.setter
-    def _examples_revision(self, value: int) -> None:
-        pass  # the project's retriever keeps the revision
+    def __init__(self, view: Lore) -> None:
+        self._view = view
+        #: example content hash -> verdict
+        self._verdicts: dict[str, bool] = {}
 
-    def sync_examples(self) -> None:
-        self.base.sync_examples()
-
-    def for_user(self, user: str | None) -> Lore:
-        return self.base.for_user(user)
-
-    # seen through the scope
-    @cached_property
-    def layer(self) -> SemanticLayer:  # type: ignore[override]
-        """The scope's layer; with row limits, also without the sample values, value synonyms and descriptions
-        that name rows outside them (so no answer, document or prompt names another region's countries)."""
-        filtered = {n.name for n in self.scope.layer.nodes.values() if n.table and n.table.lower() in self.scope.row_filters}
-        if not filtered:
-            return self.scope.layer
-        return cut_metadata(self.scope.layer, self.values, self.base.values, filtered)
-
-    @property  # type: ignore[override]
-    def schema(self) -> dict[str, dict[str, str]]:
-        return self.scope.schema
-
-    @cached_property
-    def values(self) -> dict[str, list[str]]:
-        """The project's indexed values of visible attributes, cut to the rows in scope."""
-        from lore.execute.engine import distinct_values_sql
-
-        out: dict[str, list[str]] = {}
-        for ref, values in self.base.values.items():
-            node_name, _, attr = ref.partition(".")
-            node = self.scope.layer.nodes.get(node_name)
-            if node is None or node.column(attr) is None:
-                continue
-            if node.table and node.table.lower() in self.scope.row_filters:
-                sql = distinct_values_sql(node.table, attr, max(len(values), 1))
-                seen = {str(row[0]) for row in self.sql(sql).rows}
-                values = [v for v in values if v in seen]
-            out[ref] = list(values)
-        return out
-
-    @cached_property
-    def retriever(self) -> ScopedRetriever:  # type: ignore[override]
-        return ScopedRetriever(self.base.retriever, self.scope, self.values, example_ok=self._example_visible,
-                               layer=self.layer)
-
-    @cached_property
-    def planner(self):  # noqa: ANN201
-        if not self.layer.metrics:
-            return NoAccessPlanner(self.scope.rules)
-        return ScopedPlanner(Lore.planner.func(self), self)  # type: ignore[attr-defined]
-
-    def outside(self, question: str, outcome: PlanOutcome) -> list[Outside]:
-        """What the question names outside this scope that its plan does not explain (see :func:`outside_access`)."""
-        base = self.base.retriever
-        return outside_access(question, outcome, full_layer=self.base.layer, scope=self.scope,
-                              value_matches=base.match_values(question), in_scope=self.values,
-                              metric_hits=base.search(question, k=4, kinds=["metric"]).hits)
-
-    def _example_visible(self, example: Example) -> bool:
-        """Whether a verified example's plan is valid in this scope: it names only what the scope sees, compiles
-        in the scope's layer, and what it runs (and the SQL it was verified with) passes this scope's guard."""
-        verdict = self._example_verdicts.get(example.content_hash)
+    def __call__(self, example: Example) -> bool:
+        verdict = self._verdicts.get(example.content_hash)
         if verdict is None:
-            verdict = self._example_verdicts[example.content_hash] = self._judge_example(example)
+            verdict = self._verdicts[example.content_hash] = self._judge(example)
         return verdict
 
-    def _judge_example(self, example: Example) -> bool:
+    def _judge(self, example: Example) -> bool:
+        view = self._view
+        scope = view.scope
+        assert scope is not None
         try:
             plan = QueryPlan.model_validate_json(example.plan_json)
         except ValueError:
             return False
-        refs_ok = (all(self.scope.metric_visible(m) for m in plan.metrics)
-                   and all(self.scope.dimension_visible(d) for d in plan.dimensions)
-                   and all(self.scope.metric_visible(f.ref) or self.scope.dimension_visible(f.ref) for f in plan.filters)
-                   and all(self.scope.metric_visible(o.ref) or self.scope.dimension_visible(o.ref) for o in plan.order_by))
+        refs_ok = (all(scope.metric_visible(m) for m in plan.metrics)
+                   and all(scope.dimension_visible(d) for d in plan.dimensions)
+                   and all(scope.metric_visible(f.ref) or scope.dimension_visible(f.ref) for f in plan.filters)
+                   and all(scope.metric_visible(o.ref) or scope.dimension_visible(o.ref) for o in plan.order_by))
         if not refs_ok:
             return False
         try:  # what the example runs for this person: its plan compiled in this scope (or its SQL), guarded here
-            runs = self.compile_plan(plan).sql
+            runs = view.compile_plan(plan).sql
         except LoreError:
             return False
         for sql in (runs, example.sql):
             if sql:
                 try:
-                    self.guard(sql)
+                    view.guard(sql)
                 except LoreError:
                     return False
         return True
-
-    def plan_cache_key(self, question: str, previous: QueryPlan | None) -> str:
-        return f"{super().plan_cache_key(question, previous)}|{self.scope.id}"
-
-    def cache_key(self, plan: QueryPlan, *, scope: str | None = None) -> str:
-        return super().cache_key(plan, scope=self.scope.id)
-
-    def guard(self, sql: str):  # noqa: ANN201
-        """The project's guard over this scope's columns, with its row filters wrapped around every table."""
-        from lore.guard import guard_sql
-
-        return guard_sql(sql, self.schema, dialect="duckdb", default_limit=self.settings.default_limit,
-                         max_rows=self.settings.max_rows, row_filters=self.scope.row_filters)
-
-    def access_note(self, row_filtered: Sequence[str]) -> str | None:
-        if not row_filtered or not self.scope.row_labels:
-            return None
-        return (f"Your access limits the rows read from {', '.join(row_filtered)} to: "
-                + "; ".join(self.scope.row_labels) + ".")
-
-    def warm_up(self) -> dict[str, float]:
-        took = self.base.warm_up()
-        self.values, self.retriever, self.planner  # noqa: B018 - build the scoped parts once
-        return took
-
-    def close(self) -> None:
-        """Nothing to close: the project's parts belong to the project's Lore."""

@@ -314,7 +314,7 @@ def test_hidden_metrics_are_not_offered(lore: Lore) -> None:
 
 def test_a_scope_without_metrics_refuses_and_says_whom_to_ask(project: Path) -> None:
     with Lore.open(project, feedback=False) as opened:
-        opened.__dict__["access"] = AccessConfig.parse({**ACCESS, "default": "none"})
+        opened.parts.__dict__["access"] = AccessConfig.parse({**ACCESS, "default": "none"})
         answer = opened.ask("total streaming hours", user=STRANGER)
     assert answer.status == "refused" and "operator" in answer.message
 
@@ -323,8 +323,8 @@ def _compromised(lore: Lore, sql: list[str], prompts: list[str]) -> Lore:
     """The project's Lore with an LLM planner (scripted) that answers every question with ``sql[0]``."""
     settings = lore.settings.model_copy(update={"model": "scripted", "planner": "llm", "llm_max_retries": 0})
     bad = Lore(lore.project, settings)
-    for part in ("engine", "layer", "schema", "values", "retriever", "llm_log"):
-        bad.__dict__[part] = getattr(lore, part)
+    for part in ("engine", "layer", "schema", "values", "retriever", "llm_log"):  # the project's parts, opened once
+        bad.parts.__dict__[part] = getattr(lore.parts, part)
 
     def reply(messages: Any) -> str:
         prompts.append(json.dumps([list(m) for m in messages]) if not isinstance(messages, str) else messages)
@@ -333,7 +333,7 @@ def _compromised(lore: Lore, sql: list[str], prompts: list[str]) -> Lore:
                            "message": "Here you go."})
 
     model = ScriptedChatModel(replies=[reply] * 10_000)
-    bad.__dict__["model"] = ModelHandle(chat=StructuredChat(model, name="scripted", log=bad.llm_log), spec="scripted")
+    bad.parts.__dict__["model"] = ModelHandle(chat=StructuredChat(model, name="scripted", log=bad.llm_log), spec="scripted")
     return bad
 
 

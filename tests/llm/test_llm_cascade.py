@@ -125,9 +125,11 @@ def test_the_model_is_made_only_when_needed(offline, make_planner) -> None:
 def _lore_with(demo_lore: Lore, model: ScriptedChatModel, **settings: Any) -> Lore:
     """A Lore on the demo project whose chat model is the scripted one (everything else shared with demo_lore)."""
     lore = Lore(demo_lore.project, demo_lore.settings.model_copy(update={"model": "scripted", **settings}))
-    for part in ("engine", "layer", "schema", "compiler", "values", "retriever", "catalog"):
+    for part in ("engine", "layer", "schema", "values", "retriever"):  # the project's parts, opened once
+        lore.parts.__dict__[part] = getattr(demo_lore.parts, part)
+    for part in ("compiler", "catalog"):
         lore.__dict__[part] = getattr(demo_lore, part)
-    lore.__dict__["model"] = ModelHandle(chat=StructuredChat(model, name="scripted", log=lore.llm_log), spec="scripted")
+    lore.parts.__dict__["model"] = ModelHandle(chat=StructuredChat(model, name="scripted", log=lore.llm_log), spec="scripted")
     return lore
 
 
@@ -231,7 +233,7 @@ def test_reading_the_prompt_version_never_starts_a_model(tmp_path: Path) -> None
 
     init_demo(tmp_path / "demo", scale=0.01, seed=3)
     with Lore.open(tmp_path / "demo", feedback=False) as lore:
-        assert lore.built_versions() == (None, None) and "layer" not in lore.__dict__
+        assert lore.built_versions() == (None, None) and not lore.parts.opened("layer")
         lore.ask("streaming hours last month")
         layer_version, prompt = lore.built_versions()
         assert layer_version == lore.layer.version and prompt is None  # the offline planner sends no prompt

@@ -522,7 +522,9 @@ def _compromised_lore(sandbox: Sandbox, sql_for: Callable[[], str]) -> tuple[Lor
     base = sandbox.lore
     settings = base.settings.model_copy(update={"model": "scripted", "planner": "llm", "llm_max_retries": 0})
     lore = Lore(base.project, settings)
-    for part in ("engine", "layer", "schema", "compiler", "values", "retriever", "catalog"):
+    for part in ("engine", "layer", "schema", "values", "retriever"):  # the project's parts, opened once
+        lore.parts.__dict__[part] = getattr(base.parts, part)
+    for part in ("compiler", "catalog"):
         lore.__dict__[part] = getattr(base, part)
     models: list[ScriptedChatModel] = []
 
@@ -533,7 +535,7 @@ def _compromised_lore(sandbox: Sandbox, sql_for: Callable[[], str]) -> tuple[Lor
 
     model = ScriptedChatModel(replies=[reply] * 100_000)
     models.append(model)
-    lore.__dict__["model"] = ModelHandle(chat=StructuredChat(model, name="scripted", log=lore.llm_log), spec="scripted")
+    lore.parts.__dict__["model"] = ModelHandle(chat=StructuredChat(model, name="scripted", log=lore.llm_log), spec="scripted")
     return lore, models
 
 

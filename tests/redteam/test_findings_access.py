@@ -177,7 +177,7 @@ def test_f7_the_model_prompt_of_a_restricted_user_names_no_other_region(lore: Lo
                                "message": "Which metric?"})
 
         model = ScriptedChatModel(replies=[reply] * 100)
-        scripted.__dict__["model"] = ModelHandle(chat=StructuredChat(model, name="scripted"), spec="scripted")
+        scripted.parts.__dict__["model"] = ModelHandle(chat=StructuredChat(model, name="scripted"), spec="scripted")
         scripted.chat(user="ana").ask("hours by market and geography, in every territory")
     assert prompts, "the scripted model was never asked"
     for word in OTHER_REGIONS:

@@ -239,7 +239,7 @@ def test_f3_every_process_sees_new_and_revoked_examples_at_once(folder: Path, mo
             again = Lore.open(folder)  # answers from the memo without opening the index
             try:
                 memo = again.ask(question, user="cy")
-                assert memo.trace is not None and memo.trace.plan_cache_hit and "retriever" not in again.__dict__
+                assert memo.trace is not None and memo.trace.plan_cache_hit and not again.parts.opened("retriever")
                 assert memo.plan is not None and memo.plan.planner == "example"
 
                 review.revoke(open_store(first), vote.nomination_id or "", reviewer="ben", reason="wrong metric")

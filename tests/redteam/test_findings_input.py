@@ -186,7 +186,7 @@ def test_r3_an_empty_or_punctuation_only_question_gets_a_clarifying_answer_witho
     settings = demo_lore.settings.model_copy(update={"model": "scripted"})
     model = ScriptedChatModel(replies=[])  # any call fails the test
     with Lore(demo_lore.project, settings) as with_model:
-        with_model.__dict__["model"] = ModelHandle(chat=StructuredChat(model, name="scripted"), spec="scripted")
+        with_model.parts.__dict__["model"] = ModelHandle(chat=StructuredChat(model, name="scripted"), spec="scripted")
         for question in ("", "   ", "?!…", "\n\t\x00", "\u200b", "\udc80"):
             answer = with_model.ask(question)
             assert answer.status == "clarify" and answer.suggestions, repr(question)
