@@ -114,7 +114,7 @@ def result_json(result: ResultSet) -> dict[str, Any]:
 
 
 def _open(project: Path, **overrides: Any):
-    from lore.core import Lore
+    from lore.core import Lore  # lazy: loaded by the command that needs it
 
     return Lore.open(project, **overrides)
 
@@ -173,11 +173,11 @@ def sql_cmd(
 
 
 def _print_answer(answer: Any, out: Console, *, explain: bool) -> None:
-    from rich.panel import Panel
+    from rich.panel import Panel  # lazy: loaded by the command that needs it
 
     colour = {"answered": "green", "clarify": "yellow", "refused": "red", "error": "red"}[answer.status]
     badge = f"confidence {answer.confidence_label} ({answer.confidence:.2f})" if answer.status == "answered" else answer.status
-    from rich.text import Text
+    from rich.text import Text  # lazy: loaded by the command that needs it
 
     out.print(Panel(Text(answer.message), title=f"[{colour}]{badge}[/]", title_align="left", expand=False), highlight=False)
     if answer.suggestions:
@@ -203,7 +203,7 @@ def _print_answer(answer: Any, out: Console, *, explain: bool) -> None:
                 out.print(f"  {i}. {step}", highlight=False, markup=False)
         if answer.sql:
             out.print("[bold]SQL[/] (after the guard)")
-            from lore.explain.format import pretty_sql
+            from lore.explain.format import pretty_sql  # lazy: loaded by the command that needs it
 
             out.print(pretty_sql(answer.sql), highlight=False, markup=False)
         if answer.confidence_factors:
@@ -233,7 +233,7 @@ def ask_cmd(
     Pass several questions to ask them as one conversation (follow-ups refine the previous answer):
     lore ask "streaming hours by region in 2026" "now only premium accounts"
     """
-    from datetime import date
+    from datetime import date  # lazy: loaded by the command that needs it
 
     overrides: dict[str, Any] = {"model": model}
     if today:
@@ -242,7 +242,7 @@ def ask_cmd(
         except ValueError:
             raise OperatorError(f"--today must be a date like 2026-11-01, got {today!r}") from None
     if model != "offline":
-        from lore.llm.models import check_spec
+        from lore.llm.models import check_spec  # lazy: loaded by the command that needs it
 
         check_spec(model)  # a missing key or package fails here, before any work
     lore = _open(project, **overrides)
@@ -273,10 +273,10 @@ def logs_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Show the latest LLM exchanges (prompt, response, model, latency, tokens, outcome) from .lore/llm.sqlite."""
-    from rich.markup import escape
+    from rich.markup import escape  # lazy: loaded by the command that needs it
 
-    from lore.llm.log import LOG_FILE, ExchangeLog
-    from lore.project import Project
+    from lore.llm.log import LOG_FILE, ExchangeLog  # lazy: loaded by the command that needs it
+    from lore.project import Project  # lazy: loaded by the command that needs it
 
     proj = Project.open(project)
     path = proj.state_dir / LOG_FILE
@@ -310,7 +310,7 @@ def index_cmd(
     project: ProjectOpt = Path("."),
 ) -> None:
     """Build the retrieval index of metrics, dimensions and values (otherwise built on first question)."""
-    import time
+    import time  # lazy: loaded by the command that needs it
 
     if action != "build":
         raise OperatorError(f"unknown action {action!r}", hint="Use: lore index build")
@@ -344,10 +344,10 @@ def doctor_cmd(
 
     Each check prints ok, a warning or a failure with its fix; the exit code is 1 when any check failed.
     """
-    import contextlib
+    import contextlib  # lazy: loaded by the command that needs it
 
-    from lore import doctor
-    from lore.settings import Settings
+    from lore import doctor  # lazy: loaded by the command that needs it
+    from lore.settings import Settings  # lazy: loaded by the command that needs it
 
     settings = Settings() if model is None else Settings(model=model)
     ctx = doctor.DoctorContext(settings=settings, project=doctor.find_project(project), local_model=local_model)
@@ -396,7 +396,7 @@ def cache_warm(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from lore.cache import catalog_questions, read_questions, warm
+    from lore.cache import catalog_questions, read_questions, warm  # lazy: loaded by the command that needs it
 
     lore = _open(project)
     out = Console(stderr=True)
@@ -443,7 +443,7 @@ def _mib(n: int) -> str:
 
 def _disk_cache(project: Path):  # -> DiskCache
     """The project's shared cache file (even when settings turn it off: it can still be seen and cleared)."""
-    from lore.cache import DISK_FILE, DiskCache
+    from lore.cache import DISK_FILE, DiskCache  # lazy: loaded by the command that needs it
 
     lore = _open(project)
     size = lore.settings.answer_cache_disk_mb or 256
@@ -470,7 +470,7 @@ def cache_stats(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> No
 @handle_errors
 def cache_clear(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Empty the shared cache file (a corrupt one is removed); running processes keep their in-memory entries."""
-    import sqlite3
+    import sqlite3  # lazy: loaded by the command that needs it
 
     disk = _disk_cache(project)
     try:
@@ -495,9 +495,9 @@ def semantic_validate(
     strict: Annotated[bool, typer.Option("--strict", help="Fail on warnings too.")] = False,
 ) -> None:
     """Check the semantic layer against the warehouse; list every issue with file and line (exit 1 on errors)."""
-    from lore.core import Lore
-    from lore.semantic.load import read_layer
-    from lore.semantic.validate import validate
+    from lore.core import Lore  # lazy: loaded by the command that needs it
+    from lore.semantic.load import read_layer  # lazy: loaded by the command that needs it
+    from lore.semantic.validate import validate  # lazy: loaded by the command that needs it
 
     lore = Lore.open(project)
     with lore:
@@ -528,8 +528,8 @@ def semantic_validate(
 @handle_errors
 def semantic_list(project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
     """List the metrics and dimensions you can ask for."""
-    from lore.core import Lore
-    from lore.semantic.load import load_layer
+    from lore.core import Lore  # lazy: loaded by the command that needs it
+    from lore.semantic.load import load_layer  # lazy: loaded by the command that needs it
 
     lore = Lore.open(project)
     layer = load_layer(lore.project.semantic_path)
@@ -568,7 +568,7 @@ def access_show(
     as_json: JsonOpt = False,
 ) -> None:
     """Check every group and user of the access section; with --user, what that identity may see."""
-    from lore.access import build_scope, rules_for
+    from lore.access import build_scope, rules_for  # lazy: loaded by the command that needs it
 
     lore = _open(project)
     with lore:
@@ -627,7 +627,7 @@ def demo_init(
     """Create a demo project: lore.yaml, the demo semantic layer and a generated DuckDB warehouse."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from lore.demo.project import init_demo
+    from lore.demo.project import init_demo  # lazy: loaded by the command that needs it
 
     if scale <= 0 or scale > 100:
         raise OperatorError(f"--scale must be above 0 and at most 100, got {scale}")
@@ -649,7 +649,7 @@ def demo_init(
 @handle_errors
 def demo_tour(project: ProjectOpt = Path("demo"), show_sql: Annotated[bool, typer.Option("--sql", help="Print the SQL of each query too.")] = False) -> None:
     """Answer a few example semantic queries on the demo warehouse and print the tables."""
-    from lore.demo.project import TOUR
+    from lore.demo.project import TOUR  # lazy: loaded by the command that needs it
 
     lore = _open(project)
     out = console()

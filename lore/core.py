@@ -1,19 +1,30 @@
 """The ``Lore`` object: one project, its semantic layer, its guarded engine.
 
+Opening a project costs a fraction of a second: each part is imported and opened where it is first used (the
+engine with duckdb, the index with chromadb, the planner, a model with langchain), each such import marked
+``lazy``.
+
 >>> # lore = Lore.open("demo")
 >>> # lore.semantic.sql(metrics=["total_streaming_hours"], dimensions=["countries.region"])
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import threading
+import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lore.errors import BadInput, LoreError, OperatorError, SemanticLayerError
+import sqlglot
+from sqlglot import exp
+
+from lore.errors import AskerError, BadInput, EngineError, GuardError, LoreError, OperatorError, SemanticLayerError
 from lore.inputs import require_text
 from lore.project import Project
 from lore.semantic.compile import Compiler
@@ -56,9 +67,6 @@ def data_profile(lore: Lore | ProjectParts) -> tuple[dict[str, list[str]], dict[
     Attributes whose values are not read (a ``sql:`` node's, or above the cardinality limit) but that list
     ``sample_values`` or ``value_synonyms`` in the layer are known by those.
     """
-    import hashlib
-    import json
-
     wh = lore.project.warehouse_path
     stat = wh.stat()
     key = hashlib.sha256(f"{lore.layer.version}|{stat.st_size}|{stat.st_mtime_ns}|2".encode()).hexdigest()[:16]
@@ -217,7 +225,7 @@ class ProjectParts:
 
     @cached_property
     def engine(self) -> Engine:
-        from lore.execute.engine import Engine
+        from lore.execute.engine import Engine  # lazy: duckdb loads when the engine opens
 
         return Engine.open(self.project.warehouse_path, self.settings)
 
@@ -248,7 +256,7 @@ class ProjectParts:
     @cached_property
     def retriever(self) -> Retriever:
         """The project's index: every metric, attribute, value and verified example (views filter it)."""
-        from lore.retrieve import Retriever
+        from lore.retrieve import Retriever  # lazy: chromadb and the embedder load with the index
 
         # feedback: the index holds exactly the verified examples of the feedback store
         revision, examples = self._verified_examples()
@@ -258,19 +266,19 @@ class ProjectParts:
 
     @cached_property
     def llm_log(self) -> ExchangeLog:
-        from lore.llm.log import ExchangeLog
+        from lore.llm.log import ExchangeLog  # lazy: only with a model
 
         return ExchangeLog.for_project(self.project.state_dir)
 
     @cached_property
     def model(self) -> ModelHandle:
-        from lore.llm.models import connect
+        from lore.llm.models import connect  # lazy: only with a model
 
         return connect(self.settings.model, self.settings, self.project.state_dir, log=self.llm_log)
 
     @cached_property
     def access(self) -> AccessConfig | None:
-        from lore.access import AccessConfig
+        from lore.access import AccessConfig  # lazy: loaded on the first access check
 
         return AccessConfig.parse(self.project.config.access, where=str(self.project.root / "lore.yaml"))
 
@@ -278,7 +286,7 @@ class ProjectParts:
     def answer_cache(self) -> AnswerCache[CachedResult] | None:
         if not self.settings.answer_cache:
             return None
-        from lore.cache import AnswerCache, CachedResult, TieredCache
+        from lore.cache import AnswerCache, CachedResult, TieredCache  # lazy: loaded with the first cache
 
         entries, size = self.settings.answer_cache_entries, self.settings.answer_cache_mb * 1024 * 1024
         disk = self.disk_cache
@@ -290,7 +298,7 @@ class ProjectParts:
     def plan_cache(self) -> AnswerCache[CachedPlan] | None:
         if not self.settings.answer_cache:
             return None
-        from lore.cache import AnswerCache, CachedPlan, TieredCache
+        from lore.cache import AnswerCache, CachedPlan, TieredCache  # lazy: loaded with the first cache
 
         entries, size = self.settings.answer_cache_entries, 16 * 1024 * 1024
         disk = self.disk_cache
@@ -302,7 +310,7 @@ class ProjectParts:
     def disk_cache(self) -> DiskCache | None:
         if not self.settings.answer_cache or self.settings.answer_cache_disk_mb <= 0:
             return None
-        from lore.cache import DISK_FILE, DiskCache
+        from lore.cache import DISK_FILE, DiskCache  # lazy: loaded with the first cache
 
         return DiskCache(self.project.state_dir / DISK_FILE, max_bytes=self.settings.answer_cache_disk_mb * 1024 * 1024)
 
@@ -310,7 +318,7 @@ class ProjectParts:
     def feedback_backend(self) -> FeedbackBackend | None:
         if not self.settings.feedback:
             return None
-        from lore.plugins import load_feedback_backend
+        from lore.plugins import load_feedback_backend  # lazy: entry points are read on first use
 
         return load_feedback_backend(self.lore)
 
@@ -416,7 +424,7 @@ class Lore:
         """The semantic layer this view sees (the whole layer, or the scope's, without what names rows outside it)."""
         if self.scope is None:
             return self.parts.layer
-        from lore.access import scoped_layer
+        from lore.access import scoped_layer  # lazy: loaded on the first access check
 
         return scoped_layer(self.scope, self.values, self.parts.values)
 
@@ -431,16 +439,16 @@ class Lore:
         in a scope, only those of visible attributes in the rows in scope."""
         if self.scope is None:
             return self.parts.values
-        from lore.access import scoped_values
+        from lore.access import scoped_values  # lazy: loaded on the first access check
 
-        return scoped_values(self.scope, self.parts.values, lambda sql: self.sql(sql).rows)
+        return scoped_values(self.scope, self.parts.values, lambda sql: self.run_sql(sql).rows)
 
     @cached_property
     def retriever(self) -> Retriever | ScopedRetriever:
         """The index as this view sees it (in a scope: hits outside it removed; the index itself is shared)."""
         if self.scope is None:
             return self.parts.retriever
-        from lore.access import ExampleJudge, ScopedRetriever
+        from lore.access import ExampleJudge, ScopedRetriever  # lazy: loaded on the first access check
 
         return ScopedRetriever(self.parts.retriever, self.scope, self.values, example_ok=ExampleJudge(self),
                                layer=self.layer)
@@ -455,7 +463,7 @@ class Lore:
 
     @cached_property
     def catalog(self) -> Catalog:
-        from lore.plan.catalog import Catalog
+        from lore.plan.catalog import Catalog  # lazy: the planner loads on the first question
 
         return Catalog.build(self.layer)
 
@@ -477,10 +485,10 @@ class Lore:
         """``--model offline``: the offline planner; otherwise the cascade (or the LLM alone with LORE_PLANNER=llm).
         In a scope: the same, telling the asker what the question names outside their access."""
         if self.scope is not None and not self.layer.metrics:
-            from lore.access import NoAccessPlanner
+            from lore.access import NoAccessPlanner  # lazy: loaded on the first access check
 
             return NoAccessPlanner(self.scope.rules)
-        from lore.plan.offline import Context, OfflinePlanner
+        from lore.plan.offline import Context, OfflinePlanner  # lazy: the planner loads on the first question
 
         offline = OfflinePlanner(Context(catalog=self.catalog, searcher=self.retriever, today=self.today, values=self.values,
                                          bounds=self.time_bounds))
@@ -490,19 +498,19 @@ class Lore:
         elif self.settings.planner == "llm":
             planner = self.llm_planner
         else:
-            from lore.plan.cascade import CascadePlanner, policy_for
+            from lore.plan.cascade import CascadePlanner, policy_for  # lazy: the planner loads on the first question
 
             # the model (for local: its server) starts on the first question the offline planner cannot settle
             planner = CascadePlanner(offline, lambda: self.llm_planner, **policy_for(self.settings.model))
         if self.scope is None:
             return planner
-        from lore.access import ScopedPlanner
+        from lore.access import ScopedPlanner  # lazy: loaded on the first access check
 
         return ScopedPlanner(planner, self)
 
     @cached_property
     def llm_planner(self) -> LLMPlanner:
-        from lore.plan.llm import LLMPlanner
+        from lore.plan.llm import LLMPlanner  # lazy: only with a model
 
         settings = self.settings
         return LLMPlanner(self.catalog, self.retriever, self.model.chat, self.llm_log, self.check_plan, today=self.today,
@@ -520,11 +528,6 @@ class Lore:
 
     def check_plan(self, plan: QueryPlan) -> str | None:
         """Compile a plan, guard its SQL and let DuckDB bind it (no rows read): None if it would run, else the error."""
-        import sqlglot
-        from sqlglot import exp
-
-        from lore.errors import AskerError, EngineError, GuardError
-
         try:
             guarded = self.guard(self.compile_plan(plan).sql)
             probe = exp.select("*").from_(sqlglot.parse_one(guarded.sql, read="duckdb").subquery("q")).limit(0)
@@ -535,10 +538,8 @@ class Lore:
 
     def _sample_rows(self, table: str) -> list[tuple]:
         """A few rows of an allow-listed table (sent to the model only when llm_allow_rows is set)."""
-        from sqlglot import exp
-
         sql = exp.select("*").from_(exp.to_table(table)).limit(3).sql(dialect="duckdb")
-        return [tuple(r) for r in self.sql(sql).rows]
+        return [tuple(r) for r in self.run_sql(sql).rows]
 
     # --- access control: see lore/access/ ----------------------------------------------------
     def for_user(self, user: str | None) -> Lore:
@@ -548,26 +549,26 @@ class Lore:
         The identity must come from a verified source (a sign-in, a signed Slack request, the operator),
         never from a question or a model. Users whose rules allow the same share one view.
         """
-        from lore.access import rules_for
+        from lore.access import rules_for  # lazy: loaded on the first access check
 
         return self._view(rules_for(self.access, user))
 
     def for_users(self, users: Sequence[str | None]) -> Lore:
         """This project as *every one* of ``users`` may see it: the narrowest view, for an answer several people
         read (a Slack channel). Each person's rules narrow it; ``None`` (the operator) adds no limit."""
-        from lore.access import rules_for_all
+        from lore.access import rules_for_all  # lazy: loaded on the first access check
 
         return self._view(rules_for_all(self.access, users))
 
     def principal(self, identity: str):  # -> Principal
         """The person an identity names under this project's access section (the identity alone without one)."""
-        from lore.access import AccessConfig
+        from lore.access import AccessConfig  # lazy: loaded on the first access check
 
         return (self.access or AccessConfig()).principal(identity)
 
     def _view(self, rules) -> Lore:  # rules: tuple[tuple[str, Rule], ...] | None
         """The project's view through ``rules`` (None: the project's own), made once per distinct set of rules."""
-        from lore.access import build_scope, scope_id
+        from lore.access import build_scope, scope_id  # lazy: loaded on the first access check
 
         parts = self.parts
         if rules is None:
@@ -582,7 +583,7 @@ class Lore:
 
     def plan_in_view(self, plan: QueryPlan) -> bool:
         """Whether every metric, dimension and filter of ``plan`` is in this view of the project."""
-        from lore.access import refs_visible
+        from lore.access import refs_visible  # lazy: loaded on the first access check
 
         return refs_visible(self.layer, plan)
 
@@ -595,7 +596,7 @@ class Lore:
 
     def chat(self, user: str | None = None, *, conversation_id: str | None = None) -> Chat:
         """Start a conversation; follow-up questions refine the previous answer."""
-        from lore.pipeline import Chat
+        from lore.pipeline import Chat  # lazy: the pipeline loads on the first question
 
         return Chat(self, user=user, conversation_id=conversation_id)
 
@@ -606,7 +607,7 @@ class Lore:
     # --- answer cache and warm-up: see lore/cache/ -----------------------------------
     def plan_cache_key(self, question: str, previous: QueryPlan | None) -> str:
         """The plan memo's key of ``question`` now (its words, the previous plan, data, layer, today, planner, examples)."""
-        from lore.cache import data_version, plan_key
+        from lore.cache import data_version, plan_key  # lazy: loaded with the first cache
 
         key = plan_key(question, previous, data=data_version(self.project.warehouse_path), layer=self.layer.version,
                        today=self.today, planner=f"{self.settings.model}|{self.settings.planner}",
@@ -616,7 +617,7 @@ class Lore:
     def cache_key(self, plan: QueryPlan) -> str:
         """The answer-cache key of ``plan`` now: its normalised plan, the data and layer versions, today, the limits
         and this view's scope."""
-        from lore.cache import answer_key, data_version
+        from lore.cache import answer_key, data_version  # lazy: loaded with the first cache
 
         return answer_key(plan.key(), data=data_version(self.project.warehouse_path), layer=self.layer.version,
                           today=self.today, limits=(self.settings.default_limit, self.settings.max_rows),
@@ -629,8 +630,6 @@ class Lore:
         planner and the answer caches; then a trivial query (the first metric, compiled, guarded and run).
         Servers call this at start (then, optionally, :func:`lore.cache.warm` with their example questions).
         """
-        import time
-
         took: dict[str, float] = {}
 
         def step(name: str, fn: Callable[[], object]) -> None:
@@ -673,7 +672,7 @@ class Lore:
         ``trusted_users`` and ``auto_verify_min_users``, and a pair they verify is checked in their scope.
         Pass the same ``idempotency_key`` when retrying: the vote is stored once.
         """
-        from lore.plugins import Correction
+        from lore.plugins import Correction  # lazy: entry points are read on first use
 
         return self._require_feedback().vote(answer_id, rating, user=user, comment=comment,
                                              correction=Correction.coerce(correction), idempotency_key=idempotency_key,
@@ -685,13 +684,13 @@ class Lore:
 
     @cached_property
     def example_planner(self) -> ExamplePlanner:
-        from lore.plan.example import ExamplePlanner
+        from lore.plan.example import ExamplePlanner  # lazy: the planner loads on the first question
 
         return ExamplePlanner(self.retriever, self.catalog, self.today)
 
     def few_shot_examples(self, question: str, k: int = 3) -> list[Example]:
         """The verified examples nearest to ``question`` (for an LLM planner's prompt), best first."""
-        from lore.plan.example import few_shot_examples
+        from lore.plan.example import few_shot_examples  # lazy: the planner loads on the first question
 
         try:
             self.sync_examples()
@@ -742,23 +741,29 @@ class Lore:
     # --- running SQL ------------------------------------------------------------
     def run_compiled(self, compiled: CompiledQuery) -> ResultSet:
         """Guard and run compiled SQL; the result keeps the compiler's column metadata."""
-        return self.sql(compiled.sql).described_by(compiled.columns)
+        return self.run_sql(compiled.sql).described_by(compiled.columns)
 
     def guard(self, sql: str):  # -> GuardedSQL
         """Check ``sql`` with the allow-list guard against the tables and columns this view may read, with its
         row filters wrapped around every table (raises GuardError)."""
-        from lore.guard import guard_sql
+        from lore.guard import guard_sql  # lazy: loaded with the first query
 
         return guard_sql(sql, self.schema, dialect="duckdb", default_limit=self.settings.default_limit,
                          max_rows=self.settings.max_rows,
                          row_filters=self.scope.row_filters if self.scope is not None else None)
 
-    def sql(self, sql: str) -> ResultSet:
+    def run_sql(self, sql: str) -> ResultSet:
         """Run a SQL string through the same guard as generated SQL, then on the hardened engine."""
-        sql = require_text(sql, what="Lore.sql() takes the SQL", example='lore.sql("SELECT region, count(*) FROM countries '
-                           'GROUP BY region")')
+        sql = require_text(sql, what="Lore.run_sql() takes the SQL", example='lore.run_sql("SELECT region, count(*) '
+                           'FROM countries GROUP BY region")')
         guarded = self.guard(sql)
         return self.engine.run(guarded.sql, timeout_s=self.settings.query_timeout_s, max_rows=self.settings.max_rows)
+
+    def sql(self, sql: str) -> ResultSet:
+        """Deprecated: :meth:`run_sql` (this runs the SQL; ``Lore.semantic.sql()`` returns SQL text)."""
+        warnings.warn("Lore.sql() is renamed Lore.run_sql(): it runs the SQL (Lore.semantic.sql() returns SQL text). "
+                      "Lore.sql() still works and will be removed in a later release.", DeprecationWarning, stacklevel=2)
+        return self.run_sql(sql)
 
     def close(self) -> None:
         """Close the project's parts (the engine, the model's server, the cache file); a view closes nothing: its

@@ -76,7 +76,7 @@ class DoctorContext:
         if self._lore_error is not None:
             raise self._lore_error
         if self._lore is None:
-            from lore.core import Lore
+            from lore.core import Lore  # lazy: loaded by the check that needs it
 
             assert self.project is not None
             try:
@@ -162,7 +162,7 @@ def check_install(ctx: DoctorContext) -> Iterator[Check]:
 
 
 def check_embedder(ctx: DoctorContext) -> Check:
-    from lore.retrieve.embed import Embedder
+    from lore.retrieve.embed import Embedder  # lazy: loaded by the check that needs it
 
     embedder = Embedder(cache_size=0)
     embedder.verify_model()
@@ -176,7 +176,7 @@ def check_embedder(ctx: DoctorContext) -> Check:
 
 
 def check_model_setting(ctx: DoctorContext) -> Check:
-    from lore.llm.models import parse_spec
+    from lore.llm.models import parse_spec  # lazy: loaded by the check that needs it
 
     spec = ctx.settings.model
     parsed = parse_spec(spec) if spec != "offline" else None
@@ -196,7 +196,7 @@ def check_project(ctx: DoctorContext) -> Iterator[Check]:
         yield Check(name="project", status="skip", detail=f"no project given (and no {CONFIG_FILE} here)",
                     fix="Pass --project DIR to check a project's warehouse, layer, index and stores.")
         return
-    from lore.project import Project
+    from lore.project import Project  # lazy: loaded by the check that needs it
 
     project = Project.open(ctx.project)
     yield Check(name="project", status="ok", detail=f"{project.config.name} at {project.root}")
@@ -217,8 +217,8 @@ def _warehouse(ctx: DoctorContext) -> Check:
 
 
 def _semantic(ctx: DoctorContext) -> Check:
-    from lore.semantic.load import load_layer
-    from lore.semantic.validate import validate
+    from lore.semantic.load import load_layer  # lazy: loaded by the check that needs it
+    from lore.semantic.validate import validate  # lazy: loaded by the check that needs it
 
     lore = ctx.lore()
     layer = load_layer(lore.project.semantic_path)
@@ -237,7 +237,7 @@ def _semantic(ctx: DoctorContext) -> Check:
 
 
 def _index(ctx: DoctorContext) -> Check:
-    from lore.retrieve import index_state
+    from lore.retrieve import index_state  # lazy: loaded by the check that needs it
 
     lore = ctx.lore()
     try:
@@ -262,7 +262,7 @@ def _index(ctx: DoctorContext) -> Check:
 
 def check_local_model(ctx: DoctorContext) -> Iterator[Check]:
     from lore.llm.build import installed_build, manual_command, rebuild_command
-    from lore.llm.local import model_path, smoke_test
+    from lore.llm.local import model_path, smoke_test  # lazy: loaded by the check that needs it
 
     build = installed_build()
     if not build.installed:

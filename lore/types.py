@@ -7,7 +7,9 @@ it into a :class:`ResultSet`, and so on.
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Literal, NamedTuple, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -114,6 +116,9 @@ class SemanticQuery(Frozen):
     rows_of: str | None = None
     #: each row's share of a total (see :class:`Share`)
     share: Share | None = None
+    #: dimensions of the query to rank within: ``limit`` rows of each of their groups, by ``order_by``
+    #: ("top 3 genres in each region"), ties kept, with a ``rank`` column
+    rank_within: tuple[str, ...] = ()
 
 
 class ColumnMeta(Frozen):
@@ -197,8 +202,6 @@ def to_scalar(value: Any) -> Scalar:
     if isinstance(value, date):
         return value.isoformat()
     try:
-        from decimal import Decimal
-
         if isinstance(value, Decimal):
             return float(value)
     except ImportError:  # pragma: no cover
@@ -374,6 +377,8 @@ class QueryPlan(Frozen):
     rows_of: str | None = None
     #: each row's share of a total (see :class:`Share`)
     share: Share | None = None
+    #: rank within each group of these dimensions ("top 3 genres in each region"; see :class:`SemanticQuery`)
+    rank_within: tuple[str, ...] = ()
 
     @property
     def runs_sql(self) -> bool:
@@ -393,12 +398,10 @@ class QueryPlan(Frozen):
             filters.append(tf)
         return SemanticQuery(metrics=self.metrics, dimensions=self.dimensions, filters=tuple(filters),
                              order_by=self.order_by, limit=self.limit, adhoc=self.adhoc, rows_of=self.rows_of,
-                             share=self.share)
+                             share=self.share, rank_within=self.rank_within)
 
     def key(self) -> str:
         """A canonical text of what the plan computes (for caches and comparisons)."""
-        import json
-
         fields = {"metrics", "dimensions", "filters", "time", "order_by", "limit", "sql"}
         if self.adhoc:
             fields.add("adhoc")
@@ -406,6 +409,8 @@ class QueryPlan(Frozen):
             fields.add("rows_of")
         if self.share:
             fields.add("share")
+        if self.rank_within:
+            fields.add("rank_within")
         return json.dumps(self.model_dump(include=fields, mode="json"), sort_keys=True)
 
 

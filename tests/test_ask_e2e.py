@@ -493,7 +493,7 @@ def test_refusals_leave_the_warehouse_untouched(demo_lore: Any, raw_db: Any) -> 
     for question in REFUSALS[:4]:
         ask(demo_lore, question)
     for table, count in before.items():
-        assert demo_lore.sql(f"SELECT COUNT(*) AS n FROM {table}").rows == ((count,),)
+        assert demo_lore.run_sql(f"SELECT COUNT(*) AS n FROM {table}").rows == ((count,),)
 
 
 # --- clarifying questions ----------------------------------------------------------------------
@@ -737,7 +737,7 @@ def test_follow_up_reasoning_has_no_stray_metric_names(demo_lore: Any) -> None:
 
 def test_safe_sql_runs_and_matches_the_raw_tables(demo_lore: Any, raw_db: Any) -> None:
     sql = "SELECT region, COUNT(*) AS n FROM countries GROUP BY region"
-    result = demo_lore.sql(sql)
+    result = demo_lore.run_sql(sql)
     assert_rows([tuple(r) for r in result.rows], reference(raw_db, sql), 1)
     assert [c.name for c in result.columns] == ["region", "n"]
 
@@ -755,16 +755,24 @@ def test_safe_sql_runs_and_matches_the_raw_tables(demo_lore: Any, raw_db: Any) -
 ])
 def test_unsafe_sql_is_refused_by_the_guard(demo_lore: Any, sql: str) -> None:
     with pytest.raises(GuardError):
-        demo_lore.sql(sql)
+        demo_lore.run_sql(sql)
 
 
 def test_the_guard_left_the_warehouse_intact(demo_lore: Any) -> None:
     for sql in ("DROP TABLE countries", "WITH d AS (DELETE FROM countries RETURNING *) SELECT * FROM d"):
         with pytest.raises(GuardError):
-            demo_lore.sql(sql)
-    assert demo_lore.sql("SELECT COUNT(*) FROM countries").rows == ((20,),)
+            demo_lore.run_sql(sql)
+    assert demo_lore.run_sql("SELECT COUNT(*) FROM countries").rows == ((20,),)
 
 
 def test_sql_limit_is_applied(demo_lore: Any) -> None:
-    result = demo_lore.sql("SELECT session_id FROM streaming_sessions")
+    result = demo_lore.run_sql("SELECT session_id FROM streaming_sessions")
     assert len(result.rows) <= demo_lore.settings.max_rows
+
+
+def test_lore_sql_still_runs_sql_and_says_it_is_renamed(demo_lore: Any) -> None:
+    """``Lore.sql`` was renamed ``Lore.run_sql`` (it runs SQL; ``Lore.semantic.sql`` returns text): the old name
+    keeps working for one more release and says so."""
+    with pytest.warns(DeprecationWarning, match="Lore.run_sql"):
+        old = demo_lore.sql("SELECT COUNT(*) FROM countries")
+    assert old.rows == demo_lore.run_sql("SELECT COUNT(*) FROM countries").rows

@@ -11,7 +11,8 @@ from lore.access.config import Rule
 from lore.access.outside import Outside, cut_metadata, outside_access, outside_message
 from lore.access.scope import Scope
 from lore.errors import LoreError
-from lore.retrieve.documents import RETRIEVE_K
+from lore.execute.engine import distinct_values_sql
+from lore.retrieve.documents import RETRIEVE_K, layer_documents
 from lore.semantic.spec import SemanticLayer
 from lore.types import PlanOutcome, QueryPlan, RetrievalResult, ValueMatch
 
@@ -30,8 +31,6 @@ class ScopedRetriever:
 
     def __init__(self, base: Retriever, scope: Scope, values: Mapping[str, Sequence[str]],
                  example_ok: Any = None, layer: SemanticLayer | None = None) -> None:
-        from lore.retrieve.documents import layer_documents
-
         self._base = base
         self._scope = scope
         self._values = {ref: frozenset(vals) for ref, vals in values.items()}
@@ -132,8 +131,6 @@ def scoped_values(scope: Scope, values: Mapping[str, Sequence[str]],
                   rows: Callable[[str], Sequence[Sequence[Any]]]) -> dict[str, list[str]]:
     """The project's indexed ``values`` of the attributes ``scope`` shows, cut to the rows in scope (``rows``
     runs guarded SQL in the scope)."""
-    from lore.execute.engine import distinct_values_sql
-
     out: dict[str, list[str]] = {}
     for ref, found in values.items():
         node_name, _, attr = ref.partition(".")

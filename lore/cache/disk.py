@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from lore.cache.entries import CachedPlan, CachedResult
 from lore.cache.memory import DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, AnswerCache, CacheStats, DiskStats
+from lore.llm.log import migrate
 
 DISK_FILE = "answers.sqlite"
 
@@ -87,8 +88,6 @@ class DiskCache:
         if self._db is not None and self._pid != os.getpid():
             self._db = None  # a forked child never uses its parent's connection
         if self._db is None:
-            from lore.llm.log import migrate
-
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 db = self._connect()

@@ -7,7 +7,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import yaml
+
 from lore.cache.memory import CacheStats
+from lore.errors import OperatorError
 from lore.types import Frozen
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -33,10 +36,6 @@ class WarmReport(Frozen):
 def read_questions(path: Path) -> list[str]:
     """Questions from a YAML file: a list, or a mapping with a ``questions`` list; items are strings or
     mappings with a ``question`` (the format of ``evals/bench/questions.yaml``)."""
-    import yaml
-
-    from lore.errors import OperatorError
-
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as err:
@@ -53,8 +52,6 @@ def questions_from(data: object, *, source: str = "questions") -> list[str]:
     >>> questions_from(["a", "a", " "])
     ['a']
     """
-    from lore.errors import OperatorError
-
     items = data.get("questions") if isinstance(data, dict) else data
     if not isinstance(items, list):
         raise OperatorError(f"{source} holds no list of questions", hint="Use `questions: [...]` or a plain list.")

@@ -132,7 +132,7 @@ def build_chart(plan: ChartPlan, result: ResultSet) -> ChartSpec:
 @lru_cache(maxsize=1)
 def _vega_lite_validator() -> jsonschema.protocols.Validator:
     """A validator for the Vega-Lite JSON schema that Altair ships (loaded once, on first use)."""
-    import jsonschema
+    import jsonschema  # lazy: the schema check loads when a spec is first checked
     from altair.vegalite.v6.schema.core import load_schema
 
     schema = load_schema()
@@ -151,7 +151,7 @@ def validate_spec(spec: dict[str, Any]) -> None:
     ...
     lore.errors.OperatorError: The chart spec is not valid Vega-Lite ...
     """
-    import jsonschema
+    import jsonschema  # lazy: the schema check loads when a spec is first checked
 
     if not isinstance(spec, dict):
         raise OperatorError(f"The chart spec is not valid Vega-Lite: expected an object, got {type(spec).__name__}.")

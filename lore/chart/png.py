@@ -40,6 +40,6 @@ def chart_png(chart: ChartSpec, *, scale: float = 2.0, width: int = PNG_WIDTH) -
             f"A {chart.kind!r} result has no chart to export as PNG.",
             hint="Show the result as a table, or export it as CSV instead.",
         )
-    import vl_convert
+    import vl_convert  # lazy: the PNG renderer loads on the first PNG
 
     return bytes(vl_convert.vegalite_to_png(fixed_width(chart.spec, width), scale=scale, allowed_base_urls=[]))

@@ -57,7 +57,7 @@ def init_demo(
     untouched unless ``force``. The semantic layer is written only when missing
     (a metric owner's edits are never overwritten) or when ``force``.
     """
-    from lore.demo.warehouse import generate_warehouse
+    from lore.demo.warehouse import generate_warehouse  # lazy: the generator loads only to build a demo
 
     folder = folder.expanduser().resolve()
     if folder.exists() and not folder.is_dir():

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import date
 
 from lore.explain.format import format_value
+from lore.semantic.compile import RANK_COLUMN
 from lore.semantic.spec import METRIC_TIME, SemanticLayer
 from lore.types import ColumnMeta, CompiledQuery, Filter, QueryPlan, ResultSet, Scalar
 
@@ -117,6 +118,8 @@ def restate(plan: QueryPlan, layer: SemanticLayer) -> str:
         text += ", " + "; ".join(scope)
     if plan.limit and plan.order_by:
         text += f", {'top' if plan.order_by[0].descending else 'bottom'} {plan.limit}"
+        if plan.rank_within:
+            text += " in each " + " and ".join(_dim_label(layer, d) for d in plan.rank_within)
     return text[:1].upper() + text[1:]
 
 
@@ -167,6 +170,56 @@ def _share_message(plan: QueryPlan, result: ResultSet, metrics: list[int], dims:
     return f"{cols[share_at].label}{scope_text}: {shown}{more}."
 
 
+def _ranked_message(plan: QueryPlan, result: ResultSet, metrics: list[int], dims: list[int], scope_text: str,
+                    layer: SemanticLayer) -> str:
+    """A ranking within groups in words: each group's top rows, ties said."""
+    cols, value_at = result.columns, metrics[0]
+    group_refs = set(plan.rank_within)
+    group_at = [i for i in dims if (cols[i].ref or "") in group_refs or any(
+        (cols[i].ref or "").split(":")[0] == g.split(":")[0] for g in group_refs)]
+    ranked_at = [i for i in dims if i not in group_at]
+    groups: dict[tuple, list[tuple]] = {}
+    for row in result.rows:
+        groups.setdefault(tuple(row[i] for i in group_at), []).append(row)
+    word = "Top" if not plan.order_by or plan.order_by[0].descending else "Bottom"
+    what = " and ".join(cols[i].label.lower() for i in ranked_at)
+    within = " and ".join(cols[i].label.lower() for i in group_at)
+    def cell(value: Scalar, i: int) -> str:
+        return period_label(value, cols[i].grain) if cols[i].grain else format_value(value, cols[i])
+
+    parts = []
+    for key, rows in list(groups.items())[:4]:
+        shown = ", ".join(" · ".join(cell(r[i], i) for i in ranked_at) + f" ({_value(r[value_at], cols[value_at])})"
+                          for r in rows[:3])
+        more = f" and {len(rows) - 3} more" if len(rows) > 3 else ""
+        parts.append(f"{' · '.join(cell(k, i) for k, i in zip(key, group_at))}: {shown}{more}")
+    ties = any(len(rows) > (plan.limit or 0) for rows in groups.values())
+    tail = f"; and {len(groups) - 4} more {within}s" if len(groups) > 4 else ""
+    what = what if plan.limit == 1 else _plural(what)
+    head = f"The {word.lower()} {what}" if plan.limit == 1 else f"{word} {plan.limit} {what}"
+    text = (f"{head} by {cols[value_at].label.lower()} in each {within}{scope_text}: "
+            + "; ".join(parts) + tail + ".")
+    return text + (" Tied rows share a rank, so some groups show more." if ties else "")
+
+
+def _plural(words: str) -> str:
+    """The plural of a label's last word ("country" -> "countries", "device type" -> "device types").
+
+    >>> _plural("country"), _plural("device type"), _plural("genres"), _plural("branch"), _plural("day")
+    ('countries', 'device types', 'genres', 'branches', 'days')
+    """
+    head, _, last = words.rpartition(" ")
+    if not last or last.endswith("s"):
+        plural = last
+    elif last.endswith("y") and len(last) > 1 and last[-2] not in "aeiou":
+        plural = last[:-1] + "ies"
+    elif last.endswith(("x", "ch", "sh", "z")):
+        plural = last + "es"
+    else:
+        plural = last + "s"
+    return f"{head} {plural}" if head else plural
+
+
 def _value(v: Scalar, col: ColumnMeta) -> str:
     text = format_value(v, col)
     unit = col.unit
@@ -200,6 +253,8 @@ def compose_message(plan: QueryPlan, result: ResultSet, layer: SemanticLayer) ->
         return f"{len(result.rows):,} rows."
     if plan.share is not None and result.rows and cols[metrics[-1]].name.endswith("_share"):
         return _share_message(plan, result, metrics, dims, scope_text)
+    if plan.rank_within and result.rows and cols[-1].name == RANK_COLUMN:
+        return _ranked_message(plan, result, metrics, dims, scope_text, layer)
     first = metrics[0]
     mlabel = cols[first].label
     if not result.rows:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlglot
+from sqlglot.errors import SqlglotError
+
 from lore.types import ColumnMeta, Scalar
 
 
@@ -64,9 +67,6 @@ def pretty_sql(sql: str, dialect: str = "duckdb") -> str:
     FROM "t"
     LIMIT 5
     """
-    import sqlglot
-    from sqlglot.errors import SqlglotError
-
     try:
         return sqlglot.transpile(sql, read=dialect, write=dialect, pretty=True)[0]
     except (SqlglotError, IndexError):

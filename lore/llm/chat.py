@@ -92,7 +92,7 @@ def extract_json(text: str) -> dict[str, Any]:
 
 
 def _as_messages(messages: Sequence[tuple[str, str]]) -> list[Any]:
-    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage  # lazy: LangChain loads only with a model
 
     kinds = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
     return [kinds[role](content=content) for role, content in messages]
@@ -222,7 +222,7 @@ class StructuredChat:
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
     """What a model call raises when the server, not our code, failed."""
-    import httpx
+    import httpx  # lazy: only with a model
     import openai
 
     return (openai.APIError, httpx.HTTPError, TimeoutError, ConnectionError)

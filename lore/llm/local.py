@@ -34,6 +34,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
+from importlib.util import find_spec
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -239,7 +240,7 @@ def server_command(path: Path, port: int, settings: Settings) -> list[str]:
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
     if sys.platform.startswith("linux"):
-        import ctypes
+        import ctypes  # lazy: Linux only
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
@@ -337,8 +338,6 @@ class LocalServer:
 
 def have_llama_cpp() -> bool:
     """Whether the ``local`` extra's llama-cpp-python is importable (without importing it)."""
-    from importlib.util import find_spec
-
     return find_spec("llama_cpp") is not None
 
 
@@ -381,7 +380,7 @@ def smoke_test(path: Path, *, timeout_s: float = 300.0, threads: int | None = No
 def _smoke_main(path: str, threads: int) -> int:  # pragma: no cover - runs in the child of smoke_test
     """Load the model and complete a few tokens; exit 1 with the error on stderr when it fails to load."""
     try:
-        from llama_cpp import Llama
+        from llama_cpp import Llama  # lazy: the optional local extra
     except ImportError as err:
         print(f"llama-cpp-python cannot be imported: {err}", file=sys.stderr)
         return 3

@@ -103,7 +103,7 @@ def chat_model(spec: str, settings: Settings, *, base_url: str | None = None,
 
 
 def _openai(model: str, settings: Settings, *, base_url: str | None, api_key: str) -> BaseChatModel:
-    from langchain.chat_models import init_chat_model
+    from langchain.chat_models import init_chat_model  # lazy: LangChain loads only with a model
 
     kwargs: dict[str, Any] = {"temperature": 0, "timeout": settings.llm_timeout_s, "max_retries": 0, "api_key": api_key,
                               "max_tokens": settings.llm_max_tokens}
@@ -113,7 +113,7 @@ def _openai(model: str, settings: Settings, *, base_url: str | None, api_key: st
 
 
 def _init_other(spec: str, parsed: ModelSpec) -> BaseChatModel:
-    from langchain.chat_models import init_chat_model
+    from langchain.chat_models import init_chat_model  # lazy: LangChain loads only with a model
 
     try:
         return init_chat_model(spec, temperature=0)
@@ -222,7 +222,7 @@ class LocalProvider:
     structured: StructuredMode = "json_object_schema"
 
     def check(self, spec: ModelSpec, env: Mapping[str, str]) -> None:
-        from lore.llm.local import INSTALL_HINT, have_llama_cpp
+        from lore.llm.local import INSTALL_HINT, have_llama_cpp  # lazy: only for --model local
 
         if not have_llama_cpp():
             raise OperatorError("--model local needs llama-cpp-python, which is not installed", hint=INSTALL_HINT)
@@ -235,7 +235,7 @@ class LocalProvider:
 
     def connect(self, spec: ModelSpec, settings: Settings, state_dir: Path, *, structured: StructuredMode,
                 log: ExchangeLog | None, env: Mapping[str, str]) -> ModelHandle:
-        from lore.llm.local import LocalServer, model_path
+        from lore.llm.local import LocalServer, model_path  # lazy: only for --model local
 
         path = model_path(settings, state_dir, env=env)
         server = LocalServer.start(path, settings, log_dir=state_dir)

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from lore.retrieve.lexical import STOP_WORDS, ValueMatcher, stem
+from lore.semantic.compile import expand_metric
 from lore.semantic.graph import FANNING, LinkGraph
 from lore.semantic.spec import METRIC_TIME, Column, SemanticLayer
 
@@ -163,8 +164,6 @@ class Catalog:
     # --- queries -----------------------------------------------------------------
     def facts_of(self, metrics: Iterable[str]) -> list[str]:
         """The source facts behind metrics (derived metrics expanded)."""
-        from lore.semantic.compile import expand_metric
-
         out: list[str] = []
         for m in metrics:
             for base in expand_metric(self.layer, m):

@@ -32,6 +32,7 @@ LangChain is not imported here: the model is reached through
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -42,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lore.plan.catalog import Catalog, find_phrases, tokenize
+from lore.plan.offline import normalise, safety_check
 from lore.plan.prompt import PromptTemplate, load_prompt
 from lore.plan.timeparse import parse_time
 from lore.semantic.spec import GRAINS, METRIC_TIME
@@ -283,8 +285,6 @@ class LLMPlanner:
     def plan(self, question: str, previous: QueryPlan | None = None, *, answer_id: str | None = None,
              retrieval: RetrievalResult | None = None) -> PlanOutcome:
         """Plan ``question``; ``retrieval`` is the retrieve stage's result for it (searched here when not given)."""
-        from lore.plan.offline import normalise, safety_check
-
         text = normalise(question)
         if not re.search(r"[A-Za-z0-9]", text):
             return PlanOutcome(status="clarify", message="Ask a question about your metrics.",
@@ -304,8 +304,6 @@ class LLMPlanner:
 
         The model sees its plan and the engine's error (with the valid choices) and gets one attempt.
         """
-        from lore.plan.offline import normalise
-
         text = normalise(question)
         choices = self.choices(text, previous, retrieval=retrieval)
         messages = [*self.template.render(self.prompt_values(text, choices, previous, retrieval=retrieval)),
@@ -694,8 +692,6 @@ class LLMPlanner:
     def _closest_values(self, ref: str, text: str) -> list[tuple[str, str]]:
         """Up to five real values near ``text``: (as shown, the value); close spellings of ``ref``'s values first,
         then the value index's nearest (of ``ref``, else of any dimension)."""
-        import difflib
-
         known = self.values.get(ref, [])
         by_lower = {v.lower(): v for v in known}
         spelled = [by_lower[m] for m in difflib.get_close_matches(text.lower(), list(by_lower), n=5, cutoff=0.6)]

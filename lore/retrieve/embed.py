@@ -190,7 +190,7 @@ class Embedder:
         with self._lock:
             if self._session is not None:
                 return
-            import onnxruntime as ort
+            import onnxruntime as ort  # lazy: the embedder loads on the first embedding
             from tokenizers import Tokenizer
 
             self.verify_model()

@@ -181,7 +181,7 @@ class Retriever:
         distinct values, read from the warehouse by the caller. ``examples``
         is the full set of verified examples the index must hold.
         """
-        from chromadb.utils.embedding_functions import register_embedding_function
+        from chromadb.utils.embedding_functions import register_embedding_function  # lazy: chromadb loads with the index
 
         embedder = embedder if embedder is not None else Embedder()
         # lets chromadb rebuild our function from a persisted collection's config (never its default one)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialects
 from sqlglot.errors import ParseError
 
 from lore.errors import CompileError, FilterError, UnknownReference
@@ -527,6 +528,9 @@ def _dim_label(dim: ResolvedDim) -> str:
     return label
 
 
+#: the column ranking within groups adds
+RANK_COLUMN = "rank"
+
 _AGG_WORDS = {"avg": "an average", "min": "a minimum", "max": "a maximum", "count_distinct": "a count of distinct "
               "values (one value can be counted in several parts)", "median": "a median"}
 
@@ -566,8 +570,6 @@ class Compiler:
         try:
             sqlglot.Dialect.get_or_raise(dialect)
         except ValueError:
-            from sqlglot.dialects.dialect import Dialects
-
             names = sorted(d.value for d in Dialects if d.value)
             raise UnknownReference(f"unknown SQL dialect '{dialect}'", suggestions=suggest(dialect, names) or list(DIALECTS)) from None
         tree, columns, info = self.compile_tree(query, dialect=dialect)
@@ -732,10 +734,14 @@ class Compiler:
         if not order:
             order = [exp.Ordered(this=exp.column(aliases[d.key]), nulls_first=False) for d in dims if d.is_time]
             order += [exp.Ordered(this=exp.column(aliases[d.key]), nulls_first=False) for d in dims if not d.is_time]
-        if order:
-            outer = outer.order_by(*order)
-        if query.limit is not None:
-            outer = outer.limit(query.limit)
+        rank_column: ColumnMeta | None = None
+        if query.rank_within:
+            outer, rank_column = self._ranked_within(outer, query, dims, aliases, order, metric_expr)
+        else:
+            if order:
+                outer = outer.order_by(*order)
+            if query.limit is not None:
+                outer = outer.limit(query.limit)
         for name, body in ctes:
             outer = outer.with_(name, as_=body)
 
@@ -753,7 +759,45 @@ class Compiler:
                                       type=_metric_type(layer, name), unit=m.unit, format=m.format))
         if share_column is not None:
             columns.append(share_column)
+        if rank_column is not None:
+            columns.append(rank_column)
         return outer, columns, {"tables": tables, "joins": joins, "base_metrics": base}
+
+    def _ranked_within(self, outer: exp.Select, query: SemanticQuery, dims: list[ResolvedDim], aliases: dict[str, str],
+                       order: list[exp.Expression], metric_expr) -> tuple[exp.Select, ColumnMeta]:
+        """The top ``limit`` rows of each group of ``rank_within`` by ``order`` (RANK over the group: ties kept),
+        with the rank as a column."""
+        if query.limit is None:
+            raise CompileError("ranking within groups needs a limit: how many of each group to keep (\"top 3 ... "
+                               "in each region\")")
+        by_key = {d.key: aliases[d.key] for d in dims}
+        within: list[str] = []
+        for ref in query.rank_within:
+            key = resolve_dimension(self.layer, ref).key
+            if key not in by_key:
+                raise CompileError(f"'{ref}' is not a breakdown of this query: a ranking is taken within the "
+                                   "query's own breakdowns", suggestions=list(by_key))
+            within.append(by_key[key])
+        within = list(dict.fromkeys(within))
+        if len(within) >= len(dims):
+            raise CompileError("a ranking within every breakdown ranks one row per group: leave at least one "
+                               "breakdown to rank", suggestions=list(by_key))
+        ranking = [o for o in order if not (isinstance(o, exp.Ordered) and isinstance(o.this, exp.Column)
+                                            and o.this.name in within)]
+        if not ranking or not query.order_by:
+            first = query.metrics[0]
+            ranking = [exp.Ordered(this=metric_expr(first), desc=True, nulls_first=False)]
+        window = exp.Window(this=exp.Rank(), partition_by=[exp.column(a) for a in within],
+                            order=exp.Order(expressions=[o.copy() for o in ranking]))
+        inner = outer.select(exp.alias_(window, RANK_COLUMN))
+        shown = [exp.column(e.alias_or_name) for e in inner.expressions]
+        ranked = (exp.select(*shown).from_(inner.subquery("ranked"))
+                  .where(exp.LTE(this=exp.column(RANK_COLUMN), expression=exp.Literal.number(query.limit)))
+                  .order_by(*[exp.Ordered(this=exp.column(a), nulls_first=False) for a in within],
+                            exp.Ordered(this=exp.column(RANK_COLUMN))))
+        labels = " and ".join(_dim_label(d).lower() for d in dims if aliases[d.key] in within)
+        meta = ColumnMeta(name=RANK_COLUMN, label=f"Rank in its {labels}", kind="value", type="BIGINT", format="integer")
+        return ranked, meta
 
     def _with_share(self, outer: exp.Select, query: SemanticQuery, dims: list[ResolvedDim], aliases: dict[str, str],
                     metric_expr) -> tuple[exp.Select, ColumnMeta]:

@@ -19,6 +19,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from lore.errors import UnknownReference
 from lore.types import Frozen
 
 Agg = Literal["sum", "count", "count_distinct", "avg", "min", "max"]
@@ -201,8 +202,6 @@ class DimensionRef(Frozen):
 
     @classmethod
     def parse(cls, text: str) -> DimensionRef:
-        from lore.errors import UnknownReference
-
         m = _REF_RE.match(text or "")
         if not m:
             raise UnknownReference(

@@ -246,7 +246,7 @@ def test_free_sql_passes_the_guard_and_lowers_confidence(make_planner, demo_lore
     assert out.signals.free_sql == 0.6 and out.signals.metric_match == 0.6
     assert any("wrote this SQL itself" in n for n in out.plan.notes)
     assert "Tables for status sql" in model.calls[0].prompt and "titles(" in model.calls[0].prompt
-    got = sorted(demo_lore.sql(out.plan.sql).rows, key=str)
+    got = sorted(demo_lore.run_sql(out.plan.sql).rows, key=str)
     assert got == hand(raw_db, sql)
 
 

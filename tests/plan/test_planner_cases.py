@@ -84,6 +84,8 @@ def _check(planner: Any, case: dict[str, Any]) -> None:
             assert p.share is not None, p
             assert sorted(p.share.within) == sorted(want.get("within", [])), p.share
             assert sorted(_filter(f) for f in p.share.keep) == sorted(want.get("keep", [])), p.share
+    if "rank_within" in case:
+        assert sorted(p.rank_within) == sorted(case["rank_within"]), p.rank_within
     if "capped" in case:
         assert ("coverage_cap" in out.signals) == case["capped"], out.signals
 

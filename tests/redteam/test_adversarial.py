@@ -1,6 +1,6 @@
 """The red-team suite: adversarial inputs as data, driven through every door, checked for their EFFECTS.
 
-Each input is driven (a) as SQL through ``Lore.sql``, (b) as a question through
+Each input is driven (a) as SQL through ``Lore.run_sql``, (b) as a question through
 ``Chat.ask`` with the offline planner and (c) through ``Chat.ask`` with a
 scripted chat model that has been "talked into" emitting the malicious SQL as a
 free-SQL plan (``status: sql``), so the guard is tested behind a compromised LLM.
@@ -468,7 +468,7 @@ def _drive(sandbox: Sandbox, driver: str, run: Callable[[Case], tuple[bool, list
 def _assert_healthy(lore: Lore) -> None:
     answer = lore.chat().ask(HEALTHY_QUESTION)
     assert answer.status == "answered" and answer.rows, answer.message
-    assert lore.sql("SELECT COUNT(*) AS n FROM titles").rows[0][0] > 0
+    assert lore.run_sql("SELECT COUNT(*) AS n FROM titles").rows[0][0] > 0
 
 
 def _finish(tally: Tally, lore: Lore) -> None:
@@ -500,7 +500,7 @@ def test_sql_through_lore_sql(sandbox: Sandbox) -> None:
     lore = sandbox.lore
 
     def run(case: Case) -> tuple[bool, list[str]]:
-        result = lore.sql(sandbox.fill(case.text))
+        result = lore.run_sql(sandbox.fill(case.text))
         return False, _sql_escapes(result)
 
     _finish(_drive(sandbox, "lore.sql", run), lore)
@@ -570,7 +570,7 @@ def test_resource_inputs_end_clearly_within_the_time_limit(sql: str, sandbox: Sa
     lore = sandbox.lore
     t0 = time.perf_counter()
     try:
-        result = lore.sql(sql)
+        result = lore.run_sql(sql)
     except GuardError as err:
         assert err.rule and "Refused by the SQL guard" in str(err)
     except QueryTimeout as err:
@@ -581,13 +581,13 @@ def test_resource_inputs_end_clearly_within_the_time_limit(sql: str, sandbox: Sa
         assert len(result.rows) <= lore.settings.max_rows
         assert "LIMIT" in (result.sql or "")
     assert time.perf_counter() - t0 < TIMEOUT_S + MARGIN_S
-    assert lore.sql("SELECT COUNT(*) AS n FROM titles").rows[0][0] > 0
+    assert lore.run_sql("SELECT COUNT(*) AS n FROM titles").rows[0][0] > 0
 
 
 @pytest.mark.parametrize("sql", STRING_BOMBS, ids=["concat_chain", "replace", "regexp_replace", "concat"])
 def test_string_amplification_is_refused_before_it_runs(sql: str, sandbox: Sandbox) -> None:
     with pytest.raises(GuardError, match="grow strings") as caught:
-        sandbox.lore.sql(sql)
+        sandbox.lore.run_sql(sql)
     assert caught.value.rule == "functions"
 
 
@@ -600,7 +600,7 @@ def test_string_amplification_is_refused_before_it_runs(sql: str, sandbox: Sandb
     _concat_chain(2),
 ])
 def test_ordinary_string_building_still_runs(sql: str, sandbox: Sandbox) -> None:
-    assert sandbox.lore.sql(sql).rows
+    assert sandbox.lore.run_sql(sql).rows
 
 
 def test_repeating_a_question_does_not_persist_an_injection(sandbox: Sandbox) -> None:

@@ -113,17 +113,17 @@ def test_f1_access_show_prints_the_resolved_person(project: Path) -> None:
 def test_f6_tables_only_hidden_metrics_read_are_not_readable(lore: Lore, table: str) -> None:
     """F6: with four streaming metrics visible, a table no visible metric reads cannot be counted."""
     with pytest.raises(GuardError):
-        lore.for_user("ana").sql(f"SELECT count(*) FROM {table}")
-    assert lore.for_user("bob").sql(f"SELECT count(*) FROM {table}").rows[0][0] >= 0
+        lore.for_user("ana").run_sql(f"SELECT count(*) FROM {table}")
+    assert lore.for_user("bob").run_sql(f"SELECT count(*) FROM {table}").rows[0][0] >= 0
 
 
 def test_f6_tables_visible_metrics_read_stay_readable_within_the_rows(lore: Lore) -> None:
     """Dimension tables a visible metric joins (accounts, its A/B allocations, titles) stay readable, in scope."""
     ana = lore.for_user("ana")
-    emea = ana.sql("SELECT count(*) FROM countries").rows[0][0]
-    everyone = lore.sql("SELECT count(*) FROM countries").rows[0][0]
+    emea = ana.run_sql("SELECT count(*) FROM countries").rows[0][0]
+    everyone = lore.run_sql("SELECT count(*) FROM countries").rows[0][0]
     assert 0 < emea < everyone
-    assert ana.sql("SELECT count(*) FROM accounts").rows[0][0] < lore.sql("SELECT count(*) FROM accounts").rows[0][0]
+    assert ana.run_sql("SELECT count(*) FROM accounts").rows[0][0] < lore.run_sql("SELECT count(*) FROM accounts").rows[0][0]
 
 
 # --- F7: restricted users are told, not misled ------------------------------------------------------

@@ -161,10 +161,10 @@ def test_r3_a_lone_surrogate_gets_an_answer(demo_lore: Lore) -> None:
 
 @pytest.mark.parametrize("value", [None, b"SELECT 1", 7])
 def test_r3_a_value_that_is_not_text_raises_an_asker_error_saying_what_to_pass(demo_lore: Lore, value: object) -> None:
-    """R3: ``lore.sql(None)`` and ``lore.sql(b"...")`` raised TypeError; every entry point now raises an
+    """R3: ``lore.run_sql(None)`` and ``lore.run_sql(b"...")`` raised TypeError; every entry point now raises an
     AskerError that says to pass a str (and to decode bytes)."""
     calls: dict[str, Callable[[], object]] = {
-        "Lore.sql": lambda: demo_lore.sql(value),  # type: ignore[arg-type]
+        "Lore.run_sql": lambda: demo_lore.run_sql(value),  # type: ignore[arg-type]
         "Lore.ask": lambda: demo_lore.ask(value),  # type: ignore[arg-type]
         "Chat.ask": lambda: demo_lore.chat().ask(value),  # type: ignore[arg-type]
         "semantic.sql": lambda: demo_lore.semantic.sql(metrics=value),  # type: ignore[arg-type]

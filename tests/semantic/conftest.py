@@ -44,6 +44,7 @@ def query_from_data(data: Mapping[str, Any]) -> SemanticQuery:
         order_by=tuple(order),
         limit=data.get("limit"),
         share=Share.model_validate(share) if share is not None else None,
+        rank_within=tuple(data.get("rank_within") or ()),
     )
 
 

@@ -47,9 +47,9 @@ TABLE_ROWS = (
     "a cycle in the link graph",
 )
 EXTRA_GROUPS = ("pinned key", "many-to-many bridge", "fact without a primary key", "unknown reference",
-                "structured filter op", "filter injection", "share of total")
+                "structured filter op", "filter injection", "share of total", "top n within groups")
 CASE_KEYS = {"name", "covers", "trap", "query", "rows", "error", "columns", "sql", "structure", "xfail"}
-QUERY_KEYS = {"metrics", "dimensions", "filters", "order_by", "limit", "share"}
+QUERY_KEYS = {"metrics", "dimensions", "filters", "order_by", "limit", "share", "rank_within"}
 
 
 def load_cases() -> list[dict[str, Any]]:

@@ -20,13 +20,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from lore.plan.catalog import ARTICLES, LEADING, Entry, Token
-from lore.retrieve.lexical import STOP_WORDS
+from lore.plan.catalog import ARTICLES, Entry, LEADING, Token, phrase
 from lore.plan.offline.env import Env
 from lore.plan.offline.lexicon import is_metric_time
+from lore.plan.offline.ordering import FIRST_METRIC
 from lore.plan.offline.parse import Parse, Unresolved
 from lore.plan.offline.text import gap, tokens_in
-from lore.plan.timeparse import default_grain
+from lore.plan.timeparse import TimeRange, default_grain
 from lore.plan.words import (
     FUNCTION_WORDS,
     GRAIN_WORDS,
@@ -53,8 +53,9 @@ from lore.plan.words import (
     breakdown_triggers,
     number_value,
 )
+from lore.retrieve.lexical import STOP_WORDS
 from lore.semantic.spec import GRAINS, METRIC_TIME
-from lore.types import Grounding
+from lore.types import Filter, Grounding, OrderBy
 
 #: triggers after which a value means each row of its entity ("how many of each drink")
 _EACH = frozenset({"each", "every", "for each", "for every", "of each", "by each", "by every"})
@@ -180,9 +181,6 @@ def _all_of(p: Parse, env: Env) -> list[tuple[int, int]]:
 def _superlative_nouns(p: Parse, env: Env, facts: list[str]) -> None:
     """"the least popular drink", "our best-selling jaffle": a superlative before a value of an attribute ranks the
     rows of that attribute's entity (the value stays a filter): the breakdown is the entity, the top one shown."""
-    from lore.plan.offline.ordering import FIRST_METRIC
-    from lore.types import OrderBy
-
     tokens = p.tokens
     if any(t.text.lower() in WHICH_WORDS for t in tokens) or TOP_RE.search(p.question):
         return  # "which age group streams the most ...": the breakdown is named
@@ -207,8 +205,6 @@ def _superlative_nouns(p: Parse, env: Env, facts: list[str]) -> None:
                                                    source=f"rule: a superlative ranks the {env.lex.label(entity)}s")):
             p.dimension_tokens[entity] = ()
         if not any(a.ref == mention.ref and a.value == mention.value for a in p.mentions):
-            from lore.types import Filter
-
             f = Filter(ref=mention.ref, values=(mention.value,))  # the value a metric phrase took is still a filter
             p.draft.filters.append(f)
             p.draft.groundings.append(Grounding(kind="filter", ref=f.describe(), phrase=p.words(j, j + 1),
@@ -541,8 +537,6 @@ def _resolve(p: Parse, env: Env, window: list[int], facts: list[str], *, rows: b
 def _each_of_value(p: Parse, env: Env, words: list[int], facts: list[str]) -> Item | None:
     """"how many of each drink": a value of an attribute where a breakdown starts is that value's entity, one row
     each, with the value kept as a filter."""
-    from lore.types import Filter
-
     tokens, lex = p.tokens, env.lex
     mention = next((v for v in p.all_mentions if words[0] in tokens_in(tokens, v.span) and v.score >= 1.0
                     and min(tokens_in(tokens, v.span)) == words[0]), None)
@@ -634,8 +628,6 @@ def _grain_for(declared: tuple[str, ...], time, env: Env) -> str:  # noqa: ANN00
     """A date attribute's grain when none is asked: its only grain, else one that suits the period asked about."""
     if len(declared) == 1:
         return declared[0]
-    from lore.plan.timeparse import TimeRange
-
     rng = TimeRange(start=time.start, end=time.end, label=time.label, span=(0, 0)) if time is not None else None
     grain = default_grain(rng, env.today)
     return grain if grain in declared else next((g for g in GRAINS if g in declared), declared[0])
@@ -677,8 +669,6 @@ def _read_possessives(p: Parse, env: Env, facts: list[str]) -> None:
 
 def _value_with_its_attribute(p: Parse, env: Env, i: int) -> bool:
     """Whether the value mention at token ``i`` has its attribute's name right before or after it ("the drinks type")."""
-    from lore.plan.catalog import phrase
-
     for m in p.mentions:
         covered = tokens_in(p.tokens, m.span)
         if i not in covered:

@@ -6,7 +6,12 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from lore.plan.catalog import FILLER, phrase
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from lore.plan.catalog import ARTICLES, FILLER, phrase
+from lore.plan.checks import check_outcome
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Parse
 from lore.plan.offline.text import tokens_in
@@ -253,10 +258,6 @@ def _compared_values(p: Parse, env: Env) -> None:
 
 def _literals(text: str) -> set[str]:
     """The string literals of a metric filter."""
-    import sqlglot
-    from sqlglot import exp
-    from sqlglot.errors import SqlglotError
-
     try:
         tree = sqlglot.parse_one(text, read="duckdb")
     except SqlglotError:
@@ -266,8 +267,6 @@ def _literals(text: str) -> set[str]:
 
 def identifying_filters(p: Parse, env: Env) -> None:
     """Two values naming one row two ways ("PHL and Brooklyn": a code and a name) cannot both hold: asked back."""
-    from lore.plan.checks import check_outcome
-
     if p.draft.rows_of is not None or not p.draft.filters:
         return
     out = check_outcome(PlanOutcome(status="plan", plan=p.draft.plan(), signals=p.draft.signals), env.lex.layer)
@@ -427,8 +426,6 @@ def _explain_context_words(p: Parse, env: Env) -> None:
 def _unknown_value(p: Parse, env: Env, unexplained: list[int]) -> PlanOutcome | None:
     """A capitalised or quoted word that matches nothing, after in/for/from ("revenue for Boston", "for the Boston
     store") or right before an entity's name ("the Boston store"): ask instead of ignoring a filter."""
-    from lore.plan.catalog import ARTICLES
-
     tokens, lex = p.tokens, env.lex
     for i in unexplained:
         t = tokens[i]

@@ -19,6 +19,7 @@ from lore.plan.catalog import find_phrases, tokenize
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Parse
 from lore.plan.offline.text import tokens_in
+from lore.plan.words import BUSINESS_STEMS
 from lore.types import AdhocMetric, Grounding, PlanOutcome
 
 #: what introduces a definition
@@ -89,8 +90,6 @@ def read_definitions(p: Parse, env: Env) -> None:
 
 def _alias(p: Parse, env: Env, cue: re.Match[str], metric: str, expr_tokens: set[int]) -> None:
     """"how much takings by city, meaning revenue": the unknown word before the cue names that metric."""
-    from lore.plan.words import BUSINESS_STEMS
-
     cue_tokens = tokens_in(p.tokens, (cue.start(), cue.end()))
     p.use(cue_tokens | expr_tokens, "metric")
     named = [i for i in range(min(cue_tokens | expr_tokens, default=0)) if p.tokens[i].stem in BUSINESS_STEMS

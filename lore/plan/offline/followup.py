@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from lore.plan.catalog import FILLER
+from lore.plan.catalog import FILLER, find_phrases, tokenize
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Parse
 from lore.plan.offline.text import tokens_in
@@ -107,8 +107,6 @@ def merge_followup(p: Parse, env: Env) -> None:
 
 def _the_ones(p: Parse, env: Env) -> None:
     """"just the negative ones": "ones" stands for what the previous answer counted ("negative tweets")."""
-    from lore.plan.catalog import find_phrases, tokenize
-
     prev = p.previous
     ones = [i for i, t in enumerate(p.tokens) if t.text.lower() in ("ones", "one") and i not in p.used]
     if prev is None or not prev.metrics or not ones or prev.metrics[0] not in env.lex.layer.metrics:

@@ -12,7 +12,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from lore.plan.catalog import Catalog, Entry, phrase
+from lore.plan.catalog import Catalog, Entry, phrase, tokenize
+from lore.retrieve.lexical import stem
 from lore.semantic.compile import expand_metric
 from lore.semantic.spec import METRIC_TIME, Column, SemanticLayer
 
@@ -219,8 +220,6 @@ def _by_end_words(entries: Sequence[Entry]) -> dict[str, tuple[Entry, ...]]:
 def _identifier_cores(values: Mapping[str, Sequence[str]]) -> tuple[tuple[str, dict[tuple[str, ...], list[tuple[str, str]]]], ...]:
     """Per attribute, the values written as identifiers (with underscores) by the stems of their words, without
     dates, so "the trailer autoplay test" finds ``trailer_autoplay_2026q2``."""
-    from lore.retrieve.lexical import stem
-
     out = []
     for ref, vals in values.items():
         cores: dict[tuple[str, ...], list[tuple[str, str]]] = {}
@@ -256,8 +255,6 @@ def _roles(layer: SemanticLayer) -> dict[tuple[str, ...], frozenset[tuple[str, s
 
 def _surface(layer: SemanticLayer) -> dict[str, str]:
     """Each stem of the names, labels and synonyms, with the shortest word it comes from."""
-    from lore.plan.catalog import tokenize
-
     out: dict[str, str] = {}
     texts = [t for m in layer.metrics.values() for t in (m.name, m.label or "", *m.synonyms)]
     for n in layer.nodes.values():

@@ -6,12 +6,13 @@ from __future__ import annotations
 import re
 
 from lore.plan.catalog import FILLER, PhraseMatch, find_phrases, phrase, tokenize
-from lore.plan.offline.breakdowns import wants_rows
+from lore.plan.offline.breakdowns import _value_with_its_attribute, wants_rows
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Mention, Parse
 from lore.plan.offline.qualified import qualified_matches
 from lore.plan.offline.text import Spans, mask, tokens_in
-from lore.plan.words import BUSINESS_STEMS, CREATIVE_RE, FUNCTION_WORDS, INTENT_WORDS, NUMBER_ALT
+from lore.plan.words import (BUSINESS_STEMS, CONDITION_RE, COUNT_CUE_RE, CREATIVE_RE, FUNCTION_WORDS, INTENT_WORDS,
+                             NEGATION_RE, NUMBER_ALT)
 from lore.retrieve.lexical import STOP_WORDS
 from lore.semantic.spec import METRIC_TIME
 from lore.types import Grounding, PlanOutcome
@@ -185,9 +186,6 @@ def _value_wins_tie(p: Parse, env: Env, values: list[Mention], i: int) -> bool:
     """A value mention as long as a metric phrase on the same words is the value when its attribute is named next
     to it ("the drinks type"), a negation is before it ("excluding drinks") or another value of its attribute is
     listed with it ("drinks vs food")."""
-    from lore.plan.offline.breakdowns import _value_with_its_attribute
-    from lore.plan.words import NEGATION_RE
-
     v = values[i]
     if _value_with_its_attribute(p, env, min(tokens_in(p.tokens, v.span))):
         return True
@@ -252,8 +250,6 @@ def metric_conditions(p: Parse, env: Env) -> None:
     exactly those rows (the distinct keys of the first's rows among the second's, under the second's own filter:
     "orders with at least one jaffle" is orders with food); a count a metric already makes distinct is its own
     condition ("customers who placed at least one order"); anything else is asked back."""
-    from lore.plan.words import CONDITION_RE
-
     d, lex = p.draft, env.lex
     for m in p.metric_matches:  # "customers who have only ever ordered once": a count per row, as a condition
         after = p.question[p.tokens[m.end - 1].end:]
@@ -329,15 +325,13 @@ def _glosses_a_value(p: Parse, m: PhraseMatch) -> bool:
 
 def _link_key(lex, source: str | None, target: str | None) -> str | None:  # noqa: ANN001
     """The column of ``source`` its declared link to ``target`` joins on ("order_id" for order items -> orders)."""
-    import re as _re
-
     node = lex.layer.nodes.get(source or "")
     if node is None or not target:
         return None
     for link in node.links:
         if link.to != target:
             continue
-        for a, b in _re.findall(r"(\w+\.\w+)\s*=\s*(\w+\.\w+)", link.on):
+        for a, b in re.findall(r"(\w+\.\w+)\s*=\s*(\w+\.\w+)", link.on):
             for mine in (a, b):
                 if mine.split(".")[0] == source:
                     return mine.split(".")[1]
@@ -571,8 +565,6 @@ def _money_spent(p: Parse, env: Env) -> str | None:
 def _count_of_values(p: Parse, env: Env) -> str | None:
     """"how many straws did we go through in July": a count question naming only values, answered by the one
     unfiltered count metric whose rows reach every value's attribute without fan-out (None when not one)."""
-    from lore.plan.words import COUNT_CUE_RE
-
     d, lex = p.draft, env.lex
     if not COUNT_CUE_RE.search(p.question) or not p.accepted or any(not x.startswith(METRIC_TIME) for x in d.dimensions):
         return None

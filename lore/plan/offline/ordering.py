@@ -110,3 +110,40 @@ def finish_order(p: Parse, env: Env) -> None:
         if not any(f.ref == ref for f in d.filters):
             d.filters.append(Filter(ref=ref, op="is_not_null"))
             d.notes.append(f"Ranked only rows with a {env.lex.label(ref)}.")
+
+
+#: words before a breakdown that make it the groups a ranking is taken within ("in each store", "per month")
+_GROUP_WORDS = frozenset({"each", "every", "per"})
+
+
+def rank_within_groups(p: Parse, env: Env) -> None:
+    """"top 3 X in each Y", "the top 2 X per Y", "for each Y, the 3 biggest X": the ranking is taken within each
+    Y (the top N of every group, ties kept), not over every X and Y pair."""
+    d = p.draft
+    if d.rows_of is not None or len(d.dimensions) < 2 or d.share is not None or not d.metrics:
+        return
+    most, least = MOST_RE.search(p.question), LEAST_RE.search(p.question)
+    if d.limit is None and not (most or least):
+        return  # no ranking asked for
+    words = [t.text.lower() for t in p.tokens]
+    groups = []
+    grain_after_group_word = any(i > 0 and words[i - 1] in _GROUP_WORDS for i in p.grain_tokens)
+    for ref in d.dimensions:
+        toks = p.dimension_tokens.get(ref)
+        if toks and min(toks) > 0 and words[min(toks) - 1] in _GROUP_WORDS:
+            groups.append(ref)
+        elif not toks and ref.startswith(METRIC_TIME) and grain_after_group_word:
+            groups.append(ref)  # "each month": a grain word read as the time breakdown
+    if not groups or len(groups) >= len(d.dimensions):
+        return
+    if d.limit is None:  # "the best selling product per store": the one at the top of each group
+        if bool(most) == bool(least):
+            return  # both or neither: which end is asked for is unclear
+        d.limit = 1
+        d.order_by = [OrderBy(ref=d.metrics[0], descending=bool(most))]
+    elif not d.order_by:
+        return
+    d.rank_within = groups
+    labels = " and ".join(env.lex.label(g) for g in groups)
+    d.notes.append(f"Ranked within each {labels}: the top {d.limit} of every {labels}, ties kept.")
+

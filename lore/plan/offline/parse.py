@@ -38,6 +38,8 @@ class Draft:
     rows_of: str | None = None
     #: each row's share of a total
     share: Share | None = None
+    #: breakdowns the ranking is taken within ("top 3 products in each store")
+    rank_within: list[str] = field(default_factory=list)
 
     def base_metrics(self) -> list[str]:
         """The metrics, with each ad hoc metric replaced by the governed metrics its expression names."""
@@ -66,7 +68,8 @@ class Draft:
                          filters=tuple(self.filters),
                          time=self.time, order_by=tuple(self.order_by), limit=self.limit,
                          groundings=tuple(groundings), planner=planner, notes=tuple(dict.fromkeys(self.notes)),
-                         adhoc=tuple(self.adhoc), rows_of=self.rows_of, share=self.share)
+                         adhoc=tuple(self.adhoc), rows_of=self.rows_of, share=self.share,
+                         rank_within=tuple(self.rank_within))
 
 
 @dataclass(frozen=True)

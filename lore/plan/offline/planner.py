@@ -41,7 +41,7 @@ from lore.plan.offline.metrics import (
     unsupported_intent,
     vector_metric,
 )
-from lore.plan.offline.ordering import finish_order, read_order
+from lore.plan.offline.ordering import finish_order, rank_within_groups, read_order
 from lore.plan.offline.parse import Parse
 from lore.plan.offline.request import check_request
 from lore.plan.offline.shares import share_of_total
@@ -87,6 +87,7 @@ PASSES: tuple[Pass, ...] = (
     time_axes,            # a fact's own date is its time axis; per-grain metrics get their grain
     data_bounds,          # a period outside the data says where the data starts and ends
     finish_order,         # the ranking is on the first metric
+    rank_within_groups,   # "top 3 X in each Y": ranked within each Y
     check_definition_parts,  # a definition that could not be read is asked back, never answered in parts
     account_for_words,    # every content word explained, or said; unknown breakdowns and values asked back
 )

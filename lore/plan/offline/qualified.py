@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from lore.plan.catalog import FILLER, PhraseMatch, phrase
+from lore.plan.catalog import FILLER, PhraseMatch, find_phrases, phrase, tokenize
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Parse
 from lore.types import AdhocMetric, Grounding, PlanOutcome
@@ -243,8 +243,6 @@ def _derived(env: Env, a: str | None, b: str, sign: str, a_words: str) -> str | 
 
 def _condition_metric(env: Env, a_words: str, b_words: str, exclude: tuple[str, str]) -> str | None:
     """The one metric named "<a> with no <b>" ("orders with no items"), when the layer has one."""
-    from lore.plan.catalog import find_phrases, tokenize
-
     index = env.lex.catalog.metric_index or env.lex.catalog.metric_entries
     for text in (f"{a_words} with no {b_words}", f"{a_words} without {b_words}"):
         tokens = tokenize(text)

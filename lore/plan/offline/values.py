@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from lore.plan.catalog import phrase, tokenize
+from lore.plan.catalog import find_phrases, phrase, tokenize
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Mention, Parse
 from lore.plan.offline.text import Spans, mask, tokens_in
@@ -155,8 +155,6 @@ def _names_its_breakdown(p: Parse, h: Mention) -> bool:
 
 def read_booleans(p: Parse, env: Env) -> None:
     """A yes/no attribute named outside a breakdown is a filter: "perishable supplies", "non-perishable ones"."""
-    from lore.plan.catalog import find_phrases
-
     blocked = p.consumed | p.reserved
     for m in find_phrases(p.tokens, list(env.lex.boolean_entries), taken=blocked):
         start = p.tokens[m.start].start
