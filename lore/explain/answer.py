@@ -73,8 +73,10 @@ def filter_phrase(f: Filter, layer: SemanticLayer) -> str:
 
 def scope_phrases(plan: QueryPlan, layer: SemanticLayer) -> list[str]:
     # ("with a store" on a ranking of stores says nothing: the reasoning says the unknown rows are left out)
+    # (the compared periods' own buckets, "metric_time:quarter in (...)", are said by the time range's label)
     out = [filter_phrase(f, layer) for f in plan.filters
-           if not (f.op == "is_not_null" and any(x.split(":")[0] == f.ref for x in plan.dimensions))]
+           if not (f.op == "is_not_null" and any(x.split(":")[0] == f.ref for x in plan.dimensions))
+           and not (f.ref.startswith(METRIC_TIME + ":") and plan.time is not None and f.ref in plan.dimensions)]
     if plan.time is not None and plan.time.label:
         out.append(plan.time.label)
     return out
@@ -158,13 +160,18 @@ def _share_message(plan: QueryPlan, result: ResultSet, metrics: list[int], dims:
             text = f"{cols[value_at].label} were {float(row[share_at]):.1%} of {cols[whole_at].label.lower()}{of}"
             return text + (f"{scope_text}." if scope_text else ".")
     if kept:
+        kept_at = [i for i in dims if (cols[i].ref or "") in kept]
+        group_at = [i for i in dims if i not in kept_at]
         parts = []
-        for row in rows:
+        for row in rows[:6]:
             share, value = float(row[share_at]), row[value_at]
             whole = (f" ({_value(value, cols[value_at])} of {_value(value / share, cols[value_at])})"
                      if isinstance(value, (int, float)) and share > 0 else "")
-            parts.append(f"{share:.1%} came from {name(row)}{whole}")
-        return f"Of {metric}{scope_text}, " + "; ".join(parts) + "."
+            part = " · ".join(format_value(row[i]) for i in kept_at) or name(row)
+            group = " · ".join(format_value(row[i]) for i in group_at)
+            parts.append((f"in {group}, " if group else "") + f"{share:.1%} came from {part}{whole}")
+        more = f"; and {len(rows) - 6} more" if len(rows) > 6 else ""
+        return f"Of {metric}{scope_text}, " + "; ".join(parts) + more + "."
     shown = ", ".join(f"{name(r)} {float(r[share_at]):.1%}" for r in rows[:4])
     more = f", and {len(rows) - 4} more" if len(rows) > 4 else ""
     return f"{cols[share_at].label}{scope_text}: {shown}{more}."

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import difflib
 import functools
+from datetime import date, timedelta
 
 from lore.plan.catalog import FILLER, Token, find_phrases
 from lore.plan.offline.env import Env
@@ -14,7 +15,7 @@ from lore.plan.timeparse import TimeRange, default_grain, parse_time
 from lore.plan.words import ALL_TIME_RE, COMPARE_RE, FUNCTION_WORDS, KNOWN_WORDS
 from lore.retrieve.lexical import STOP_WORDS
 from lore.semantic.spec import METRIC_TIME
-from lore.types import Grounding, TimeWindow
+from lore.types import Filter, Grounding, TimeWindow
 
 
 @functools.lru_cache(maxsize=8192)
@@ -97,6 +98,7 @@ def read_time(p: Parse, env: Env) -> None:
                                       source="rule"))
     if compare_grain is not None:
         d.dimensions.append(f"{METRIC_TIME}:{compare_grain}")
+        _only_the_periods(p, ranges, compare_grain)
     grain = tp.grain
     if grain is not None and compare_grain is None:
         inferred = any(g.inferred for g in tp.grains) and not any(not g.inferred for g in tp.grains)
@@ -173,6 +175,65 @@ def _compare_with(p: Parse, r: TimeRange) -> None:
     if not any(x.startswith(METRIC_TIME) for x in d.dimensions):
         d.dimensions.append(f"{METRIC_TIME}:{grain}")
         d.notes.append("Compared " + rng.label + f" side by side, by {grain}.")
+        _only_the_periods(p, p.ranges, grain)
+
+
+#: the most grain buckets a comparison lists one by one (more: the window is shown whole)
+_MAX_BUCKETS = 400
+
+
+def _only_the_periods(p: Parse, ranges: list[TimeRange], grain: str) -> None:
+    """Two periods compared with time between them ("Q3 2026 vs Q3 2025"): the window covering both also holds the
+    quarters between, so the breakdown keeps only the compared periods' own buckets."""
+    wanted: list[str] = []
+    for r in ranges:
+        if r.start is None or r.end is None:
+            return
+        found = _buckets(r.start, r.end, grain)
+        if found is None:
+            return
+        wanted += [b for b in found if b not in wanted]
+    rng_start, rng_end = min(r.start for r in ranges), max(r.end for r in ranges)  # type: ignore[type-var]
+    every = _buckets(rng_start, rng_end, grain)
+    if every is None or len(every) == len(wanted):
+        return  # adjacent periods: nothing lies between them
+    ref = f"{METRIC_TIME}:{grain}"
+    p.draft.filters.append(Filter(ref=ref, op="in", values=tuple(sorted(wanted))))
+
+
+def _buckets(start: date, end: date, grain: str) -> list[str] | None:
+    """The first days of the ``grain`` buckets a date range touches (None: an unknown grain or too many).
+
+    >>> _buckets(date(2025, 7, 1), date(2025, 9, 30), "quarter"), _buckets(date(2025, 11, 20), date(2026, 1, 5), "month")
+    (['2025-07-01'], ['2025-11-01', '2025-12-01', '2026-01-01'])
+    """
+    def floor(day: date) -> date:
+        if grain == "year":
+            return day.replace(month=1, day=1)
+        if grain == "quarter":
+            return day.replace(month=(day.month - 1) // 3 * 3 + 1, day=1)
+        if grain == "month":
+            return day.replace(day=1)
+        if grain == "week":
+            return day - timedelta(days=day.weekday())
+        return day
+
+    def step(day: date) -> date:
+        if grain in ("year", "quarter", "month"):
+            months = {"year": 12, "quarter": 3, "month": 1}[grain]
+            total = day.year * 12 + day.month - 1 + months
+            return date(total // 12, total % 12 + 1, 1)
+        return day + timedelta(days=7 if grain == "week" else 1)
+
+    if grain not in ("year", "quarter", "month", "week", "day"):
+        return None
+    out, day = [], floor(start)
+    while day <= end:
+        out.append(day.isoformat())
+        if len(out) > _MAX_BUCKETS:
+            return None
+        day = step(day)
+    return out
 
 
 def covering(ranges: list[TimeRange]) -> tuple[TimeRange, str]:

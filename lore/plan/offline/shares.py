@@ -65,7 +65,16 @@ def share_of_total(p: Parse, env: Env) -> None:
             message=f"{label[:1].upper() + label[1:]} has no share of a total: it is {kind}, so its parts do not add "
                     f"up to the whole. I can show {label} by any breakdown, side by side."))
         return
-    if d.dimensions:
+    part = _segment(p, env, words, named_after_metric=True) if d.dimensions else None
+    if part is not None and part.ref not in d.dimensions:
+        # "what fraction of each store's sales came from jaffles": the part in each store, of that store's whole
+        within = list(d.dimensions)
+        d.filters.remove(part)
+        d.dimensions.append(part.ref)
+        d.share = Share(within=tuple(within), keep=(part,))
+        what = (f"{' or '.join(map(str, part.values))}'s part of the total of every {lex.label(part.ref)}, within each "
+                + " and ".join(lex.label(r) for r in within))
+    elif d.dimensions:
         within = _within(p, words)
         if within and len(within) >= len(d.dimensions):
             within = []
@@ -202,11 +211,13 @@ def _is_segment_filter(f: Filter, env: Env) -> bool:
             and f.ref not in env.lex.layer.metrics)
 
 
-def _segment(p: Parse, env: Env, words: list[str]) -> Filter | None:
+def _segment(p: Parse, env: Env, words: list[str], *, named_after_metric: bool = False) -> Filter | None:
     """The filter naming the part ("came from online orders"): the one value filter, or the one named after
-    the metric's words (those before it bound the whole: "what % of business customers' sales were online")."""
+    the metric's words (those before it bound the whole: "what % of business customers' sales were online").
+    ``named_after_metric``: only one named after the metric's words counts ("share of online sales by store" is
+    each store's share of online sales, not online's share)."""
     values = [f for f in p.draft.filters if _is_segment_filter(f, env)]
-    if len(values) == 1:
+    if len(values) == 1 and not named_after_metric:
         return values[0]
     metric_at = max((i for i, why in p.used.items() if why == "metric"), default=-1)
     after = []
