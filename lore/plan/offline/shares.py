@@ -224,7 +224,9 @@ def _segment(p: Parse, env: Env, words: list[str], *, named_after_metric: bool =
     question = p.question.lower()
     cut = p.tokens[metric_at].end if metric_at >= 0 else 0
     for f in values:
-        spots = [question.find(str(v).lower(), cut) for v in f.values]
+        # the words the question used for the value ("rejected" for denied), else the value itself
+        said = [g.phrase for g in p.draft.groundings if g.kind == "filter" and g.ref == f.describe()]
+        spots = [question.find(w.lower(), cut) for w in [*said, *map(str, f.values)]]
         if any(s >= 0 for s in spots):
             after.append(f)
     return after[0] if len(after) == 1 else None
