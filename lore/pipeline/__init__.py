@@ -77,9 +77,9 @@ def _answer(lore: Lore, q: Question) -> Answer:
         if planned.outcome.status != "plan" or planned.outcome.plan is None:
             return _not_planned(q, planned.outcome, trace)
         computed = _computed(lore, q, planned, timer)                          # compile, guard, execute, chart
-        if isinstance(computed, _Failed):
-            return _failed(lore, q, computed, timer.trace(trace, outcome=computed.outcome, **computed.artifacts))
         outcome, done = computed.outcome, computed.done
+        if isinstance(done, _Stopped):
+            return _failed(lore, q, outcome, done, timer.trace(trace, outcome=outcome, **done.artifacts))
         with timer("explain"):
             explained = stages.explain(lore, q, outcome, done, replanned=computed.replanned)
         trace = timer.trace(trace, outcome=outcome, compiled=done.compiled, guarded=done.guarded, result=done.result,
@@ -104,45 +104,36 @@ def _planned(lore: Lore, q: Question, timer: Timer) -> Planned:
 
 
 @dataclass(frozen=True)
-class _Ran:
-    outcome: PlanOutcome
-    done: Computed
-    replanned: bool = False
+class _Stopped:
+    """Compile, guard or execute stopped with an error a user can act on (or an engine's)."""
 
-
-@dataclass(frozen=True)
-class _Failed:
-    outcome: PlanOutcome
     error: LoreError
     #: the artifacts made before the failing stage (for the trace)
     artifacts: dict
 
 
-def _computed(lore: Lore, q: Question, planned: Planned, timer: Timer) -> _Ran | _Failed:
+@dataclass(frozen=True)
+class _Ran:
+    """The outcome that was computed (a re-planned one after a failure) and what computing it gave."""
+
+    outcome: PlanOutcome
+    done: Computed | _Stopped
+    replanned: bool = False
+
+
+def _computed(lore: Lore, q: Question, planned: Planned, timer: Timer) -> _Ran:
     """The plan computed (through the answer cache); a model's plan that passed every check but failed when it
     ran goes back to the model once (not after a time or size limit: those would only be hit again)."""
     outcome = planned.outcome
     first = memo.computed(lore, outcome.plan, timer, _compute)  # type: ignore[arg-type]
-    if isinstance(first, Computed):
+    if isinstance(first, Computed) or not _fixable(first.error):
         return _Ran(outcome, first)
-    failure = _Failed(outcome, first.error, first.artifacts)  # (first is a _Stopped)
-    if not _fixable(first.error):
-        return failure
     with timer("replan"):
         retried = _replan(lore, q, planned, first.error)
     if retried is None or retried.plan is None:
-        return failure
+        return _Ran(outcome, first)
     memo.remember(lore, q, Planned(planned.retrieval, retried))
-    second = memo.computed(lore, retried.plan, timer, _compute)
-    if isinstance(second, Computed):
-        return _Ran(retried, second, replanned=True)
-    return _Failed(retried, second.error, second.artifacts)
-
-
-@dataclass(frozen=True)
-class _Stopped:
-    error: LoreError
-    artifacts: dict
+    return _Ran(retried, memo.computed(lore, retried.plan, timer, _compute), replanned=True)
 
 
 def _compute(lore: Lore, plan: QueryPlan, timer: Timer) -> Computed | _Stopped:
@@ -206,9 +197,9 @@ def _answered(q: Question, done: Computed, explained: Explanation, trace: Trace)
     )
 
 
-def _failed(lore: Lore, q: Question, failed: _Failed, trace: Trace) -> Answer:
+def _failed(lore: Lore, q: Question, outcome: PlanOutcome, stopped: _Stopped, trace: Trace) -> Answer:
     """A plan that could not be computed: a clarifying question (the asker can fix it) or an error with its SQL."""
-    err, plan = failed.error, failed.outcome.plan
+    err, plan = stopped.error, outcome.plan
     trace = trace.model_copy(update={"error": str(err)})
     reasoning = tuple(reasoning_steps(plan, lore.layer)) if plan is not None else ()
     if isinstance(err, AskerError):

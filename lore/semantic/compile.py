@@ -531,8 +531,17 @@ def _dim_label(dim: ResolvedDim) -> str:
 #: the column ranking within groups adds
 RANK_COLUMN = "rank"
 
-_AGG_WORDS = {"avg": "an average", "min": "a minimum", "max": "a maximum", "count_distinct": "a count of distinct "
-              "values (one value can be counted in several parts)", "median": "a median"}
+def not_additive(metric: Metric) -> str | None:
+    """Why a metric's parts do not add up to its whole (None: a sum or a count, they do), in words.
+
+    >>> not_additive(Metric(name="m", source="t", agg="avg", expr="x"))
+    'an average'
+    """
+    if metric.is_derived:
+        return "a ratio of other metrics"
+    return {"sum": None, "count": None, "avg": "an average", "min": "a minimum", "max": "a maximum",
+            "count_distinct": "a count of distinct things (one can be counted in several parts)"}.get(metric.agg or "",
+                                                                                                    "not a total")
 
 
 def _keep_condition(f: Filter, alias: str) -> exp.Expression:
@@ -812,8 +821,8 @@ class Compiler:
         metric = layer.metrics[name]
         if share.whole is not None:  # a cut over its whole: a distinct count is a part of its whole too
             return self._cut_share(query, name, metric, metric_expr, outer)
-        if metric.is_derived or metric.agg not in ("sum", "count"):
-            how = "a ratio of other metrics" if metric.is_derived else f"{_AGG_WORDS.get(metric.agg or '', 'not a total')}"
+        how = not_additive(metric)
+        if how is not None:
             additive = [n for n, m in layer.metrics.items() if not m.is_derived and m.agg in ("sum", "count")]
             same_rows = [n for n in additive if layer.metrics[n].source == metric.source]  # over the same rows first
             raise CompileError(f"{metric.display} has no share of a total: it is {how}, so its parts do not add up to "

@@ -11,7 +11,7 @@ from lore.plan.catalog import FILLER, Token, find_phrases
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Parse
 from lore.plan.offline.text import tokens_in
-from lore.plan.timeparse import TimeRange, default_grain, parse_time
+from lore.plan.timeparse import TimeRange, default_grain, parse_time, shift_months, week_start
 from lore.plan.words import ALL_TIME_RE, COMPARE_RE, FUNCTION_WORDS, KNOWN_WORDS
 from lore.retrieve.lexical import STOP_WORDS
 from lore.semantic.spec import METRIC_TIME
@@ -207,23 +207,15 @@ def _buckets(start: date, end: date, grain: str) -> list[str] | None:
     >>> _buckets(date(2025, 7, 1), date(2025, 9, 30), "quarter"), _buckets(date(2025, 11, 20), date(2026, 1, 5), "month")
     (['2025-07-01'], ['2025-11-01', '2025-12-01', '2026-01-01'])
     """
+    months = {"year": 12, "quarter": 3, "month": 1}.get(grain)
+
     def floor(day: date) -> date:
-        if grain == "year":
-            return day.replace(month=1, day=1)
-        if grain == "quarter":
-            return day.replace(month=(day.month - 1) // 3 * 3 + 1, day=1)
-        if grain == "month":
-            return day.replace(day=1)
-        if grain == "week":
-            return day - timedelta(days=day.weekday())
-        return day
+        if months is not None:  # the first month of the year, quarter or month
+            return date(day.year, 1, 1) if months == 12 else shift_months(day, -((day.month - 1) % months))
+        return week_start(day) if grain == "week" else day
 
     def step(day: date) -> date:
-        if grain in ("year", "quarter", "month"):
-            months = {"year": 12, "quarter": 3, "month": 1}[grain]
-            total = day.year * 12 + day.month - 1 + months
-            return date(total // 12, total % 12 + 1, 1)
-        return day + timedelta(days=7 if grain == "week" else 1)
+        return shift_months(day, months) if months is not None else day + timedelta(days=7 if grain == "week" else 1)
 
     if grain not in ("year", "quarter", "month", "week", "day"):
         return None

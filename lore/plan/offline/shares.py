@@ -19,6 +19,7 @@ from sqlglot.errors import SqlglotError
 from lore.plan.catalog import phrase
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Parse
+from lore.semantic.compile import not_additive
 from lore.semantic.spec import METRIC_TIME
 from lore.types import Filter, Grounding, PlanOutcome, Share
 
@@ -56,10 +57,8 @@ def share_of_total(p: Parse, env: Env) -> None:
     if whole is not None and _cut_named_apart(p, name):
         _cut_share(p, env, asked, name, whole)
         return
-    if metric.is_derived or metric.agg not in ("sum", "count"):
-        kind = "a ratio of other metrics" if metric.is_derived else {
-            "avg": "an average", "min": "a minimum", "max": "a maximum",
-            "count_distinct": "a count of distinct things (one can be counted in several parts)"}.get(metric.agg or "", "not a total")
+    kind = not_additive(metric)
+    if kind is not None:
         p.settle(PlanOutcome(
             status="clarify", suggestions=(name,), signals={"intent": 0.0},
             message=f"{label[:1].upper() + label[1:]} has no share of a total: it is {kind}, so its parts do not add "
