@@ -805,7 +805,7 @@ class FeedbackStore:
         if self.lore is None:
             return
         try:
-            self.lore.sync_examples()
+            self.lore.examples.sync()
         except LoreError as err:  # the decision is stored; the index catches up at the next question
             log.warning("the retrieval index did not take the new examples yet: %s", err)
 

@@ -10,6 +10,7 @@ engine with duckdb, the index with chromadb, the planner, a model with langchain
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -17,14 +18,10 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import sqlglot
-from sqlglot import exp
-
-from lore.errors import AskerError, BadInput, EngineError, GuardError, LoreError, OperatorError, SemanticLayerError
+from lore.errors import BadInput, LoreError, OperatorError, SemanticLayerError
 from lore.inputs import require_text
 from lore.project import Project
 from lore.semantic.compile import Compiler
@@ -43,7 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from lore.pipeline import Chat
     from lore.plan.cascade import Planner
     from lore.plan.catalog import Catalog
-    from lore.plan.example import ExamplePlanner
+    from lore.plan.example import VerifiedExamples
     from lore.plan.llm import LLMPlanner
     from lore.plugins import Correction, FeedbackBackend, Vote
     from lore.retrieve import Example, Retriever
@@ -223,13 +220,13 @@ class ProjectParts:
         """Whether ``part`` (a cached property's name) has been opened."""
         return part in self.__dict__
 
-    @cached_property
+    @functools.cached_property
     def engine(self) -> Engine:
         from lore.execute.engine import Engine  # lazy: duckdb loads when the engine opens
 
         return Engine.open(self.project.warehouse_path, self.settings)
 
-    @cached_property
+    @functools.cached_property
     def layer(self) -> SemanticLayer:
         """The whole semantic layer, checked against the warehouse (raises SemanticLayerError)."""
         layer = load_layer(self.project.semantic_path)
@@ -238,22 +235,22 @@ class ProjectParts:
             raise SemanticLayerError(issues)
         return layer
 
-    @cached_property
+    @functools.cached_property
     def schema(self) -> dict[str, dict[str, str]]:
         """The warehouse tables the semantic layer exposes: table -> column -> type."""
         full = self.engine.schema()
         allowed = {t.lower() for t in self.layer.tables}
         return {t: cols for t, cols in full.items() if t.lower() in allowed}
 
-    @cached_property
+    @functools.cached_property
     def values(self) -> dict[str, list[str]]:
         return data_profile(self)[0]
 
-    @cached_property
+    @functools.cached_property
     def time_bounds(self) -> dict[str, tuple[str, str]]:
         return data_profile(self)[1]
 
-    @cached_property
+    @functools.cached_property
     def retriever(self) -> Retriever:
         """The project's index: every metric, attribute, value and verified example (views filter it)."""
         from lore.retrieve import Retriever  # lazy: chromadb and the embedder load with the index
@@ -264,25 +261,25 @@ class ProjectParts:
         self.examples_revision = revision
         return retriever
 
-    @cached_property
+    @functools.cached_property
     def llm_log(self) -> ExchangeLog:
         from lore.llm.log import ExchangeLog  # lazy: only with a model
 
         return ExchangeLog.for_project(self.project.state_dir)
 
-    @cached_property
+    @functools.cached_property
     def model(self) -> ModelHandle:
         from lore.llm.models import connect  # lazy: only with a model
 
         return connect(self.settings.model, self.settings, self.project.state_dir, log=self.llm_log)
 
-    @cached_property
+    @functools.cached_property
     def access(self) -> AccessConfig | None:
         from lore.access import AccessConfig  # lazy: loaded on the first access check
 
         return AccessConfig.parse(self.project.config.access, where=str(self.project.root / "lore.yaml"))
 
-    @cached_property
+    @functools.cached_property
     def answer_cache(self) -> AnswerCache[CachedResult] | None:
         if not self.settings.answer_cache:
             return None
@@ -294,7 +291,7 @@ class ProjectParts:
             return AnswerCache(max_entries=entries, max_bytes=size)
         return TieredCache(disk, "result", CachedResult, max_entries=entries, max_bytes=size)
 
-    @cached_property
+    @functools.cached_property
     def plan_cache(self) -> AnswerCache[CachedPlan] | None:
         if not self.settings.answer_cache:
             return None
@@ -306,7 +303,7 @@ class ProjectParts:
             return AnswerCache(max_entries=entries, max_bytes=size)
         return TieredCache(disk, "plan", CachedPlan, max_entries=entries, max_bytes=size)
 
-    @cached_property
+    @functools.cached_property
     def disk_cache(self) -> DiskCache | None:
         if not self.settings.answer_cache or self.settings.answer_cache_disk_mb <= 0:
             return None
@@ -314,7 +311,7 @@ class ProjectParts:
 
         return DiskCache(self.project.state_dir / DISK_FILE, max_bytes=self.settings.answer_cache_disk_mb * 1024 * 1024)
 
-    @cached_property
+    @functools.cached_property
     def feedback_backend(self) -> FeedbackBackend | None:
         if not self.settings.feedback:
             return None
@@ -350,6 +347,12 @@ class Lore:
     a :class:`~lore.access.Scope`: the scope is applied to the layer, the schema, the values, the retriever, the
     planner, the guard and the cache keys; the engine, the index, the caches, the model and the feedback store
     are the project's (:class:`ProjectParts`), shared by every view and never rebuilt per user.
+
+    What it composes, each in its own module: the stages of an answer (:mod:`lore.pipeline`, through
+    :meth:`chat` and :meth:`ask`), the planner (:mod:`lore.plan.build`), the verified examples
+    (:attr:`examples`, :mod:`lore.plan.example`), the caches' keys (:mod:`lore.pipeline.memo`), access
+    (:mod:`lore.access`, through :meth:`for_user`), feedback (the :class:`~lore.plugins.FeedbackBackend` seam) and
+    the semantic API (:attr:`semantic`).
     """
 
     def __init__(self, project: Project, settings: Settings, *, scope: Scope | None = None,
@@ -419,7 +422,7 @@ class Lore:
         return self.parts.access
 
     # --- this view: the project through its scope ---------------------------------------------
-    @cached_property
+    @functools.cached_property
     def layer(self) -> SemanticLayer:
         """The semantic layer this view sees (the whole layer, or the scope's, without what names rows outside it)."""
         if self.scope is None:
@@ -433,7 +436,7 @@ class Lore:
         """The warehouse tables and columns this view may read: table -> column -> type."""
         return self.parts.schema if self.scope is None else self.scope.schema
 
-    @cached_property
+    @functools.cached_property
     def values(self) -> dict[str, list[str]]:
         """Distinct values of the layer's low-cardinality attributes (cached in .lore/ per data and layer version);
         in a scope, only those of visible attributes in the rows in scope."""
@@ -443,7 +446,7 @@ class Lore:
 
         return scoped_values(self.scope, self.parts.values, lambda sql: self.run_sql(sql).rows)
 
-    @cached_property
+    @functools.cached_property
     def retriever(self) -> Retriever | ScopedRetriever:
         """The index as this view sees it (in a scope: hits outside it removed; the index itself is shared)."""
         if self.scope is None:
@@ -453,7 +456,7 @@ class Lore:
         return ScopedRetriever(self.parts.retriever, self.scope, self.values, example_ok=ExampleJudge(self),
                                layer=self.layer)
 
-    @cached_property
+    @functools.cached_property
     def compiler(self) -> Compiler:
         return Compiler(self.layer, schema=self.schema)
 
@@ -461,7 +464,7 @@ class Lore:
     def semantic(self) -> SemanticAPI:
         return SemanticAPI(self)
 
-    @cached_property
+    @functools.cached_property
     def catalog(self) -> Catalog:
         from lore.plan.catalog import Catalog  # lazy: the planner loads on the first question
 
@@ -480,42 +483,27 @@ class Lore:
         return (layer.version if layer is not None else None,
                 getattr(planner, "prompt_version", None) if planner is not None else None)
 
-    @cached_property
+    @functools.cached_property
     def planner(self) -> Planner:
         """``--model offline``: the offline planner; otherwise the cascade (or the LLM alone with LORE_PLANNER=llm).
-        In a scope: the same, telling the asker what the question names outside their access."""
-        if self.scope is not None and not self.layer.metrics:
-            from lore.access import NoAccessPlanner  # lazy: loaded on the first access check
+        In a scope: the same, telling the asker what the question names outside their access (see
+        :mod:`lore.plan.build`)."""
+        from lore.plan.build import build_planner  # lazy: the planner loads on the first question
 
-            return NoAccessPlanner(self.scope.rules)
-        from lore.plan.offline import Context, OfflinePlanner  # lazy: the planner loads on the first question
+        return build_planner(self)
 
-        offline = OfflinePlanner(Context(catalog=self.catalog, searcher=self.retriever, today=self.today, values=self.values,
-                                         bounds=self.time_bounds))
-        planner: Planner
-        if self.settings.model == "offline":
-            planner = offline
-        elif self.settings.planner == "llm":
-            planner = self.llm_planner
-        else:
-            from lore.plan.cascade import CascadePlanner, policy_for  # lazy: the planner loads on the first question
-
-            # the model (for local: its server) starts on the first question the offline planner cannot settle
-            planner = CascadePlanner(offline, lambda: self.llm_planner, **policy_for(self.settings.model))
-        if self.scope is None:
-            return planner
-        from lore.access import ScopedPlanner  # lazy: loaded on the first access check
-
-        return ScopedPlanner(planner, self)
-
-    @cached_property
+    @functools.cached_property
     def llm_planner(self) -> LLMPlanner:
-        from lore.plan.llm import LLMPlanner  # lazy: only with a model
+        from lore.plan.build import build_llm_planner  # lazy: only with a model
 
-        settings = self.settings
-        return LLMPlanner(self.catalog, self.retriever, self.model.chat, self.llm_log, self.check_plan, today=self.today,
-                          max_retries=settings.llm_max_retries, schema=self.schema, allow_sql=settings.llm_free_sql,
-                          allow_rows=settings.llm_allow_rows, sample_rows=self._sample_rows, values=self.values)
+        return build_llm_planner(self)
+
+    @functools.cached_property
+    def examples(self) -> VerifiedExamples:
+        """The verified examples this view plans with (kept in step with the feedback store)."""
+        from lore.plan.example import VerifiedExamples  # lazy: the planner loads on the first question
+
+        return VerifiedExamples(self)
 
     def compile_plan(self, plan: QueryPlan) -> CompiledQuery:
         """The SQL a plan runs: its free SQL when it names no metric, else its compiled semantic query.
@@ -525,21 +513,6 @@ class Lore:
         if plan.runs_sql:
             return CompiledQuery(sql=plan.sql or "")
         return self.compiler.compile(plan.semantic_query(), dialect="duckdb")
-
-    def check_plan(self, plan: QueryPlan) -> str | None:
-        """Compile a plan, guard its SQL and let DuckDB bind it (no rows read): None if it would run, else the error."""
-        try:
-            guarded = self.guard(self.compile_plan(plan).sql)
-            probe = exp.select("*").from_(sqlglot.parse_one(guarded.sql, read="duckdb").subquery("q")).limit(0)
-            self.engine.run(self.guard(probe.sql(dialect="duckdb")).sql, timeout_s=self.settings.query_timeout_s, max_rows=1)
-        except (AskerError, GuardError, EngineError) as err:
-            return str(err)
-        return None
-
-    def _sample_rows(self, table: str) -> list[tuple]:
-        """A few rows of an allow-listed table (sent to the model only when llm_allow_rows is set)."""
-        sql = exp.select("*").from_(exp.to_table(table)).limit(3).sql(dialect="duckdb")
-        return [tuple(r) for r in self.run_sql(sql).rows]
 
     # --- access control: see lore/access/ ----------------------------------------------------
     def for_user(self, user: str | None) -> Lore:
@@ -581,19 +554,6 @@ class Lore:
                 view = parts.views[key] = Lore(self.project, self.settings, scope=scope, parts=parts)
         return view
 
-    def plan_in_view(self, plan: QueryPlan) -> bool:
-        """Whether every metric, dimension and filter of ``plan`` is in this view of the project."""
-        from lore.access import refs_visible  # lazy: loaded on the first access check
-
-        return refs_visible(self.layer, plan)
-
-    def access_note(self, row_filtered: Sequence[str]) -> str | None:
-        """A sentence for the reasoning when the user's access limited the rows read (None: no limit)."""
-        if self.scope is None or not row_filtered or not self.scope.row_labels:
-            return None
-        return (f"Your access limits the rows read from {', '.join(row_filtered)} to: "
-                + "; ".join(self.scope.row_labels) + ".")
-
     def chat(self, user: str | None = None, *, conversation_id: str | None = None) -> Chat:
         """Start a conversation; follow-up questions refine the previous answer."""
         from lore.pipeline import Chat  # lazy: the pipeline loads on the first question
@@ -604,25 +564,7 @@ class Lore:
         """Answer one self-contained question (use :meth:`chat` for follow-ups)."""
         return self.chat(user=user).ask(question)
 
-    # --- answer cache and warm-up: see lore/cache/ -----------------------------------
-    def plan_cache_key(self, question: str, previous: QueryPlan | None) -> str:
-        """The plan memo's key of ``question`` now (its words, the previous plan, data, layer, today, planner, examples)."""
-        from lore.cache import data_version, plan_key  # lazy: loaded with the first cache
-
-        key = plan_key(question, previous, data=data_version(self.project.warehouse_path), layer=self.layer.version,
-                       today=self.today, planner=f"{self.settings.model}|{self.settings.planner}",
-                       examples=self.examples_revision())
-        return key if self.scope is None else f"{key}|{self.scope.id}"
-
-    def cache_key(self, plan: QueryPlan) -> str:
-        """The answer-cache key of ``plan`` now: its normalised plan, the data and layer versions, today, the limits
-        and this view's scope."""
-        from lore.cache import answer_key, data_version  # lazy: loaded with the first cache
-
-        return answer_key(plan.key(), data=data_version(self.project.warehouse_path), layer=self.layer.version,
-                          today=self.today, limits=(self.settings.default_limit, self.settings.max_rows),
-                          scope=self.scope.id if self.scope is not None else None)
-
+    # --- warm-up: see lore/cache/ -------------------------------------------------------
     def warm_up(self) -> dict[str, float]:
         """Open everything the first question needs, so it is not slow; returns the seconds each part took.
 
@@ -682,62 +624,6 @@ class Lore:
         """Store an answer so feedback can point at it by ``answer.id`` (the pipeline does this for every answer)."""
         self._require_feedback().record_answer(answer)
 
-    @cached_property
-    def example_planner(self) -> ExamplePlanner:
-        from lore.plan.example import ExamplePlanner  # lazy: the planner loads on the first question
-
-        return ExamplePlanner(self.retriever, self.catalog, self.today)
-
-    def few_shot_examples(self, question: str, k: int = 3) -> list[Example]:
-        """The verified examples nearest to ``question`` (for an LLM planner's prompt), best first."""
-        from lore.plan.example import few_shot_examples  # lazy: the planner loads on the first question
-
-        try:
-            self.sync_examples()
-        except LoreError as err:  # plan with the examples the index already holds
-            logging.getLogger("lore.feedback").warning("verified examples not refreshed: %s", err)
-        return few_shot_examples(self.retriever, question, k=k)
-
-    def examples_revision(self) -> int:
-        """The revision of the verified examples this process plans with (-1: no feedback backend).
-
-        The index's revision once the retriever is open (:meth:`sync_examples` keeps it in step with the store);
-        before that, the feedback store's own, read now (one single-row read): a process that answers from the
-        plan memo without opening the index still sees a revoked or newly verified example at once.
-        """
-        backend = self.feedback_backend
-        if backend is None:
-            return -1
-        if self.parts.opened("retriever"):
-            return self.parts.examples_revision
-        try:
-            return backend.examples_revision()
-        except LoreError as err:  # nothing can change the examples while the store cannot be read
-            logging.getLogger("lore.feedback").warning("examples revision not read: %s", err)
-            return -2
-
-    def sync_examples(self) -> None:
-        """Bring the index's verified examples up to date with the feedback store (one cheap read when unchanged).
-
-        Examples verified or revoked in another process (the Slack bot, the CLI) reach this one here.
-        Does nothing before the retriever is opened: opening it loads every verified example.
-        """
-        backend, parts = self.feedback_backend, self.parts
-        if backend is None or not parts.opened("retriever"):
-            return
-        with parts.examples_lock:
-            since = parts.examples_revision
-            if backend.examples_revision() == since:
-                return
-            changes = backend.example_changes(since)
-            retriever = parts.retriever
-            for example_id in changes.removed:
-                retriever.remove_example(example_id)
-            fresh = [e for e in changes.verified
-                     if (held := retriever.example(e.id)) is None or held.content_hash != e.content_hash]
-            retriever.add_examples(fresh)
-            parts.examples_revision = changes.revision
-
     # --- running SQL ------------------------------------------------------------
     def run_compiled(self, compiled: CompiledQuery) -> ResultSet:
         """Guard and run compiled SQL; the result keeps the compiler's column metadata."""
@@ -759,11 +645,15 @@ class Lore:
         guarded = self.guard(sql)
         return self.engine.run(guarded.sql, timeout_s=self.settings.query_timeout_s, max_rows=self.settings.max_rows)
 
-    def sql(self, sql: str) -> ResultSet:
-        """Deprecated: :meth:`run_sql` (this runs the SQL; ``Lore.semantic.sql()`` returns SQL text)."""
-        warnings.warn("Lore.sql() is renamed Lore.run_sql(): it runs the SQL (Lore.semantic.sql() returns SQL text). "
-                      "Lore.sql() still works and will be removed in a later release.", DeprecationWarning, stacklevel=2)
-        return self.run_sql(sql)
+    def __getattr__(self, name: str) -> Any:
+        """Names of earlier releases, each still working with a DeprecationWarning (see README, "Upgrading")."""
+        moved = _MOVED.get(name)
+        if moved is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        new, get = moved
+        warnings.warn(f"Lore.{name} is now {new}; the old name still works and will be removed in a later release.",
+                      DeprecationWarning, stacklevel=2)
+        return get(self)
 
     def close(self) -> None:
         """Close the project's parts (the engine, the model's server, the cache file); a view closes nothing: its
@@ -780,3 +670,35 @@ class Lore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _moved() -> dict[str, tuple[str, Callable[[Lore], Any]]]:
+    def memo(name: str) -> Callable[[Lore], Any]:
+        def get(lore: Lore) -> Any:
+            from lore.pipeline import memo as module  # lazy: the pipeline loads on the first question
+
+            return functools.partial(getattr(module, name), lore)
+        return get
+
+    def build(name: str) -> Callable[[Lore], Any]:
+        def get(lore: Lore) -> Any:
+            from lore.plan import build as module  # lazy: the planner loads on the first question
+
+            return functools.partial(getattr(module, name), lore)
+        return get
+
+    return {
+        "sql": ("Lore.run_sql() (it runs the SQL; Lore.semantic.sql() returns SQL text)", lambda lore: lore.run_sql),
+        "few_shot_examples": ("Lore.examples.nearest()", lambda lore: lore.examples.nearest),
+        "sync_examples": ("Lore.examples.sync()", lambda lore: lore.examples.sync),
+        "examples_revision": ("Lore.examples.revision()", lambda lore: lore.examples.revision),
+        "example_planner": ("Lore.examples.planner", lambda lore: lore.examples.planner),
+        "cache_key": ("lore.pipeline.memo.answer_cache_key(lore, plan)", memo("answer_cache_key")),
+        "plan_cache_key": ("lore.pipeline.memo.plan_cache_key(lore, question, previous)", memo("plan_cache_key")),
+        "check_plan": ("lore.plan.build.check_plan(lore, plan)", build("check_plan")),
+    }
+
+
+#: members of earlier releases: old name -> (where it lives now, how to reach it from a Lore)
+_MOVED = _moved()
+

@@ -776,3 +776,22 @@ def test_lore_sql_still_runs_sql_and_says_it_is_renamed(demo_lore: Any) -> None:
     with pytest.warns(DeprecationWarning, match="Lore.run_sql"):
         old = demo_lore.sql("SELECT COUNT(*) FROM countries")
     assert old.rows == demo_lore.run_sql("SELECT COUNT(*) FROM countries").rows
+
+
+def test_moved_members_still_work_and_say_where_they_went(demo_lore: Any) -> None:
+    """Members that moved into services (the verified examples, the cache keys, the plan check) keep working under
+    their old names for one release, each with a warning naming the new place."""
+    plan = demo_lore.ask("total streaming hours by region").plan
+    assert plan is not None
+    with pytest.warns(DeprecationWarning, match=r"Lore.examples.revision\(\)"):
+        assert demo_lore.examples_revision() == demo_lore.examples.revision()
+    with pytest.warns(DeprecationWarning, match="answer_cache_key"):
+        from lore.pipeline.memo import answer_cache_key
+        assert demo_lore.cache_key(plan) == answer_cache_key(demo_lore, plan)
+    with pytest.warns(DeprecationWarning, match="check_plan"):
+        assert demo_lore.check_plan(plan) is None
+    broken = plan.model_copy(update={"metrics": ("no_such_metric",)})
+    from lore.plan.build import check_plan
+    assert check_plan(demo_lore, broken) is not None
+    with pytest.raises(AttributeError, match="no attribute 'no_such_member'"):
+        demo_lore.no_such_member  # noqa: B018

@@ -41,6 +41,12 @@ class Scope:
     def metric_visible(self, name: str) -> bool:
         return name in self.layer.metrics
 
+    def rows_note(self, row_filtered: Sequence[str]) -> str | None:
+        """A sentence for the reasoning when these row limits applied to ``row_filtered`` tables (None: none did)."""
+        if not row_filtered or not self.row_labels:
+            return None
+        return f"Your access limits the rows read from {', '.join(row_filtered)} to: " + "; ".join(self.row_labels) + "."
+
     def dimension_visible(self, ref: str) -> bool:
         """Whether a dimension reference (``node.attr[role]:grain``, ``metric_time``) names something visible."""
         base = ref.split(":", 1)[0].split("[", 1)[0].strip()

@@ -265,8 +265,11 @@ class Chat:
         scoped = self.lore.for_user(self.user)
         last = self.last_answered
         previous = last.plan if last is not None else None
-        if previous is not None and not scoped.plan_in_view(previous):
-            previous = None  # an earlier turn by someone who sees more (a shared thread): not this person's context
+        if previous is not None and scoped.scope is not None:
+            from lore.access import refs_visible  # lazy: loaded on the first access check
+
+            if not refs_visible(scoped.layer, previous):
+                previous = None  # an earlier turn by someone who sees more (a shared thread): not this person's context
         answer = ask(scoped, question, previous=previous, user=self.user, conversation_id=self.id,
                      previous_confidence=last.confidence if previous is not None and last is not None else None)
         self.history.append(answer)

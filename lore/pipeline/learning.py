@@ -40,7 +40,7 @@ def sync(lore: Lore) -> None:
     if backend(lore) is None:
         return
     try:
-        lore.sync_examples()
+        lore.examples.sync()
     except LoreError as err:  # the index keeps the examples it has; the next question tries again
         log.warning("verified examples not refreshed: %s", err)
 
@@ -49,7 +49,7 @@ def from_example(lore: Lore, q: Question, retrieval: RetrievalResult | None) -> 
     """The plan of a verified example that means the same as the question (None: no such example)."""
     if backend(lore) is None or not q.text.strip():
         return None
-    return lore.example_planner.plan(q.text, retrieval=retrieval)
+    return lore.examples.planner.plan(q.text, retrieval=retrieval)
 
 
 def penalised(lore: Lore, q: Question, planned: Planned) -> Planned:

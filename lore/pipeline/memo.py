@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from lore.cache import CachedPlan, CachedResult
+from lore.cache import CachedPlan, CachedResult, answer_key, data_version, plan_key
 from lore.pipeline.stages import Computed, Planned, Timer, chart_request, draw
 from lore.types import QueryPlan, Question
 
@@ -51,7 +51,7 @@ def computed(lore: Lore, plan: QueryPlan, timer: Timer,
     if cache is None:
         return stages(lore, plan, timer)
     with timer("cache"):
-        key = lore.cache_key(plan)
+        key = answer_cache_key(lore, plan)
         hit = cache.get(key)
         if hit is not None:
             request = chart_request(lore, plan, hit.result)
@@ -70,7 +70,25 @@ def _plan_key(lore: Lore, q: Question) -> str | None:
     """The question's plan-memo key (None: the cache is off)."""
     if lore.plan_cache is None or not q.text.strip():
         return None
-    return lore.plan_cache_key(q.text, q.previous)
+    return plan_cache_key(lore, q.text, q.previous)
+
+
+def plan_cache_key(lore: Lore, question: str, previous: QueryPlan | None) -> str:
+    """The plan memo's key of ``question`` now (its words, the previous plan, data, layer, today, planner, examples
+    and the view's scope)."""
+    settings = lore.settings
+    key = plan_key(question, previous, data=data_version(lore.project.warehouse_path), layer=lore.layer.version,
+                   today=lore.today, planner=f"{settings.model}|{settings.planner}", examples=lore.examples.revision())
+    return key if lore.scope is None else f"{key}|{lore.scope.id}"
+
+
+def answer_cache_key(lore: Lore, plan: QueryPlan) -> str:
+    """The answer cache's key of ``plan`` now: its normalised plan, the data and layer versions, today, the limits
+    and the view's scope."""
+    settings = lore.settings
+    return answer_key(plan.key(), data=data_version(lore.project.warehouse_path), layer=lore.layer.version,
+                      today=lore.today, limits=(settings.default_limit, settings.max_rows),
+                      scope=lore.scope.id if lore.scope is not None else None)
 
 
 def _store_plan(lore: Lore, key: str | None, made: Planned) -> None:

@@ -162,7 +162,7 @@ def explain(lore: Lore, question: Question, outcome: PlanOutcome, computed: Comp
     """The answer in words, the reasoning behind it and its confidence."""
     plan_, result = computed.plan, computed.result
     reasoning = reasoning_steps(plan_, lore.layer, computed.compiled, result, computed.guarded.tables)
-    if (note := lore.access_note(computed.guarded.row_filtered)) is not None:
+    if lore.scope is not None and (note := lore.scope.rows_note(computed.guarded.row_filtered)) is not None:
         reasoning.append(note)
     if computed.cache_hit:
         reasoning.append("This result was reused from the answer cache: the same query ran earlier on the same "

@@ -22,17 +22,23 @@ relative time ("last month") is re-resolved against today when the plan's
 window came from that phrase; a stale window that cannot be re-resolved is
 not reused. Anything else falls through to the next planner, which gets the
 nearest examples as few-shot examples (:func:`few_shot_examples`).
+
+:class:`VerifiedExamples` is a view's face of all this (``lore.examples``): the example planner, the nearest
+examples, and the index kept in step with the feedback store.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Literal, Protocol
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from lore.errors import LoreError
 from lore.plan.catalog import FILLER, Catalog, find_phrases, tokenize
 from lore.plan.offline import normalise, safety_check
 from lore.plan.timeparse import TimeParse, parse_time
@@ -41,6 +47,9 @@ from lore.retrieve.documents import Example
 from lore.retrieve.lexical import STOP_WORDS, stem
 from lore.semantic.spec import METRIC_TIME
 from lore.types import Grounding, PlanOutcome, QueryPlan, RetrievalResult, TimeWindow
+
+if TYPE_CHECKING:  # pragma: no cover
+    from lore.core import Lore
 
 #: the least vector similarity for a near match (signatures must also be equal)
 NEAR_SIMILARITY = 0.8
@@ -374,3 +383,67 @@ __all__ = [
     "retime",
     "signature",
 ]
+
+
+class VerifiedExamples:
+    """The verified examples one view of a project plans with: kept in step with the feedback store
+    (:meth:`sync`), matched by the example planner (:attr:`planner`) and offered to an LLM as few-shot examples
+    (:meth:`nearest`). Holds no per-question state: one per view, shared by every thread."""
+
+    def __init__(self, lore: Lore) -> None:
+        self._lore = lore
+
+    @cached_property
+    def planner(self) -> ExamplePlanner:
+        lore = self._lore
+        return ExamplePlanner(lore.retriever, lore.catalog, lore.today)
+
+    def nearest(self, question: str, k: int = 3) -> list[Example]:
+        """The verified examples nearest to ``question`` (for an LLM planner's prompt), best first."""
+        try:
+            self.sync()
+        except LoreError as err:  # plan with the examples the index already holds
+            logging.getLogger("lore.feedback").warning("verified examples not refreshed: %s", err)
+        return few_shot_examples(self._lore.retriever, question, k=k)
+
+    def revision(self) -> int:
+        """The revision of the verified examples this process plans with (-1: no feedback backend).
+
+        The index's revision once the retriever is open (:meth:`sync` keeps it in step with the store); before
+        that, the feedback store's own, read now (one single-row read): a process that answers from the plan
+        memo without opening the index still sees a revoked or newly verified example at once.
+        """
+        parts = self._lore.parts
+        backend = parts.feedback_backend
+        if backend is None:
+            return -1
+        if parts.opened("retriever"):
+            return parts.examples_revision
+        try:
+            return backend.examples_revision()
+        except LoreError as err:  # nothing can change the examples while the store cannot be read
+            logging.getLogger("lore.feedback").warning("examples revision not read: %s", err)
+            return -2
+
+    def sync(self) -> None:
+        """Bring the index's verified examples up to date with the feedback store (one cheap read when unchanged).
+
+        Examples verified or revoked in another process (the Slack bot, the CLI) reach this one here.
+        Does nothing before the retriever is opened: opening it loads every verified example.
+        """
+        parts = self._lore.parts
+        backend = parts.feedback_backend
+        if backend is None or not parts.opened("retriever"):
+            return
+        with parts.examples_lock:
+            since = parts.examples_revision
+            if backend.examples_revision() == since:
+                return
+            changes = backend.example_changes(since)
+            retriever = parts.retriever
+            for example_id in changes.removed:
+                retriever.remove_example(example_id)
+            fresh = [e for e in changes.verified
+                     if (held := retriever.example(e.id)) is None or held.content_hash != e.content_hash]
+            retriever.add_examples(fresh)
+            parts.examples_revision = changes.revision

@@ -215,9 +215,9 @@ def test_without_a_backend_feedback_is_an_operator_error(project: Lore) -> None:
 
 
 def test_few_shot_examples_for_the_llm_planner(project: Lore) -> None:
-    assert project.few_shot_examples("streaming hours by country") == []
+    assert project.examples.nearest("streaming hours by country") == []
     _verify(project, "streaming hours by region in 2026")
-    shots = project.few_shot_examples("how many hours did people stream in each country last year", k=2)
+    shots = project.examples.nearest("how many hours did people stream in each country last year", k=2)
     assert [s.question for s in shots] == ["streaming hours by region in 2026"]
 
 

@@ -16,6 +16,7 @@ from lore.llm.chat import StructuredChat
 from lore.llm.log import ExchangeLog
 from lore.llm.scripted import ScriptedChatModel
 from lore.plan.llm import LLMPlanner
+from lore.plan.build import check_plan
 
 
 @pytest.fixture
@@ -32,7 +33,7 @@ def make_planner(demo_lore: Any, exchange_log: ExchangeLog) -> Callable[..., tup
         chat = StructuredChat(model, name="scripted", structured=structured, log=exchange_log,  # type: ignore[arg-type]
                               base_url="http://127.0.0.1:9/v1", timeout_s=5)
         kwargs.setdefault("schema", demo_lore.schema)
-        planner = LLMPlanner(demo_lore.catalog, demo_lore.retriever, chat, None, demo_lore.check_plan,
+        planner = LLMPlanner(demo_lore.catalog, demo_lore.retriever, chat, None, lambda plan: check_plan(demo_lore, plan),
                              today=demo_lore.today, **kwargs)
         return planner, model
 

@@ -14,6 +14,7 @@ from lore.errors import ModelError, ModelTimeout
 from lore.llm.scripted import ScriptedModelExhausted
 from lore.plan.llm import plan_schema
 from lore.types import Filter, QueryPlan, TimeWindow
+from lore.plan.build import sample_rows
 
 Y2026 = "BETWEEN DATE '2026-01-01' AND DATE '2026-12-31'"
 
@@ -303,7 +304,7 @@ def test_data_rows_reach_the_model_only_when_allowed(make_planner, demo_lore) ->
     planner.plan("how many titles are there")
     assert "sample row" not in model.calls[0].prompt
     allowed, model2 = make_planner([reply(status="clarify", message="?")], allow_rows=True,
-                                   sample_rows=demo_lore._sample_rows)
+                                   sample_rows=lambda table: sample_rows(demo_lore, table))
     allowed.plan("how many titles are there")
     assert "sample row" in model2.calls[0].prompt
 

@@ -18,6 +18,7 @@ from lore.cache import AnswerCache, CachedResult, answer_key, data_version
 from lore.chart import ChartRequest
 from lore.guard import GuardedSQL
 from lore.types import Answer, ColumnMeta, CompiledQuery, ResultSet
+from lore.pipeline.memo import answer_cache_key
 
 QUESTION = "streaming hours by region in 2026"
 #: the same plan in other words (checked below through the plans' keys)
@@ -148,7 +149,7 @@ def test_changing_the_layer_invalidates(lore: Lore, project: Path) -> None:
     with Lore.open(project) as reopened:
         reopened.parts.answer_cache = cache  # one cache across the reload
         assert reopened.layer.version != lore.layer.version
-        assert first.plan is not None and reopened.cache_key(first.plan) != lore.cache_key(first.plan)
+        assert first.plan is not None and answer_cache_key(reopened, first.plan) != answer_cache_key(lore, first.plan)
         again = reopened.ask(QUESTION)
         assert again.trace is not None and not again.trace.cache_hit
         assert rounded(again.rows) == rounded(first.rows)
@@ -160,8 +161,8 @@ def test_the_key_ignores_groundings_and_names_every_version(lore: Lore) -> None:
     assert answer.plan is not None
     plan = answer.plan
     bare = plan.model_copy(update={"groundings": (), "notes": ("another note",), "planner": "example"})
-    assert lore.cache_key(plan) == lore.cache_key(bare)
-    assert lore.cache_key(plan) != lore.cache_key(plan.model_copy(update={"limit": 3}))
+    assert answer_cache_key(lore, plan) == answer_cache_key(lore, bare)
+    assert answer_cache_key(lore, plan) != answer_cache_key(lore, plan.model_copy(update={"limit": 3}))
     day = date(2026, 11, 1)
     # an access scope gets its own entries
     assert answer_key("p", data="1:2", layer="v", today=day) != answer_key("p", data="1:2", layer="v", today=day, scope="emea")

@@ -24,6 +24,7 @@ from lore import Lore
 from lore.cache import DISK_FILE, DiskCache, TieredCache, warm
 from lore.cli import app
 from lore.types import Answer
+from lore.pipeline.memo import answer_cache_key
 
 QUESTIONS = ("streaming hours by region in 2026", "game installs by platform")
 ROOT = Path(__file__).resolve().parents[2]
@@ -238,7 +239,7 @@ def test_a_row_that_does_not_read_back_is_a_dropped_miss(project: Path, cache_fi
     with Lore.open(project) as lore:
         answer = lore.ask(QUESTIONS[0])
         assert answer.plan is not None
-        key = lore.cache_key(answer.plan)
+        key = answer_cache_key(lore, answer.plan)
     with sqlite3.connect(cache_file) as db:
         db.execute("UPDATE entries SET value = '{\"compiled\": 1}' WHERE kind = 'result' AND key = ?", (key,))
     with caplog.at_level(logging.WARNING, logger="lore.cache"), Lore.open(project) as lore:

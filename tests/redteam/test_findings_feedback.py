@@ -323,7 +323,7 @@ def test_f4_an_example_answers_only_where_its_plan_is_valid_in_the_askers_scope(
     assert costs.plan is None or costs.plan.planner != "example"
     assert costs.status != "answered"
     scoped = lore.for_user("ana")
-    assert scoped.few_shot_examples(question, k=3) == []
+    assert scoped.examples.nearest(question, k=3) == []
 
 
 # --- F5: votes count per verified principal --------------------------------------------------------------------------
