@@ -97,6 +97,61 @@ class Share(Frozen):
     whole: str | None = None
 
 
+class TimeWindow(Frozen):
+    """A resolved date range (inclusive), applied to each fact's own time column."""
+
+    start: date | None = None
+    end: date | None = None
+    label: str = ""
+
+    def filter(self) -> Filter | None:
+        """The metric_time filter for this window.
+
+        >>> TimeWindow(start=date(2026, 1, 1), end=date(2026, 3, 31)).filter().values
+        ('2026-01-01', '2026-03-31')
+        """
+        if self.start and self.end:
+            return Filter(ref="metric_time", op="between", values=(self.start.isoformat(), self.end.isoformat()))
+        if self.start:
+            return Filter(ref="metric_time", op=">=", values=(self.start.isoformat(),))
+        if self.end:
+            return Filter(ref="metric_time", op="<=", values=(self.end.isoformat(),))
+        return None
+
+
+class Compare(Frozen):
+    """Two periods side by side ("Q3 2026 vs Q3 2025", "from last month to this month", "year over year"): each
+    metric of the query once per period, then its change and its percent change, in each row of the query's
+    dimensions ("which region grew most from 2025 to 2026": ordered by the change).
+
+    Columns, per metric ``m``: ``m_<earlier period>``, ``m_<later period>`` (named from the periods' labels),
+    ``m_change`` (later minus earlier) and ``m_change_pct`` (the change as a fraction of the earlier; empty when the
+    earlier is 0 or missing). A metric that adds up (a sum or a count) counts a row missing from a period as 0;
+    any other (a ratio, an average, a distinct count) leaves it empty. Each period is computed whole, as the query
+    would compute it over that period alone, so every kind of metric compares correctly.
+    """
+
+    #: the two periods, each with a start and an end (in any order: the earlier is the base of the change)
+    periods: tuple[TimeWindow, TimeWindow]
+
+    @field_validator("periods")
+    @classmethod
+    def _bounded(cls, periods: tuple[TimeWindow, TimeWindow]) -> tuple[TimeWindow, TimeWindow]:
+        for p in periods:
+            if p.start is None or p.end is None:
+                raise ValueError(f"each compared period needs a start and an end (got {p.label or p})")
+            if p.start > p.end:
+                raise ValueError(f"the period {p.label or p} ends before it starts")
+        if (periods[0].start, periods[0].end) == (periods[1].start, periods[1].end):
+            raise ValueError("the two compared periods are the same")
+        return periods
+
+    def ordered(self) -> tuple[TimeWindow, TimeWindow]:
+        """The periods, the earlier (the base of the change) first."""
+        a, b = self.periods
+        return (a, b) if (a.start, a.end) <= (b.start, b.end) else (b, a)  # type: ignore[operator]
+
+
 class SemanticQuery(Frozen):
     """What to compute: metrics at a dimensional grain, with filters, order and limit.
 
@@ -119,6 +174,9 @@ class SemanticQuery(Frozen):
     #: dimensions of the query to rank within: ``limit`` rows of each of their groups, by ``order_by``
     #: ("top 3 genres in each region"), ties kept, with a ``rank`` column
     rank_within: tuple[str, ...] = ()
+    #: two periods side by side with the change (see :class:`Compare`); the query's filters must not bound its
+    #: time: each period does
+    compare: Compare | None = None
 
 
 class ColumnMeta(Frozen):
@@ -334,28 +392,6 @@ class Grounding(Frozen):
     score: float = 1.0
 
 
-class TimeWindow(Frozen):
-    """A resolved date range (inclusive), applied to each fact's own time column."""
-
-    start: date | None = None
-    end: date | None = None
-    label: str = ""
-
-    def filter(self) -> Filter | None:
-        """The metric_time filter for this window.
-
-        >>> TimeWindow(start=date(2026, 1, 1), end=date(2026, 3, 31)).filter().values
-        ('2026-01-01', '2026-03-31')
-        """
-        if self.start and self.end:
-            return Filter(ref="metric_time", op="between", values=(self.start.isoformat(), self.end.isoformat()))
-        if self.start:
-            return Filter(ref="metric_time", op=">=", values=(self.start.isoformat(),))
-        if self.end:
-            return Filter(ref="metric_time", op="<=", values=(self.end.isoformat(),))
-        return None
-
-
 class QueryPlan(Frozen):
     """A grounded plan: a semantic query plus where each part of it came from."""
 
@@ -379,6 +415,8 @@ class QueryPlan(Frozen):
     share: Share | None = None
     #: rank within each group of these dimensions ("top 3 genres in each region"; see :class:`SemanticQuery`)
     rank_within: tuple[str, ...] = ()
+    #: two periods side by side with the change (see :class:`Compare`); ``time`` is then the window covering both
+    compare: Compare | None = None
 
     @property
     def runs_sql(self) -> bool:
@@ -394,11 +432,11 @@ class QueryPlan(Frozen):
 
     def semantic_query(self) -> SemanticQuery:
         filters: list[Filter | str] = list(self.filters)
-        if self.time is not None and (tf := self.time.filter()) is not None:
-            filters.append(tf)
+        if self.time is not None and self.compare is None and (tf := self.time.filter()) is not None:
+            filters.append(tf)  # (a comparison's periods bound its time, each its own side)
         return SemanticQuery(metrics=self.metrics, dimensions=self.dimensions, filters=tuple(filters),
                              order_by=self.order_by, limit=self.limit, adhoc=self.adhoc, rows_of=self.rows_of,
-                             share=self.share, rank_within=self.rank_within)
+                             share=self.share, rank_within=self.rank_within, compare=self.compare)
 
     def key(self) -> str:
         """A canonical text of what the plan computes (for caches and comparisons)."""
@@ -411,6 +449,8 @@ class QueryPlan(Frozen):
             fields.add("share")
         if self.rank_within:
             fields.add("rank_within")
+        if self.compare:
+            fields.add("compare")
         return json.dumps(self.model_dump(include=fields, mode="json"), sort_keys=True)
 
 

@@ -77,7 +77,10 @@ def scope_phrases(plan: QueryPlan, layer: SemanticLayer) -> list[str]:
     out = [filter_phrase(f, layer) for f in plan.filters
            if not (f.op == "is_not_null" and any(x.split(":")[0] == f.ref for x in plan.dimensions))
            and not (f.ref.startswith(METRIC_TIME + ":") and plan.time is not None and f.ref in plan.dimensions)]
-    if plan.time is not None and plan.time.label:
+    if plan.compare is not None:
+        early, late = plan.compare.ordered()
+        out.append(f"{early.label} vs {late.label}")
+    elif plan.time is not None and plan.time.label:
         out.append(plan.time.label)
     return out
 
@@ -209,6 +212,58 @@ def _ranked_message(plan: QueryPlan, result: ResultSet, metrics: list[int], dims
     return text + (" Tied rows share a rank, so some groups show more." if ties else "")
 
 
+def _compare_message(plan: QueryPlan, result: ResultSet, dims: list[int], layer: SemanticLayer) -> str:
+    """Two periods compared, leading with the finding: "Streaming hours rose 59.2% from 2025 to 2026: 21,285 →
+    33,891 hours (+12,606)"; by a breakdown, the one that rose (or fell) most and how many rose."""
+    assert plan.compare is not None
+    early, late = plan.compare.ordered()
+    name = plan.metrics[0]
+    at = {c.name: i for i, c in enumerate(result.columns)}
+    cols = result.columns
+    change_at, pct_at = at[f"{name}_change"], at[f"{name}_change_pct"]
+    before_at, after_at = change_at - 2, change_at - 1
+    metric = _metric_label(layer, name)
+    scope = scope_phrases(plan.model_copy(update={"compare": None, "time": None}), layer)
+    scope_text = f" ({'; '.join(scope)})" if scope else ""
+    periods = f"from {early.label} to {late.label}"
+
+    def moved(row: tuple, when: str = "") -> str:
+        change, pct = row[change_at], row[pct_at]
+        if not isinstance(change, (int, float)):
+            return "cannot be compared (no value in one period)"
+        verb = "rose" if change > 0 else "fell" if change < 0 else "was unchanged"
+        size = f" {abs(pct):.1%}" if isinstance(pct, (int, float)) and change else ""
+        sign = "+" if change >= 0 else "−"
+        return (f"{verb}{size}{when}: {_value(row[before_at], cols[before_at])} → "
+                f"{_value(row[after_at], cols[after_at])} ({sign}{format_value(abs(change), cols[change_at])})")
+
+    if not dims:
+        return f"{metric[:1].upper() + metric[1:]}{scope_text} {moved(result.rows[0], ' ' + periods)}."
+    rows = [r for r in result.rows if isinstance(r[change_at], (int, float))]
+    label = " and ".join(cols[i].label.lower() for i in dims)
+    metric = metric[:1].upper() + metric[1:]
+    if not rows:
+        return f"{metric} by {label}{scope_text}, {periods}: no group has a value in both periods."
+
+    def who(row: tuple) -> str:
+        return " · ".join(format_value(row[i]) for i in dims)
+
+    by_change = plan.order_by and plan.order_by[0].ref in (f"{name}_change", f"{name}_change_pct")
+    descending = not plan.order_by or plan.order_by[0].descending
+    key = pct_at if by_change and plan.order_by[0].ref.endswith("_pct") else change_at
+    ranked = sorted((r for r in rows if isinstance(r[key], (int, float))), key=lambda r: r[key], reverse=descending) or rows
+    top = ranked[0]
+    rose = sum(1 for r in rows if r[change_at] > 0)
+    lead = f"{who(top)} {moved(top)}"
+    if by_change:
+        word = "most" if (top[change_at] > 0) == descending else "least"
+        lead = f"{who(top)} {moved(top).replace(':', f' ({word})', 1)}" if top[change_at] else lead
+        rest = ", ".join(f"{who(r)} ({'+' if r[change_at] >= 0 else '−'}"
+                         f"{format_value(abs(r[change_at]), cols[change_at])})" for r in ranked[1:3])
+        return f"{metric} by {label}{scope_text}, {periods}: {lead}" + (f"; then {rest}" if rest else "") + "."
+    return (f"{metric} by {label}{scope_text}, {periods}: {rose} of {len(rows)} rose; the largest change: {lead}.")
+
+
 def _plural(words: str) -> str:
     """The plural of a label's last word ("country" -> "countries", "device type" -> "device types").
 
@@ -260,6 +315,9 @@ def compose_message(plan: QueryPlan, result: ResultSet, layer: SemanticLayer) ->
         return f"{len(result.rows):,} rows."
     if plan.share is not None and result.rows and cols[metrics[-1]].name.endswith("_share"):
         return _share_message(plan, result, metrics, dims, scope_text)
+    if plan.compare is not None and result.rows and plan.metrics and any(c.name == f"{plan.metrics[0]}_change"
+                                                                         for c in cols):
+        return _compare_message(plan, result, dims, layer)
     if plan.rank_within and result.rows and cols[-1].name == RANK_COLUMN:
         return _ranked_message(plan, result, metrics, dims, scope_text, layer)
     first = metrics[0]

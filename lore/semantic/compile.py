@@ -53,7 +53,7 @@ from lore.semantic.spec import (
     Node,
     SemanticLayer,
 )
-from lore.types import ColumnMeta, CompiledQuery, Filter, OrderBy, SemanticQuery
+from lore.types import ColumnMeta, CompiledQuery, Filter, OrderBy, SemanticQuery, TimeWindow
 
 #: dialects the compiler is tested on (any sqlglot dialect is accepted)
 DIALECTS = ("duckdb", "postgres", "snowflake", "bigquery", "trino", "spark")
@@ -544,6 +544,58 @@ def not_additive(metric: Metric) -> str | None:
                                                                                                     "not a total")
 
 
+def _period_names(early: TimeWindow, late: TimeWindow) -> tuple[str, str]:
+    """Column suffixes for two compared periods, from their labels ("Q3 2025" -> ``q3_2025``), distinct.
+
+    >>> from datetime import date
+    >>> _period_names(TimeWindow(start=date(2025, 7, 1), end=date(2025, 9, 30), label="Q3 2025"),
+    ...               TimeWindow(start=date(2026, 7, 1), end=date(2026, 9, 30), label="Q3 2026"))
+    ('q3_2025', 'q3_2026')
+    """
+    def slug(w: TimeWindow) -> str:
+        text = re.sub(r"[^a-z0-9]+", "_", (w.label or "").lower()).strip("_")
+        return text or f"{w.start:%Y_%m_%d}"
+
+    first, second = slug(early), slug(late)
+    if first == second:
+        return f"{first}_1", f"{second}_2"
+    return first, second
+
+
+def _ordered_limited(select: exp.Select, order: Sequence[exp.Expression], limit: int | None) -> exp.Select:
+    if order:
+        select = select.order_by(*order)
+    return select.limit(limit) if limit is not None else select
+
+
+def _with_ctes(select: exp.Select, ctes: Sequence[tuple[str, exp.Expression]]) -> exp.Select:
+    for name, body in ctes:
+        select = select.with_(name, as_=body)
+    return select
+
+
+def _hoisted(tree: exp.Expression, prefix: str) -> list[tuple[str, exp.Expression]]:
+    """``tree``'s common table expressions, then ``tree`` itself as ``<prefix>rows``, each renamed with ``prefix``
+    so two compiled queries can share one WITH."""
+    key = "with_" if "with_" in type(tree).arg_types else "with"  # (sqlglot 29 renamed it)
+    with_ = tree.args.get(key)
+    ctes = list(with_.expressions) if with_ is not None else []
+    tree.set(key, None)
+    names = {cte.alias for cte in ctes}
+
+    def rename(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Table) and not node.args.get("db") and node.name in names:
+            renamed = exp.to_table(prefix + node.name)
+            if node.alias:
+                renamed = renamed.as_(node.alias)
+            return renamed
+        return node
+
+    out = [(prefix + cte.alias, cte.this.transform(rename)) for cte in ctes]
+    out.append((f"{prefix}rows", tree.transform(rename)))
+    return out
+
+
 def _keep_condition(f: Filter, alias: str) -> exp.Expression:
     """A share's ``keep`` filter over the query's output column ``alias``."""
     col = exp.column(alias)
@@ -606,6 +658,8 @@ class Compiler:
         layer = self.layer
         if query.rows_of:
             return self._listing(query, dialect)
+        if query.compare is not None:
+            return self._compared(query, dialect)
         if not query.metrics:
             raise CompileError("a query needs at least one metric", suggestions=sorted(layer.metrics)[:8])
         if query.limit is not None and query.limit < 1:
@@ -747,12 +801,8 @@ class Compiler:
         if query.rank_within:
             outer, rank_column = self._ranked_within(outer, query, dims, aliases, order, metric_expr)
         else:
-            if order:
-                outer = outer.order_by(*order)
-            if query.limit is not None:
-                outer = outer.limit(query.limit)
-        for name, body in ctes:
-            outer = outer.with_(name, as_=body)
+            outer = _ordered_limited(outer, order, query.limit)
+        outer = _with_ctes(outer, ctes)
 
         columns = [
             ColumnMeta(
@@ -771,6 +821,93 @@ class Compiler:
         if rank_column is not None:
             columns.append(rank_column)
         return outer, columns, {"tables": tables, "joins": joins, "base_metrics": base}
+
+    def _compared(self, query: SemanticQuery, dialect: str) -> tuple[exp.Expression, list[ColumnMeta], dict]:
+        """Two periods side by side (see :class:`~lore.types.Compare`): the query computed whole over each period,
+        the two joined on its dimensions, with each metric's change and percent change."""
+        compare = query.compare
+        assert compare is not None
+        if query.share is not None or query.rank_within or query.rows_of:
+            raise CompileError("a comparison of two periods cannot also take shares, rank within groups or list rows: "
+                               "ask for one of them")
+        for ref in query.dimensions:
+            if resolve_dimension(self.layer, ref).is_time:
+                raise CompileError(f"a comparison of two periods shows each period whole, so it has no time breakdown "
+                                   f"('{ref}'): drop it, or ask for the whole range by that grain instead")
+        for f in query.filters:
+            if isinstance(f, Filter) and f.ref.split(":", 1)[0] == METRIC_TIME:
+                raise CompileError(f"a comparison's periods bound its time; it takes no other time filter "
+                                   f"('{f.describe()}')")
+        early, late = compare.ordered()
+        names = _period_names(early, late)
+        side = query.model_copy(update={"compare": None, "order_by": (), "limit": None})
+        ctes: list[tuple[str, exp.Expression]] = []
+        columns: list[ColumnMeta] = []
+        info: dict = {"tables": [], "joins": [], "base_metrics": []}
+        for tag, window in (("a", early), ("b", late)):
+            bound = window.filter()
+            assert bound is not None  # (Compare requires both ends)
+            tree, columns, one = self.compile_tree(side.model_copy(update={"filters": (*side.filters, bound)}),
+                                                   dialect=dialect)
+            ctes += _hoisted(tree, f"{tag}_")
+            for key in info:
+                info[key] += [x for x in one[key] if x not in info[key]]
+        dims = [c for c in columns if c.kind == "dimension"]
+        a, b = exp.to_identifier("a"), exp.to_identifier("b")
+        out: list[exp.Expression] = [exp.alias_(exp.Coalesce(this=exp.column(d.name, table=a), expressions=[
+            exp.column(d.name, table=b)]), d.name) for d in dims]
+        metas = list(dims)
+        named: dict[str, exp.Expression] = {}
+        for c in columns:
+            if c.kind != "metric":
+                continue
+            metric = self.layer.metrics[c.name]
+            before, after = exp.column(c.name, table=a), exp.column(c.name, table=b)
+            if not_additive(metric) is None:  # a total: a row missing from a period is 0 in it
+                before = exp.Coalesce(this=before, expressions=[exp.Literal.number(0)])
+                after = exp.Coalesce(this=after, expressions=[exp.Literal.number(0)])
+            change = exp.Sub(this=after.copy(), expression=before.copy())
+            pct = exp.Div(this=exp.cast(exp.Paren(this=change.copy()), "DOUBLE"),
+                          expression=exp.Nullif(this=before.copy(), expression=exp.Literal.number(0)))
+            label = c.label
+            for (window, suffix), value in zip(((early, names[0]), (late, names[1])), (before, after)):
+                name = f"{c.name}_{suffix}"
+                out.append(exp.alias_(value, name))
+                metas.append(c.model_copy(update={"name": name, "label": f"{label}, {window.label or suffix}"}))
+            out += [exp.alias_(change, f"{c.name}_change"), exp.alias_(pct, f"{c.name}_change_pct")]
+            metas.append(c.model_copy(update={"name": f"{c.name}_change", "label": f"Change in {label[:1].lower()}{label[1:]}"}))
+            metas.append(ColumnMeta(name=f"{c.name}_change_pct", label=f"Change in {label[:1].lower()}{label[1:]} (%)",
+                                    kind="metric", ref=c.name, type="DOUBLE", format="percent"))
+            named[c.name] = exp.column(f"{c.name}_{names[1]}")
+        join: exp.Expression | None = None
+        if dims:
+            conds = [exp.NullSafeEQ(this=exp.column(d.name, table=a), expression=exp.column(d.name, table=b)) for d in dims]
+            join = exp.and_(*conds)
+        outer = exp.select(*out).from_(exp.to_table("a_rows").as_("a"))
+        outer = outer.join(exp.to_table("b_rows").as_("b"), on=join, join_type="full outer") if join is not None \
+            else outer.join(exp.to_table("b_rows").as_("b"), join_type="cross")
+        shown = {m.name for m in metas}
+        order: list[exp.Expression] = []
+        for ob in query.order_by:
+            if ob.ref in shown:
+                target: exp.Expression = exp.column(ob.ref)
+            elif ob.ref in named:  # the metric itself: its value in the later period
+                target = named[ob.ref]
+            else:
+                by_key = {d.ref: d.name for d in dims if d.ref}
+                try:
+                    key = DimensionRef.parse(ob.ref).key
+                except UnknownReference:
+                    key = ob.ref
+                hit = next((alias for ref, alias in by_key.items() if DimensionRef.parse(ref).key == key), None)
+                if hit is None:
+                    raise UnknownReference(f"cannot order a comparison by '{ob.ref}': it is not one of its columns",
+                                           suggestions=suggest(ob.ref, sorted(shown)) or sorted(shown))
+                target = exp.column(hit)
+            order.append(exp.Ordered(this=target, desc=ob.descending, nulls_first=False))
+        if not order:
+            order = [exp.Ordered(this=exp.column(d.name), nulls_first=False) for d in dims]
+        return _with_ctes(_ordered_limited(outer, order, query.limit), ctes), metas, info
 
     def _ranked_within(self, outer: exp.Select, query: SemanticQuery, dims: list[ResolvedDim], aliases: dict[str, str],
                        order: list[exp.Expression], metric_expr) -> tuple[exp.Select, ColumnMeta]:

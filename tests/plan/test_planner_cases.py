@@ -86,6 +86,12 @@ def _check(planner: Any, case: dict[str, Any]) -> None:
             assert sorted(_filter(f) for f in p.share.keep) == sorted(want.get("keep", [])), p.share
     if "rank_within" in case:
         assert sorted(p.rank_within) == sorted(case["rank_within"]), p.rank_within
+    if "compare" in case:  # the two periods' labels, earlier first; null: no comparison
+        if case["compare"] is None:
+            assert p.compare is None, p.compare
+        else:
+            assert p.compare is not None, p
+            assert [w.label for w in p.compare.ordered()] == case["compare"], p.compare
     if "capped" in case:
         assert ("coverage_cap" in out.signals) == case["capped"], out.signals
 

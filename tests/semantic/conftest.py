@@ -19,7 +19,7 @@ from sqlglot import exp
 from lore.semantic.compile import compile_query
 from lore.semantic.load import load_layer
 from lore.semantic.spec import SemanticLayer
-from lore.types import CompiledQuery, Filter, OrderBy, SemanticQuery, Share, to_scalar
+from lore.types import Compare, CompiledQuery, Filter, OrderBy, SemanticQuery, Share, to_scalar
 
 FIXTURE_DIR = Path(__file__).parent / "fixture"
 SHOP_YAML = FIXTURE_DIR / "shop.yaml"
@@ -30,13 +30,14 @@ def query_from_data(data: Mapping[str, Any]) -> SemanticQuery:
     """Build a :class:`SemanticQuery` from plain data (as written in ``cases.yaml``).
 
     Filters are strings or ``{ref, op, values}`` mappings; ``order_by`` items are
-    ``{ref, descending}`` mappings or plain reference strings; ``share`` is ``{metric, within, keep}``.
+    ``{ref, descending}`` mappings or plain reference strings; ``share`` is ``{metric, within, keep}``;
+    ``compare`` is ``{periods: [{start, end, label}, {start, end, label}]}``.
     """
     filters: list[Filter | str] = []
     for f in data.get("filters") or ():
         filters.append(f if isinstance(f, str) else Filter(ref=f["ref"], op=f.get("op", "="), values=tuple(f.get("values") or ())))
     order = [OrderBy(ref=o) if isinstance(o, str) else OrderBy(**o) for o in data.get("order_by") or ()]
-    share = data.get("share")
+    share, compare = data.get("share"), data.get("compare")
     return SemanticQuery(
         metrics=tuple(data.get("metrics") or ()),
         dimensions=tuple(data.get("dimensions") or ()),
@@ -45,6 +46,7 @@ def query_from_data(data: Mapping[str, Any]) -> SemanticQuery:
         limit=data.get("limit"),
         share=Share.model_validate(share) if share is not None else None,
         rank_within=tuple(data.get("rank_within") or ()),
+        compare=Compare.model_validate(compare) if compare is not None else None,
     )
 
 

@@ -47,9 +47,10 @@ TABLE_ROWS = (
     "a cycle in the link graph",
 )
 EXTRA_GROUPS = ("pinned key", "many-to-many bridge", "fact without a primary key", "unknown reference",
-                "structured filter op", "filter injection", "share of total", "top n within groups")
+                "structured filter op", "filter injection", "share of total", "top n within groups",
+                "period comparison")
 CASE_KEYS = {"name", "covers", "trap", "query", "rows", "error", "columns", "sql", "structure", "xfail"}
-QUERY_KEYS = {"metrics", "dimensions", "filters", "order_by", "limit", "share", "rank_within"}
+QUERY_KEYS = {"metrics", "dimensions", "filters", "order_by", "limit", "share", "rank_within", "compare"}
 
 
 def load_cases() -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from lore.plan.timeparse import TimeRange, default_grain, parse_time, shift_mont
 from lore.plan.words import ALL_TIME_RE, COMPARE_RE, FUNCTION_WORDS, KNOWN_WORDS
 from lore.retrieve.lexical import STOP_WORDS
 from lore.semantic.spec import METRIC_TIME
-from lore.types import Filter, Grounding, TimeWindow
+from lore.types import Compare, Filter, Grounding, TimeWindow
 
 
 @functools.lru_cache(maxsize=8192)
@@ -90,6 +90,8 @@ def read_time(p: Parse, env: Env) -> None:
         rng, compare_grain = covering(ranges)
         if explicit is not None:
             compare_grain = None  # "quarterly ..., 2025 and 2026": the grain asked for shows both periods
+        elif _side_by_side(p, ranges):
+            compare_grain = None
         else:
             d.notes.append("Compared " + " and ".join(r.label for r in ranges) + f" side by side, by {compare_grain}.")
     if rng is not None:
@@ -173,9 +175,28 @@ def _compare_with(p: Parse, r: TimeRange) -> None:
     d.groundings = [g for g in d.groundings if g.kind != "time"]
     d.groundings.append(Grounding(kind="time", ref=rng.label, phrase=rng.label, source="rule"))
     if not any(x.startswith(METRIC_TIME) for x in d.dimensions):
+        if _side_by_side(p, p.ranges):
+            return
         d.dimensions.append(f"{METRIC_TIME}:{grain}")
         d.notes.append("Compared " + rng.label + f" side by side, by {grain}.")
         _only_the_periods(p, p.ranges, grain)
+
+
+def _side_by_side(p: Parse, ranges: list[TimeRange]) -> bool:
+    """Two bounded periods compared: each computed whole, side by side with the change (the plan's ``compare``).
+    False for more than two, or an open-ended one (then they are shown by a grain that tells them apart)."""
+    if len(ranges) != 2 or any(r.start is None or r.end is None for r in ranges):
+        return False
+    a, b = sorted(ranges, key=lambda r: (r.start, r.end))
+    if b.start <= a.end:  # overlapping periods ("2019 vs this year so far" in 2019) have no change between them
+        return False
+    windows = tuple(TimeWindow(start=r.start, end=r.end, label=r.label) for r in ranges)
+    compare = Compare(periods=windows)  # type: ignore[arg-type]
+    p.draft.compare = compare
+    early, late = compare.ordered()
+    p.draft.notes.append(f"Compared {early.label} with {late.label}: each period computed whole, side by side, with "
+                         f"the change from {early.label} to {late.label}.")
+    return True
 
 
 #: the most grain buckets a comparison lists one by one (more: the window is shown whole)

@@ -12,7 +12,7 @@ from datetime import date
 
 from lore.plan.catalog import PhraseMatch, Token
 from lore.plan.timeparse import TimeRange
-from lore.types import AdhocMetric, Filter, Grounding, OrderBy, PlanOutcome, QueryPlan, Share, TimeWindow
+from lore.types import AdhocMetric, Compare, Filter, Grounding, OrderBy, PlanOutcome, QueryPlan, Share, TimeWindow
 
 
 @dataclass
@@ -40,6 +40,8 @@ class Draft:
     share: Share | None = None
     #: breakdowns the ranking is taken within ("top 3 products in each store")
     rank_within: list[str] = field(default_factory=list)
+    #: two periods side by side, with the change ("2025 vs 2026"); ``time`` is then the window covering both
+    compare: Compare | None = None
 
     def base_metrics(self) -> list[str]:
         """The metrics, with each ad hoc metric replaced by the governed metrics its expression names."""
@@ -69,7 +71,7 @@ class Draft:
                          time=self.time, order_by=tuple(self.order_by), limit=self.limit,
                          groundings=tuple(groundings), planner=planner, notes=tuple(dict.fromkeys(self.notes)),
                          adhoc=tuple(self.adhoc), rows_of=self.rows_of, share=self.share,
-                         rank_within=tuple(self.rank_within))
+                         rank_within=tuple(self.rank_within), compare=self.compare)
 
 
 @dataclass(frozen=True)
