@@ -10,14 +10,15 @@ engine with duckdb, the index with chromadb, the planner, a model with langchain
 
 from __future__ import annotations
 
-import functools
 import hashlib
+import importlib
 import json
 import logging
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
+from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -220,13 +221,13 @@ class ProjectParts:
         """Whether ``part`` (a cached property's name) has been opened."""
         return part in self.__dict__
 
-    @functools.cached_property
+    @cached_property
     def engine(self) -> Engine:
         from lore.execute.engine import Engine  # lazy: duckdb loads when the engine opens
 
         return Engine.open(self.project.warehouse_path, self.settings)
 
-    @functools.cached_property
+    @cached_property
     def layer(self) -> SemanticLayer:
         """The whole semantic layer, checked against the warehouse (raises SemanticLayerError)."""
         layer = load_layer(self.project.semantic_path)
@@ -235,22 +236,22 @@ class ProjectParts:
             raise SemanticLayerError(issues)
         return layer
 
-    @functools.cached_property
+    @cached_property
     def schema(self) -> dict[str, dict[str, str]]:
         """The warehouse tables the semantic layer exposes: table -> column -> type."""
         full = self.engine.schema()
         allowed = {t.lower() for t in self.layer.tables}
         return {t: cols for t, cols in full.items() if t.lower() in allowed}
 
-    @functools.cached_property
+    @cached_property
     def values(self) -> dict[str, list[str]]:
         return data_profile(self)[0]
 
-    @functools.cached_property
+    @cached_property
     def time_bounds(self) -> dict[str, tuple[str, str]]:
         return data_profile(self)[1]
 
-    @functools.cached_property
+    @cached_property
     def retriever(self) -> Retriever:
         """The project's index: every metric, attribute, value and verified example (views filter it)."""
         from lore.retrieve import Retriever  # lazy: chromadb and the embedder load with the index
@@ -261,25 +262,25 @@ class ProjectParts:
         self.examples_revision = revision
         return retriever
 
-    @functools.cached_property
+    @cached_property
     def llm_log(self) -> ExchangeLog:
         from lore.llm.log import ExchangeLog  # lazy: only with a model
 
         return ExchangeLog.for_project(self.project.state_dir)
 
-    @functools.cached_property
+    @cached_property
     def model(self) -> ModelHandle:
         from lore.llm.models import connect  # lazy: only with a model
 
         return connect(self.settings.model, self.settings, self.project.state_dir, log=self.llm_log)
 
-    @functools.cached_property
+    @cached_property
     def access(self) -> AccessConfig | None:
         from lore.access import AccessConfig  # lazy: loaded on the first access check
 
         return AccessConfig.parse(self.project.config.access, where=str(self.project.root / "lore.yaml"))
 
-    @functools.cached_property
+    @cached_property
     def answer_cache(self) -> AnswerCache[CachedResult] | None:
         if not self.settings.answer_cache:
             return None
@@ -291,7 +292,7 @@ class ProjectParts:
             return AnswerCache(max_entries=entries, max_bytes=size)
         return TieredCache(disk, "result", CachedResult, max_entries=entries, max_bytes=size)
 
-    @functools.cached_property
+    @cached_property
     def plan_cache(self) -> AnswerCache[CachedPlan] | None:
         if not self.settings.answer_cache:
             return None
@@ -303,7 +304,7 @@ class ProjectParts:
             return AnswerCache(max_entries=entries, max_bytes=size)
         return TieredCache(disk, "plan", CachedPlan, max_entries=entries, max_bytes=size)
 
-    @functools.cached_property
+    @cached_property
     def disk_cache(self) -> DiskCache | None:
         if not self.settings.answer_cache or self.settings.answer_cache_disk_mb <= 0:
             return None
@@ -311,7 +312,7 @@ class ProjectParts:
 
         return DiskCache(self.project.state_dir / DISK_FILE, max_bytes=self.settings.answer_cache_disk_mb * 1024 * 1024)
 
-    @functools.cached_property
+    @cached_property
     def feedback_backend(self) -> FeedbackBackend | None:
         if not self.settings.feedback:
             return None
@@ -422,7 +423,7 @@ class Lore:
         return self.parts.access
 
     # --- this view: the project through its scope ---------------------------------------------
-    @functools.cached_property
+    @cached_property
     def layer(self) -> SemanticLayer:
         """The semantic layer this view sees (the whole layer, or the scope's, without what names rows outside it)."""
         if self.scope is None:
@@ -436,7 +437,7 @@ class Lore:
         """The warehouse tables and columns this view may read: table -> column -> type."""
         return self.parts.schema if self.scope is None else self.scope.schema
 
-    @functools.cached_property
+    @cached_property
     def values(self) -> dict[str, list[str]]:
         """Distinct values of the layer's low-cardinality attributes (cached in .lore/ per data and layer version);
         in a scope, only those of visible attributes in the rows in scope."""
@@ -446,7 +447,7 @@ class Lore:
 
         return scoped_values(self.scope, self.parts.values, lambda sql: self.run_sql(sql).rows)
 
-    @functools.cached_property
+    @cached_property
     def retriever(self) -> Retriever | ScopedRetriever:
         """The index as this view sees it (in a scope: hits outside it removed; the index itself is shared)."""
         if self.scope is None:
@@ -456,7 +457,7 @@ class Lore:
         return ScopedRetriever(self.parts.retriever, self.scope, self.values, example_ok=ExampleJudge(self),
                                layer=self.layer)
 
-    @functools.cached_property
+    @cached_property
     def compiler(self) -> Compiler:
         return Compiler(self.layer, schema=self.schema)
 
@@ -464,7 +465,7 @@ class Lore:
     def semantic(self) -> SemanticAPI:
         return SemanticAPI(self)
 
-    @functools.cached_property
+    @cached_property
     def catalog(self) -> Catalog:
         from lore.plan.catalog import Catalog  # lazy: the planner loads on the first question
 
@@ -483,7 +484,7 @@ class Lore:
         return (layer.version if layer is not None else None,
                 getattr(planner, "prompt_version", None) if planner is not None else None)
 
-    @functools.cached_property
+    @cached_property
     def planner(self) -> Planner:
         """``--model offline``: the offline planner; otherwise the cascade (or the LLM alone with LORE_PLANNER=llm).
         In a scope: the same, telling the asker what the question names outside their access (see
@@ -492,13 +493,13 @@ class Lore:
 
         return build_planner(self)
 
-    @functools.cached_property
+    @cached_property
     def llm_planner(self) -> LLMPlanner:
         from lore.plan.build import build_llm_planner  # lazy: only with a model
 
         return build_llm_planner(self)
 
-    @functools.cached_property
+    @cached_property
     def examples(self) -> VerifiedExamples:
         """The verified examples this view plans with (kept in step with the feedback store)."""
         from lore.plan.example import VerifiedExamples  # lazy: the planner loads on the first question
@@ -672,33 +673,21 @@ class Lore:
         self.close()
 
 
-def _moved() -> dict[str, tuple[str, Callable[[Lore], Any]]]:
-    def memo(name: str) -> Callable[[Lore], Any]:
-        def get(lore: Lore) -> Any:
-            from lore.pipeline import memo as module  # lazy: the pipeline loads on the first question
-
-            return functools.partial(getattr(module, name), lore)
-        return get
-
-    def build(name: str) -> Callable[[Lore], Any]:
-        def get(lore: Lore) -> Any:
-            from lore.plan import build as module  # lazy: the planner loads on the first question
-
-            return functools.partial(getattr(module, name), lore)
-        return get
-
-    return {
-        "sql": ("Lore.run_sql() (it runs the SQL; Lore.semantic.sql() returns SQL text)", lambda lore: lore.run_sql),
-        "few_shot_examples": ("Lore.examples.nearest()", lambda lore: lore.examples.nearest),
-        "sync_examples": ("Lore.examples.sync()", lambda lore: lore.examples.sync),
-        "examples_revision": ("Lore.examples.revision()", lambda lore: lore.examples.revision),
-        "example_planner": ("Lore.examples.planner", lambda lore: lore.examples.planner),
-        "cache_key": ("lore.pipeline.memo.answer_cache_key(lore, plan)", memo("answer_cache_key")),
-        "plan_cache_key": ("lore.pipeline.memo.plan_cache_key(lore, question, previous)", memo("plan_cache_key")),
-        "check_plan": ("lore.plan.build.check_plan(lore, plan)", build("check_plan")),
-    }
+def _function_of(module: str, name: str) -> Callable[[Lore], Any]:
+    """``module.name`` with a Lore as its first argument (the module imported on first use)."""
+    return lambda lore: partial(getattr(importlib.import_module(module), name), lore)
 
 
 #: members of earlier releases: old name -> (where it lives now, how to reach it from a Lore)
-_MOVED = _moved()
+_MOVED: dict[str, tuple[str, Callable[[Lore], Any]]] = {
+    "sql": ("Lore.run_sql() (it runs the SQL; Lore.semantic.sql() returns SQL text)", lambda lore: lore.run_sql),
+    "few_shot_examples": ("Lore.examples.nearest()", lambda lore: lore.examples.nearest),
+    "sync_examples": ("Lore.examples.sync()", lambda lore: lore.examples.sync),
+    "examples_revision": ("Lore.examples.revision()", lambda lore: lore.examples.revision),
+    "example_planner": ("Lore.examples.planner", lambda lore: lore.examples.planner),
+    "cache_key": ("lore.pipeline.memo.answer_cache_key(lore, plan)", _function_of("lore.pipeline.memo", "answer_cache_key")),
+    "plan_cache_key": ("lore.pipeline.memo.plan_cache_key(lore, question, previous)",
+                       _function_of("lore.pipeline.memo", "plan_cache_key")),
+    "check_plan": ("lore.plan.build.check_plan(lore, plan)", _function_of("lore.plan.build", "check_plan")),
+}
 

@@ -223,6 +223,7 @@ def _compare_message(plan: QueryPlan, result: ResultSet, dims: list[int], layer:
     change_at, pct_at = at[f"{name}_change"], at[f"{name}_change_pct"]
     before_at, after_at = change_at - 2, change_at - 1
     metric = _metric_label(layer, name)
+    metric = metric[:1].upper() + metric[1:]
     scope = scope_phrases(plan.model_copy(update={"compare": None, "time": None}), layer)
     scope_text = f" ({'; '.join(scope)})" if scope else ""
     periods = f"from {early.label} to {late.label}"
@@ -238,10 +239,9 @@ def _compare_message(plan: QueryPlan, result: ResultSet, dims: list[int], layer:
                 f"{_value(row[after_at], cols[after_at])} ({sign}{format_value(abs(change), cols[change_at])})")
 
     if not dims:
-        return f"{metric[:1].upper() + metric[1:]}{scope_text} {moved(result.rows[0], ' ' + periods)}."
+        return f"{metric}{scope_text} {moved(result.rows[0], ' ' + periods)}."
     rows = [r for r in result.rows if isinstance(r[change_at], (int, float))]
     label = " and ".join(cols[i].label.lower() for i in dims)
-    metric = metric[:1].upper() + metric[1:]
     if not rows:
         return f"{metric} by {label}{scope_text}, {periods}: no group has a value in both periods."
 

@@ -869,14 +869,14 @@ class Compiler:
             change = exp.Sub(this=after.copy(), expression=before.copy())
             pct = exp.Div(this=exp.cast(exp.Paren(this=change.copy()), "DOUBLE"),
                           expression=exp.Nullif(this=before.copy(), expression=exp.Literal.number(0)))
-            label = c.label
+            label, change_label = c.label, f"Change in {c.label[:1].lower()}{c.label[1:]}"
             for (window, suffix), value in zip(((early, names[0]), (late, names[1])), (before, after)):
                 name = f"{c.name}_{suffix}"
                 out.append(exp.alias_(value, name))
                 metas.append(c.model_copy(update={"name": name, "label": f"{label}, {window.label or suffix}"}))
             out += [exp.alias_(change, f"{c.name}_change"), exp.alias_(pct, f"{c.name}_change_pct")]
-            metas.append(c.model_copy(update={"name": f"{c.name}_change", "label": f"Change in {label[:1].lower()}{label[1:]}"}))
-            metas.append(ColumnMeta(name=f"{c.name}_change_pct", label=f"Change in {label[:1].lower()}{label[1:]} (%)",
+            metas.append(c.model_copy(update={"name": f"{c.name}_change", "label": change_label}))
+            metas.append(ColumnMeta(name=f"{c.name}_change_pct", label=f"{change_label} (%)",
                                     kind="metric", ref=c.name, type="DOUBLE", format="percent"))
             named[c.name] = exp.column(f"{c.name}_{names[1]}")
         join: exp.Expression | None = None
@@ -894,12 +894,11 @@ class Compiler:
             elif ob.ref in named:  # the metric itself: its value in the later period
                 target = named[ob.ref]
             else:
-                by_key = {d.ref: d.name for d in dims if d.ref}
                 try:
                     key = DimensionRef.parse(ob.ref).key
                 except UnknownReference:
                     key = ob.ref
-                hit = next((alias for ref, alias in by_key.items() if DimensionRef.parse(ref).key == key), None)
+                hit = next((d.name for d in dims if d.ref and DimensionRef.parse(d.ref).key == key), None)
                 if hit is None:
                     raise UnknownReference(f"cannot order a comparison by '{ob.ref}': it is not one of its columns",
                                            suggestions=suggest(ob.ref, sorted(shown)) or sorted(shown))

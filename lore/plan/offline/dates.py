@@ -90,7 +90,7 @@ def read_time(p: Parse, env: Env) -> None:
         rng, compare_grain = covering(ranges)
         if explicit is not None:
             compare_grain = None  # "quarterly ..., 2025 and 2026": the grain asked for shows both periods
-        elif _side_by_side(p, ranges):
+        elif _set_comparison(p, ranges):
             compare_grain = None
         else:
             d.notes.append("Compared " + " and ".join(r.label for r in ranges) + f" side by side, by {compare_grain}.")
@@ -175,16 +175,17 @@ def _compare_with(p: Parse, r: TimeRange) -> None:
     d.groundings = [g for g in d.groundings if g.kind != "time"]
     d.groundings.append(Grounding(kind="time", ref=rng.label, phrase=rng.label, source="rule"))
     if not any(x.startswith(METRIC_TIME) for x in d.dimensions):
-        if _side_by_side(p, p.ranges):
+        if _set_comparison(p, p.ranges):
             return
         d.dimensions.append(f"{METRIC_TIME}:{grain}")
         d.notes.append("Compared " + rng.label + f" side by side, by {grain}.")
         _only_the_periods(p, p.ranges, grain)
 
 
-def _side_by_side(p: Parse, ranges: list[TimeRange]) -> bool:
-    """Two bounded periods compared: each computed whole, side by side with the change (the plan's ``compare``).
-    False for more than two, or an open-ended one (then they are shown by a grain that tells them apart)."""
+def _set_comparison(p: Parse, ranges: list[TimeRange]) -> bool:
+    """Set the plan's ``compare`` when two bounded, non-overlapping periods are compared (each computed whole, side
+    by side with the change); whether it did. Not for more than two, or an open-ended one (then they are shown by a
+    grain that tells them apart)."""
     if len(ranges) != 2 or any(r.start is None or r.end is None for r in ranges):
         return False
     a, b = sorted(ranges, key=lambda r: (r.start, r.end))
