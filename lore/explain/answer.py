@@ -258,8 +258,9 @@ def _compare_message(plan: QueryPlan, result: ResultSet, dims: list[int], layer:
     if by_change:
         word = "most" if (top[change_at] > 0) == descending else "least"
         lead = f"{who(top)} {moved(top).replace(':', f' ({word})', 1)}" if top[change_at] else lead
-        rest = ", ".join(f"{who(r)} ({'+' if r[change_at] >= 0 else '−'}"
-                         f"{format_value(abs(r[change_at]), cols[change_at])})" for r in ranked[1:3])
+        rest = ", ".join(f"{who(r)} ({'+' if r[key] >= 0 else '−'}"
+                         + (f"{abs(r[key]):.1%})" if key == pct_at else f"{format_value(abs(r[key]), cols[key])})")
+                         for r in ranked[1:3])
         return f"{metric} by {label}{scope_text}, {periods}: {lead}" + (f"; then {rest}" if rest else "") + "."
     return (f"{metric} by {label}{scope_text}, {periods}: {rose} of {len(rows)} rose; the largest change: {lead}.")
 
@@ -317,7 +318,10 @@ def compose_message(plan: QueryPlan, result: ResultSet, layer: SemanticLayer) ->
         return _share_message(plan, result, metrics, dims, scope_text)
     if plan.compare is not None and result.rows and plan.metrics and any(c.name == f"{plan.metrics[0]}_change"
                                                                          for c in cols):
-        return _compare_message(plan, result, dims, layer)
+        text = _compare_message(plan, result, dims, layer)
+        empty = next((n for n in plan.notes if n.startswith("There is no data")), None)
+        short = next((n for n in plan.notes if "is not complete in the data" in n), None)
+        return f"{empty} {text}" if empty else f"{text} {short}" if short else text
     if plan.rank_within and result.rows and cols[-1].name == RANK_COLUMN:
         return _ranked_message(plan, result, metrics, dims, scope_text, layer)
     first = metrics[0]

@@ -69,7 +69,8 @@ from lore.plan.words import NUMBER_WORDS
 from lore.semantic.spec import Grain
 from lore.types import Frozen
 
-__all__ = ["GrainMention", "TimeParse", "TimeRange", "default_grain", "parse_time"]
+__all__ = ["GrainMention", "OffsetMention", "TimeParse", "TimeRange", "default_grain", "parse_time", "period_label",
+           "shifted"]
 
 
 # --- public models ------------------------------------------------------------------------------
@@ -86,6 +87,9 @@ class TimeRange(Frozen):
     span: tuple[int, int]
     #: resolved against ``today`` (would mean other dates on another day)
     relative: bool = False
+    #: the calendar period this range is one of ("month" for "October 2026", "last month" and "this month so
+    #: far"), None for a span of several or a rolling window
+    period: str | None = None
 
     @model_validator(mode="after")
     def _check(self) -> TimeRange:
@@ -116,11 +120,24 @@ class GrainMention(Frozen):
     inferred: bool = False
 
 
+class OffsetMention(Frozen):
+    """A period compared with the one before it: "year over year", "YoY", "vs last year", "the same quarter a year
+    earlier", "compared with the previous period" (``unit`` "period": the span of the same length just before)."""
+
+    unit: Literal["day", "week", "month", "quarter", "year", "period"]
+    span: tuple[int, int]
+    #: the period the words name by themselves ("vs last year": last year, 2025), when they name one: compared
+    #: with a period of the same kind ("this year vs last year") they are that period, not the same days earlier
+    names: TimeRange | None = None
+
+
 class TimeParse(Frozen):
     """Every time range and grain found in a question, in order of appearance."""
 
     ranges: tuple[TimeRange, ...] = ()
     grains: tuple[GrainMention, ...] = ()
+    #: "year over year", "vs the same period last year": the period asked about compared with an earlier one
+    offsets: tuple[OffsetMention, ...] = ()
 
     @property
     def first_range(self) -> TimeRange | None:
@@ -260,6 +277,8 @@ class _Atom(NamedTuple):
     rebuild: Callable[[int], _Atom | None] | None = None
     #: only valid as the end of a range ("... and May", "... to Mar")
     weak: bool = False
+    #: the calendar period it is one of ("month" for "last month" and "this month so far"), None for a span
+    period: str | None = None
 
 
 _Builder = Callable[[re.Match[str], date], "_Atom | None"]
@@ -277,21 +296,21 @@ def _year_value(token: str) -> int:
 def _month_atom(year: int, month: int, span: tuple[int, int]) -> _Atom:
     start, end = month_bounds(year, month)
     name = _MONTH_NAMES[month - 1]
-    return _Atom(start, end, f"{name} {year}", name, "month", span)
+    return _Atom(start, end, f"{name} {year}", name, "month", span, period="month")
 
 
 def _quarter_atom(year: int, quarter: int, span: tuple[int, int]) -> _Atom:
     start, end = quarter_bounds(year, quarter)
-    return _Atom(start, end, f"Q{quarter} {year}", f"Q{quarter}", "quarter", span)
+    return _Atom(start, end, f"Q{quarter} {year}", f"Q{quarter}", "quarter", span, period="quarter")
 
 
 def _half_atom(year: int, half: int, span: tuple[int, int]) -> _Atom:
     start, end = half_bounds(year, half)
-    return _Atom(start, end, f"H{half} {year}", f"H{half}", "half", span)
+    return _Atom(start, end, f"H{half} {year}", f"H{half}", "half", span, period="half")
 
 
 def _year_atom(year: int, span: tuple[int, int]) -> _Atom:
-    return _Atom(date(year, 1, 1), date(year, 12, 31), str(year), str(year), "year", span)
+    return _Atom(date(year, 1, 1), date(year, 12, 31), str(year), str(year), "year", span, period="year")
 
 
 def _day_atom(year: int, month: int, day: int, span: tuple[int, int]) -> _Atom | None:
@@ -299,7 +318,7 @@ def _day_atom(year: int, month: int, day: int, span: tuple[int, int]) -> _Atom |
         d = date(year, month, day)
     except ValueError:
         return None
-    return _Atom(d, d, d.isoformat(), d.isoformat(), "day", span)
+    return _Atom(d, d, d.isoformat(), d.isoformat(), "day", span, period="day")
 
 
 def _yearless(build: Callable[[int], _Atom | None], today: date, mode: Mode) -> _Atom | None:
@@ -317,8 +336,8 @@ def _yearless(build: Callable[[int], _Atom | None], today: date, mode: Mode) -> 
     return None
 
 
-def _relative(start: date, end: date, label: str, span: tuple[int, int]) -> _Atom:
-    return _Atom(start, end, label, label, "relative", span, relative=True)
+def _relative(start: date, end: date, label: str, span: tuple[int, int], period: str | None = None) -> _Atom:
+    return _Atom(start, end, label, label, "relative", span, relative=True, period=period)
 
 
 # --- context checks -----------------------------------------------------------------------------
@@ -584,19 +603,19 @@ def _previous_period(unit: str, today: date, span: tuple[int, int]) -> _Atom:
     if unit == "week":
         start = week_start(today) - timedelta(days=7)
         end = start + timedelta(days=6)
-        return _relative(start, end, f"last week ({start} to {end})", span)
+        return _relative(start, end, f"last week ({start} to {end})", span, "week")
     if unit == "month":
         start, end = month_bounds(*_ym(shift_months(today, -1)))
-        return _relative(start, end, f"last month ({_MONTH_NAMES[start.month - 1]} {start.year})", span)
+        return _relative(start, end, f"last month ({_MONTH_NAMES[start.month - 1]} {start.year})", span, "month")
     if unit == "quarter":
         start = shift_months(quarter_bounds(today.year, _quarter_of(today))[0], -3)
         q = _quarter_of(start)
-        return _relative(start, quarter_bounds(start.year, q)[1], f"last quarter (Q{q} {start.year})", span)
+        return _relative(start, quarter_bounds(start.year, q)[1], f"last quarter (Q{q} {start.year})", span, "quarter")
     if unit == "year":
         y = today.year - 1
-        return _relative(date(y, 1, 1), date(y, 12, 31), f"last year ({y})", span)
+        return _relative(date(y, 1, 1), date(y, 12, 31), f"last year ({y})", span, "year")
     yesterday = today - timedelta(days=1)
-    return _relative(yesterday, yesterday, f"yesterday ({yesterday})", span)
+    return _relative(yesterday, yesterday, f"yesterday ({yesterday})", span, "day")
 
 
 def _ym(day: date) -> tuple[int, int]:
@@ -615,19 +634,19 @@ def _b_to_date(m: re.Match[str], today: date) -> _Atom | None:
     span = _span(m)
     if unit == "week":
         start = week_start(today)
-        return _relative(start, today, f"week to date (week of {start})", span)
+        return _relative(start, today, f"week to date (week of {start})", span, "week")
     if unit == "month":
         start = today.replace(day=1)
-        return _relative(start, today, f"month to date ({_MONTH_NAMES[today.month - 1]} {today.year})", span)
+        return _relative(start, today, f"month to date ({_MONTH_NAMES[today.month - 1]} {today.year})", span, "month")
     if unit == "quarter":
         q = _quarter_of(today)
-        return _relative(quarter_bounds(today.year, q)[0], today, f"quarter to date (Q{q} {today.year})", span)
-    return _relative(date(today.year, 1, 1), today, f"year to date ({today.year})", span)
+        return _relative(quarter_bounds(today.year, q)[0], today, f"quarter to date (Q{q} {today.year})", span, "quarter")
+    return _relative(date(today.year, 1, 1), today, f"year to date ({today.year})", span, "year")
 
 
 def _b_day_word(m: re.Match[str], today: date) -> _Atom | None:
     if m["word"].lower() == "today":
-        return _relative(today, today, f"today ({today})", _span(m))
+        return _relative(today, today, f"today ({today})", _span(m), "day")
     return _previous_period("day", today, _span(m))
 
 
@@ -830,6 +849,11 @@ _BETWEEN = _p(r"\bbetween\s+(?:the\s+)?$")
 _FROM = _p(r"\b(?:from|since|starting(?:\s+(?:from|in|on|with))?)\s+(?:the\s+)?$")
 _LIST_GAP = _p(r"\s*(?:,\s*(?:and\s+|or\s+)?|and\s+|or\s+|&\s*)")
 _COMPARE = _p(r"\b(?:compare|compared|comparing|comparison|versus|vs)\b")
+#: words that make "from X to Y" a change between two periods ("grew from 2025 to 2026"), not one range
+_CHANGE = _p(r"\b(?:chang(?:e|es|ed|ing)|chnag(?:e|ed)|chagn(?:e|ed)|grow(?:s|n|ing|th)?|grew|increas(?:e|es|ed|ing)|decreas(?:e|es|ed|ing)|"
+             r"declin(?:e|es|ed|ing)|drop(?:s|ped|ping)?|f[ae]ll(?:s|en|ing)?|ris(?:e|es|en|ing)|rose|jump(?:s|ed)?|"
+             r"shift(?:s|ed)?|mov(?:e|es|ed)|went|gone|go|goes|differ(?:s|ence|ent)?|delta|compar(?:e|ed|ing|ison)|"
+             r"evolv(?:e|ed)|shr[iau]nk(?:s|ing)?|gain(?:s|ed)?|los[et]|lost|improv(?:e|ed)|worsen(?:ed)?)\b")
 _EDGE = r"(?:(?:the\s+)?(?P<edge>start|beginning|end)\s+of\s+)?(?:the\s+)?$"
 _OPEN = (
     ("since", _p(rf"\b(?:since|starting(?:\s+(?:from|in|on|with))?|beginning(?:\s+(?:in|on|with))?|on\s+or\s+after)\s+{_EDGE}")),
@@ -840,6 +864,7 @@ _OPEN = (
                  rf"(?<!\bget\s)(?<!\bran\s)(?<!\brun\s)(?:through|thru)|up\s+(?:to|until|through)|on\s+or\s+before|"
                  rf"no\s+later\s+than)\s+{_EDGE}")),
 )
+_WEEK_OF = _p(r"\b(?:the\s+)?week\s+(?P<how>of|starting(?:\s+on)?|beginning|commencing|from)\s+(?:the\s+)?$")
 _FILLER = _p(r"(?:\b(?:in|during|for|over|within|throughout|across|of|on|from)\s+)?(?:\bthe\s+)?$")
 
 
@@ -849,14 +874,20 @@ def _join_label(a: _Atom, b: _Atom) -> str:
     return f"{a.label} to {b.label}"
 
 
-def _between(question: str, a: _Atom, b: _Atom, compare_end: int | None = None) -> TimeRange | None:
+def _between(question: str, a: _Atom, b: _Atom,
+             compare_end: int | None = None) -> TimeRange | tuple[TimeRange, TimeRange] | None:
     """``a`` and ``b`` joined into one range, when the text between them says so (``compare_end``: where the
-    question's first "compare" / "versus" ends, None when it has none)."""
+    question's first "compare" / "versus" ends, None when it has none); the two periods, each with the year the
+    other gives it, when a change from one to the other is asked ("grew from March to May 2025")."""
     gap = _GAP.fullmatch(question, a.span[1], b.span[0])
     if gap is None:
         return None
     conn = gap["conn"].lower()
     opener = _search_before(_BETWEEN if conn == "and" else _FROM, question, a.span[0])
+    # "how did sales change from last month to this month": two periods compared, not one range
+    changed = ((conn == "to" and opener is not None and opener.group(0).lower().startswith("from"))
+               or (conn == "and" and opener is not None)) and not b.weak \
+        and a.period is not None and a.period == b.period and _CHANGE.search(question) is not None
     if opener is None:
         if conn == "and":
             return None
@@ -878,6 +909,8 @@ def _between(question: str, a: _Atom, b: _Atom, compare_end: int | None = None) 
         if rebuilt is None:
             return None
         b, relative = rebuilt, a.relative
+    if changed and b.start > a.end:
+        return _single(question, a), _single(question, b)
     span = (opener.start() if opener else a.span[0], b.span[1])
     if b.end < a.start:
         if conn != "and":
@@ -887,7 +920,14 @@ def _between(question: str, a: _Atom, b: _Atom, compare_end: int | None = None) 
 
 
 def _single(question: str, a: _Atom) -> TimeRange:
-    """One atom as a range, opened by "since", "after", "before" or "until" when one precedes it."""
+    """One atom as a range, opened by "since", "after", "before" or "until" when one precedes it; the week of a
+    day ("the week of 14 September": its Monday-Sunday week; "the week starting 14 September": seven days)."""
+    week = _search_before(_WEEK_OF, question, a.span[0]) if a.period == "day" else None
+    if week is not None:
+        start = a.start if week["how"].lower() != "of" else week_start(a.start)
+        end = start + timedelta(days=6)
+        return TimeRange(start=start, end=end, label=f"the week of {start:%-d %B %Y}", span=(week.start(), a.span[1]),
+                         relative=a.relative, period="week" if start == week_start(start) else None)
     for kind, pattern in _OPEN:
         m = _search_before(pattern, question, a.span[0])
         if m is None:
@@ -905,7 +945,7 @@ def _single(question: str, a: _Atom) -> TimeRange:
         if kind == "before":
             return TimeRange(start=None, end=a.start - timedelta(days=1), label=f"before {a.label}", span=span, relative=a.relative)
         return TimeRange(start=None, end=a.end, label=f"until {a.label}", span=span, relative=a.relative)
-    return TimeRange(start=a.start, end=a.end, label=a.label, span=a.span, relative=a.relative)
+    return TimeRange(start=a.start, end=a.end, label=a.label, span=a.span, relative=a.relative, period=a.period)
 
 
 def _with_filler(question: str, r: TimeRange) -> TimeRange:
@@ -941,6 +981,10 @@ def _ranges(question: str, atoms: list[_Atom]) -> list[TimeRange]:
     while i < len(atoms):
         if i + 1 < len(atoms):
             joined = _between(question, atoms[i], atoms[i + 1], compare_end)
+            if isinstance(joined, tuple):
+                ranges += [_with_filler(question, r) for r in joined]
+                i += 2
+                continue
             if joined is not None:
                 ranges.append(_with_filler(question, joined))
                 i += 2
@@ -999,6 +1043,113 @@ def _grains(question: str, ranges: list[TimeRange], today: date) -> list[GrainMe
     return sorted(chosen, key=lambda g: g.span[0])
 
 
+# --- offsets: a period compared with the one before it ------------------------------------------------
+
+_UNIT = r"(?P<u>year|quarter|month|week|day)"
+_BACK = (rf"(?:(?:last|previous|prior|preceding)\s+{_UNIT}|(?:a|one|the)\s+{_UNIT.replace('?P<u>', '?P<u2>')}\s+"
+         rf"(?:earlier|before|ago|prior|back)|{_UNIT.replace('?P<u>', '?P<u3>')}\s+before)")
+_OFFSETS = (
+    # YoY, year over year, year-on-year growth (MoM and WoW written so: "mom" and "wow" are words)
+    _p(r"\b(?:(?P<y>yoy|y/y|y-o-y|year[\s-]+(?:over|on)[\s-]+year)|(?P<q>qoq|q/q|quarter[\s-]+(?:over|on)[\s-]+quarter)|"
+       r"(?P<m>m/m|month[\s-]+(?:over|on)[\s-]+month)|(?P<w>w/w|week[\s-]+(?:over|on)[\s-]+week)|"
+       r"(?P<d>d/d|day[\s-]+(?:over|on)[\s-]+day))(?![\w/])"),
+    re.compile(r"\b(?:(?P<m>MoM|MOM)|(?P<w>WoW|WOW)|(?P<d>DoD))\b"),
+    _p(r"\b(?:(?P<m>mom)|(?P<w>wow))(?=\s+(?:growth|change|increase|decrease|decline|%|percent))"),
+    # the same quarter a year earlier, the same period last year, the equivalent days of the prior year
+    _p(rf"\b(?:(?:vs\.?|versus|compared\s+(?:with|to)|against|than|with|to)\s+)?(?:the\s+)?(?:same|equivalent|corresponding|comparable|matching)\s+(?:(?:period|time|span|stretch|dates?|days?|"
+       rf"weeks?|months?|quarters?|half|years?)\s+)?(?:(?:of|in|from|during)\s+)?(?:the\s+)?{_BACK}"),
+    # vs last year, compared with the previous quarter, than a year ago, against the prior period
+    _p(rf"\b(?:vs\.?|versus|compared\s+(?:with|to)|comparing\s+(?:with|to)|against|than|relative\s+to|from)\s+(?:the\s+)?"
+       rf"(?:{_BACK}|(?:(?:last|previous|prior|preceding)\s+(?P<p>period)|(?P<p2>period)\s+before))\b"),
+)
+#: a marker: the offset's words name a period of their own (filled in by :func:`parse_time`)
+_NAMES_PERIOD = TimeRange(start=None, end=None, label="", span=(0, 0))
+_UNIT_GROUPS = {"y": "year", "q": "quarter", "m": "month", "w": "week", "d": "day"}
+
+
+def _offsets(question: str) -> list[OffsetMention]:
+    """Every offset comparison named, left to right, none inside another.
+
+    >>> [(o.unit, o.span) for o in _offsets("UA spend in Q2 2026 vs the same quarter a year earlier")]
+    [('year', (20, 54))]
+    >>> [o.unit for o in _offsets("sales YoY by branch")], [o.unit for o in _offsets("revenue vs the prior period")]
+    (['year'], ['period'])
+    >>> _offsets("mom and pop stores"), _offsets("hours from last year")
+    ([], [])
+    """
+    taken = _Taken()
+    found: list[OffsetMention] = []
+    for pattern in _OFFSETS:
+        for m in pattern.finditer(question):
+            groups = {k: v for k, v in m.groupdict().items() if v}
+            unit = next((_UNIT_GROUPS[k] for k in groups if k in _UNIT_GROUPS), None)
+            unit = unit or next((v.lower() for k, v in groups.items() if k in ("u", "u2", "u3")), None)
+            unit = unit or ("period" if groups.get("p") or groups.get("p2") else None)
+            if unit is None or taken.overlaps(_span(m)):
+                continue
+            if m.group(0).lower().startswith("from") and (not _CHANGE.search(question) or re.match(
+                    r"\s*(?:to|through|thru|until|till|-)\b", question[m.end():], re.I)):
+                continue  # "hours from last year": the period itself; "from last month to this month": a range
+            taken.add(_span(m))
+            found.append(OffsetMention(unit=unit, span=_span(m), names=None))  # type: ignore[arg-type]
+            if pattern is _OFFSETS[-1] and groups.get("u"):
+                found[-1] = found[-1].model_copy(update={"names": _NAMES_PERIOD})
+    return sorted(found, key=lambda o: o.span[0])
+
+
+def shifted(start: date, end: date, unit: str) -> tuple[date, date]:
+    """The period ``start``-``end`` one ``unit`` earlier ("period": the span of the same length just before);
+    whole calendar months stay whole ("February 2026" a year earlier is February 2025, to its last day).
+
+    >>> shifted(date(2026, 7, 1), date(2026, 9, 30), "year")
+    (datetime.date(2025, 7, 1), datetime.date(2025, 9, 30))
+    >>> shifted(date(2026, 1, 1), date(2026, 11, 1), "year")
+    (datetime.date(2025, 1, 1), datetime.date(2025, 11, 1))
+    >>> shifted(date(2026, 3, 1), date(2026, 3, 31), "month")
+    (datetime.date(2026, 2, 1), datetime.date(2026, 2, 28))
+    >>> shifted(date(2026, 10, 5), date(2026, 10, 11), "period")
+    (datetime.date(2026, 9, 28), datetime.date(2026, 10, 4))
+    """
+    if unit in ("day", "week", "period"):
+        days = {"day": 1, "week": 7}.get(unit, (end - start).days + 1)
+        return start - timedelta(days=days), end - timedelta(days=days)
+    months = {"month": 1, "quarter": 3, "half": 6, "year": 12}[unit]
+
+    def back(day: date, last: bool) -> date:
+        first = shift_months(day, -months)
+        length = calendar.monthrange(first.year, first.month)[1]
+        return first.replace(day=length if last else min(day.day, length))
+
+    whole_end = end == month_bounds(end.year, end.month)[1]
+    return back(start, False), back(end, whole_end)
+
+
+def period_label(start: date, end: date) -> str:
+    """A period's name: "2025", "Q3 2025", "H1 2025", "October 2025", "January–October 2025", "the week of 6
+    October 2025", "5 October 2025", else its two ends.
+
+    >>> period_label(date(2025, 7, 1), date(2025, 9, 30)), period_label(date(2025, 1, 1), date(2025, 11, 1))
+    ('Q3 2025', '1 January\u20131 November 2025')
+    """
+    if start == end:
+        return f"{start:%-d %B %Y}"
+    if (start.month, start.day, end.month, end.day) == (1, 1, 12, 31) and start.year == end.year:
+        return str(start.year)
+    if start.year == end.year and start.day == 1 and end == month_bounds(end.year, end.month)[1]:
+        if start.month == end.month:
+            return f"{_MONTH_NAMES[start.month - 1]} {start.year}"
+        if (start.month - 1) % 3 == 0 and end.month == start.month + 2:
+            return f"Q{_quarter_of(start)} {start.year}"
+        if start.month in (1, 7) and end.month == start.month + 5:
+            return f"H{1 if start.month == 1 else 2} {start.year}"
+        return f"{_MONTH_NAMES[start.month - 1]}\u2013{_MONTH_NAMES[end.month - 1]} {start.year}"
+    if start == week_start(start) and end == start + timedelta(days=6):
+        return f"the week of {start:%-d %B %Y}"
+    if start.year == end.year:
+        return f"{start:%-d %B}\u2013{end:%-d %B %Y}"
+    return f"{start:%-d %B %Y}\u2013{end:%-d %B %Y}"
+
+
 # --- entry point ----------------------------------------------------------------------------------
 
 
@@ -1021,7 +1172,13 @@ def parse_time(question: str, today: date, unit_words: Iterable[str] = ()) -> Ti
     >>> [g.grain for g in p.grains]
     ['week']
     >>> parse_time("top 5 products with 2000 views", today)
-    TimeParse(ranges=(), grains=())
+    TimeParse(ranges=(), grains=(), offsets=())
     """
     ranges = _ranges(question, _select(_candidates(question, today, frozenset(w.lower() for w in unit_words))))
-    return TimeParse(ranges=tuple(ranges), grains=tuple(_grains(question, ranges, today)))
+    offsets = _offsets(question)
+    for k, o in enumerate(offsets):
+        if o.names is not None:  # "vs last year": the range of "last year", for a comparison of the same kind
+            own = [r for r in ranges if _overlaps(r.span, [o.span])]
+            offsets[k] = o.model_copy(update={"names": own[0] if len(own) == 1 else None})
+    ranges = [r for r in ranges if not _overlaps(r.span, [o.span for o in offsets])]
+    return TimeParse(ranges=tuple(ranges), grains=tuple(_grains(question, ranges, today)), offsets=tuple(offsets))

@@ -79,8 +79,9 @@ FUNCTION_WORDS: frozenset[str] = _stems("""
 #: a ranking word before the things ranked, without a count: "top stores by revenue", "the busiest regions",
 #: "best-selling products" (with a count, :data:`TOP_RE` reads it)
 RANKED_NOUN_RE = re.compile(r"\b(?<!\bat\s)(?:top|bottom|best|worst|leading|biggest|largest|busiest|quietest|highest|lowest|"
-                            r"most|least|fewest)(?:[\s-]+(?:popular|selling|earning|grossing|performing|rated|"
-                            r"paying|spending|watched|played|used|active))?\s+", re.I)
+                            r"most|least|fewest|fastest|slowest)(?:[\s-]+(?:popular|selling|earning|grossing|performing|"
+                            r"rated|paying|spending|watched|played|used|active|growing|shrinking|rising|declining|"
+                            r"falling|improving))?\s+", re.I)
 
 #: "the 3 best sellers", "top performers": the rows ranked are those of the breakdown already asked for (unless
 #: the layer names a node so)
@@ -182,7 +183,7 @@ NEGATION_RE = re.compile(
 
 #: ranking words: the most / the least
 MOST_RE = re.compile(r"\b(most|highest|largest|biggest|maximum|max|top|best|leading|greatest|more|busiest|"
-                     r"strongest|popular)\b", re.I)
+                     r"strongest|popular|fastest|steepest|sharpest)\b", re.I)
 LEAST_RE = re.compile(r"\b(least|lowest|smallest|fewest|minimum|min|worst|bottom|less|weakest|slowest|quietest|"
                       r"unpopular)\b", re.I)
 TOP_RE = re.compile(r"\b(top|bottom|best|worst|first|highest|lowest|largest|smallest|biggest|leading)\s+(\d{1,4}|"
@@ -190,6 +191,34 @@ TOP_RE = re.compile(r"\b(top|bottom|best|worst|first|highest|lowest|largest|smal
 RANKED_RE = re.compile(r"\b(rank(ed|ing)?|sort(ed)?|order(ed)?|from highest|from lowest|descending|ascending|"
                        r"leaderboard)\b", re.I)
 COMPARE_RE = re.compile(r"\b(vs\.?|versus|compare[ds]?|comparing|comparison|against|side by side|each of)\b", re.I)
+
+#: words of a rise between two periods ("which branch grew most", "the biggest increase")
+GROWTH_RE = re.compile(r"\b((?:go|goes|went|gone|going)\s+up|grow(?:s|n|ing|th)?|grew|increas(?:e|es|ed|ing)|gain(?:s|ed|ing)?|ris(?:e|es|en|ing)|rose|"
+                       r"jump(?:s|ed)?|improv(?:e|es|ed|ement)|climb(?:s|ed)?|up(?:tick|swing))\b", re.I)
+#: words of a fall between two periods ("which store fell most", "the biggest drop")
+DECLINE_RE = re.compile(r"\b((?:go|goes|went|gone|going)\s+down|declin(?:e|es|ed|ing)|decreas(?:e|es|ed|ing)|drop(?:s|ped|ping)?|f[ae]ll(?:s|en|ing)?|"
+                        r"shr[iau]nk(?:s|ing)?|lose|loses|losing|lost|slump(?:s|ed)?|worsen(?:s|ed)?|down(?:turn|swing))\b",
+                        re.I)
+#: a superlative next to a word of a rise or a fall, at most two words apart ("grew the most", "biggest drop",
+#: "fastest growing"): a ranking by the change, where "top 3 ... thinking of dropping one" is none
+_SUPERLATIVE = (r"(?:most|least|highest|lowest|largest|smallest|biggest|greatest|fastest|slowest|strongest|weakest|"
+                r"steepest|sharpest|top|bottom|best|worst)")
+_MOVE = (r"(?:(?:go|goes|went|gone|going)\s+(?:up|down)|grow(?:s|n|ing|th)?|grew|increas(?:e|es|ed|ing)|gain(?:s|ed|ing)?|ris(?:e|es|en|ing)|rose|jump(?:s|ed)?|"
+         r"climb(?:s|ed)?|declin(?:e|es|ed|ing)|decreas(?:e|es|ed|ing)|drop(?:s|ped|ping)?|f[ae]ll(?:s|en|ing)?|"
+         r"shr[iau]nk(?:s|ing)?|lose|loses|losing|lost|slump(?:s|ed)?)")
+RANKED_CHANGE_RE = re.compile(rf"\b{_SUPERLATIVE}(?:\W+\w+){{0,2}}?\W+{_MOVE}\b|\b{_MOVE}(?:\W+\w+){{0,2}}?\W+{_SUPERLATIVE}\b|"
+                              rf"\b(?:by|on)\s+(?:the\s+)?(?:{_SUPERLATIVE}\s+)?{_MOVE}\b", re.I)
+#: one change named in the singular ("the biggest drop", "the largest increase"): the one row at the top
+ONE_CHANGE_RE = re.compile(rf"\b{_SUPERLATIVE}\s+(?:single\s+)?(?:drop|increase|decrease|decline|gain|rise|fall|jump|dip|"
+                           rf"change|swing|grower|gainer|loser|faller)\b(?!\s+(?:in|of)\s+each)", re.I)
+#: words of a change either way ("the biggest change", "swung most")
+CHANGE_RE = re.compile(r"\b(chang(?:e|es|ed|ing)|swing|swung|moved?|shift(?:s|ed)?|difference|delta|varied)\b", re.I)
+#: a superlative next to a change either way ("the biggest change", "moved the most")
+RANKED_EITHER_RE = re.compile(rf"\b{_SUPERLATIVE}(?:\W+\w+){{0,2}}?\W+{CHANGE_RE.pattern[2:-2]}\b|"
+                              rf"\b{CHANGE_RE.pattern[2:-2]}(?:\W+\w+){{0,2}}?\W+{_SUPERLATIVE}\b", re.I)
+#: a change asked as a percentage ("fastest growing", "% growth", "in relative terms")
+RELATIVE_CHANGE_RE = re.compile(r"%|\b(percent(?:age)?|pct|fastest|slowest|relative(?:ly)?|proportionally|rate)\b",
+                                re.I)
 
 #: "list the orders ...", "show me every customer ...", "which orders were refunded": rows, not a number
 LISTING_RE = re.compile(r"^\W*(?:please\s+|can you\s+|could you\s+|would you\s+)?(?:list|enumerate|itemi[sz]e|"
@@ -240,7 +269,10 @@ KNOWN_WORDS: frozenset[str] = frozenset("""seller sellers bestseller bestsellers
     might many much more most less least highest lowest largest smallest biggest best worst total average median
     share percent percentage people folks everyone anyone someone something anything nothing their there these
     those them then than that have been being does doing done show give tell list find make made look looking want
-    need like know think ever single whole entire each other busiest""".split())
+    need like know think ever single whole entire each other busiest grew grow grows grown growing growth increase
+    increased increases decrease decreased decreases decline declined declines drop dropped drops fell fall falls
+    fallen rose rise rises risen gain gained gains shrank shrunk jumped change changed changes fastest steepest
+    sharpest""".split())
 
 #: short words that are also values somewhere (two-letter codes such as "hi" or "in"): values only in context
 SHORT_WORDS = frozenset("hi a i in it is no or on at to id me be do go if of so up us we an as by my oh ok".split())

@@ -177,12 +177,10 @@ def test_other_days(today: date, question: str, start: date, end: date, label: s
 
 # questions with several ranges: (phrase, label) for each, in order
 SEVERAL = [
-    ("hours this year vs last year", [("this year", "year to date (2026)"), ("last year", "last year (2025)")]),
     ("compare 2024 to 2025", [("2024", "2024"), ("2025", "2025")]),
     ("installs H1 2026 vs second half of 2025", [("H1 2026", "H1 2026"), ("second half of 2025", "H2 2025")]),
     ("sessions in 2025 and 2026", [("in 2025", "2025"), ("2026", "2026")]),
     ("revenue yesterday and today", [("yesterday", "yesterday (2026-10-31)"), ("today", "today (2026-11-01)")]),
-    ("Q3 2026 against the same quarter last year", [("Q3 2026", "Q3 2026"), ("last year", "last year (2025)")]),
     ("installs in June, July and August 2025", [("in June", "June 2025"), ("July", "July 2025"), ("August 2025", "August 2025")]),
     ("installs in Q1 and Q2 2025", [("in Q1", "Q1 2025"), ("Q2 2025", "Q2 2025")]),
     ("installs in March and April", [("in March", "March 2026"), ("April", "April 2026")]),
@@ -196,6 +194,56 @@ SEVERAL = [
 def test_several_ranges(question: str, expected: list[tuple[str, str]]) -> None:
     parsed = parse_time(question, TODAY)
     assert [(question[r.span[0] : r.span[1]], r.label) for r in parsed.ranges] == expected
+
+
+# a period compared with one a unit earlier: (question, the ranges' phrases, the offset's phrase, its unit); the
+# earlier period is named by the offset, so it is no range of its own
+OFFSETS = [
+    ("hours this year vs last year", ["this year"], "vs last year", "year"),
+    ("Q3 2026 against the same quarter last year", ["Q3 2026"], "against the same quarter last year", "year"),
+    ("UA spend in Q2 2026 compared with the same quarter a year earlier", ["in Q2 2026"],
+     "compared with the same quarter a year earlier", "year"),
+    ("installs by country year over year", [], "year over year", "year"),
+    ("installs QoQ", [], "QoQ", "quarter"),
+    ("revenue in October vs the previous month", ["in October"], "vs the previous month", "month"),
+    ("sessions last week compared to the prior period", ["last week"], "compared to the prior period", "period"),
+    ("hours MoM by device", [], "MoM", "month"),
+    ("how did hours grow from last year", [], "from last year", "year"),
+]
+
+
+@pytest.mark.parametrize(("question", "ranges", "phrase", "unit"), OFFSETS)
+def test_offsets(question: str, ranges: list[str], phrase: str, unit: str) -> None:
+    parsed = parse_time(question, TODAY)
+    assert [question[r.span[0] : r.span[1]] for r in parsed.ranges] == ranges
+    assert [(question[o.span[0] : o.span[1]], o.unit) for o in parsed.offsets] == [(phrase, unit)]
+
+
+# words that name no offset: a mother's stores, an interjection, a period itself
+NO_OFFSET = ["sales at mom and pop stores", "wow, what were sales last year", "hours from last year",
+             "revenue from last month to this month"]
+
+
+@pytest.mark.parametrize("question", NO_OFFSET)
+def test_no_offset(question: str) -> None:
+    assert parse_time(question, TODAY).offsets == ()
+
+
+# "from X to Y" with a change asked is two periods; without, one range
+CHANGES = [
+    ("how did hours change from last month to this month", ["last month (October 2026)", "month to date (November 2026)"]),
+    ("which store grew most from 2025 to 2026", ["2025", "2026"]),
+    ("how did installs change from March to May 2025", ["March 2025", "May 2025"]),
+    ("revenue from January to March 2026", ["January to March 2026"]),
+    ("hours from 2025 to 2026", ["2025 to 2026"]),
+    ("sessions in the week of 14 September 2026", ["the week of 14 September 2026"]),
+    ("sessions in the week of 2026-09-16", ["the week of 14 September 2026"]),
+]
+
+
+@pytest.mark.parametrize(("question", "labels"), CHANGES)
+def test_changes_and_weeks(question: str, labels: list[str]) -> None:
+    assert [r.label for r in parse_time(question, TODAY).ranges] == labels
 
 
 # questions that name no time range at all

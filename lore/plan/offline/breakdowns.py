@@ -385,8 +385,8 @@ def _which_shares_metric(p: Parse, env: Env, i: int) -> None:
     entity asked about: the metric keeps the word, and the entity (reached by that metric) is the breakdown too."""
     lex, tokens = env.lex, p.tokens
     m = next((m for m in p.metric_matches if m.start == i and m.end - m.start > 1 and m.exact), None)
-    if m is None:
-        return
+    if m is None or i == 0 or tokens[i - 1].text.lower() not in WHICH_WORDS:
+        return  # "what % of sales revenue": words between the question word and the metric ask something else
     facts = lex.facts_of([m.ref])
     entities = {e for n in lex.node_words.get(tokens[i].stem, frozenset())
                 if (e := lex.entity.get(n)) is not None and lex.reachable(facts, e)}

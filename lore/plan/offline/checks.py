@@ -4,7 +4,7 @@ account of every word of the question."""
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 
 import sqlglot
 from sqlglot import exp
@@ -18,7 +18,8 @@ from lore.plan.offline.text import tokens_in
 from lore.plan.words import BUSINESS_STEMS, FUNCTION_WORDS, INTENT_WORDS, KNOWN_WORDS, PEOPLE_COUNT_RE
 from lore.retrieve.lexical import STOP_WORDS
 from lore.semantic.spec import DUPLICATION_INVARIANT, METRIC_TIME
-from lore.types import Filter, Grounding, PlanOutcome
+from lore.plan.timeparse import period_label
+from lore.types import Compare, Filter, Grounding, PlanOutcome, TimeWindow
 
 #: the confidence of an answer that left a content word of the question unused stays below this
 UNEXPLAINED_CAP = 0.45
@@ -285,6 +286,9 @@ def data_bounds(p: Parse, env: Env) -> None:
         return
     first = min(date.fromisoformat(a) for a, _ in spans)
     last = max(date.fromisoformat(b) for _, b in spans)
+    if d.compare is not None:
+        _compared_bounds(p, first, last)
+        return
     start, end = d.time.start, d.time.end
     runs = f"the data runs from {first:%-d %B %Y} to {last:%-d %B %Y}"
     if (end is not None and end < first) or (start is not None and start > last):
@@ -294,6 +298,46 @@ def data_bounds(p: Parse, env: Env) -> None:
         d.notes.append(f"The data starts on {first:%-d %B %Y}: earlier days of {d.time.label} have none.")
     elif end is not None and (end - last).days > 1:
         d.notes.append(f"The data ends on {last:%-d %B %Y}: later days of {d.time.label} have none yet.")
+
+
+def _compared_bounds(p: Parse, first: date, last: date) -> None:
+    """Two compared periods against the data: like-for-like periods running past the data's last day both stop
+    at the same point ("2026 so far vs the same days of 2025", to the last day loaded); a period with no data, one
+    cut short, or two of different lengths are said, and the confidence falls: such a change is no like-for-like
+    change."""
+    d = p.draft
+    assert d.compare is not None
+    early, late = d.compare.ordered()
+    assert early.start and early.end and late.start and late.end  # (Compare requires both ends)
+    days = [(w.end - w.start).days + 1 for w in (early, late)]  # type: ignore[operator]
+    runs = f"the data runs from {first:%-d %B %Y} to {last:%-d %B %Y}"
+    if p.like_for_like and days[0] == days[1] and late.start <= last < late.end:
+        cut = (late.end - last).days  # type: ignore[operator]
+        windows = []
+        for w in (early, late):
+            end = w.end - timedelta(days=cut)  # type: ignore[operator]
+            windows.append(TimeWindow(start=w.start, end=end, label=period_label(w.start, end)))  # type: ignore[arg-type]
+        d.compare = Compare(periods=(windows[0], windows[1]))
+        d.time = TimeWindow(start=windows[0].start, end=windows[1].end, label=d.time.label if d.time else None)
+        d.notes.append(f"The data ends on {last:%-d %B %Y}, so both periods stop at the same point: "
+                       f"{windows[0].label} and {windows[1].label}.")
+        early, late = windows
+    for w in (early, late):
+        length = (w.end - w.start).days + 1  # type: ignore[operator]
+        missing = max(0, (first - w.start).days) + max(0, (w.end - last).days)  # type: ignore[operator]
+        if w.end < first or w.start > last:  # type: ignore[operator]
+            d.notes.append(f"There is no data for {w.label}: {runs}.")
+            d.signals["no_data"] = 1.0
+            d.signals["coverage_cap"] = min(d.signals.get("coverage_cap", 1.0), 0.3)
+        elif missing > max(1, 0.03 * length):  # (a day or two at an edge of the data is no missing period)
+            d.notes.append(f"{w.label[:1].upper()}{w.label[1:]} is not complete in the data ({runs}), so the change "
+                           "is not like for like.")
+            d.signals["coverage_cap"] = min(d.signals.get("coverage_cap", 1.0), 0.7)
+    if min(days) < 0.9 * max(days):
+        d.notes.append(f"The periods differ in length ({early.label}: {days[0]} day{'s' * (days[0] != 1)}; "
+                       f"{late.label}: {days[1]} day{'s' * (days[1] != 1)}), "
+                       "so the change mixes time with growth.")
+        d.signals["coverage_cap"] = min(d.signals.get("coverage_cap", 1.0), 0.6)
 
 
 def drop_name_ranges(p: Parse, env: Env) -> None:

@@ -11,8 +11,10 @@ from lore.plan.catalog import FILLER, Token, find_phrases
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Parse
 from lore.plan.offline.text import tokens_in
-from lore.plan.timeparse import TimeRange, default_grain, parse_time, shift_months, week_start
-from lore.plan.words import ALL_TIME_RE, COMPARE_RE, FUNCTION_WORDS, KNOWN_WORDS
+from lore.plan.timeparse import (GrainMention, OffsetMention, TimeRange, default_grain, month_bounds, parse_time,
+                                  period_label, quarter_bounds, shift_months, shifted, week_start)
+from lore.plan.words import (ALL_TIME_RE, CHANGE_RE, COMPARE_RE, DECLINE_RE, FUNCTION_WORDS, GROWTH_RE, KNOWN_WORDS,
+                              RANKED_CHANGE_RE)
 from lore.retrieve.lexical import STOP_WORDS
 from lore.semantic.spec import METRIC_TIME
 from lore.types import Compare, Filter, Grounding, TimeWindow
@@ -82,10 +84,18 @@ def read_time(p: Parse, env: Env) -> None:
             for o in ranges)]
         if len(outer) == 1 and (len(ranges) > 2 or not COMPARE_RE.search(text)):  # ("2019 vs this year so far")
             ranges.remove(outer[0])
+    grains = list(tp.grains)
+    offset = tp.offsets[0] if tp.offsets else None
+    if offset is None and len(ranges) == 1 and ranges[0].period is not None and _ranks_growth(text):
+        # "which branch grew most in 2026": grew since the period before
+        offset = OffsetMention(unit=ranges[0].period if ranges[0].period != "half" else "period", span=(0, 0))
+        d.notes.append(f"Growth in {ranges[0].label} read as the change from the {offset.unit} before.")
+    if offset is not None:
+        ranges, grains = _offset_periods(p, env, offset, ranges, grains)
     p.ranges = ranges
     rng: TimeRange | None = ranges[0] if ranges else None
     compare_grain = None
-    explicit = next((g.grain for g in tp.grains if not g.inferred), None)
+    explicit = next((g.grain for g in grains if not g.inferred), None)
     if len(ranges) > 1:
         rng, compare_grain = covering(ranges)
         if explicit is not None:
@@ -101,16 +111,85 @@ def read_time(p: Parse, env: Env) -> None:
     if compare_grain is not None:
         d.dimensions.append(f"{METRIC_TIME}:{compare_grain}")
         _only_the_periods(p, ranges, compare_grain)
-    grain = tp.grain
-    if grain is not None and compare_grain is None:
-        inferred = any(g.inferred for g in tp.grains) and not any(not g.inferred for g in tp.grains)
+    grain = explicit or next((g.grain for g in grains if g.inferred), None)
+    if grain is not None and compare_grain is None and d.compare is None:
+        inferred = explicit is None
+        g = next(g for g in grains if g.grain == grain)
         if inferred:
             grain = default_grain(rng, env.today)
             d.notes.append(f"Shown by {grain}, which suits the period asked about.")
-        g = next(g for g in tp.grains if g.grain == tp.grain)
         d.dimensions.append(f"{METRIC_TIME}:{grain}")
         d.groundings.append(Grounding(kind="grain", ref=f"{METRIC_TIME}:{grain}", phrase=text[g.span[0]:g.span[1]].strip(),
                                       source="rule"))
+
+
+def _ranks_growth(text: str) -> bool:
+    """Whether the question ranks by a rise or a fall ("which branch grew most", "the biggest drop")."""
+    return RANKED_CHANGE_RE.search(text) is not None
+
+
+#: the longest period, in days, each unit of an offset compares whole ("YoY" over a span longer than a year is a
+#: series by year, not two periods)
+_UNIT_DAYS = {"day": 1, "week": 7, "month": 31, "quarter": 92, "half": 184, "year": 366}
+
+
+def _offset_periods(p: Parse, env: Env, offset: OffsetMention, ranges: list[TimeRange],
+                    grains: list[GrainMention]) -> tuple[list[TimeRange], list[GrainMention]]:
+    """"Q2 2026 vs the same quarter a year earlier", "hours by country year over year", "October compared with the
+    previous month": the period asked about and the same period one unit earlier, compared side by side. With no
+    period named, the latest complete one ("MoM": last month and the month before), except a year: this year so
+    far and the same days a year earlier. Over a span longer than the unit ("QoQ for the last four quarters") the
+    offset stays a grain: a series, not two periods."""
+    own = [g for g in grains if g.span[0] < offset.span[1] and offset.span[0] < g.span[1]]
+    if len(ranges) > 1 or any(not g.inferred for g in grains if g not in own):
+        p.use(tokens_in(p.tokens, offset.span), "time")
+        return ranges, [g for g in grains if g not in own]  # two periods named, or a grain asked for besides
+    unit = offset.unit
+    if ranges and offset.names is not None and offset.names.period == ranges[0].period:
+        # "this year vs last year": the two periods as named (not the same days a year earlier)
+        p.use(tokens_in(p.tokens, offset.span), "time")
+        return [ranges[0], offset.names.model_copy(update={"span": offset.span})], [g for g in grains if g not in own]
+    if ranges:
+        period = ranges[0]
+    else:
+        period = _latest(env.today, "year" if unit == "period" else unit)
+    if period.start is None or period.end is None:
+        return ranges, grains
+    days = (period.end - period.start).days + 1
+    if unit == "period" and period.period is not None:
+        unit = period.period  # "Q3 vs the period before": the quarter before
+    if unit in _UNIT_DAYS and days > _UNIT_DAYS[unit]:
+        return ranges, grains  # a series by the unit
+    start, end = shifted(period.start, period.end, unit)
+    earlier = TimeRange(start=start, end=end, label=period_label(start, end), span=offset.span, relative=period.relative,
+                        period=period.period)
+    p.use(tokens_in(p.tokens, offset.span), "time")
+    p.like_for_like = True
+    if not ranges:
+        p.draft.notes.append(f"No period was named: compared {period.label} with {earlier.label}.")
+    return [period, earlier], [g for g in grains if g not in own]
+
+
+def _latest(today: date, unit: str) -> TimeRange:
+    """The period an offset compares when none is named: this year so far, else the latest complete unit."""
+    if unit == "year":
+        start = date(today.year, 1, 1)
+        return TimeRange(start=start, end=today, label=f"{today.year} so far ({period_label(start, today)})",
+                         span=(0, 0), relative=True, period="year")
+    if unit == "day":
+        day = today - timedelta(days=1)
+        return TimeRange(start=day, end=day, label=period_label(day, day), span=(0, 0), relative=True, period="day")
+    if unit == "week":
+        start = week_start(today) - timedelta(days=7)
+        end = start + timedelta(days=6)
+    elif unit == "month":
+        first = shift_months(today, -1)
+        start, end = month_bounds(first.year, first.month)
+    else:
+        this = quarter_bounds(today.year, (today.month - 1) // 3 + 1)[0]
+        start = shift_months(this, -3)
+        end = this - timedelta(days=1)
+    return TimeRange(start=start, end=end, label=period_label(start, end), span=(0, 0), relative=True, period=unit)
 
 
 def _time_attribute_before(p: Parse, env: Env, r: TimeRange) -> tuple[list[str], list[int]]:
@@ -194,6 +273,9 @@ def _set_comparison(p: Parse, ranges: list[TimeRange]) -> bool:
     windows = tuple(TimeWindow(start=r.start, end=r.end, label=r.label) for r in ranges)
     compare = Compare(periods=windows)  # type: ignore[arg-type]
     p.draft.compare = compare
+    for pattern in (GROWTH_RE, DECLINE_RE, CHANGE_RE):  # "how did X change from A to B": the comparison's words
+        for m in pattern.finditer(p.question):
+            p.use([i for i in tokens_in(p.tokens, m.span()) if i not in p.used], "compare")
     early, late = compare.ordered()
     p.draft.notes.append(f"Compared {early.label} with {late.label}: each period computed whole, side by side, with "
                          f"the change from {early.label} to {late.label}.")

@@ -733,7 +733,7 @@ def unsupported_intent(p: Parse, env: Env) -> None:
             own.update(phrase(t))
     if d.share is not None or any(_is_share(lex, m) for m in d.metrics):
         return  # read as a share of a total, or the metric is one
-    if "%" in p.question and not any(t.stem in ("percent", "percentage") for t in p.tokens):
+    if "%" in p.question and not any(t.stem in ("percent", "percentage") for t in p.tokens) and d.compare is None:
         labels = ", ".join(lex.metric_label(m) for m in d.metrics if m in lex.layer.metrics)
         p.settle(PlanOutcome(
             status="clarify",
@@ -747,6 +747,9 @@ def unsupported_intent(p: Parse, env: Env) -> None:
         word = t.text.lower()
         if word in INTENT_WORDS and INTENT_WORDS[word] == "average" and all(_is_average(lex, m) for m in d.metrics):
             p.use([i], "metric")  # "on average, how many orders per customer": the ratio is that average
+            continue
+        if d.compare is not None and INTENT_WORDS.get(word) in ("percentage", "percent"):
+            p.use([i], "order")  # "the steepest percentage decline": the percent change between the periods
             continue
         if word in INTENT_WORDS and t.stem not in own and INTENT_WORDS[word] in ("average", "median", "percentile",
                                                                              "share", "percentage", "proportion",

@@ -7,10 +7,11 @@ import re
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Parse
 from lore.plan.offline.text import mask, tokens_in
-from lore.plan.words import (LEAST_RE, MOST_RE, NUMBER_ALT, RANKED_IDIOMS, RANKED_RE, TOP_RE, WHICH_WORDS,
+from lore.plan.words import (CHANGE_RE, DECLINE_RE, GROWTH_RE, LEAST_RE, MOST_RE, NUMBER_ALT, ONE_CHANGE_RE, RANKED_CHANGE_RE,
+                               RANKED_EITHER_RE, RANKED_IDIOMS, RANKED_RE, RELATIVE_CHANGE_RE, TOP_RE, WHICH_WORDS,
                               number_value)
 from lore.semantic.spec import METRIC_TIME
-from lore.types import Filter, Grounding, OrderBy
+from lore.types import Filter, Grounding, OrderBy, PlanOutcome
 
 #: the first metric of the plan, named once the metrics are known
 FIRST_METRIC = "__first_metric__"
@@ -110,6 +111,51 @@ def finish_order(p: Parse, env: Env) -> None:
         if not any(f.ref == ref for f in d.filters):
             d.filters.append(Filter(ref=ref, op="is_not_null"))
             d.notes.append(f"Ranked only rows with a {env.lex.label(ref)}.")
+
+
+def order_by_change(p: Parse, env: Env) -> None:
+    """"which branch grew most from 2025 to 2026", "the 3 stores with the biggest drop year over year": a ranking
+    of two compared periods is on the change (the percent change when asked in relative terms: "fastest growing",
+    "% growth"), falling words turning the order over. A ranking by growth with no two periods is asked back."""
+    d, tokens = p.draft, p.tokens
+    if not d.order_by or d.order_by[0].ref not in d.metrics or d.rows_of is not None:
+        return
+    named = {i for i, why in p.used.items() if why in ("metric", "dimension", "filter", "value")}
+    ranked = [m for pattern in (RANKED_CHANGE_RE, RANKED_EITHER_RE) for m in pattern.finditer(p.question)
+              if not tokens_in(tokens, m.span()) & named]  # ("the biggest loss ratio" names a metric)
+    if not ranked:
+        return
+    words = set().union(*(tokens_in(tokens, m.span()) for m in ranked))
+
+    def said(pattern) -> list[int]:  # noqa: ANN001
+        return sorted(i for m in pattern.finditer(p.question) for i in tokens_in(tokens, m.span()) if i in words)
+
+    rise, fall, either = said(GROWTH_RE), said(DECLINE_RE), said(CHANGE_RE)
+    metric, descending = d.order_by[0].ref, d.order_by[0].descending
+    if d.compare is None:
+        if any(x.startswith(METRIC_TIME) for x in d.dimensions):
+            return  # "which month grew most": a change from each month to the next is not a plan operation yet
+        label = env.lex.metric_label(metric)
+        p.settle(PlanOutcome(
+            status="clarify", suggestions=(metric,), signals={"intent": 0.0},
+            message=f"A change in {label} is between two periods: which? For example “from 2025 to 2026”, "
+                    f"“Q3 vs Q2” or “year over year”."))
+        return
+    relative = bool(RELATIVE_CHANGE_RE.search(p.question))
+    falling = bool(fall) and (not rise or min(fall) < min(rise))
+    d.order_by = [OrderBy(ref=f"{metric}_change_pct" if relative else f"{metric}_change",
+                          descending=descending != falling)]
+    p.use(sorted(words), "order")
+    if d.limit is None and ONE_CHANGE_RE.search(p.question):
+        d.limit = 1  # "the biggest drop in installs by game": the game with it
+    what = "percent change" if relative else "change"
+    end = "largest" if d.order_by[0].descending else "most negative"
+    if either and not (rise or fall):
+        d.signals["coverage_cap"] = min(d.signals.get("coverage_cap", 1.0), 0.7)
+        d.notes.append(f"Ranked by the {what}, {end} first: a change either way was asked, so say “grew” or "
+                       "“fell” for one direction.")
+    else:
+        d.notes.append(f"Ranked by the {what} between the two periods, {end} first.")
 
 
 #: words before a breakdown that make it the groups a ranking is taken within ("in each store", "per month")

@@ -107,6 +107,8 @@ class Parse:
     #: time ranges for the metric's own time, and ranges that name a date attribute ("signed up in 2025")
     ranges: list[TimeRange] = field(default_factory=list)
     attached: list[tuple[TimeRange, list[str], list[int]]] = field(default_factory=list)
+    #: the compared periods are one period and the same one a unit earlier ("YoY"): cut short alike by the data
+    like_for_like: bool = False
     #: ranges that turned out to be part of a name ("the Q3 2025 pricing test")
     name_ranges: list[TimeRange] = field(default_factory=list)
     grain_tokens: set[int] = field(default_factory=set)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from lore.plan.catalog import tokenize
+from lore.plan.offline.beyond import beyond_the_data
 from lore.plan.offline.breakdowns import read_breakdowns, rows_asked
 from lore.plan.offline.checks import (
     account_for_words,
@@ -41,7 +42,7 @@ from lore.plan.offline.metrics import (
     unsupported_intent,
     vector_metric,
 )
-from lore.plan.offline.ordering import finish_order, rank_within_groups, read_order
+from lore.plan.offline.ordering import finish_order, order_by_change, rank_within_groups, read_order
 from lore.plan.offline.parse import Parse
 from lore.plan.offline.request import check_request
 from lore.plan.offline.shares import share_of_total
@@ -82,11 +83,13 @@ PASSES: tuple[Pass, ...] = (
     check_reach,          # breakdowns every metric reaches; a fanning breakdown needs its pin
     identifying_filters,  # a code and a name of two different rows cannot both hold: asked back
     ratio_by_entity,      # "revenue per customer": the defined ratio
+    beyond_the_data,      # causes, forecasts, statistical tests: asked back with the closest answerable question
     share_of_total,       # "what share of sales came from online orders", "% of revenue by store"
     unsupported_intent,   # averages, medians, what is still no total: asked back
     time_axes,            # a fact's own date is its time axis; per-grain metrics get their grain
     data_bounds,          # a period outside the data says where the data starts and ends
     finish_order,         # the ranking is on the first metric
+    order_by_change,      # "which branch grew most from 2025 to 2026": ranked by the change between the periods
     rank_within_groups,   # "top 3 X in each Y": ranked within each Y
     check_definition_parts,  # a definition that could not be read is asked back, never answered in parts
     account_for_words,    # every content word explained, or said; unknown breakdowns and values asked back

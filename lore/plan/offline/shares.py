@@ -36,8 +36,8 @@ _EACH = frozenset({"each", "every"})
 
 def share_of_total(p: Parse, env: Env) -> None:
     d, lex = p.draft, env.lex
-    if p.outcome is not None or d.adhoc or d.rows_of is not None or not d.metrics:
-        return
+    if p.outcome is not None or d.adhoc or d.rows_of is not None or not d.metrics or d.compare is not None:
+        return  # (a percentage between two compared periods is their percent change)
     words = [t.text.lower() for t in p.tokens]
     own = _own_stems(p, env)
     asked = [i for i, w in enumerate(words) if w in SHARE_WORDS and i not in p.used and p.tokens[i].stem not in own]
@@ -192,15 +192,19 @@ def _own_stems(p: Parse, env: Env) -> set[str]:
 
 
 def _within(p: Parse, words: list[str]) -> list[str]:
-    """The breakdowns the question takes the share within: "within (each) X", "in each X" ("for each X" is the
-    breakdown itself: "for each store, what % of reviews are positive")."""
+    """The breakdowns the question takes the share within: "within (each) X", "in each X"; with two breakdowns,
+    "for each X" too ("for each shop, what share of its sales does each product make up"; with one, "for each X" is
+    the breakdown itself: "for each store, what % of reviews are positive")."""
     out: list[str] = []
+    several = sum(1 for ref in p.draft.dimensions if p.dimension_tokens.get(ref)) >= 2
     for ref, toks in p.dimension_tokens.items():
         if ref not in p.draft.dimensions or not toks:
             continue
         first = min(toks)
         before = words[max(0, first - 2):first]
-        if any(w in _WITHIN for w in before) or (len(before) == 2 and before[1] in _EACH and before[0] == "in"):
+        if any(w in _WITHIN for w in before) or (len(before) == 2 and before[1] in _EACH and before[0] == "in") \
+                or (several and ((len(before) == 2 and before[1] in _EACH and before[0] == "for")
+                                 or before[-1:] == ["per"])):
             out.append(ref)
     return out
 
