@@ -152,6 +152,20 @@ class Compare(Frozen):
         return (a, b) if (a.start, a.end) <= (b.start, b.end) else (b, a)  # type: ignore[operator]
 
 
+class PerEntity(Frozen):
+    """A metric per entity ("hours per premium account", "minutes per active player", "sessions per viewer each
+    month"): the metric computed for each entity (each value of ``entity``, an identifier dimension such as
+    ``accounts.account_id``), then averaged over the entities, in each row of the query's dimensions. Only
+    entities with rows count (the "active" ones: an account that streamed nothing has no hours to average).
+    ``grain`` takes each entity's value per time bucket first ("per account per month": every account-month, then
+    their average). The column is ``<metric>_per_<entity's node>``."""
+
+    #: the identifier dimension naming the entity
+    entity: str
+    #: a time grain each entity's value is taken at before the average ("per month"), None for the whole period
+    grain: str | None = None
+
+
 class SemanticQuery(Frozen):
     """What to compute: metrics at a dimensional grain, with filters, order and limit.
 
@@ -177,6 +191,8 @@ class SemanticQuery(Frozen):
     #: two periods side by side with the change (see :class:`Compare`); the query's filters must not bound its
     #: time: each period does
     compare: Compare | None = None
+    #: each metric per entity, averaged over the entities (see :class:`PerEntity`)
+    per: PerEntity | None = None
 
 
 class ColumnMeta(Frozen):
@@ -417,6 +433,8 @@ class QueryPlan(Frozen):
     rank_within: tuple[str, ...] = ()
     #: two periods side by side with the change (see :class:`Compare`); ``time`` is then the window covering both
     compare: Compare | None = None
+    #: each metric per entity, averaged over the entities (see :class:`PerEntity`)
+    per: PerEntity | None = None
 
     @property
     def runs_sql(self) -> bool:
@@ -436,7 +454,7 @@ class QueryPlan(Frozen):
             filters.append(tf)  # (a comparison's periods bound its time, each its own side)
         return SemanticQuery(metrics=self.metrics, dimensions=self.dimensions, filters=tuple(filters),
                              order_by=self.order_by, limit=self.limit, adhoc=self.adhoc, rows_of=self.rows_of,
-                             share=self.share, rank_within=self.rank_within, compare=self.compare)
+                             share=self.share, rank_within=self.rank_within, compare=self.compare, per=self.per)
 
     def key(self) -> str:
         """A canonical text of what the plan computes (for caches and comparisons)."""
@@ -451,6 +469,8 @@ class QueryPlan(Frozen):
             fields.add("rank_within")
         if self.compare:
             fields.add("compare")
+        if self.per:
+            fields.add("per")
         return json.dumps(self.model_dump(include=fields, mode="json"), sort_keys=True)
 
 

@@ -5,6 +5,7 @@ Pure functions of the plan, the layer and the result; no model writes any of it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import date
 
@@ -114,6 +115,10 @@ def restate(plan: QueryPlan, layer: SemanticLayer) -> str:
             if share.keep:
                 text += " from " + " and ".join(" or ".join(map(str, f.values)) for f in share.keep)
             dims = [x for d, x in zip(shown_dims, dims) if d not in share.within]
+        if plan.per is not None:  # "Streaming hours per account (per month)"
+            who = re.sub(r"\s*\b(?:id|ids|key|code|number|no)$", "", _dim_label(layer, plan.per.entity).lower())
+            who = who[:-1] if who.endswith("s") and not who.endswith("ss") else who
+            text += f" per {who or plan.per.entity}" + (f" per {plan.per.grain}" if plan.per.grain else "")
         if dims:
             text += " by " + (", ".join(dims[:-1]) + " and " + dims[-1] if len(dims) > 1 else dims[0])
         if share is not None and share.within:
@@ -372,7 +377,7 @@ def compose_message(plan: QueryPlan, result: ResultSet, layer: SemanticLayer) ->
         share = ""
         total = sum(r[first] for r in rows if isinstance(r[first], (int, float)))
         if metric is not None and not metric.is_derived and metric.agg in _ADDITIVE and total > 0 and descending \
-                and plan.limit is None:
+                and plan.limit is None and plan.per is None:  # (averages per entity do not add up)
             share = f" ({top[first] / total:.0%} of the total)"
         rest = ", ".join(f"{format_value(r[c])} ({format_value(r[first], cols[first])})" for r in ranked[1:3])
         lead = ("leads" if not metric or metric.better != "lower" else "is highest") if descending else "is lowest"

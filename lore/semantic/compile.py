@@ -46,6 +46,7 @@ from lore.semantic.graph import (
 )
 from lore.semantic.spec import (
     DUPLICATION_INVARIANT,
+    GRAINS,
     METRIC_TIME,
     Column,
     DimensionRef,
@@ -660,6 +661,8 @@ class Compiler:
             return self._listing(query, dialect)
         if query.compare is not None:
             return self._compared(query, dialect)
+        if query.per is not None:
+            return self._per_entity(query, dialect)
         if not query.metrics:
             raise CompileError("a query needs at least one metric", suggestions=sorted(layer.metrics)[:8])
         if query.limit is not None and query.limit < 1:
@@ -904,6 +907,65 @@ class Compiler:
                                            suggestions=suggest(ob.ref, sorted(shown)) or sorted(shown))
                 target = exp.column(hit)
             order.append(exp.Ordered(this=target, desc=ob.descending, nulls_first=False))
+        if not order:
+            order = [exp.Ordered(this=exp.column(d.name), nulls_first=False) for d in dims]
+        return _with_ctes(_ordered_limited(outer, order, query.limit), ctes), metas, info
+
+    def _per_entity(self, query: SemanticQuery, dialect: str) -> tuple[exp.Expression, list[ColumnMeta], dict]:
+        """Each metric per entity, averaged over the entities (see :class:`~lore.types.PerEntity`): the query
+        computed by the entity (and the grain), then the average of every metric over those rows in each row of
+        the query's own dimensions."""
+        per = query.per
+        assert per is not None
+        if query.share is not None or query.rank_within or query.rows_of:
+            raise CompileError("a metric per entity cannot also take shares, rank within groups or list rows: ask "
+                               "for one of them")
+        entity = resolve_dimension(self.layer, per.entity)
+        if entity.is_time:
+            raise CompileError(f"'{per.entity}' is a date, not an entity to average over: name an identifier such "
+                               "as an account or a customer")
+        keys = {resolve_dimension(self.layer, d).key for d in query.dimensions}
+        if entity.key in keys:
+            raise CompileError(f"'{per.entity}' is both a breakdown and the entity averaged over: drop one")
+        extra = [per.entity]
+        if per.grain is not None:
+            if per.grain not in GRAINS:
+                raise CompileError(f"unknown grain '{per.grain}' for a rate per entity", suggestions=list(GRAINS))
+            grain_ref = f"{METRIC_TIME}:{per.grain}"
+            if not any(resolve_dimension(self.layer, d).is_time for d in query.dimensions):
+                extra.append(grain_ref)
+        side = query.model_copy(update={"per": None, "order_by": (), "limit": None,
+                                        "dimensions": (*query.dimensions, *extra)})
+        tree, columns, info = self.compile_tree(side, dialect=dialect)
+        ctes = _hoisted(tree, "e_")
+        dims = [c for c in columns[:len(query.dimensions)]]
+        node = per.entity.split(".")[0].split(":")[0]
+        out: list[exp.Expression] = [exp.column(d.name) for d in dims]
+        metas = list(dims)
+        names: dict[str, str] = {}
+        for c in columns:
+            if c.kind != "metric":
+                continue
+            what = re.sub(r"\s*\b(?:id|ids|key|code|number|no)$", "", _dim_label(entity).lower()) or node
+            what = what[:-1] if what.endswith("s") and not what.endswith("ss") else what  # ("customers id")
+            name = f"{c.name}_per_{re.sub(r'[^a-z0-9]+', '_', what).strip('_') or 'entity'}"
+            names[c.name] = name
+            out.append(exp.alias_(exp.Avg(this=exp.cast(exp.column(c.name), "DOUBLE")), name))
+            label = f"{c.label} per {what}" + (f" per {per.grain}" if per.grain and len(extra) > 1 else "")
+            metas.append(c.model_copy(update={"name": name, "label": label, "type": "DOUBLE",
+                                              "format": c.format if c.format in ("currency", "duration") else "number"}))
+        key = columns[len(query.dimensions)].name  # (the rows with no entity are no entity's)
+        outer = exp.select(*out).from_(exp.to_table("e_rows").as_("e")).where(
+            exp.Not(this=exp.Is(this=exp.column(key), expression=exp.Null())))
+        if dims:
+            outer = outer.group_by(*[exp.column(d.name) for d in dims])
+        order: list[exp.Expression] = []
+        for ob in query.order_by:
+            target = names.get(ob.ref) or next((d.name for d in dims if d.ref and ob.ref in (d.ref, d.name)), None)
+            if target is None:
+                raise UnknownReference(f"cannot order a rate per entity by '{ob.ref}': it is not one of its columns",
+                                       suggestions=[m.name for m in metas])
+            order.append(exp.Ordered(this=exp.column(target), desc=ob.descending, nulls_first=False))
         if not order:
             order = [exp.Ordered(this=exp.column(d.name), nulls_first=False) for d in dims]
         return _with_ctes(_ordered_limited(outer, order, query.limit), ctes), metas, info

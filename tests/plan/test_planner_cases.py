@@ -92,6 +92,12 @@ def _check(planner: Any, case: dict[str, Any]) -> None:
         else:
             assert p.compare is not None, p
             assert [w.label for w in p.compare.ordered()] == case["compare"], p.compare
+    if "per" in case:  # {entity, grain} of a rate per entity; null: none
+        if case["per"] is None:
+            assert p.per is None, p.per
+        else:
+            assert p.per is not None, p
+            assert (p.per.entity, p.per.grain) == (case["per"]["entity"], case["per"].get("grain")), p.per
     if "capped" in case:
         assert ("coverage_cap" in out.signals) == case["capped"], out.signals
 

@@ -19,7 +19,7 @@ from sqlglot import exp
 from lore.semantic.compile import compile_query
 from lore.semantic.load import load_layer
 from lore.semantic.spec import SemanticLayer
-from lore.types import Compare, CompiledQuery, Filter, OrderBy, SemanticQuery, Share, to_scalar
+from lore.types import Compare, CompiledQuery, Filter, OrderBy, PerEntity, SemanticQuery, Share, to_scalar
 
 FIXTURE_DIR = Path(__file__).parent / "fixture"
 SHOP_YAML = FIXTURE_DIR / "shop.yaml"
@@ -31,7 +31,7 @@ def query_from_data(data: Mapping[str, Any]) -> SemanticQuery:
 
     Filters are strings or ``{ref, op, values}`` mappings; ``order_by`` items are
     ``{ref, descending}`` mappings or plain reference strings; ``share`` is ``{metric, within, keep}``;
-    ``compare`` is ``{periods: [{start, end, label}, {start, end, label}]}``.
+    ``compare`` is ``{periods: [{start, end, label}, {start, end, label}]}``; ``per`` is ``{entity, grain}``.
     """
     filters: list[Filter | str] = []
     for f in data.get("filters") or ():
@@ -47,6 +47,7 @@ def query_from_data(data: Mapping[str, Any]) -> SemanticQuery:
         share=Share.model_validate(share) if share is not None else None,
         rank_within=tuple(data.get("rank_within") or ()),
         compare=Compare.model_validate(compare) if compare is not None else None,
+        per=PerEntity.model_validate(data["per"]) if data.get("per") is not None else None,
     )
 
 

@@ -89,6 +89,12 @@ QUERIES: dict[str, tuple[dict[str, Any], list[list[Any]]]] = {
         {"metrics": ["revenue", "order_count"], "filters": ["categories.department = 'fun'"]},
         [[170.0, 3]],
     ),
+    # a rate per entity: each customer-month's revenue, averaged in each segment (see per_entity_* in cases.yaml)
+    "per_entity_per_month": (
+        {"metrics": ["revenue"], "dimensions": ["customers.segment"],
+         "per": {"entity": "customers.customer_id", "grain": "month"}},
+        [["business", 50.0], ["retail", 40.0]],
+    ),
 }
 
 

@@ -12,7 +12,8 @@ from datetime import date
 
 from lore.plan.catalog import PhraseMatch, Token
 from lore.plan.timeparse import TimeRange
-from lore.types import AdhocMetric, Compare, Filter, Grounding, OrderBy, PlanOutcome, QueryPlan, Share, TimeWindow
+from lore.types import (AdhocMetric, Compare, Filter, Grounding, OrderBy, PerEntity, PlanOutcome, QueryPlan, Share,
+                        TimeWindow)
 
 
 @dataclass
@@ -42,6 +43,8 @@ class Draft:
     rank_within: list[str] = field(default_factory=list)
     #: two periods side by side, with the change ("2025 vs 2026"); ``time`` is then the window covering both
     compare: Compare | None = None
+    #: each metric per entity, averaged ("hours per account")
+    per: PerEntity | None = None
 
     def base_metrics(self) -> list[str]:
         """The metrics, with each ad hoc metric replaced by the governed metrics its expression names."""
@@ -71,7 +74,8 @@ class Draft:
                          time=self.time, order_by=tuple(self.order_by), limit=self.limit,
                          groundings=tuple(groundings), planner=planner, notes=tuple(dict.fromkeys(self.notes)),
                          adhoc=tuple(self.adhoc), rows_of=self.rows_of, share=self.share,
-                         rank_within=tuple(self.rank_within), compare=self.compare)
+                         rank_within=tuple(self.rank_within), compare=self.compare,
+                         per=self.per)
 
 
 @dataclass(frozen=True)

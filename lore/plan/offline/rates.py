@@ -1,0 +1,175 @@
+"""Rates per entity: "minutes played per active player", "how many sessions does a viewer rack up on average",
+"hours the average premium subscriber watched per month".
+
+A metric per entity is the metric computed for each entity, then averaged over the entities that have rows
+(:class:`~lore.types.PerEntity`). It is read when the question names a metric, then an entity after "per", after
+"the average" or "the typical", or after "a" or "an" with an average asked ("on average", "average", "typical");
+"in each store" stays a breakdown, and so does "cost per team" with no average asked. The entity
+is named by a node's words ("per customer"), or by a metric counting it ("per active player", where the layer
+counts active players as distinct accounts): that count is then the entity, not a second metric. A ratio the
+layer defines for the two ("hours per streaming account") is read before this pass and wins. "per month" after
+the entity takes each entity's value per month before the average; "by month" or "each month" stays a breakdown.
+"""
+
+from __future__ import annotations
+
+import re
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from lore.plan.offline.env import Env
+from lore.plan.offline.parse import Parse
+from lore.semantic.spec import METRIC_TIME
+from lore.types import Grounding, PerEntity
+
+#: an average asked in words
+AVERAGE_RE = re.compile(r"\b(?:on\s+average|average|avg|mean|typical)\b", re.I)
+#: words that may stand between "per" and the entity ("per active player", "per unique customer")
+_QUALIFIERS = frozenset({"active", "unique", "distinct", "individual", "single", "typical", "average", "avg",
+                         "mean", "paying", "engaged"})
+
+
+def per_entity_rate(p: Parse, env: Env) -> None:
+    d, lex, tokens = p.draft, env.lex, p.tokens
+    if p.outcome is not None or not d.metrics or d.adhoc or d.rows_of is not None or d.share is not None \
+            or d.compare is not None:
+        return
+    if any("ratio of two metrics" in g.source for g in d.groundings if g.kind == "metric") or any(
+            (m := lex.layer.metrics.get(x)) is not None and (m.agg == "avg" or (m.is_derived and "/" in (m.expr or "")))
+            for x in d.metrics):
+        _ratio_is_per_entity(p, env)  # a ratio or an average already: "orders per customer at each store"
+        return
+    averaged = AVERAGE_RE.search(p.question)
+    found = _counted_entity(p, env, bool(averaged))
+    if found is None:
+        return
+    entity, counter, at = found
+    if counter is not None:
+        d.metrics = [m for m in d.metrics if m != counter]
+        d.groundings = [g for g in d.groundings if not (g.kind == "metric" and g.ref == counter)]
+    for ref, toks in list(p.dimension_tokens.items()):
+        if ref in d.dimensions and toks and set(toks) <= set(at):
+            d.dimensions.remove(ref)  # "per customer" read as a breakdown by customer: the entity, not a breakdown
+            d.groundings = [g for g in d.groundings if not (g.kind == "dimension" and g.ref == ref)]
+    grain = _rate_grain(p)
+    if grain is not None:
+        d.dimensions = [x for x in d.dimensions if x != f"{METRIC_TIME}:{grain}"]
+        d.groundings = [g for g in d.groundings if not (g.kind == "grain" and g.ref == f"{METRIC_TIME}:{grain}")]
+    if not d.metrics:
+        return
+    d.per = PerEntity(entity=entity, grain=grain)
+    p.use(at, "metric")
+    if averaged:
+        p.use([i for i, t in enumerate(tokens) if AVERAGE_RE.fullmatch(t.text) or t.text.lower() == "on"
+               and i + 1 < len(tokens) and tokens[i + 1].text.lower() == "average"], "metric")
+    what = lex.label(entity)
+    d.groundings.append(Grounding(kind="dimension", ref=entity, phrase=p.words(min(at), max(at) + 1),
+                                  source="the entity a rate is per", score=0.95))
+    d.notes.append(f"Per {_singular(what)}: {', '.join(lex.metric_label(m) for m in d.metrics)} of each "
+                   f"{_singular(what)} with any" + (f" in a {grain}" if grain else "") + ", then the average over them ("
+                   + ("every " + _singular(what) + "-" + grain + " counts once" if grain else
+                      f"a {_singular(what)} with none is not counted") + ").")
+
+
+def _ratio_is_per_entity(p: Parse, env: Env) -> None:
+    """A defined ratio over a count of entities ("hours per streaming account") is per that entity already: a
+    breakdown by the same entity read from "per premium ..." is the ratio's denominator, not rows."""
+    d, lex = p.draft, env.lex
+    counted = set()
+    for name in d.metrics:
+        m = lex.layer.metrics.get(name)
+        if m is not None and m.is_derived and m.expr and "/" in m.expr:
+            denominator = m.expr.rsplit("/", 1)[1].strip(" ()")
+            if (e := _entity_counted_by(env, denominator)) is not None:
+                counted.add(e)
+    for ref in list(d.dimensions):
+        toks = p.dimension_tokens.get(ref, ())
+        if ref in counted and toks and min(toks) > 0 and p.tokens[min(toks) - 1].text.lower() == "per":
+            d.dimensions.remove(ref)
+            d.groundings = [g for g in d.groundings if not (g.kind == "dimension" and g.ref == ref)]
+            d.notes.append(f"{lex.metric_label(d.metrics[0])[:1].upper()}{lex.metric_label(d.metrics[0])[1:]} is "
+                           f"already per {_singular(lex.label(ref))}: no row per {_singular(lex.label(ref))}.")
+
+
+def _counted_entity(p: Parse, env: Env, averaged: bool) -> tuple[str, str | None, list[int]] | None:
+    """The entity a rate is per, the metric that named it by counting it (None when a node's words did), and the
+    tokens naming it."""
+    d, lex, tokens = p.draft, env.lex, p.tokens
+    facts = lex.facts_of([d.metrics[0]])
+    # a second metric counting distinct entities, right after "per" ("minutes per active player")
+    for m in p.metric_matches:
+        if m.ref not in d.metrics[1:] or not _introduced(p, m.start, averaged):
+            continue
+        entity = _entity_counted_by(env, m.ref)
+        if entity is not None and lex.reachable(facts, entity):
+            return entity, m.ref, list(range(m.start, m.end))
+    # a node's words after "per", an average asked ("average revenue per customer"; "cost per team" alone is a
+    # breakdown by team)
+    for i, t in enumerate(tokens):
+        if not averaged or p.used.get(i) not in (None, "dimension") or not _introduced(p, i, averaged):
+            continue
+        nodes = {n for n in lex.node_words.get(t.stem, frozenset()) if (key := _key_of(env, n)) is not None
+                 and lex.reachable(facts, key)}
+        if len(nodes) == 1:
+            return _key_of(env, nodes.pop()), None, [i]  # type: ignore[return-value]
+        # a word of a metric that counts the entity ("the average subscriber", where "active subscribers" counts
+        # distinct accounts)
+        counted = {e for name, words in lex.own_words.items() if t.stem in words
+                   and (e := _entity_counted_by(env, name)) is not None and lex.reachable(facts, e)}
+        if len(counted) == 1 and p.used.get(i) is None:
+            return counted.pop(), None, [i]
+    return None
+
+
+def _introduced(p: Parse, i: int, averaged: bool) -> bool:
+    """Whether token ``i`` follows "per" (or "a", "an", "each", "every", "the" when an average is asked), with at
+    most two qualifying words or values between ("per premium subscriber", "the average active user")."""
+    j = i - 1
+    skipped: list[str] = []
+    while j >= 0 and len(skipped) < 2 and (p.tokens[j].text.lower() in _QUALIFIERS or p.used.get(j) in ("filter", "value")):
+        skipped.append(p.tokens[j].text.lower())
+        j -= 1
+    if j < 0:
+        return False
+    word = p.tokens[j].text.lower()
+    if word == "the":  # "the average subscriber" (not "the store": "in each store" is a breakdown)
+        return any(w in ("average", "avg", "mean", "typical") for w in skipped)
+    return word == "per" or (averaged and word in ("a", "an"))
+
+
+def _entity_counted_by(env: Env, name: str) -> str | None:
+    """The identifier a metric counts distinct values of (``COUNT(DISTINCT account_id)`` -> the node keyed by
+    ``account_id``), if it is one."""
+    m = env.lex.layer.metrics.get(name)
+    if m is None or m.agg not in ("count_distinct",) or not m.expr:
+        return None
+    try:
+        col = sqlglot.parse_one(m.expr, read="duckdb")
+    except SqlglotError:
+        return None
+    if not isinstance(col, exp.Column):
+        return None
+    keyed = [n.name for n in env.lex.layer.nodes.values() if tuple(n.primary_key) == (col.name,)]
+    return f"{keyed[0]}.{col.name}" if len(keyed) == 1 else None
+
+
+def _key_of(env: Env, node: str) -> str | None:
+    n = env.lex.layer.nodes.get(node)
+    if n is None or len(n.primary_key) != 1:
+        return None
+    return f"{node}.{n.primary_key[0]}"
+
+
+def _rate_grain(p: Parse) -> str | None:
+    """"per month", "a month", "monthly" as the rate's own grain (not "by month" or "each month")."""
+    for g in p.draft.groundings:
+        if g.kind == "grain" and re.match(r"(?:per|a|an)\s", g.phrase.lower()):
+            return g.ref.split(":", 1)[1]
+    return None
+
+
+def _singular(label: str) -> str:
+    text = re.sub(r"\s*\b(?:id|ids|key|code|number|no)$", "", label.lower()).strip()
+    return text[:-1] if text.endswith("s") and not text.endswith("ss") else text
