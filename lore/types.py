@@ -166,6 +166,20 @@ class PerEntity(Frozen):
     grain: str | None = None
 
 
+class Threshold(Frozen):
+    """How many entities pass a metric threshold ("accounts that streamed more than 10 hours in October",
+    "customers who ordered more than 5 times"): ``metric`` computed for each entity (each value of ``entity``) in
+    each row of the query's dimensions, and the entities whose value passes ``op value`` counted, in a column
+    ``<entity's node>_count``. The query names no other metric (its ``metrics`` are empty or this one)."""
+
+    #: the identifier dimension naming the entities counted
+    entity: str
+    #: the metric each entity's value is
+    metric: str
+    op: Literal[">", ">=", "<", "<=", "=", "!="]
+    value: float
+
+
 class SemanticQuery(Frozen):
     """What to compute: metrics at a dimensional grain, with filters, order and limit.
 
@@ -193,6 +207,12 @@ class SemanticQuery(Frozen):
     compare: Compare | None = None
     #: each metric per entity, averaged over the entities (see :class:`PerEntity`)
     per: PerEntity | None = None
+    #: a running total of each metric over the query's time breakdown ("cumulative revenue by month"), in a column
+    #: ``<metric>_running_total`` next to each bucket's own value, restarting for each value of the other
+    #: breakdowns; only metrics that add up (sums and counts) have one
+    running_total: bool = False
+    #: how many entities pass a metric threshold (see :class:`Threshold`)
+    threshold: Threshold | None = None
 
 
 class ColumnMeta(Frozen):
@@ -435,6 +455,12 @@ class QueryPlan(Frozen):
     compare: Compare | None = None
     #: each metric per entity, averaged over the entities (see :class:`PerEntity`)
     per: PerEntity | None = None
+    #: a running total of each metric over the query's time breakdown ("cumulative revenue by month"), in a column
+    #: ``<metric>_running_total`` next to each bucket's own value, restarting for each value of the other
+    #: breakdowns; only metrics that add up (sums and counts) have one
+    running_total: bool = False
+    #: how many entities pass a metric threshold (see :class:`Threshold`)
+    threshold: Threshold | None = None
 
     @property
     def runs_sql(self) -> bool:
@@ -454,7 +480,8 @@ class QueryPlan(Frozen):
             filters.append(tf)  # (a comparison's periods bound its time, each its own side)
         return SemanticQuery(metrics=self.metrics, dimensions=self.dimensions, filters=tuple(filters),
                              order_by=self.order_by, limit=self.limit, adhoc=self.adhoc, rows_of=self.rows_of,
-                             share=self.share, rank_within=self.rank_within, compare=self.compare, per=self.per)
+                             share=self.share, rank_within=self.rank_within, compare=self.compare, per=self.per,
+                             running_total=self.running_total, threshold=self.threshold)
 
     def key(self) -> str:
         """A canonical text of what the plan computes (for caches and comparisons)."""
@@ -471,6 +498,10 @@ class QueryPlan(Frozen):
             fields.add("compare")
         if self.per:
             fields.add("per")
+        if self.running_total:
+            fields.add("running_total")
+        if self.threshold:
+            fields.add("threshold")
         return json.dumps(self.model_dump(include=fields, mode="json"), sort_keys=True)
 
 

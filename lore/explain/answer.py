@@ -11,7 +11,7 @@ from datetime import date
 
 from lore.explain.format import format_value
 from lore.semantic.compile import RANK_COLUMN
-from lore.semantic.spec import METRIC_TIME, SemanticLayer
+from lore.semantic.spec import METRIC_TIME, SemanticLayer, inline_label
 from lore.types import ColumnMeta, CompiledQuery, Filter, QueryPlan, ResultSet, Scalar
 
 _ADDITIVE = {"sum", "count"}
@@ -111,10 +111,15 @@ def restate(plan: QueryPlan, layer: SemanticLayer) -> str:
             cut = adhoc.get(share.metric or "") or _metric_label(layer, share.metric or plan.metrics[0])
             text = f"{cut} as a share of {_metric_label(layer, share.whole)}"
         elif share is not None:
-            text = "Share of " + text[:1].lower() + text[1:]
+            text = "Share of " + inline_label(text)
             if share.keep:
                 text += " from " + " and ".join(" or ".join(map(str, f.values)) for f in share.keep)
             dims = [x for d, x in zip(shown_dims, dims) if d not in share.within]
+        if plan.running_total:
+            text = "Running total of " + inline_label(text)
+        if plan.threshold is not None:
+            t = plan.threshold
+            text = f"Count of {_dim_label(layer, t.entity).lower()}s with {inline_label(text)} {t.op} {t.value:g}"
         if plan.per is not None:  # "Streaming hours per account (per month)"
             who = re.sub(r"\s*\b(?:id|ids|key|code|number|no)$", "", _dim_label(layer, plan.per.entity).lower())
             who = who[:-1] if who.endswith("s") and not who.endswith("ss") else who
@@ -270,6 +275,31 @@ def _compare_message(plan: QueryPlan, result: ResultSet, dims: list[int], layer:
     return (f"{metric} by {label}{scope_text}, {periods}: {rose} of {len(rows)} rose; the largest change: {lead}.")
 
 
+def _running_message(plan: QueryPlan, result: ResultSet, dims: list[int], scope_text: str) -> str:
+    """A running total: where it ended, from where it started ("UA spend by month (2026), added up: $31,502 by
+    Oct 2026, from $1,110 in Jan 2026")."""
+    cols = result.columns
+    total_at = len(cols) - 1
+    own_at = next(i for i, c in enumerate(cols) if c.kind == "metric")
+    time_at = next(i for i in dims if cols[i].grain or (cols[i].ref or "").startswith(METRIC_TIME))
+    groups = [i for i in dims if i != time_at]
+    head = f"{cols[total_at].label}{scope_text}"
+    if not groups:
+        first, last = result.rows[0], result.rows[-1]
+        return (f"{head}: {_value(last[total_at], cols[total_at])} by "
+                f"{period_label(str(last[time_at]), cols[time_at].grain)}, from "
+                f"{_value(first[own_at], cols[own_at])} in {period_label(str(first[time_at]), cols[time_at].grain)}.")
+    ends: dict[tuple, tuple] = {}
+    for row in result.rows:
+        ends[tuple(row[i] for i in groups)] = row
+    ranked = sorted(ends.items(), key=lambda kv: kv[1][total_at] if isinstance(kv[1][total_at], (int, float)) else 0,
+                    reverse=True)
+    parts = [f"{' · '.join(format_value(v) for v in key)} {_value(row[total_at], cols[total_at])} by "
+             f"{period_label(str(row[time_at]), cols[time_at].grain)}" for key, row in ranked[:3]]
+    more = f"; and {len(ranked) - 3} more" if len(ranked) > 3 else ""
+    return f"{head}: " + "; ".join(parts) + more + "."
+
+
 def _plural(words: str) -> str:
     """The plural of a label's last word ("country" -> "countries", "device type" -> "device types").
 
@@ -317,6 +347,13 @@ def compose_message(plan: QueryPlan, result: ResultSet, layer: SemanticLayer) ->
         first = ", ".join(format_value(r[dims[0]]) for r in result.rows[:3]) if dims else ""
         more = "…" if len(result.rows) > 3 else ""
         return f"{what[:1].upper() + what[1:]}{scope_text}: {shown}" + (f" ({first}{more})." if first else ".")
+    if plan.threshold is not None and result.rows and cols[-1].name.endswith("_count"):
+        n = cols[-1]
+        if not dims:
+            return f"{n.label}{scope_text}: {format_value(result.rows[0][-1], n)}."
+        parts = ", ".join(f"{' · '.join(format_value(r[i]) for i in dims)} {format_value(r[-1], n)}"
+                          for r in result.rows[:6])
+        return f"{n.label}{scope_text}: {parts}" + ("…" if len(result.rows) > 6 else "") + "."
     if not metrics:
         return f"{len(result.rows):,} rows."
     if plan.share is not None and result.rows and cols[metrics[-1]].name.endswith("_share"):
@@ -327,6 +364,8 @@ def compose_message(plan: QueryPlan, result: ResultSet, layer: SemanticLayer) ->
         empty = next((n for n in plan.notes if n.startswith("There is no data")), None)
         short = next((n for n in plan.notes if "is not complete in the data" in n), None)
         return f"{empty} {text}" if empty else f"{text} {short}" if short else text
+    if plan.running_total and result.rows and cols[-1].name.endswith("_running_total"):
+        return _running_message(plan, result, dims, scope_text)
     if plan.rank_within and result.rows and cols[-1].name == RANK_COLUMN:
         return _ranked_message(plan, result, metrics, dims, scope_text, layer)
     first = metrics[0]

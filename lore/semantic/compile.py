@@ -53,6 +53,7 @@ from lore.semantic.spec import (
     Metric,
     Node,
     SemanticLayer,
+    inline_label,
 )
 from lore.types import ColumnMeta, CompiledQuery, Filter, OrderBy, SemanticQuery, TimeWindow
 
@@ -663,6 +664,10 @@ class Compiler:
             return self._compared(query, dialect)
         if query.per is not None:
             return self._per_entity(query, dialect)
+        if query.running_total:
+            return self._running_total(query, dialect)
+        if query.threshold is not None:
+            return self._threshold(query, dialect)
         if not query.metrics:
             raise CompileError("a query needs at least one metric", suggestions=sorted(layer.metrics)[:8])
         if query.limit is not None and query.limit < 1:
@@ -872,7 +877,7 @@ class Compiler:
             change = exp.Sub(this=after.copy(), expression=before.copy())
             pct = exp.Div(this=exp.cast(exp.Paren(this=change.copy()), "DOUBLE"),
                           expression=exp.Nullif(this=before.copy(), expression=exp.Literal.number(0)))
-            label, change_label = c.label, f"Change in {c.label[:1].lower()}{c.label[1:]}"
+            label, change_label = c.label, f"Change in {inline_label(c.label)}"
             for (window, suffix), value in zip(((early, names[0]), (late, names[1])), (before, after)):
                 name = f"{c.name}_{suffix}"
                 out.append(exp.alias_(value, name))
@@ -909,6 +914,110 @@ class Compiler:
             order.append(exp.Ordered(this=target, desc=ob.descending, nulls_first=False))
         if not order:
             order = [exp.Ordered(this=exp.column(d.name), nulls_first=False) for d in dims]
+        return _with_ctes(_ordered_limited(outer, order, query.limit), ctes), metas, info
+
+    def _threshold(self, query: SemanticQuery, dialect: str) -> tuple[exp.Expression, list[ColumnMeta], dict]:
+        """How many entities pass a metric threshold (see :class:`~lore.types.Threshold`): the metric by entity in
+        each row of the query's dimensions, the entities passing it counted."""
+        t = query.threshold
+        assert t is not None
+        if query.share is not None or query.rank_within or query.rows_of or query.per is not None \
+                or query.running_total:
+            raise CompileError("a count of entities past a threshold cannot also take shares, rank within groups, "
+                               "rates per entity, running totals or list rows: ask for one of them")
+        if set(query.metrics) - {t.metric}:
+            raise CompileError(f"a count of entities past a threshold of '{t.metric}' computes no other metric",
+                               suggestions=[t.metric])
+        entity = resolve_dimension(self.layer, t.entity)
+        if entity.is_time:
+            raise CompileError(f"'{t.entity}' is a date, not an entity to count: name an identifier")
+        if entity.key in {resolve_dimension(self.layer, d).key for d in query.dimensions}:
+            raise CompileError(f"'{t.entity}' is both a breakdown and the entity counted: drop one")
+        side = query.model_copy(update={"threshold": None, "metrics": (t.metric,), "order_by": (), "limit": None,
+                                        "dimensions": (*query.dimensions, t.entity)})
+        tree, columns, info = self.compile_tree(side, dialect=dialect)
+        ctes = _hoisted(tree, "t_")
+        dims = columns[:len(query.dimensions)]
+        key = columns[len(query.dimensions)].name
+        value = next(c for c in columns if c.kind == "metric")
+        ops = {">": exp.GT, ">=": exp.GTE, "<": exp.LT, "<=": exp.LTE, "=": exp.EQ, "!=": exp.NEQ}
+        number = exp.Literal.number(int(t.value) if float(t.value).is_integer() else t.value)
+        passes = ops[t.op](this=exp.Coalesce(this=exp.column(value.name), expressions=[exp.Literal.number(0)])
+                           if not_additive(self.layer.metrics[t.metric]) is None else exp.column(value.name),
+                           expression=number)
+        who = re.sub(r"\s*\b(?:id|ids|key|code|number|no)$", "", _dim_label(entity).lower()) or t.entity
+        plural = who if who.endswith("s") else who + "s"
+        name = f"{re.sub(r'[^a-z0-9]+', '_', plural).strip('_')}_count"
+        outer = exp.select(*[exp.column(d.name) for d in dims],
+                           exp.alias_(exp.Count(this=exp.Star()), name)).from_(exp.to_table("t_rows").as_("t")).where(
+            exp.and_(exp.Not(this=exp.Is(this=exp.column(key), expression=exp.Null())), passes))
+        if dims:
+            outer = outer.group_by(*[exp.column(d.name) for d in dims])
+        shown = f"{value.label[:1].upper()}{value.label[1:]}"
+        meta = ColumnMeta(name=name, label=f"{plural[:1].upper()}{plural[1:]} with {inline_label(shown)} {t.op} "
+                                          f"{number.this}", kind="value", type="BIGINT", format="integer")
+        metas = [*dims, meta]
+        order: list[exp.Expression] = []
+        for ob in query.order_by:
+            target = name if ob.ref in (name, t.metric) else next(
+                (d.name for d in dims if ob.ref in (d.name, d.ref)), None)
+            if target is None:
+                raise UnknownReference(f"cannot order a count past a threshold by '{ob.ref}'",
+                                       suggestions=[m.name for m in metas])
+            order.append(exp.Ordered(this=exp.column(target), desc=ob.descending, nulls_first=False))
+        if not order:
+            order = [exp.Ordered(this=exp.column(d.name), nulls_first=False) for d in dims]
+        return _with_ctes(_ordered_limited(outer, order, query.limit), ctes), metas, info
+
+    def _running_total(self, query: SemanticQuery, dialect: str) -> tuple[exp.Expression, list[ColumnMeta], dict]:
+        """Each metric with its running total over the query's one time breakdown (a window sum ordered by the
+        bucket, restarting for each value of the other breakdowns)."""
+        if query.share is not None or query.rank_within or query.rows_of or query.per is not None:
+            raise CompileError("a running total cannot also take shares, rank within groups, rates per entity or "
+                               "list rows: ask for one of them")
+        resolved = [resolve_dimension(self.layer, d) for d in query.dimensions]
+        times = [i for i, d in enumerate(resolved) if d.is_time]
+        if len(times) != 1:
+            raise CompileError("a running total runs over one time breakdown: ask for it by day, week, month, "
+                               "quarter or year" if not times else "a running total runs over one time breakdown, "
+                               "not several")
+        for name in query.metrics:
+            metric = self.layer.metrics.get(name)
+            kind = not_additive(metric) if metric is not None else "defined in the question"
+            if kind is not None:
+                raise CompileError(f"'{name}' has no running total: it is {kind}, so its values do not add up over "
+                                   "time", suggestions=[m for m in query.metrics if m != name])
+        side = query.model_copy(update={"running_total": False, "order_by": (), "limit": None})
+        tree, columns, info = self.compile_tree(side, dialect=dialect)
+        ctes = _hoisted(tree, "r_")
+        dims = [c for c in columns if c.kind == "dimension"]
+        time_col = dims[times[0]].name
+        others = [exp.column(d.name) for i, d in enumerate(dims) if i != times[0]]
+        out: list[exp.Expression] = [exp.column(c.name) for c in columns]
+        metas = list(columns)
+        for c in columns:
+            if c.kind != "metric":
+                continue
+            window = exp.Window(this=exp.Sum(this=exp.Coalesce(this=exp.column(c.name), expressions=[exp.Literal.number(0)])),
+                                partition_by=others or None,
+                                order=exp.Order(expressions=[exp.Ordered(this=exp.column(time_col))]),
+                                spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING",
+                                                    end="CURRENT ROW"))
+            name = f"{c.name}_running_total"
+            out.append(exp.alias_(window, name))
+            metas.append(c.model_copy(update={"name": name, "label": f"Running total of {inline_label(c.label)}"}))
+        outer = exp.select(*out).from_(exp.to_table("r_rows").as_("r"))
+        order: list[exp.Expression] = []
+        for ob in query.order_by:
+            target = next((m.name for m in metas if ob.ref == m.name or (m.kind == "dimension" and ob.ref == m.ref)),
+                          None)
+            if target is None:
+                raise UnknownReference(f"cannot order a running total by '{ob.ref}': it is not one of its columns",
+                                       suggestions=[m.name for m in metas])
+            order.append(exp.Ordered(this=exp.column(target), desc=ob.descending, nulls_first=False))
+        if not order:
+            order = [*(exp.Ordered(this=o.copy(), nulls_first=False) for o in others),
+                     exp.Ordered(this=exp.column(time_col))]
         return _with_ctes(_ordered_limited(outer, order, query.limit), ctes), metas, info
 
     def _per_entity(self, query: SemanticQuery, dialect: str) -> tuple[exp.Expression, list[ColumnMeta], dict]:

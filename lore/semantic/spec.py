@@ -26,6 +26,17 @@ Agg = Literal["sum", "count", "count_distinct", "avg", "min", "max"]
 Cardinality = Literal["many_to_one", "one_to_one", "one_to_many", "many_to_many"]
 Grain = Literal["day", "week", "month", "quarter", "year"]
 GRAINS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
+
+
+def inline_label(label: str) -> str:
+    """A label as it reads inside a sentence: its first letter lower case, unless it starts an acronym.
+
+    >>> inline_label("Streaming hours"), inline_label("UA spend"), inline_label("")
+    ('streaming hours', 'UA spend', '')
+    """
+    if len(label) > 1 and label[1].isupper():
+        return label
+    return label[:1].lower() + label[1:]
 ColumnKind = Literal["categorical", "time", "numeric", "identifier", "boolean"]
 
 #: the virtual time dimension: every fact's default time column

@@ -98,6 +98,8 @@ def _check(planner: Any, case: dict[str, Any]) -> None:
         else:
             assert p.per is not None, p
             assert (p.per.entity, p.per.grain) == (case["per"]["entity"], case["per"].get("grain")), p.per
+    if "running_total" in case:
+        assert p.running_total == case["running_total"], p
     if "capped" in case:
         assert ("coverage_cap" in out.signals) == case["capped"], out.signals
 

@@ -19,7 +19,7 @@ from sqlglot import exp
 from lore.semantic.compile import compile_query
 from lore.semantic.load import load_layer
 from lore.semantic.spec import SemanticLayer
-from lore.types import Compare, CompiledQuery, Filter, OrderBy, PerEntity, SemanticQuery, Share, to_scalar
+from lore.types import Compare, CompiledQuery, Filter, OrderBy, PerEntity, SemanticQuery, Share, Threshold, to_scalar
 
 FIXTURE_DIR = Path(__file__).parent / "fixture"
 SHOP_YAML = FIXTURE_DIR / "shop.yaml"
@@ -48,6 +48,8 @@ def query_from_data(data: Mapping[str, Any]) -> SemanticQuery:
         rank_within=tuple(data.get("rank_within") or ()),
         compare=Compare.model_validate(compare) if compare is not None else None,
         per=PerEntity.model_validate(data["per"]) if data.get("per") is not None else None,
+        running_total=bool(data.get("running_total")),
+        threshold=Threshold.model_validate(data["threshold"]) if data.get("threshold") is not None else None,
     )
 
 

@@ -95,6 +95,18 @@ QUERIES: dict[str, tuple[dict[str, Any], list[list[Any]]]] = {
          "per": {"entity": "customers.customer_id", "grain": "month"}},
         [["business", 50.0], ["retail", 40.0]],
     ),
+    # a running total restarting in each segment (see running_total_* in cases.yaml)
+    "running_total_by_segment": (
+        {"metrics": ["revenue"], "dimensions": ["customers.segment", "metric_time:month"], "running_total": True},
+        [["business", "2026-01-01", 50.0, 50.0], ["retail", "2026-01-01", 100.0, 100.0],
+         ["retail", "2026-02-01", 50.0, 150.0], ["retail", "2026-03-01", 10.0, 160.0]],
+    ),
+    # customers past a revenue threshold in each segment (see threshold_* in cases.yaml)
+    "threshold_by_segment": (
+        {"dimensions": ["customers.segment"],
+         "threshold": {"entity": "customers.customer_id", "metric": "revenue", "op": ">=", "value": 20}},
+        [["business", 1], ["retail", 2]],
+    ),
 }
 
 

@@ -10,6 +10,7 @@ from lore.plan.offline.breakdowns import _value_with_its_attribute, wants_rows
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Mention, Parse
 from lore.plan.offline.qualified import qualified_matches
+from lore.plan.offline.rates import entity_counted_by, set_threshold
 from lore.plan.offline.text import Spans, mask, tokens_in
 from lore.plan.words import (BUSINESS_STEMS, CONDITION_RE, COUNT_CUE_RE, CREATIVE_RE, FUNCTION_WORDS, INTENT_WORDS,
                              NEGATION_RE, NUMBER_ALT)
@@ -262,6 +263,16 @@ def metric_conditions(p: Parse, env: Env) -> None:
                                                                       p.tokens[m.end - 1].end + times.end()))})
             continue
         if times is not None and m.ref in d.metrics:
+            # "customers who ordered more than 5 times": the customers whose order count passes 5
+            entity = entity_counted_by(env, m.ref)
+            counter = lex.layer.metrics.get(m.ref)
+            counts = [x.name for x in lex.layer.metrics.values() if counter is not None and x.agg == "count"
+                      and x.source == counter.source and (x.filter or None) == (counter.filter or None)]
+            span = tokens_in(p.tokens, (p.tokens[m.start].start, p.tokens[m.end - 1].end + times.end()))
+            if entity is not None and len(counts) == 1 and set_threshold(p, env, entity, counts[0], times.group(0),
+                                                                          span - set(range(m.start, m.end))):
+                p.use(range(m.start, m.end), "metric")
+                return
             p.settle(PlanOutcome(
                 status="clarify",
                 message=f"“{(p.words(m.start, m.end) + times.group(0)).strip()}” is a condition on how often each "
@@ -304,6 +315,12 @@ def metric_conditions(p: Parse, env: Env) -> None:
         named = _condition_named(p, env, first.name, m, hit)
         if named is not None:
             return
+        entity = entity_counted_by(env, first.name)
+        offset = max(0, p.tokens[m.start].start - 40)  # (where ``before`` starts)
+        said = tokens_in(p.tokens, (offset + hit.start(), offset + hit.end()))
+        if entity is not None and set_threshold(p, env, entity, m.ref, hit.group(0), said):
+            p.use(range(m.start, m.end), "metric")
+            return  # "accounts that streamed more than 10 hours": the accounts whose hours pass 10
         p.settle(PlanOutcome(
             status="clarify",
             message=f"“{(hit.group(0) + p.words(m.start, m.end)).strip()}” sets a condition on what "

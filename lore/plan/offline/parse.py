@@ -13,7 +13,7 @@ from datetime import date
 from lore.plan.catalog import PhraseMatch, Token
 from lore.plan.timeparse import TimeRange
 from lore.types import (AdhocMetric, Compare, Filter, Grounding, OrderBy, PerEntity, PlanOutcome, QueryPlan, Share,
-                        TimeWindow)
+                        Threshold, TimeWindow)
 
 
 @dataclass
@@ -45,6 +45,10 @@ class Draft:
     compare: Compare | None = None
     #: each metric per entity, averaged ("hours per account")
     per: PerEntity | None = None
+    #: a running total over the time breakdown ("cumulative revenue by month")
+    running_total: bool = False
+    #: how many entities pass a metric threshold ("accounts that streamed more than 10 hours")
+    threshold: Threshold | None = None
 
     def base_metrics(self) -> list[str]:
         """The metrics, with each ad hoc metric replaced by the governed metrics its expression names."""
@@ -75,7 +79,7 @@ class Draft:
                          groundings=tuple(groundings), planner=planner, notes=tuple(dict.fromkeys(self.notes)),
                          adhoc=tuple(self.adhoc), rows_of=self.rows_of, share=self.share,
                          rank_within=tuple(self.rank_within), compare=self.compare,
-                         per=self.per)
+                         per=self.per, running_total=self.running_total, threshold=self.threshold)
 
 
 @dataclass(frozen=True)

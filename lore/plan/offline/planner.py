@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from lore.plan.catalog import tokenize
 from lore.plan.offline.beyond import beyond_the_data
-from lore.plan.offline.rates import per_entity_rate
+from lore.plan.offline.rates import per_entity_rate, running_total
 from lore.plan.offline.breakdowns import read_breakdowns, rows_asked
 from lore.plan.offline.checks import (
     account_for_words,
@@ -85,6 +85,7 @@ PASSES: tuple[Pass, ...] = (
     identifying_filters,  # a code and a name of two different rows cannot both hold: asked back
     ratio_by_entity,      # "revenue per customer": the defined ratio
     per_entity_rate,      # "minutes per active player": the metric of each entity, averaged over them
+    running_total,        # "cumulative revenue by month": each bucket and the total so far
     beyond_the_data,      # causes, forecasts, statistical tests: asked back with the closest answerable question
     share_of_total,       # "what share of sales came from online orders", "% of revenue by store"
     unsupported_intent,   # averages, medians, what is still no total: asked back

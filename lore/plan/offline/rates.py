@@ -1,5 +1,5 @@
-"""Rates per entity: "minutes played per active player", "how many sessions does a viewer rack up on average",
-"hours the average premium subscriber watched per month".
+"""Rates per entity and running totals. Rates per entity: "minutes played per active player", "how many sessions does a viewer rack up on average",
+"hours the average paying subscriber watched per month".
 
 A metric per entity is the metric computed for each entity, then averaged over the entities that have rows
 (:class:`~lore.types.PerEntity`). It is read when the question names a metric, then an entity after "per", after
@@ -7,7 +7,7 @@ A metric per entity is the metric computed for each entity, then averaged over t
 "in each store" stays a breakdown, and so does "cost per team" with no average asked. The entity
 is named by a node's words ("per customer"), or by a metric counting it ("per active player", where the layer
 counts active players as distinct accounts): that count is then the entity, not a second metric. A ratio the
-layer defines for the two ("hours per streaming account") is read before this pass and wins. "per month" after
+layer defines for the two ("sales per paying customer") is read before this pass and wins. "per month" after
 the entity takes each entity's value per month before the average; "by month" or "each month" stays a breakdown.
 """
 
@@ -21,8 +21,12 @@ from sqlglot.errors import SqlglotError
 
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Parse
+from lore.plan.offline.text import tokens_in
+from lore.plan.timeparse import TimeRange, default_grain
+from lore.semantic.compile import not_additive
 from lore.semantic.spec import METRIC_TIME
-from lore.types import Grounding, PerEntity
+from lore.plan.words import NUMBER_WORDS
+from lore.types import Grounding, PerEntity, PlanOutcome, Threshold
 
 #: an average asked in words
 AVERAGE_RE = re.compile(r"\b(?:on\s+average|average|avg|mean|typical)\b", re.I)
@@ -74,8 +78,8 @@ def per_entity_rate(p: Parse, env: Env) -> None:
 
 
 def _ratio_is_per_entity(p: Parse, env: Env) -> None:
-    """A defined ratio over a count of entities ("hours per streaming account") is per that entity already: a
-    breakdown by the same entity read from "per premium ..." is the ratio's denominator, not rows."""
+    """A defined ratio over a count of entities ("sales per paying customer") is per that entity already: a
+    breakdown by the same entity read from "per paying ..." is the ratio's denominator, not rows."""
     d, lex = p.draft, env.lex
     counted = set()
     for name in d.metrics:
@@ -114,7 +118,7 @@ def _counted_entity(p: Parse, env: Env, averaged: bool) -> tuple[str, str | None
                  and lex.reachable(facts, key)}
         if len(nodes) == 1:
             return _key_of(env, nodes.pop()), None, [i]  # type: ignore[return-value]
-        # a word of a metric that counts the entity ("the average subscriber", where "active subscribers" counts
+        # a word of a metric that counts the entity ("the average subscriber", where "active members" counts
         # distinct accounts)
         counted = {e for name, words in lex.own_words.items() if t.stem in words
                    and (e := _entity_counted_by(env, name)) is not None and lex.reachable(facts, e)}
@@ -125,7 +129,7 @@ def _counted_entity(p: Parse, env: Env, averaged: bool) -> tuple[str, str | None
 
 def _introduced(p: Parse, i: int, averaged: bool) -> bool:
     """Whether token ``i`` follows "per" (or "a", "an", "each", "every", "the" when an average is asked), with at
-    most two qualifying words or values between ("per premium subscriber", "the average active user")."""
+    most two qualifying words or values between ("per paying subscriber", "the average active user")."""
     j = i - 1
     skipped: list[str] = []
     while j >= 0 and len(skipped) < 2 and (p.tokens[j].text.lower() in _QUALIFIERS or p.used.get(j) in ("filter", "value")):
@@ -173,3 +177,97 @@ def _rate_grain(p: Parse) -> str | None:
 def _singular(label: str) -> str:
     text = re.sub(r"\s*\b(?:id|ids|key|code|number|no)$", "", label.lower()).strip()
     return text[:-1] if text.endswith("s") and not text.endswith("ss") else text
+
+
+#: a running total asked in words ("cumulative revenue", "running total of installs", "revenue to date by month")
+RUNNING_RE = re.compile(r"\b(?:cumulative(?:ly)?|running\s+(?:total|sum|count|tally)|accumulated|rolling\s+sum|"
+                        r"(?:to\s+date|so\s+far)\s+(?:by|each|every|per)\s+(?:day|week|month|quarter|year))\b", re.I)
+
+
+def running_total(p: Parse, env: Env) -> None:
+    """"cumulative UA spend by month in 2026", "running total of signups by quarter": each bucket's value and the
+    total so far, over the time breakdown (by the grain that suits the period when none is named). A metric that
+    does not add up has no running total: asked back with the reason."""
+    d, lex = p.draft, env.lex
+    m = RUNNING_RE.search(p.question)
+    if m is None or p.outcome is not None or not d.metrics or d.rows_of is not None or d.compare is not None \
+            or d.share is not None or d.per is not None:
+        return
+    for name in d.metrics:
+        metric = lex.layer.metrics.get(name)
+        kind = not_additive(metric) if metric is not None else "defined in the question"
+        if kind is not None:
+            label = lex.metric_label(name)
+            p.settle(PlanOutcome(
+                status="clarify", suggestions=(name,), signals={"intent": 0.0},
+                message=f"{label[:1].upper()}{label[1:]} has no running total: it is {kind}, so its values do not "
+                        f"add up over time. I can show {label} by month instead."))
+            return
+    times = [x for x in d.dimensions if x.startswith(METRIC_TIME)]
+    if not times:
+        grain = default_grain(TimeRange(start=d.time.start, end=d.time.end, label="", span=(0, 0))
+                              if d.time is not None else None, env.today)
+        d.dimensions.append(f"{METRIC_TIME}:{grain}")
+        d.notes.append(f"The running total is shown by {grain}, which suits the period asked about.")
+    elif len(times) > 1:
+        return
+    d.running_total = True
+    p.use(sorted(tokens_in(p.tokens, m.span())), "metric")
+    d.notes.append("Each bucket's value, and the running total from the first bucket of the period"
+                   + (" (restarting for each " + " and ".join(lex.label(x) for x in d.dimensions
+                                                                if not x.startswith(METRIC_TIME)) + ")"
+                      if any(not x.startswith(METRIC_TIME) for x in d.dimensions) else "") + ".")
+
+
+#: a threshold in words: "more than 10", "over $1,000", "at least 5", "fewer than 3", "exactly twice"
+_THRESHOLD_RE = re.compile(
+    r"\b(?P<op>more\s+than|over|above|greater\s+than|in\s+excess\s+of|at\s+least|no\s+fewer\s+than|no\s+less\s+than|"
+    r"fewer\s+than|less\s+than|under|below|at\s+most|no\s+more\s+than|up\s+to|exactly|only)\s+\$?\s*"
+    r"(?P<n>\d[\d,]*(?:\.\d+)?|once|twice|thrice|" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True)) + r")"
+    r"(?:\s*(?P<k>k|thousand|m|million)\b)?", re.I)
+_OPS = {"more than": ">", "over": ">", "above": ">", "greater than": ">", "in excess of": ">", "at least": ">=",
+        "no fewer than": ">=", "no less than": ">=", "fewer than": "<", "less than": "<", "under": "<", "below": "<",
+        "at most": "<=", "no more than": "<=", "up to": "<=", "exactly": "=", "only": "="}
+
+
+def read_threshold(text: str) -> tuple[str, float] | None:
+    """The comparison and the number of a threshold in words.
+
+    >>> read_threshold("more than 10 hours"), read_threshold("over $1,000"), read_threshold("at least twice")
+    (('>', 10.0), ('>', 1000.0), ('>=', 2.0))
+    >>> read_threshold("ordered 5 times") is None
+    True
+    """
+    m = _THRESHOLD_RE.search(text)
+    if m is None:
+        return None
+    raw = m["n"].lower().replace(",", "")
+    value = {"once": 1.0, "twice": 2.0, "thrice": 3.0}.get(raw)
+    if value is None:
+        value = float(NUMBER_WORDS[raw]) if raw in NUMBER_WORDS else float(raw)
+    value *= {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6}.get((m["k"] or "").lower(), 1.0)
+    return _OPS[" ".join(m["op"].lower().split())], value
+
+
+def set_threshold(p: Parse, env: Env, entity: str, metric: str, condition: str, tokens: set[int]) -> bool:
+    """Count the entities whose ``metric`` passes the threshold ``condition`` names; whether one was read."""
+    d, lex = p.draft, env.lex
+    read = read_threshold(condition)
+    if read is None or metric not in lex.layer.metrics or not lex.reachable(lex.facts_of([metric]), entity):
+        return False
+    op, value = read
+    d.threshold = Threshold(entity=entity, metric=metric, op=op, value=value)  # type: ignore[arg-type]
+    d.metrics = [metric]
+    d.groundings = [g for g in d.groundings if g.kind != "metric" or g.ref == metric]
+    p.use(sorted(tokens), "filter")
+    who = _singular(lex.label(entity))
+    shown = f"{int(value):,}" if value.is_integer() else f"{value:,}"
+    d.notes.append(f"Counted the {who}s whose {lex.metric_label(metric)} is {op} {shown}: "
+                   f"{lex.metric_label(metric)} of each {who}" + (" in each row" if d.dimensions else "")
+                   + ", then the ones past the threshold.")
+    return True
+
+
+def entity_counted_by(env: Env, name: str) -> str | None:
+    """The identifier a metric counts distinct values of, if it is one (see :func:`_entity_counted_by`)."""
+    return _entity_counted_by(env, name)
