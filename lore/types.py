@@ -486,22 +486,9 @@ class QueryPlan(Frozen):
     def key(self) -> str:
         """A canonical text of what the plan computes (for caches and comparisons)."""
         fields = {"metrics", "dimensions", "filters", "time", "order_by", "limit", "sql"}
-        if self.adhoc:
-            fields.add("adhoc")
-        if self.rows_of:
-            fields.add("rows_of")
-        if self.share:
-            fields.add("share")
-        if self.rank_within:
-            fields.add("rank_within")
-        if self.compare:
-            fields.add("compare")
-        if self.per:
-            fields.add("per")
-        if self.running_total:
-            fields.add("running_total")
-        if self.threshold:
-            fields.add("threshold")
+        # the operations join the key only when set, so a plan without them keeps the key it always had
+        fields |= {f for f in ("adhoc", "rows_of", "share", "rank_within", "compare", "per", "running_total",
+                               "threshold") if getattr(self, f)}
         return json.dumps(self.model_dump(include=fields, mode="json"), sort_keys=True)
 
 

@@ -570,6 +570,28 @@ def _ordered_limited(select: exp.Select, order: Sequence[exp.Expression], limit:
     return select.limit(limit) if limit is not None else select
 
 
+def _wrapped_order(query: SemanticQuery, columns: Sequence[ColumnMeta], what: str, aliases: Mapping[str, str],
+                   default: list[exp.Expression]) -> list[exp.Expression]:
+    """The ORDER BY of a query wrapped around another (a rate per entity, a running total, a count past a
+    threshold): each key is one of its columns, by name, by ``aliases`` (a metric -> the column standing for it) or
+    a dimension by its reference; ``default`` when the query asks for no order."""
+    order: list[exp.Expression] = []
+    for ob in query.order_by:
+        target = aliases.get(ob.ref) or next(
+            (c.name for c in columns if ob.ref == c.name or (c.kind == "dimension" and c.ref and ob.ref == c.ref)), None)
+        if target is None:
+            raise UnknownReference(f"cannot order {what} by '{ob.ref}': it is not one of its columns",
+                                   suggestions=[c.name for c in columns])
+        order.append(exp.Ordered(this=exp.column(target), desc=ob.descending, nulls_first=False))
+    return order or default
+
+
+def _entity_word(dim: ResolvedDim, fallback: str) -> str:
+    """An entity's name in the singular from its identifier's label ("Customers id" -> "customer")."""
+    word = re.sub(r"\s*\b(?:id|ids|key|code|number|no)$", "", _dim_label(dim).lower()) or fallback
+    return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
+
+
 def _with_ctes(select: exp.Select, ctes: Sequence[tuple[str, exp.Expression]]) -> exp.Select:
     for name, body in ctes:
         select = select.with_(name, as_=body)
@@ -945,8 +967,7 @@ class Compiler:
         passes = ops[t.op](this=exp.Coalesce(this=exp.column(value.name), expressions=[exp.Literal.number(0)])
                            if not_additive(self.layer.metrics[t.metric]) is None else exp.column(value.name),
                            expression=number)
-        who = re.sub(r"\s*\b(?:id|ids|key|code|number|no)$", "", _dim_label(entity).lower()) or t.entity
-        plural = who if who.endswith("s") else who + "s"
+        plural = _entity_word(entity, t.entity) + "s"
         name = f"{re.sub(r'[^a-z0-9]+', '_', plural).strip('_')}_count"
         outer = exp.select(*[exp.column(d.name) for d in dims],
                            exp.alias_(exp.Count(this=exp.Star()), name)).from_(exp.to_table("t_rows").as_("t")).where(
@@ -957,16 +978,8 @@ class Compiler:
         meta = ColumnMeta(name=name, label=f"{plural[:1].upper()}{plural[1:]} with {inline_label(shown)} {t.op} "
                                           f"{number.this}", kind="value", type="BIGINT", format="integer")
         metas = [*dims, meta]
-        order: list[exp.Expression] = []
-        for ob in query.order_by:
-            target = name if ob.ref in (name, t.metric) else next(
-                (d.name for d in dims if ob.ref in (d.name, d.ref)), None)
-            if target is None:
-                raise UnknownReference(f"cannot order a count past a threshold by '{ob.ref}'",
-                                       suggestions=[m.name for m in metas])
-            order.append(exp.Ordered(this=exp.column(target), desc=ob.descending, nulls_first=False))
-        if not order:
-            order = [exp.Ordered(this=exp.column(d.name), nulls_first=False) for d in dims]
+        order = _wrapped_order(query, metas, "a count past a threshold", {t.metric: name},
+                               [exp.Ordered(this=exp.column(d.name), nulls_first=False) for d in dims])
         return _with_ctes(_ordered_limited(outer, order, query.limit), ctes), metas, info
 
     def _running_total(self, query: SemanticQuery, dialect: str) -> tuple[exp.Expression, list[ColumnMeta], dict]:
@@ -1007,17 +1020,9 @@ class Compiler:
             out.append(exp.alias_(window, name))
             metas.append(c.model_copy(update={"name": name, "label": f"Running total of {inline_label(c.label)}"}))
         outer = exp.select(*out).from_(exp.to_table("r_rows").as_("r"))
-        order: list[exp.Expression] = []
-        for ob in query.order_by:
-            target = next((m.name for m in metas if ob.ref == m.name or (m.kind == "dimension" and ob.ref == m.ref)),
-                          None)
-            if target is None:
-                raise UnknownReference(f"cannot order a running total by '{ob.ref}': it is not one of its columns",
-                                       suggestions=[m.name for m in metas])
-            order.append(exp.Ordered(this=exp.column(target), desc=ob.descending, nulls_first=False))
-        if not order:
-            order = [*(exp.Ordered(this=o.copy(), nulls_first=False) for o in others),
-                     exp.Ordered(this=exp.column(time_col))]
+        order = _wrapped_order(query, metas, "a running total", {},
+                               [*(exp.Ordered(this=o.copy(), nulls_first=False) for o in others),
+                                exp.Ordered(this=exp.column(time_col))])
         return _with_ctes(_ordered_limited(outer, order, query.limit), ctes), metas, info
 
     def _per_entity(self, query: SemanticQuery, dialect: str) -> tuple[exp.Expression, list[ColumnMeta], dict]:
@@ -1047,16 +1052,15 @@ class Compiler:
                                         "dimensions": (*query.dimensions, *extra)})
         tree, columns, info = self.compile_tree(side, dialect=dialect)
         ctes = _hoisted(tree, "e_")
-        dims = [c for c in columns[:len(query.dimensions)]]
+        dims = columns[:len(query.dimensions)]
         node = per.entity.split(".")[0].split(":")[0]
         out: list[exp.Expression] = [exp.column(d.name) for d in dims]
         metas = list(dims)
         names: dict[str, str] = {}
+        what = _entity_word(entity, node)
         for c in columns:
             if c.kind != "metric":
                 continue
-            what = re.sub(r"\s*\b(?:id|ids|key|code|number|no)$", "", _dim_label(entity).lower()) or node
-            what = what[:-1] if what.endswith("s") and not what.endswith("ss") else what  # ("customers id")
             name = f"{c.name}_per_{re.sub(r'[^a-z0-9]+', '_', what).strip('_') or 'entity'}"
             names[c.name] = name
             out.append(exp.alias_(exp.Avg(this=exp.cast(exp.column(c.name), "DOUBLE")), name))
@@ -1068,15 +1072,8 @@ class Compiler:
             exp.Not(this=exp.Is(this=exp.column(key), expression=exp.Null())))
         if dims:
             outer = outer.group_by(*[exp.column(d.name) for d in dims])
-        order: list[exp.Expression] = []
-        for ob in query.order_by:
-            target = names.get(ob.ref) or next((d.name for d in dims if d.ref and ob.ref in (d.ref, d.name)), None)
-            if target is None:
-                raise UnknownReference(f"cannot order a rate per entity by '{ob.ref}': it is not one of its columns",
-                                       suggestions=[m.name for m in metas])
-            order.append(exp.Ordered(this=exp.column(target), desc=ob.descending, nulls_first=False))
-        if not order:
-            order = [exp.Ordered(this=exp.column(d.name), nulls_first=False) for d in dims]
+        order = _wrapped_order(query, metas, "a rate per entity", names,
+                               [exp.Ordered(this=exp.column(d.name), nulls_first=False) for d in dims])
         return _with_ctes(_ordered_limited(outer, order, query.limit), ctes), metas, info
 
     def _ranked_within(self, outer: exp.Select, query: SemanticQuery, dims: list[ResolvedDim], aliases: dict[str, str],

@@ -86,7 +86,7 @@ def _ratio_is_per_entity(p: Parse, env: Env) -> None:
         m = lex.layer.metrics.get(name)
         if m is not None and m.is_derived and m.expr and "/" in m.expr:
             denominator = m.expr.rsplit("/", 1)[1].strip(" ()")
-            if (e := _entity_counted_by(env, denominator)) is not None:
+            if (e := entity_counted_by(env, denominator)) is not None:
                 counted.add(e)
     for ref in list(d.dimensions):
         toks = p.dimension_tokens.get(ref, ())
@@ -106,7 +106,7 @@ def _counted_entity(p: Parse, env: Env, averaged: bool) -> tuple[str, str | None
     for m in p.metric_matches:
         if m.ref not in d.metrics[1:] or not _introduced(p, m.start, averaged):
             continue
-        entity = _entity_counted_by(env, m.ref)
+        entity = entity_counted_by(env, m.ref)
         if entity is not None and lex.reachable(facts, entity):
             return entity, m.ref, list(range(m.start, m.end))
     # a node's words after "per", an average asked ("average revenue per customer"; "cost per team" alone is a
@@ -121,7 +121,7 @@ def _counted_entity(p: Parse, env: Env, averaged: bool) -> tuple[str, str | None
         # a word of a metric that counts the entity ("the average subscriber", where "active members" counts
         # distinct accounts)
         counted = {e for name, words in lex.own_words.items() if t.stem in words
-                   and (e := _entity_counted_by(env, name)) is not None and lex.reachable(facts, e)}
+                   and (e := entity_counted_by(env, name)) is not None and lex.reachable(facts, e)}
         if len(counted) == 1 and p.used.get(i) is None:
             return counted.pop(), None, [i]
     return None
@@ -143,7 +143,7 @@ def _introduced(p: Parse, i: int, averaged: bool) -> bool:
     return word == "per" or (averaged and word in ("a", "an"))
 
 
-def _entity_counted_by(env: Env, name: str) -> str | None:
+def entity_counted_by(env: Env, name: str) -> str | None:
     """The identifier a metric counts distinct values of (``COUNT(DISTINCT account_id)`` -> the node keyed by
     ``account_id``), if it is one."""
     m = env.lex.layer.metrics.get(name)
@@ -266,8 +266,3 @@ def set_threshold(p: Parse, env: Env, entity: str, metric: str, condition: str, 
                    f"{lex.metric_label(metric)} of each {who}" + (" in each row" if d.dimensions else "")
                    + ", then the ones past the threshold.")
     return True
-
-
-def entity_counted_by(env: Env, name: str) -> str | None:
-    """The identifier a metric counts distinct values of, if it is one (see :func:`_entity_counted_by`)."""
-    return _entity_counted_by(env, name)
