@@ -54,6 +54,8 @@ def test_two_quarters_by_region_keep_every_region(demo_lore: Any) -> None:
         assert change == pytest.approx(after - before, rel=1e-9)
     rose = sum(1 for v in got.values() if v[2] > 0)
     assert f"{rose} of {len(got)} rose" in answer.message, answer.message
+    assert answer.chart_kind == "grouped_bar"  # the two periods side by side per region
+    assert answer.chart_title == "Streaming hours by region · 2025 vs 2026"
 
 
 def test_a_comparison_can_be_ranked_by_its_change(demo_lore: Any) -> None:
@@ -95,6 +97,7 @@ def test_which_region_fell_most_is_the_most_negative_change(demo_lore: Any) -> N
     q3 = _hours_by_region_between(demo_lore, "2026-07-01", "2026-09-30")
     change = {r: q3.get(r, 0.0) - q2.get(r, 0.0) for r in set(q2) | set(q3)}
     assert [r[0] for r in answer.rows] == sorted(change, key=change.__getitem__)[:2]
+    assert answer.chart_kind == "bar" and answer.chart_title.startswith("Change in streaming hours by region")
 
 
 def test_year_over_year_is_this_year_so_far_against_the_same_days(demo_lore: Any) -> None:

@@ -37,6 +37,7 @@ def test_each_parts_share_adds_up_to_the_whole(demo_lore: Any) -> None:
     assert shares == pytest.approx(_hand_shares(demo_lore), rel=1e-9)
     assert sum(shares.values()) == pytest.approx(1.0)
     assert answer.message.startswith("Share of streaming hours")
+    assert answer.chart_kind == "bar" and answer.chart_title.startswith("Share of streaming hours by device")
 
 
 def test_a_share_of_a_distinct_count_is_asked_back_with_the_reason(demo_lore: Any) -> None:

@@ -331,9 +331,10 @@ def _line(plan: ChartPlan, result: ResultSet) -> Spec:
 
 
 def _bar(plan: ChartPlan, result: ResultSet) -> Spec:
+    if plan.x is None:
+        return _metric_bars(plan, result)
     cols = result.columns
     fields = field_names(cols)
-    assert plan.x is not None
     x_field, x_title, x_format = _measure_axis(plan, result)
     dim = cols[plan.x]
     order = _unique([series_key(row[plan.x]) for row in plan.rows])
@@ -349,6 +350,28 @@ def _bar(plan: ChartPlan, result: ResultSet) -> Spec:
             "tooltip": tooltips(plan, result),
         },
         "height": max(120, BAR_STEP * len(order)),
+    }
+
+
+def _metric_bars(plan: ChartPlan, result: ResultSet) -> Spec:
+    """One row's metrics of one unit as bars in the plan's order (a comparison's two periods)."""
+    data = folded(plan, result, records(plan, result))
+    col = result.columns[plan.measures[0]]
+    fmt = number_format(col.format, col.unit, col.type)
+    title = axis_title(clean_text(col.label).split(",")[0], col.unit)
+    bars = {"mark": mark("bar", color=PALETTE[0], cornerRadiusEnd=2)}
+    labels = {"mark": mark("text", align="left", baseline="middle", dx=3, color=MUTED),
+              "encoding": {"text": field_def(VALUE_FIELD, "quantitative", format=fmt)}}
+    return {
+        "layer": [bars, labels],
+        "data": {"values": data},
+        "encoding": {
+            "y": field_def(SERIES_FIELD, "nominal", title=None, sort=list(plan.series_order)),
+            "x": field_def(VALUE_FIELD, "quantitative", title=title, axis={"format": fmt}),
+            "tooltip": [field_def(SERIES_FIELD, "nominal", title="Metric"),
+                        field_def(VALUE_FIELD, "quantitative", title=title, format=fmt)],
+        },
+        "height": max(120, 2 * BAR_STEP * len(plan.measures)),
     }
 
 

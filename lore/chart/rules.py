@@ -74,6 +74,9 @@ class ChartRequest(Frozen):
     #: the first metric adds up across a dimension (a sum or a count, not a ratio or an
     #: average), so its bars may be stacked
     additive: bool = False
+    #: the columns an analysis operation plots, by name (a comparison's two periods or its change, a share, a
+    #: running total); the result's other metrics stay in the tooltip
+    plot: tuple[str, ...] = ()
 
 
 class Shift(Frozen):
@@ -536,6 +539,9 @@ def _decide(result: ResultSet, request: ChartRequest) -> ChartPlan:
     cols = result.columns
     rows = list(result.rows)
     measures, dims = split_roles(result)
+    names = [c.name for c in cols]
+    plotted = tuple(names.index(n) for n in request.plot if n in names)
+    measures = plotted or measures
     metric_labels = request.metric_labels or tuple(cols[i].label for i in measures)
     filters = (*request.filters, *((request.time_range,) if request.time_range else ()))
     time_dims = [d for d in dims if is_time(cols[d])]
@@ -566,6 +572,16 @@ def _decide(result: ResultSet, request: ChartRequest) -> ChartPlan:
                 title=title(),
                 subtitle=subtitle,
                 measures=measures,
+                rows=tuple(rows),
+            )
+        if plotted and not dims and same_unit([cols[m] for m in measures]):
+            return ChartPlan(
+                kind="bar",
+                reason="Two periods of one metric read best as bars side by side, in time order.",
+                title=title(),
+                measures=measures,
+                fold=True,
+                series_order=tuple(clean_text(cols[m].label) for m in measures),
                 rows=tuple(rows),
             )
         return table("A single row with several metrics reads best as a table.")

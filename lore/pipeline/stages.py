@@ -193,13 +193,34 @@ def chart_request(lore: Lore, plan: QueryPlan, result: ResultSet) -> ChartReques
     layer = lore.layer
     metric = layer.metrics.get(plan.metrics[0]) if plan.metrics else None
     additive = bool(metric and not metric.is_derived and metric.agg in ("sum", "count"))
+    plot = operation_columns(plan, result)
+    labels = tuple(c.label for c in result.columns if c.kind == "metric" and (not plot or c.name in plot))
+    if plan.compare is not None and metric is not None and len(plot) == 2:  # the periods are in the title already
+        label = metric.label or metric.name.replace("_", " ")
+        labels = (label[:1].upper() + label[1:],)
     return ChartRequest(
-        metric_labels=tuple(c.label for c in result.columns if c.kind == "metric"),
+        metric_labels=labels,
         filters=tuple(scope_phrases(plan.model_copy(update={"time": None}), layer)),
-        time_range=plan.time.label if plan.time else None,
+        time_range=plan.time.label if plan.time and plan.compare is None else None,
         sort_desc=not plan.order_by or plan.order_by[0].descending,
         additive=additive,
+        plot=plot,
     )
+
+
+def operation_columns(plan: QueryPlan, result: ResultSet) -> tuple[str, ...]:
+    """The columns an analysis operation's chart plots: a comparison's change when it is ranked by it, else its two
+    periods; a share; a running total (the first metric's, by the compiler's column names)."""
+    if not plan.metrics:
+        return ()
+    names = [c.name for c in result.columns if c.kind == "metric" and c.ref == plan.metrics[0]]
+    if plan.compare is not None:
+        ranked = [o.ref for o in plan.order_by if o.ref in names]
+        if ranked and ranked[0].endswith(("_change", "_change_pct")):
+            return (ranked[0],)
+        return tuple(n for n in names if not n.endswith(("_change", "_change_pct")))[:2]
+    suffix = "_share" if plan.share is not None else "_running_total" if plan.running_total else None
+    return tuple(n for n in names if suffix and n.endswith(suffix))[:1]
 
 
 def draw(result: ResultSet, request: ChartRequest) -> ChartSpec | None:

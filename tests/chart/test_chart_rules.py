@@ -246,3 +246,41 @@ def test_field_names_never_carry_paths_or_collide() -> None:
     names = field_names(cols)
     assert len(set(names)) == len(names)
     assert all(n.replace("_", "").isalnum() and not n.startswith("_") for n in names)
+
+
+# --- analysis operations: the request names the columns to plot -----------------------------------------------
+CHANGE = met("hours_change", "Change in streaming hours", unit="h", type="DOUBLE")
+PCT = met("hours_change_pct", "Change in streaming hours (%)", format="percent", type="DOUBLE")
+A = met("hours_2025", "Streaming hours, 2025", unit="h", type="DOUBLE")
+B = met("hours_2026", "Streaming hours, 2026", unit="h", type="DOUBLE")
+
+
+def test_two_periods_by_a_dimension_are_grouped_bars_of_the_periods_only() -> None:
+    rows = [(r, 10.0 + i, 12.0 + i, 2.0, 0.1) for i, r in enumerate(REGIONS)]
+    plan = decide(result((REGION, A, B, CHANGE, PCT), rows), ChartRequest(plot=(A.name, B.name)))
+    assert plan.kind == "grouped_bar" and plan.measures == (1, 2) and plan.fold
+    assert plan.series_order == ("Streaming hours, 2025", "Streaming hours, 2026")
+
+
+def test_a_comparison_ranked_by_its_change_is_bars_of_the_change_sorted() -> None:
+    rows = [(r, 10.0, 10.0 + d, d, d / 10) for r, d in zip(REGIONS, (5.0, -3.0, 8.0, 1.0))]
+    plan = decide(result((REGION, A, B, CHANGE, PCT), rows), ChartRequest(plot=(CHANGE.name,)))
+    assert plan.kind == "bar" and plan.measures == (3,)
+    assert [r[0] for r in plan.rows] == ["LATAM", "UCAN", "APAC", "EMEA"]
+
+
+def test_without_a_plot_request_a_comparison_of_mixed_units_is_a_table() -> None:
+    rows = [(r, 10.0, 12.0, 2.0, 0.2) for r in REGIONS]
+    assert decide(result((REGION, A, B, CHANGE, PCT), rows), REQ).kind == "table"
+
+
+def test_two_periods_of_one_row_are_side_by_side_bars() -> None:
+    plan = decide(result((A, B, CHANGE, PCT), [(10.0, 12.0, 2.0, 0.2)]), ChartRequest(plot=(A.name, B.name)))
+    assert plan.kind == "bar" and plan.x is None and plan.fold and plan.measures == (0, 1)
+
+
+def test_a_running_total_is_the_line_drawn() -> None:
+    run = met("hours_running_total", "Running total of streaming hours", unit="h", type="DOUBLE")
+    rows = [(m, 1.0, float(i + 1)) for i, m in enumerate(MONTHS)]
+    plan = decide(result((MONTH, HOURS, run), rows), ChartRequest(plot=(run.name,)))
+    assert plan.kind == "line" and plan.measures == (2,) and not plan.fold

@@ -34,6 +34,12 @@ from lore.errors import OperatorError
 from lore.types import ChartSpec, ColumnMeta, ResultSet
 
 SCRIPT = "<script>alert(1)</script>"
+#: a comparison's columns (two periods, the change, the change in percent) and a share column, as the compiler names them
+PERIODS = (met("hours_2025", "Streaming hours, 2025", unit="h"), met("hours_2026", "Streaming hours, 2026", unit="h"),
+           met("hours_change", "Change in streaming hours", unit="h"),
+           met("hours_change_pct", "Change in streaming hours (%)", format="percent"))
+PERIODS_PLOT = ("hours_2025", "hours_2026")
+SHARE = met("total_streaming_hours_share", "Share of streaming hours", format="percent", type="DOUBLE")
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -87,6 +93,9 @@ def all_charts() -> dict[str, ChartSpec]:
         "grouped_bar": (result((REGION, PLAN, ACCOUNTS), by_plan), ChartRequest()),
         "stacked_bar": (result((COUNTRY, PLAN, ACCOUNTS), by_country_plan), ChartRequest(additive=True)),
         "scatter": (result((team, COST, UTIL), [(f"t{i}", 10.0 * i, i / 20) for i in range(15)]), ChartRequest()),
+        "two_periods": (result(PERIODS, [(100.0, 120.0, 20.0, 0.2)]), ChartRequest(plot=PERIODS_PLOT)),
+        "share": (result((REGION, HOURS, SHARE), [(r, 10.0 * i, i / 10) for i, r in enumerate(REGIONS)]),
+                  ChartRequest(plot=(SHARE.name,))),
     }
     return {name: choose_chart(res, request) for name, (res, request) in shapes.items()}
 
@@ -97,6 +106,22 @@ def charts() -> dict[str, ChartSpec]:
 
 
 # --- rules as seen in the specs ----------------------------------------------------------------
+def test_two_periods_of_one_row_are_bars_in_time_order(charts: dict[str, ChartSpec]) -> None:
+    chart = charts["two_periods"]
+    assert chart.kind == "bar" and chart.spec is not None
+    values = chart.spec["data"]["values"]
+    assert [(v["_series"], v["_value"]) for v in values] == [("Streaming hours, 2025", 100.0),
+                                                            ("Streaming hours, 2026", 120.0)]
+    assert chart.spec["encoding"]["y"]["sort"] == ["Streaming hours, 2025", "Streaming hours, 2026"]
+
+
+def test_a_share_is_plotted_on_a_percent_axis(charts: dict[str, ChartSpec]) -> None:
+    chart = charts["share"]
+    assert chart.kind == "bar" and chart.spec is not None
+    assert chart.spec["encoding"]["x"]["field"] == SHARE.name
+    assert "%" in chart.spec["encoding"]["x"]["axis"]["format"]
+
+
 def test_every_kind_is_built(charts: dict[str, ChartSpec]) -> None:
     assert {c.kind for c in charts.values()} == {"kpi", "line", "bar", "grouped_bar", "stacked_bar", "scatter"}
     for chart in charts.values():
