@@ -10,7 +10,7 @@ The model never writes joins for governed metrics. For each question:
    filter-dimension and order fields are *enums* of those choices, so a model
    with constrained decoding cannot name anything else (and a model without is
    checked against the same lists).
-3. **Prompt**: ``prompts/plan_v1.md`` with the definitions (descriptions,
+3. **Prompt**: ``prompts/plan_v2.md`` with the definitions (descriptions,
    labels, units), the values found, the time hint, verified examples and the
    previous plan. No data rows unless ``llm_allow_rows`` (then a few sample rows
    of the tables offered for free SQL).
@@ -44,6 +44,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lore.plan.catalog import Catalog, find_phrases, tokenize
 from lore.plan.offline import normalise, safety_check
+from lore.plan.operations import (CHANGE_SUFFIXES, OperationsReply, Rejection, offset_periods, operations_schema,
+                                  operations_to_reply, read_operations)
 from lore.plan.prompt import PromptTemplate, load_prompt
 from lore.plan.timeparse import parse_time
 from lore.semantic.spec import GRAINS, METRIC_TIME
@@ -90,10 +92,15 @@ class Choices(BaseModel):
     #: whether the question asks for an ordering, and the row limits it names ("top 5": 5; "which ... most": 1)
     ordered: bool = True
     limits: tuple[int, ...] = ()
+    #: the entities a rate per entity or a threshold may count (the keys of the nodes the metrics reach)
+    entities: tuple[str, ...] = ()
+    #: the question (or the conversation) names two periods or an offset ("vs", "YoY"): a comparison may be planned
+    compared: bool = False
 
     @property
     def orderable(self) -> tuple[str, ...]:
-        return self.metrics + tuple(d for d in self.dimensions if d not in self.metrics)
+        changes = tuple(f"{m}{s}" for m in self.metrics for s in CHANGE_SUFFIXES) if self.compared else ()
+        return self.metrics + changes + tuple(d for d in self.dimensions if d not in self.metrics)
 
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
@@ -164,6 +171,9 @@ def plan_schema(choices: Choices, *, allow_sql: bool = True, tight: bool = False
         "order_by": _nullable({"type": "string", "enum": orderable}) if orderable else {"type": "null"},
         "descending": {"type": "boolean"},
         "limit": limit,
+        **operations_schema(choices.metrics, dims["items"]["enum"], choices.entities, filter_item, compared=choices.compared,
+                            starts=sorted({a for a, _ in choices.dates if a}) if tight else (),
+                            ends=sorted({b for _, b in choices.dates if b}) if tight else ()),
         "sql": _nullable({"type": "string"}),
         "message": {"type": "string"},
     }
@@ -178,7 +188,7 @@ class FilterReply(BaseModel):
     values: list[Scalar] = Field(default_factory=list)
 
 
-class PlanReply(BaseModel):
+class PlanReply(OperationsReply):
     """The model's reply, as parsed (names are checked against the choices afterwards)."""
 
     model_config = ConfigDict(extra="ignore")
@@ -246,7 +256,7 @@ class LLMPlanner:
         allow_sql: bool = True,
         allow_rows: bool = False,
         sample_rows: Callable[[str], Sequence[Sequence[Scalar]]] | None = None,
-        prompt: str = "plan_v1",
+        prompt: str = "plan_v2",
         repair_prompt: str = "repair_v1",
         values: Mapping[str, Sequence[str]] | None = None,
         tight_schema: bool | None = None,
@@ -387,8 +397,11 @@ class LLMPlanner:
         allowed = {v.lower() for _, v in values}
         if previous is not None:
             allowed |= {str(v).lower() for f in previous.filters for v in f.values}
-        dates = [(r.start.isoformat() if r.start else None, r.end.isoformat() if r.end else None)
-                 for r in parse_time(question, self.today).ranges]
+        tp = parse_time(question, self.today)
+        dates = [(r.start.isoformat() if r.start else None, r.end.isoformat() if r.end else None) for r in tp.ranges]
+        dates += [(a.isoformat(), b.isoformat()) for a, b in offset_periods(tp)]
+        compared = bool(tp.offsets) or len(tp.ranges) >= 2 or (previous is not None and (
+            previous.compare is not None or (previous.time is not None and bool(tp.ranges))))
         if previous is not None and previous.time is not None:
             dates.append((previous.time.start.isoformat() if previous.time.start else None,
                           previous.time.end.isoformat() if previous.time.end else None))
@@ -399,7 +412,8 @@ class LLMPlanner:
         if previous is not None and previous.order_by:
             ordered = True
             limits = limits or ((previous.limit,) if previous.limit else ())
-        return Choices(ordered=ordered, limits=limits, metrics=tuple(metrics), dimensions=tuple(dict.fromkeys([*dims, *named])),
+        return Choices(ordered=ordered, limits=limits, entities=tuple(self._entities(metrics)), compared=compared,
+                       metrics=tuple(metrics), dimensions=tuple(dict.fromkeys([*dims, *named])),
                        filter_dimensions=tuple(filter_dims), tables=tables, metric_scores=scores,
                        values=tuple(dict.fromkeys(values)), named_dimensions=tuple(named),
                        allowed_values=frozenset(allowed), dates=tuple(dict.fromkeys(dates)))
@@ -434,6 +448,14 @@ class LLMPlanner:
             if all(node.name in self.cat.reach.get(f, {}) for f in facts):
                 out += [f"{node.name}.{c.name}" for c in node.columns if c.kind in ("categorical", "boolean")]
         return out
+
+    def _entities(self, metrics: Sequence[str]) -> list[str]:
+        """The keys of the nodes every fact of ``metrics`` is or reaches (a rate per entity or a threshold counts
+        them: "per customer", "accounts that streamed more than 10 hours")."""
+        facts = self.cat.facts_of([m for m in metrics[:2] if m in self.layer.metrics])
+        return [f"{n.name}.{n.primary_key[0]}" for n in self.layer.nodes.values()
+                if facts and len(n.primary_key) == 1
+                and all(n.name == f or n.name in self.cat.reach.get(f, {}) for f in facts)]
 
     def _groupable(self, ref: str) -> bool:
         col = self.cat.column(ref)
@@ -502,12 +524,16 @@ class LLMPlanner:
         tp = parse_time(question, self.today)
         times = [f'- "{question[r.span[0]:r.span[1]].strip()}" means {r.start or "open"} to {r.end or "open"} ({r.label})'
                  for r in tp.ranges] or ["- the question names no time range: use null dates"]
+        times += [f'- "{question[o.span[0]:o.span[1]].strip()}" compares with an earlier period: '
+                  + " or ".join(f"{a} to {b}" for a, b in offset_periods(tp.model_copy(update={"offsets": (o,)})))
+                  for o in tp.offsets if offset_periods(tp.model_copy(update={"offsets": (o,)}))]
         return {
             "today": self.today.isoformat(),
             "metrics": "\n".join(metrics) or "- none found: answer with status clarify",
             "dimensions": "\n".join(dims),
             "values": "\n".join(values),
             "grouping": "\n".join(grouping),
+            "entities": "\n".join(f"- {e}" for e in choices.entities) or "- none: use null",
             "time": "\n".join(times),
             "examples": self._examples_text(question, retrieval),
             "previous": self._previous_text(previous),
@@ -603,7 +629,9 @@ class LLMPlanner:
         bad = [d for d in dims if d not in choices.dimensions]
         if bad:
             raise Rejected(f"unknown dimension {', '.join(bad)}.", [f"dimensions {', '.join(choices.dimensions)}"])
-        unasked = [d for d in dims if d not in choices.named_dimensions]
+        shown = {i.get("dimension") for i in parsed.share.show_only if isinstance(i, dict)} if parsed.share else set()
+        unasked = [d for d in dims if d not in choices.named_dimensions and d not in shown]  # (a share's segments
+        # are named by their values: "what % came from mobile" breaks down by device to take the whole)
         if unasked:
             named = list(choices.named_dimensions)
             raise Rejected(f"the question does not ask to group by {', '.join(unasked)}: remove it.",
@@ -618,6 +646,21 @@ class LLMPlanner:
         plan = QueryPlan(metrics=tuple(metrics), dimensions=tuple(dims), filters=tuple(filters), time=time,
                          order_by=order, limit=limit, groundings=tuple(groundings), planner=self.label,
                          notes=tuple(notes))
+
+        def ground(items: list[dict[str, Any]]) -> list[Filter]:
+            try:
+                replies = [FilterReply.model_validate(i) for i in items]
+            except ValidationError as err:
+                raise Rejected("share.show_only: " + _validation_text(err)) from None
+            return self._filters(replies, choices, groundings)[0]
+
+        try:
+            plan = read_operations(parsed, plan, metrics=choices.metrics, entities=choices.entities,
+                                   compared=choices.compared, iso=_iso, ground=ground)
+        except Rejection as rej:
+            raise Rejected(rej.message, rej.alternatives) from None
+        if plan.groundings != tuple(groundings):
+            plan = plan.model_copy(update={"groundings": tuple(groundings)})
         metric_match = min(max(choices.metric_scores.get(m, 0.5), 0.5) for m in metrics)
         evidence = min(choices.metric_scores.get(m, 0.0) for m in metrics)
         return _Built(plan, {"metric_match": round(min(metric_match, 0.95), 4), "coverage": 0.9,
@@ -739,7 +782,8 @@ class LLMPlanner:
             if parsed.limit is None:
                 return (), None
             ref = metrics[0]
-        if ref not in metrics and ref not in dims:
+        changes = [f"{m}{s}" for m in metrics for s in CHANGE_SUFFIXES]
+        if ref not in metrics and ref not in dims and ref not in changes:
             raise Rejected(f"order_by {ref} is not in the plan.", [f"order by one of {', '.join(metrics + dims)}"])
         return (OrderBy(ref=ref, descending=parsed.descending),), parsed.limit
 
@@ -830,6 +874,7 @@ def plan_to_reply(plan: QueryPlan) -> dict[str, Any]:
         "order_by": order.ref if order else None,
         "descending": order.descending if order else True,
         "limit": plan.limit,
+        **operations_to_reply(plan),
         "sql": plan.sql,
         "message": "",
     }

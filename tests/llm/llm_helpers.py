@@ -11,8 +11,9 @@ from lore.llm.log import ExchangeLog
 def reply(**fields: Any) -> str:
     """A complete plan reply as the model writes it (every schema field present)."""
     base: dict[str, Any] = {"status": "plan", "metrics": [], "dimensions": [], "filters": [], "start_date": None,
-                            "end_date": None, "order_by": None, "descending": True, "limit": None, "sql": None,
-                            "message": ""}
+                            "end_date": None, "order_by": None, "descending": True, "limit": None, "compare_with": None,
+                            "share": None, "top_n_within": [], "per_entity": None, "running_total": False,
+                            "threshold": None, "sql": None, "message": ""}
     base.update(fields)
     return json.dumps(base)
 

@@ -45,7 +45,7 @@ def test_a_typed_plan_is_grounded_compiled_and_right(make_planner, demo_lore, ra
     assert len(model.calls) == 1
     assert outcomes(exchange_log) == ["ok"]
     logged = exchange_log.recent(1)[0]
-    assert logged.model == "scripted" and logged.prompt_version == "plan_v1" and logged.tokens_in and logged.tokens_out
+    assert logged.model == "scripted" and logged.prompt_version == "plan_v2" and logged.tokens_in and logged.tokens_out
     assert "cloud_cost" in logged.response and logged.question == "what did each org spend on cloud in 2026"
 
 
