@@ -23,10 +23,12 @@ Everything is built as sqlglot expressions; literals are quoted by sqlglot.
 
 from __future__ import annotations
 
+import calendar
 import difflib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 
 import sqlglot
 from sqlglot import exp
@@ -52,8 +54,10 @@ from lore.semantic.spec import (
     DimensionRef,
     Metric,
     Node,
+    DURATION_UNITS,
     SemanticLayer,
     inline_label,
+    parse_duration,
 )
 from lore.types import ColumnMeta, CompiledQuery, Filter, OrderBy, SemanticQuery, TimeWindow
 
@@ -592,6 +596,64 @@ def _entity_word(dim: ResolvedDim, fallback: str) -> str:
     return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
 
 
+def _time_bounds(filters: Sequence[Filter]) -> tuple[date | None, date | None]:
+    """The first and last dates of a query's metric_time filters (None where open)."""
+    start = end = None
+    for f in filters:
+        values = [date.fromisoformat(str(v)[:10]) for v in f.values]
+        if f.op == "between" and len(values) == 2:
+            start, end = max(filter(None, (start, values[0]))), min(filter(None, (end, values[1])))
+        elif f.op in (">=", ">") and values:
+            start = max(filter(None, (start, values[0])))
+        elif f.op in ("<=", "<") and values:
+            end = min(filter(None, (end, values[0])))
+        else:
+            raise CompileError(f"a time metric needs its dates as a range, not '{f.describe()}'")
+    return start, end
+
+
+def _shift(day: date | None, n: int, unit: str) -> date | None:
+    """``day`` moved ``n`` units (negative: back); a month's last day stays its last day.
+
+    >>> _shift(date(2026, 3, 31), -1, "month"), _shift(date(2026, 10, 1), -7, "day")
+    (datetime.date(2026, 2, 28), datetime.date(2026, 9, 24))
+    """
+    if day is None:
+        return None
+    if unit in ("day", "week"):
+        return day + timedelta(days=n * (7 if unit == "week" else 1))
+    months = n * {"month": 1, "quarter": 3, "year": 12}[unit]
+    y, m = divmod(day.month - 1 + months, 12)
+    year, month = day.year + y, m + 1
+    last = calendar.monthrange(year, month)[1]
+    at_end = day.day == calendar.monthrange(day.year, day.month)[1]
+    return date(year, month, last if at_end else min(day.day, last))
+
+
+def _period_start(day: date, grain: str) -> date:
+    """The first day of the ``grain`` period holding ``day`` (weeks start on Monday).
+
+    >>> _period_start(date(2026, 8, 19), "quarter"), _period_start(date(2026, 8, 19), "week")
+    (datetime.date(2026, 7, 1), datetime.date(2026, 8, 17))
+    """
+    if grain == "day":
+        return day
+    if grain == "week":
+        return day - timedelta(days=day.weekday())
+    if grain == "month":
+        return day.replace(day=1)
+    if grain == "quarter":
+        return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+    return date(day.year, 1, 1)
+
+
+def _renamed(tree: exp.Expression, columns: Sequence[ColumnMeta], old: str, new: str) -> exp.Expression:
+    """A compiled query with its metric column ``old`` renamed ``new``."""
+    ctes = _hoisted(tree, "n_")
+    out = [exp.alias_(exp.column(c.name), new) if c.name == old else exp.column(c.name) for c in columns]
+    return _with_ctes(exp.select(*out).from_("n_rows"), ctes)
+
+
 def _with_ctes(select: exp.Select, ctes: Sequence[tuple[str, exp.Expression]]) -> exp.Select:
     for name, body in ctes:
         select = select.with_(name, as_=body)
@@ -690,6 +752,8 @@ class Compiler:
             return self._running_total(query, dialect)
         if query.threshold is not None:
             return self._threshold(query, dialect)
+        if any(m in layer.metrics and layer.metrics[m].time_type for m in query.metrics):
+            return self._time_metrics(query, dialect)
         if not query.metrics:
             raise CompileError("a query needs at least one metric", suggestions=sorted(layer.metrics)[:8])
         if query.limit is not None and query.limit < 1:
@@ -1024,6 +1088,145 @@ class Compiler:
                                [*(exp.Ordered(this=o.copy(), nulls_first=False) for o in others),
                                 exp.Ordered(this=exp.column(time_col))])
         return _with_ctes(_ordered_limited(outer, order, query.limit), ctes), metas, info
+
+    def _time_metrics(self, query: SemanticQuery, dialect: str) -> tuple[exp.Expression, list[ColumnMeta], dict]:
+        """The query with time metrics (``offset``, ``window``, ``grain_to_date``): the other metrics as usual,
+        each time metric as its own query of the metric it is built on over the dates it needs, joined on the
+        dimensions (rows are the first part's)."""
+        if query.share is not None or query.rank_within or query.rows_of or query.per is not None or \
+                query.running_total or query.compare is not None or query.threshold is not None:
+            raise CompileError("a time metric (offset, window, to date) cannot also take shares, comparisons, ranks "
+                               "within groups, rates, running totals, thresholds or listings: ask for it alone")
+        resolved = [resolve_dimension(self.layer, d) for d in query.dimensions]
+        times = [d for d in resolved if d.is_time]
+        if len(times) > 1 or (times and not times[0].ref.is_metric_time):
+            raise CompileError("a time metric runs over the metric's own date: break it down by metric_time (by day, "
+                               "week, month, quarter or year), once")
+        grain = (times[0].ref.grain or "day") if times else None
+        bound = [f for f in query.filters if isinstance(f, Filter) and f.ref.split(":", 1)[0] == METRIC_TIME]
+        rest = tuple(f for f in query.filters if f not in bound)
+        start, end = _time_bounds(bound)
+        timed = [m for m in query.metrics if self.layer.metrics[m].time_type]
+        plain = [m for m in query.metrics if m not in timed]
+        ctes: list[tuple[str, exp.Expression]] = []
+        info: dict = {"tables": [], "joins": [], "base_metrics": []}
+        parts: list[tuple[str, list[ColumnMeta]]] = []
+
+        def add(tag: str, tree: exp.Expression, columns: list[ColumnMeta], one: dict) -> None:
+            ctes.extend(_hoisted(tree, f"{tag}_"))
+            parts.append((tag, columns))
+            for k in info:
+                info[k] += [x for x in one[k] if x not in info[k]]
+
+        if plain:
+            tree, columns, one = self.compile_tree(query.model_copy(update={"metrics": tuple(plain), "order_by": (),
+                                                                          "limit": None}), dialect=dialect)
+            add("m", tree, columns, one)
+        for i, name in enumerate(timed):
+            add(f"t{i}", *self._time_metric(self.layer.metrics[name], query, rest, grain, start, end, dialect))
+        dims = [c for c in parts[0][1] if c.kind == "dimension"]
+        first = parts[0][0]
+        out: list[exp.Expression] = [exp.column(d.name, table=first) for d in dims]
+        by_name = {c.name: (tag, c) for tag, cols in parts for c in cols if c.kind == "metric"}
+        metas = list(dims)
+        for name in query.metrics:
+            tag, col = by_name[name]
+            out.append(exp.alias_(exp.column(name, table=tag), name))
+            metas.append(col)
+        outer = exp.select(*out).from_(exp.to_table(f"{first}_rows").as_(first))
+        for tag, _ in parts[1:]:
+            on = exp.and_(*(exp.NullSafeEQ(this=exp.column(d.name, table=first), expression=exp.column(d.name, table=tag))
+                            for d in dims)) if dims else exp.true()
+            outer = outer.join(exp.to_table(f"{tag}_rows").as_(tag), on=on, join_type="left")
+        order = _wrapped_order(query, metas, "a time metric", {},
+                               [exp.Ordered(this=exp.column(d.name), nulls_first=False) for d in dims])
+        wrapped = exp.select(*(exp.column(c.name) for c in metas)).from_(outer.subquery("q"))
+        return _with_ctes(_ordered_limited(wrapped, order, query.limit), ctes), metas, info
+
+    def _time_metric(self, metric: Metric, query: SemanticQuery, rest: tuple, grain: str | None,
+                     start: date | None, end: date | None, dialect: str) -> tuple[exp.Expression, list[ColumnMeta], dict]:
+        """One time metric as a query of its base metric: shifted back by its offset; summed over its trailing
+        window; summed from the start of each of its periods. Columns: the query's dimensions, then the metric."""
+        base = metric.expr.strip()
+        kind = metric.time_type
+        meta = ColumnMeta(name=metric.name, label=metric.label or metric.name.replace("_", " ").capitalize(),
+                          kind="metric", ref=metric.name, unit=metric.unit or self.layer.metrics[base].unit,
+                          format=metric.format or self.layer.metrics[base].format, type="DOUBLE")
+
+        def side(lo: date | None, hi: date | None) -> tuple[exp.Expression, list[ColumnMeta], dict]:
+            window = TimeWindow(start=lo, end=hi).filter()
+            sub = SemanticQuery(metrics=(base,), dimensions=query.dimensions,
+                                filters=(*rest, *((window,) if window is not None else ())))
+            return self.compile_tree(sub, dialect=dialect)
+
+        if kind == "offset":
+            n, unit = parse_duration(metric.offset or "")
+            if grain is not None and DURATION_UNITS.index(unit) < DURATION_UNITS.index(grain):
+                raise CompileError(f"'{metric.name}' looks {metric.offset} back, less than one {grain}: break it "
+                                   f"down by {unit} or finer", suggestions=[f"{METRIC_TIME}:{unit}"])
+            tree, columns, info = side(_shift(start, -n, unit), _shift(end, -n, unit))
+            ctes = _hoisted(tree, "o_")
+            out = []
+            for c in columns:
+                col = exp.column(c.name)
+                if c.kind == "metric":
+                    out.append(exp.alias_(col, metric.name))
+                elif c.grain is not None and c.ref and c.ref.startswith(METRIC_TIME):
+                    moved = exp.DateAdd(this=col, expression=exp.Literal.number(n), unit=exp.var(unit.upper()))
+                    out.append(exp.alias_(time_trunc(moved, c.grain, dialect), c.name))
+                else:
+                    out.append(col)
+            select = exp.select(*out).from_("o_rows")
+            return _with_ctes(select, ctes), [*(c for c in columns if c.kind != "metric"), meta], info
+        if grain is None:  # one number: the window or the period to date ending at the query's last date
+            if end is None:
+                raise CompileError(f"'{metric.name}' is counted back from a date: ask for a period (\"in October "
+                                   "2026\") or break it down by day, week or month")
+            if kind == "window":
+                n, unit = parse_duration(metric.window or "")
+                lo = _shift(end, -n, unit) + timedelta(days=1)  # type: ignore[operator]
+            else:
+                lo = _period_start(end, metric.grain_to_date or "month")
+            tree, columns, info = side(lo, end)
+            return _renamed(tree, columns, base, metric.name), [*(c for c in columns if c.kind != "metric"), meta], info
+        if kind == "window":
+            n, unit = parse_duration(metric.window or "")
+            if DURATION_UNITS.index(unit) < DURATION_UNITS.index(grain):
+                raise CompileError(f"'{metric.name}' sums a {metric.window} window, shorter than one {grain}: break "
+                                   f"it down by {unit} or finer", suggestions=[f"{METRIC_TIME}:{unit}"])
+            tree, columns, info = side(_shift(start, -n, unit), end)
+        else:
+            to = metric.grain_to_date or "month"
+            if DURATION_UNITS.index(to) < DURATION_UNITS.index(grain):
+                raise CompileError(f"'{metric.name}' sums from the start of each {to}, which a {grain} breakdown "
+                                   f"cannot show: break it down by {to} or finer", suggestions=[f"{METRIC_TIME}:{to}"])
+            tree, columns, info = side(_period_start(start, to) if start else None, end)
+        ctes = _hoisted(tree, "w_")
+        dims = [c for c in columns if c.kind == "dimension"]
+        t = next(c.name for c in dims if c.ref and c.ref.startswith(METRIC_TIME))
+        others = [c.name for c in dims if c.name != t]
+        if kind == "window":
+            a, b = exp.to_identifier("a"), exp.to_identifier("b")
+            since = exp.DateAdd(this=exp.column(t, table=a), expression=exp.Literal.number(-n), unit=exp.var(unit.upper()))
+            on = exp.and_(*(exp.NullSafeEQ(this=exp.column(o, table=a), expression=exp.column(o, table=b)) for o in others),
+                          exp.GT(this=exp.column(t, table=b), expression=since),
+                          exp.LTE(this=exp.column(t, table=b), expression=exp.column(t, table=a)))
+            keys = [exp.column(d.name, table=a) for d in dims]
+            select = (exp.select(*keys, exp.alias_(exp.Sum(this=exp.column(base, table=b)), metric.name))
+                      .from_(exp.to_table("w_rows").as_("a")).join(exp.to_table("w_rows").as_("b"), on=on)
+                      .group_by(*(k.copy() for k in keys)))
+        else:
+            period = time_trunc(exp.column(t), metric.grain_to_date, dialect)
+            summed = exp.Window(this=exp.Sum(this=exp.column(base)), partition_by=[*map(exp.column, others), period],
+                                order=exp.Order(expressions=[exp.Ordered(this=exp.column(t))]),
+                                spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING",
+                                                    end="CURRENT ROW"))
+            select = exp.select(*(exp.column(d.name) for d in dims), exp.alias_(summed, metric.name)).from_("w_rows")
+        if start is not None:  # the dates before the query's first were read for the sums only
+            first = exp.cast(exp.Literal.string(start.isoformat()), "DATE")
+            select = exp.select("*").from_(select.subquery("s")).where(
+                exp.GTE(this=exp.column(t), expression=time_trunc(first, grain, dialect)))
+        return _with_ctes(select, ctes), [*dims, meta], info
 
     def _per_entity(self, query: SemanticQuery, dialect: str) -> tuple[exp.Expression, list[ColumnMeta], dict]:
         """Each metric per entity, averaged over the entities (see :class:`~lore.types.PerEntity`): the query

@@ -28,6 +28,24 @@ Grain = Literal["day", "week", "month", "quarter", "year"]
 GRAINS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
 
 
+#: the units a time metric's offset or window is counted in, smallest first
+DURATION_UNITS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
+_DURATION = re.compile(r"^\s*(\d{1,4})\s+(day|week|month|quarter|year)s?\s*$", re.I)
+
+
+def parse_duration(text: str) -> tuple[int, str]:
+    """A time metric's offset or window ("1 year", "7 days") as (count, unit); ValueError says what is expected.
+
+    >>> parse_duration("7 days"), parse_duration("1 Year")
+    ((7, 'day'), (1, 'year'))
+    """
+    m = _DURATION.match(str(text))
+    if m is None or int(m.group(1)) < 1:
+        raise ValueError(f"{text!r} is not a duration: write a whole number and a unit, e.g. '1 year', '7 days', "
+                         "'3 months' (units: day, week, month, quarter, year)")
+    return int(m.group(1)), m.group(2).lower()
+
+
 def inline_label(label: str) -> str:
     """A label as it reads inside a sentence: its first letter lower case, unless it starts an acronym.
 
@@ -152,10 +170,22 @@ class Metric(Frozen):
     better: Literal["higher", "lower"] | None = None
     #: grains at which the metric is meaningful (for example MAA per month)
     grains: tuple[Grain, ...] = ()
+    #: a time metric over the one metric its ``expr`` names: its value that long before ("1 year": a year earlier)
+    offset: str | None = None
+    #: a time metric over one metric that adds up: its sum over the trailing window ending at each date ("7 days")
+    window: str | None = None
+    #: a time metric over one metric that adds up: its sum from the start of each such period ("month": month to
+    #: date)
+    grain_to_date: Grain | None = None
 
     @property
     def is_derived(self) -> bool:
         return self.source is None
+
+    @property
+    def time_type(self) -> Literal["offset", "window", "grain_to_date"] | None:
+        """Which time metric this is (see :attr:`offset`, :attr:`window`, :attr:`grain_to_date`), None for others."""
+        return "offset" if self.offset else "window" if self.window else "grain_to_date" if self.grain_to_date else None
 
     @property
     def display(self) -> str:

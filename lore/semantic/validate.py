@@ -24,9 +24,9 @@ from sqlglot.errors import ParseError
 from lore.errors import UnknownReference
 from lore.guard.allowlists import ALLOWED_FUNCTIONS, ALLOWED_NODES, DENIED_FUNCTION_NAMES, DENIED_FUNCTION_PREFIXES
 from lore.guard.passes import function_name, visible_ctes
-from lore.semantic.compile import all_dimension_refs, derived_refs, resolve_dimension, suggest
+from lore.semantic.compile import all_dimension_refs, derived_refs, not_additive, resolve_dimension, suggest
 from lore.semantic.issues import Issue
-from lore.semantic.spec import NAME_RE, SemanticLayer
+from lore.semantic.spec import NAME_RE, Metric, SemanticLayer, parse_duration
 
 Schema = Mapping[str, Mapping[str, str]]
 #: ``node.column`` -> the distinct values read from the warehouse
@@ -155,6 +155,10 @@ def validate(layer: SemanticLayer, schema: Schema | None = None, *, values: Valu
             if other and other != m.name:
                 add("duplicate_synonym", f"synonym '{s}' is used by both '{other}' and '{m.name}'", key, severity="warning")
             synonyms[s.lower()] = m.name
+        kinds = [k for k, v in (("offset", m.offset), ("window", m.window), ("grain_to_date", m.grain_to_date)) if v]
+        if kinds:
+            _time_metric(layer, m, kinds, lambda code, message, hint=None: add(code, message, key, hint=hint))
+            continue
         if m.is_derived:
             if m.expr.strip() == "*":
                 what = f"has agg: {m.agg} but no source" if m.agg else "has neither expr nor source and agg"
@@ -174,6 +178,11 @@ def validate(layer: SemanticLayer, schema: Schema | None = None, *, values: Valu
                     hint="a derived metric is arithmetic over other metrics, e.g. revenue / orders; "
                          "to aggregate a column, set source and agg")
             for ref in refs:
+                if ref in layer.metrics and layer.metrics[ref].time_type is not None:
+                    add("time_metric", f"derived metric '{m.name}' refers to time metric '{ref}': arithmetic over "
+                        "a time metric is not supported yet", key,
+                        hint="ask for the two metrics side by side, or compare two periods in the question "
+                             "(\"... vs last year\")")
                 if ref not in layer.metrics:
                     add("unknown_metric", f"derived metric '{m.name}' refers to unknown metric '{ref}'", key,
                         hint=("did you mean " + ", ".join(suggest(ref, sorted(layer.metrics))) + "?") if suggest(ref, sorted(layer.metrics)) else None)
@@ -230,6 +239,44 @@ def validate(layer: SemanticLayer, schema: Schema | None = None, *, values: Valu
 
 
 # --- checks of what fails later: each a small pure function of the layer -------------------------
+
+
+def _time_metric(layer: SemanticLayer, m: Metric, kinds: list[str], add: Callable[..., None]) -> None:
+    """The checks of a time metric (``offset``, ``window`` or ``grain_to_date`` over the one metric its expr
+    names)."""
+    example = f"expr: <a metric>, {kinds[0]}: " + ("month" if kinds[0] == "grain_to_date" else "1 year")
+    if len(kinds) > 1:
+        add("time_metric", f"metric '{m.name}' sets {' and '.join(kinds)}: a time metric is one of offset, window "
+            "or grain_to_date", hint="declare one metric for each")
+        return
+    if not m.is_derived or m.agg or m.filter:
+        add("time_metric", f"metric '{m.name}': {kinds[0]} applies to another metric, so it takes no source, agg "
+            "or filter", hint=example)
+        return
+    tree = _parse(m.expr)
+    if not isinstance(tree, exp.Column) or tree.table:
+        add("time_metric", f"metric '{m.name}': the expr of a metric with {kinds[0]} must name one metric, "
+            f"not {m.expr!r}", hint=example)
+        return
+    base = layer.metrics.get(tree.name)
+    if base is None:
+        options = suggest(tree.name, sorted(layer.metrics))
+        add("unknown_metric", f"metric '{m.name}' applies {kinds[0]} to unknown metric '{tree.name}'",
+            hint=("did you mean " + ", ".join(options) + "?") if options else None)
+        return
+    if base.time_type is not None:
+        add("time_metric", f"metric '{m.name}': '{base.name}' is itself a time metric ({base.time_type}); apply "
+            f"{kinds[0]} to the metric it is built on", hint=example)
+        return
+    if m.offset or m.window:
+        try:
+            parse_duration(m.offset or m.window or "")
+        except ValueError as err:
+            add("time_metric", f"metric '{m.name}': {kinds[0]}: {err}")
+            return
+    if (m.window or m.grain_to_date) and not_additive(base) is not None:
+        add("time_metric", f"metric '{m.name}': a {kinds[0].replace('_', ' ')} sums '{base.name}' over dates, but "
+            f"it is {not_additive(base)}, which does not add up", hint="use it on a sum or a count")
 
 
 def _issue(layer: SemanticLayer, key: str, code: str, message: str, hint: str | None = None,

@@ -48,7 +48,7 @@ TABLE_ROWS = (
 )
 EXTRA_GROUPS = ("pinned key", "many-to-many bridge", "fact without a primary key", "unknown reference",
                 "structured filter op", "filter injection", "share of total", "top n within groups",
-                "period comparison", "rate per entity", "running total", "entity threshold")
+                "period comparison", "rate per entity", "running total", "entity threshold", "time metric")
 CASE_KEYS = {"name", "covers", "trap", "query", "rows", "error", "columns", "sql", "structure", "xfail"}
 QUERY_KEYS = {"metrics", "dimensions", "filters", "order_by", "limit", "share", "rank_within", "compare", "per", "running_total", "threshold"}
 

@@ -107,6 +107,22 @@ QUERIES: dict[str, tuple[dict[str, Any], list[list[Any]]]] = {
          "threshold": {"entity": "customers.customer_id", "metric": "revenue", "op": ">=", "value": 20}},
         [["business", 1], ["retail", 2]],
     ),
+    # time metrics declared in the layer (see *_metric_* in cases.yaml): an offset, a trailing window, to date
+    "offset_metric_by_month": (
+        {"metrics": ["revenue", "revenue_month_before"], "dimensions": ["metric_time:month"],
+         "filters": [{"ref": "metric_time", "op": "between", "values": ["2026-02-01", "2026-03-31"]}]},
+        [["2026-02-01", 50.0, 150.0], ["2026-03-01", 10.0, 50.0]],
+    ),
+    "window_metric_by_month": (
+        {"metrics": ["revenue_2m"], "dimensions": ["metric_time:month"],
+         "filters": [{"ref": "metric_time", "op": "between", "values": ["2026-02-01", "2026-03-31"]}]},
+        [["2026-02-01", 200.0], ["2026-03-01", 60.0]],
+    ),
+    "to_date_metric_by_segment": (
+        {"metrics": ["revenue_qtd"], "dimensions": ["customers.segment", "metric_time:month"]},
+        [["business", "2026-01-01", 50.0], ["retail", "2026-01-01", 100.0], ["retail", "2026-02-01", 150.0],
+         ["retail", "2026-03-01", 160.0]],
+    ),
 }
 
 

@@ -411,6 +411,38 @@ def test_base_and_derived_metric_mistakes() -> None:
     ], found
 
 
+def test_time_metric_mistakes_are_named_with_what_to_write() -> None:
+    layer, _ = parse(
+        """
+        sources:
+          - {name: s, table: s, primary_key: [id], time_column: d, columns: [{name: d, kind: time}]}
+        metrics:
+          - {name: total, source: s, agg: sum, expr: x, description: x}
+          - {name: people, source: s, agg: count_distinct, expr: id, description: x}
+          - {name: last_year, expr: total, offset: 1 year, description: x}
+          - {name: two_kinds, expr: total, offset: 1 year, window: 7 days, description: x}
+          - {name: bad_duration, expr: total, offset: a year, description: x}
+          - {name: not_one_metric, expr: total / people, window: 7 days, description: x}
+          - {name: distinct_window, expr: people, window: 7 days, description: x}
+          - {name: on_a_source, source: s, agg: sum, expr: x, grain_to_date: month, description: x}
+          - {name: of_a_time_metric, expr: last_year, offset: 1 month, description: x}
+          - {name: growth, expr: total / last_year - 1, description: x}
+          - {name: unknown_base, expr: totl, grain_to_date: month, description: x}
+        """
+    )
+    found = {i.line: (i.code, i.message) for i in errors(validate(layer))}
+    assert sorted(found) == [7, 8, 9, 10, 11, 12, 13, 14], found
+    assert "a time metric is one of offset, window or grain_to_date" in found[7][1]
+    assert "'a year' is not a duration" in found[8][1]
+    assert "must name one metric" in found[9][1]
+    assert "does not add up" in found[10][1]
+    assert "takes no source, agg or filter" in found[11][1]
+    assert "is itself a time metric" in found[12][1]
+    assert "arithmetic over a time metric is not supported yet" in found[13][1]
+    assert found[14][0] == "unknown_metric" and "did you mean total" in str(
+        [i.hint for i in validate(layer) if i.line == 14])
+
+
 # --- every issue at once -------------------------------------------------------------------------------------------
 
 
