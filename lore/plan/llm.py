@@ -631,7 +631,7 @@ class LLMPlanner:
             raise Rejected(f"unknown dimension {', '.join(bad)}.", [f"dimensions {', '.join(choices.dimensions)}"])
         shown = {i.get("dimension") for i in parsed.share.show_only if isinstance(i, dict)} if parsed.share else set()
         unasked = [d for d in dims if d not in choices.named_dimensions and d not in shown]  # (a share's segments
-        # are named by their values: "what % came from mobile" breaks down by device to take the whole)
+        # are named by their values: "what % came from online orders" breaks down by their kind to take the whole)
         if unasked:
             named = list(choices.named_dimensions)
             raise Rejected(f"the question does not ask to group by {', '.join(unasked)}: remove it.",

@@ -25,7 +25,7 @@ from lore.types import Compare, Filter, PerEntity, QueryPlan, Share, Threshold, 
 
 #: the comparison operators of a threshold
 THRESHOLD_OPS: tuple[str, ...] = (">", ">=", "<", "<=", "=", "!=")
-#: the columns a comparison adds per metric, which a ranking may order by ("which region grew most")
+#: the columns a comparison adds per metric, which a ranking may order by ("which store grew most")
 CHANGE_SUFFIXES: tuple[str, ...] = ("_change", "_change_pct")
 
 
@@ -50,7 +50,7 @@ class ShareReply(BaseModel):
 
     within: list[str] = Field(default_factory=list)
     whole_metric: str | None = None
-    #: the segments the question asks about ("what % came from mobile"): shown after the whole is taken
+    #: the segments the question asks about ("what % came from online orders"): shown after the whole is taken
     show_only: list[Any] = Field(default_factory=list)
 
 
@@ -162,7 +162,7 @@ def read_operations(reply: OperationsReply, plan: QueryPlan, *, metrics: Sequenc
             raise Rejection(f"top_n_within {', '.join(bad)} must also be in dimensions.")
         if len(within) >= len(dims) or plan.limit is None or not plan.order_by:
             raise Rejection("top_n_within needs a limit, an order_by and a dimension to rank besides the groups "
-                            "(\"top 3 genres in each region\": dimensions genre and region, top_n_within region).")
+                            "(\"top 3 products in each store\": dimensions product and store, top_n_within store).")
         update["rank_within"] = tuple(within)
     if reply.per_entity is not None:
         if reply.per_entity.entity not in entities:

@@ -153,6 +153,7 @@ def _offset_periods(p: Parse, env: Env, offset: OffsetMention, ranges: list[Time
         period = ranges[0]
     else:
         period = _latest(env.today, "year" if unit == "period" else unit)
+        p.latest_offset = unit
     if period.start is None or period.end is None:
         return ranges, grains
     days = (period.end - period.start).days + 1
@@ -259,6 +260,56 @@ def _compare_with(p: Parse, r: TimeRange) -> None:
         d.dimensions.append(f"{METRIC_TIME}:{grain}")
         d.notes.append("Compared " + rng.label + f" side by side, by {grain}.")
         _only_the_periods(p, p.ranges, grain)
+
+
+def period_kind(window: TimeWindow | None) -> str:
+    """The calendar unit a period is one of (a whole month, quarter or year, one day, seven days from a Monday), else
+    "period" (the span of the same length).
+
+    >>> period_kind(TimeWindow(start=date(2026, 7, 1), end=date(2026, 9, 30)))
+    'quarter'
+    """
+    if window is None or window.start is None or window.end is None:
+        return "period"
+    start, end = window.start, window.end
+    if start == end:
+        return "day"
+    if start.weekday() == 0 and (end - start).days == 6:
+        return "week"
+    if start.day == 1 and end == month_bounds(end.year, end.month)[1]:
+        months = (end.year - start.year) * 12 + end.month - start.month + 1
+        kind = {1: "month", 3: "quarter", 12: "year"}.get(months)
+        if kind == "quarter" and start.month % 3 != 1 or kind == "year" and start.month != 1:
+            return "period"
+        return kind or "period"
+    return "period"
+
+
+def compare_previous(p: Parse, unit: str | None, other: TimeRange | None) -> bool:
+    """A follow-up comparing the previous answer's period: with the same period one ``unit`` earlier ("and vs
+    last year?"), or with the one period this turn names ("compare that with Q2"); whether it did."""
+    prev = p.previous.time if p.previous is not None else None
+    if prev is None or prev.start is None or prev.end is None or p.previous.compare is not None:  # type: ignore[union-attr]
+        return False
+    period = TimeRange(start=prev.start, end=prev.end, label=prev.label or period_label(prev.start, prev.end),
+                       span=(0, 0))
+    if other is None:
+        if unit is None:
+            return False
+        start, end = shifted(prev.start, prev.end, unit)
+        other = TimeRange(start=start, end=end, label=period_label(start, end), span=(0, 0))
+    d = p.draft
+    d.notes = [n for n in d.notes if not n.startswith("No period was named")]
+    d.compare = None
+    if not _set_comparison(p, [period, other]):
+        return False
+    early, late = d.compare.ordered()  # type: ignore[union-attr]
+    d.time = TimeWindow(start=early.start, end=max(early.end, late.end), label=f"{period.label} and {other.label}")  # type: ignore[type-var]
+    d.groundings = [g for g in d.groundings if g.kind != "time"]
+    d.groundings.append(Grounding(kind="time", ref=d.time.label, phrase=other.label, source="rule, with the previous "
+                                  "question's period"))
+    p.ranges = [period, other]
+    return True
 
 
 def _set_comparison(p: Parse, ranges: list[TimeRange]) -> bool:

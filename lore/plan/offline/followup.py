@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 
 from lore.plan.catalog import FILLER, find_phrases, tokenize
+from lore.plan.offline.dates import compare_previous, period_kind
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Parse
 from lore.plan.offline.text import tokens_in
-from lore.plan.words import BUSINESS_STEMS, FUNCTION_WORDS
+from lore.plan.words import BUSINESS_STEMS, COMPARE_RE, FUNCTION_WORDS, RANKED_CHANGE_RE, RANKED_EITHER_RE
 from lore.retrieve.lexical import STOP_WORDS
 from lore.semantic.spec import METRIC_TIME
 from lore.types import Grounding, PlanOutcome
@@ -29,6 +30,10 @@ def detect_followup(p: Parse, env: Env) -> None:
     if p.previous is None or p.previous.rows_of is not None and not p.draft.metrics and p.draft.rows_of is None:
         return
     tokens, d = p.tokens, p.draft
+    if not d.metrics and (p.previous.compare is not None or p.previous.time is not None):
+        for pattern in (RANKED_CHANGE_RE, RANKED_EITHER_RE):  # "which one grew the most?": the previous answer's
+            for m in pattern.finditer(p.question):  # change, between its two periods or from the period before
+                p.use([i for i in tokens_in(tokens, m.span()) if i not in p.used], "compare")
     cue = bool(_FOLLOWUP_START.search(p.question)) and len(tokens) <= 12
     back = bool(_REFERS_BACK.search(p.question))
     if d.metrics or d.rows_of is not None:
@@ -66,7 +71,8 @@ def merge_followup(p: Parse, env: Env) -> None:
         d.rows_of = prev.rows_of
     facts = lex.facts_of([m for m in metrics if m in lex.layer.metrics]) or ([d.rows_of] if d.rows_of else [])
     dims: list[str] = []
-    new_dims = list(d.dimensions)
+    new_dims = [_previous_breakdown(x, prev.dimensions, facts, env) for x in d.dimensions]
+    d.dimensions = new_dims
     if new_dims and _INSTEAD.search(p.question):
         dims = new_dims
     else:
@@ -87,14 +93,23 @@ def merge_followup(p: Parse, env: Env) -> None:
     d.dimensions = dims
     d.inherited_filters = list(filters)
     d.filters = filters + d.filters
-    if d.time is None:
+    if p.latest_offset is not None and compare_previous(p, p.latest_offset, None):
+        pass  # "and vs last year?": the previous period against the same period a year earlier
+    elif d.compare is None and len(p.ranges) == 1 and COMPARE_RE.search(p.question) \
+            and compare_previous(p, None, p.ranges[0]):
+        pass  # "compare that with Q2 2026": the previous period against the one named
+    elif d.time is None:
         d.time = prev.time
+        if prev.compare is None and d.compare is None and (RANKED_CHANGE_RE.search(p.question)
+                                                           or RANKED_EITHER_RE.search(p.question)):
+            compare_previous(p, period_kind(prev.time), None)  # "which store grew the most?" after one period
     if not d.order_by and prev.order_by and (not new_dims or not _INSTEAD.search(p.question)):
         d.order_by = list(prev.order_by)
         d.limit = d.limit or prev.limit
     # a ranking on a metric this turn replaced ranks by the new one ("top 3 by units" -> "and by sales?")
     d.order_by = [o.model_copy(update={"ref": d.metrics[0]}) if o.ref in lex.layer.metrics and o.ref not in d.metrics
                   and d.metrics else o for o in d.order_by]
+    _keep_operation(p, new_metrics)
     d.groundings.insert(0, Grounding(kind="context", ref="previous question", phrase="previous question",
                                      source="previous turn"))
     live = d.metrics + d.dimensions + [f.describe() for f in d.filters] + ([d.time.label] if d.time else [])
@@ -103,6 +118,40 @@ def merge_followup(p: Parse, env: Env) -> None:
                 and not any(x.ref == g.ref for x in d.groundings):
             d.groundings.append(g.model_copy(update={"source": f"{g.source}, from the previous question"}))
     d.signals["followup"] = 1.0
+
+
+def _previous_breakdown(ref: str, previous: tuple[str, ...], facts: list[str], env: Env) -> str:
+    """A breakdown this turn names that the metrics cannot reach, read as the previous answer's breakdown whose name
+    holds its words ("which category dropped most?" after "units by product category": the product category)."""
+    lex = env.lex
+    if ref.startswith(METRIC_TIME) or lex.reachable(facts, ref):
+        return ref
+    words = set(lex.label(ref).lower().split())
+    same = [y for y in previous if not y.startswith(METRIC_TIME) and lex.reachable(facts, y)
+            and words <= set(lex.label(y).lower().split())]
+    return same[0] if len(same) == 1 else ref
+
+
+def _keep_operation(p: Parse, new_metrics: list[str]) -> None:
+    """A follow-up that asks for no operation keeps the previous one where it still applies ("only paid orders"
+    after a comparison compares paid orders; "which one grew the most?" ranks the comparison by its change)."""
+    d, prev = p.draft, p.previous
+    assert prev is not None
+    if d.compare or d.share or d.rank_within or d.per or d.running_total or d.threshold or d.rows_of:
+        return
+    if prev.compare is not None and not p.ranges and not any(x.startswith(METRIC_TIME) for x in d.dimensions):
+        d.compare, d.time = prev.compare, prev.time
+    elif prev.share is not None and all(x in d.dimensions for x in prev.share.within) and (
+            prev.share.whole is None or prev.share.whole in d.metrics):
+        d.share = prev.share
+    elif prev.rank_within and all(x in d.dimensions for x in prev.rank_within) and d.limit:
+        d.rank_within = list(prev.rank_within)
+    elif prev.per is not None and not new_metrics:
+        d.per = prev.per
+    elif prev.running_total and sum(x.startswith(METRIC_TIME) for x in d.dimensions) == 1:
+        d.running_total = True
+    elif prev.threshold is not None and not new_metrics:
+        d.threshold = prev.threshold
 
 
 def _the_ones(p: Parse, env: Env) -> None:

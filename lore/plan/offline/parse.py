@@ -117,6 +117,9 @@ class Parse:
     attached: list[tuple[TimeRange, list[str], list[int]]] = field(default_factory=list)
     #: the compared periods are one period and the same one a unit earlier ("YoY"): cut short alike by the data
     like_for_like: bool = False
+    #: an offset compared the latest period because the question named none ("and vs last year?"): its unit, so a
+    #: follow-up compares the previous answer's period instead
+    latest_offset: str | None = None
     #: ranges that turned out to be part of a name ("the Q3 2025 pricing test")
     name_ranges: list[TimeRange] = field(default_factory=list)
     grain_tokens: set[int] = field(default_factory=set)
