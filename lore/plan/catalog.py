@@ -23,6 +23,8 @@ ARTICLES = frozenset({"the", "a", "an", "of", "our", "my", "all", "their", "its"
 #: words dropped only where a phrase starts ("number of installs" = "installs", "total revenue" = "revenue"):
 #: after a noun they carry meaning ("order number" is an identifier, "order total" an amount)
 LEADING = frozenset({"total", "overall", "number", "amount", "count", "sum"})
+#: words that give a phrase a direction: reversed around them, it means something else
+_DIRECTED = frozenset({"by", "vs", "versus"})
 #: both (what the planners skip when they compare words)
 FILLER = ARTICLES | LEADING
 
@@ -307,7 +309,8 @@ def find_phrases(tokens: list[Token], entries: list[Entry] | PhraseIndex, *, tak
                 continue  # "were" is not WER, "us" is not a country code here
             if tuple(stems[j:j + n]) == e.phrase and idx[j + n - 1] - idx[j] <= n + 1:
                 candidates.append(PhraseMatch(e.ref, idx[j], idx[j + n - 1] + 1, e.weight, e.source, True))
-        if n >= 2 and not (set(e.phrase) & LEADING):  # "number of orders" is not a reordered "order number"
+        # "number of orders" is not a reordered "order number", nor "products by sales" a reordered "sales by product"
+        if n >= 2 and not (set(e.phrase) & LEADING) and not (set(e.phrase) & _DIRECTED):
             want = set(e.phrase)
             for j in range(len(stems)):
                 window = stems[j:j + n + 2]

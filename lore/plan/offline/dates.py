@@ -91,6 +91,10 @@ def read_time(p: Parse, env: Env) -> None:
         offset = OffsetMention(unit=ranges[0].period if ranges[0].period != "half" else "period", span=(0, 0))
         d.notes.append(f"Growth in {ranges[0].label} read as the change from the {offset.unit} before.")
     if offset is not None:
+        for other in tp.offsets[1:]:  # "last month vs the month before ... MoM": one comparison, said twice
+            grains = [g for g in grains if not (g.span[0] < other.span[1] and other.span[0] < g.span[1])]
+            if other.unit == offset.unit:
+                p.use(tokens_in(tokens, other.span), "time")
         ranges, grains = _offset_periods(p, env, offset, ranges, grains)
     p.ranges = ranges
     rng: TimeRange | None = ranges[0] if ranges else None

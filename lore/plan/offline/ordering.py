@@ -74,6 +74,26 @@ def read_order(p: Parse, env: Env) -> None:
         desc = not (least and hit is least) and "ascending" not in text.lower() and "from lowest" not in text.lower()
         d.order_by = [OrderBy(ref=FIRST_METRIC, descending=desc)]
         p.use(tokens_in(tokens, hit.span()), "order")
+        if hit is not ranked and _one_named(p, hit):
+            d.limit = 1  # "the best selling product", "fastest growing store": the one at the top
+            d.signals["superlative"] = 1.0
+
+
+def _one_named(p: Parse, hit: re.Match[str]) -> bool:
+    """A superlative that opens the question (or follows "the") and names a breakdown in the singular within a few
+    words ("the best selling product", "fastest growing menu item"): one row is asked for."""
+    tokens = p.tokens
+    words = sorted(tokens_in(tokens, hit.span()))
+    if not words:
+        return False
+    first, last = words[0], words[-1]
+    if first > 0 and tokens[first - 1].text.lower() not in ("the", "our", "my", "your"):
+        return False
+    for toks in p.dimension_tokens.values():
+        if toks and 0 < min(toks) - last <= 3:
+            noun = tokens[max(toks)].text.lower()
+            return not (noun.endswith("s") and not noun.endswith("ss") and noun != tokens[max(toks)].stem)
+    return False
 
 
 def finish_order(p: Parse, env: Env) -> None:
@@ -162,11 +182,38 @@ def order_by_change(p: Parse, env: Env) -> None:
 _GROUP_WORDS = frozenset({"each", "every", "per"})
 
 
+def _ranked_entity(p: Parse, env: Env) -> None:
+    """"the 2 biggest spenders per department (branches)": a top N whose one breakdown is its groups ranks the entity the
+    question names besides (a node's word no pass has read), one row each, within every group."""
+    d, lex, tokens = p.draft, env.lex, p.tokens
+    group = d.dimensions[0]
+    toks = p.dimension_tokens.get(group)
+    if not toks or min(toks) == 0 or tokens[min(toks) - 1].text.lower() not in _GROUP_WORDS:
+        return
+    facts = lex.facts_of(d.base_metrics())
+    free = [i for i in range(len(tokens)) if p.used.get(i) in (None, "context") and i not in p.reserved]
+    named = {lex.entity.get(n) for i in free for n in lex.node_words.get(tokens[i].stem, frozenset())}
+    named = {e for e in named if e is not None and e != group and lex.reachable(facts, e)}
+    if len(named) != 1:
+        return
+    entity = named.pop()
+    d.dimensions.insert(0, entity)
+    where = [i for i in free if entity.split(".")[0] in lex.node_words.get(tokens[i].stem, frozenset())]
+    p.use(where, "dimension")
+    p.dimension_tokens[entity] = tuple(where)
+    d.groundings.append(Grounding(kind="dimension", ref=entity, phrase=p.words(where[0], where[-1] + 1),
+                                  source="the entity ranked within each group", score=0.9))
+
+
 def rank_within_groups(p: Parse, env: Env) -> None:
     """"top 3 X in each Y", "the top 2 X per Y", "for each Y, the 3 biggest X": the ranking is taken within each
     Y (the top N of every group, ties kept), not over every X and Y pair."""
     d = p.draft
-    if d.rows_of is not None or len(d.dimensions) < 2 or d.share is not None or not d.metrics:
+    if d.rows_of is not None or d.share is not None or not d.metrics:
+        return
+    if len(d.dimensions) == 1 and d.limit is not None:
+        _ranked_entity(p, env)
+    if len(d.dimensions) < 2:
         return
     most, least = MOST_RE.search(p.question), LEAST_RE.search(p.question)
     if d.limit is None and not (most or least):

@@ -111,8 +111,13 @@ def _counted_entity(p: Parse, env: Env, averaged: bool) -> tuple[str, str | None
             return entity, m.ref, list(range(m.start, m.end))
     # a node's words after "per", an average asked ("average revenue per customer"; "cost per team" alone is a
     # breakdown by team)
+    rate_grain = _rate_grain(p) is not None
     for i, t in enumerate(tokens):
-        if not averaged or p.used.get(i) not in (None, "dimension") or not _introduced(p, i, averaged):
+        # ("hours per account per month": a rate at a grain over an entity known only by its key is per entity, not
+        # a breakdown by every key; "cost per team per month" stays a breakdown by team)
+        keyed = rate_grain and any(i in toks and ref in d.dimensions and (c := lex.catalog.column(ref)) is not None
+                                   and c.kind == "identifier" for ref, toks in p.dimension_tokens.items())
+        if not (averaged or keyed) or p.used.get(i) not in (None, "dimension") or not _introduced(p, i, True):
             continue
         nodes = {n for n in lex.node_words.get(t.stem, frozenset()) if (key := _key_of(env, n)) is not None
                  and lex.reachable(facts, key)}
