@@ -100,6 +100,13 @@ def _check(planner: Any, case: dict[str, Any]) -> None:
             assert (p.per.entity, p.per.grain) == (case["per"]["entity"], case["per"].get("grain")), p.per
     if "running_total" in case:
         assert p.running_total == case["running_total"], p
+    if "threshold" in case:  # "entity metric op value" of a count of entities past a threshold; null: none
+        if case["threshold"] is None:
+            assert p.threshold is None, p.threshold
+        else:
+            assert p.threshold is not None, p
+            t = p.threshold
+            assert f"{t.entity} {t.metric} {t.op} {t.value:g}" == case["threshold"], t
     if "capped" in case:
         assert ("coverage_cap" in out.signals) == case["capped"], out.signals
 

@@ -10,7 +10,7 @@ from lore.plan.offline.breakdowns import _value_with_its_attribute, wants_rows
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Mention, Parse
 from lore.plan.offline.qualified import qualified_matches
-from lore.plan.offline.rates import entity_counted_by, set_threshold
+from lore.plan.offline.rates import THRESHOLD_AT_START_RE, entity_counted_by, set_threshold
 from lore.plan.offline.text import Spans, mask, tokens_in
 from lore.plan.words import (BUSINESS_STEMS, CONDITION_RE, COUNT_CUE_RE, CREATIVE_RE, FUNCTION_WORDS, INTENT_WORDS,
                              NEGATION_RE, NUMBER_ALT)
@@ -245,6 +245,30 @@ TIMES_RE = re.compile(r"^\s+(?:only\s+|just\s+|exactly\s+|at\s+least\s+|more\s+t
                       r"less\s+than\s+)?(?:once|twice|thrice|(?:\d+|" + NUMBER_ALT + r")\s+times)\b(?!\s+(?:a|an|per|every|each)\b)", re.I)
 
 
+def _ratio_threshold(p: Parse, env: Env) -> bool:
+    """"how many customers spent over $1,000": a ratio per entity ("revenue per customer", a total over a count of
+    distinct customers) followed by a threshold counts the entities whose own total passes it."""
+    d, lex = p.draft, env.lex
+    if len(d.metrics) != 1 or not COUNT_CUE_RE.search(p.question):
+        return False
+    m = next((x for x in p.metric_matches if x.ref == d.metrics[0]), None)
+    metric = lex.layer.metrics.get(d.metrics[0])
+    if m is None or metric is None or not metric.is_derived or metric.expr.count("/") != 1:
+        return False
+    numerator, denominator = (part.strip(" ()") for part in metric.expr.split("/"))
+    entity = entity_counted_by(env, denominator)
+    after = p.question[p.tokens[m.end - 1].end:]
+    hit = THRESHOLD_AT_START_RE.match(after)
+    if entity is None or numerator not in lex.layer.metrics or hit is None:
+        return False
+    start = p.tokens[m.end - 1].end
+    said = tokens_in(p.tokens, (start + hit.start(), start + hit.end()))
+    if not set_threshold(p, env, entity, numerator, hit.group(0), said):
+        return False
+    p.use(range(m.start, m.end), "metric")
+    return True
+
+
 def metric_conditions(p: Parse, env: Env) -> None:
     """A second metric named as a condition on the rows of the first ("how many orders had no items", "customers
     with more than 3 orders") is no second measure. "At least one" is answered when a governed metric counts
@@ -280,6 +304,8 @@ def metric_conditions(p: Parse, env: Env) -> None:
                         f"{lex.metric_label(d.metrics[0])} itself.",
                 suggestions=tuple(d.metrics[:2]), signals={"metric_match": 0.0}))
             return
+    if _ratio_threshold(p, env):
+        return
     if len(d.metrics) < 2:
         return
     first = lex.layer.metrics.get(d.metrics[0])

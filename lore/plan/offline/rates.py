@@ -161,7 +161,18 @@ def entity_counted_by(env: Env, name: str) -> str | None:
     if not isinstance(col, exp.Column):
         return None
     keyed = [n.name for n in env.lex.layer.nodes.values() if tuple(n.primary_key) == (col.name,)]
-    return f"{keyed[0]}.{col.name}" if len(keyed) == 1 else None
+    if len(keyed) == 1:
+        return f"{keyed[0]}.{col.name}"
+    # the source's many-to-one link on that column names the entity ("orders.customer = customers.id")
+    source = env.lex.layer.nodes.get(m.source or "")
+    for link in source.links if source is not None and not keyed else ():
+        target = env.lex.layer.nodes.get(link.to)
+        if link.cardinality != "many_to_one" or link.role or target is None or len(target.primary_key) != 1:
+            continue
+        sides = {x.strip().lower() for x in link.on.split("=")}
+        if sides == {f"{source.name}.{col.name}".lower(), f"{target.name}.{target.primary_key[0]}".lower()}:
+            return f"{target.name}.{target.primary_key[0]}"
+    return None
 
 
 def _key_of(env: Env, node: str) -> str | None:
@@ -230,6 +241,8 @@ _THRESHOLD_RE = re.compile(
     r"fewer\s+than|less\s+than|under|below|at\s+most|no\s+more\s+than|up\s+to|exactly|only)\s+\$?\s*"
     r"(?P<n>\d[\d,]*(?:\.\d+)?|once|twice|thrice|" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True)) + r")"
     r"(?:\s*(?P<k>k|thousand|m|million)\b)?", re.I)
+#: a threshold right where a phrase ends ("spent| over $1,000")
+THRESHOLD_AT_START_RE = re.compile(r"\s*" + _THRESHOLD_RE.pattern, re.I)
 _OPS = {"more than": ">", "over": ">", "above": ">", "greater than": ">", "in excess of": ">", "at least": ">=",
         "no fewer than": ">=", "no less than": ">=", "fewer than": "<", "less than": "<", "under": "<", "below": "<",
         "at most": "<=", "no more than": "<=", "up to": "<=", "exactly": "=", "only": "="}
