@@ -10,7 +10,7 @@ from lore.plan.offline.breakdowns import _value_with_its_attribute, wants_rows
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Mention, Parse
 from lore.plan.offline.qualified import qualified_matches
-from lore.plan.offline.rates import THRESHOLD_AT_START_RE, entity_counted_by, set_threshold
+from lore.plan.offline.rates import THRESHOLD_AT_START_RE, entity_counted_by, node_threshold, set_threshold
 from lore.plan.offline.text import Spans, mask, tokens_in
 from lore.plan.words import (BUSINESS_STEMS, CONDITION_RE, COUNT_CUE_RE, CREATIVE_RE, FUNCTION_WORDS, INTENT_WORDS,
                              NEGATION_RE, NUMBER_ALT)
@@ -304,7 +304,7 @@ def metric_conditions(p: Parse, env: Env) -> None:
                         f"{lex.metric_label(d.metrics[0])} itself.",
                 suggestions=tuple(d.metrics[:2]), signals={"metric_match": 0.0}))
             return
-    if _ratio_threshold(p, env):
+    if _ratio_threshold(p, env) or node_threshold(p, env):
         return
     if len(d.metrics) < 2:
         return

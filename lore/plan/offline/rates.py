@@ -19,13 +19,14 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
+from lore.plan.catalog import ARTICLES
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Parse
 from lore.plan.offline.text import tokens_in
 from lore.plan.timeparse import TimeRange, default_grain
 from lore.semantic.compile import not_additive
 from lore.semantic.spec import METRIC_TIME
-from lore.plan.words import NUMBER_WORDS
+from lore.plan.words import COUNT_CUE_RE, NUMBER_WORDS
 from lore.types import Grounding, PerEntity, PlanOutcome, Threshold
 
 #: an average asked in words
@@ -265,6 +266,40 @@ def read_threshold(text: str) -> tuple[str, float] | None:
         value = float(NUMBER_WORDS[raw]) if raw in NUMBER_WORDS else float(raw)
     value *= {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6}.get((m["k"] or "").lower(), 1.0)
     return _OPS[" ".join(m["op"].lower().split())], value
+
+
+def node_threshold(p: Parse, env: Env) -> bool:
+    """"how many drivers logged over 10 hours of driving", "how many stores sold more than 500 items": a count of
+    an entity named by its node's word, then a threshold on the one metric, counts the entities past it."""
+    d, lex, tokens = p.draft, env.lex, p.tokens
+    cue = COUNT_CUE_RE.search(p.question)
+    if len(d.metrics) != 1 or cue is None:
+        return False
+    m = next((x for x in p.metric_matches if x.ref == d.metrics[0]), None)
+    after = [i for i in sorted(tokens_in(tokens, (cue.end(), len(p.question)))) if tokens[i].stem not in ARTICLES]
+    if m is None or not after or after[0] >= m.start:
+        return False
+    noun = after[0]
+    nodes = {n for n in lex.node_words.get(tokens[noun].stem, frozenset())
+             if (key := _key_of(env, n)) is not None and lex.reachable(lex.facts_of(d.metrics), key)}
+    if len(nodes) > 1:  # "stores": the stores, not the facts named after them (store visits, store orders)
+        nodes = {n for n in nodes if lex.layer.nodes[n].kind == "dimension"}
+    if len(nodes) != 1 or p.used.get(noun) not in (None, "context"):
+        return False
+    entity = _key_of(env, nodes.pop())
+    before = p.question[tokens[noun].end:tokens[m.start].start]
+    hit = next((h for h in _THRESHOLD_RE.finditer(before) if not before[h.end():].strip()), None)
+    offset = tokens[noun].end
+    if hit is None:  # the threshold after the metric's words ("spent over $1,000")
+        offset = tokens[m.end - 1].end
+        hit = THRESHOLD_AT_START_RE.match(p.question[offset:])
+    if hit is None or entity is None:
+        return False
+    said = tokens_in(tokens, (offset + hit.start(), offset + hit.end()))
+    if not set_threshold(p, env, entity, d.metrics[0], hit.group(0), said):
+        return False
+    p.use([noun], "dimension")
+    return True
 
 
 def set_threshold(p: Parse, env: Env, entity: str, metric: str, condition: str, tokens: set[int]) -> bool:
