@@ -23,6 +23,8 @@ ARTICLES = frozenset({"the", "a", "an", "of", "our", "my", "all", "their", "its"
 #: words dropped only where a phrase starts ("number of installs" = "installs", "total revenue" = "revenue"):
 #: after a noun they carry meaning ("order number" is an identifier, "order total" an amount)
 LEADING = frozenset({"total", "overall", "number", "amount", "count", "sum"})
+#: words that link a phrase to the next: a reordered match may not start or end on one
+_LINKING = frozenset({"per", "by", "of", "for"})
 #: words that give a phrase a direction: reversed around them, it means something else
 _DIRECTED = frozenset({"by", "vs", "versus"})
 #: both (what the planners skip when they compare words)
@@ -318,6 +320,8 @@ def find_phrases(tokens: list[Token], entries: list[Entry] | PhraseIndex, *, tak
                     k = j + max(window.index(w) for w in want)
                     if not set(stems[j:k + 1]) <= want:
                         continue  # a reordering may not swallow other words
+                    if stems[k] in _LINKING or stems[j] in _LINKING:
+                        continue  # nor end on a word that links to what follows ("customer spend per | month")
                     if any(tokens[x + 1].start - tokens[x].end > 1 for x in range(idx[j], idx[k])):
                         continue  # nor reach across punctuation ("stores, all time")
                     candidates.append(PhraseMatch(e.ref, idx[j], idx[k] + 1, e.weight * 0.85, e.source, False))

@@ -538,6 +538,24 @@ def _b_month_alone(m: re.Match[str], today: date) -> _Atom | None:
     return atom._replace(weak=not accepted) if atom else None
 
 
+def _b_in_relative_year(m: re.Match[str], today: date) -> _Atom | None:
+    """"July this year", "Q2 of last year", "H1 this year": the period in this year or the one before.
+
+    >>> _b_in_relative_year(_p(r"(?P<mon>july) (?P<rel>last) year(?P<q>)(?P<h>)").search("july last year"),
+    ...                     date(2020, 8, 31)).label
+    'July 2019'
+    """
+    year = today.year - (0 if m["rel"].lower() == "this" else 1)
+    span = _span(m)
+    if m["mon"]:
+        atom = _month_atom(year, _month_number(m["mon"]), span)
+    elif m["q"]:
+        atom = _quarter_atom(year, int(m["q"]), span)
+    else:
+        atom = _half_atom(year, int(m["h"]), span)
+    return atom._replace(relative=True)
+
+
 def _b_quarter_year(m: re.Match[str], today: date) -> _Atom | None:
     q = int(m["q"]) if m["q"] else _ORDINALS.get(m["ord"].lower(), 4)
     return _quarter_atom(_year_value(m["year"]), q, _span(m))
@@ -718,6 +736,9 @@ _ATOMS: tuple[tuple[re.Pattern[str], _Builder], ...] = (
     (_p(rf"\b(?:the\s+)?(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<mon>{_MONTH})"), _b_day_month),
     # March 2026, Mar '26, March of 2026
     (_p(rf"\b(?P<mon>{_MONTH})(?:\.?\s*[,/-]?\s*|\s+of\s+)(?P<year>{_Y})(?P<m>)"), _b_month_year),
+    # March this year, July of last year, Q2 last year, H1 this year: the period in the year named relatively
+    (_p(rf"\b(?:(?P<mon>{_MONTH})|q(?P<q>[1-4])|h(?P<h>[12]))\.?\s+(?:of\s+)?(?P<rel>this|last|previous|prior)\s+year\b"),
+     _b_in_relative_year),
     # March, last March, this May
     (_p(rf"\b(?:(?P<pre>last|past|previous|prior|this)\s+)?(?P<mon>{_MONTH})(?![\w/-])"), _b_month_alone),
     # the first month of 2026
@@ -853,7 +874,8 @@ _COMPARE = _p(r"\b(?:compare|compared|comparing|comparison|versus|vs)\b")
 _CHANGE = _p(r"\b(?:chang(?:e|es|ed|ing)|chnag(?:e|ed)|chagn(?:e|ed)|grow(?:s|n|ing|th)?|grew|increas(?:e|es|ed|ing)|decreas(?:e|es|ed|ing)|"
              r"declin(?:e|es|ed|ing)|drop(?:s|ped|ping)?|f[ae]ll(?:s|en|ing)?|ris(?:e|es|en|ing)|rose|jump(?:s|ed)?|"
              r"shift(?:s|ed)?|mov(?:e|es|ed)|went|gone|go|goes|differ(?:s|ence|ent)?|delta|compar(?:e|ed|ing|ison)|"
-             r"evolv(?:e|ed)|shr[iau]nk(?:s|ing)?|gain(?:s|ed)?|los[et]|lost|improv(?:e|ed)|worsen(?:ed)?)\b")
+             r"evolv(?:e|ed)|shr[iau]nk(?:s|ing)?|gain(?:s|ed)?|los[et]|lost|improv(?:e|ed)|worsen(?:ed)?|"
+             r"perform(?:s|ed|ing|ance)?|far(?:e|es|ed|ing)|stack(?:s|ed)?\s+up|do(?=\s+(?:from|between)\b))\b")
 _EDGE = r"(?:(?:the\s+)?(?P<edge>start|beginning|end)\s+of\s+)?(?:the\s+)?$"
 _OPEN = (
     ("since", _p(rf"\b(?:since|starting(?:\s+(?:from|in|on|with))?|beginning(?:\s+(?:in|on|with))?|on\s+or\s+after)\s+{_EDGE}")),
@@ -1056,7 +1078,7 @@ _OFFSETS = (
     re.compile(r"\b(?:(?P<m>MoM|MOM)|(?P<w>WoW|WOW)|(?P<d>DoD))\b"),
     _p(r"\b(?:(?P<m>mom)|(?P<w>wow))(?=\s+(?:growth|change|increase|decrease|decline|%|percent))"),
     # the same quarter a year earlier, the same period last year, the equivalent days of the prior year
-    _p(rf"\b(?:(?:vs\.?|versus|compared\s+(?:with|to)|against|than|with|to)\s+)?(?:the\s+)?(?:same|equivalent|corresponding|comparable|matching)\s+(?:(?:period|time|span|stretch|dates?|days?|"
+    _p(rf"\b(?:(?:vs\.?|versus|compared\s+(?:with|to)|against|than|with|to)\s+)?(?:the\s+)?(?:same|equivalent|corresponding|comparable|matching)\s+(?:(?:period|time|span|stretch|dates?|days?|point|stage|"
        rf"weeks?|months?|quarters?|half|years?)\s+)?(?:(?:of|in|from|during)\s+)?(?:the\s+)?{_BACK}"),
     # vs last year, compared with the previous quarter, than a year ago, against the prior period
     _p(rf"\b(?:vs\.?|versus|compared\s+(?:with|to)|comparing\s+(?:with|to)|against|than|relative\s+to|from)\s+(?:the\s+)?"

@@ -206,8 +206,8 @@ _SUPERLATIVE = (r"(?:most|least|highest|lowest|largest|smallest|biggest|greatest
 _MOVE = (r"(?:(?:go|goes|went|gone|going)\s+(?:up|down)|grow(?:s|n|ing|th)?|grew|increas(?:e|es|ed|ing)|gain(?:s|ed|ing)?|ris(?:e|es|en|ing)|rose|jump(?:s|ed)?|"
          r"climb(?:s|ed)?|declin(?:e|es|ed|ing)|decreas(?:e|es|ed|ing)|drop(?:s|ped|ping)?|f[ae]ll(?:s|en|ing)?|"
          r"shr[iau]nk(?:s|ing)?|lose|loses|losing|lost|slump(?:s|ed)?)")
-RANKED_CHANGE_RE = re.compile(rf"\b{_SUPERLATIVE}(?:\W+\w+){{0,2}}?\W+{_MOVE}\b|\b{_MOVE}(?:\W+\w+){{0,2}}?\W+{_SUPERLATIVE}\b|"
-                              rf"\b(?:by|on)\s+(?:the\s+)?(?:{_SUPERLATIVE}\s+)?{_MOVE}\b", re.I)
+RANKED_CHANGE_RE = re.compile(rf"\b{_SUPERLATIVE}(?:\W+\w+){{0,3}}?\W+{_MOVE}\b|\b{_MOVE}(?:\W+\w+){{0,3}}?\W+{_SUPERLATIVE}\b|"
+                              rf"\b(?:by|on)\s+(?:the\s+)?(?:%\s*|percent(?:age)?\s+|relative\s+)?(?:{_SUPERLATIVE}\s+)?{_MOVE}\b", re.I)
 #: one change named in the singular ("the biggest drop", "the largest increase"): the one row at the top
 ONE_CHANGE_RE = re.compile(rf"\b{_SUPERLATIVE}\s+(?:single\s+)?(?:drop|increase|decrease|decline|gain|rise|fall|jump|dip|"
                            rf"change|swing|grower|gainer|loser|faller)\b(?!\s+(?:in|of)\s+each)", re.I)

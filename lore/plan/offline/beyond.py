@@ -19,7 +19,7 @@ CAUSE_RE = re.compile(r"\b(?:why|how\s+come|what\s+(?:caused|causes|drove|drives
 #: a question about the future
 FORECAST_RE = re.compile(r"\b(?:forecast\w*|predict\w*|projected|projections?|extrapolat\w*|next\s+(?:day|week|month|quarter|"
                          r"year|\d+\s+(?:days|weeks|months|quarters|years))(?!['\u2019]s)|will\s+(?!you\b|u\b)(?:\w+\s+){0,5}?(?:be|reach|hit|"
-                         r"grow|fall|drop|look|end\s+up|have|get|make|sell|earn|cost|generate|need)|going\s+to\s+(?:be|reach|hit)|expected\s+to\s+(?:be|reach|hit|grow))\b",
+                         r"grow|fall|drop|look|end\s+up|have|get|make|sell|earn|cost|generate|need)|going\s+to\s+(?:be|reach|hit|look|cost|end\s+up|come\s+in|land|grow|fall|drop)|expected\s+to\s+(?:be|reach|hit|grow))\b",
                          re.I)
 #: a statistical test
 TEST_RE = re.compile(r"\b(?:statistically|significance|p[\s-]?values?|t[\s-]tests?|chi[\s-]squared?|confidence\s+"

@@ -34,6 +34,8 @@ def correct_spelling(p: Parse, env: Env) -> None:
     for t in p.tokens:
         word = t.text.lower()
         short = _abbreviated(word, t.stem, vocab, known) if 3 <= len(word) <= 4 else None
+        if short is None and len(word) == 5 and word.endswith("s") and not word.endswith("ss"):
+            short = _abbreviated(word[:-1], word[:-1], vocab, known)  # "custs": customers, abbreviated
         if short is not None:  # "rev by store": the one longer word of the layer it starts
             p.draft.notes.append(f"Read “{t.text}” as short for “{env.lex.surface.get(short, short)}”.")
             p.draft.signals["spelling"] = 0.85
@@ -236,6 +238,8 @@ def attach_dates(p: Parse, env: Env) -> None:
                 p.ranges.append(r)
                 d.groundings.append(Grounding(kind="time", ref=r.label, phrase=p.question[r.span[0]:r.span[1]].strip(),
                                               source="rule"))
+            elif p.latest_offset is not None and r.start is not None and r.end is not None:
+                _offset_from(p, r, p.latest_offset)  # "order count last month MoM": that month and the one before
             elif r not in p.ranges:
                 _compare_with(p, r)  # "items per order, 2019 vs 2020": both years, side by side
             continue
@@ -247,6 +251,26 @@ def attach_dates(p: Parse, env: Env) -> None:
         d.filters.append(f)
         d.groundings.append(Grounding(kind="filter", ref=f.describe(), phrase=p.question[r.span[0]:r.span[1]].strip(),
                                       source=f"a date of {lex.label(ref)}"))
+
+
+def _offset_from(p: Parse, r: TimeRange, unit: str) -> None:
+    """An offset read before its period (the period named after a date's words): compare that period, not the
+    latest one, with the same period one ``unit`` earlier."""
+    d = p.draft
+    if unit == "period" and r.period is not None:
+        unit = r.period
+    start, end = shifted(r.start, r.end, unit)  # type: ignore[arg-type]
+    earlier = TimeRange(start=start, end=end, label=period_label(start, end), span=r.span, relative=r.relative,
+                        period=r.period)
+    d.notes = [n for n in d.notes if not n.startswith("No period was named") and not n.startswith("Compared ")]
+    d.compare = None
+    p.latest_offset = None
+    if _set_comparison(p, [r, earlier]):
+        d.time = TimeWindow(start=start, end=r.end, label=f"{r.label} and {earlier.label}")
+        d.groundings = [g for g in d.groundings if g.kind != "time"]
+        d.groundings.append(Grounding(kind="time", ref=d.time.label, phrase=p.question[r.span[0]:r.span[1]].strip(),
+                                      source="rule"))
+        p.ranges = [r, earlier]
 
 
 def _compare_with(p: Parse, r: TimeRange) -> None:

@@ -141,8 +141,9 @@ def order_by_change(p: Parse, env: Env) -> None:
     if not d.order_by or d.order_by[0].ref not in d.metrics or d.rows_of is not None:
         return
     named = {i for i, why in p.used.items() if why in ("metric", "dimension", "filter", "value")}
+    # ("the biggest loss ratio" names a metric; "grew installs the fastest" only holds one)
     ranked = [m for pattern in (RANKED_CHANGE_RE, RANKED_EITHER_RE) for m in pattern.finditer(p.question)
-              if not tokens_in(tokens, m.span()) & named]  # ("the biggest loss ratio" names a metric)
+              if not {min(tokens_in(tokens, m.span())), max(tokens_in(tokens, m.span()))} & named]
     if not ranked:
         return
     words = set().union(*(tokens_in(tokens, m.span()) for m in ranked))
@@ -192,14 +193,17 @@ def _ranked_entity(p: Parse, env: Env) -> None:
         return
     facts = lex.facts_of(d.base_metrics())
     free = [i for i in range(len(tokens)) if p.used.get(i) in (None, "context") and i not in p.reserved]
-    named = {lex.entity.get(n) for i in free for n in lex.node_words.get(tokens[i].stem, frozenset())}
+    # ("the 3 most ordered dishes at each branch": the entity's word inside a reordered metric phrase)
+    free += [i for m in p.metric_matches if not m.exact and m.ref in d.metrics for i in range(m.start, m.end)]
+    named = {lex.entity.get(n) for i in free for n in lex.node_words.get(tokens[i].stem, frozenset())
+             if lex.layer.nodes[n].kind == "dimension" or i not in p.used}
     named = {e for e in named if e is not None and e != group and lex.reachable(facts, e)}
     if len(named) != 1:
         return
     entity = named.pop()
     d.dimensions.insert(0, entity)
     where = [i for i in free if entity.split(".")[0] in lex.node_words.get(tokens[i].stem, frozenset())]
-    p.use(where, "dimension")
+    p.use([i for i in where if i not in p.used or p.used[i] == "context"], "dimension")
     p.dimension_tokens[entity] = tuple(where)
     d.groundings.append(Grounding(kind="dimension", ref=entity, phrase=p.words(where[0], where[-1] + 1),
                                   source="the entity ranked within each group", score=0.9))
@@ -213,6 +217,13 @@ def rank_within_groups(p: Parse, env: Env) -> None:
         return
     if len(d.dimensions) == 1 and d.limit is not None:
         _ranked_entity(p, env)
+    if len(d.dimensions) == 1 and d.dimensions[0].startswith(METRIC_TIME) and d.order_by \
+            and any(i > 0 and p.tokens[i - 1].text.lower() in _GROUP_WORDS for i in p.grain_tokens):
+        # "the most popular drink each month" with no drink read: the best month is no answer to it
+        d.signals["coverage_cap"] = min(d.signals.get("coverage_cap", 1.0), 0.45)
+        d.notes.append("I found nothing to rank within each period, so this ranks the periods themselves: name "
+                       "what to rank (for example “top 3 products each month”).")
+        return
     if len(d.dimensions) < 2:
         return
     most, least = MOST_RE.search(p.question), LEAST_RE.search(p.question)

@@ -78,10 +78,35 @@ def per_entity_rate(p: Parse, env: Env) -> None:
                       f"a {_singular(what)} with none is not counted") + ").")
 
 
+#: words naming one entity as a sentence's subject ("a customer", "each account", "the typical player")
+_ONE_OF = frozenset({"a", "an", "each", "every", "typical", "average"})
+
+
 def _ratio_is_per_entity(p: Parse, env: Env) -> None:
     """A defined ratio over a count of entities ("sales per paying customer") is per that entity already: a
-    breakdown by the same entity read from "per paying ..." is the ratio's denominator, not rows."""
+    breakdown by the same entity read from "per paying ..." is the ratio's denominator, not rows. Averaged at a
+    grain of its own ("on average, how much does a customer spend per month"), it is the numerator per entity and
+    grain: every entity's value in each bucket, averaged."""
     d, lex = p.draft, env.lex
+    grain = _rate_grain(p)
+    metric = lex.layer.metrics.get(d.metrics[0]) if len(d.metrics) == 1 else None
+    match = next((m for m in p.metric_matches if metric is not None and m.ref == metric.name), None)
+    # "how much does a customer spend per month": one entity as the subject, at a grain of its own (not "spend
+    # per customer per month", the ratio by month)
+    subject = match is not None and match.start > 0 and p.tokens[match.start - 1].text.lower() in _ONE_OF
+    if grain is not None and subject and AVERAGE_RE.search(p.question) and metric is not None and metric.is_derived \
+            and metric.expr.count("/") == 1:
+        numerator, denominator = (x.strip(" ()") for x in metric.expr.split("/"))
+        entity = entity_counted_by(env, denominator)
+        if entity is not None and numerator in lex.layer.metrics:
+            d.metrics = [numerator]
+            d.dimensions = [x for x in d.dimensions if x != f"{METRIC_TIME}:{grain}"]
+            d.groundings = [g for g in d.groundings if not (g.kind == "grain" and g.ref == f"{METRIC_TIME}:{grain}")]
+            d.per = PerEntity(entity=entity, grain=grain)
+            d.notes.append(f"{lex.metric_label(metric.name)[:1].upper()}{lex.metric_label(metric.name)[1:]} per "
+                           f"{grain}: the {lex.metric_label(numerator)} of each {_singular(lex.label(entity))} in "
+                           f"each {grain} it has any, then the average over them.")
+            return
     counted = set()
     for name in d.metrics:
         m = lex.layer.metrics.get(name)
