@@ -871,7 +871,7 @@ _FROM = _p(r"\b(?:from|since|starting(?:\s+(?:from|in|on|with))?)\s+(?:the\s+)?$
 _LIST_GAP = _p(r"\s*(?:,\s*(?:and\s+|or\s+)?|and\s+|or\s+|&\s*)")
 _COMPARE = _p(r"\b(?:compare|compared|comparing|comparison|versus|vs)\b")
 #: words that make "from X to Y" a change between two periods ("grew from 2025 to 2026"), not one range
-_CHANGE = _p(r"\b(?:chang(?:e|es|ed|ing)|chnag(?:e|ed)|chagn(?:e|ed)|grow(?:s|n|ing|th)?|grew|increas(?:e|es|ed|ing)|decreas(?:e|es|ed|ing)|"
+_CHANGE = _p(r"\b(?:chang(?:e|es|ed|ing)|grow(?:s|n|ing|th)?|grew|increas(?:e|es|ed|ing)|decreas(?:e|es|ed|ing)|"
              r"declin(?:e|es|ed|ing)|drop(?:s|ped|ping)?|f[ae]ll(?:s|en|ing)?|ris(?:e|es|en|ing)|rose|jump(?:s|ed)?|"
              r"shift(?:s|ed)?|mov(?:e|es|ed)|went|gone|go|goes|differ(?:s|ence|ent)?|delta|compar(?:e|ed|ing|ison)|"
              r"evolv(?:e|ed)|shr[iau]nk(?:s|ing)?|gain(?:s|ed)?|los[et]|lost|improv(?:e|ed)|worsen(?:ed)?|"

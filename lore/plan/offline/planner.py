@@ -47,7 +47,7 @@ from lore.plan.offline.ordering import finish_order, order_by_change, rank_withi
 from lore.plan.offline.parse import Parse
 from lore.plan.offline.request import check_request
 from lore.plan.offline.shares import share_of_total
-from lore.plan.offline.text import normalise
+from lore.plan.offline.text import normalise, operation_typos
 from lore.plan.offline.values import accept_values, find_values, read_booleans
 from lore.types import PlanOutcome, QueryPlan, RetrievalResult
 
@@ -129,6 +129,10 @@ class OfflinePlanner:
         """Run the passes on ``question`` (up to and including ``until``) and return the parse, for tests and
         ``--explain``."""
         p = Parse(question=normalise(question), today=self.env.today, previous=previous)
+        p.question, fixed = operation_typos(p.question, self.env.lex.catalog.vocabulary)
+        for wrong, right in fixed:
+            p.draft.notes.append(f"Read “{wrong}” as a misspelling of “{right}”.")
+            p.draft.signals["spelling"] = 0.85
         p.tokens = tokenize(p.question)
         for step in PASSES:
             step(p, self.env)

@@ -309,9 +309,13 @@ def node_threshold(p: Parse, env: Env) -> bool:
              if (key := _key_of(env, n)) is not None and lex.reachable(lex.facts_of(d.metrics), key)}
     if len(nodes) > 1:  # "stores": the stores, not the facts named after them (store visits, store orders)
         nodes = {n for n in nodes if lex.layer.nodes[n].kind == "dimension"}
-    if len(nodes) != 1 or p.used.get(noun) not in (None, "context"):
+    # or a word of a metric counting the entity ("how many subscribers", where "active subscribers" counts accounts)
+    counted = {e for name, words in lex.own_words.items() if tokens[noun].stem in words
+               and (e := entity_counted_by(env, name)) is not None and lex.reachable(lex.facts_of(d.metrics), e)}
+    keys = {_key_of(env, n) for n in nodes} if nodes else counted
+    if len(keys) != 1 or p.used.get(noun) not in (None, "context"):
         return False
-    entity = _key_of(env, nodes.pop())
+    entity = keys.pop()
     before = p.question[tokens[noun].end:tokens[m.start].start]
     hit = next((h for h in _THRESHOLD_RE.finditer(before) if not before[h.end():].strip()), None)
     offset = tokens[noun].end

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import bisect
+import difflib
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 
 from lore.plan.catalog import Token
+from lore.retrieve.lexical import stem
 
 #: the most of a question the planner reads: the default question limit (longer ones are refused before planning,
 #: Settings.max_question_chars); every pass is linear in it
@@ -30,6 +32,56 @@ def normalise(question: str) -> str:
     text = " ".join(text.split())
     text = _TIME_ABBREVIATIONS.sub(lambda m: _TIME_WORDS[m.group(1).lower()], text)
     return text[:MAX_QUESTION_CHARS]
+
+
+#: the words of the analysis operations a misspelling of which is read as meant (the layer's words are corrected
+#: by the spelling pass; these are no layer's)
+OPERATION_WORDS: tuple[str, ...] = ("cumulative", "cumulatively", "percentage", "percentages", "proportion",
+                                    "comparison", "compared", "versus", "average", "running", "growth", "increase",
+                                    "decrease", "decline", "quarterly", "monthly", "weekly", "yearly", "change",
+                                    "changed", "changes")
+_WORD = re.compile(r"[A-Za-z]{6,}")
+
+
+def operation_typos(text: str, vocabulary: frozenset[str] | set[str] = frozenset()) -> tuple[str, list[tuple[str, str]]]:
+    """``text`` with misspelt operation words corrected ("cumulitive" -> "cumulative"), and what was corrected; a
+    word of the layer's ``vocabulary`` (stems) is left alone.
+
+    >>> operation_typos("cumulitive cost by week")
+    ('cumulative cost by week', [('cumulitive', 'cumulative')])
+    """
+    fixed: list[tuple[str, str]] = []
+
+    def fix(m: re.Match[str]) -> str:
+        word = m.group(0)
+        low = word.lower()
+        if low in vocabulary or stem(low) in vocabulary or any(
+                low.startswith(w) or w.startswith(low) for w in OPERATION_WORDS):
+            return word  # a word of the layer, or an operation word's own form ("quarter", "averages")
+        close = difflib.get_close_matches(low, OPERATION_WORDS, n=1, cutoff=0.85) or [
+            w for w in OPERATION_WORDS if _one_edit(low, w)][:1]
+        if not close:
+            return word
+        fixed.append((word, close[0]))
+        return close[0]
+
+    return _WORD.sub(fix, text), fixed
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Whether ``a`` is ``b`` with one letter changed, added, dropped or two neighbours swapped.
+
+    >>> _one_edit("chnage", "change"), _one_edit("leverage", "average")
+    (True, False)
+    """
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]]
+                                  and a[diff[1]] == b[diff[0]])
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
 
 
 def tokens_in(tokens: list[Token], span: tuple[int, int]) -> set[int]:
