@@ -291,7 +291,14 @@ def data_bounds(p: Parse, env: Env) -> None:
         return
     start, end = d.time.start, d.time.end
     runs = f"the data runs from {first:%-d %B %Y} to {last:%-d %B %Y}"
-    if (end is not None and end < first) or (start is not None and start > last):
+    if start is not None and start > last:  # past the data: no number answers it, the latest data might
+        label = env.lex.metric_label(d.metrics[0]) if d.metrics and d.metrics[0] in env.lex.layer.metrics else None
+        latest = f" The closest I can answer is the latest period with data: for example “{label} in {last:%B %Y}”." \
+            if label else ""
+        p.settle(PlanOutcome(status="clarify", message=f"There is no data for {d.time.label} yet: {runs}.{latest}",
+                             suggestions=tuple(d.metrics[:1]), signals={"no_data": 1.0, "intent": 0.0}))
+        return
+    if end is not None and end < first:
         d.notes.append(f"There is no data for {d.time.label}: {runs}.")
         d.signals["no_data"] = 1.0
     elif start is not None and start < first:
