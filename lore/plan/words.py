@@ -209,7 +209,7 @@ _MOVE = (r"(?:(?:go|goes|went|gone|going)\s+(?:up|down)|grow(?:s|n|ing|th)?|grew
 RANKED_CHANGE_RE = re.compile(rf"\b{_SUPERLATIVE}(?:\W+\w+){{0,3}}?\W+{_MOVE}\b|\b{_MOVE}(?:\W+\w+){{0,3}}?\W+{_SUPERLATIVE}\b|"
                               rf"\b(?:by|on)\s+(?:the\s+)?(?:%\s*|percent(?:age)?\s+|relative\s+)?(?:{_SUPERLATIVE}\s+)?{_MOVE}\b", re.I)
 #: one change named in the singular ("the biggest drop", "the largest increase"): the one row at the top
-ONE_CHANGE_RE = re.compile(rf"\b{_SUPERLATIVE}\s+(?:single\s+)?(?:drop|increase|decrease|decline|gain|rise|fall|jump|dip|"
+ONE_CHANGE_RE = re.compile(rf"\b{_SUPERLATIVE}\s+(?:single\s+)?(?:%\s*|percent(?:age)?\s+|relative\s+)?(?:drop|increase|decrease|decline|gain|rise|fall|jump|dip|"
                            rf"change|swing|grower|gainer|loser|faller)\b(?!\s+(?:in|of)\s+each)", re.I)
 #: words of a change either way ("the biggest change", "swung most")
 CHANGE_RE = re.compile(r"\b(chang(?:e|es|ed|ing)|swing|swung|moved?|shift(?:s|ed)?|difference|delta|varied)\b", re.I)
