@@ -1149,7 +1149,8 @@ class Compiler:
         window; summed from the start of each of its periods. Columns: the query's dimensions, then the metric."""
         base = metric.expr.strip()
         kind = metric.time_type
-        meta = ColumnMeta(name=metric.name, label=metric.label or metric.name.replace("_", " ").capitalize(),
+        label = metric.label or metric.name.replace("_", " ")
+        meta = ColumnMeta(name=metric.name, label=label[:1].upper() + label[1:],
                           kind="metric", ref=metric.name, unit=metric.unit or self.layer.metrics[base].unit,
                           format=metric.format or self.layer.metrics[base].format, type="DOUBLE")
 
@@ -1180,8 +1181,8 @@ class Compiler:
             return _with_ctes(select, ctes), [*(c for c in columns if c.kind != "metric"), meta], info
         if grain is None:  # one number: the window or the period to date ending at the query's last date
             if end is None:
-                raise CompileError(f"'{metric.name}' is counted back from a date: ask for a period (\"in October "
-                                   "2026\") or break it down by day, week or month")
+                raise CompileError(f"'{metric.name}' is counted back from a date: ask for a period (a month, a "
+                                   "quarter, a year) or break it down by day, week or month")
             if kind == "window":
                 n, unit = parse_duration(metric.window or "")
                 lo = _shift(end, -n, unit) + timedelta(days=1)  # type: ignore[operator]

@@ -66,6 +66,10 @@ def read_time(p: Parse, env: Env) -> None:
     """Time ranges and grains; a range right after a date attribute ("signed up in 2025") filters that date."""
     text, tokens, d = p.question, p.tokens, p.draft
     tp = parse_time(text, env.today, env.lex.unit_words)
+    named = _time_metric_spans(p, env)
+    if named:  # "month-to-date revenue", a time metric of the layer: its name, not a period
+        tp = tp.model_copy(update={"ranges": tuple(r for r in tp.ranges if not any(
+            a <= r.span[0] and r.span[1] <= b for a, b in named))})
     for m in ALL_TIME_RE.finditer(text):  # "all time", "ever": no range, said so
         p.use(tokens_in(tokens, m.span()), "time")
         d.notes.append("Over all the data: no time range.")
@@ -127,6 +131,16 @@ def read_time(p: Parse, env: Env) -> None:
         d.dimensions.append(f"{METRIC_TIME}:{grain}")
         d.groundings.append(Grounding(kind="grain", ref=f"{METRIC_TIME}:{grain}", phrase=text[g.span[0]:g.span[1]].strip(),
                                       source="rule"))
+
+
+def _time_metric_spans(p: Parse, env: Env) -> list[tuple[int, int]]:
+    """The character spans of the question naming a time metric of the layer (an offset, a window or a to-date
+    metric: "MTD revenue", "revenue month to date"), whose time words are its name."""
+    timed = {m.name for m in env.lex.layer.metrics.values() if m.time_type is not None}
+    if not timed:
+        return []
+    entries = [e for e in env.lex.catalog.metric_entries if e.ref in timed]
+    return [(p.tokens[m.start].start, p.tokens[m.end - 1].end) for m in find_phrases(p.tokens, entries)]
 
 
 def _ranks_growth(text: str) -> bool:
