@@ -44,8 +44,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lore.plan.catalog import Catalog, find_phrases, tokenize
 from lore.plan.offline import normalise, safety_check
-from lore.plan.operations import (CHANGE_SUFFIXES, OperationsReply, Rejection, offset_periods, operations_schema,
-                                  operations_to_reply, read_operations)
+from lore.plan.operations import (CHANGE_SUFFIXES, OperationsReply, Rejection, nullable, offset_periods,
+                                  operations_schema, operations_to_reply, read_operations)
 from lore.plan.prompt import PromptTemplate, load_prompt
 from lore.plan.timeparse import parse_time
 from lore.semantic.spec import GRAINS, METRIC_TIME
@@ -103,10 +103,6 @@ class Choices(BaseModel):
         return self.metrics + changes + tuple(d for d in self.dimensions if d not in self.metrics)
 
 
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"anyOf": [schema, {"type": "null"}]}
-
-
 def plan_schema(choices: Choices, *, allow_sql: bool = True, tight: bool = False) -> dict[str, Any]:
     """The JSON schema of a plan reply, names restricted to ``choices`` (strict-mode compatible).
 
@@ -128,10 +124,10 @@ def plan_schema(choices: Choices, *, allow_sql: bool = True, tight: bool = False
     values: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
     dims: dict[str, Any] = {"type": "array", "items": {"type": "string", "enum": list(choices.dimensions) or ["none"]}}
     orderable = list(choices.orderable)
-    start: dict[str, Any] = _nullable({"type": "string"})
-    end: dict[str, Any] = _nullable({"type": "string"})
+    start: dict[str, Any] = nullable({"type": "string"})
+    end: dict[str, Any] = nullable({"type": "string"})
     max_filters: int | None = None
-    limit: dict[str, Any] = _nullable({"type": "integer"})
+    limit: dict[str, Any] = nullable({"type": "integer"})
     if tight:
         value_refs = list(dict.fromkeys(ref for ref, _ in choices.values))
         filter_dims = value_refs or ["none"]
@@ -143,11 +139,11 @@ def plan_schema(choices: Choices, *, allow_sql: bool = True, tight: bool = False
         orderable = [*choices.metrics, *named]
         starts = sorted({a for a, _ in choices.dates if a})
         ends = sorted({b for _, b in choices.dates if b})
-        start = _nullable({"type": "string", "enum": starts}) if starts else {"type": "null"}
-        end = _nullable({"type": "string", "enum": ends}) if ends else {"type": "null"}
+        start = nullable({"type": "string", "enum": starts}) if starts else {"type": "null"}
+        end = nullable({"type": "string", "enum": ends}) if ends else {"type": "null"}
         if not choices.ordered:
             orderable = []
-        limit = _nullable({"type": "integer", "enum": list(choices.limits)}) if choices.limits else {"type": "null"}
+        limit = nullable({"type": "integer", "enum": list(choices.limits)}) if choices.limits else {"type": "null"}
     filter_item = {
         "type": "object",
         "properties": {
@@ -168,13 +164,13 @@ def plan_schema(choices: Choices, *, allow_sql: bool = True, tight: bool = False
         "filters": filters,
         "start_date": start,
         "end_date": end,
-        "order_by": _nullable({"type": "string", "enum": orderable}) if orderable else {"type": "null"},
+        "order_by": nullable({"type": "string", "enum": orderable}) if orderable else {"type": "null"},
         "descending": {"type": "boolean"},
         "limit": limit,
         **operations_schema(choices.metrics, dims["items"]["enum"], choices.entities, filter_item, compared=choices.compared,
                             starts=sorted({a for a, _ in choices.dates if a}) if tight else (),
                             ends=sorted({b for _, b in choices.dates if b}) if tight else ()),
-        "sql": _nullable({"type": "string"}),
+        "sql": nullable({"type": "string"}),
         "message": {"type": "string"},
     }
     return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}

@@ -83,7 +83,8 @@ class OperationsReply(BaseModel):
     threshold: ThresholdReply | None = None
 
 
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """A JSON schema that also accepts null (strict mode's way to make a field optional)."""
     return {"anyOf": [schema, {"type": "null"}]}
 
 
@@ -110,14 +111,14 @@ def operations_schema(metrics: Sequence[str], dimensions: Sequence[str], entitie
     start = {"type": "string", "enum": list(starts)} if starts else {"type": "string"}
     end = {"type": "string", "enum": list(ends)} if ends else {"type": "string"}
     return {
-        "compare_with": _nullable(_object({"start_date": start, "end_date": end})) if compared else {"type": "null"},
-        "share": _nullable(_object({"within": dims, "whole_metric": _nullable(metric_enum),
+        "compare_with": nullable(_object({"start_date": start, "end_date": end})) if compared else {"type": "null"},
+        "share": nullable(_object({"within": dims, "whole_metric": nullable(metric_enum),
                                     "show_only": {"type": "array", "items": filter_item}})),
         "top_n_within": dims,
-        "per_entity": _nullable(_object({"entity": entity_enum,
-                                         "grain": _nullable({"type": "string", "enum": list(GRAINS)})})),
+        "per_entity": nullable(_object({"entity": entity_enum,
+                                         "grain": nullable({"type": "string", "enum": list(GRAINS)})})),
         "running_total": {"type": "boolean"},
-        "threshold": _nullable(_object({"entity": entity_enum, "metric": metric_enum,
+        "threshold": nullable(_object({"entity": entity_enum, "metric": metric_enum,
                                         "operator": {"type": "string", "enum": list(THRESHOLD_OPS)},
                                         "value": {"type": "number"}})),
     }
@@ -265,5 +266,5 @@ def operations_to_reply(plan: QueryPlan) -> dict[str, Any]:
     }
 
 
-__all__ = ["CHANGE_SUFFIXES", "OperationsReply", "Rejection", "operations_schema", "operations_to_reply",
+__all__ = ["CHANGE_SUFFIXES", "OperationsReply", "Rejection", "nullable", "operations_schema", "operations_to_reply",
            "offset_periods", "read_operations"]

@@ -270,21 +270,13 @@ def attach_dates(p: Parse, env: Env) -> None:
 def _offset_from(p: Parse, r: TimeRange, unit: str) -> None:
     """An offset read before its period (the period named after a date's words): compare that period, not the
     latest one, with the same period one ``unit`` earlier."""
-    d = p.draft
     if unit == "period" and r.period is not None:
         unit = r.period
     start, end = shifted(r.start, r.end, unit)  # type: ignore[arg-type]
     earlier = TimeRange(start=start, end=end, label=period_label(start, end), span=r.span, relative=r.relative,
                         period=r.period)
-    d.notes = [n for n in d.notes if not n.startswith("No period was named") and not n.startswith("Compared ")]
-    d.compare = None
-    p.latest_offset = None
-    if _set_comparison(p, [r, earlier]):
-        d.time = TimeWindow(start=start, end=r.end, label=f"{r.label} and {earlier.label}")
-        d.groundings = [g for g in d.groundings if g.kind != "time"]
-        d.groundings.append(Grounding(kind="time", ref=d.time.label, phrase=p.question[r.span[0]:r.span[1]].strip(),
-                                      source="rule"))
-        p.ranges = [r, earlier]
+    _compare_instead(p, r, earlier, phrase=p.question[r.span[0]:r.span[1]].strip(), source="rule",
+                     stale=("No period was named", "Compared "))
 
 
 def _compare_with(p: Parse, r: TimeRange) -> None:
@@ -340,16 +332,24 @@ def compare_previous(p: Parse, unit: str | None, other: TimeRange | None) -> boo
             return False
         start, end = shifted(prev.start, prev.end, unit)
         other = TimeRange(start=start, end=end, label=period_label(start, end), span=(0, 0))
+    return _compare_instead(p, period, other, phrase=other.label, source="rule, with the previous question's period",
+                            stale=("No period was named",))
+
+
+def _compare_instead(p: Parse, period: TimeRange, other: TimeRange, *, phrase: str, source: str,
+                     stale: tuple[str, ...]) -> bool:
+    """Compare ``period`` with ``other`` in place of what the draft compared (its notes starting with ``stale``
+    dropped): the window covering both, one time grounding; whether the two could be compared."""
     d = p.draft
-    d.notes = [n for n in d.notes if not n.startswith("No period was named")]
+    d.notes = [n for n in d.notes if not n.startswith(stale)]
     d.compare = None
+    p.latest_offset = None
     if not _set_comparison(p, [period, other]):
         return False
     early, late = d.compare.ordered()  # type: ignore[union-attr]
     d.time = TimeWindow(start=early.start, end=max(early.end, late.end), label=f"{period.label} and {other.label}")  # type: ignore[type-var]
     d.groundings = [g for g in d.groundings if g.kind != "time"]
-    d.groundings.append(Grounding(kind="time", ref=d.time.label, phrase=other.label, source="rule, with the previous "
-                                  "question's period"))
+    d.groundings.append(Grounding(kind="time", ref=d.time.label, phrase=phrase, source=source))
     p.ranges = [period, other]
     return True
 

@@ -10,7 +10,7 @@ from lore.plan.offline.breakdowns import _value_with_its_attribute, wants_rows
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Mention, Parse
 from lore.plan.offline.qualified import qualified_matches
-from lore.plan.offline.rates import THRESHOLD_AT_START_RE, entity_counted_by, node_threshold, set_threshold
+from lore.plan.offline.rates import THRESHOLD_AT_START_RE, entity_counted_by, node_threshold, ratio_parts, set_threshold
 from lore.plan.offline.text import Spans, mask, tokens_in
 from lore.plan.words import (BUSINESS_STEMS, CONDITION_RE, COUNT_CUE_RE, CREATIVE_RE, FUNCTION_WORDS, INTENT_WORDS,
                              NEGATION_RE, NUMBER_ALT)
@@ -253,9 +253,10 @@ def _ratio_threshold(p: Parse, env: Env) -> bool:
         return False
     m = next((x for x in p.metric_matches if x.ref == d.metrics[0]), None)
     metric = lex.layer.metrics.get(d.metrics[0])
-    if m is None or metric is None or not metric.is_derived or metric.expr.count("/") != 1:
+    parts = ratio_parts(metric) if metric is not None else None
+    if m is None or parts is None:
         return False
-    numerator, denominator = (part.strip(" ()") for part in metric.expr.split("/"))
+    numerator, denominator = parts
     entity = entity_counted_by(env, denominator)
     after = p.question[p.tokens[m.end - 1].end:]
     hit = THRESHOLD_AT_START_RE.match(after)

@@ -25,7 +25,7 @@ from lore.plan.offline.parse import Parse
 from lore.plan.offline.text import tokens_in
 from lore.plan.timeparse import TimeRange, default_grain
 from lore.semantic.compile import not_additive
-from lore.semantic.spec import METRIC_TIME
+from lore.semantic.spec import METRIC_TIME, Metric
 from lore.plan.words import COUNT_CUE_RE, NUMBER_WORDS
 from lore.types import Grounding, PerEntity, PlanOutcome, Threshold
 
@@ -94,9 +94,9 @@ def _ratio_is_per_entity(p: Parse, env: Env) -> None:
     # "how much does a customer spend per month": one entity as the subject, at a grain of its own (not "spend
     # per customer per month", the ratio by month)
     subject = match is not None and match.start > 0 and p.tokens[match.start - 1].text.lower() in _ONE_OF
-    if grain is not None and subject and AVERAGE_RE.search(p.question) and metric is not None and metric.is_derived \
-            and metric.expr.count("/") == 1:
-        numerator, denominator = (x.strip(" ()") for x in metric.expr.split("/"))
+    parts = ratio_parts(metric) if metric is not None else None
+    if grain is not None and subject and AVERAGE_RE.search(p.question) and parts is not None:
+        numerator, denominator = parts
         entity = entity_counted_by(env, denominator)
         if entity is not None and numerator in lex.layer.metrics:
             d.metrics = [numerator]
@@ -172,6 +172,14 @@ def _introduced(p: Parse, i: int, averaged: bool) -> bool:
     if word == "the":  # "the average subscriber" (not "the store": "in each store" is a breakdown)
         return any(w in ("average", "avg", "mean", "typical") for w in skipped)
     return word == "per" or (averaged and word in ("a", "an"))
+
+
+def ratio_parts(metric: Metric) -> tuple[str, str] | None:
+    """A derived metric that is one name over another ("revenue / ordering_customers"): the two names, else None."""
+    if not metric.is_derived or metric.expr.count("/") != 1:
+        return None
+    numerator, denominator = (x.strip(" ()") for x in metric.expr.split("/"))
+    return numerator, denominator
 
 
 def entity_counted_by(env: Env, name: str) -> str | None:
