@@ -869,6 +869,7 @@ _GAP = _p(r"\s*(?P<conn>to|through|thru|until|till|-|\u2013|\u2014|and)\s*")
 _BETWEEN = _p(r"\bbetween\s+(?:the\s+)?$")
 _FROM = _p(r"\b(?:from|since|starting(?:\s+(?:from|in|on|with))?)\s+(?:the\s+)?$")
 _LIST_GAP = _p(r"\s*(?:,\s*(?:and\s+|or\s+)?|and\s+|or\s+|&\s*)")
+_VERSUS_GAP = _p(r"\s*,?\s*(?:vs\.?|versus|against|compared\s+(?:to|with))\s+(?:the\s+)?")
 _COMPARE = _p(r"\b(?:compare|compared|comparing|comparison|versus|vs)\b")
 #: words that make "from X to Y" a change between two periods ("grew from 2025 to 2026"), not one range
 _CHANGE = _p(r"\b(?:chang(?:e|es|ed|ing)|grow(?:s|n|ing|th)?|grew|increas(?:e|es|ed|ing)|decreas(?:e|es|ed|ing)|"
@@ -980,15 +981,18 @@ def _with_filler(question: str, r: TimeRange) -> TimeRange:
 
 def _share_years(question: str, atoms: list[_Atom]) -> list[_Atom]:
     """Give the year to periods listed before one that has it: "June, July and August 2025",
-    "Q1 and Q2 2025" (the same year for all, as written)."""
+    "Q1 and Q2 2025" (the same year for all, as written); "Q1 vs Q2 2025" alike, "Q4 vs Q1 2026" the Q4 before."""
     shared = list(atoms)
     for i in range(len(shared) - 2, -1, -1):
         a, b = shared[i], shared[i + 1]
         if a.rebuild is None or a.unit != b.unit or (b.rebuild is not None and b.relative):
             continue
-        if _LIST_GAP.fullmatch(question, a.span[1], b.span[0]) is None:
+        versus = _VERSUS_GAP.fullmatch(question, a.span[1], b.span[0]) is not None
+        if _LIST_GAP.fullmatch(question, a.span[1], b.span[0]) is None and not versus:
             continue
         rebuilt = a.rebuild(b.start.year)
+        if versus and rebuilt is not None and rebuilt.start >= b.start:
+            rebuilt = a.rebuild(b.start.year - 1)  # "Q4 vs Q1 2026": the quarter before, Q4 2025
         if rebuilt is not None:
             shared[i] = rebuilt._replace(weak=a.weak, relative=b.relative)
     return shared

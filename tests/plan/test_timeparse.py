@@ -184,6 +184,8 @@ SEVERAL = [
     ("installs in June, July and August 2025", [("in June", "June 2025"), ("July", "July 2025"), ("August 2025", "August 2025")]),
     ("installs in Q1 and Q2 2025", [("in Q1", "Q1 2025"), ("Q2 2025", "Q2 2025")]),
     ("installs in March and April", [("in March", "March 2026"), ("April", "April 2026")]),
+    ("installs Q1 vs Q2 2025", [("Q1", "Q1 2025"), ("Q2 2025", "Q2 2025")]),
+    ("installs Q4 vs Q1 2026", [("Q4", "Q4 2025"), ("Q1 2026", "Q1 2026")]),
     ('hours of "Night Shift 2024" last month', [("last month", "last month (October 2026)")]),
     ("hours of \u201cSummer of 2025\u201d in Q3", [("in Q3", "Q3 2026")]),
     ("hours of titles released before 2020 in 2026", [("before 2020", "before 2020"), ("in 2026", "2026")]),

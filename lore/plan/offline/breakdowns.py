@@ -24,7 +24,7 @@ from lore.plan.catalog import ARTICLES, Entry, LEADING, Token, phrase
 from lore.plan.offline.env import Env
 from lore.plan.offline.lexicon import is_metric_time
 from lore.plan.offline.ordering import FIRST_METRIC
-from lore.plan.offline.parse import Parse, Unresolved
+from lore.plan.offline.parse import Mention, Parse, Unresolved
 from lore.plan.offline.text import gap, tokens_in
 from lore.plan.timeparse import TimeRange, default_grain
 from lore.plan.words import (
@@ -55,7 +55,7 @@ from lore.plan.words import (
 )
 from lore.retrieve.lexical import STOP_WORDS
 from lore.semantic.spec import GRAINS, METRIC_TIME
-from lore.types import Filter, Grounding, OrderBy
+from lore.types import Filter, Grounding, OrderBy, PlanOutcome
 
 #: triggers after which a value means each row of its entity ("how many of each drink")
 _EACH = frozenset({"each", "every", "for each", "for every", "of each", "by each", "by every"})
@@ -154,6 +154,63 @@ def read_breakdowns(p: Parse, env: Env) -> None:
             continue
         _read_list(p, env, first, trig, trig_tokens, facts)
     _read_possessives(p, env, facts)
+    _each_one(p, env, facts)
+
+
+_EACH_ONE_RE = re.compile(r"\b(?:for\s+|of\s+)?(?:each|every)\s+(?:one|single\s+one|of\s+(?:them|those|these|the\s+above))\b",
+                          re.I)
+
+
+def _each_one(p: Parse, env: Env, facts: list[str]) -> None:
+    """"how did the drinks do ...? sales for each one": "each one" stands for the things named before it, the rows of
+    the entity a value of a kind describes (the drinks: each product whose type is beverage) or of a node named;
+    with nothing to stand for, or more than one, it is asked back: a breakdown asked for is never dropped."""
+    hit = _EACH_ONE_RE.search(p.question)
+    d, lex, tokens = p.draft, env.lex, p.tokens
+    if hit is None or d.rows_of is not None or any(not x.startswith(METRIC_TIME) for x in d.dimensions):
+        return
+    said = sorted(tokens_in(tokens, hit.span()))
+    before = [i for i in range(said[0]) if p.used.get(i) != "time"] if said else []
+    found: dict[str, tuple[Mention | None, int]] = {}
+    for v in p.all_mentions:
+        i = min(tokens_in(tokens, v.span), default=len(tokens))
+        entity = lex.entity.get(v.ref.split(".")[0])
+        if i in before and v.score >= 1.0 and entity is not None and entity != v.ref and (
+                not facts or lex.reachable(facts, entity)):
+            found[entity] = (v, i)
+    for i in before:
+        for n in lex.node_words.get(tokens[i].stem, frozenset()) if not found else ():
+            entity = lex.entity.get(n)
+            if entity is not None and lex.layer.nodes[n].kind == "dimension" and (not facts or lex.reachable(facts, entity)):
+                found[entity] = (None, i)
+    if len(found) != 1:
+        reach = [x for x in (lex.reachable_dims(facts) if facts else []) if not x.startswith(METRIC_TIME)][:3]
+        p.settle(PlanOutcome(
+            status="clarify", signals={"coverage": 0.0}, suggestions=tuple(reach),
+            message=f"I couldn't tell what “{hit.group(0).strip()}” stands for, so I can't break the answer down by it. "
+                    "Name it" + (f" (for example “by {lex.label(reach[0])}”)." if reach else ".")))
+        return
+    entity, (mention, i) = next(iter(found.items()))
+    if mention is not None and not any(f.ref == mention.ref and mention.value in f.values for f in d.filters) \
+            and not _fixed_by_metric(env, d.metrics or [m.ref for m in p.metric_matches], mention):
+        f = Filter(ref=mention.ref, values=(mention.value,))
+        d.filters.append(f)
+        d.groundings.append(Grounding(kind="filter", ref=f.describe(), phrase=p.words(i, i + 1),
+                                      source=f"value of {lex.label(mention.ref)}", score=mention.score))
+    if mention is not None:  # (read here: not a filter again)
+        p.mentions = [v for v in p.mentions if (v.ref, v.value, v.span) != (mention.ref, mention.value, mention.span)]
+    d.add_dimension(entity, Grounding(kind="dimension", ref=entity, phrase=hit.group(0).strip(),
+                                      source=f"“{hit.group(0).strip()}”: each {lex.label(entity)} named before it",
+                                      score=0.9))
+    p.dimension_tokens[entity] = tuple(said)
+    p.use(said, "dimension")
+
+
+def _fixed_by_metric(env: Env, metrics: list[str], mention: Mention) -> bool:
+    """Whether every metric's own filter already holds the value ("drinks sold" holds the drinks)."""
+    col = mention.ref.split(".")[-1]
+    return bool(metrics) and all(col in (m.filter or "") and str(mention.value) in (m.filter or "")
+               for name in metrics if (m := env.lex.layer.metrics.get(name)) is not None)
 
 
 def _all_of(p: Parse, env: Env) -> list[tuple[int, int]]:
@@ -390,6 +447,9 @@ def _which_shares_metric(p: Parse, env: Env, i: int) -> None:
     facts = lex.facts_of([m.ref])
     entities = {e for n in lex.node_words.get(tokens[i].stem, frozenset())
                 if (e := lex.entity.get(n)) is not None and lex.reachable(facts, e)}
+    # "which drink sold the most": a value of a kind (the metric's own filter) asks for the entity it describes
+    entities |= {e for v in p.all_mentions if v.score >= 1.0 and min(tokens_in(tokens, v.span), default=-1) == i
+                 and (e := lex.entity.get(v.ref.split(".")[0])) is not None and e != v.ref and lex.reachable(facts, e)}
     if len(entities) != 1:
         return
     entity = entities.pop()
@@ -544,7 +604,7 @@ def _each_of_value(p: Parse, env: Env, words: list[int], facts: list[str]) -> It
         return None
     after = max(tokens_in(tokens, mention.span)) + 1
     if after < len(tokens) and (tokens[after].stem in lex.node_words or tokens[after].stem in lex.attribute_heads) \
-            and not any(m.start == after for m in p.metric_matches):
+            and p.used.get(after) != "time" and not any(m.start == after for m in p.metric_matches):
         return None  # "for each returning customer": the value is a filter, the entity follows
     entity = lex.entity.get(mention.ref.split(".")[0])
     if entity is None or entity == mention.ref or (facts and not lex.reachable(facts, entity)):

@@ -15,7 +15,7 @@ from lore.plan.checks import check_outcome
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Parse
 from lore.plan.offline.text import tokens_in
-from lore.plan.words import BUSINESS_STEMS, FUNCTION_WORDS, INTENT_WORDS, KNOWN_WORDS, PEOPLE_COUNT_RE
+from lore.plan.words import BUSINESS_STEMS, FUNCTION_WORDS, INTENT_WORDS, KNOWN_WORDS
 from lore.retrieve.lexical import STOP_WORDS
 from lore.semantic.spec import DUPLICATION_INVARIANT, METRIC_TIME
 from lore.plan.timeparse import period_label
@@ -125,12 +125,16 @@ def fit_metrics(p: Parse, env: Env) -> None:
     distinct people when the question asks how many people did something ("how many people tweeted")."""
     d, lex = p.draft, env.lex
     refs = list(d.dimensions) + [f.ref for f in d.filters]
-    people = bool(PEOPLE_COUNT_RE.search(p.question))
+    people_at = p.people_counted()
     for i, name in enumerate(list(d.metrics)):
         metric = lex.layer.metrics.get(name)
         grounding = next((g for g in d.groundings if g.kind == "metric" and g.ref == name), None)
-        if metric is None or grounding is None or grounding.source.startswith(("defined", "ratio")):
-            continue
+        if metric is None or grounding is None or grounding.source.startswith(("defined", "ratio")) \
+                or (d.threshold is not None and d.threshold.metric == name):
+            continue  # (a threshold's metric is the one measured per entity: the count of entities is the threshold's)
+        # "how many people tweeted": the metric read after the people counted ("orders and how many customers" is
+        # the orders themselves)
+        people = people_at is not None and any(m.ref == name and m.start >= people_at for m in p.metric_matches)
         facts = lex.facts_of([name])
         fanned = [r for r in refs if not is_metric_time_ref(r) and r.split(".")[0] in
                   set().union(*(lex.catalog.fan_reach.get(f, set()) for f in facts))]
@@ -153,7 +157,7 @@ def fit_metrics(p: Parse, env: Env) -> None:
             better = [x for x in rivals if all(r.split(".")[0].split(":")[0] in lex.catalog.reach.get(f, {})
                                                for f in lex.facts_of([x]) for r in refs if not is_metric_time_ref(r))]
         elif people and metric.agg != "count_distinct":
-            better = [x for x in rivals if lex.layer.metrics[x].agg == "count_distinct"]
+            better = [x for x in rivals if lex.layer.metrics[x].agg == "count_distinct" and x not in d.metrics]
         if better and len(better) > 1:
             # several fit: the one like the metric asked (same kind, no filter of its own) that the words name best
             def rank(x: str) -> tuple[int, int, int, int]:
@@ -460,13 +464,19 @@ def _explain_context_words(p: Parse, env: Env) -> None:
         if col is not None:
             for text in (col.name, col.label or "", *col.synonyms):
                 attribute_words.update(phrase(text))
+    described: set[str] = set()
     for name in d.metrics:  # the words of the definitions used ("dubbing" for a transcription metric)
         metric = lex.layer.metrics.get(name)
         if metric is not None:
-            attribute_words.update(phrase(metric.description))
+            described.update(phrase(metric.description))
             source = lex.layer.nodes.get(metric.source or "")
             if source is not None:
-                attribute_words.update(phrase(source.description))
+                described.update(phrase(source.description))
+    # (not the unit another metric is measured in: "minutes per player" asks for minutes, which a description of
+    # players may mention)
+    units = {name: set(phrase(m.unit or "")) for name, m in lex.layer.metrics.items()}
+    attribute_words |= described - (set().union(*(u for name, u in units.items() if name not in d.metrics))
+                                    - set().union(*(units.get(m, set()) for m in d.metrics)))
     for i, t in enumerate(p.tokens):
         if i in p.used or i in p.reserved and i in p.used:
             continue

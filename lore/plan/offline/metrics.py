@@ -120,7 +120,7 @@ def _resolve(p: Parse, env: Env, matches: list[PhraseMatch]) -> list[PhraseMatch
                     out.append(PhraseMatch(alt, m.start, m.end, m.score * 0.95, "synonym (fits the question)", m.exact))
                 continue
             word = tokens[m.start].stem
-            if any(word in lex.own_words[ref] for ref in strong if ref != m.ref):
+            if any(word in lex.own_words[ref] for ref in strong if ref != m.ref) and not _listed(p, m, matches):
                 continue
             if m.start > 0 and any(v.ref.split(".")[0] in lex.node_words.get(word, frozenset())
                                    and v.ref == lex.entity.get(v.ref.split(".")[0])
@@ -134,8 +134,27 @@ def _resolve(p: Parse, env: Env, matches: list[PhraseMatch]) -> list[PhraseMatch
     best: dict[str, float] = {}
     for o in out:
         best[o.ref] = max(best.get(o.ref, o.score), o.score)
-    return [m for m in out if not (m.end - m.start == 1 and any(
+    return [m for m in out if not (m.end - m.start == 1 and not _listed(p, m, out) and any(
         ref != m.ref and tokens[m.start].stem in lex.own_words[ref] and score >= m.score for ref, score in best.items()))]
+
+
+_LISTED_RE = re.compile(r"^\s*(?:,|;|&|/|\+|\b(?:and|or|plus|vs\.?|versus|as\s+well\s+as|along\s+with|together\s+with)\b)"
+                        r"(?:\s*(?:,|\band\b))?\s*(?:(?:the|our|also|too|how\s+many|(?:total\s+)?(?:number|count|amount)\s+of|"
+                        r"total)\s+)*$", re.I)
+
+
+def _listed(p: Parse, m: PhraseMatch, matches: list[PhraseMatch]) -> bool:
+    """Whether a metric phrase is listed with another ("orders and revenue", "revenue, orders"): a measure of its
+    own, not an echo of the other's names ("revenue from orders")."""
+    tokens = p.tokens
+    for o in matches:
+        if o.ref == m.ref:
+            continue
+        left, right = (o, m) if o.end <= m.start else (m, o) if m.end <= o.start else (None, None)
+        if left is not None and right is not None and \
+                _LISTED_RE.match(p.question[tokens[left.end - 1].end:tokens[right.start].start]):
+            return True
+    return False
 
 
 def _fitting_alternative(env: Env, metric: str, word: str, owners: frozenset[str]) -> str | None:
@@ -291,6 +310,12 @@ def metric_conditions(p: Parse, env: Env) -> None:
             # "customers who ordered more than 5 times": the customers whose order count passes 5
             entity = entity_counted_by(env, m.ref)
             counter = lex.layer.metrics.get(m.ref)
+            people = p.people_counted()
+            if entity is None and counter is not None and people is not None and people < m.start:
+                # "how many people ordered more than 3 times": the people a distinct count of the same rows counts
+                named = {e for x in lex.layer.metrics.values() if x.source == counter.source
+                         and (x.filter or None) == (counter.filter or None) and (e := entity_counted_by(env, x.name))}
+                entity = named.pop() if len(named) == 1 else None
             counts = [x.name for x in lex.layer.metrics.values() if counter is not None and x.agg == "count"
                       and x.source == counter.source and (x.filter or None) == (counter.filter or None)]
             span = tokens_in(p.tokens, (p.tokens[m.start].start, p.tokens[m.end - 1].end + times.end()))

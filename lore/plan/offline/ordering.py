@@ -198,15 +198,36 @@ def _ranked_entity(p: Parse, env: Env) -> None:
     named = {lex.entity.get(n) for i in free for n in lex.node_words.get(tokens[i].stem, frozenset())
              if lex.layer.nodes[n].kind == "dimension" or i not in p.used}
     named = {e for e in named if e is not None and e != group and lex.reachable(facts, e)}
+    valued = _valued_entity(p, env, group, facts) if not named else None
+    if valued is not None:
+        named = {valued[0]}
     if len(named) != 1:
         return
     entity = named.pop()
     d.dimensions.insert(0, entity)
-    where = [i for i in free if entity.split(".")[0] in lex.node_words.get(tokens[i].stem, frozenset())]
+    where = valued[1] if valued is not None else \
+        [i for i in free if entity.split(".")[0] in lex.node_words.get(tokens[i].stem, frozenset())]
     p.use([i for i in where if i not in p.used or p.used[i] == "context"], "dimension")
     p.dimension_tokens[entity] = tuple(where)
     d.groundings.append(Grounding(kind="dimension", ref=entity, phrase=p.words(where[0], where[-1] + 1),
                                   source="the entity ranked within each group", score=0.9))
+
+
+def _valued_entity(p: Parse, env: Env, group: str, facts: list[str]) -> tuple[str, list[int]] | None:
+    """"the top 2 jaffles at every store": a value of a kind ranked as things (right after the ranking words) is
+    the entity that kind describes, the products whose type is jaffle (the value stays a filter)."""
+    lex, tokens = env.lex, p.tokens
+    order = [i for i, why in p.used.items() if why == "order"]
+    found: dict[str, list[int]] = {}
+    for m in p.accepted if order else ():
+        toks = sorted(tokens_in(tokens, m.span))
+        node = m.ref.split(".")[0]
+        entity = lex.entity.get(node)
+        if not toks or not 0 < toks[0] - max(order) <= 2 or entity is None or entity in (m.ref, group) \
+                or not lex.reachable(facts, entity):
+            continue
+        found[entity] = toks
+    return next(iter(found.items())) if len(found) == 1 else None
 
 
 def rank_within_groups(p: Parse, env: Env) -> None:

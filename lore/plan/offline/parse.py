@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from lore.plan.catalog import PhraseMatch, Token
+from lore.plan.offline.text import tokens_in
 from lore.plan.timeparse import TimeRange
+from lore.plan.words import PEOPLE_COUNT_RE
 from lore.types import (AdhocMetric, Compare, Filter, Grounding, OrderBy, PerEntity, PlanOutcome, QueryPlan, Share,
                         Threshold, TimeWindow)
 
@@ -150,6 +152,13 @@ class Parse:
     def words(self, start: int, end: int) -> str:
         """The question's own text from token ``start`` to ``end`` (exclusive)."""
         return self.question[self.tokens[start].start:self.tokens[end - 1].end]
+
+    def people_counted(self) -> int | None:
+        """The token of the people the question counts ("how many *customers*", "number of unique *users*")."""
+        hit = PEOPLE_COUNT_RE.search(self.question)
+        if hit is None:
+            return None
+        return min(tokens_in(self.tokens, hit.span(2)), default=None)
 
     def settle(self, outcome: PlanOutcome) -> None:
         if self.outcome is None:

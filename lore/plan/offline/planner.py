@@ -47,7 +47,7 @@ from lore.plan.offline.ordering import finish_order, order_by_change, rank_withi
 from lore.plan.offline.parse import Parse
 from lore.plan.offline.request import check_request
 from lore.plan.offline.shares import share_of_total
-from lore.plan.offline.text import normalise, operation_typos
+from lore.plan.offline.text import normalise, operation_typos, slash_per
 from lore.plan.offline.values import accept_values, find_values, read_booleans
 from lore.types import PlanOutcome, QueryPlan, RetrievalResult
 
@@ -125,6 +125,12 @@ class OfflinePlanner:
             return p.outcome
         return PlanOutcome(status="plan", plan=p.draft.plan(), signals=p.draft.signals)
 
+    def _names_entity(self, word: str) -> bool:
+        """Whether ``word`` (one word) names a node of the layer that has a key ("acct" for accounts)."""
+        toks = tokenize(word)
+        return len(toks) == 1 and any(self.env.lex.entity.get(n) or self.layer.nodes[n].primary_key
+                                      for n in self.env.lex.node_words.get(toks[0].stem, frozenset()))
+
     def parse(self, question: str, previous: QueryPlan | None = None, *, until: Pass | None = None) -> Parse:
         """Run the passes on ``question`` (up to and including ``until``) and return the parse, for tests and
         ``--explain``."""
@@ -133,6 +139,7 @@ class OfflinePlanner:
         for wrong, right in fixed:
             p.draft.notes.append(f"Read “{wrong}” as a misspelling of “{right}”.")
             p.draft.signals["spelling"] = 0.85
+        p.question, _ = slash_per(p.question, self._names_entity)
         p.tokens = tokenize(p.question)
         for step in PASSES:
             step(p, self.env)

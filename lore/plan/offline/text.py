@@ -6,7 +6,7 @@ import bisect
 import difflib
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from lore.plan.catalog import Token
 from lore.retrieve.lexical import stem
@@ -82,6 +82,31 @@ def _one_edit(a: str, b: str) -> bool:
                                   and a[diff[1]] == b[diff[0]])
     short, long_ = (a, b) if len(a) < len(b) else (b, a)
     return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
+
+
+_SLASH = re.compile(r"\b([A-Za-z][A-Za-z\-]+)\s*/\s*([A-Za-z][A-Za-z\-]+)\b")  # ("A/B test": no word)
+_GROUPING = frozenset({"by", "per", "each", "every", "across", "and", "or"})
+
+
+def slash_per(text: str, names_entity: Callable[[str], bool]) -> tuple[str, list[str]]:
+    """``text`` with "A/B" read as "A per B" where B names an entity and A is no breakdown ("hours/acct" is hours
+    per account; "by store/customer" and "cash/card" stay), and the slashes so read.
+
+    >>> slash_per("hours/acct by plan", lambda w: w == "acct")
+    ('hours per acct by plan', ['hours/acct'])
+    >>> slash_per("revenue by store/acct", lambda w: w == "acct")[0]
+    'revenue by store/acct'
+    """
+    read: list[str] = []
+
+    def fix(m: re.Match[str]) -> str:
+        before = text[:m.start()].split()[-1:]
+        if not names_entity(m.group(2)) or names_entity(m.group(1)) or (before and before[0].lower() in _GROUPING):
+            return m.group(0)
+        read.append(m.group(0))
+        return f"{m.group(1)} per {m.group(2)}"
+
+    return _SLASH.sub(fix, text), read
 
 
 def tokens_in(tokens: list[Token], span: tuple[int, int]) -> set[int]:
