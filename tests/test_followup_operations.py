@@ -52,6 +52,20 @@ def test_compare_that_with_a_named_period_then_rank_by_the_change(demo_lore: Any
     assert [r[0] for r in ranked.rows] == [_grew_most(demo_lore, ("2026-04-01", "2026-06-30"), ("2026-07-01", "2026-09-30"))]
 
 
+def test_and_in_percent_terms_ranks_by_the_percent_change(demo_lore: Any) -> None:
+    chat = demo_lore.chat()
+    chat.ask("streaming hours by region, Q2 2026 vs Q3 2026")
+    chat.ask("which one grew the most?")
+    relative = chat.ask("and in % terms?")
+    assert relative.status == "answered", relative.message
+    assert relative.plan is not None and relative.plan.order_by == (OrderBy(ref="total_streaming_hours_change_pct",
+                                                                            descending=True),)
+    early = _by_region(demo_lore, "2026-04-01", "2026-06-30")
+    late = _by_region(demo_lore, "2026-07-01", "2026-09-30")
+    pct = {k: (late[k] - early[k]) / early[k] for k in late if early.get(k)}
+    assert [r[0] for r in relative.rows] == [max(pct, key=pct.__getitem__)]
+
+
 def test_a_filter_keeps_the_comparison(demo_lore: Any) -> None:
     chat = demo_lore.chat()
     chat.ask("streaming hours by region, Q3 2026 vs Q2 2026")

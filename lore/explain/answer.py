@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import date
 
 from lore.explain.format import format_value
-from lore.semantic.compile import RANK_COLUMN
+from lore.semantic.compile import RANK_COLUMN, threshold_shown
 from lore.semantic.spec import METRIC_TIME, SemanticLayer, inline_label
 from lore.types import ColumnMeta, CompiledQuery, Filter, QueryPlan, ResultSet, Scalar
 
@@ -119,7 +119,9 @@ def restate(plan: QueryPlan, layer: SemanticLayer) -> str:
             text = "Running total of " + inline_label(text)
         if plan.threshold is not None:
             t = plan.threshold
-            text = f"Count of {_dim_label(layer, t.entity).lower()}s with {inline_label(text)} {t.op} {t.value:g}"
+            metric = layer.metrics.get(t.metric)
+            text = (f"Count of {_dim_label(layer, t.entity).lower()}s with {inline_label(text)} {t.op} "
+                    f"{threshold_shown(metric.format if metric else None, t.value)}")
         if plan.per is not None:  # "Streaming hours per account (per month)"
             who = re.sub(r"\s*\b(?:id|ids|key|code|number|no)$", "", _dim_label(layer, plan.per.entity).lower())
             who = who[:-1] if who.endswith("s") and not who.endswith("ss") else who

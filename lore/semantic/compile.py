@@ -98,6 +98,15 @@ def suggest(name: str, options: Sequence[str], n: int = 5) -> list[str]:
     return close
 
 
+def threshold_shown(fmt: str | None, value: float) -> str:
+    """A threshold's number as its metric is shown ("10%" for 0.1 of a percent metric).
+
+    >>> threshold_shown("percent", 0.1), threshold_shown("integer", 10.0)
+    ('10%', '10')
+    """
+    return f"{value * 100:g}%" if fmt == "percent" else f"{value:g}"
+
+
 # --- references ---------------------------------------------------------------
 
 
@@ -1040,7 +1049,8 @@ class Compiler:
             outer = outer.group_by(*[exp.column(d.name) for d in dims])
         shown = f"{value.label[:1].upper()}{value.label[1:]}"
         meta = ColumnMeta(name=name, label=f"{plural[:1].upper()}{plural[1:]} with {inline_label(shown)} {t.op} "
-                                          f"{number.this}", kind="value", type="BIGINT", format="integer")
+                                          f"{threshold_shown(value.format, t.value)}", kind="value", type="BIGINT",
+                          format="integer")
         metas = [*dims, meta]
         order = _wrapped_order(query, metas, "a count past a threshold", {t.metric: name},
                                [exp.Ordered(this=exp.column(d.name), nulls_first=False) for d in dims])

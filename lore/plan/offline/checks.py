@@ -68,6 +68,16 @@ def check_reach(p: Parse, env: Env) -> None:
             pin_ref = f"{pin_node}.{col.name}"
             if any(f.ref == pin_ref and f.op == "=" for f in d.filters):
                 return
+        kept = next((f for f in (p.previous.filters if p.previous is not None else ()) for pin_node, col in pins
+                     if f.ref == f"{pin_node}.{col.name}" and f.op == "=" and len(f.values) == 1), None)
+        if kept is not None:  # the conversation's own one (the test the previous answer was about)
+            d.filters.append(kept)
+            d.groundings.append(Grounding(kind="filter", ref=kept.describe(), phrase="previous question",
+                                          source="previous turn: the one a breakdown by "
+                                                 f"{lex.label(ref)} needs", score=0.9))
+            d.notes.append(f"Kept {lex.label(kept.ref)} {kept.values[0]} from the previous answer: a breakdown by "
+                           f"{lex.label(ref)} needs one.")
+            return
         if pins:
             pin_node, col = pins[0]
             pin_ref = f"{pin_node}.{col.name}"

@@ -25,15 +25,25 @@ _ADD_METRIC = re.compile(r"\b(also|too|as well|plus|along with|alongside|add)\b"
 _INSTEAD = re.compile(r"\binstead\b", re.I)
 
 
+_RELATIVE_TERMS = re.compile(r"\b(?:in\s+)?(?:%|percent(?:age)?|pct|relative|absolute|proportional)(?:\s+(?:terms|change))?\b|"
+                             r"%(?:\s+terms)?", re.I)
+
+
 def detect_followup(p: Parse, env: Env) -> None:
     """A turn refines the previous answer when it says so, or when it names no metric and nothing unknown."""
     if p.previous is None or p.previous.rows_of is not None and not p.draft.metrics and p.draft.rows_of is None:
         return
     tokens, d = p.tokens, p.draft
     if not d.metrics and (p.previous.compare is not None or p.previous.time is not None):
+        ranked = False
         for pattern in (RANKED_CHANGE_RE, RANKED_EITHER_RE):  # "which one grew the most?": the previous answer's
             for m in pattern.finditer(p.question):  # change, between its two periods or from the period before
                 p.use([i for i in tokens_in(tokens, m.span()) if i not in p.used], "compare")
+                ranked = True
+        # "... in % terms?", and after a ranking by the change "and in % terms?": by the percent change
+        ranked = ranked or any(o.ref.endswith(("_change", "_change_pct")) for o in p.previous.order_by)
+        for m in _RELATIVE_TERMS.finditer(p.question) if ranked else ():
+            p.use([i for i in tokens_in(tokens, m.span()) if i not in p.used], "compare")
     cue = bool(_FOLLOWUP_START.search(p.question)) and len(tokens) <= 12
     back = bool(_REFERS_BACK.search(p.question))
     if d.metrics or d.rows_of is not None:
@@ -106,6 +116,12 @@ def merge_followup(p: Parse, env: Env) -> None:
     if not d.order_by and prev.order_by and (not new_dims or not _INSTEAD.search(p.question)):
         d.order_by = list(prev.order_by)
         d.limit = d.limit or prev.limit
+        terms = _RELATIVE_TERMS.search(p.question)
+        if terms is not None and all(p.used.get(i) == "compare" for i in tokens_in(p.tokens, terms.span())):
+            # "and in % terms?" / "and in absolute terms?": the same ranking on the other measure of the change
+            relative = not re.search(r"absolute", terms.group(0), re.I)
+            d.order_by = [o.model_copy(update={"ref": re.sub(r"_change(?:_pct)?$", "_change_pct" if relative
+                                                             else "_change", o.ref)}) for o in d.order_by]
     # a ranking on a metric this turn replaced ranks by the new one ("top 3 by units" -> "and by sales?")
     d.order_by = [o.model_copy(update={"ref": d.metrics[0]}) if o.ref in lex.layer.metrics and o.ref not in d.metrics
                   and d.metrics else o for o in d.order_by]

@@ -229,8 +229,9 @@ def _singular(label: str) -> str:
     return text[:-1] if text.endswith("s") and not text.endswith("ss") else text
 
 
-#: a running total asked in words ("cumulative revenue", "running total of installs", "revenue to date by month")
-RUNNING_RE = re.compile(r"\b(?:cumulative(?:ly)?|running\s+(?:total|sum|count|tally)|accumulated|rolling\s+sum|"
+#: a running total asked in words ("cumulative revenue", "running total of installs", "running rev total",
+#: "revenue to date by month")
+RUNNING_RE = re.compile(r"\b(?:cumulative(?:ly)?|running\s+(?:[a-z$]+\s+){0,2}?(?:total|sum|count|tally)|accumulated|rolling\s+sum|"
                         r"(?:to\s+date|so\s+far)\s+(?:by|each|every|per)\s+(?:day|week|month|quarter|year))\b", re.I)
 
 
@@ -274,7 +275,7 @@ _THRESHOLD_RE = re.compile(
     r"\b(?P<op>more\s+than|over|above|greater\s+than|in\s+excess\s+of|at\s+least|no\s+fewer\s+than|no\s+less\s+than|"
     r"fewer\s+than|less\s+than|under|below|at\s+most|no\s+more\s+than|up\s+to|exactly|only)\s+\$?\s*"
     r"(?P<n>\d[\d,]*(?:\.\d+)?|once|twice|thrice|" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True)) + r")"
-    r"(?:\s*(?P<k>k|thousand|m|million)\b)?", re.I)
+    r"(?:\s*(?P<k>k|thousand|m|million)\b)?(?P<pct>\s*%|\s+percent\b)?", re.I)
 #: a threshold right where a phrase ends ("spent| over $1,000")
 THRESHOLD_AT_START_RE = re.compile(r"\s*" + _THRESHOLD_RE.pattern, re.I)
 _OPS = {"more than": ">", "over": ">", "above": ">", "greater than": ">", "in excess of": ">", "at least": ">=",
@@ -299,6 +300,15 @@ def read_threshold(text: str) -> tuple[str, float] | None:
         value = float(NUMBER_WORDS[raw]) if raw in NUMBER_WORDS else float(raw)
     value *= {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6}.get((m["k"] or "").lower(), 1.0)
     return _OPS[" ".join(m["op"].lower().split())], value
+
+
+def without_threshold_percents(text: str) -> str:
+    """``text`` without the percentages that are a threshold's number ("above 10%"): they ask for no share.
+
+    >>> without_threshold_percents("tickets with a rate above 10% by store")
+    'tickets with a rate  by store'
+    """
+    return _THRESHOLD_RE.sub(lambda m: "" if m["pct"] else m.group(0), text)
 
 
 def node_threshold(p: Parse, env: Env) -> bool:
@@ -346,6 +356,8 @@ def set_threshold(p: Parse, env: Env, entity: str, metric: str, condition: str, 
     if read is None or metric not in lex.layer.metrics or not lex.reachable(lex.facts_of([metric]), entity):
         return False
     op, value = read
+    if _THRESHOLD_RE.search(condition)["pct"] and lex.layer.metrics[metric].format == "percent":  # type: ignore[index]
+        value /= 100  # "an error rate above 10%": the metric's fraction 0.1
     d.threshold = Threshold(entity=entity, metric=metric, op=op, value=value)  # type: ignore[arg-type]
     d.metrics = [metric]
     d.groundings = [g for g in d.groundings if g.kind != "metric" or g.ref == metric]

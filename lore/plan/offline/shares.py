@@ -19,13 +19,14 @@ from sqlglot.errors import SqlglotError
 from lore.plan.catalog import phrase
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Parse
+from lore.plan.offline.rates import without_threshold_percents
 from lore.semantic.compile import not_additive
 from lore.semantic.spec import METRIC_TIME
 from lore.types import Filter, Grounding, PlanOutcome, Share
 
 #: words asking for a part of a whole
 SHARE_WORDS = frozenset({"share", "shares", "percentage", "percentages", "percent", "pct", "proportion",
-                         "proportions", "fraction"})
+                         "proportions", "fraction", "portion", "slice", "mix"})  # ("the sales mix by product")
 #: words that make a percentage a change, not a share ("percent change", "% growth")
 _CHANGE_WORDS = frozenset({"change", "changed", "growth", "grew", "increase", "increased", "decrease", "decreased",
                            "drop", "dropped", "rise", "rose", "fell", "vs", "versus", "compared"})
@@ -41,7 +42,7 @@ def share_of_total(p: Parse, env: Env) -> None:
     words = [t.text.lower() for t in p.tokens]
     own = _own_stems(p, env)
     asked = [i for i, w in enumerate(words) if w in SHARE_WORDS and i not in p.used and p.tokens[i].stem not in own]
-    if not asked and "%" not in p.question:
+    if not asked and "%" not in without_threshold_percents(p.question):
         return
     if any(w in _CHANGE_WORDS for w in words):
         return  # a percent change: not a share (asked back by the intent check)

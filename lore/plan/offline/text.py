@@ -31,7 +31,13 @@ def normalise(question: str) -> str:
     text = re.sub(r"[\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]", "", text)
     text = " ".join(text.split())
     text = _TIME_ABBREVIATIONS.sub(lambda m: _TIME_WORDS[m.group(1).lower()], text)
+    text = _MONTH_POSSESSIVE.sub(r"\1", text)
     return text[:MAX_QUESTION_CHARS]
+
+
+#: a month's possessive ("October's spend") is the month
+_MONTH_POSSESSIVE = re.compile(r"\b(january|february|march|april|june|july|august|september|october|november|december|"
+                               r"jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)['’]s\b", re.I)
 
 
 #: the words of the analysis operations a misspelling of which is read as meant (the layer's words are corrected
