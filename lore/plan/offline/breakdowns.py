@@ -441,8 +441,13 @@ def _which_shares_metric(p: Parse, env: Env, i: int) -> None:
     """"which supply cost us the most": the word after "which" starts a metric's name ("supply cost") and names the
     entity asked about: the metric keeps the word, and the entity (reached by that metric) is the breakdown too."""
     lex, tokens = env.lex, p.tokens
+    if 0 < i < len(tokens) - 1 and number_value(tokens[i].text) and tokens[i - 1].text.lower() in WHICH_WORDS:
+        i += 1  # "which 3 supplies cost us the most"
+        counted = True
+    else:
+        counted = False
     m = next((m for m in p.metric_matches if m.start == i and m.end - m.start > 1 and m.exact), None)
-    if m is None or i == 0 or tokens[i - 1].text.lower() not in WHICH_WORDS:
+    if m is None or i == 0 or (tokens[i - 1].text.lower() not in WHICH_WORDS and not counted):
         return  # "what % of sales revenue": words between the question word and the metric ask something else
     facts = lex.facts_of([m.ref])
     entities = {e for n in lex.node_words.get(tokens[i].stem, frozenset())

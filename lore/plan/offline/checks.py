@@ -13,6 +13,7 @@ from sqlglot.errors import SqlglotError
 from lore.plan.catalog import ARTICLES, FILLER, phrase
 from lore.plan.checks import check_outcome
 from lore.plan.offline.env import Env
+from lore.plan.offline.metrics import revenue_like
 from lore.plan.offline.parse import Parse
 from lore.plan.offline.text import tokens_in
 from lore.plan.words import BUSINESS_STEMS, FUNCTION_WORDS, INTENT_WORDS, KNOWN_WORDS
@@ -148,6 +149,15 @@ def fit_metrics(p: Parse, env: Env) -> None:
         facts = lex.facts_of([name])
         fanned = [r for r in refs if not is_metric_time_ref(r) and r.split(".")[0] in
                   set().union(*(lex.catalog.fan_reach.get(f, set()) for f in facts))]
+        if grounding.source.startswith("rule: money") and fanned:
+            # money named, broken down by what the amount fans out over ("which products brought in the most $"):
+            # the revenue-like amount of those rows
+            fit = revenue_like(env, [r for r in refs if not is_metric_time_ref(r)])
+            if fit is not None and fit != name:
+                d.metrics[i] = fit
+                d.groundings = [g.model_copy(update={"ref": fit, "source": f"{g.source} (the amount that fits)"})
+                                if g.kind == "metric" and g.ref == name else g for g in d.groundings]
+            continue
         if grounding.source.startswith("name") and not (fanned and metric.agg == "sum"):
             continue  # a metric named by its name is that metric, unless its amounts fan out over what is asked
         words = {w for w in phrase(grounding.phrase)} & lex.own_words.get(name, frozenset())

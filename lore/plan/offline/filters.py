@@ -118,8 +118,10 @@ def read_filters(p: Parse, env: Env) -> None:
         if combined is not None:
             p.use(tokens_in(tokens, combined.span()), "operator")
         first_at = min(v.span[0] for v in items)
-        after_by = re.search(r"\b(?:by|per|across|split\s+(?:by|into)|broken\s+(?:down|out)\s+by)\s+(?:the\s+)?$",
-                             text[:first_at], re.I)  # "by food/drink and by perishable": the values name a breakdown
+        # "by food/drink and by perishable": the values name a breakdown ("across Boston and Denver, by product" is
+        # where the sales were, summed: the breakdown is named)
+        after_by = re.search(r"\b(?:by|per|split\s+(?:by|into)|broken\s+(?:down|out)\s+by)\s+(?:the\s+)?$",
+                             text[:first_at], re.I)
         if not neg and len(vals) > 1 and ref not in d.dimensions and d.rows_of is None and combined is None and (
                 compare or after_by or not any(not x.startswith(METRIC_TIME) for x in d.dimensions)):
             # several values of one attribute are shown side by side ("Chicago and Brooklyn", "food vs drinks")

@@ -4,6 +4,7 @@ when no name is used, and what to say when no metric fits."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from lore.plan.catalog import FILLER, PhraseMatch, find_phrases, phrase, tokenize
 from lore.plan.offline.breakdowns import _value_with_its_attribute, wants_rows
@@ -576,11 +577,11 @@ def _money_made(p: Parse, env: Env, matches: list[PhraseMatch]) -> list[PhraseMa
     currency metric named with the most revenue words (revenue, sales, income, takings...), when one stands out."""
     hit = _EARNED_RE.search(p.question)
     if hit is None:
-        return matches
+        return _money_named(p, env, matches)
     span = sorted(i for i in tokens_in(p.tokens, hit.span()) if i not in p.consumed)  # ("bring in last month")
     if not span or any(m.start <= span[-1] and m.end > span[0] for m in matches):
         return matches
-    earned = _revenue_like(env)
+    earned = revenue_like(env)
     if earned is None:
         return matches
     p.draft.notes.append(f"Read “{hit.group(0).strip()}” as {env.lex.metric_label(earned)}.")
@@ -590,11 +591,41 @@ def _money_made(p: Parse, env: Env, matches: list[PhraseMatch]) -> list[PhraseMa
     return sorted([*matches, found], key=lambda x: x.start)
 
 
-def _revenue_like(env: Env) -> str | None:
+_MONEY_WORDS = frozenset({"dollars", "dollar", "money", "bucks", "cash"})
+
+
+def _money_named(p: Parse, env: Env, matches: list[PhraseMatch]) -> list[PhraseMatch]:
+    """"the average $ per order", "which 3 products brought in the most $$": money named where no metric is (the
+    ``$`` written as "dollars" by the normaliser) is the revenue-like amount, before "per" a ratio's numerator;
+    a guess, never a certainty."""
+    tokens = p.tokens
+    at = next((i for i, t in enumerate(tokens) if t.text.lower() in _MONEY_WORDS and i not in p.consumed
+               and not any(m.start <= i < m.end for m in matches)), None)
+    if at is None:
+        return matches
+    per = at + 1 < len(tokens) and tokens[at + 1].text.lower() == "per" and any(m.start == at + 2 for m in matches)
+    in_words = at > 0 and tokens[at - 1].text.lower() == "in" and bool(matches)  # "largest order, in dollars"
+    if in_words or (matches and not per):
+        return matches
+    earned = revenue_like(env)
+    if earned is None:
+        return matches
+    p.draft.notes.append(f"Read “{tokens[at].text}” as {env.lex.metric_label(earned)}.")
+    p.draft.signals["coverage_cap"] = min(p.draft.signals.get("coverage_cap", 1.0), SIMILARITY_CAP)
+    return sorted([*matches, PhraseMatch(earned, at, at + 1, 0.78, "rule: money named", True)], key=lambda x: x.start)
+
+
+def revenue_like(env: Env, reaching: Sequence[str] = ()) -> str | None:
+    """The one unfiltered currency sum named with the most revenue words (among those reaching ``reaching``
+    without fan-out, when given), else None."""
     lex = env.lex
     scored: dict[str, int] = {}
     for m in lex.layer.metrics.values():
         if m.filter or m.is_derived or (m.format or "") != "currency" or m.agg != "sum":
+            continue
+        if reaching and not all(r.split(".")[0].split(":")[0] in lex.catalog.reach.get(m.source or "", {})
+                                and r.split(".")[0].split(":")[0] not in lex.catalog.fan_reach.get(m.source or "", set())
+                                for r in reaching):
             continue
         n = len(lex.own_words.get(m.name, frozenset()) & _REVENUE_STEMS)
         if n:
@@ -620,7 +651,7 @@ def _money_spent(p: Parse, env: Env) -> str | None:
         {v.ref.split(".")[0] for v in p.accepted}
     if not nodes:
         return None
-    earned = _revenue_like(env)
+    earned = revenue_like(env)
     if earned is not None:
         source = lex.layer.metrics[earned].source or ""
         if all(lex.catalog.reach.get(source, {}).get(n, 99) <= 1 for n in nodes):

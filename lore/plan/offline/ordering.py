@@ -23,7 +23,9 @@ def read_order(p: Parse, env: Env) -> None:
     d, tokens = p.draft, p.tokens
     if d.order_by:
         return  # a superlative before a noun already set it
-    text = mask(p.question, tokens, p.reserved | {i for i, why in p.used.items() if why == "time"})
+    # (a value's word read as a breakdown stays: "3 items with the biggest drop", where "items" is also a value)
+    text = mask(p.question, tokens, {i for i in p.reserved if p.used.get(i) != "dimension"}
+                | {i for i, why in p.used.items() if why == "time"})
     # ranking words inside the names of what was read ("per order", "order date") rank nothing
     named = mask(text, tokens, {i for i, why in p.used.items() if why not in ("operator", "time")})
     m = TOP_RE.search(text)
@@ -60,8 +62,10 @@ def read_order(p: Parse, env: Env) -> None:
         hit = most if most and (not least or most.start() < least.start()) else least
         assert hit is not None
         d.order_by = [OrderBy(ref=FIRST_METRIC, descending=hit is most)]
-        d.limit = 1
-        p.use(tokens_in(tokens, hit.span()), "order")
+        at = tokens.index(which) + 1
+        count = number_value(tokens[at].text) if at < len(tokens) else None  # "which 3 supplies cost the most"
+        d.limit = count if count and 0 < count <= 100 else 1
+        p.use(tokens_in(tokens, hit.span()) | ({at} if count else set()), "order")
         d.groundings.append(Grounding(kind="order", ref="highest" if hit is most else "lowest",
                                       phrase=f"{which.text} … {hit.group(0)}", source="rule"))
         d.signals["superlative"] = 1.0

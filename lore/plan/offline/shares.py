@@ -66,6 +66,8 @@ def share_of_total(p: Parse, env: Env) -> None:
                     f"up to the whole. I can show {label} by any breakdown, side by side."))
         return
     part = _segment(p, env, words, named_after_metric=True) if d.dimensions else None
+    if part is not None and any(lex.entity.get(part.ref.split(".")[0]) == x for x in d.dimensions):
+        part = None  # "what fraction was each drink": the kind of each row, one value in each, is no part of it
     if part is not None and part.ref not in d.dimensions:
         # "what fraction of each store's sales came from jaffles": the part in each store, of that store's whole
         within = list(d.dimensions)

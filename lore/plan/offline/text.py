@@ -21,7 +21,8 @@ _TIME_ABBREVIATIONS = re.compile(r"\b(" + "|".join(_TIME_WORDS) + r")\b(?!-)", r
 
 
 def normalise(question: str) -> str:
-    """NFKC, no control or invisible characters, single spaces, bounded length.
+    """NFKC, no control or invisible characters, single spaces, bounded length; time abbreviations, "w/" and a
+    "$" standing for money (not before an amount) written out.
 
     >>> normalise("  revenue\\u200b by\\n  store ")
     'revenue by store'
@@ -32,7 +33,15 @@ def normalise(question: str) -> str:
     text = " ".join(text.split())
     text = _TIME_ABBREVIATIONS.sub(lambda m: _TIME_WORDS[m.group(1).lower()], text)
     text = _MONTH_POSSESSIVE.sub(r"\1", text)
+    text = _DOLLAR_SIGNS.sub(" dollars ", text)
+    text = " ".join(_WITH_SLASH.sub(lambda m: "without" if m.group(1) else "with", text).split())
     return text[:MAX_QUESTION_CHARS]
+
+
+#: "w/" and "w/o" written out
+_WITH_SLASH = re.compile(r"\bw/(o\b)?(?=\s|$)", re.I)
+#: dollar signs standing for money, not before an amount ("the average $ per order", "the most $$")
+_DOLLAR_SIGNS = re.compile(r"(?<![\w$])\$+(?!\s*[\d.,$])")
 
 
 #: a month's possessive ("October's spend") is the month
@@ -45,7 +54,7 @@ _MONTH_POSSESSIVE = re.compile(r"\b(january|february|march|april|june|july|augus
 OPERATION_WORDS: tuple[str, ...] = ("cumulative", "cumulatively", "percentage", "percentages", "proportion",
                                     "comparison", "compared", "versus", "average", "running", "growth", "increase",
                                     "decrease", "decline", "quarterly", "monthly", "weekly", "yearly", "change",
-                                    "changed", "changes")
+                                    "changed", "changes", "quarter", "quarters", "months")
 _WORD = re.compile(r"[A-Za-z]{6,}")
 
 
