@@ -581,14 +581,19 @@ def _money_made(p: Parse, env: Env, matches: list[PhraseMatch]) -> list[PhraseMa
     span = sorted(i for i in tokens_in(p.tokens, hit.span()) if i not in p.consumed)  # ("bring in last month")
     if not span or any(m.start <= span[-1] and m.end > span[0] for m in matches):
         return matches
+    return _as_revenue(p, env, matches, hit.group(0).strip(), span[0], span[-1] + 1, "rule: money made")
+
+
+def _as_revenue(p: Parse, env: Env, matches: list[PhraseMatch], said: str, start: int, end: int,
+                source: str) -> list[PhraseMatch]:
+    """The matches with the words ``start``..``end`` read as the revenue-like metric, when one stands out: a good
+    guess, never a certainty."""
     earned = revenue_like(env)
     if earned is None:
         return matches
-    p.draft.notes.append(f"Read “{hit.group(0).strip()}” as {env.lex.metric_label(earned)}.")
-    # an idiom read as the revenue-like metric is a good guess, never a certainty
+    p.draft.notes.append(f"Read “{said}” as {env.lex.metric_label(earned)}.")
     p.draft.signals["coverage_cap"] = min(p.draft.signals.get("coverage_cap", 1.0), SIMILARITY_CAP)
-    found = PhraseMatch(earned, span[0], span[-1] + 1, 0.78, "rule: money made", True)
-    return sorted([*matches, found], key=lambda x: x.start)
+    return sorted([*matches, PhraseMatch(earned, start, end, 0.78, source, True)], key=lambda x: x.start)
 
 
 _MONEY_WORDS = frozenset({"dollars", "dollar", "money", "bucks", "cash"})
@@ -607,12 +612,7 @@ def _money_named(p: Parse, env: Env, matches: list[PhraseMatch]) -> list[PhraseM
     in_words = at > 0 and tokens[at - 1].text.lower() == "in" and bool(matches)  # "largest order, in dollars"
     if in_words or (matches and not per):
         return matches
-    earned = revenue_like(env)
-    if earned is None:
-        return matches
-    p.draft.notes.append(f"Read “{tokens[at].text}” as {env.lex.metric_label(earned)}.")
-    p.draft.signals["coverage_cap"] = min(p.draft.signals.get("coverage_cap", 1.0), SIMILARITY_CAP)
-    return sorted([*matches, PhraseMatch(earned, at, at + 1, 0.78, "rule: money named", True)], key=lambda x: x.start)
+    return _as_revenue(p, env, matches, tokens[at].text, at, at + 1, "rule: money named")
 
 
 def revenue_like(env: Env, reaching: Sequence[str] = ()) -> str | None:
