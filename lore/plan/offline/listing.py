@@ -8,6 +8,8 @@ The compiler caps the rows (the answer says "showing N of M").
 
 from __future__ import annotations
 
+import re
+
 from lore.plan.offline.breakdowns import _read_list
 from lore.plan.offline.env import Env
 from lore.plan.offline.lexicon import is_metric_time
@@ -16,6 +18,9 @@ from lore.plan.offline.text import tokens_in
 from lore.plan.offline.ordering import FIRST_METRIC
 from lore.plan.words import LISTING_RE, RANK_LIST_RE, RANKED_RE, WHICH_WORDS, WITH_ATTRIBUTES_RE
 from lore.types import Grounding
+
+
+_BARE_WITH = re.compile(r"\b(?:with|showing|including)\b(?!\s+(?:their|its|the|his|her)\b)", re.I)
 
 
 def read_listing(p: Parse, env: Env) -> None:
@@ -38,7 +43,8 @@ def read_listing(p: Parse, env: Env) -> None:
                                   "which", source="rule: a question for rows, not a number"))
     if cue is not None:
         p.use(tokens_in(p.tokens, cue.span()), "operator")
-    for m in WITH_ATTRIBUTES_RE.finditer(p.question):
+    # ("with their totals", and in a list already asked for, "with start and end dates")
+    for m in [*WITH_ATTRIBUTES_RE.finditer(p.question), *_BARE_WITH.finditer(p.question)]:
         trig_tokens = tuple(sorted(tokens_in(p.tokens, m.span())))
         if trig_tokens and trig_tokens[-1] + 1 < len(p.tokens):
             _read_list(p, env, trig_tokens[-1] + 1, "with", trig_tokens, [node])

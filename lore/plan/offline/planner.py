@@ -47,7 +47,7 @@ from lore.plan.offline.ordering import finish_order, order_by_change, rank_withi
 from lore.plan.offline.parse import Parse
 from lore.plan.offline.request import check_request
 from lore.plan.offline.shares import share_of_total
-from lore.plan.offline.text import normalise, operation_typos, slash_per
+from lore.plan.offline.text import normalise, operation_typos, shared_heads, slash_per
 from lore.plan.offline.values import accept_values, find_values, read_booleans
 from lore.types import PlanOutcome, QueryPlan, RetrievalResult
 
@@ -131,6 +131,11 @@ class OfflinePlanner:
         return len(toks) == 1 and any(self.env.lex.entity.get(n) or self.layer.nodes[n].primary_key
                                       for n in self.env.lex.node_words.get(toks[0].stem, frozenset()))
 
+    def _names_attribute(self, words: str) -> bool:
+        """Whether ``words`` are exactly a name of an attribute of the layer ("end date")."""
+        stems = tuple(t.stem for t in tokenize(words))
+        return bool(stems) and any(e.phrase == stems for e in self.env.lex.attribute_index.get(stems[0], ()))
+
     def parse(self, question: str, previous: QueryPlan | None = None, *, until: Pass | None = None) -> Parse:
         """Run the passes on ``question`` (up to and including ``until``) and return the parse, for tests and
         ``--explain``."""
@@ -140,6 +145,7 @@ class OfflinePlanner:
             p.draft.notes.append(f"Read “{wrong}” as a misspelling of “{right}”.")
             p.draft.signals["spelling"] = 0.85
         p.question, _ = slash_per(p.question, self._names_entity)
+        p.question = shared_heads(p.question, self._names_attribute)
         p.tokens = tokenize(p.question)
         for step in PASSES:
             step(p, self.env)

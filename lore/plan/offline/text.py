@@ -124,6 +124,25 @@ def slash_per(text: str, names_entity: Callable[[str], bool]) -> tuple[str, list
     return _SLASH.sub(fix, text), read
 
 
+_SHARED_HEAD = re.compile(r"\b([A-Za-z]+)\s+(and|or|&)\s+([A-Za-z]+)\s+([A-Za-z]+s)\b", re.I)
+
+
+def shared_heads(text: str, names_attribute: Callable[[str], bool]) -> str:
+    """``text`` with two attributes sharing one plural noun written out ("start and end dates" -> "start date and
+    end dates"), when both read so name an attribute.
+
+    >>> shared_heads("list the tests with start and end dates", lambda p: p in ("start date", "end date"))
+    'list the tests with start date and end dates'
+    """
+    def fix(m: re.Match[str]) -> str:
+        head = m.group(4)[:-1]
+        if not (names_attribute(f"{m.group(1)} {head}") and names_attribute(f"{m.group(3)} {head}")):
+            return m.group(0)
+        return f"{m.group(1)} {head} {m.group(2)} {m.group(3)} {m.group(4)}"
+
+    return _SHARED_HEAD.sub(fix, text)
+
+
 def tokens_in(tokens: list[Token], span: tuple[int, int]) -> set[int]:
     """The indexes of the tokens inside ``span``: tokens are in order and do not overlap, so two binary searches.
 
