@@ -232,7 +232,7 @@ STRONG_LISTING_RE = re.compile(r"^\W*(?:please\s+|can you\s+|could you\s+|would 
 WITH_ATTRIBUTES_RE = re.compile(r"\b(?:with|and|including|plus|showing)\s+(?:their|its|the|his|her)\b", re.I)
 
 #: how a person asks for a count of things ("how many orders", "number of customers")
-COUNT_CUE_RE = re.compile(r"\b(how\s+many|number\s+of|count\s+of|count|no\.\s+of|# of|total\s+number\s+of)\b", re.I)
+COUNT_CUE_RE = re.compile(r"\b(how\s+many|number\s+of|count\s+of|count|no\.\s+of|total\s+number\s+of)\b|#\s*of\b", re.I)
 
 #: words naming an aggregation a governed total does not answer
 INTENT_WORDS: dict[str, str] = {

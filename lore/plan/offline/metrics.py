@@ -31,7 +31,7 @@ SIMILARITY_CAP = 0.75
 #: words passed over inside a metric's words: object pronouns ("cost us to make"), intensifiers ("biggest
 #: single order") and a copula ("policies are in force")
 _PASSED_OVER = frozenset({"us", "me", "them", "you", "him", "her", "single", "individual", "are", "is", "were",
-                          "was"})
+                          "was", "who", "have", "has"})  # ("customers who have spent": "customers spent")
 
 
 def find_metrics(p: Parse, env: Env) -> None:
