@@ -47,8 +47,13 @@ def per_entity_rate(p: Parse, env: Env) -> None:
         _ratio_is_per_entity(p, env)  # a ratio or an average already: "orders per customer at each store"
         return
     averaged = AVERAGE_RE.search(p.question)
+    doers = _how_often(p, env)
     found = _counted_entity(p, env, bool(averaged))
     if found is None:
+        if doers is not None:  # "how many times did customers order": the times, not the customers
+            d.metrics = [m for m in d.metrics if m != doers]
+            d.groundings = [g.model_copy(update={"ref": d.metrics[0], "source": f"{g.source} (how many times)"})
+                            if g.kind == "metric" and g.ref == doers else g for g in d.groundings]
         return
     entity, counter, at = found
     if counter is not None:
@@ -76,6 +81,27 @@ def per_entity_rate(p: Parse, env: Env) -> None:
                    f"{_singular(what)} with any" + (f" in a {grain}" if grain else "") + ", then the average over them ("
                    + ("every " + _singular(what) + "-" + grain + " counts once" if grain else
                       f"a {_singular(what)} with none is not counted") + ").")
+
+
+_HOW_OFTEN_RE = re.compile(r"\bhow\s+(?:many\s+times|often)\b", re.I)
+
+
+def _how_often(p: Parse, env: Env) -> str | None:
+    """"how many times did the average customer order": the rows a distinct count counts the doers of, counted
+    (the count of the same rows first, the distinct count left to name the entity the rate is per); the distinct
+    count so moved, if one was."""
+    d, lex = p.draft, env.lex
+    if len(d.metrics) != 1 or not _HOW_OFTEN_RE.search(p.question):
+        return None
+    m = lex.layer.metrics.get(d.metrics[0])
+    if m is None or entity_counted_by(env, m.name) is None:
+        return None
+    counts = [x.name for x in lex.layer.metrics.values() if x.agg == "count" and x.source == m.source
+              and (x.filter or None) == (m.filter or None)]
+    if len(counts) != 1:
+        return None
+    d.metrics = [counts[0], m.name]
+    return m.name
 
 
 #: words naming one entity as a sentence's subject ("a customer", "each account", "the typical player")
