@@ -494,9 +494,9 @@ def _explain_context_words(p: Parse, env: Env) -> None:
                 described.update(phrase(source.description))
     # (not the unit another metric is measured in: "minutes per player" asks for minutes, which a description of
     # players may mention)
-    units = {name: set(phrase(m.unit or "")) for name, m in lex.layer.metrics.items()}
-    attribute_words |= described - (set().union(*(u for name, u in units.items() if name not in d.metrics))
-                                    - set().union(*(units.get(m, set()) for m in d.metrics)))
+    own_units = set().union(*(lex.metric_units.get(m, frozenset()) for m in d.metrics))
+    attribute_words |= {w for w in described if w in own_units or not any(
+        w in u for name, u in lex.metric_units.items() if name not in d.metrics)}
     for i, t in enumerate(p.tokens):
         if i in p.used or i in p.reserved and i in p.used:
             continue

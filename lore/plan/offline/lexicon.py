@@ -46,6 +46,8 @@ class Lexicon:
     identifier_cores: tuple[tuple[str, dict[tuple[str, ...], list[tuple[str, str]]]], ...] = ()
     #: the nouns numbers may count here ("2000 orders" is no year): table, label and unit words
     unit_words: frozenset[str] = frozenset()
+    #: metric -> the stems of its unit ("minutes")
+    metric_units: dict[str, frozenset[str]] = field(default_factory=dict)
     #: value -> the attributes holding it (lower case)
     value_refs: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: every phrase naming a metric, an attribute or a node
@@ -102,6 +104,7 @@ class Lexicon:
             entity={name: ref for name in layer.nodes if (ref := entity_attribute(layer, name)) is not None},
             own_words=own, ratios=ratios, cuts=_cuts(layer), time_entries=time_entries, boolean_entries=boolean_entries,
             spelling=spelling, identifier_cores=_identifier_cores(values), unit_words=frozenset(units),
+            metric_units={name: frozenset(phrase(m.unit or "")) for name, m in layer.metrics.items()},
             value_refs={k: tuple(v) for k, v in value_refs.items()},
             name_phrases=frozenset(e.phrase for e in (*catalog.metric_entries, *catalog.dimension_entries,
                                                       *catalog.node_entries)),

@@ -144,7 +144,7 @@ class OfflinePlanner:
         for wrong, right in fixed:
             p.draft.notes.append(f"Read “{wrong}” as a misspelling of “{right}”.")
             p.draft.signals["spelling"] = 0.85
-        p.question, _ = slash_per(p.question, self._names_entity)
+        p.question = slash_per(p.question, self._names_entity)
         p.question = shared_heads(p.question, self._names_attribute)
         p.tokens = tokenize(p.question)
         for step in PASSES:

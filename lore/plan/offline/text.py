@@ -103,25 +103,22 @@ _SLASH = re.compile(r"\b([A-Za-z][A-Za-z\-]+)\s*/\s*([A-Za-z][A-Za-z\-]+)\b")  #
 _GROUPING = frozenset({"by", "per", "each", "every", "across", "and", "or"})
 
 
-def slash_per(text: str, names_entity: Callable[[str], bool]) -> tuple[str, list[str]]:
+def slash_per(text: str, names_entity: Callable[[str], bool]) -> str:
     """``text`` with "A/B" read as "A per B" where B names an entity and A is no breakdown ("hours/acct" is hours
-    per account; "by store/customer" and "cash/card" stay), and the slashes so read.
+    per account; "by store/customer" and "cash/card" stay).
 
     >>> slash_per("hours/acct by plan", lambda w: w == "acct")
-    ('hours per acct by plan', ['hours/acct'])
-    >>> slash_per("revenue by store/acct", lambda w: w == "acct")[0]
+    'hours per acct by plan'
+    >>> slash_per("revenue by store/acct", lambda w: w == "acct")
     'revenue by store/acct'
     """
-    read: list[str] = []
-
     def fix(m: re.Match[str]) -> str:
         before = text[:m.start()].split()[-1:]
         if not names_entity(m.group(2)) or names_entity(m.group(1)) or (before and before[0].lower() in _GROUPING):
             return m.group(0)
-        read.append(m.group(0))
         return f"{m.group(1)} per {m.group(2)}"
 
-    return _SLASH.sub(fix, text), read
+    return _SLASH.sub(fix, text)
 
 
 _SHARED_HEAD = re.compile(r"\b([A-Za-z]+)\s+(and|or|&)\s+([A-Za-z]+)\s+([A-Za-z]+s)\b", re.I)
