@@ -16,7 +16,7 @@ from lore.plan.offline.env import Env
 from lore.plan.offline.metrics import revenue_like
 from lore.plan.offline.parse import Parse
 from lore.plan.offline.text import tokens_in
-from lore.plan.words import BUSINESS_STEMS, FUNCTION_WORDS, INTENT_WORDS, KNOWN_WORDS
+from lore.plan.words import BUSINESS_STEMS, FUNCTION_WORDS, INTENT_WORDS, KNOWN_WORDS, RANK_ADJECTIVES
 from lore.retrieve.lexical import STOP_WORDS
 from lore.semantic.spec import DUPLICATION_INVARIANT, METRIC_TIME
 from lore.plan.timeparse import period_label
@@ -53,7 +53,9 @@ def check_reach(p: Parse, env: Env) -> None:
         p.settle(PlanOutcome(
             status="clarify",
             message=f"{labels[:1].upper() + labels[1:]} can't be broken down by "
-                    + ", ".join(lex.label(b) for b in bad) + f". It can be broken down by: {', '.join(reach[:10])}.",
+                    + ", ".join(lex.label(b) for b in bad)
+                    + (f". It can be broken down by: {', '.join(reach[:10])}." if reach else
+                       ": it has no attributes to break it down by, and no time column."),
             suggestions=tuple(reach[:5]), signals={"dimension_reach": 0.0}))
         return
     invariant = all(lex.layer.metrics[b].agg in DUPLICATION_INVARIANT for b in lex.bases(d.base_metrics()))
@@ -178,6 +180,16 @@ def fit_metrics(p: Parse, env: Env) -> None:
                                                for f in lex.facts_of([x]) for r in refs if not is_metric_time_ref(r))]
         elif people and metric.agg != "count_distinct":
             better = [x for x in rivals if lex.layer.metrics[x].agg == "count_distinct" and x not in d.metrics]
+            if not better and metric.agg == "count" and not metric.is_derived \
+                    and not any(m.ref == name and m.start <= people_at for m in p.metric_matches):
+                # "how many people tweeted" with only a count of tweets: rows are not people; ask, never swap
+                p.settle(PlanOutcome(
+                    status="clarify",
+                    message=f"“{p.words(people_at, people_at + 1)}” asks how many people, and "
+                            f"{lex.metric_label(name)} counts {metric.unit or 'rows'}, not the people behind them; "
+                            f"no governed metric counts them. I can show {lex.metric_label(name)}.",
+                    suggestions=(name,), signals={"metric_match": 0.0}))
+                return
         if better and len(better) > 1:
             # several fit: the one like the metric asked (same kind, no filter of its own) that the words name best
             def rank(x: str) -> tuple[int, int, int, int]:
@@ -414,6 +426,9 @@ def account_for_words(p: Parse, env: Env) -> None:
         return
     content = [i for i, t in enumerate(tokens) if t.stem not in FILLER and t.stem not in FUNCTION_WORDS
                and t.text.lower() not in STOP_WORDS and t.stem not in {"s"}]  # (a number nothing used is a lost condition)
+    if not d.order_by and d.limit is None and d.compare is None and not d.rank_within and d.threshold is None:
+        # "the biggest single order" answered without ranking anything: the superlative was not honoured
+        content += [i for i, t in enumerate(tokens) if t.text.lower() in SUPERLATIVES and i not in content]
     explained = [i for i in content if i in p.used]
     unexplained = [i for i in content if i not in p.used]
     d.signals["coverage"] = (len(explained) / len(content)) if content else 1.0
@@ -440,6 +455,10 @@ def account_for_words(p: Parse, env: Env) -> None:
     d.notes.append("I did not use: " + ", ".join(f"“{w}”" for w in words) + ". Check that the answer is what you "
                    "asked, or ask again with other words.")
 
+
+#: words that ask for the first or last of a ranking
+SUPERLATIVES = frozenset({w for w in RANK_ADJECTIVES if w.endswith("est")} | {
+    "most", "least", "top", "bottom", "best", "worst", "highest", "lowest", "maximum", "minimum"})
 
 _CYCLIC_RE = re.compile(r"\b(?:day\s+of\s+(?:the\s+)?week|days\s+of\s+(?:the\s+)?week|weekdays?|weekends?|"
                         r"hour\s+of\s+(?:the\s+)?day|time\s+of\s+(?:the\s+)?day|hourly|month\s+of\s+(?:the\s+)?year|"
