@@ -16,7 +16,7 @@ from lore.plan.offline.env import Env
 from lore.plan.offline.metrics import revenue_like
 from lore.plan.offline.parse import Parse
 from lore.plan.offline.text import tokens_in
-from lore.plan.words import BUSINESS_STEMS, FUNCTION_WORDS, INTENT_WORDS, KNOWN_WORDS, RANK_ADJECTIVES
+from lore.plan.words import BUSINESS_STEMS, FUNCTION_WORDS, INTENT_WORDS, KNOWN_WORDS, RANK_ADJECTIVES, WHICH_WORDS
 from lore.retrieve.lexical import STOP_WORDS
 from lore.semantic.spec import DUPLICATION_INVARIANT, METRIC_TIME
 from lore.plan.timeparse import period_label
@@ -160,6 +160,39 @@ def fit_metrics(p: Parse, env: Env) -> None:
                 d.groundings = [g.model_copy(update={"ref": fit, "source": f"{g.source} (the amount that fits)"})
                                 if g.kind == "metric" and g.ref == name else g for g in d.groundings]
             continue
+        counts_rows = metric.agg == "count" or metric.agg == "sum" and metric.expr.strip() in ("1", "1.0")
+        if people and counts_rows and not metric.is_derived and people_at is not None \
+                and not any(m.ref == name and m.start <= people_at for m in p.metric_matches):
+            said = set(phrase(grounding.phrase)) & lex.own_words.get(name, frozenset())
+            distinct = [x for x, own in lex.own_words.items() if x != name and said and said <= own
+                        and lex.layer.metrics[x].agg == "count_distinct" and x not in d.metrics]
+            who = p.tokens[people_at].stem
+            distinct = [x for x in distinct if who in lex.own_words[x]] or distinct  # "customers": customers counted
+            if len(distinct) > 1:
+                p.settle(PlanOutcome(
+                    status="clarify",
+                    message=f"“{p.words(people_at, people_at + 1)}” asks how many people, and several metrics count "
+                            "them: " + ", ".join(lex.metric_label(x) for x in distinct[:4]) + ". Which one?",
+                    suggestions=tuple(distinct[:4]), signals={"ambiguity": 0.0}))
+                return
+            if len(distinct) == 1 and grounding.source.startswith("name"):
+                # named by its name, but the question counts people: the distinct count of the same words
+                # (otherwise the general choice below decides)
+                d.metrics[i] = distinct[0]
+                d.groundings = [g.model_copy(update={"ref": distinct[0], "source": f"{g.source} (the metric that fits)"})
+                                if g.kind == "metric" and g.ref == name else g for g in d.groundings]
+                d.notes.append(f"Used {lex.metric_label(distinct[0])} rather than {lex.metric_label(name)}: it fits "
+                               "a count of people.")
+                continue
+            if not distinct:
+                # "how many people tweeted" with only a count of tweets: rows are not people; ask, never swap
+                p.settle(PlanOutcome(
+                    status="clarify",
+                    message=f"“{p.words(people_at, people_at + 1)}” asks how many people, and "
+                            f"{lex.metric_label(name)} counts {metric.unit or 'rows'}, not the people behind them; "
+                            f"no governed metric counts them. I can show {lex.metric_label(name)}.",
+                    suggestions=(name,), signals={"metric_match": 0.0}))
+                return
         if grounding.source.startswith("name") and not (fanned and metric.agg == "sum"):
             continue  # a metric named by its name is that metric, unless its amounts fan out over what is asked
         words = {w for w in phrase(grounding.phrase)} & lex.own_words.get(name, frozenset())
@@ -180,16 +213,6 @@ def fit_metrics(p: Parse, env: Env) -> None:
                                                for f in lex.facts_of([x]) for r in refs if not is_metric_time_ref(r))]
         elif people and metric.agg != "count_distinct":
             better = [x for x in rivals if lex.layer.metrics[x].agg == "count_distinct" and x not in d.metrics]
-            if not better and metric.agg == "count" and not metric.is_derived \
-                    and not any(m.ref == name and m.start <= people_at for m in p.metric_matches):
-                # "how many people tweeted" with only a count of tweets: rows are not people; ask, never swap
-                p.settle(PlanOutcome(
-                    status="clarify",
-                    message=f"“{p.words(people_at, people_at + 1)}” asks how many people, and "
-                            f"{lex.metric_label(name)} counts {metric.unit or 'rows'}, not the people behind them; "
-                            f"no governed metric counts them. I can show {lex.metric_label(name)}.",
-                    suggestions=(name,), signals={"metric_match": 0.0}))
-                return
         if better and len(better) > 1:
             # several fit: the one like the metric asked (same kind, no filter of its own) that the words name best
             def rank(x: str) -> tuple[int, int, int, int]:
@@ -519,6 +542,8 @@ def _explain_context_words(p: Parse, env: Env) -> None:
     for i, t in enumerate(p.tokens):
         if i in p.used or i in p.reserved and i in p.used:
             continue
+        if i and p.tokens[i - 1].text.lower() in WHICH_WORDS and not d.dimensions and d.rows_of is None:
+            continue  # "which store ...": the rows asked for, which no breakdown gives; a definition's word is not that
         if lex.node_words.get(t.stem, frozenset()) & nodes or t.stem in attribute_words:
             p.use([i], "context")
 
