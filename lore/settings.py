@@ -98,6 +98,16 @@ class Settings(BaseSettings):
     #: channel's members; "ephemeral" computes them in the asker's scope and shows them to the asker only
     slack_channel_scope: Literal["members", "ephemeral"] = "members"
 
+    # --- the HTTP API (ui/api, `lore serve`) ---------------------------------------
+    #: requests each API key (or proxy-named user) may make per minute, on average, per worker process
+    api_rate_per_minute: float = Field(default=120.0, gt=0)
+    #: requests one key may make at once before the rate applies (the token bucket's size)
+    api_rate_burst: int = Field(default=30, gt=0)
+    #: the largest request body, in bytes (LORE_API_MAX_BODY_BYTES): a larger one is refused with 413
+    api_max_body_bytes: int = Field(default=65_536, gt=0)
+    #: behind an authenticating proxy on the same host: the header naming the signed-in user (off by default)
+    api_trust_header: str | None = None
+
     def today_or_now(self) -> date:
         return self.today or date.today()
 

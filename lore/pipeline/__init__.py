@@ -33,21 +33,25 @@ from lore.errors import AskerError, EngineError, GuardError, LoreError, QueryTim
 from lore.explain.answer import reasoning_steps
 from lore.inputs import Budget, clean_question, has_words, require_text
 from lore.pipeline import learning, memo, stages
-from lore.pipeline.stages import Computed, Explanation, Planned, Timer, listing_total
+from lore.pipeline.stages import Computed, Explanation, Planned, StageHook, Timer, listing_total
 from lore.types import Answer, Context, PlanOutcome, QueryPlan, Question, Trace
 
 if TYPE_CHECKING:  # pragma: no cover
     from lore.core import Lore
 
-__all__ = ["Chat", "ask", "last_answered", "listing_total"]
+__all__ = ["Chat", "StageHook", "ask", "last_answered", "listing_total"]
 
 log = logging.getLogger("lore.pipeline")
 
 
 def ask(lore: Lore, question: str, *, previous: QueryPlan | None = None, user: str | None = None,
-        conversation_id: str | None = None, previous_confidence: float | None = None) -> Answer:
+        conversation_id: str | None = None, previous_confidence: float | None = None,
+        on_stage: StageHook | None = None) -> Answer:
     """Answer one question (``previous`` is the plan of the conversation's last answer, ``previous_confidence`` its
     confidence, which caps a follow-up's); every answer is recorded.
+
+    ``on_stage`` is told of each stage that ran, in order, as it ends (:class:`~lore.pipeline.stages.Timer`), in
+    this thread: a server streams them. It must not raise.
 
     The question must be a str (else :class:`~lore.errors.BadInput`); one longer than ``max_question_chars`` is
     refused before any work; the rest is cleaned once (:func:`lore.inputs.clean_question`), so every stage sees
@@ -61,13 +65,21 @@ def ask(lore: Lore, question: str, *, previous: QueryPlan | None = None, user: s
         answer = _too_long(q, limit)
     else:
         q = q.model_copy(update={"text": clean_question(text)})
-        answer = _answer(lore, q) if has_words(q.text) else _no_words(lore, q)
+        answer = _answer(lore, q, on_stage) if has_words(q.text) else _no_words(lore, q)
     return learning.recorded(lore, answer)
 
 
-def _answer(lore: Lore, q: Question) -> Answer:
+def _answer(lore: Lore, q: Question, on_stage: StageHook | None = None) -> Answer:
     """retrieve -> plan -> compile -> guard -> execute -> chart -> explain, within the question's time."""
-    timer = Timer(Budget(lore.settings.question_budget()))
+    timer = Timer(Budget(lore.settings.question_budget()), on_stage=on_stage)
+    try:
+        return _timed(lore, q, timer)
+    finally:
+        timer.report()  # the last stage is over too
+
+
+def _timed(lore: Lore, q: Question, timer: Timer) -> Answer:
+    """The stages of :func:`_answer`, each timed (and told) by ``timer``."""
     trace = Trace(question=q.text)
     try:
         learning.sync(lore)                                                    # examples verified elsewhere
@@ -260,7 +272,8 @@ class Chat:
         last = self.last_answered
         return last.plan if last is not None else None
 
-    def ask(self, question: str) -> Answer:
+    def ask(self, question: str, *, on_stage: StageHook | None = None) -> Answer:
+        """Answer ``question`` in this conversation (``on_stage``: see :func:`ask`)."""
         # each turn runs as whoever asked it (self.user may change between turns)
         scoped = self.lore.for_user(self.user)
         last = self.last_answered
@@ -271,6 +284,7 @@ class Chat:
             if not refs_visible(scoped.layer, previous):
                 previous = None  # an earlier turn by someone who sees more (a shared thread): not this person's context
         answer = ask(scoped, question, previous=previous, user=self.user, conversation_id=self.id,
-                     previous_confidence=last.confidence if previous is not None and last is not None else None)
+                     previous_confidence=last.confidence if previous is not None and last is not None else None,
+                     on_stage=on_stage)
         self.history.append(answer)
         return answer

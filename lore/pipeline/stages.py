@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -83,16 +83,39 @@ class Explanation:
 # --- timing ------------------------------------------------------------------------------------
 
 
+#: told of each stage of an answer once it is over (its name and milliseconds), in order; runs in the asking thread
+StageHook = Callable[[StageTiming], None]
+
+
 class Timer:
     """Times each stage of one answer; with a budget, stops the question (:class:`QuestionTimeout`) when its
-    time is up, checked as each stage starts and as it ends. One per answer, never shared."""
+    time is up, checked as each stage starts and as it ends. One per answer, never shared.
 
-    def __init__(self, budget: Budget | None = None) -> None:
+    ``on_stage`` is told of each stage once it is over: when a stage of another name starts, and for the last
+    ones when :meth:`report` is called (a stage timed in two steps is told once, whole).
+
+    >>> told = []
+    >>> timer = Timer(on_stage=lambda t: told.append(t.stage))
+    >>> with timer("retrieve"): pass
+    >>> with timer("retrieve"): pass
+    >>> with timer("plan"): pass
+    >>> told
+    ['retrieve']
+    >>> timer.report(); told
+    ['retrieve', 'plan']
+    """
+
+    def __init__(self, budget: Budget | None = None, *, on_stage: StageHook | None = None) -> None:
         self.timings: list[StageTiming] = []
         self.budget = budget
+        self.on_stage = on_stage
+        #: how many of ``timings`` were told to ``on_stage``
+        self._told = 0
 
     @contextmanager
     def __call__(self, name: str) -> Iterator[None]:
+        if self.timings and self.timings[-1].stage != name:
+            self.report()  # the stage before is over: it can no longer grow
         if self.budget is not None:
             self.budget.check(self.timings[-1].stage if self.timings else name)
         t0 = time.perf_counter()
@@ -105,6 +128,14 @@ class Timer:
             self.timings.append(StageTiming(stage=name, ms=round(ms, 3)))
         if self.budget is not None:
             self.budget.check(name)
+
+    def report(self) -> None:
+        """Tell ``on_stage`` of every stage timed and not told yet (the pipeline calls it once the answer is made)."""
+        while self._told < len(self.timings):
+            timing = self.timings[self._told]
+            self._told += 1
+            if self.on_stage is not None:
+                self.on_stage(timing)
 
     def trace(self, trace: Trace, **artifacts: object) -> Trace:
         """``trace`` with ``artifacts`` and the timings so far."""

@@ -1,0 +1,45 @@
+"""Helpers of the API tests: the principals of the test project's access section, auth headers, problem checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+#: EMEA rows only
+ANA = "ana@example.com"
+#: every row, but not the cloud_cost metric
+BO = "bo@example.com"
+#: no limits
+OPS = "ops@example.com"
+ACCESS = {
+    "default": "all",
+    "users": {
+        ANA: {"rows": ["countries.region = 'EMEA'"]},
+        BO: {"hide_metrics": ["cloud_cost"]},
+        OPS: {"unrestricted": True},
+    },
+}
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def start(client: TestClient, token: str) -> str:
+    """A new conversation's id."""
+    made = client.post("/v1/conversations", headers=auth(token))
+    assert made.status_code == 201, made.text
+    return made.json()["id"]
+
+
+def assert_problem(response: Any, status: int, code: str) -> dict:
+    """An RFC 9457 problem: its media type, the fields every problem has, the status and LORE's code."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert {"type", "title", "status", "detail", "code"} <= set(body)
+    assert body["status"] == status and body["code"] == code
+    assert body["type"] == f"urn:lore:problem:{code}"
+    assert isinstance(body["title"], str) and body["title"] and isinstance(body["detail"], str) and body["detail"]
+    return body
