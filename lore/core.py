@@ -30,6 +30,7 @@ from lore.semantic.load import load_layer
 from lore.semantic.spec import SemanticLayer
 from lore.semantic.validate import validate
 from lore.settings import Settings
+from lore.tables import table_key
 from lore.types import CompiledQuery, Filter, OrderBy, QueryPlan, ResultSet, SemanticQuery
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -240,8 +241,8 @@ class ProjectParts:
     def schema(self) -> dict[str, dict[str, str]]:
         """The warehouse tables the semantic layer exposes: table -> column -> type."""
         full = self.engine.schema()
-        allowed = {t.lower() for t in self.layer.tables}
-        return {t: cols for t, cols in full.items() if t.lower() in allowed}
+        allowed = {table_key(t) for t in self.layer.tables}
+        return {t: cols for t, cols in full.items() if table_key(t) in allowed}
 
     @cached_property
     def values(self) -> dict[str, list[str]]:

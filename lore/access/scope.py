@@ -14,6 +14,7 @@ from lore.errors import ConfigError
 from lore.semantic.compile import derived_refs
 from lore.semantic.graph import FANNING, Edge, LinkGraph, describe_path, roles_match
 from lore.semantic.spec import METRIC_TIME, Column, Node, SemanticLayer
+from lore.tables import table_expr, table_key
 
 
 # --- the scope of one set of rules over one layer ---------------------------------------
@@ -30,9 +31,10 @@ class Scope:
     rules: tuple[tuple[str, Rule], ...]
     #: the layer with hidden nodes, attributes, links and metrics removed
     layer: SemanticLayer
-    #: physical table (lower-cased) -> the columns the user's SQL may read, in the table's order
+    #: physical table (lower-cased, ``raw.orders`` outside the main schema) -> the columns the user's SQL may read,
+    #: in the table's order
     schema: dict[str, dict[str, str]]
-    #: physical table (lower-cased) -> SQL of the subquery that replaces it (only the rows in scope)
+    #: physical table (lower-cased, as in ``schema``) -> SQL of the subquery that replaces it (only the rows in scope)
     row_filters: dict[str, str]
     #: human-readable row limits, for reasoning and ``lore access show``
     row_labels: tuple[str, ...] = ()
@@ -69,7 +71,7 @@ def build_scope(layer: SemanticLayer, schema: Mapping[str, Mapping[str, str]],
     rules = tuple(rules)
     _check_names(layer, rules)
     graph = LinkGraph(layer)
-    tables = {t.lower(): t for t in schema}
+    tables = {table_key(t): t for t in schema}
     row_preds: dict[str, list[exp.Expression]] = {}
     hidden: set[str] = set()
     labels: list[str] = []
@@ -84,7 +86,7 @@ def build_scope(layer: SemanticLayer, schema: Mapping[str, Mapping[str, str]],
                         hidden.add(node.name)
                     continue
                 if node.table:
-                    row_preds.setdefault(node.table.lower(), []).append(
+                    row_preds.setdefault(table_key(node.table), []).append(
                         _path_predicate(layer, path, target, predicate, tables))
     visible = _visible_layer(layer, rules, frozenset(hidden))
     # a table no visible metric can read, directly or through its links, is not readable at all (counts included)
@@ -161,7 +163,7 @@ def _table_columns(schema: Mapping[str, Mapping[str, str]], table: str | None) -
     if table is None:
         return []
     for name, cols in schema.items():
-        if name.lower() == table.lower():
+        if table_key(name) == table_key(table):
             return list(cols)
     return []
 
@@ -208,16 +210,19 @@ def _path_predicate(layer: SemanticLayer, path: tuple[Edge, ...], target: Node, 
 
 def _source(node: Node, alias: str, tables: Mapping[str, str]) -> exp.Expression:
     if node.table:
-        real = tables.get(node.table.lower(), node.table)
-        return exp.Table(this=exp.to_identifier(real, quoted=True), alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True)))
+        real = table_expr(tables.get(table_key(node.table), node.table), quoted=True)
+        real.set("alias", exp.TableAlias(this=exp.to_identifier(alias, quoted=True)))
+        return real
     assert node.sql is not None
     return exp.alias_(exp.Subquery(this=sqlglot.parse_one(node.sql, read="duckdb")), alias, table=True, quoted=True)
 
 
 def _row_subquery(table: str, columns: Mapping[str, str], predicates: Sequence[exp.Expression]) -> str:
-    """``SELECT <visible columns> FROM table WHERE <every predicate>`` as DuckDB SQL."""
-    select = exp.select(*[exp.column(c, table=f"{ALIAS}0", quoted=True) for c in columns]).from_(
-        exp.Table(this=exp.to_identifier(table, quoted=True), alias=exp.TableAlias(this=exp.to_identifier(f"{ALIAS}0", quoted=True))))
+    """``SELECT <visible columns> FROM table WHERE <every predicate>`` as DuckDB SQL (``raw.orders``: schema and table
+    quoted apart)."""
+    source = table_expr(table, quoted=True)
+    source.set("alias", exp.TableAlias(this=exp.to_identifier(f"{ALIAS}0", quoted=True)))
+    select = exp.select(*[exp.column(c, table=f"{ALIAS}0", quoted=True) for c in columns]).from_(source)
     return select.where(exp.and_(*predicates)).sql(dialect="duckdb")
 
 
@@ -271,7 +276,7 @@ def _restricted_schema(layer: SemanticLayer, visible: SemanticLayer,
     for node in visible.nodes.values():
         if not node.table:
             continue
-        cols = wanted.setdefault(node.table.lower(), set())
+        cols = wanted.setdefault(table_key(node.table), set())
         cols.update(c.name.lower() for c in node.columns)
         cols.update(k.lower() for k in node.primary_key)
         if node.time_column:
@@ -287,15 +292,15 @@ def _restricted_schema(layer: SemanticLayer, visible: SemanticLayer,
                 for node_name, col in ((edge.source, src), (edge.target, dst)):
                     table = visible.nodes[node_name].table
                     if table:
-                        wanted.setdefault(table.lower(), set()).add(col.lower())
+                        wanted.setdefault(table_key(table), set()).add(col.lower())
     for metric in visible.metrics.values():
         node = visible.nodes.get(metric.source or "")
         if node is not None and node.table:
-            wanted.setdefault(node.table.lower(), set()).update(_column_names(metric.expr) | _column_names(metric.filter))
+            wanted.setdefault(table_key(node.table), set()).update(_column_names(metric.expr) | _column_names(metric.filter))
     out: dict[str, dict[str, str]] = {}
     for table, cols in schema.items():
-        keep = wanted.get(table.lower())
+        keep = wanted.get(table_key(table))
         if keep is None:
             continue
-        out[table.lower()] = {c: t for c, t in cols.items() if c.lower() in keep}
+        out[table_key(table)] = {c: t for c, t in cols.items() if c.lower() in keep}
     return out

@@ -14,6 +14,7 @@ from lore.errors import LoreError
 from lore.execute.engine import distinct_values_sql
 from lore.retrieve.documents import RETRIEVE_K, layer_documents
 from lore.semantic.spec import SemanticLayer
+from lore.tables import table_key
 from lore.types import PlanOutcome, QueryPlan, RetrievalResult, ValueMatch
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -137,7 +138,7 @@ def scoped_values(scope: Scope, values: Mapping[str, Sequence[str]],
         node = scope.layer.nodes.get(node_name)
         if node is None or node.column(attr) is None:
             continue
-        if node.table and node.table.lower() in scope.row_filters:
+        if node.table and table_key(node.table) in scope.row_filters:
             sql = distinct_values_sql(node.table, attr, max(len(found), 1))
             seen = {str(row[0]) for row in rows(sql)}
             found = [v for v in found if v in seen]
@@ -148,7 +149,7 @@ def scoped_values(scope: Scope, values: Mapping[str, Sequence[str]],
 def scoped_layer(scope: Scope, in_scope: Mapping[str, Sequence[str]], everything: Mapping[str, Sequence[str]]) -> SemanticLayer:
     """The scope's layer; with row limits, also without the sample values, value synonyms and descriptions that
     name rows outside them (so no answer, document or prompt names another region's countries)."""
-    filtered = {n.name for n in scope.layer.nodes.values() if n.table and n.table.lower() in scope.row_filters}
+    filtered = {n.name for n in scope.layer.nodes.values() if n.table and table_key(n.table) in scope.row_filters}
     if not filtered:
         return scope.layer
     return cut_metadata(scope.layer, in_scope, everything, filtered)

@@ -29,6 +29,7 @@ from sqlglot import exp
 
 from lore.errors import EngineError, OperatorError, ProjectNotFound, QueryTimeout, ResultTooLarge
 from lore.settings import Settings
+from lore.tables import table_expr, table_key, table_name
 from lore.types import ColumnMeta, ResultSet, to_scalar
 
 #: settings that must read back exactly like this once the connection is hardened
@@ -196,7 +197,8 @@ class Engine:
         return self._path
 
     def schema(self) -> dict[str, dict[str, str]]:
-        """Table -> column -> type, from the catalog (main schema of the warehouse only)."""
+        """Table -> column -> type, from the catalog: the tables and views of every schema of the warehouse's own
+        database, those of ``main`` by their bare names, the others as ``schema.table`` (see :mod:`lore.tables`)."""
         return {table: dict(cols) for table, cols in self._schema.items()}
 
     def run(self, sql: str, *, timeout_s: float | None = None, max_rows: int | None = None) -> ResultSet:
@@ -265,7 +267,7 @@ class Engine:
         """The first and last day of a date or timestamp column (ISO dates); None when it holds no date."""
         real_table, real_column = self._resolve(table, column)
         col = exp.cast(exp.column(real_column, quoted=True), exp.DataType.build("DATE"))
-        sql = exp.select(exp.Min(this=col), exp.Max(this=col.copy())).from_(exp.table_(real_table, quoted=True)).sql(
+        sql = exp.select(exp.Min(this=col), exp.Max(this=col.copy())).from_(table_expr(real_table, quoted=True)).sql(
             dialect="duckdb")
         try:
             row = self.run(sql, max_rows=1).rows[0]
@@ -274,8 +276,8 @@ class Engine:
         return (str(row[0]), str(row[1])) if row[0] is not None and row[1] is not None else None
 
     def _resolve(self, table: str, column: str) -> tuple[str, str]:
-        tables = {name.lower(): name for name in self._schema}
-        real_table = tables.get(table.lower())
+        tables = {table_key(name): name for name in self._schema}
+        real_table = tables.get(table_key(table))
         if real_table is None:
             raise EngineError(f'The warehouse has no table "{table}".', hint=f"Tables: {', '.join(sorted(tables))}")
         columns = {name.lower(): name for name in self._schema[real_table]}
@@ -345,16 +347,18 @@ def value_bytes(value: Any) -> int:
 
 
 def distinct_values_sql(table: str, column: str, max_values: int, dialect: str = "duckdb") -> str:
-    """SQL for the distinct values of one column, identifiers quoted through sqlglot.
+    """SQL for the distinct values of one column, identifiers quoted through sqlglot (``schema.table`` as two).
 
     >>> distinct_values_sql("accounts", 'pl"an', 200)
     'SELECT DISTINCT CAST("pl""an" AS TEXT) AS "value" FROM "accounts" WHERE NOT "pl""an" IS NULL ORDER BY "value" LIMIT 201'
+    >>> distinct_values_sql("raw.accounts", "plan", 200)  # doctest: +ELLIPSIS
+    '... FROM "raw"."accounts" WHERE ...'
     """
     col = exp.column(column, quoted=True)
     query = (
         exp.select(exp.alias_(exp.cast(col, exp.DataType.build("VARCHAR")), "value", quoted=True))
         .distinct()
-        .from_(exp.table_(table, quoted=True))
+        .from_(table_expr(table, quoted=True))
         .where(exp.not_(col.copy().is_(exp.null())))
         .order_by(exp.column("value", quoted=True))
         .limit(max_values + 1)
@@ -396,14 +400,22 @@ def _setting(connection: duckdb.DuckDBPyConnection, name: str) -> str:
 
 
 def _read_schema(connection: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
+    """Table -> column -> type for the tables and views of every user schema of the warehouse's own database.
+
+    Tables of ``main`` keep their bare names; the others are keyed ``schema.table``. The catalog's own schemas
+    (other databases, ``information_schema``, ``pg_catalog``) are left out, and so is a table whose name holds
+    a dot: no name could tell it from a table of another schema.
+    """
     rows = connection.execute(
-        "SELECT table_name, column_name, data_type FROM information_schema.columns "
-        "WHERE table_catalog = current_database() AND table_schema = 'main' "
-        "ORDER BY table_name, ordinal_position"
+        "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_catalog = current_database() AND table_schema NOT IN ('information_schema', 'pg_catalog') "
+        "ORDER BY table_schema <> 'main', table_schema, table_name, ordinal_position"
     ).fetchall()
     schema: dict[str, dict[str, str]] = {}
-    for table, column, kind in rows:
-        schema.setdefault(str(table), {})[str(column)] = str(kind)
+    for schema_name, table, column, kind in rows:
+        if "." in str(table):
+            continue
+        schema.setdefault(table_name(str(schema_name), str(table)), {})[str(column)] = str(kind)
     return schema
 
 

@@ -37,11 +37,12 @@ from lore.guard.passes import (
     row_policy,
     single_statement,
 )
+from lore.tables import table_key
 from lore.types import GuardedSQL
 
 __all__ = ["PASSES", "GuardContext", "GuardedSQL", "Schema", "guard_sql"]
 
-#: allowed table -> {column: type}
+#: allowed table (``orders`` in the main schema, ``raw.orders`` in another) -> {column: type}
 Schema = Mapping[str, Mapping[str, str]]
 
 
@@ -59,7 +60,7 @@ def guard_sql(
     Raises :class:`lore.errors.GuardError` (with ``sql`` and the refusing ``rule``) on anything not allowed.
     """
     ctx = GuardContext(schema=schema, dialect=dialect, default_limit=default_limit, max_rows=max_rows,
-                       row_filters=MappingProxyType(dict(row_filters or {})))
+                       row_filters=MappingProxyType({table_key(t): q for t, q in (row_filters or {}).items()}))
     try:
         tree = single_statement(parse(sql, ctx), ctx)
         requested = requested_limit(tree)
@@ -80,7 +81,7 @@ def guard_sql(
         limit=final,
         limit_added=requested is None,
         limit_clamped=requested is not None and requested > max_rows,
-        row_filtered=tuple(t for t in read if t.lower() in ctx.row_filters),
+        row_filtered=tuple(t for t in read if table_key(t) in ctx.row_filters),
     )
 
 
@@ -96,5 +97,5 @@ def _apply(check: Pass, tree: exp.Expression, ctx: GuardContext) -> exp.Expressi
 
 def _physical_tables(tree: exp.Expression, ctx: GuardContext) -> tuple[str, ...]:
     """The allowed tables a checked tree reads (CTE names never equal them: the tables pass refuses that)."""
-    found = {ctx.tables[t.name.lower()] for t in tree.find_all(exp.Table) if t.name.lower() in ctx.tables}
+    found = {real for t in tree.find_all(exp.Table) if (real := ctx.allowed(t)) is not None}
     return tuple(sorted(found))

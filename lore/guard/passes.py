@@ -33,6 +33,7 @@ from lore.guard.allowlists import (
     DENIED_FUNCTION_PREFIXES,
     REFUSED_NAMES,
 )
+from lore.tables import MAIN_SCHEMA, canonical_table, reference_parts, split_table, table_key
 
 #: the longest SQL text the guard will read
 MAX_SQL_CHARS = 100_000
@@ -61,13 +62,16 @@ _FUNCTION_HINTS: Mapping[str, str] = MappingProxyType(
 class GuardContext:
     """What the passes check against: the allowed schema, the dialect and the row limits.
 
-    Table and column names are matched case-insensitively, as DuckDB does.
+    The schema names a table of the ``main`` schema by its bare name and any other as ``schema.table``
+    (see :mod:`lore.tables`). Table and column names are matched case-insensitively, as DuckDB does.
 
-    >>> ctx = GuardContext(schema={"Orders": {"ID": "INT"}})
+    >>> ctx = GuardContext(schema={"Orders": {"ID": "INT"}, "raw.orders": {"id": "INT"}})
     >>> ctx.tables
-    {'orders': 'Orders'}
+    {'orders': 'Orders', 'raw.orders': 'raw.orders'}
     >>> ctx.columns("orders")
     {'id': 'ID'}
+    >>> ctx.allowed(sqlglot.parse_one("SELECT 1 FROM MAIN.Orders").find(exp.Table))
+    'Orders'
     """
 
     schema: Mapping[str, Mapping[str, str]]
@@ -79,21 +83,40 @@ class GuardContext:
 
     @cached_property
     def tables(self) -> dict[str, str]:
-        """Lower-cased table name -> the name as given in the schema."""
-        return {name.lower(): name for name in self.schema}
+        """Lower-cased table name (``orders``, ``raw.orders``) -> the name as given in the schema."""
+        return {table_key(name): name for name in self.schema}
+
+    @cached_property
+    def parts(self) -> dict[tuple[str, str], str]:
+        """Lower-cased ``(schema, table)`` -> the name as given in the schema."""
+        return {(schema.lower(), table.lower()): name for name in self.schema for schema, table in [split_table(name)]}
+
+    @cached_property
+    def bare_names(self) -> frozenset[str]:
+        """The lower-cased table names of the allowed tables without their schemas (what a CTE may not be called)."""
+        return frozenset(table for _, table in self.parts)
+
+    def allowed(self, table: exp.Table) -> str | None:
+        """The schema's name of the allowed table a plain reference reads (``main.orders`` reads ``orders``);
+        None when it reads none (a CTE's name is not resolved here)."""
+        parts = reference_parts(table)
+        return None if parts is None else self.parts.get(parts)
 
     def columns(self, table: str) -> dict[str, str]:
         """Lower-cased column name -> the name as given, for one allowed table (empty if unknown)."""
-        real = self.tables.get(table.lower())
+        real = self.tables.get(table_key(table))
         return {} if real is None else {col.lower(): col for col in self.schema[real]}
 
     @cached_property
-    def qualify_schema(self) -> dict[str, dict[str, str]]:
-        """The schema in the shape sqlglot's ``qualify`` takes; unparseable types become UNKNOWN."""
-        return {
-            table: {col: _type_or_unknown(kind, self.dialect) for col, kind in cols.items()}
-            for table, cols in self.schema.items()
-        }
+    def qualify_schema(self) -> dict[str, dict[str, dict[str, str]]]:
+        """The schema in the shape sqlglot's ``qualify`` takes (schema -> table -> column -> type); unparseable
+        types become UNKNOWN."""
+        nested: dict[str, dict[str, dict[str, str]]] = {}
+        for name, cols in self.schema.items():
+            schema, table = split_table(canonical_table(name))
+            types = {col: _type_or_unknown(kind, self.dialect) for col, kind in cols.items()}
+            nested.setdefault(schema, {})[table] = types
+        return nested
 
 
 Pass = Callable[[exp.Expression, GuardContext], exp.Expression]
@@ -240,16 +263,23 @@ def allowed_nodes(tree: exp.Expression, ctx: GuardContext) -> exp.Expression:
 
 
 def tables(tree: exp.Expression, ctx: GuardContext) -> exp.Expression:
-    """Every table is a plain, unqualified name of an allowed table or of a CTE visible where it is used.
+    """Every table is an allowed table, or a CTE visible where it is used.
 
-    Table functions (read_csv, glob, range, ...), quoted file paths and URLs, schema or
-    catalog qualifiers (information_schema.tables) and tables outside the schema are
-    refused. A CTE may not take the name of an allowed table, two CTEs may not share a
-    name, and WITH RECURSIVE is refused because its size cannot be bounded.
+    A table of ``main`` is read by its bare name (or as ``main.table``), a table of another schema as
+    ``schema.table``, exactly as the allowed schema names it: the same name in another schema is another
+    table and is refused, and so is a bare name that only another schema has. Catalog qualifiers
+    (``db.raw.orders``: another database), table functions (read_csv, glob, range, ...), quoted file paths
+    and URLs, the catalog's own schemas (information_schema.tables) and tables outside the schema are
+    refused. A CTE may not take the name of an allowed table (its name without the schema), two CTEs
+    may not share a name, and WITH RECURSIVE is refused because its size cannot be bounded.
 
-    >>> ctx = GuardContext(schema={"orders": {"id": "INT"}})
-    >>> tables(sqlglot.parse_one("WITH o AS (SELECT * FROM orders) SELECT * FROM o"), ctx).key
+    >>> ctx = GuardContext(schema={"orders": {"id": "INT"}, "raw.refunds": {"id": "INT"}})
+    >>> tables(sqlglot.parse_one("WITH o AS (SELECT * FROM orders) SELECT * FROM o, raw.refunds"), ctx).key
     'select'
+    >>> tables(sqlglot.parse_one("SELECT * FROM refunds"), ctx)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    lore.errors.GuardError: Refused by the SQL guard (tables): table "refunds" is not in the semantic layer...
     >>> tables(sqlglot.parse_one("SELECT * FROM 'x.csv'", read="duckdb"), ctx)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
@@ -270,7 +300,7 @@ def tables(tree: exp.Expression, ctx: GuardContext) -> exp.Expression:
         name = cte.alias_or_name.lower()
         if not name:
             raise _refuse("tables", "every CTE needs a name")
-        if name in ctx.tables:
+        if name in ctx.bare_names:
             raise _refuse("tables", f'the CTE "{cte.alias_or_name}" has the name of a real table; rename the CTE')
         if name in seen:
             raise _refuse("tables", f'two CTEs are named "{cte.alias_or_name}"; give each its own name')
@@ -284,21 +314,25 @@ def _check_table(table: exp.Table, ctx: GuardContext) -> None:
     if not isinstance(table.this, exp.Identifier):
         name = table.this.sql(ctx.dialect) if isinstance(table.this, exp.Expression) else str(table.this)
         raise _refuse("tables", f"table functions are not allowed in FROM: {name}")
-    if table.args.get("db") or table.args.get("catalog"):
+    if table.args.get("catalog"):
         raise _refuse(
             "tables",
-            f'"{table.sql(ctx.dialect)}" has a schema or catalog qualifier; use a plain allowed table name',
+            f'"{table.sql(ctx.dialect)}" has a catalog qualifier (another database); name the table as the '
+            f'semantic layer does: {", ".join(sorted(ctx.schema))}',
         )
-    extra = sorted(key for key, value in table.args.items() if value and key not in ("this", "alias"))
+    db = table.args.get("db")
+    if db is not None and not isinstance(db, exp.Identifier):
+        raise _refuse("tables", f'"{table.sql(ctx.dialect)}" has a schema qualifier that is not a plain name')
+    extra = sorted(key for key, value in table.args.items() if value and key not in ("this", "alias", "db"))
     if extra:
         raise _refuse("tables", f'table "{table.name}" carries modifiers that are not allowed: {", ".join(extra)}')
-    name = table.name.lower()
-    if name in visible_ctes(table):
+    if db is None and table.name.lower() in visible_ctes(table):
         return
-    if name not in ctx.tables:
+    if ctx.allowed(table) is None:
+        shown = table.name if db is None else f"{db.name}.{table.name}"
         raise _refuse(
             "tables",
-            f'table "{table.name}" is not in the semantic layer; allowed tables: {", ".join(sorted(ctx.schema))}',
+            f'table "{shown}" is not in the semantic layer; allowed tables: {", ".join(sorted(ctx.schema))}',
         )
 
 
@@ -507,9 +541,10 @@ def columns(tree: exp.Expression, ctx: GuardContext) -> exp.Expression:
     """
     name_outputs(tree, ctx.dialect)
     try:
-        qualified = qualify(tree, schema=ctx.qualify_schema, dialect=ctx.dialect, identify=True)
+        qualified = qualify(_name_schemas(tree), schema=ctx.qualify_schema, dialect=ctx.dialect, identify=True)
     except OptimizeError as err:
         raise _refuse("columns", _unknown_column_reason(str(err), tree, ctx)) from None
+    qualified = _bare_main(qualified)
     whole_row = next(qualified.find_all(exp.TableColumn), None)
     if whole_row is not None:
         raise _refuse(
@@ -520,6 +555,32 @@ def columns(tree: exp.Expression, ctx: GuardContext) -> exp.Expression:
     for recheck in (allowed_nodes, tables, functions):  # qualify built new nodes: check them too
         recheck(qualified, ctx)
     return qualified
+
+
+def _name_schemas(tree: exp.Expression) -> exp.Expression:
+    """Write ``main.`` before every bare table that is not a CTE, so ``qualify`` finds each table in exactly one
+    schema (a bare ``orders`` is ``main.orders`` even when ``raw.orders`` is allowed too).
+
+    >>> _name_schemas(sqlglot.parse_one("WITH c AS (SELECT 1 AS a) SELECT * FROM orders, c, raw.orders")).sql()
+    'WITH c AS (SELECT 1 AS a) SELECT * FROM main.orders, c, raw.orders'
+    """
+    for table in list(tree.find_all(exp.Table)):
+        if not table.args.get("db") and table.name.lower() not in visible_ctes(table):
+            table.set("db", exp.to_identifier(MAIN_SCHEMA))
+    return tree
+
+
+def _bare_main(tree: exp.Expression) -> exp.Expression:
+    """Drop the ``main.`` qualifier again: the tables of ``main`` run under their bare names.
+
+    >>> _bare_main(sqlglot.parse_one('SELECT 1 FROM "main"."orders" AS "orders", raw.orders')).sql()
+    'SELECT 1 FROM "orders" AS "orders", raw.orders'
+    """
+    for table in tree.find_all(exp.Table):
+        db = table.args.get("db")
+        if isinstance(db, exp.Identifier) and db.name.lower() == MAIN_SCHEMA and not table.args.get("catalog"):
+            table.set("db", None)
+    return tree
 
 
 def name_outputs(tree: exp.Expression, dialect: str) -> exp.Expression:
@@ -544,8 +605,8 @@ def name_outputs(tree: exp.Expression, dialect: str) -> exp.Expression:
 def _unknown_column_reason(message: str, tree: exp.Expression, ctx: GuardContext) -> str:
     """Turn sqlglot's message into one that names the column and nearby valid ones."""
     match = re.search(r"Column '([^']+)' could not be resolved|Unknown column: (\S+)", message)
-    used = sorted({t.name.lower() for t in tree.find_all(exp.Table) if t.name.lower() in ctx.tables})
-    candidates = {f"{ctx.tables[t]}.{c}": c for t in used for c in ctx.schema[ctx.tables[t]]}
+    used = sorted({real for t in tree.find_all(exp.Table) if (real := ctx.allowed(t)) is not None})
+    candidates = {f"{t}.{c}": c for t in used for c in ctx.schema[t]}
     if match is None:
         return f"a column could not be resolved ({_plain(message).splitlines()[0]})"
     name = (match.group(1) or match.group(2)).strip('"').lower()
@@ -606,7 +667,8 @@ def _table_columns(table: exp.Table, ctx: GuardContext) -> list[str]:
     >>> _table_columns(sqlglot.parse_one("SELECT 1 FROM t AS x(a, b)").find(exp.Table), ctx)
     ['a', 'b', 'kind']
     """
-    real = list(ctx.columns(table.name))
+    real_name = ctx.allowed(table)
+    real = [] if real_name is None else list(ctx.columns(real_name))
     alias = table.args.get("alias")
     renamed = [c.name.lower() for c in alias.columns] if isinstance(alias, exp.TableAlias) else []
     return renamed + real[len(renamed) :]
@@ -681,8 +743,8 @@ def render(tree: exp.Expression, ctx: GuardContext) -> str:
 def row_policy(tree: exp.Expression, ctx: GuardContext) -> exp.Expression:
     """Replace every real table the query reads by the subquery of the rows the user may see.
 
-    Runs on the checked, qualified tree, so every table reference is a plain allowed name (no
-    qualifiers, no table functions, no CTE of a real table's name). The replacement keeps the
+    Runs on the checked, qualified tree, so every table reference is an allowed table, matched with its
+    schema (no catalog qualifiers, no table functions, no CTE of a real table's name). The replacement keeps the
     reference's alias, so the query's own predicates (``OR 1 = 1``), joins, subqueries, unions
     and CTEs all read the filtered rows only; nothing around a subquery can widen it.
 
@@ -692,11 +754,12 @@ def row_policy(tree: exp.Expression, ctx: GuardContext) -> exp.Expression:
     """
     if not ctx.row_filters:
         return tree
-    targets = [t for t in tree.find_all(exp.Table) if t.name.lower() in ctx.row_filters]
-    for table in targets:
-        if table.name.lower() in visible_ctes(table):  # pragma: no cover - the tables pass refuses such CTEs
+    targets = [(t, key) for t in tree.find_all(exp.Table)
+               if (real := ctx.allowed(t)) is not None and (key := table_key(real)) in ctx.row_filters]
+    for table, key in targets:
+        if not table.args.get("db") and table.name.lower() in visible_ctes(table):  # pragma: no cover - refused before
             raise _refuse("row_policy", f'the CTE "{table.name}" has the name of a real table')
-        inner = sqlglot.parse_one(ctx.row_filters[table.name.lower()], read=ctx.dialect)
+        inner = sqlglot.parse_one(ctx.row_filters[key], read=ctx.dialect)
         alias = table.args.get("alias")
         alias = alias.copy() if isinstance(alias, exp.TableAlias) else exp.TableAlias(
             this=exp.to_identifier(table.name, quoted=True))

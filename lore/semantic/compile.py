@@ -59,6 +59,7 @@ from lore.semantic.spec import (
     inline_label,
     parse_duration,
 )
+from lore.tables import table_expr, table_key
 from lore.types import ColumnMeta, CompiledQuery, Filter, OrderBy, SemanticQuery, TimeWindow
 
 #: dialects the compiler is tested on (any sqlglot dialect is accepted)
@@ -719,7 +720,7 @@ class Compiler:
     def __init__(self, layer: SemanticLayer, *, schema: Mapping[str, Mapping[str, str]] | None = None) -> None:
         self.layer = layer
         self.graph = LinkGraph(layer)
-        self.schema = {t.lower(): {c.lower(): ty for c, ty in cols.items()} for t, cols in (schema or {}).items()}
+        self.schema = {table_key(t): {c.lower(): ty for c, ty in cols.items()} for t, cols in (schema or {}).items()}
 
     # public ---------------------------------------------------------------------
     def compile(self, query: SemanticQuery, *, dialect: str = "duckdb") -> CompiledQuery:
@@ -1451,7 +1452,7 @@ class Compiler:
         assert d.column is not None and d.node is not None
         if d.column.type:
             return d.column.type.upper()
-        return self.schema.get((d.node.table or "").lower(), {}).get(d.column.name.lower())
+        return self.schema.get(table_key(d.node.table or ""), {}).get(d.column.name.lower())
 
     def _holds_times_of_day(self, d: ResolvedDim, fact_node: Node) -> bool:
         """Whether a time dimension's column is a timestamp (its values have times of day), from the warehouse
@@ -1463,7 +1464,7 @@ class Compiler:
         if not name:
             return False
         declared = next((c.type for c in node.columns if c.name == name and c.type), None)
-        found = declared or self.schema.get((node.table or "").lower(), {}).get(name.lower()) or ""
+        found = declared or self.schema.get(table_key(node.table or ""), {}).get(name.lower()) or ""
         return any(word in found.upper() for word in ("TIMESTAMP", "DATETIME"))
 
     def _order_expr(self, ob: OrderBy, dims: list[ResolvedDim], aliases: dict[str, str], metric_expr, query: SemanticQuery) -> exp.Expression:
@@ -1715,8 +1716,8 @@ class Compiler:
 
     @staticmethod
     def _table_expr(node: Node, alias: str) -> exp.Expression:
-        if node.table:
-            return exp.alias_(exp.to_table(node.table), alias, table=True)
+        if node.table:  # ``raw.orders``: schema and table as two identifiers, each quoted only when it must be
+            return exp.alias_(table_expr(node.table), alias, table=True)
         assert node.sql is not None
         return exp.alias_(exp.Subquery(this=sqlglot.parse_one(node.sql, read="duckdb")), alias, table=True)
 

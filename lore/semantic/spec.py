@@ -17,9 +17,10 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from lore.errors import UnknownReference
+from lore.tables import canonical_table
 from lore.types import Frozen
 
 Agg = Literal["sum", "count", "count_distinct", "avg", "min", "max"]
@@ -110,6 +111,7 @@ class Node(Frozen):
 
     name: str
     kind: Literal["source", "dimension"] = "source"
+    #: the physical table: ``orders`` in the warehouse's ``main`` schema, ``raw.orders`` in another schema
     table: str | None = None
     sql: str | None = None
     description: str = ""
@@ -121,6 +123,12 @@ class Node(Frozen):
     links: tuple[Link, ...] = ()
     label: str | None = None
     synonyms: tuple[str, ...] = ()
+
+    @field_validator("table")
+    @classmethod
+    def _canonical_table(cls, value: str | None) -> str | None:
+        """``main.orders`` is the table ``orders``: name it as the engine's catalog does."""
+        return canonical_table(value) if value else value
 
     def column(self, name: str) -> Column | None:
         """The attribute called ``name``; a primary-key column is one even when not declared (an identifier)."""

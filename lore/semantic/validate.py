@@ -27,6 +27,7 @@ from lore.guard.passes import function_name, visible_ctes
 from lore.semantic.compile import all_dimension_refs, derived_refs, not_additive, resolve_dimension, suggest
 from lore.semantic.issues import Issue
 from lore.semantic.spec import NAME_RE, Metric, SemanticLayer, parse_duration
+from lore.tables import reference_parts, split_table, table_key
 
 Schema = Mapping[str, Mapping[str, str]]
 #: ``node.column`` -> the distinct values read from the warehouse
@@ -53,7 +54,7 @@ def validate(layer: SemanticLayer, schema: Schema | None = None, *, values: Valu
     """
     issues: list[Issue] = []
     loc = layer.locations
-    phys = {t.lower(): {c.lower() for c in cols} for t, cols in (schema or {}).items()}
+    phys = {table_key(t): {c.lower() for c in cols} for t, cols in (schema or {}).items()}
 
     def add(code: str, message: str, key: str, hint: str | None = None, severity: str = "error") -> None:
         file, line = loc.get(key, (None, None))
@@ -64,7 +65,7 @@ def validate(layer: SemanticLayer, schema: Schema | None = None, *, values: Valu
         if node is None:
             return None
         if node.table and phys:
-            return phys.get(node.table.lower())
+            return phys.get(table_key(node.table))
         return None
 
     # nodes -------------------------------------------------------------------
@@ -292,35 +293,41 @@ def _did_you_mean(name: str, options: Sequence[str]) -> str:
 
 def sql_tables(layer: SemanticLayer) -> list[Issue]:
     """A ``sql:`` node may read only tables the layer declares as ``table:`` of some node: the guard allows no
-    other, so every question touching the node would be refused.
+    other, so every question touching the node would be refused. A table of another schema is written
+    ``schema.table``, as the node declares it; a bare name is a table of ``main``; a catalog (database)
+    qualifier is refused.
 
     >>> from lore.semantic.spec import Node
     >>> layer = SemanticLayer(nodes={
-    ...     "o": Node(name="o", table="orders"),
-    ...     "v": Node(name="v", sql="WITH x AS (SELECT * FROM Orders) SELECT * FROM x JOIN refunds USING (id)")})
+    ...     "o": Node(name="o", table="orders"), "r": Node(name="r", table="raw.refunds"),
+    ...     "v": Node(name="v", sql="WITH x AS (SELECT * FROM Orders) SELECT * FROM x JOIN raw.refunds USING (id)"),
+    ...     "w": Node(name="w", sql="SELECT * FROM refunds JOIN main.orders USING (id)")})
     >>> [i.message for i in sql_tables(layer)]
-    ["node 'v': its sql reads table 'refunds', which is the table of no node"]
+    ["node 'w': its sql reads table 'refunds', which is the table of no node"]
     """
-    declared = {t.lower(): t for t in layer.tables}
+    declared = {tuple(p.lower() for p in split_table(t)): t for t in layer.tables}
     out: list[Issue] = []
     for node in layer.nodes.values():
         tree = _parse(node.sql) if node.sql else None
         if tree is None:
             continue
-        seen: set[str] = set()
+        seen: set[tuple[str, str] | str] = set()
         for table in tree.find_all(exp.Table):
             if not isinstance(table.this, exp.Identifier):
                 continue  # a table function: the functions check names it
-            name = table.name
-            if name.lower() in visible_ctes(table) or name.lower() in seen:
+            parts = reference_parts(table)
+            bare = not table.args.get("db") and not table.args.get("catalog")
+            if (bare and table.name.lower() in visible_ctes(table)) or (parts or table.sql()) in seen:
                 continue
-            seen.add(name.lower())
+            seen.add(parts or table.sql())
+            name = table.name if bare else f"{table.text('db')}.{table.name}"
             key = f"node:{node.name}"
-            if table.args.get("db") or table.args.get("catalog"):
+            if parts is None:
                 out.append(_issue(layer, key, "sql_table",
-                                  f"node '{node.name}': its sql reads '{table.sql()}' with a schema or catalog qualifier",
-                                  hint=f"write the plain table name, {name}: the SQL guard refuses qualified names"))
-            elif name.lower() not in declared:
+                                  f"node '{node.name}': its sql reads '{table.sql()}' with a catalog qualifier",
+                                  hint="write the table as the layer's nodes do (table or schema.table): the SQL guard "
+                                       "refuses other databases"))
+            elif parts not in declared:
                 out.append(_issue(
                     layer, key, "sql_table",
                     f"node '{node.name}': its sql reads table '{name}', which is the table of no node",

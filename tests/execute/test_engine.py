@@ -100,9 +100,9 @@ def test_a_file_that_is_not_duckdb_is_an_operator_error(tmp_path: Path) -> None:
     assert bogus.read_text() == "not a database"
 
 
-def test_schema_comes_from_the_main_schema_of_the_catalog(engine: Engine) -> None:
+def test_schema_comes_from_the_catalog(engine: Engine) -> None:
     schema = engine.schema()
-    assert set(schema) == {"items", "numbers"}  # other.hidden is not in main
+    assert set(schema) == {"items", "numbers", "other.hidden"}  # main's tables by their bare names
     assert schema["numbers"] == {"n": "INTEGER", "label": "VARCHAR"}
     assert schema["items"]["price"] == "DECIMAL(10,2)"
     assert schema["items"]['odd "name"'] == "VARCHAR"
@@ -329,9 +329,58 @@ def test_distinct_values(engine: Engine) -> None:
     assert engine.distinct_values("ITEMS", "Name") == ["O'Brien", "apple", "pear"]
     assert engine.distinct_values("numbers", "n", max_values=200) is None
     with pytest.raises(EngineError):
-        engine.distinct_values("hidden", "secret")
+        engine.distinct_values("hidden", "secret")  # a bare name is a table of main
     with pytest.raises(EngineError):
         engine.distinct_values("items", "name; DROP TABLE items")
+
+
+#: tables in several schemas: ``orders`` in main and in raw (different rows), a view, awkward names
+SCHEMAS_SQL = '''
+CREATE TABLE orders (order_id INTEGER, status VARCHAR, placed DATE);
+INSERT INTO orders VALUES (1, 'main-paid', DATE '2025-01-01');
+CREATE SCHEMA raw;
+CREATE TABLE raw.orders (order_id INTEGER, status VARCHAR, placed DATE);
+INSERT INTO raw.orders VALUES (1, 'paid', DATE '2025-02-03'), (2, 'refunded', DATE '2025-03-04'), (3, 'paid', NULL);
+CREATE SCHEMA analytics;
+CREATE VIEW analytics.paid AS SELECT order_id FROM raw.orders WHERE status = 'paid';
+CREATE SCHEMA "Sales Data";
+CREATE TABLE "Sales Data"."Order Lines" ("Line Kind" VARCHAR);
+INSERT INTO "Sales Data"."Order Lines" VALUES ('gift'), ('plain'), ('gift');
+CREATE TABLE raw."a.b" (x INTEGER);
+CREATE SCHEMA empty;
+'''
+
+
+@pytest.fixture(scope="module")
+def schemas_engine(tmp_path_factory: pytest.TempPathFactory):
+    path = tmp_path_factory.mktemp("schemas") / "warehouse.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute(SCHEMAS_SQL)
+    con.close()
+    eng = Engine.open(path, _settings())
+    yield eng
+    eng.close()
+
+
+def test_schema_holds_the_tables_and_views_of_every_user_schema(schemas_engine: Engine) -> None:
+    schema = schemas_engine.schema()
+    # main keeps bare names; the others are schema.table; the catalog's own schemas and other databases are
+    # left out, and so is a table whose name holds a dot (no name could tell it from a schema's table)
+    assert list(schema) == ["orders", "Sales Data.Order Lines", "analytics.paid", "raw.orders"]
+    assert schema["raw.orders"] == {"order_id": "INTEGER", "status": "VARCHAR", "placed": "DATE"}
+    assert schema["analytics.paid"] == {"order_id": "INTEGER"}
+
+
+def test_values_and_time_bounds_of_a_table_in_another_schema(schemas_engine: Engine) -> None:
+    assert schemas_engine.distinct_values("raw.orders", "status") == ["paid", "refunded"]
+    assert schemas_engine.distinct_values("RAW.Orders", "STATUS") == ["paid", "refunded"]
+    assert schemas_engine.distinct_values("orders", "status") == ["main-paid"]  # the bare name is main's table
+    assert schemas_engine.distinct_values("main.orders", "status") == ["main-paid"]
+    assert schemas_engine.distinct_values("Sales Data.Order Lines", "Line Kind") == ["gift", "plain"]
+    assert schemas_engine.time_bounds("raw.orders", "placed") == ("2025-02-03", "2025-03-04")
+    for table in ("other.orders", "analytics.orders", "raw", "warehouse.raw.orders"):
+        with pytest.raises(EngineError):
+            schemas_engine.distinct_values(table, "status")
 
 
 def test_closed_engine_refuses_to_run(tmp_path: Path) -> None:

@@ -155,7 +155,8 @@ ADVERSARIAL: list[tuple[str, str | None]] = [
     ("SELECT * FROM information_schema.columns", "tables"),
     ("SELECT * FROM sqlite_master", "tables"),
     ("SELECT * FROM pg_catalog.pg_tables", "tables"),
-    ("SELECT * FROM main.countries", "tables"),
+    ("SELECT * FROM main.countries", None),  # the table countries itself: main is the default schema
+    ("SELECT * FROM other.countries", "tables"),
     ("SELECT * FROM warehouse.main.countries", "tables"),
     ("SELECT version()", "functions"),
     ("SELECT setseed(0.5)", "functions"),
@@ -527,3 +528,159 @@ def test_random_statements_are_refused_or_safe(sql: str) -> None:
         }
         assert guarded.limit <= 10_000
         assert guard_sql(guarded.sql, SCHEMA).sql == guarded.sql
+
+
+# --- tables in other schemas: the layer names them schema.table ----------------------------------------------------
+
+#: orders in main, raw and other (different rows, so reading the wrong one shows), customers in analytics
+SCHEMAS_SQL = """
+CREATE TABLE orders (order_id BIGINT, customer_id BIGINT, amount DOUBLE);
+INSERT INTO orders VALUES (1, 1, 1000.0);
+CREATE SCHEMA raw;
+CREATE TABLE raw.orders (order_id BIGINT, customer_id BIGINT, amount DOUBLE);
+INSERT INTO raw.orders VALUES (1, 1, 10.0), (2, 2, 20.0), (3, 1, 5.0);
+CREATE SCHEMA other;
+CREATE TABLE other.orders (order_id BIGINT, customer_id BIGINT, amount DOUBLE);
+INSERT INTO other.orders VALUES (1, 1, 99999.0);
+CREATE SCHEMA analytics;
+CREATE TABLE analytics.customers (customer_id BIGINT, segment VARCHAR);
+INSERT INTO analytics.customers VALUES (1, 'retail'), (2, 'business');
+"""
+ORDERS = {"order_id": "BIGINT", "customer_id": "BIGINT", "amount": "DOUBLE"}
+#: a layer over raw.orders and analytics.customers only
+RAW = {"raw.orders": ORDERS, "analytics.customers": {"customer_id": "BIGINT", "segment": "VARCHAR"}}
+#: a layer over main's orders only
+MAIN = {"orders": ORDERS}
+
+SCHEMA_CASES: list[tuple[dict[str, dict[str, str]], str, str | None]] = [
+    # (allowed schema, SQL, refusing rule or None when it runs and answers like the SQL itself)
+    (RAW, "SELECT SUM(amount) AS total FROM raw.orders", None),
+    (RAW, 'SELECT SUM("amount") AS total FROM "raw"."orders"', None),
+    (RAW, "SELECT SUM(o.amount) AS total FROM RAW.Orders AS o", None),
+    (RAW, "SELECT c.segment, SUM(o.amount) AS total FROM raw.orders AS o JOIN analytics.customers AS c "
+          "ON o.customer_id = c.customer_id GROUP BY c.segment ORDER BY c.segment", None),
+    (RAW, "SELECT segment FROM analytics.customers WHERE customer_id IN (SELECT customer_id FROM raw.orders) "
+          "ORDER BY 1", None),
+    (RAW, "WITH o AS (SELECT * FROM raw.orders) SELECT COUNT(*) AS n FROM o", None),
+    (RAW, "SELECT orders.amount FROM raw.orders ORDER BY 1", None),  # qualified columns by the bare name
+    (RAW, "SELECT * FROM orders", "tables"),  # bare: main's orders, not in the layer
+    (RAW, "SELECT * FROM main.orders", "tables"),
+    (RAW, "SELECT * FROM other.orders", "tables"),  # the same table name in another schema
+    (RAW, "SELECT * FROM raw.customers", "tables"),
+    (RAW, "SELECT * FROM analytics.orders", "tables"),
+    (RAW, "SELECT * FROM customers", "tables"),
+    (RAW, "SELECT * FROM warehouse.raw.orders", "tables"),  # the warehouse's own catalog
+    (RAW, "SELECT * FROM memory.raw.orders", "tables"),  # another database
+    (RAW, "SELECT * FROM system.main.duckdb_settings", "tables"),
+    (RAW, "SELECT * FROM temp.main.orders", "tables"),
+    (RAW, "SELECT * FROM temp.orders", "tables"),
+    (RAW, 'SELECT * FROM "raw.orders"', "tables"),  # one identifier: a table of main named "raw.orders"
+    (RAW, "SELECT * FROM raw.orders AS o JOIN other.orders AS x USING (order_id)", "tables"),
+    (RAW, "SELECT * FROM analytics.customers WHERE EXISTS (SELECT 1 FROM main.orders)", "tables"),
+    (RAW, "WITH orders AS (SELECT * FROM other.orders) SELECT * FROM orders", "tables"),
+    (RAW, "WITH orders AS (SELECT 1 AS a) SELECT * FROM raw.orders", "tables"),  # a CTE named like a real table
+    (RAW, "SELECT raw.orders.amount FROM raw.orders", None),  # rewritten to the alias: orders.amount
+    (MAIN, "SELECT SUM(amount) AS total FROM orders", None),
+    (MAIN, "SELECT SUM(amount) AS total FROM main.orders", None),  # main.orders is the table orders
+    (MAIN, 'SELECT SUM(o.amount) AS total FROM "main"."orders" AS o', None),
+    (MAIN, "SELECT * FROM raw.orders", "tables"),
+    (MAIN, "SELECT * FROM other.orders", "tables"),
+    (MAIN, "SELECT * FROM warehouse.main.orders", "tables"),
+    (MAIN, "SELECT * FROM information_schema.tables", "tables"),
+]
+
+
+@pytest.fixture(scope="module")
+def schemas_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("guard_schemas") / "warehouse.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute(SCHEMAS_SQL)
+    con.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def schemas_engine(schemas_warehouse: Path):
+    eng = Engine.open(schemas_warehouse, Settings(query_timeout_s=10, duckdb_threads=1, duckdb_memory_limit="256MB"))
+    yield eng
+    eng.close()
+
+
+@pytest.fixture(scope="module")
+def schemas_reference() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(":memory:")
+    con.execute(SCHEMAS_SQL)
+    yield con
+    con.close()
+
+
+@pytest.mark.parametrize(("schema", "sql", "rule"), SCHEMA_CASES, ids=[f"schemas{i}" for i in range(len(SCHEMA_CASES))])
+def test_a_layer_allows_exactly_its_tables_in_their_schemas(
+    schema: dict[str, dict[str, str]], sql: str, rule: str | None, schemas_engine: Engine,
+    schemas_reference: duckdb.DuckDBPyConnection,
+) -> None:
+    if rule is not None:
+        with pytest.raises(GuardError) as caught:
+            guard_sql(sql, schema)
+        assert caught.value.rule == rule, str(caught.value)
+        return
+    guarded = guard_sql(sql, schema)
+    assert set(guarded.tables) <= set(schema)
+    want = schemas_reference.execute(sql).fetchall()
+    got = [tuple(row) for row in schemas_engine.run(guarded.sql).rows]
+    assert sorted(got, key=repr) == sorted(want, key=repr)
+    assert guard_sql(guarded.sql, schema).sql == guarded.sql  # the output is a fixed point of the guard
+
+
+def test_qualified_tables_render_quoted_and_main_renders_bare() -> None:
+    guarded = guard_sql("SELECT amount FROM raw.orders", RAW)
+    assert guarded.sql == 'SELECT "orders"."amount" AS "amount" FROM "raw"."orders" AS "orders" LIMIT 1000'
+    assert guarded.tables == ("raw.orders",)
+    assert guard_sql("SELECT amount FROM main.orders", MAIN).sql == (
+        'SELECT "orders"."amount" AS "amount" FROM "orders" AS "orders" LIMIT 1000')
+
+
+def test_the_same_table_name_in_two_allowed_schemas(schemas_engine: Engine) -> None:
+    both = {"orders": ORDERS, "raw.orders": ORDERS}
+    main_total = guard_sql("SELECT SUM(amount) AS t FROM orders", both)
+    raw_total = guard_sql("SELECT SUM(amount) AS t FROM raw.orders", both)
+    assert (main_total.tables, raw_total.tables) == (("orders",), ("raw.orders",))
+    assert schemas_engine.run(main_total.sql).rows == ((1000.0,),)
+    assert schemas_engine.run(raw_total.sql).rows == ((35.0,),)
+    joined = guard_sql("SELECT m.amount AS m, r.amount AS r FROM orders AS m JOIN raw.orders AS r USING (order_id)",
+                       both)
+    assert joined.tables == ("orders", "raw.orders")
+    assert schemas_engine.run(joined.sql).rows == ((1000.0, 10.0),)
+    with pytest.raises(GuardError) as caught:  # which orders' amount? the guard says so instead of choosing
+        guard_sql("SELECT amount FROM orders AS m, raw.orders AS r", both)
+    assert caught.value.rule == "columns" and "ambiguous" in caught.value.reason
+
+
+def test_a_row_filter_applies_to_its_own_schema_only(schemas_engine: Engine) -> None:
+    both = {"orders": ORDERS, "raw.orders": ORDERS}
+    filters = {"RAW.Orders": 'SELECT "order_id", "customer_id", "amount" FROM "raw"."orders" WHERE "customer_id" = 1'}
+    raw = guard_sql("SELECT SUM(amount) AS t FROM Raw.orders AS o WHERE 1 = 1 OR o.amount > 0", both,
+                    row_filters=filters)
+    assert raw.row_filtered == ("raw.orders",)
+    assert schemas_engine.run(raw.sql).rows == ((15.0,),)
+    main = guard_sql("SELECT SUM(amount) AS t FROM orders", both, row_filters=filters)
+    assert main.row_filtered == ()
+    assert schemas_engine.run(main.sql).rows == ((1000.0,),)
+
+
+def test_refusals_name_the_schema_and_the_allowed_tables() -> None:
+    with pytest.raises(GuardError) as caught:
+        guard_sql("SELECT * FROM other.orders", RAW)
+    assert 'table "other.orders" is not in the semantic layer' in caught.value.reason
+    assert "analytics.customers, raw.orders" in caught.value.reason
+    with pytest.raises(GuardError) as caught:
+        guard_sql("SELECT * FROM warehouse.raw.orders", RAW)
+    assert "catalog" in caught.value.reason
+
+
+def test_engine_schema_of_every_schema_feeds_the_guard(schemas_engine: Engine) -> None:
+    catalog = schemas_engine.schema()
+    assert set(catalog) == {"orders", "raw.orders", "other.orders", "analytics.customers"}
+    guarded = guard_sql("SELECT c.segment, COUNT(*) AS n FROM raw.orders JOIN analytics.customers AS c "
+                        "USING (customer_id) GROUP BY 1 ORDER BY 1", catalog)
+    assert schemas_engine.run(guarded.sql).rows == (("business", 1), ("retail", 2))

@@ -251,3 +251,49 @@ def test_unknown_value_refs_are_indexed_with_their_attribute_name(tmp_path: Path
     r = Retriever.open(tmp_path, layer, {"other.cloud_region": ["us-east-1"]}, embedder=embedder)
     top = r.search("cost in us-east-1", kinds=["value"]).hits[0]
     assert (top.ref, top.value, top.text) == ("other.cloud_region", "us-east-1", "us-east-1 (cloud region)")
+
+
+# --- values of a table in another schema of the warehouse ----------------------------------------------------------
+
+
+def test_values_of_a_table_in_another_schema_are_indexed(tmp_path: Path) -> None:
+    """A node over ``crm.accounts``: its categorical values are read from that table (not from main's table of
+    the same name) and a question naming one finds it."""
+    import duckdb
+
+    from lore import Lore
+
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    con.execute("""
+        CREATE TABLE accounts (account_id INTEGER, plan VARCHAR);
+        INSERT INTO accounts VALUES (1, 'legacy_gold');
+        CREATE SCHEMA crm;
+        CREATE TABLE crm.accounts (account_id INTEGER, plan VARCHAR, signup_date DATE);
+        INSERT INTO crm.accounts VALUES (1, 'premium', DATE '2026-01-02'), (2, 'basic_with_ads', DATE '2026-02-03'),
+            (3, 'premium', DATE '2026-03-04');
+    """)
+    con.close()
+    (tmp_path / "semantic").mkdir()
+    (tmp_path / "semantic" / "crm.yaml").write_text(
+        "sources:\n"
+        "  - name: accounts\n"
+        "    table: crm.accounts\n"
+        "    primary_key: [account_id]\n"
+        "    time_column: signup_date\n"
+        "    columns:\n"
+        "      - {name: plan, label: subscription plan}\n"
+        "      - {name: signup_date, kind: time}\n"
+        "metrics:\n"
+        "  - {name: account_count, source: accounts, agg: count, description: Accounts.}\n",
+        encoding="utf-8")
+    (tmp_path / "lore.yaml").write_text("name: crm\n", encoding="utf-8")
+    with Lore.open(tmp_path, feedback=False) as lore:
+        assert lore.values["accounts.plan"] == ["basic_with_ads", "premium"]
+        assert lore.time_bounds["accounts"] == ("2026-01-02", "2026-03-04")
+        index = lore.retriever
+        assert index.count("value") == 2
+        assert [(m.ref, m.value) for m in index.match_values("accounts on basic_with_ads")] == [
+            ("accounts.plan", "basic_with_ads")]
+        top = index.search("premium accounts", kinds=["value"]).hits[0]
+        assert (top.ref, top.value) == ("accounts.plan", "premium")
+        assert not index.match_values("legacy_gold accounts")  # main.accounts is another table

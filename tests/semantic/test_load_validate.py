@@ -549,11 +549,14 @@ LATER = [
             primary_key: [order_id]
           - name: recent
             primary_key: [order_id]
-            sql: SELECT order_id FROM main.orders
+            sql: SELECT order_id FROM main.orders UNION ALL SELECT order_id FROM raw.orders
+          - name: elsewhere
+            primary_key: [order_id]
+            sql: SELECT order_id FROM warehouse.main.orders
         """,
-        [("sql_table", 5, "error")],
-        ["'main.orders'", "qualifier"],
-        id="sql-node-reads-a-qualified-table",
+        [("sql_table", 5, "error"), ("sql_table", 8, "error")],
+        ["table 'raw.orders', which is the table of no node", "'warehouse.main.orders' with a catalog qualifier"],
+        id="sql-node-reads-a-table-of-another-schema-or-database",
     ),
     pytest.param(
         """
