@@ -34,6 +34,7 @@ from lore.errors import (
     SemanticLayerError,
 )
 from lore.explain.format import format_value
+from lore.onboard.dbt_cli import dbt_cmd
 from lore.types import ResultSet
 
 app = typer.Typer(
@@ -50,6 +51,8 @@ app.add_typer(semantic_app, name="semantic")
 cache_app = typer.Typer(help="The answer cache: warm it with example questions (the nightly pre-cache), see or clear "
                              "its shared file (.lore/answers.sqlite).", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
+import_app = typer.Typer(help="Import a semantic layer written for another tool (dbt's MetricFlow).", no_args_is_help=True)
+app.add_typer(import_app, name="import")
 access_app = typer.Typer(help="Per-user access (the access section of lore.yaml): check it and see what a user sees.",
                          no_args_is_help=True)
 app.add_typer(access_app, name="access")
@@ -611,6 +614,80 @@ def access_show(
     console().print(table)
     if user and rows:
         console().print("Metrics: " + ", ".join(rows[0]["metrics"]), highlight=False)
+
+
+# --- lore init ------------------------------------------------------------------
+
+
+@app.command("init")
+@handle_errors
+def init_cmd(
+    folder: Annotated[Path, typer.Argument(help="Folder to create the project in (lore.yaml and semantic/).")],
+    warehouse: Annotated[Path, typer.Option("--warehouse", "-w", help="The DuckDB file to draft a layer for (opened read-only).")],
+    force: Annotated[bool, typer.Option("--force", help="Replace a project already in FOLDER (its lore.yaml and semantic/ "
+                                                        "are moved to .lore/backup/ first).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Draft a project over your own DuckDB warehouse: finds facts, dimensions, keys, links, categories and amounts,
+    drafts metrics, and marks what to check with '# review:' comments."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from datetime import date, timedelta
+
+    from lore.onboard.init import init_project  # lazy: loaded by the command that needs it
+
+    err = Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=err, transient=True, disable=as_json) as bar:
+        task = bar.add_task("Reading the catalog", total=None)
+
+        def progress(step: str, done: int, total: int) -> None:
+            bar.update(task, description=escape(step), completed=done, total=total)
+
+        result = init_project(folder, warehouse, force=force, progress=progress)
+    draft = result.draft
+    if as_json:
+        typer.echo(json.dumps({
+            "project": str(result.root), "warehouse": str(result.warehouse), "files": list(result.files),
+            "facts": draft.facts, "dimensions": draft.dimensions, "keys": draft.keys, "links": draft.links,
+            "metrics": draft.metrics, "review_notes": draft.notes, "data_ends": draft.data_ends, "skipped": [list(s) for s in draft.skipped],
+            "backup": str(result.backup) if result.backup else None,
+            "issues": [i.model_dump() for i in result.issues]}, indent=2))
+        raise typer.Exit(1 if result.errors else 0)
+    out = console()
+    table = Table(title=f"Drafted from {escape(result.warehouse.name)}", title_justify="left", header_style="bold")
+    for head in ("file", "kind", "table", "key", "links", "metrics", "to review"):
+        table.add_column(head, justify="right" if head in ("links", "metrics", "to review") else "left")
+    for f in draft.files:
+        item = (f.sources or f.dimensions)[0]
+        key = item.data.get("primary_key")
+        table.add_row(f"{f.name}.yaml", "fact" if f.sources else "dimension", escape(str(item.data.get("table"))),
+                      ", ".join(key) if key else "[yellow]none[/]", str(len(item.data.get("links", ()))),
+                      str(len(f.metrics)), str(len(item.notes) + sum(len(m.notes) for m in f.metrics)))
+    out.print(table)
+    found = lambda counts: ", ".join(f"{n} {ev.replace('_', ' ')}" for ev, n in sorted(counts.items())) or "none"  # noqa: E731
+    out.print(f"Keys: {found(draft.keys)}. Links: {found(draft.links)}. Metrics drafted: {draft.metrics}.", highlight=False)
+    for ref, why in draft.skipped:
+        out.print(f"[yellow]Skipped[/] {escape(ref)}: {escape(why)}")
+    if result.backup:
+        out.print(f"The previous lore.yaml and semantic/ are in {escape(str(result.backup))}.")
+    for issue in result.issues:
+        colour = "red" if issue.severity == "error" else "yellow"
+        out.print(f"[{colour}]{issue.severity}[/] {escape(issue.render())}", highlight=False)
+    if draft.data_ends and draft.data_ends < (date.today() - timedelta(days=31)).isoformat():
+        out.print(f"The data ends on {draft.data_ends}: \"last month\" and other relative dates resolve against "
+                  f"today. To read them as of the data's end, set [bold]today: <a date>[/] in lore.yaml.")
+    where = escape(str(folder))
+    out.print(f"[green]Created[/] {escape(str(result.root / 'lore.yaml'))} and {len(result.files)} files in "
+              f"{escape(str(result.root / 'semantic'))}.")
+    out.print(f"Next: check the {draft.notes} '# review:' notes in {where}/semantic/*.yaml (add descriptions and the "
+              f"words people use as synonyms), then\n  lore semantic validate --project {where}\n"
+              f"  lore ui --project {where}", highlight=False)
+    if result.errors:
+        raise typer.Exit(1)
+
+
+import_app.command("dbt")(handle_errors(dbt_cmd))
 
 
 # --- lore demo ------------------------------------------------------------------

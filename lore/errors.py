@@ -52,6 +52,19 @@ class ConfigError(OperatorError):
     code = "config_error"
 
 
+class DbtProjectError(OperatorError):
+    """The dbt project cannot be read or translated: every problem at once, each with its file and line."""
+
+    code = "dbt_project"
+
+    def __init__(self, problems: Sequence[str], *, hint: str | None = None) -> None:
+        self.problems = list(problems)
+        lines = [f"The dbt project has {len(self.problems)} problem(s); nothing was written:"]
+        lines += [f"  - {p}" for p in self.problems]
+        super().__init__("\n".join(lines), hint=hint or "Fix them in the dbt YAML (`dbt parse` and `dbt sl validate` "
+                                                        "report most of them too), then run `lore import dbt` again.")
+
+
 class ModelError(OperatorError):
     """The chat model could not be used: missing key, unreachable server, refused request, a timeout."""
 

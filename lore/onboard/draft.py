@@ -1,0 +1,603 @@
+"""`lore init`: survey a warehouse and draft a semantic layer a person reviews.
+
+Three steps, each small:
+
+* :func:`survey` asks the warehouse (through :mod:`lore.execute.introspect`, on the hardened read-only engine)
+  for its tables, columns, declared constraints and the shape of the values, and finds keys and links from
+  evidence: a declared constraint, or a name that points at a table together with values that are all there;
+* :func:`draft_layer` (pure) decides, from that profile alone, what is a fact and what a dimension, which
+  column dates a fact, which columns are categories, identifiers or amounts, and drafts the metrics
+  (a count per table, a sum per amount, an average per rate); every guess a person should check becomes a
+  ``# review:`` note;
+* :func:`render` writes the draft as YAML files, one per table with its metrics, the notes as comments.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+import yaml
+
+from lore.onboard.profile import ColumnProfile, Evidence, ForeignKey, Key, TableProfile, WarehouseProfile
+from lore.types import Frozen
+
+#: a text column with at most this many values is a category, and its values are sampled
+CATEGORY_MAX = 50
+#: a text column with more values than this share of its rows names rows rather than groups them
+IDENTIFIER_SHARE = 0.5
+#: text longer than this on average is free text: not a category, values not indexed
+FREE_TEXT_LENGTH = 40
+#: values quoted as samples of a category
+SAMPLES = 8
+#: a link found from values alone needs at least this many distinct values (small codes match by chance)
+VALUES_ONLY_MIN_DISTINCT = 20
+#: columns profiled by one query (one scan of the table each)
+STATS_PER_QUERY = 40
+#: a link found from a name may have up to this share of values its target lacks (orphans, reported)
+ORPHAN_SHARE = 0.05
+
+Progress = Callable[[str, int, int], None]
+
+_SPLIT_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_TABLE_AFFIXES = re.compile(r"^(?:raw|stg|dim|fct|fact|tbl|src|int|mart)_+|_+(?:dim|fact|tbl|table)$", re.I)
+_KEYISH = re.compile(r"(?:^|_)(?:id|key|code|sku|uuid|guid|number|num|no|nr|ref)$|(?<=[a-z])(?:Id|ID|Key|Code|Ref)$")
+_KEY_SUFFIX = re.compile(r"_?(?:id|key|code|uuid|guid|number|num|no|nr|ref)$", re.I)
+#: amounts that read as a rate or a level, averaged rather than summed
+_AVERAGED = re.compile(r"(?:^|_)(?:rate|ratio|pct|percent|percentage|share|score|rating|age|avg|average|mean|"
+                       r"probability|prob|index|level|grade|temperature|temp)(?:_|$)", re.I)
+#: numbers that are positions or codes, never added up
+_NOT_MEASURE = re.compile(r"(?:^|_)(?:lat|latitude|lon|lng|longitude|year|month|day|week|quarter|hour|zip|"
+                          r"zipcode|postcode|postal|phone|version|seq|sequence|rank|position|order_no)(?:_|$)", re.I)
+#: amounts of money, by the words of their names
+_MONEY = re.compile(r"(?:^|_)(?:amount|amt|price|cost|costs|revenue|sales|total|subtotal|premium|premiums|paid|"
+                    r"payment|fee|fees|spend|spent|salary|balance|tax|discount|value|charge|charges|income|"
+                    r"profit|margin|budget|loss|losses|refund|usd|eur|gbp|dollars|cents)(?:_|$)", re.I)
+#: a time column that says when a row happened, preferred as the fact's date
+_EVENT_TIME = re.compile(r"(?:^|_)(?:created|ordered|placed|occurred|event|transaction|txn|booked|sold|paid|"
+                         r"posted|submitted|reported|started|start|date|timestamp|ts|at|on|time|day)(?:_|$)", re.I)
+
+
+# --- words -----------------------------------------------------------------------------------------------------------
+
+
+def words(name: str) -> str:
+    """A column or table name as lower-case words.
+
+    >>> words("Claim_Open_Date"), words("orderTotal"), words("HTTPStatus"), words("tax_paid")
+    ('claim open date', 'order total', 'http status', 'tax paid')
+    """
+    text = _SPLIT_CAMEL.sub(" ", name).replace("_", " ").replace("-", " ")
+    return " ".join(text.lower().split())
+
+
+#: abbreviations common in column names, read out in labels ("order_qty" is labelled "order quantity")
+_ABBREVIATIONS = {"qty": "quantity", "amt": "amount", "nbr": "number", "num": "number", "cust": "customer",
+                  "txn": "transaction", "trx": "transaction", "dt": "date", "desc": "description", "addr": "address",
+                  "acct": "account", "emp": "employee", "dept": "department", "prod": "product", "pct": "percent",
+                  "avg": "average", "cnt": "count", "yr": "year", "qtr": "quarter", "wk": "week", "mgr": "manager",
+                  "ctry": "country", "msg": "message", "usr": "user", "pmt": "payment", "curr": "currency",
+                  "loc": "location", "lang": "language", "tel": "telephone"}
+
+
+def spoken(name: str) -> str:
+    """A name as words with its abbreviations read out.
+
+    >>> spoken("order_qty"), spoken("CustAddr"), spoken("txn_dt"), spoken("status")
+    ('order quantity', 'customer address', 'transaction date', 'status')
+    """
+    return " ".join(_ABBREVIATIONS.get(w, w) for w in words(name).split())
+
+
+def singular(text: str) -> str:
+    """The singular of a label's last word ("supplies" -> "supply", "order items" -> "order item").
+
+    >>> [singular(w) for w in ("customers", "supplies", "addresses", "status", "claim payments", "data", "boxes")]
+    ['customer', 'supply', 'address', 'status', 'claim payment', 'data', 'box']
+    """
+    head, _, last = text.rpartition(" ")
+    if last.endswith("ies") and len(last) > 4:
+        last = last[:-3] + "y"
+    elif last.endswith(("sses", "xes", "ches", "shes", "zes")):
+        last = last[:-2]
+    elif last.endswith("s") and not last.endswith(("ss", "us", "is")) and len(last) > 3:
+        last = last[:-1]
+    return f"{head} {last}" if head else last
+
+
+def plural(text: str) -> str:
+    """The plural of a label's last word.
+
+    >>> [plural(w) for w in ("customer", "supply", "box", "claim payment", "day", "status")]
+    ['customers', 'supplies', 'boxes', 'claim payments', 'days', 'statuses']
+    """
+    head, _, last = text.rpartition(" ")
+    if last.endswith("y") and len(last) > 1 and last[-2] not in "aeiou":
+        last = last[:-1] + "ies"
+    elif last.endswith(("s", "x", "ch", "sh", "z")):
+        last += "es"
+    else:
+        last += "s"
+    return f"{head} {last}" if head else last
+
+
+def table_label(name: str) -> str:
+    """What one row of a table is called: its name without warehouse affixes, singular.
+
+    >>> table_label("raw_customers"), table_label("fct_order_items"), table_label("ClaimPayments")
+    ('customer', 'order item', 'claim payment')
+    """
+    return singular(spoken(_TABLE_AFFIXES.sub("", name) or name))
+
+
+def node_name(text: str) -> str:
+    """A valid layer name (letters, digits, underscores, not starting with a digit).
+
+    >>> node_name("order-items"), node_name("2024 sales"), node_name("Orders")
+    ('order_items', 't_2024_sales', 'orders')
+    """
+    name = re.sub(r"[^A-Za-z0-9_]+", "_", text).strip("_").lower() or "t"
+    return f"t_{name}" if name[0].isdigit() else name
+
+
+def _stem(column: str) -> str:
+    """A key-like column's name without its key suffix, as words ("customer_id" -> "customer")."""
+    return words(_KEY_SUFFIX.sub("", column) or column)
+
+
+def is_keyish(column: str) -> bool:
+    """Whether a column's name says it holds ids or codes.
+
+    >>> [is_keyish(c) for c in ("id", "customer_id", "CustomerID", "sku", "policy_number", "width", "paid")]
+    [True, True, True, True, True, False, False]
+    """
+    return bool(_KEYISH.search(column)) or column.lower() == "id"
+
+
+def names_target(column: str, table: TableProfile) -> bool:
+    """Whether a column's name points at a table through its key: ``customer_id``, ``customer`` or ``CustomerId`` at
+    ``customers(id)``; ``sku`` at ``products(sku)``; ``policy_id`` at ``policies(policy_id)``; with a role in front,
+    ``pickup_store_id`` at ``stores``.
+    """
+    if table.key is None or len(table.key.columns) != 1:
+        return False
+    key = table.key.columns[0]
+    if column.lower() == key.lower() and key.lower() not in ("id", "key", "code", "uuid", "guid"):
+        return True
+    return role_of(column, table) is not None
+
+
+def role_of(column: str, table: TableProfile) -> str | None:
+    """The words a column's name puts before the table it points at ("" for none), None when it names another.
+
+    >>> t = TableProfile(name="stations", key=Key(columns=("id",), evidence="declared"))
+    >>> role_of("start_station_id", t), role_of("station_id", t), role_of("StationId", t), role_of("status_id", t)
+    ('start', '', '', None)
+    """
+    label = table_label(table.name)
+    stem = _stem(column)
+    for name in (label, words(table.name), plural(label)):
+        if stem == name:
+            return ""
+        if stem.endswith(" " + name):
+            return stem[: -len(name) - 1]
+    return None
+
+
+# --- survey ----------------------------------------------------------------------------------------------------------
+
+
+def survey(engine: Any, *, progress: Progress | None = None) -> WarehouseProfile:
+    """Profile every table and view of the warehouse behind ``engine`` (a :class:`lore.execute.engine.Engine`)."""
+    from lore.execute import introspect as ask  # the queries; duckdb stays inside lore/execute
+
+    catalog = ask.read_catalog(engine)
+    total = len(catalog) * 2
+    tables: list[TableProfile] = []
+    skipped: list[tuple[str, str]] = []
+    for i, entry in enumerate(catalog):
+        if progress:
+            progress(f"profiling {entry.ref}", i, total)
+        if not entry.columns:
+            skipped.append((entry.ref, "it has no columns"))
+            continue
+        rows = ask.row_count(engine, entry.ref)
+        columns = []
+        families = [ColumnProfile(name=col.name, type=col.type).family for col in entry.columns]
+        pairs = [(c.name, f) for c, f in zip(entry.columns, families)]
+        every = [stat for at in range(0, len(pairs), STATS_PER_QUERY)  # a wide table is read a few columns at a time
+                 for stat in ask.column_stats(engine, entry.ref, pairs[at:at + STATS_PER_QUERY], rows)]
+        for col, family, stats in zip(entry.columns, families, every):
+            samples: tuple[str, ...] = ()
+            if family in ("text", "boolean", "integer") and 0 < stats.distinct <= CATEGORY_MAX:
+                samples = tuple(ask.top_values(engine, entry.ref, col.name, SAMPLES))
+            columns.append(ColumnProfile(name=col.name, type=col.type, comment=col.comment, nulls=stats.nulls,
+                                         distinct=stats.distinct, samples=samples, avg_length=stats.avg_length,
+                                         low=stats.low, high=stats.high))
+        table = TableProfile(schema_name=entry.schema_name, name=entry.name, rows=rows, comment=entry.comment,
+                             is_view=entry.is_view, columns=tuple(columns))
+        key = _find_key(engine, table, entry.primary_key, entry.unique, ask.is_unique)
+        tables.append(table.model_copy(update={"key": key}))
+    declared = {e.ref: e.foreign_keys for e in catalog}
+    for i, table in enumerate(tables):
+        if progress:
+            progress(f"linking {table.ref}", len(catalog) + i, total)
+        links = _find_links(engine, table, tables, declared.get(table.ref, ()), ask.missing_from)
+        tables[i] = table.model_copy(update={"links": tuple(links)})
+    if progress:
+        progress("done", total, total)
+    return WarehouseProfile(tables=tuple(tables), skipped=tuple(skipped))
+
+
+def _find_key(engine: Any, table: TableProfile, declared: tuple[str, ...], unique: tuple[tuple[str, ...], ...],
+              is_unique: Callable[..., bool]) -> Key | None:
+    """The declared primary key; else a declared unique column; else a key-like column whose values are unique;
+    else a pair of key-like columns that is."""
+    if declared:
+        return Key(columns=declared, evidence="declared")
+    for cols in unique:
+        if len(cols) == 1 and (c := table.column(cols[0])) is not None and c.nulls == 0:
+            return Key(columns=cols, evidence="declared")
+    if table.rows == 0:
+        return None
+    label = table_label(table.name).replace(" ", "_")
+    candidates = [c for c in table.columns if c.family in ("text", "integer") and c.nulls == 0 and c.distinct == table.rows]
+    candidates.sort(key=lambda c: (c.name.lower() not in ("id", f"{label}_id", f"{label}id", f"{label}_key"),
+                                   not is_keyish(c.name)))
+    for col in candidates:
+        if is_keyish(col.name) and is_unique(engine, table.ref, (col.name,)):
+            return Key(columns=(col.name,), evidence="names_and_values")
+    keyish = [c for c in table.columns if is_keyish(c.name) and c.family in ("text", "integer", "time")
+              and c.nulls == 0] + [c for c in table.columns if c.family == "time" and c.nulls == 0
+                                   and not is_keyish(c.name)]
+    for i, first in enumerate(keyish):
+        for second in keyish[i + 1:]:
+            if first.family == "time" and second.family == "time":
+                continue
+            if first.distinct * second.distinct >= table.rows and is_unique(engine, table.ref, (first.name, second.name)):
+                return Key(columns=(first.name, second.name), evidence="values")
+    return None
+
+
+def _find_links(engine: Any, table: TableProfile, tables: list[TableProfile],
+                declared: tuple[tuple[str, str, str], ...], missing_from: Callable[..., tuple[int, int]]) -> list[ForeignKey]:
+    """Declared foreign keys; then, for each other key-like column, the table its name points at when its values
+    are there (a few orphans allowed, and reported), or failing a name, the one table whose key holds every value."""
+    links: list[ForeignKey] = []
+    done: set[str] = set()
+    for column, target, target_column in declared:
+        links.append(ForeignKey(column=column, target=target, target_column=target_column, evidence="declared"))
+        done.add(column)
+    own_key = table.key.columns if table.key and len(table.key.columns) == 1 else ()
+    for col in table.columns:
+        if col.name in done or col.name in own_key or col.family not in ("text", "integer") or col.distinct == 0:
+            continue
+        targets = [t for t in tables if t.ref != table.ref and t.key is not None and len(t.key.columns) == 1
+                   and (kc := t.column(t.key.columns[0])) is not None and kc.family == col.family]
+        named = [t for t in targets if names_target(col.name, t)]
+        found: ForeignKey | None = None
+        for target in named:
+            key = target.key.columns[0]  # type: ignore[union-attr]
+            distinct, missing = missing_from(engine, table.ref, col.name, target.ref, key)
+            if distinct and missing <= ORPHAN_SHARE * distinct:
+                found = ForeignKey(column=col.name, target=target.ref, target_column=key, evidence="names_and_values",
+                                   distinct=distinct, missing=missing)
+                break
+        if found is None and not named and is_keyish(col.name) and col.distinct >= VALUES_ONLY_MIN_DISTINCT:
+            fits = []
+            for target in targets:
+                key = target.key.columns[0]  # type: ignore[union-attr]
+                kc = target.column(key)
+                if kc is None or kc.distinct < col.distinct:
+                    continue
+                distinct, missing = missing_from(engine, table.ref, col.name, target.ref, key)
+                if distinct and missing == 0:
+                    fits.append(ForeignKey(column=col.name, target=target.ref, target_column=key, evidence="values",
+                                           distinct=distinct, missing=0))
+            if len(fits) == 1:
+                found = fits[0]
+        if found is not None:
+            links.append(found)
+    return links
+
+
+# --- the draft -------------------------------------------------------------------------------------------------------
+
+
+class DraftItem(Frozen):
+    """One node or metric of the draft, as it will be written, with what a person should check about it."""
+
+    data: dict[str, Any]
+    notes: tuple[str, ...] = ()
+
+
+class DraftFile(Frozen):
+    """One YAML file of the draft: a table's node and the metrics over it."""
+
+    name: str
+    header: tuple[str, ...] = ()
+    sources: tuple[DraftItem, ...] = ()
+    dimensions: tuple[DraftItem, ...] = ()
+    metrics: tuple[DraftItem, ...] = ()
+
+
+class Draft(Frozen):
+    files: tuple[DraftFile, ...] = ()
+    #: what was found, for the summary: tables, facts, dimensions, keys and links by evidence, metrics, notes
+    facts: int = 0
+    dimensions: int = 0
+    keys: dict[str, int] = {}
+    links: dict[str, int] = {}
+    metrics: int = 0
+    notes: int = 0
+    skipped: tuple[tuple[str, str], ...] = ()
+    #: the last day any fact's time column reaches (ISO), for "relative dates resolve against today"
+    data_ends: str | None = None
+
+
+def qualified_label(column: str, label: str) -> str:
+    """A column's label: its name in words, with the row's name in front when one word alone is vague.
+
+    >>> qualified_label("amount", "claim payment"), qualified_label("order_total", "order"), qualified_label("name", "store")
+    ('claim payment amount', 'order total', 'store name')
+    """
+    text = spoken(column)
+    if " " in text or any(w in text.split() for w in label.split()):
+        return text
+    return f"{label} {text}"
+
+
+def _column_kind(col: ColumnProfile, rows: int) -> str:
+    """What a column is to the layer: time, boolean, category, identifier, free text, amount or number."""
+    family = col.family
+    if family == "time":
+        return "time"
+    if family == "boolean":
+        return "boolean"
+    if family == "text":
+        if col.avg_length is not None and col.avg_length > FREE_TEXT_LENGTH:
+            return "free_text"
+        if col.distinct <= CATEGORY_MAX:
+            return "category"
+        if is_keyish(col.name) or col.distinct > IDENTIFIER_SHARE * max(rows, 1):
+            return "identifier"
+        return "category"
+    if family in ("integer", "decimal"):
+        if is_keyish(col.name):
+            return "identifier"
+        if _NOT_MEASURE.search(col.name):
+            return "number"
+        if family == "integer" and col.distinct <= 12 and not _MONEY.search(col.name) and not _AVERAGED.search(col.name):
+            return "category"
+        return "amount"
+    return "skip"
+
+
+def _time_column(table: TableProfile, link_columns: set[str]) -> tuple[str | None, list[str]]:
+    """The column that dates the table's rows, and the other time columns (for the review note)."""
+    times = [c for c in table.columns if c.family == "time" and c.name not in link_columns]
+    if not times:
+        return None, []
+    complete = [c for c in times if c.nulls == 0] or times
+    best = min(complete, key=lambda c: (not _EVENT_TIME.search(c.name), c.nulls, table.columns.index(c)))
+    return best.name, [c.name for c in times if c.name != best.name]
+
+
+def _draft_table(table: TableProfile, profile: WarehouseProfile, names: dict[str, str], incoming: set[str]) -> DraftFile:
+    label = table_label(table.name)
+    name = names[table.ref]
+    link_cols = {fk.column for fk in table.links}
+    key_cols = set(table.key.columns) if table.key else set()
+    node: dict[str, Any] = {"name": name, "table": table.ref, "label": label}
+    if table.comment:
+        node["description"] = table.comment
+    else:
+        node["description"] = f"One row per {label}."
+    notes: list[str] = []
+    if table.is_view:
+        notes.append("a view: its rows are whatever the view's query returns")
+    if table.key:
+        node["primary_key"] = list(table.key.columns)
+        if table.key.evidence != "declared":
+            how = "its values are unique and never NULL" if len(table.key.columns) == 1 else \
+                "the combination is unique and never NULL"
+            notes.append(f"primary key {table.key.columns} inferred: {how} in {table.rows:,} rows; declare it in the "
+                         "warehouse or keep it here if it is right")
+    else:
+        notes.append("no primary key found: counts over joins to one-to-many links are refused for this table; "
+                     "add primary_key if a column (or two) identifies a row")
+    time_col, others = _time_column(table, link_cols)
+    measures: list[ColumnProfile] = []
+    columns: list[dict[str, Any]] = []
+    for col in table.columns:
+        if col.name in link_cols:
+            continue
+        kind = _column_kind(col, table.rows)
+        if col.name in key_cols and len(key_cols) == 1:
+            # the key is an attribute without being declared; say what it is only when it has a comment
+            if col.comment:
+                columns.append({"name": col.name, "kind": "identifier", "description": col.comment})
+            continue
+        entry: dict[str, Any] = {"name": col.name}
+        text = qualified_label(col.name, label) if kind != "time" and kind != "boolean" else spoken(col.name)
+        if text != words(col.name):
+            entry["label"] = text
+        unique = col.family == "text" and col.nulls == 0 and col.distinct == table.rows > 1 and len(key_cols) <= 1
+        if kind == "time":
+            entry["kind"] = "time"
+        elif kind == "boolean":
+            entry["kind"] = "boolean"
+        elif kind == "category":
+            if col.samples:
+                entry["sample_values"] = list(col.samples)
+        elif kind == "identifier":
+            entry["kind"] = "identifier"
+        elif kind == "free_text":
+            entry["index_values"] = False
+            notes.append(f"{col.name}: long free text ({col.avg_length:.0f} characters on average), values not indexed")
+        elif kind in ("amount", "number"):
+            entry["kind"] = "numeric"
+            if kind == "amount":
+                measures.append(col)
+        else:
+            notes.append(f"{col.name} ({col.type}) left out: LORE cannot group or filter on this type")
+            continue
+        if unique and kind in ("category", "identifier"):
+            entry["unique"] = True
+            notes.append(f"{col.name} marked unique: no two {plural(label)} share a value today; remove it if they may")
+        if col.comment:
+            entry["description"] = col.comment
+        columns.append(entry)
+    if time_col:
+        node["time_column"] = time_col
+        if others:
+            notes.append(f"time_column {time_col} dates this table's metrics ('by month', 'last year'); "
+                         f"other dates: {', '.join(others)}")
+    if columns:
+        node["columns"] = columns
+    links = []
+    for fk in table.links:
+        target = profile.table(fk.target)
+        target_name = names.get(fk.target, node_name(fk.target))
+        link: dict[str, Any] = {"to": target_name, "on": f"{name}.{fk.column} = {target_name}.{fk.target_column}"}
+        if sum(other.target == fk.target for other in table.links) > 1:  # linked twice: each link plays a role
+            role = role_of(fk.column, target) if target is not None else None
+            link["role"] = node_name(role or fk.column)
+        links.append(link)
+        if fk.evidence == "values":
+            notes.append(f"link {fk.column} -> {fk.target}.{fk.target_column} found from values alone (all {fk.distinct:,} "
+                         "values are there); check it")
+        if fk.missing:
+            notes.append(f"link {fk.column} -> {fk.target}.{fk.target_column}: {fk.missing:,} of {fk.distinct:,} values "
+                         f"have no {table_label(target.name) if target else fk.target} (they group under NULL)")
+    if links:
+        node["links"] = links
+    # a table others link to is a dimension unless it links on itself (an order, between its lines and its customer)
+    is_fact = bool(table.links) or table.ref not in incoming or not table.key
+    metrics = _draft_metrics(table, name, label, measures, is_fact)
+    money_cents = [m.name for m in measures if m.family == "integer" and _MONEY.search(m.name)]
+    if money_cents:
+        notes.append(f"whole-number amounts ({', '.join(money_cents)}): if they are cents, divide in the metrics' "
+                     "expr (e.g. expr: amount / 100.0) and set unit")
+    item = DraftItem(data=node, notes=tuple(notes))
+    dated = table.column(time_col) if time_col else None
+    header = (f"{table.ref}: {table.rows:,} rows" + (" (a view)" if table.is_view else "")
+              + (f", {time_col} from {dated.low[:10]} to {dated.high[:10]}" if dated and dated.low and dated.high else "")
+              + (f"; {table.comment}" if table.comment else ""),)
+    if is_fact:
+        return DraftFile(name=name, header=header, sources=(item,), metrics=tuple(metrics))
+    return DraftFile(name=name, header=header, dimensions=(item,), metrics=tuple(metrics))
+
+
+def _draft_metrics(table: TableProfile, name: str, label: str, measures: list[ColumnProfile],
+                   is_fact: bool) -> list[DraftItem]:
+    rows = plural(label)
+    out = [DraftItem(data={"name": f"{name}_count" if not name.endswith("_count") else f"{name}_rows",
+                           "label": f"number of {rows}", "description": f"Number of {rows} (rows of {table.ref}).",
+                           "synonyms": [f"{label} count", f"count of {rows}"], "unit": rows, "format": "integer",
+                           "source": name, "agg": "count"})]
+    for col in measures:
+        text = qualified_label(col.name, label)
+        money = bool(_MONEY.search(col.name))
+        if _AVERAGED.search(col.name):
+            data: dict[str, Any] = {"name": node_name(f"avg_{col.name}"), "label": f"average {text}",
+                                    "description": f"Average {text} over {rows}.", "source": name, "agg": "avg",
+                                    "expr": col.name}
+            out.append(DraftItem(data=data))
+            continue
+        data = {"name": node_name(f"total_{col.name}") if col.name.lower() != f"total_{col.name}".lower() else col.name,
+                "label": text, "description": f"Sum of {text} over {rows}.", "synonyms": [f"total {text}"],
+                "source": name, "agg": "sum", "expr": col.name}
+        if money:
+            data["format"] = "currency"
+        avg = {"name": node_name(f"avg_{col.name}"), "label": f"average {text}",
+               "description": f"Average {text} per {label}.", "synonyms": [f"mean {text}", f"{text} per {label}"],
+               "source": name, "agg": "avg", "expr": col.name}
+        if money:
+            avg["format"] = "currency"
+        if is_fact:  # a sum over the rows of a dimension (prices of products) means nothing: its average does
+            out.append(DraftItem(data=data))
+        out.append(DraftItem(data=avg))
+    return out
+
+
+def _unique_metric_names(files: list[DraftFile]) -> list[DraftFile]:
+    """Metric names are unique across a layer: a name drafted twice (a view over a table, two tables with a
+    ``cost`` column) gets its table's name in front, from the second on."""
+    taken: set[str] = set()
+    out = []
+    for f in files:
+        metrics = []
+        for item in f.metrics:
+            name = item.data["name"]
+            if name in taken:
+                name = node_name(f"{f.name}_{name}")
+                item = item.model_copy(update={"data": {**item.data, "name": name}})
+            taken.add(name)
+            metrics.append(item)
+        out.append(f.model_copy(update={"metrics": tuple(metrics)}))
+    return out
+
+
+def draft_layer(profile: WarehouseProfile) -> Draft:
+    """The semantic layer drafted from a warehouse profile: one file per table, notes where a person should look."""
+    names: dict[str, str] = {}
+    taken: set[str] = set()
+    for table in profile.tables:
+        base = node_name(table.name)
+        name = base if base not in taken else node_name(f"{table.schema_name}_{table.name}")
+        taken.add(name)
+        names[table.ref] = name
+    incoming = {fk.target for t in profile.tables for fk in t.links}
+    files = _unique_metric_names([_draft_table(t, profile, names, incoming) for t in profile.tables])
+    keys: dict[str, int] = {}
+    links: dict[str, int] = {}
+    for t in profile.tables:
+        ev: Evidence | str = t.key.evidence if t.key else "none"
+        keys[ev] = keys.get(ev, 0) + 1
+        for fk in t.links:
+            links[fk.evidence] = links.get(fk.evidence, 0) + 1
+    return Draft(files=tuple(files), facts=sum(len(f.sources) for f in files),
+                 dimensions=sum(len(f.dimensions) for f in files), keys=keys, links=links,
+                 metrics=sum(len(f.metrics) for f in files),
+                 notes=sum(len(i.notes) for f in files for i in f.sources + f.dimensions + f.metrics),
+                 skipped=profile.skipped, data_ends=_data_ends(profile, files))
+
+
+def _data_ends(profile: WarehouseProfile, files: list[DraftFile]) -> str | None:
+    ends = []
+    for f in files:
+        for item in f.sources:
+            table = profile.table(item.data["table"])
+            col = table.column(item.data["time_column"]) if table and item.data.get("time_column") else None
+            if col is not None and col.high:
+                ends.append(col.high[:10])
+    return max(ends, default=None)
+
+
+# --- YAML ------------------------------------------------------------------------------------------------------------
+
+
+def _dump_item(item: DraftItem) -> str:
+    body = yaml.safe_dump([item.data], sort_keys=False, default_flow_style=None, allow_unicode=True, width=110)
+    lines = ["  " + line if line else line for line in body.splitlines()]
+    notes = [f"  # review: {n}" for n in item.notes]
+    return "\n".join(notes + lines) + "\n"
+
+
+def render(draft: Draft, *, warehouse: str, today: date) -> dict[str, str]:
+    """The draft's files: ``{"orders.yaml": "...yaml text..."}``."""
+    out: dict[str, str] = {}
+    for f in draft.files:
+        parts = [f"# Drafted by `lore init` from {warehouse} on {today.isoformat()}.",
+                 *(f"# {line}" for line in f.header),
+                 "# Check every '# review:' note, add descriptions and synonyms people use, then run",
+                 "# `lore semantic validate`. docs/semantic-layer.md is the reference.", ""]
+        for section, items in (("sources", f.sources), ("dimensions", f.dimensions), ("metrics", f.metrics)):
+            if items:
+                parts.append(f"{section}:")
+                parts.extend(_dump_item(i) for i in items)
+        out[f"{f.name}.yaml"] = "\n".join(parts).rstrip() + "\n"
+    return out

@@ -1,0 +1,117 @@
+"""`lore init DIR --warehouse PATH`: a project over a warehouse of one's own, its semantic layer drafted.
+
+:func:`init_project` surveys the warehouse on the hardened read-only engine, drafts the layer
+(:mod:`lore.onboard.draft`), checks the draft with the same validator as `lore semantic validate`, and only
+then writes ``lore.yaml`` and ``semantic/*.yaml``. An existing project is never overwritten unless asked
+(``force``); then its ``lore.yaml`` and ``semantic/`` are first moved to ``.lore/backup/<time>/``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from lore.errors import OperatorError, ProjectNotFound
+from lore.onboard.draft import Draft, Progress, draft_layer, render, survey
+from lore.project import CONFIG_FILE, STATE_DIR, ProjectConfig, write_config
+from lore.semantic.issues import Issue
+from lore.semantic.load import parse_documents
+from lore.semantic.validate import validate
+from lore.settings import Settings
+from lore.types import Frozen
+
+SEMANTIC_DIR = "semantic"
+
+
+class InitResult(Frozen):
+    """What `lore init` wrote and found."""
+
+    root: Path
+    warehouse: Path
+    files: tuple[str, ...]
+    draft: Draft
+    issues: tuple[Issue, ...] = ()
+    backup: Path | None = None
+
+    @property
+    def errors(self) -> tuple[Issue, ...]:
+        return tuple(i for i in self.issues if i.severity == "error")
+
+
+def _existing(folder: Path) -> list[Path]:
+    """The files of a project already in ``folder``: its lore.yaml and its layer folder."""
+    found = [folder / CONFIG_FILE] if (folder / CONFIG_FILE).exists() else []
+    if (folder / SEMANTIC_DIR).exists():
+        found.append(folder / SEMANTIC_DIR)
+    return found
+
+
+def _warehouse_ref(root: Path, warehouse: Path) -> Path:
+    """The warehouse as lore.yaml names it: relative to the project when it is inside it, else absolute."""
+    try:
+        return warehouse.relative_to(root)
+    except ValueError:
+        return warehouse
+
+
+def init_project(folder: Path, warehouse: Path, *, settings: Settings | None = None, force: bool = False,
+                 progress: Progress | None = None, today: date | None = None) -> InitResult:
+    """Draft a project over ``warehouse`` into ``folder``; see the module docstring."""
+    from lore.execute.engine import Engine  # the engine loads only for the command that needs it
+
+    root = folder.expanduser().resolve()
+    source = warehouse.expanduser().resolve()
+    if root.exists() and not root.is_dir():
+        raise OperatorError(f"{root} exists and is not a folder", hint="Choose a folder for the project.")
+    if not source.is_file():
+        raise ProjectNotFound(f"No DuckDB warehouse at {source}",
+                              hint="Pass --warehouse PATH to an existing DuckDB file (it is opened read-only).")
+    existing = _existing(root)
+    if existing and not force:
+        raise OperatorError(
+            f"{root} already holds a LORE project ({', '.join(p.name for p in existing)})",
+            hint="Choose another folder, or pass --force: the existing lore.yaml and semantic/ are moved to "
+                 f"{STATE_DIR}/backup/ first, never deleted.")
+    with Engine.open(source, settings or Settings()) as engine:
+        profile = survey(engine, progress=progress)
+        if not profile.tables:
+            raise OperatorError(f"The warehouse {source} has no tables or views",
+                                hint="Load your data into it first (LORE reads every schema of the file).")
+        draft = draft_layer(profile)
+        files = render(draft, warehouse=source.name, today=today or date.today())
+        layer, issues = parse_documents(sorted(files.items()))
+        issues += validate(layer, engine.schema())
+    backup = _move_aside(root, existing) if existing else None
+    _write(root, files)
+    config = ProjectConfig(name=root.name or "project", description=f"Drafted by lore init from {source.name}.",
+                           warehouse=_warehouse_ref(root, source), semantic_layer=Path(SEMANTIC_DIR))
+    write_config(root, config)
+    return InitResult(root=root, warehouse=source, files=tuple(sorted(files)), draft=draft,
+                      issues=tuple(issues), backup=backup)
+
+
+def _move_aside(root: Path, paths: list[Path]) -> Path:
+    """Move an existing project's files into ``.lore/backup/<UTC time>/``; returns that folder."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    backup = root / STATE_DIR / "backup" / stamp
+    backup.mkdir(parents=True)
+    for path in paths:
+        shutil.move(str(path), str(backup / path.name))
+    return backup
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    """Write the layer's files into a temporary folder next to ``semantic/``, then move it into place."""
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".semantic-", dir=root))
+    staging.chmod(0o755)  # mkdtemp makes it private; a layer is read by the whole team
+    try:
+        for name, text in files.items():
+            (staging / name).write_text(text, encoding="utf-8")
+        os.replace(staging, root / SEMANTIC_DIR)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

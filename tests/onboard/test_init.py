@@ -1,0 +1,286 @@
+"""`lore init`: a warehouse LORE has never seen (a bike-share scheme) surveyed, drafted, validated and asked.
+
+The warehouse mixes what real ones have: declared keys and foreign keys, tables with none, CamelCase and
+Title_Case names, a second schema, a view, an empty table, a composite key, a link with orphans, a link only the
+values reveal, two links to one table (roles), a small code column that must not be linked by chance, free text,
+booleans, money and rates.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from lore.errors import OperatorError, ProjectNotFound
+from lore.onboard.draft import draft_layer, survey
+from lore.onboard.init import init_project
+from lore.project import Project
+
+
+def _build(path: Path) -> None:
+    rng = random.Random(5)
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE stations (station_id INTEGER PRIMARY KEY, station_name VARCHAR, city VARCHAR, "
+                "opened_on DATE)")
+    cities = ["Lisbon", "Porto", "Braga"]
+    con.executemany("INSERT INTO stations VALUES (?, ?, ?, ?)",
+                    [(i, f"Station {i:02d}", cities[i % 3], date(2021, 1, 1) + timedelta(days=30 * i)) for i in range(1, 13)])
+    # no declared key: MemberId is found from its name and values; FullName repeats
+    con.execute('CREATE TABLE members ("MemberId" VARCHAR, "FullName" VARCHAR, "Plan_Type" VARCHAR, "Signup_Date" DATE)')
+    con.executemany("INSERT INTO members VALUES (?, ?, ?, ?)",
+                    [(f"M{i:04d}", f"Rider {i % 150}", ["annual", "monthly", "day pass"][i % 3],
+                      date(2022, 1, 1) + timedelta(days=i)) for i in range(200)])
+    con.execute("CREATE TABLE status_lookup (code INTEGER PRIMARY KEY, label VARCHAR)")
+    con.executemany("INSERT INTO status_lookup VALUES (?, ?)", [(1, "ok"), (2, "late"), (3, "lost")])
+    con.execute("CREATE TABLE rides (id INTEGER, member VARCHAR, start_station_id INTEGER, end_station_id INTEGER, "
+                "rider_ref VARCHAR, started_at TIMESTAMP, ended_at TIMESTAMP, duration_minutes DOUBLE, "
+                "fare_amount DECIMAL(8,2), satisfaction_rate DOUBLE, status_code INTEGER, notes VARCHAR, "
+                "is_ebike BOOLEAN)")
+    rows = []
+    for i in range(3000):
+        started = datetime(2023, 1, 1) + timedelta(minutes=137 * i)
+        member = f"M{rng.randrange(200):04d}" if i % 50 else "M9999"  # 2% orphans
+        rows.append((i + 1, member, rng.randint(1, 12), rng.randint(1, 12), f"M{rng.randrange(200):04d}", started,
+                     None if i % 40 == 0 else started + timedelta(minutes=20), rng.uniform(3, 60),
+                     round(rng.uniform(1, 25), 2), rng.random(), rng.randint(1, 3),
+                     "The bike was " + rng.choice(["fine", "great", "slow"]) + " and the dock " * 4, i % 3 == 0))
+    con.executemany("INSERT INTO rides VALUES (" + ", ".join("?" * 13) + ")", rows)
+    con.execute("CREATE SCHEMA ops")
+    con.execute("CREATE TABLE ops.repairs (repair_id INTEGER, station_id INTEGER, cost DECIMAL(10,2), repaired_on DATE)")
+    con.executemany("INSERT INTO ops.repairs VALUES (?, ?, ?, ?)",
+                    [(i, 1 + i % 12, 10.0 + i, date(2023, 1, 1) + timedelta(days=i)) for i in range(60)])
+    con.execute("CREATE TABLE dock_slots (station_id INTEGER, slot_no INTEGER, kind VARCHAR)")
+    con.executemany("INSERT INTO dock_slots VALUES (?, ?, ?)",
+                    [(s, n, "ebike" if n % 4 == 0 else "classic") for s in range(1, 13) for n in range(1, 9)])
+    con.execute("CREATE TABLE archive (x INTEGER)")
+    con.execute("COMMENT ON TABLE rides IS 'One row per ride: a member takes a bike from one station to another.'")
+    con.execute("COMMENT ON COLUMN rides.fare_amount IS 'What the rider paid, in euros.'")
+    con.execute("CREATE VIEW long_rides AS SELECT * FROM rides WHERE duration_minutes > 45")
+    con.close()
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("bikes") / "bikes.duckdb"
+    _build(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def profile(warehouse: Path):
+    from lore.execute.engine import Engine
+    from lore.settings import Settings
+
+    with Engine.open(warehouse, Settings()) as engine:
+        return survey(engine)
+
+
+@pytest.fixture(scope="module")
+def project(warehouse: Path, tmp_path_factory: pytest.TempPathFactory):
+    folder = tmp_path_factory.mktemp("init") / "bikes"
+    return init_project(folder, warehouse, today=date(2024, 1, 2))
+
+
+def _layer_files(result) -> dict[str, dict]:
+    return {name: yaml.safe_load((result.root / "semantic" / name).read_text()) for name in result.files}
+
+
+def _item(result, file: str) -> dict:
+    data = _layer_files(result)[file]
+    return (data.get("sources") or data.get("dimensions"))[0]
+
+
+# --- the survey ------------------------------------------------------------------------------------------------------
+
+
+def test_every_table_of_every_schema_and_views_are_found(profile) -> None:
+    refs = {t.ref for t in profile.tables}
+    assert refs == {"stations", "members", "status_lookup", "rides", "ops.repairs", "dock_slots", "archive", "long_rides"}
+    assert profile.table("long_rides").is_view
+    assert profile.table("rides").comment.startswith("One row per ride")
+    assert profile.table("rides").column("fare_amount").comment == "What the rider paid, in euros."
+
+
+def test_keys_declared_and_inferred(profile) -> None:
+    assert profile.table("stations").key.model_dump() == {"columns": ("station_id",), "evidence": "declared"}
+    assert profile.table("members").key.model_dump() == {"columns": ("MemberId",), "evidence": "names_and_values"}
+    assert profile.table("rides").key.columns == ("id",)
+    assert profile.table("dock_slots").key.model_dump() == {"columns": ("station_id", "slot_no"), "evidence": "values"}
+    assert profile.table("archive").key is None
+
+
+def test_links_from_names_and_values_with_orphans_and_roles(profile) -> None:
+    links = {fk.column: fk for fk in profile.table("rides").links}
+    assert (links["member"].target, links["member"].target_column) == ("members", "MemberId")
+    assert links["member"].missing == 1 and links["member"].evidence == "names_and_values"  # M9999, 2% of rides
+    assert links["start_station_id"].target == "stations" and links["end_station_id"].target == "stations"
+    # a column whose name points nowhere is linked when its values all belong to one table's key
+    assert (links["rider_ref"].target, links["rider_ref"].evidence) == ("members", "values")
+    # three small codes are in status_lookup's key by chance, and the name does not point there: no link
+    assert "status_code" not in links
+    repairs = {fk.column: fk.target for fk in profile.table("ops.repairs").links}
+    assert repairs == {"station_id": "stations"}  # across schemas
+
+
+# --- the draft -------------------------------------------------------------------------------------------------------
+
+
+def test_facts_and_dimensions(profile) -> None:
+    draft = draft_layer(profile)
+    kinds = {f.name: ("fact" if f.sources else "dimension") for f in draft.files}
+    assert kinds["rides"] == "fact" and kinds["repairs"] == "fact" and kinds["dock_slots"] == "fact"
+    assert kinds["stations"] == "dimension" and kinds["members"] == "dimension"
+
+
+def test_the_draft_validates_with_no_errors(project) -> None:
+    assert [i.render() for i in project.errors] == []
+    assert Project.open(project.root).config.warehouse == project.warehouse
+
+
+def test_columns_are_told_apart(project) -> None:
+    rides = _item(project, "rides.yaml")
+    cols = {c["name"]: c for c in rides["columns"]}
+    assert rides["time_column"] == "started_at"  # complete, and named like an event; ended_at has NULLs
+    assert cols["ended_at"]["kind"] == "time"
+    assert cols["fare_amount"]["kind"] == "numeric" and cols["fare_amount"]["description"] == "What the rider paid, in euros."
+    assert cols["is_ebike"]["kind"] == "boolean"
+    assert cols["notes"]["index_values"] is False
+    assert "member" not in cols and "start_station_id" not in cols  # links, not attributes
+    members = _item(project, "members.yaml")
+    mcols = {c["name"]: c for c in members["columns"]}
+    assert mcols["Plan_Type"]["sample_values"] == ["annual", "monthly", "day pass"]  # most frequent first
+    assert "label" not in mcols["Plan_Type"]  # "plan type" reads well without the row's name in front
+    assert mcols["FullName"]["kind"] == "identifier" and "unique" not in mcols["FullName"]
+    stations = _item(project, "stations.yaml")
+    scols = {c["name"]: c for c in stations["columns"]}
+    assert scols["station_name"]["unique"] is True  # 12 names for 12 stations: "by station" shows the name
+    assert scols["city"]["sample_values"] == ["Braga", "Lisbon", "Porto"]
+
+
+def test_links_with_roles_and_notes(project) -> None:
+    text = (project.root / "semantic" / "rides.yaml").read_text()
+    rides = _item(project, "rides.yaml")
+    roles = {link.get("role") for link in rides["links"] if link["to"] == "stations"}
+    assert roles == {"start", "end"}
+    assert "# review: link rider_ref -> members.MemberId found from values alone" in text
+    assert "link member -> members.MemberId: 1 of 201 values have no member" in text
+
+
+def test_metrics_drafted(project) -> None:
+    metrics = {m["name"]: m for f in _layer_files(project).values() for m in f.get("metrics", [])}
+    assert metrics["rides_count"]["agg"] == "count" and metrics["rides_count"]["label"] == "number of rides"
+    assert metrics["total_fare_amount"]["agg"] == "sum" and metrics["total_fare_amount"]["format"] == "currency"
+    assert metrics["avg_satisfaction_rate"]["agg"] == "avg"  # a rate is averaged, never summed
+    assert "total_satisfaction_rate" not in metrics and "total_status_code" not in metrics
+    assert "total_cost" in metrics and metrics["total_cost"]["source"] == "repairs"
+
+
+def test_questions_are_answered_on_the_untouched_draft(project, warehouse: Path) -> None:
+    from lore import Lore
+
+    with Lore.open(project.root, today=date(2024, 1, 2)) as lore:
+        answer = lore.chat(user="ana").ask("repair cost by city in 2023")
+        assert answer.status == "answered", answer.message
+        got = {row[0]: float(row[1]) for row in answer.rows}
+        # rides reach stations twice (start and end): asked back with both roles, never one picked silently
+        both = lore.chat(user="ana").ask("number of rides by city in 2023")
+        assert both.status == "clarify" and "start" in both.message and "end" in both.message
+        # what the draft cannot say is asked back or answered with low confidence, never confidently wrong
+        people = lore.chat(user="ana").ask("how many people took rides in 2023?")
+        assert people.status == "clarify" and "counts rides" in people.message
+        biggest = lore.chat(user="ana").ask("what was the biggest single repair we ever paid for?")
+        assert biggest.status != "answered" or biggest.confidence < 0.8
+    con = duckdb.connect(str(warehouse), read_only=True)
+    want = {k: float(v) for k, v in con.execute(
+        "SELECT s.city, SUM(r.cost) FROM ops.repairs r LEFT JOIN stations s ON s.station_id = r.station_id "
+        "WHERE r.repaired_on BETWEEN DATE '2023-01-01' AND DATE '2023-12-31' GROUP BY 1").fetchall()}
+    con.close()
+    assert got == pytest.approx(want)
+
+
+# --- the project files and the command ------------------------------------------------------------------------------
+
+
+def test_an_existing_project_is_never_overwritten_without_force(project, warehouse: Path) -> None:
+    with pytest.raises(OperatorError, match="already holds a LORE project"):
+        init_project(project.root, warehouse)
+    before = (project.root / "semantic" / "rides.yaml").read_text()
+    (project.root / "semantic" / "rides.yaml").write_text(before + "# my edit\n")
+    again = init_project(project.root, warehouse, force=True)
+    assert again.backup is not None and (again.backup / "semantic" / "rides.yaml").read_text().endswith("# my edit\n")
+    assert (again.backup / "lore.yaml").exists()
+    assert not (project.root / "semantic" / "rides.yaml").read_text().endswith("# my edit\n")
+
+
+def test_a_missing_warehouse_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(ProjectNotFound, match="No DuckDB warehouse"):
+        init_project(tmp_path / "p", tmp_path / "nope.duckdb")
+    assert not (tmp_path / "p").exists()
+
+
+def test_an_empty_warehouse_writes_nothing(tmp_path: Path) -> None:
+    duckdb.connect(str(tmp_path / "empty.duckdb")).close()
+    with pytest.raises(OperatorError, match="no tables"):
+        init_project(tmp_path / "p", tmp_path / "empty.duckdb")
+    assert not (tmp_path / "p" / "lore.yaml").exists()
+
+
+def test_the_command(warehouse: Path, tmp_path: Path) -> None:
+    from lore.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["init", str(tmp_path / "p"), "--warehouse", str(warehouse)])
+    assert result.exit_code == 0, result.output
+    assert "Next: check the" in result.output and "lore ui --project" in result.output
+    again = runner.invoke(app, ["init", str(tmp_path / "p"), "--warehouse", str(warehouse), "--json"])
+    assert again.exit_code == 2 and "already holds a LORE project" in again.output
+    forced = runner.invoke(app, ["init", str(tmp_path / "p"), "--warehouse", str(warehouse), "--json", "--force"])
+    assert forced.exit_code == 0, forced.output
+    import json
+
+    data = json.loads(forced.output)
+    last = datetime(2023, 1, 1) + timedelta(minutes=137 * 2999)  # the last ride; repairs end earlier
+    assert data["data_ends"] == last.date().isoformat()
+    assert data["links"]["values"] == 2 and data["backup"]  # rides.rider_ref, and the same column of the view
+    assert [i for i in data["issues"] if i["severity"] == "error"] == []
+
+
+# --- the drafting rules on profiles written by hand ------------------------------------------------------------------
+
+
+def _profile():
+    from lore.onboard.profile import ColumnProfile, ForeignKey, Key, TableProfile, WarehouseProfile
+
+    products = TableProfile(name="dim_products", rows=10, key=Key(columns=("sku",), evidence="declared"), columns=(
+        ColumnProfile(name="sku", type="VARCHAR", distinct=10), ColumnProfile(name="price", type="INTEGER", distinct=8),
+        ColumnProfile(name="name", type="VARCHAR", distinct=10, samples=("a", "b"))))
+    sales = TableProfile(name="fct_sales", rows=1000, key=Key(columns=("id",), evidence="names_and_values"), columns=(
+        ColumnProfile(name="id", type="INTEGER", distinct=1000), ColumnProfile(name="sku", type="VARCHAR", distinct=10),
+        ColumnProfile(name="sold_on", type="DATE", distinct=300), ColumnProfile(name="price", type="INTEGER", distinct=50),
+        ColumnProfile(name="year", type="INTEGER", distinct=2), ColumnProfile(name="discount_rate", type="DOUBLE", distinct=9)),
+        links=(ForeignKey(column="sku", target="dim_products", target_column="sku", evidence="declared"),))
+    return WarehouseProfile(tables=(products, sales))
+
+
+def test_drafting_rules() -> None:
+    draft = draft_layer(_profile())
+    files = {f.name: f for f in draft.files}
+    assert files["dim_products"].dimensions and files["fct_sales"].sources
+    assert files["dim_products"].dimensions[0].data["label"] == "product"  # affix gone, singular
+    sale = files["fct_sales"].sources[0]
+    assert sale.data["time_column"] == "sold_on"
+    assert any("primary key ('id',) inferred" in n for n in sale.notes)
+    assert any("whole-number amounts (price)" in n for n in sale.notes)  # maybe cents: a person decides
+    product_metrics = [m.data["name"] for m in files["dim_products"].metrics]
+    sale_metrics = {m.data["name"]: m.data for m in files["fct_sales"].metrics}
+    assert product_metrics == ["dim_products_count", "avg_price"]  # a sum of prices over products means nothing
+    # the fact's average price collides with the dimension's: the second gets its table's name in front
+    assert set(sale_metrics) == {"fct_sales_count", "total_price", "fct_sales_avg_price", "avg_discount_rate"}
+    assert sale_metrics["total_price"]["label"] == "sale price" and sale_metrics["total_price"]["agg"] == "sum"
+    assert "total_year" not in sale_metrics  # a year is a position in time, never added up
