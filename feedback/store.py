@@ -37,12 +37,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, suppress
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -53,6 +52,7 @@ from lore.plan.example import question_key
 from lore.plugins import Correction, ExampleChanges, Vote
 from lore.retrieve.documents import Example
 from lore.retrieve.lexical import terms
+from lore.sqlite import LocalConnections
 from lore.types import Answer, Frozen, QueryPlan
 
 from feedback.policy import FeedbackPolicy, Voter, load_policy
@@ -452,7 +452,7 @@ class FeedbackStore:
         self.busy_timeout_s = busy_timeout_s
         self._schema_lock = threading.Lock()
         self._schema_ready = False
-        self._local = threading.local()
+        self._connections = LocalConnections(self._open, self._failure)
 
     def principal_id(self, identity: str) -> str:
         """The person an identity names: the project's access section decides (``Lore.principal``); without a
@@ -463,10 +463,7 @@ class FeedbackStore:
 
     def close(self) -> None:
         """Close this thread's connection (others close when their thread's store is collected)."""
-        conn = getattr(self._local, "conn", None)
-        self._local.conn = None
-        if conn is not None and getattr(self._local, "pid", None) == os.getpid():
-            conn.close()
+        self._connections.close()
 
     # -- connections -----------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -538,56 +535,25 @@ class FeedbackStore:
                 conn.close()
             self._schema_ready = True
 
+    def _open(self) -> sqlite3.Connection:
+        self._ensure_schema()
+        return self._connect()
+
     def _conn(self) -> sqlite3.Connection:
         """This thread's connection (a forked child never uses its parent's)."""
-        local = self._local
-        conn = getattr(local, "conn", None)
-        if conn is not None and getattr(local, "pid", None) == os.getpid():
-            return conn
-        self._ensure_schema()
-        conn = self._connect()
-        local.conn, local.pid = conn, os.getpid()
-        return conn
+        return self._connections.get()
 
     def _drop(self, conn: sqlite3.Connection) -> None:
         """Forget a connection that failed: the next operation opens a fresh one."""
-        if getattr(self._local, "conn", None) is conn:
-            self._local.conn = None
-        with suppress(sqlite3.Error):
-            conn.close()
+        self._connections.drop(conn)
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
         """One short write transaction (BEGIN IMMEDIATE ... COMMIT); it is durable when the block exits."""
-        conn = self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException as err:
-            with suppress(sqlite3.Error):
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-            if isinstance(err, sqlite3.Error):
-                self._drop(conn)
-                raise self._failure(err) from err
-            raise
+        return self._connections.write()
 
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
+    def _read(self) -> AbstractContextManager[sqlite3.Connection]:
         """One read transaction: every SELECT in the block sees the same snapshot."""
-        conn = self._conn()
-        try:
-            conn.execute("BEGIN")
-            try:
-                yield conn
-            finally:
-                with suppress(sqlite3.Error):
-                    if conn.in_transaction:
-                        conn.execute("COMMIT")
-        except sqlite3.Error as err:
-            self._drop(conn)
-            raise self._failure(err) from err
+        return self._connections.read()
 
     # -- events ----------------------------------------------------------------------------
     @staticmethod

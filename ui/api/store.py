@@ -10,12 +10,11 @@ once; never edit one that has shipped.
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +24,7 @@ from pydantic import ValidationError
 
 from lore.errors import OperatorError, UnknownReference
 from lore.llm.log import migrate
+from lore.sqlite import LocalConnections
 from lore.types import Answer
 
 log = logging.getLogger("lore.api")
@@ -104,7 +104,7 @@ class Database:
     def __init__(self, path: Path, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
         self.path = Path(path)
         self.busy_timeout_s = busy_timeout_s
-        self._local = threading.local()
+        self._connections = LocalConnections(self._connect, self._failure)
         self._migrated = False
         self._lock = threading.Lock()
 
@@ -130,53 +130,13 @@ class Database:
                                   f"{self.path.name} can be moved aside (with its -wal and -shm files): API keys must "
                                   "then be created again.")
 
-    def _conn(self) -> sqlite3.Connection:
-        """This thread's connection (a forked worker never uses its parent's)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None and getattr(self._local, "pid", None) == os.getpid():
-            return conn
-        conn = self._connect()
-        self._local.conn, self._local.pid = conn, os.getpid()
-        return conn
-
-    def _drop(self, conn: sqlite3.Connection) -> None:
-        if getattr(self._local, "conn", None) is conn:
-            self._local.conn = None
-        with suppress(sqlite3.Error):
-            conn.close()
-
-    @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self) -> AbstractContextManager[sqlite3.Connection]:
         """One short write transaction (BEGIN IMMEDIATE ... COMMIT)."""
-        conn = self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException as err:
-            with suppress(sqlite3.Error):
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-            if isinstance(err, sqlite3.Error):
-                self._drop(conn)
-                raise self._failure(err) from err
-            raise
+        return self._connections.write()
 
-    @contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
+    def read(self) -> AbstractContextManager[sqlite3.Connection]:
         """One read transaction: every SELECT in the block sees the same snapshot."""
-        conn = self._conn()
-        try:
-            conn.execute("BEGIN")
-            try:
-                yield conn
-            finally:
-                with suppress(sqlite3.Error):
-                    if conn.in_transaction:
-                        conn.execute("COMMIT")
-        except sqlite3.Error as err:
-            self._drop(conn)
-            raise self._failure(err) from err
+        return self._connections.read()
 
     def ping(self) -> None:
         """Read the file once (raises OperatorError when it cannot be)."""
@@ -185,11 +145,7 @@ class Database:
 
     def close(self) -> None:
         """Close this thread's connection (other threads' close with them)."""
-        conn = getattr(self._local, "conn", None)
-        self._local.conn = None
-        if conn is not None and getattr(self._local, "pid", None) == os.getpid():
-            with suppress(sqlite3.Error):
-                conn.close()
+        self._connections.close()
 
 
 # --- conversations and their answers -------------------------------------------------------------
