@@ -46,8 +46,10 @@ class Caller:
     user: str
     #: the person that identity names (``Lore.principal(user).id``): the owner of their conversations and answers
     principal: str
-    #: the key used (None: named by the trusted proxy header)
+    #: the key used (None: named by the trusted proxy header, or the operator's one principal of ``lore mcp``)
     key_id: str | None = None
+    #: the identity came from an authenticated channel (a key, the trusted proxy); votes record it as verified
+    verified: bool = True
 
     @property
     def bucket(self) -> str:
@@ -154,10 +156,10 @@ class Service:
 
     def feedback(self, caller: Caller, answer_id: str, body: FeedbackIn) -> Vote:
         """A vote through ``Lore.feedback`` (its rules: ratings, corrections, one vote per person), on the caller's
-        own answer; the identity came from a key or the trusted proxy, so the vote counts as verified."""
+        own answer; an identity from a key or the trusted proxy counts as verified, one the operator named does not."""
         self.answer(caller, answer_id)
         return self.lore.feedback(answer_id, body.rating, user=caller.user, comment=body.comment,
-                                  correction=body.correction, verified=True)
+                                  correction=body.correction, verified=caller.verified)
 
     @staticmethod
     def chart(answer: Answer) -> ChartSpec:
