@@ -8,6 +8,7 @@ so the core never imports it::
     lore feedback review                      # nominations waiting for a reviewer, with the SQL each runs
     lore feedback review --approve p-1a2b3c4d5e6f --reviewer ben
     lore feedback review --revoke p-1a2b3c4d5e6f --reason "wrong filter"
+    lore feedback seed examples/dbt_saved_queries.yaml --as ana   # questions and plans, verified as examples
     lore feedback export --format openai-chat --out ft.jsonl --split 0.9
     lore feedback export --format preference --out prefs.jsonl
     lore feedback stats
@@ -165,6 +166,52 @@ def review_cmd(
     out.print(table)
     if not items:
         out.print("Nothing to review." if status == "pending" else "None.", highlight=False)
+
+
+_OUTCOMES = {"already_right": "already right", "corrected": "corrected", "already_verified": "already verified",
+             "failed": "failed"}
+
+
+@feedback_app.command("seed")
+@handle_errors
+def seed_cmd(
+    file: Annotated[Path, typer.Argument(help="A seed file: YAML, a list of `question:` and `plan:` (and `note:`).")],
+    as_user: Annotated[str, typer.Option("--as", envvar="LORE_USER", help=(
+        "Who seeds: they vote on each answer and approve each example as its reviewer (default: your login "
+        "name)."))] = "",
+    project: ProjectOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Verify a file's questions and plans as examples: ask each, vote (correcting it when LORE answers it
+    otherwise), and approve it after what it runs re-runs through the guard. Seeding again changes nothing."""
+    from rich.markup import escape
+
+    from lore.onboard.examples import read_seed_file
+
+    from feedback.seed import check_operator, seed
+
+    entries = read_seed_file(file)
+    lore, store = _store(project)
+    with lore:
+        operator = check_operator(store, as_user or _default_reviewer())
+        results = seed(lore, store, entries, operator=operator)
+    failed = [r for r in results if not r.ok]
+    if as_json:
+        typer.echo(json.dumps([r.model_dump(mode="json") for r in results], indent=2))
+    else:
+        table = Table(title=f"Seeded from {file} (as {operator})", title_justify="left", header_style="bold")
+        for head in ("#", "question", "outcome", "example", "why"):
+            table.add_column(head, overflow="fold", no_wrap=head in ("#", "example"))
+        for r in results:
+            outcome = _OUTCOMES[r.outcome]
+            table.add_row(str(r.number), escape(r.question), f"[red]{outcome}[/]" if not r.ok else outcome,
+                          r.nomination_id or "", escape(r.reason or ""))
+        out = console()
+        out.print(table)
+        counts = {k: sum(1 for r in results if r.outcome == k) for k in _OUTCOMES}
+        out.print(", ".join(f"{n} {_OUTCOMES[k]}" for k, n in counts.items()) + ".", highlight=False)
+    if failed:
+        raise typer.Exit(1)
 
 
 def _runs_text(nomination: Nomination, runs: WhatRuns) -> str:

@@ -719,6 +719,11 @@ class FeedbackStore:
                 return _nominations(conn, "p.status != 'none'", (), limit=limit)
             return _nominations(conn, "p.status = ?", (status,), limit=limit)
 
+    def pairs_for(self, question: str) -> list[Nomination]:
+        """Every pair of a question (the same words, case and punctuation aside), whatever its status."""
+        with self._read() as conn:
+            return _nominations(conn, "p.question_key = ?", (question_key(question),), limit=None)
+
     def decide(self, pair: str, decision: Literal["approve", "reject", "revoke", "verify_failed"], *, actor: str,
                reason: str | None = None, verified_sql: str | None = None,
                idempotency_key: str | None = None) -> Nomination:

@@ -7,7 +7,9 @@ Four stages, each a function:
 - :func:`translate`: pure, dbt models into LORE nodes and metrics (:mod:`lore.semantic.spec`), one
   :class:`LayerFile` per dbt file, and a :class:`NotImported` note for everything LORE has no equivalent for;
 - :func:`render_files`: LORE YAML text per file, the notes as comments at its top;
-- :func:`write_layer` (and :func:`write_project_config`): the files on disk, all or none.
+- :func:`write_layer` (and :func:`write_project_config`): the files on disk, all or none;
+  :func:`write_examples`: the saved queries that translate to a LORE plan (:func:`query_plan`), as a seed file of
+  examples (:mod:`lore.onboard.examples`) that ``lore feedback seed`` verifies.
 
 How MetricFlow maps to LORE (docs/semantic-layer.md, "Importing a dbt semantic layer", has the whole table):
 
@@ -36,6 +38,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,7 +51,8 @@ from sqlglot.errors import ParseError
 from lore.errors import DbtProjectError, OperatorError
 from lore.semantic.compile import not_additive
 from lore.semantic.spec import GRAINS, NAME_RE, Column, Grain, Link, Metric, Node, parse_duration
-from lore.types import Frozen
+from lore.onboard.examples import DBT_SEED_FILE, SeedExample, render_seed_file
+from lore.types import Filter, Frozen, OrderBy, QueryPlan, TimeWindow
 
 #: folders of a dbt project that hold no sources of its own: build output, installed packages, logs
 SKIPPED_DIRS = frozenset({"target", "dbt_packages", "logs"})
@@ -61,10 +65,9 @@ AGGS: Mapping[str, str] = {"sum": "sum", "count": "count", "count_distinct": "co
                            "avg": "avg", "min": "min", "max": "max", "sum_boolean": "sum"}
 MAIN_SCHEMA = "main"
 
-#: why a project's saved queries cannot be imported as verified examples
-SAVED_QUERY_REASON = ("LORE keeps verified examples only in its feedback store (a voted, reviewed answer: `lore "
-                      "feedback review`), and a project ships no file of seeded examples; ask it as a question and "
-                      "verify the answer, or run the query below")
+#: why a saved query whose filters a LORE plan cannot hold is not written as a seeded example
+SAVED_QUERY_REASON = ("it is not written to the seed file of examples (examples/dbt_saved_queries.yaml): {why}; "
+                      "ask it as a question and verify the answer (`lore feedback review`), or run the query below")
 
 
 # --- errors ------------------------------------------------------------------------------------------------------
@@ -325,6 +328,8 @@ class ImportedQuery(Frozen):
     filters: tuple[str, ...] = ()
     order_by: tuple[str, ...] = ()
     limit: int | None = None
+    #: the same query as a LORE plan, written to the seed file of examples (None: a filter a plan cannot hold)
+    plan: QueryPlan | None = None
 
     def command(self, project: str = "DIR") -> str:
         """The ``lore sql`` command that runs it.
@@ -339,19 +344,128 @@ class ImportedQuery(Frozen):
         words += [w for f in self.filters for w in ("--filter", f)]
         words += [w for o in self.order_by for w in ("--order-by", o)]
         words += ["--limit", str(self.limit)] if self.limit else []
-        return " ".join(_shell_word(w) for w in words) + " --run"
+        return " ".join(shell_word(w) for w in words) + " --run"
 
 
-def _shell_word(word: str) -> str:
+def shell_word(word: str) -> str:
     """A word quoted for a POSIX shell, in double quotes when that reads better.
 
-    >>> print(_shell_word("revenue"), _shell_word("metric_time >= '2020-01-01'"))
+    >>> print(shell_word("revenue"), shell_word("metric_time >= '2020-01-01'"))
     revenue "metric_time >= '2020-01-01'"
     """
     quoted = shlex.quote(word)
     if quoted != word and not any(c in word for c in '"$`\\!'):
         return f'"{word}"'
     return quoted
+
+
+_COMPARISONS: Mapping[type[exp.Expression], str] = {exp.EQ: "=", exp.NEQ: "!=", exp.GT: ">", exp.GTE: ">=",
+                                                    exp.LT: "<", exp.LTE: "<="}
+_FLIPPED = {"=": "=", "!=": "!=", ">": "<", ">=": "<=", "<": ">", "<=": ">="}
+
+
+def query_plan(query: ImportedQuery) -> QueryPlan:
+    """The LORE plan of a translated saved query (for the seed file of examples).
+
+    Each filter must be a reference compared with literals (``=``, ``!=``, ``<``, ``<=``, ``>``, ``>=``, ``IN``,
+    ``BETWEEN``, ``LIKE``, ``IS [NOT] NULL``, or a boolean dimension alone); bounds on ``metric_time`` become the
+    plan's time window, as the planner writes one. Raises ValueError saying which filter a plan cannot hold.
+
+    >>> q = ImportedQuery(name="q", question="q", file="f", metrics=("order_total",), dimensions=("locations.name",),
+    ...                   filters=("metric_time >= '2020-01-01'", "orders__view.is_large"), order_by=("-order_total",))
+    >>> p = query_plan(q)
+    >>> p.time.start, [f.describe() for f in p.filters], p.order_by[0].descending
+    (datetime.date(2020, 1, 1), ['orders__view.is_large = True'], True)
+    """
+    filters: list[Filter] = []
+    start = end = None
+    for text in query.filters:
+        f = _structured_filter(text)
+        if f.ref == "metric_time" and f.op in (">=", "<=", "between", "=") and _dates(f.values):
+            lo, hi = {">=": (f.values[0], None), "<=": (None, f.values[0]), "=": (f.values[0], f.values[0])}.get(
+                f.op, (f.values[0], f.values[-1]))
+            start = max(filter(None, (start, lo)), default=None)
+            end = min(filter(None, (end, hi)), default=None)
+            continue
+        filters.append(f)
+    time = None
+    if start or end:
+        label = (f"{start} to {end}" if start and end else f"from {start}" if start else f"until {end}")
+        time = TimeWindow(start=date.fromisoformat(start) if start else None,
+                          end=date.fromisoformat(end) if end else None, label=label)
+    order = tuple(OrderBy(ref=o.lstrip("-"), descending=o.startswith("-")) for o in query.order_by)
+    return QueryPlan(metrics=query.metrics, dimensions=query.dimensions, filters=tuple(filters), time=time,
+                     order_by=order, limit=query.limit, planner="dbt")
+
+
+def _dates(values: Sequence[Any]) -> bool:
+    try:
+        return bool(values) and all(isinstance(v, str) and date.fromisoformat(v) for v in values)
+    except ValueError:
+        return False
+
+
+def _structured_filter(text: str) -> Filter:
+    """A saved query's filter (SQL over LORE references) as a structured :class:`Filter`; ValueError otherwise.
+
+    >>> _structured_filter("customers.segment IN ('a', 'b')").describe()
+    'customers.segment in (a, b)'
+    >>> _structured_filter("NOT orders__view.is_large").values
+    (False,)
+    """
+    try:
+        tree = sqlglot.parse_one(text, read="duckdb")
+    except ParseError:
+        raise ValueError(f"its filter {text!r} is not SQL LORE can read") from None
+    while isinstance(tree, exp.Paren):
+        tree = tree.this
+    negated = isinstance(tree, exp.Not)
+    if negated:
+        tree = tree.this
+        while isinstance(tree, exp.Paren):
+            tree = tree.this
+    if isinstance(tree, exp.Column) and not negated:
+        return Filter(ref=_ref(tree, text), values=(True,))
+    if isinstance(tree, exp.Column):
+        return Filter(ref=_ref(tree, text), values=(False,))
+    if isinstance(tree, exp.In) and not tree.args.get("query"):
+        return Filter(ref=_ref(tree.this, text), op="not_in" if negated else "in",
+                      values=tuple(_value(v, text) for v in tree.expressions))
+    if isinstance(tree, exp.Is) and isinstance(tree.expression, exp.Null):
+        return Filter(ref=_ref(tree.this, text), op="is_not_null" if negated else "is_null")
+    if negated:
+        raise ValueError(f"its filter {text!r} negates more than a list, a boolean or a null test")
+    if isinstance(tree, exp.Between):
+        return Filter(ref=_ref(tree.this, text), op="between",
+                      values=(_value(tree.args["low"], text), _value(tree.args["high"], text)))
+    if isinstance(tree, exp.Like):
+        return Filter(ref=_ref(tree.this, text), op="like", values=(_value(tree.expression, text),))
+    op = _COMPARISONS.get(type(tree))
+    if op is not None:
+        left, right = tree.this, tree.expression
+        if not isinstance(left, exp.Column) and isinstance(right, exp.Column):
+            left, right, op = right, left, _FLIPPED[op]
+        return Filter(ref=_ref(left, text), op=op, values=(_value(right, text),))  # type: ignore[arg-type]
+    raise ValueError(f"its filter {text!r} is not a reference compared with values")
+
+
+def _ref(node: exp.Expression, text: str) -> str:
+    if not isinstance(node, exp.Column):
+        raise ValueError(f"its filter {text!r} compares an expression, not a reference")
+    return f"{node.table}.{node.name}" if node.table else node.name
+
+
+def _value(node: exp.Expression, text: str) -> Any:
+    if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal) and not node.this.is_string:
+        return -_value(node.this, text)
+    if isinstance(node, exp.Boolean):
+        return bool(node.this)
+    if isinstance(node, exp.Literal):
+        if node.is_string:
+            return node.this
+        number = float(node.this)
+        return int(number) if number.is_integer() and "." not in node.this else number
+    raise ValueError(f"its filter {text!r} compares with something other than values")
 
 
 class LayerFile(Frozen):
@@ -1583,9 +1697,12 @@ class _Translator:
                 except _Invalid as err:
                     self.problems.append(f"{file.path}:{sq.line or '?'}: {err}")
                     continue
+                try:
+                    query = query.model_copy(update={"plan": query_plan(query)})
+                except ValueError as err:
+                    self.note("saved_query", sq.name, file.path, sq.line, SAVED_QUERY_REASON.format(why=err),
+                              detail=query.command())
                 self.queries.append(query)
-                self.note("saved_query", sq.name, file.path, sq.line, SAVED_QUERY_REASON,
-                          detail=query.command())
 
     def _query(self, sq: DbtSavedQuery, file: str, what: str) -> ImportedQuery:
         params = sq.query_params
@@ -1907,6 +2024,50 @@ def write_layer(out_dir: Path, texts: Mapping[str, str], *, force: bool = False)
             tmp.write(texts[path.name])
         os.replace(tmp.name, path)
     return targets
+
+
+def seed_examples(translation: Translation) -> list[SeedExample]:
+    """The saved queries that translate to a LORE plan, as examples of a seed file (``lore feedback seed``)."""
+    return [SeedExample(question=q.question, plan=q.plan, note=f"dbt saved query {q.name} ({q.file})")
+            for q in translation.queries if q.plan is not None]
+
+
+def render_examples(translation: Translation) -> str:
+    """The seed file of the project's saved queries (empty text when none translates to a plan)."""
+    examples = seed_examples(translation)
+    if not examples:
+        return ""
+    header = (f"Imported by `lore import dbt` from the saved queries of the dbt project {translation.project or ''}."
+              "\nEach is a question and the LORE plan that answers it. Verify them as examples with:"
+              "\n  lore feedback seed examples/dbt_saved_queries.yaml --project .")
+    return render_seed_file(examples, header=header)
+
+
+def examples_path(out_dir: Path) -> Path:
+    return Path(out_dir) / DBT_SEED_FILE
+
+
+def check_examples_target(out_dir: Path, *, force: bool = False) -> None:
+    """Refuse (before anything is written) to overwrite an existing seed file without ``force``."""
+    path = examples_path(out_dir)
+    if path.exists() and not force:
+        raise OperatorError(f"The seed file {path} already exists; nothing was written",
+                            hint="Pass --force to overwrite it (and the layer files), or import into another --out "
+                                 "folder.")
+
+
+def write_examples(out_dir: Path, text: str, *, force: bool = False) -> Path | None:
+    """Write the seed file of examples (None when there is nothing to write)."""
+    if not text:
+        return None
+    check_examples_target(out_dir, force=force)
+    path = examples_path(out_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=".import-", suffix=".tmp",
+                                     delete=False) as tmp:
+        tmp.write(text)
+    os.replace(tmp.name, path)
+    return path
 
 
 def write_project_config(out_dir: Path, *, name: str, description: str, warehouse: Path | None) -> Path | None:

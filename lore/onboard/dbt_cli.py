@@ -2,7 +2,8 @@
 
 ::
 
-    lore import dbt ../analytics --out shop                      # shop/semantic/*.yaml (+ shop/lore.yaml if none)
+    lore import dbt ../analytics --out shop                      # shop/semantic/*.yaml (+ shop/lore.yaml if none),
+                                                                 # shop/examples/dbt_saved_queries.yaml
     lore import dbt ../analytics --out shop --schema analytics   # tables as analytics.<model>
     lore import dbt ../analytics --out shop --force              # overwrite files an earlier import wrote
 
@@ -32,15 +33,25 @@ def dbt_cmd(
     schema: Annotated[str, typer.Option("--schema", help="The warehouse schema holding the dbt models' tables.")] = "main",
     warehouse: Annotated[Optional[Path], typer.Option("--warehouse", "-w", help="The DuckDB file the new lore.yaml "
                                                                                 "names (only when OUT has no lore.yaml).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite layer files that already exist.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite layer files and the seed file that already exist.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """Import a dbt project's semantic models, metrics and saved queries as a LORE semantic layer.
 
-    Writes OUT/semantic/<one file per dbt file>.yaml (what could not be imported is listed at the top of each).
+    Writes OUT/semantic/<one file per dbt file>.yaml (what could not be imported is listed at the top of each),
+    and the saved queries as examples to verify in OUT/examples/dbt_saved_queries.yaml (`lore feedback seed`).
     Then validates the layer, against the warehouse when it exists, and prints every issue.
     """
-    from lore.onboard.dbt import read_project, render_files, translate, write_layer, write_project_config
+    from lore.onboard.dbt import (
+        check_examples_target,
+        read_project,
+        render_examples,
+        render_files,
+        translate,
+        write_examples,
+        write_layer,
+        write_project_config,
+    )
     from lore.project import CONFIG_FILE, Project
     from lore.semantic.load import parse_documents
 
@@ -55,7 +66,11 @@ def dbt_cmd(
                             + "\n".join(f"  - {i.render()}" for i in load_issues),
                             hint="This is a bug of `lore import dbt`: please report it with the dbt YAML.")
     had_config = (out / CONFIG_FILE).exists()
+    seed_text = render_examples(translation)
+    if seed_text:
+        check_examples_target(out, force=force)  # all or nothing: refused before the layer is written
     written = write_layer(out, texts, force=force)
+    seeds = write_examples(out, seed_text, force=force)
     config = write_project_config(out, name=project.name or out.resolve().name,
                                   description=f"Imported from the dbt project {project.name or path}.",
                                   warehouse=warehouse)
@@ -63,9 +78,9 @@ def dbt_cmd(
     semantic = Project.open(out).semantic_path
     errors = [i for i in issues if i.severity == "error"]
     if as_json:
-        typer.echo(json.dumps(_report(translation, written, config, issues, checked_against), indent=2))
+        typer.echo(json.dumps(_report(translation, written, config, issues, checked_against, seeds), indent=2))
         raise typer.Exit(1 if errors else 0)
-    _print(translation, written, config, issues, checked_against, out=out,
+    _print(translation, written, config, issues, checked_against, seeds, out=out,
            note=None if not had_config or semantic == layer_path.resolve() else
            f"{out / CONFIG_FILE} reads its layer from {semantic}, not from {layer_path}: point semantic_layer at "
            "semantic to use the imported one.",
@@ -92,7 +107,7 @@ def _validate(out: Path) -> tuple[list[Issue], Path | None, Path]:
 
 
 def _report(translation: Translation, written: list[Path], config: Path | None, issues: list[Issue],
-            checked_against: Path | None) -> dict[str, Any]:
+            checked_against: Path | None, seeds: Path | None) -> dict[str, Any]:
     return {
         "ok": not any(i.severity == "error" for i in issues),
         "project": translation.project,
@@ -100,14 +115,24 @@ def _report(translation: Translation, written: list[Path], config: Path | None, 
         "lore_yaml": str(config) if config else None,
         "counts": translation.counts.model_dump(),
         "not_imported": [n.model_dump(exclude_none=True) for n in translation.not_imported],
-        "saved_queries": [q.model_dump() | {"command": q.command()} for q in translation.queries],
+        "saved_queries": [q.model_dump(mode="json", exclude={"plan"})
+                          | {"command": q.command(), "example": q.plan is not None} for q in translation.queries],
+        "examples_file": str(seeds) if seeds else None,
+        "seed_command": _seed_command(seeds) if seeds else None,
         "validated_against": str(checked_against) if checked_against else None,
         "issues": [i.model_dump(exclude_none=True) for i in issues],
     }
 
 
+def _seed_command(seeds: Path) -> str:
+    from lore.onboard.dbt import shell_word
+
+    return f"lore feedback seed {shell_word(str(seeds))} --project {shell_word(str(seeds.parent.parent))}"
+
+
 def _print(translation: Translation, written: list[Path], config: Path | None, issues: list[Issue],
-           checked_against: Path | None, *, out: Path, note: str | None, warehouse_ignored: bool) -> None:
+           checked_against: Path | None, seeds: Path | None, *, out: Path, note: str | None,
+           warehouse_ignored: bool) -> None:
     from rich.markup import escape
 
     from lore.cli import console
@@ -121,7 +146,9 @@ def _print(translation: Translation, written: list[Path], config: Path | None, i
               f"({c.views} of them sql: views), {c.links} links", highlight=False)
     con.print(f"  metrics: {c.metrics_imported} of {c.metrics}"
               + (f", plus {c.helper_metrics} helper metric(s)" if c.helper_metrics else ""), highlight=False)
-    con.print(f"  saved queries: 0 of {c.saved_queries} (see below)", highlight=False)
+    examples = sum(1 for q in translation.queries if q.plan is not None)
+    con.print(f"  saved queries: {examples} of {c.saved_queries}, as examples to verify"
+              + (f" in {escape(str(seeds))}" if seeds else ""), highlight=False)
     if warehouse_ignored:
         con.print("[yellow]--warehouse was not used:[/] the folder has a lore.yaml already.")
     if note:
@@ -133,12 +160,15 @@ def _print(translation: Translation, written: list[Path], config: Path | None, i
             con.print(f"  - {escape(n.render())}", soft_wrap=True, highlight=False)
     queries = [n for n in translation.not_imported if n.kind == "saved_query"]
     if queries:
-        con.print(f"[bold]Saved queries, not imported ({len(queries)}):[/] LORE keeps verified examples only in its "
-                  "feedback store (answers voted up and reviewed: `lore feedback review`); a project has no file of "
-                  "seeded examples. Each runs as:", soft_wrap=True, highlight=False)
+        con.print(f"[bold]Saved queries, not imported ({len(queries)}):[/]", highlight=False)
         for n in queries:
-            con.print(f"  - {escape(n.name)}: " + escape(n.detail.replace("DIR", str(out)) if n.detail else n.reason),
-                      soft_wrap=True, highlight=False)
+            con.print(f"  - {escape(n.name)}: {escape(n.reason)}", soft_wrap=True, highlight=False)
+            if n.detail:
+                con.print(f"      {escape(n.detail.replace('DIR', str(out)))}", soft_wrap=True, highlight=False)
+    if seeds:
+        con.print("Verify the saved queries as examples (each is asked, corrected when LORE answers it otherwise, "
+                  "and approved by you):", soft_wrap=True, highlight=False)
+        con.print(f"  {escape(_seed_command(seeds))}", soft_wrap=True, highlight=False)
     errors = [i for i in issues if i.severity == "error"]
     warnings = [i for i in issues if i.severity == "warning"]
     for issue in issues:

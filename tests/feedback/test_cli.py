@@ -44,7 +44,7 @@ def test_the_commands_are_registered_through_entry_points() -> None:
 
 def test_help_lists_every_command(cli: typer.Typer) -> None:
     out = _run(cli, "feedback", "--help")
-    for command in ("vote", "review", "export", "stats"):
+    for command in ("vote", "review", "seed", "export", "stats"):
         assert command in out
     assert "--approve" in _run(cli, "feedback", "review", "--help")
 

@@ -27,11 +27,13 @@ from lore.onboard.dbt import (
     DbtProjectError,
     Translation,
     read_project,
+    render_examples,
     render_files,
     translate,
     write_layer,
 )
 from lore.cli import app as lore_app
+from lore.onboard.examples import parse_seed, read_seed_file
 from lore.semantic.load import parse_documents
 from lore.semantic.validate import validate
 from lore.types import Filter
@@ -288,7 +290,7 @@ def test_a_measure_dated_by_another_time_dimension_gets_its_own_node(tmp_path: P
     assert metrics(t)["shipped"]["source"] == "orders__by_shipped_at"
 
 
-def test_saved_queries_become_lore_queries_listed_as_not_imported(tmp_path: Path) -> None:
+def test_saved_queries_become_lore_plans_for_the_seed_file_of_examples(tmp_path: Path) -> None:
     text = """
     saved_queries:
       - name: enterprise_monthly
@@ -297,22 +299,38 @@ def test_saved_queries_become_lore_queries_listed_as_not_imported(tmp_path: Path
           metrics: [revenue, buyers]
           group_by: ["TimeDimension('metric_time', 'month')", "Dimension('region__region_name')",
                      "Dimension('order__ordered_at').grain('quarter')", "Entity('customer')"]
-          where: ["{{ Dimension('customer__segment') }} = 'enterprise'", "{{ Dimension('order__is_large') }}"]
+          where: ["{{ Dimension('customer__segment') }} = 'enterprise'", "{{ Dimension('order__is_large') }}",
+                  "{{ TimeDimension('metric_time', 'day') }} >= '2020-01-01'"]
           order_by: ["Metric('revenue').descending(True)"]
           limit: 10
+      - name: either_segment
+        query_params:
+          metrics: [revenue]
+          where: ["{{ Dimension('customer__segment') }} = 'a' or {{ Dimension('customer__segment') }} = 'b'"]
     """
     t = imported(tmp_path, {"models/shop.yml": SHOP, "models/queries.yml": text})
-    (query,) = t.queries
+    query, either = t.queries
     assert (query.question, query.metrics, query.dimensions, query.filters, query.order_by, query.limit) == (
         "Enterprise revenue by month and region.", ("revenue", "buyers"),
         ("metric_time:month", "regions.name", "orders.ordered_at:quarter", "customers.customer_id"),
-        ("customers.segment = 'enterprise'", "orders__view.is_large"), ("-revenue",), 10)
-    (note,) = [n for n in t.not_imported if n.kind == "saved_query"]
-    assert "feedback store" in note.reason and note.file == "models/queries.yml"
-    assert note.detail == ("lore sql --project DIR --metric revenue --metric buyers --dimension metric_time:month "
-                           "--dimension regions.name --dimension orders.ordered_at:quarter --dimension "
-                           "customers.customer_id --filter \"customers.segment = 'enterprise'\" --filter "
-                           "orders__view.is_large --order-by -revenue --limit 10 --run")
+        ("customers.segment = 'enterprise'", "orders__view.is_large", "metric_time >= '2020-01-01'"), ("-revenue",),
+        10)
+    plan = query.plan
+    assert plan is not None and (plan.metrics, plan.dimensions, plan.limit) == (query.metrics, query.dimensions, 10)
+    assert plan.filters == (Filter(ref="customers.segment", values=("enterprise",)),
+                            Filter(ref="orders__view.is_large", values=(True,)))
+    assert (plan.time.start, plan.time.end) == (date(2020, 1, 1), None)  # type: ignore[union-attr]
+    assert [(o.ref, o.descending) for o in plan.order_by] == [("revenue", True)]
+
+    (note,) = [n for n in t.not_imported if n.kind == "saved_query"]  # a filter a plan cannot hold: listed, with why
+    assert (note.name, note.file, either.plan) == ("either_segment", "models/queries.yml", None)
+    assert "not written to the seed file" in note.reason and "is not a reference compared with values" in note.reason
+    assert note.detail == ("lore sql --project DIR --metric revenue --filter \"customers.segment = 'a' OR "
+                           "customers.segment = 'b'\" --run")
+    seeds = parse_seed(render_examples(t))
+    assert [(e.question, e.example.plan if e.example else None) for e in seeds] == [
+        ("Enterprise revenue by month and region.", plan.model_copy(update={"planner": "offline"}))]
+    assert "dbt saved query enterprise_monthly (models/queries.yml)" in (seeds[0].example.note or "")  # type: ignore[union-attr]
 
 
 # --- what has no equivalent: listed, never dropped ---------------------------------------------------------------
@@ -548,6 +566,35 @@ def test_the_command_writes_the_layer_and_lore_yaml_validates_it_and_the_numbers
     assert report["ok"] and report["lore_yaml"] is None and report["counts"]["metrics_imported"] == 14
 
 
+def test_the_command_writes_the_seed_file_and_never_overwrites_it_without_force(tmp_path: Path) -> None:
+    import shutil
+
+    queries = ("saved_queries:\n  - name: revenue_by_month\n    query_params:\n      metrics: [revenue]\n"
+               "      group_by: [\"TimeDimension('metric_time', 'month')\"]\n")
+    project = dbt_project(tmp_path / "dbt", {"models/shop.yml": SHOP, "models/queries.yml": queries})
+    out = tmp_path / "lore"
+    result = CliRunner().invoke(cli(), ["import", "dbt", str(project), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    seeds = out / "examples" / "dbt_saved_queries.yaml"
+    text = " ".join(result.output.split())
+    assert "saved queries: 1 of 1, as examples to verify" in text
+    assert f"lore feedback seed {seeds} --project {out}" in text
+    (entry,) = parse_seed(seeds.read_text(encoding="utf-8"))
+    assert entry.question == "revenue by month" and entry.example is not None
+    assert (entry.example.plan.metrics, entry.example.plan.dimensions) == (("revenue",), ("metric_time:month",))
+
+    shutil.rmtree(out / "semantic")
+    seeds.write_text("# mine\n", encoding="utf-8")
+    again = CliRunner().invoke(cli(), ["import", "dbt", str(project), "--out", str(out)])
+    assert again.exit_code == 2 and "already exists" in again.output and "--force" in again.output
+    assert not (out / "semantic").exists() and seeds.read_text(encoding="utf-8") == "# mine\n"
+    forced = CliRunner().invoke(cli(), ["import", "dbt", str(project), "--out", str(out), "--force", "--json"])
+    assert forced.exit_code == 0, forced.output
+    report = json.loads(forced.output)
+    assert report["examples_file"] == str(seeds) and report["saved_queries"][0]["example"] is True
+    assert len(parse_seed(seeds.read_text(encoding="utf-8"))) == 1
+
+
 def test_the_command_on_a_broken_project_writes_nothing_and_exits_2(tmp_path: Path) -> None:
     project = dbt_project(tmp_path / "dbt", {"models/m.yml": "metrics:\n  - {name: x, type: simple, "
                                                              "type_params: {measure: nope}}\n"})
@@ -634,6 +681,26 @@ def test_jaffle_saved_queries_run_and_match_hand_written_sql(jaffle: tuple[Any, 
     by_type = queries["items_by_product_type"]
     got = dict(rows(lore, list(by_type.metrics), list(by_type.dimensions)))
     assert got == dict(sql(lore, "SELECT p.type, COUNT(*) FROM items i JOIN products p ON p.sku = i.sku GROUP BY 1"))
+
+
+def test_jaffle_saved_queries_are_written_as_examples_whose_plans_run_like_the_queries(
+        jaffle: tuple[Any, Translation]) -> None:
+    lore, t = jaffle
+    entries = read_seed_file(lore.project.root / "examples" / "dbt_saved_queries.yaml")
+    assert [e.problem for e in entries] == [None, None, None]
+    examples = {e.question: e.example for e in entries if e.example is not None}
+    queries = {q.question: q for q in t.queries}
+    assert set(examples) == set(queries) == {"Order total, orders and average order value by month.",
+                                             "Order total by location since the start of 2020.",
+                                             "Items sold by product type."}
+    for question, example in examples.items():
+        query = queries[question]
+        got = sorted(tuple(r) for r in lore.run_compiled(lore.compile_plan(example.plan)).rows)
+        want = sorted(rows(lore, list(query.metrics), list(query.dimensions), list(query.filters)))
+        assert got == want, question
+        assert example.note and query.name in example.note
+    since = examples["Order total by location since the start of 2020."].plan
+    assert (since.filters, since.time.start) == ((), date(2020, 1, 1))  # type: ignore[union-attr]
 
 
 def test_jaffle_cross_model_filters_ratios_and_time_metrics_match_hand_written_sql(
