@@ -107,6 +107,8 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(default=65_536, gt=0)
     #: behind an authenticating proxy on the same host: the header naming the signed-in user (off by default)
     api_trust_header: str | None = None
+    #: the Slack bot at /slack/events of the API's app: on, off, or (unset) on when the bot token and signing secret are
+    api_slack: bool | None = None
 
     def today_or_now(self) -> date:
         return self.today or date.today()

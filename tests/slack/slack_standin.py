@@ -19,6 +19,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -328,28 +329,48 @@ class Harness:
             time.sleep(quiet)
 
 
+@contextmanager
+def served(app: Any) -> Iterator[str]:
+    """``app`` (an ASGI app) on uvicorn on a free loopback port, in a thread; yields its base URL."""
+    from ui.slack.asgi import http_server
+
+    server, sock = http_server(app, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.01)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
 def serve(lore: Any, project: Path, **settings: Any) -> Iterator[Harness]:
-    """The bot for ``lore`` over HTTP on loopback, with a Web API stand-in; stopped when the generator closes.
+    """The bot for ``lore`` over HTTP on loopback (uvicorn serving ``lore slack``'s ASGI app), with a Web API
+    stand-in; stopped when the generator closes.
 
     ``settings`` are extra bot settings (e.g. ``slack_channel_scope="ephemeral"``).
     """
     from slack_sdk import WebClient
 
-    from ui.slack.app import SlackBot, build_app, serve_http
+    from ui.slack.app import SlackBot, build_app
+    from ui.slack.asgi import slack_app
 
     slack = SlackStandIn().start()
     client = WebClient(token="xoxb-test", base_url=slack.base_url, timeout=10)
     config = bot_settings(project, **settings)
     bot = SlackBot(lambda: lore, channel_scope=config.slack_channel_scope)
     app = build_app(lambda: lore, config, client=client, bot=bot)
-    server = serve_http(app, "127.0.0.1", 0, signing_secret=SECRET)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    h = Harness(slack=slack, bot=bot, url=f"http://127.0.0.1:{server.server_address[1]}/slack/events")
     try:
-        yield h
+        with served(slack_app(app, signing_secret=SECRET)) as base:
+            h = Harness(slack=slack, bot=bot, url=f"{base}/slack/events")
+            try:
+                yield h
+            finally:
+                h.settle(quiet=0.3, timeout=10)
     finally:
-        h.settle(quiet=0.3, timeout=10)
-        server.shutdown()
-        server.server_close()
         slack.stop()

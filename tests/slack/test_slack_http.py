@@ -294,26 +294,22 @@ def test_a_question_it_cannot_answer_gets_a_clear_reply_without_buttons(harness:
 def test_app_built_with_secret_only_verifies_that_secret(slack_lore: Any, slack_project: Any) -> None:
     """Building never falls back to an empty or environment secret."""
     from slack_sdk import WebClient
-    from slack_standin import SlackStandIn, bot_settings
+    from slack_standin import SlackStandIn, bot_settings, served
 
-    from ui.slack.app import build_app, serve_http
+    from ui.slack.app import build_app
+    from ui.slack.asgi import slack_app
 
     slack = SlackStandIn().start()
     try:
         client = WebClient(token="xoxb-test", base_url=slack.base_url, timeout=10)
         app = build_app(lambda: slack_lore, bot_settings(slack_project, slack_signing_secret=None,
                                                          slack_app_token="xapp-1-socket"), client=client)
-        server = serve_http(app, "127.0.0.1", 0, signing_secret=SECRET)
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        thread.start()
-        try:
-            url = f"http://127.0.0.1:{server.server_address[1]}/slack/events"
+        # served with the right secret in front, Bolt (built without one) still refuses every request
+        with served(slack_app(app, signing_secret=SECRET)) as base:
+            url = f"{base}/slack/events"
             body = json.dumps({"type": "url_verification", "challenge": "c", "token": "unused"})
             assert post(url, body, content_type="application/json", secret="").status == 401
             assert post(url, body, content_type="application/json", secret=SECRET).status == 401
-        finally:
-            server.shutdown()
-            server.server_close()
     finally:
         slack.stop()
 
@@ -379,27 +375,25 @@ def test_socket_mode_envelopes_reach_the_same_listeners(slack_lore: Any, slack_p
 
 def test_a_broken_project_is_logged_for_the_operator_not_shown_to_the_asker(slack_project: Any, tmp_path: Any) -> None:
     from slack_sdk import WebClient
-    from slack_standin import SlackStandIn, bot_settings
+    from slack_standin import SlackStandIn, bot_settings, served
 
     from lore import Lore
-    from ui.slack.app import build_app, serve_http
+    from ui.slack.app import build_app
+    from ui.slack.asgi import slack_app
 
     missing = tmp_path / "no-such-project"
     slack = SlackStandIn().start()
     client = WebClient(token="xoxb-test", base_url=slack.base_url, timeout=10)
     app = build_app(lambda: Lore.open(missing), bot_settings(slack_project), client=client)
-    server = serve_http(app, "127.0.0.1", 0, signing_secret=SECRET)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/slack/events"
-        assert post(url, event_body(mention(QUESTION, "1712000000.003000"), "EvBROKEN"),
-                    content_type="application/json").status == 200
-        said = slack.wait_for("chat.postMessage")[0]
-        text = json.dumps(said.params)
-        assert "not set up correctly" in text and str(missing) not in text
-        assert said.params["thread_ts"] == "1712000000.003000"
-        slack.wait_for("reactions.remove")  # the working reaction does not stay forever
+        with served(slack_app(app, signing_secret=SECRET)) as base:
+            url = f"{base}/slack/events"
+            assert post(url, event_body(mention(QUESTION, "1712000000.003000"), "EvBROKEN"),
+                        content_type="application/json").status == 200
+            said = slack.wait_for("chat.postMessage")[0]
+            text = json.dumps(said.params)
+            assert "not set up correctly" in text and str(missing) not in text
+            assert said.params["thread_ts"] == "1712000000.003000"
+            slack.wait_for("reactions.remove")  # the working reaction does not stay forever
     finally:
-        server.shutdown()
-        server.server_close()
         slack.stop()

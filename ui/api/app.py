@@ -18,7 +18,7 @@ import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import pydantic_core
 from fastapi import Depends, FastAPI, Query, Request, Response, Security
@@ -40,7 +40,12 @@ from ui.api.models import (ConversationOut, DataOut, DimensionsOut, FeedbackIn, 
 from ui.api.problems import MEDIA_TYPE, Problem, from_error, internal
 from ui.api.service import Caller, Service, is_loopback, unauthorized
 
+if TYPE_CHECKING:  # pragma: no cover
+    from slack_sdk import WebClient
+
 log = logging.getLogger("lore.api")
+#: the Slack bot's one URL, when the app serves it (ui.slack.app.EVENTS_PATH)
+SLACK_EVENTS_PATH: Final = "/slack/events"
 
 #: the event each pipeline stage sends when it ends (docs/api.md, "Streaming"); the last event is ``answer``
 STAGE_EVENTS: Final = {"retrieve": "retrieved", "plan": "planned", "cache": "cache_checked", "compile": "compiled",
@@ -110,15 +115,19 @@ def caller(request: Request,
 Who = Annotated[Caller, Depends(caller)]
 
 
-def create_app(project: str | Path, settings: Settings | None = None, *, service: Service | None = None) -> FastAPI:
+def create_app(project: str | Path, settings: Settings | None = None, *, service: Service | None = None,
+               slack_client: WebClient | None = None) -> FastAPI:
     """The API for one project.
 
     ``settings`` default to the ``LORE_*`` environment; the app reads its ``api_*`` ones (rate, burst, body size,
-    trusted header). ``service`` shares an open project between apps (the app then leaves it open; it closes the
-    one it made itself)."""
+    trusted header, the Slack bot). ``service`` shares an open project between apps (the app then leaves it open;
+    it closes the one it made itself). With the Slack bot's settings (or ``api_slack`` on), the bot answers at
+    ``/slack/events`` from the same project (:mod:`ui.slack.asgi`; building it checks the bot token with Slack,
+    through ``slack_client`` when given)."""
     owned = service is None
     service = service or Service(project, settings)
     settings = settings or service.settings
+    slack = slack_wanted(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -138,7 +147,8 @@ def create_app(project: str | Path, settings: Settings | None = None, *, service
     app.state.settings = settings
     app.state.limiter = RateLimiter(per_minute=settings.api_rate_per_minute, burst=settings.api_rate_burst)
     respond_too_large = too_large(settings.api_max_body_bytes)
-    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes, too_large=respond_too_large)
+    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes, too_large=respond_too_large,
+                       exempt=frozenset({SLACK_EVENTS_PATH}) if slack else frozenset())
     _handle_errors(app)
 
     @app.exception_handler(BodyTooLarge)
@@ -254,6 +264,13 @@ def create_app(project: str | Path, settings: Settings | None = None, *, service
         --run``)."""
         return json_response(service.data(who, body).model_dump_json())
 
+    # --- the Slack bot ------------------------------------------------------------------------
+    app.state.slack = None
+    if slack:
+        from ui.slack.asgi import mount_slack  # lazy: slack-bolt loads only when the bot is served
+
+        app.state.slack = mount_slack(app, lambda: service.lore, settings, client=slack_client)
+
     return app
 
 
@@ -329,6 +346,23 @@ def _handle_errors(app: FastAPI) -> None:
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
         return problem_response(internal(), request)
+
+
+def slack_wanted(settings: Settings) -> bool:
+    """Whether the app serves the Slack bot: as ``LORE_API_SLACK`` (``lore serve --slack``/``--no-slack``) says,
+    else when the bot token and the signing secret are set (slack-bolt is imported only then).
+
+    >>> slack_wanted(Settings(slack_bot_token="xoxb-1", slack_signing_secret="s", api_slack=None))
+    True
+    >>> slack_wanted(Settings(slack_bot_token="xoxb-1", slack_signing_secret=" ", api_slack=None))
+    False
+    >>> slack_wanted(Settings(slack_bot_token="xoxb-1", slack_signing_secret="s", api_slack=False))
+    False
+    """
+    if settings.api_slack is not None:
+        return settings.api_slack
+    token, secret = settings.slack_bot_token, settings.slack_signing_secret
+    return bool(token and token.get_secret_value().strip() and secret and secret.get_secret_value().strip())
 
 
 def app_from_env() -> FastAPI:

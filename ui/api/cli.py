@@ -22,17 +22,21 @@ from lore.project import Project
 APP_FACTORY = "ui.api.app:app_from_env"
 
 
-def serve_env(project: Path, trust_header: str | None) -> dict[str, str]:
-    """The variables the server's workers read their project and trusted header from.
+def serve_env(project: Path, trust_header: str | None, slack: bool | None = None) -> dict[str, str]:
+    """The variables the server's workers read their project, trusted header and Slack switch from.
 
     >>> serve_env(Path("/p"), None)
     {'LORE_PROJECT': '/p'}
     >>> serve_env(Path("/p"), "X-Forwarded-User")["LORE_API_TRUST_HEADER"]
     'X-Forwarded-User'
+    >>> serve_env(Path("/p"), None, slack=False)["LORE_API_SLACK"]
+    'false'
     """
     env = {"LORE_PROJECT": str(project)}
     if trust_header:
         env["LORE_API_TRUST_HEADER"] = trust_header
+    if slack is not None:
+        env["LORE_API_SLACK"] = "true" if slack else "false"
     return env
 
 
@@ -54,21 +58,28 @@ def register(app: typer.Typer) -> None:
             "--trust-header", envvar="LORE_API_TRUST_HEADER",
             help="Behind an authenticating proxy on this machine: the header naming the signed-in user (e.g. "
                  "X-Forwarded-User), trusted only from loopback peers. Off by default.")] = None,
+        slack: Annotated[Optional[bool], typer.Option(
+            "--slack/--no-slack", envvar="LORE_API_SLACK",
+            help="Serve the Slack bot at /slack/events too (needs LORE_SLACK_BOT_TOKEN and LORE_SLACK_SIGNING_SECRET). "
+                 "Default: when both are set.")] = None,
     ) -> None:
         """Serve the HTTP API (/v1: conversations, streaming, feedback, metrics, SQL, data; /docs, /openapi.json).
 
-        Callers authenticate with an API key from `lore keys create`. docs/api.md has every endpoint.
+        Callers authenticate with an API key from `lore keys create`. docs/api.md has every endpoint. With the Slack
+        bot's settings, the bot answers at /slack/events of the same server (docs/slack.md).
         """
         import uvicorn  # lazy: the server loads with the command that runs it
         from pydantic import ValidationError
 
         from lore.errors import OperatorError
         from lore.settings import Settings
+        from ui.api.app import slack_wanted  # lazy: the API loads with the command that serves it
         from ui.api.service import is_loopback  # lazy: the API loads with the command that serves it
 
         root = Project.open(project).root  # a missing project fails here, with the fix in the message
         try:
-            Settings(project=root)  # a bad LORE_ setting fails here, not in each worker
+            # a bad LORE_ setting fails here, not in each worker
+            settings = Settings(project=root, **({"api_slack": slack} if slack is not None else {}))
         except ValidationError as err:
             problems = "; ".join(f"LORE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in err.errors())
             raise OperatorError(f"A LORE_ setting is not valid: {problems}.",
@@ -77,8 +88,18 @@ def register(app: typer.Typer) -> None:
             raise OperatorError(f"--trust-header needs --host on loopback (127.0.0.1 or ::1), not {host}.",
                                 hint="Run the authenticating proxy on this machine and let it reach LORE on loopback: "
                                      "anyone who reached the port directly could otherwise name any user.")
-        os.environ.update(serve_env(root, trust_header))
-        typer.echo(f"LORE API for {root} on http://{host}:{port} (docs at /docs; Ctrl+C to stop)", err=True)
+        if slack_wanted(settings):
+            from ui.slack.asgi import require_http_credentials  # lazy: slack-bolt loads when the bot is served
+
+            require_http_credentials(settings)  # missing tokens fail here, naming the variables
+            if workers > 1:
+                raise OperatorError("The Slack bot keeps each thread's conversation and the deliveries it has seen in "
+                                    f"its process: it cannot be served by {workers} workers.",
+                                    hint="Serve it with --workers 1, or run the API with --no-slack and the bot on its "
+                                         "own with `lore slack`.")
+        os.environ.update(serve_env(root, trust_header, slack))
+        bot = ", the Slack bot at /slack/events" if slack_wanted(settings) else ""
+        typer.echo(f"LORE API for {root} on http://{host}:{port} (docs at /docs{bot}; Ctrl+C to stop)", err=True)
         uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, proxy_headers=False,
                     server_header=False, log_level="info", timeout_graceful_shutdown=30)
 

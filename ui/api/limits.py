@@ -70,15 +70,18 @@ class BodyTooLarge(HTTPException):
 
 class BodyLimit:
     """ASGI middleware: a body larger than ``max_bytes`` is refused with ``too_large(scope)``, a 413 response, before
-    the app reads past the limit (by its Content-Length when it says, else as the bytes arrive)."""
+    the app reads past the limit (by its Content-Length when it says, else as the bytes arrive). Paths in ``exempt``
+    enforce their own limit (the Slack route: Slack's payloads, up to 1 MB)."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, too_large: Callable[[Scope], ASGIApp]) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, too_large: Callable[[Scope], ASGIApp],
+                 exempt: frozenset[str] = frozenset()) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.too_large = too_large
+        self.exempt = exempt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get("path") in self.exempt:
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)

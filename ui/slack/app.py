@@ -1,10 +1,11 @@
 """The Slack bot: a slack-bolt ``App`` wired to a LORE project.
 
 HTTP mode (the default) serves one URL, ``/slack/events``, for events, the slash command
-and button clicks. Each request's signature and 5-minute timestamp window are checked on
-the raw bytes before anything parses the body (forged or stale: 401; signed but not a Slack
-payload: 400), and Bolt checks them again before any listener runs. Socket Mode (when an
-app-level token is set) needs no public URL.
+and button clicks, as an ASGI route (:mod:`ui.slack.asgi`) that ``lore slack`` serves on
+uvicorn and ``lore serve`` adds to the HTTP API's app. Each request's signature and 5-minute
+timestamp window are checked on the raw bytes before anything parses the body (forged or
+stale: 401; signed but not a Slack payload: 400), and Bolt checks them again before any
+listener runs. Socket Mode (when an app-level token is set) needs no public URL.
 
 Each listener acknowledges at once and does the work in a Bolt *lazy listener*, so Slack
 gets its answer within 3 seconds; a reaction on the question shows LORE is working. A
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import io
 import json
 import logging
 import re
@@ -33,15 +33,12 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import parse_qsl
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from slack_bolt import App, BoltResponse
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.error import BoltError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -691,71 +688,10 @@ def _answer_message(bot: SlackBot, event: Mapping[str, Any], client: WebClient, 
 # --- serving ------------------------------------------------------------------------------
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
-        logging.getLogger("lore.slack.http").debug("%s " + format, self.address_string(), *args)
-
-
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-def _plain_response(start_response: Callable[..., Any], status: str, body: bytes,
-                    content_type: str = "text/plain; charset=utf-8") -> list[bytes]:
-    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
-    return [body]
-
-
-def wsgi_app(app: App, path: str = EVENTS_PATH, *, signing_secret: str) -> Callable[..., Iterable[bytes]]:
-    """The Bolt app as a WSGI application that checks each request before anything parses its body.
-
-    Oversized bodies get 413 without being read; a missing, stale, future or wrong signature or timestamp
-    gets 401 (nothing parsed, nothing run); a correctly signed body that is not a Slack payload gets 400.
-    Only then does Bolt see the request (and check its signature again).
-    """
-    handler = SlackRequestHandler(app, path=path)
-
-    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = -1
-        if length < 0 or length > MAX_BODY_BYTES:
-            return _plain_response(start_response, "413 Payload Too Large", b"Payload Too Large")
-        if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") != path:
-            return handler(environ, start_response)  # Bolt answers 404 without reading a body
-        body = environ["wsgi.input"].read(length) if length else b""
-        if not verify_signature(signing_secret, body, environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP"),
-                                environ.get("HTTP_X_SLACK_SIGNATURE"), now=time.time()):
-            return _plain_response(start_response, "401 Unauthorized", b'{"error": "invalid request"}',
-                                   "application/json")
-        problem = payload_problem(body, environ.get("CONTENT_TYPE"))
-        if problem is not None:
-            app.logger.info("refused a signed request: %s", problem)
-            return _plain_response(start_response, "400 Bad Request", f"Bad Request: {problem}".encode())
-        environ = {**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
-        try:
-            return handler(environ, start_response)
-        except Exception as err:  # a signed payload of a shape Bolt cannot read: the sender's mistake, not ours
-            app.logger.warning("refused a signed request Bolt could not read (%s: %s)", type(err).__name__, err)
-            return _plain_response(start_response, "400 Bad Request", b"Bad Request: not a Slack payload")
-
-    return application
-
-
-def serve_http(app: App, host: str = "127.0.0.1", port: int = 3000, *, signing_secret: str,
-               path: str = EVENTS_PATH) -> WSGIServer:
-    """A threaded HTTP server for the app (call ``serve_forever()``; ``port=0`` picks a free port).
-
-    ``signing_secret`` is the app's signing secret: every request is checked with it before Bolt reads it.
-    """
-    return make_server(host, port, wsgi_app(app, path, signing_secret=signing_secret),
-                       server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
-
-
 def run(lore_factory: LoreFactory, settings: Settings, *, host: str | None = None, port: int | None = None,
         on_ready: Callable[[str], None] | None = None) -> None:
-    """Run the bot until interrupted: Socket Mode with an app token, else HTTP on ``host:port``."""
+    """Run the bot until interrupted: Socket Mode with an app token, else HTTP on ``host:port`` (uvicorn serving
+    :func:`ui.slack.asgi.slack_app`: ``/slack/events`` and ``/healthz``)."""
     creds = require_credentials(settings)
     bot = SlackBot(lore_factory, channel_scope=settings.slack_channel_scope)
     app = build_app(lore_factory, settings, bot=bot)
@@ -767,13 +703,16 @@ def run(lore_factory: LoreFactory, settings: Settings, *, host: str | None = Non
                 on_ready("Connecting to Slack in Socket Mode.")
             SocketModeHandler(app, creds.app_token).start()
             return
-        server = serve_http(app, host or settings.slack_host, port or settings.slack_port,
-                            signing_secret=creds.signing_secret)
+        from ui.slack.asgi import http_server, slack_app  # lazy: the server loads in HTTP mode only
+
+        server, sock = http_server(slack_app(app, signing_secret=creds.signing_secret),
+                                   host or settings.slack_host, port or settings.slack_port)
         if on_ready:
-            on_ready(f"Listening on http://{server.server_address[0]}:{server.server_address[1]}{EVENTS_PATH}")
+            bound = sock.getsockname()
+            on_ready(f"Listening on http://{bound[0]}:{bound[1]}{EVENTS_PATH}")
         try:
-            server.serve_forever()
+            server.run(sockets=[sock])
         finally:
-            server.server_close()
+            sock.close()
     finally:
         bot.close()

@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
         """Run the Slack bot: it answers mentions, DMs and /lore in threads, with charts and feedback buttons.
 
         HTTP mode needs LORE_SLACK_BOT_TOKEN and LORE_SLACK_SIGNING_SECRET; Slack calls /slack/events on this port
-        through your HTTPS proxy. Socket Mode needs LORE_SLACK_BOT_TOKEN and LORE_SLACK_APP_TOKEN, and no public URL.
+        through your HTTPS proxy (`lore serve` can also serve it, next to the HTTP API). Socket Mode needs LORE_SLACK_BOT_TOKEN and LORE_SLACK_APP_TOKEN, and no public URL.
         In channels, answers are computed for every member (LORE_SLACK_CHANNEL_SCOPE=members, the default) or shown
         to the asker alone (ephemeral). docs/slack.md has the app manifest.
         """
