@@ -73,3 +73,24 @@ def test_a_to_date_metric_without_a_period_is_asked_back(timed_lore: Any) -> Non
     answer = timed_lore.ask("revenue month to date")
     assert answer.status == "clarify"
     assert "ask for a period" in answer.message
+
+
+def test_a_date_range_written_as_text_reads_the_days_before_it(timed_lore: Any) -> None:
+    """`lore sql --filter "metric_time between ..."` gives a time metric the same numbers as a structured range: the
+    month-to-date sum on 3 July counts 1-3 July, and a year-earlier value reads last year's rows; a text filter that
+    reads metric_time any other way is refused, never answered from too few days."""
+    from lore.errors import CompileError
+    from lore.types import Filter
+
+    def run(filters: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        compiled = timed_lore.semantic.compile(["revenue_mtd", "revenue_last_year"], ["metric_time:day"], filters)
+        return list(timed_lore.run_compiled(compiled).rows)
+
+    text = run(("metric_time between '2020-07-02' and '2020-07-03'",))
+    structured = run((Filter(ref="metric_time", op="between", values=("2020-07-02", "2020-07-03")),))
+    assert text == structured and len(text) == 2
+    want = timed_lore.run_sql("SELECT SUM(order_total) / 100.0 FROM orders WHERE ordered_at >= DATE '2020-07-01' "
+                              "AND ordered_at < DATE '2020-07-04'").rows[0][0]
+    assert text[-1][1] == pytest.approx(float(want))
+    with pytest.raises(CompileError, match="needs its dates as a range"):
+        run(("metric_time in ('2020-07-02') or metric_time is null",))

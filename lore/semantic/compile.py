@@ -606,6 +606,50 @@ def _entity_word(dim: ResolvedDim, fallback: str) -> str:
     return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
 
 
+_RANGE_OPS: Mapping[type, str] = {exp.GTE: ">=", exp.GT: ">", exp.LTE: "<=", exp.LT: "<"}
+
+
+def _time_filters(text: str) -> tuple[Filter | str, ...]:
+    """A text filter as structured ``metric_time`` ranges when that is what it says (``metric_time between '2026-01-01'
+    and '2026-03-31'``, ``metric_time >= '2026-01-01' AND ...``); other text unchanged; a text filter that reads
+    ``metric_time`` any other way is refused (a time metric must know its dates to read the days before them).
+
+    >>> [f.describe() for f in _time_filters("metric_time between '2026-01-01' and '2026-01-31'")]
+    ['metric_time between 2026-01-01 and 2026-01-31']
+    >>> [f.describe() for f in _time_filters("metric_time >= DATE '2026-01-01' AND metric_time < '2026-02-01'")]
+    ['metric_time >= 2026-01-01', 'metric_time < 2026-02-01']
+    >>> _time_filters("stores.name = 'Brooklyn'")
+    ("stores.name = 'Brooklyn'",)
+    """
+    try:
+        tree = sqlglot.parse_one(text, read="duckdb")
+    except ParseError:
+        return (text,)  # parse_filter says what is wrong with it
+    if not any(isinstance(c, exp.Column) and not c.table and c.name.lower() == METRIC_TIME for c in tree.find_all(exp.Column)):
+        return (text,)
+
+    def day(node: exp.Expression) -> str | None:
+        node = node.this if isinstance(node, exp.Cast) else node
+        return node.this if isinstance(node, exp.Literal) and node.is_string else None
+
+    def is_time(node: exp.Expression) -> bool:
+        return isinstance(node, exp.Column) and not node.table and node.name.lower() == METRIC_TIME
+
+    out: list[Filter | str] = []
+    for part in tree.flatten() if isinstance(tree, exp.And) else (tree,):
+        if isinstance(part, exp.Between) and is_time(part.this) and (lo := day(part.args["low"])) \
+                and (hi := day(part.args["high"])):
+            out.append(Filter(ref=METRIC_TIME, op="between", values=(lo, hi)))
+        elif type(part) in _RANGE_OPS and is_time(part.this) and (value := day(part.expression)):
+            out.append(Filter(ref=METRIC_TIME, op=_RANGE_OPS[type(part)], values=(value,)))  # type: ignore[arg-type]
+        elif any(is_time(c) for c in part.find_all(exp.Column)):
+            raise CompileError(f"a time metric needs its dates as a range, not '{part.sql(dialect='duckdb')}'",
+                               hint="Write metric_time between 'YYYY-MM-DD' and 'YYYY-MM-DD' (or >=, <=).")
+        else:
+            out.append(part.sql(dialect="duckdb"))
+    return tuple(out)
+
+
 def _time_bounds(filters: Sequence[Filter]) -> tuple[date | None, date | None]:
     """The first and last dates of a query's metric_time filters (None where open)."""
     start = end = None
@@ -1114,8 +1158,10 @@ class Compiler:
             raise CompileError("a time metric runs over the metric's own date: break it down by metric_time (by day, "
                                "week, month, quarter or year), once")
         grain = (times[0].ref.grain or "day") if times else None
-        bound = [f for f in query.filters if isinstance(f, Filter) and f.ref.split(":", 1)[0] == METRIC_TIME]
-        rest = tuple(f for f in query.filters if f not in bound)
+        # (a date range written as text reads like a structured one: the sums need to see dates before it)
+        filters = [g for f in query.filters for g in (_time_filters(f) if isinstance(f, str) else (f,))]
+        bound = [f for f in filters if isinstance(f, Filter) and f.ref.split(":", 1)[0] == METRIC_TIME]
+        rest = tuple(f for f in filters if f not in bound)
         start, end = _time_bounds(bound)
         timed = [m for m in query.metrics if self.layer.metrics[m].time_type]
         plain = [m for m in query.metrics if m not in timed]
