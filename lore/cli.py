@@ -35,6 +35,7 @@ from lore.errors import (
 )
 from lore.explain.format import format_value
 from lore.onboard.dbt_cli import dbt_cmd
+from lore.tables import table_key
 from lore.types import ResultSet
 
 app = typer.Typer(
@@ -597,7 +598,8 @@ def access_show(
             scope = build_scope(lore.layer, lore.schema, rules)  # raises ConfigError naming a bad rule
             rows.append({**who, "rules": [n for n, _ in rules], "metrics": sorted(scope.layer.metrics),
                          "hidden_metrics": sorted(set(lore.layer.metrics) - set(scope.layer.metrics)),
-                         "hidden_tables": sorted(set(lore.schema) - set(scope.schema)),
+                         "hidden_tables": sorted(t for t in lore.schema
+                                                 if table_key(t) not in {table_key(v) for v in scope.schema}),
                          "row_filters": list(scope.row_labels)})
     if as_json:
         typer.echo(json.dumps({"default": config.default, "users": rows}, indent=2))
@@ -630,9 +632,9 @@ def init_cmd(
 ) -> None:
     """Draft a project over your own DuckDB warehouse: finds facts, dimensions, keys, links, categories and amounts,
     drafts metrics, and marks what to check with '# review:' comments."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from datetime import date, timedelta
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from lore.onboard.init import init_project  # lazy: loaded by the command that needs it
 
