@@ -49,6 +49,7 @@ from lore.plan.operations import (CHANGE_SUFFIXES, OperationsReply, Rejection, n
 from lore.plan.prompt import PromptTemplate, load_prompt
 from lore.plan.timeparse import parse_time
 from lore.semantic.spec import GRAINS, METRIC_TIME
+from lore.tables import table_key
 from lore.types import Filter, Grounding, OrderBy, PlanOutcome, QueryPlan, RetrievalResult, Scalar, TimeWindow
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -491,7 +492,9 @@ class LLMPlanner:
             nodes |= set(self.cat.reach.get(fact, {}))
         nodes |= {d.split(".")[0] for d in dims}
         tables = {self.layer.nodes[n].table for n in nodes if n in self.layer.nodes and self.layer.nodes[n].table}
-        return {t: tuple(self.schema[t]) for t in sorted(tables) if t in self.schema}
+        # the layer and the schema may spell a table differently (case, a "main." prefix): match them normalised
+        known = {table_key(name): name for name in self.schema}
+        return {t: tuple(self.schema[known[table_key(t)]]) for t in sorted(tables) if table_key(t) in known}
 
     def prompt_values(self, question: str, choices: Choices, previous: QueryPlan | None, *,
                       retrieval: RetrievalResult | None = None) -> dict[str, str]:
