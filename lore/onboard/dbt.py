@@ -50,6 +50,7 @@ from sqlglot.errors import ParseError
 
 from lore.errors import DbtProjectError, OperatorError
 from lore.semantic.compile import not_additive
+from lore.semantic.load import line_at
 from lore.semantic.spec import GRAINS, NAME_RE, Column, Grain, Link, Metric, Node, parse_duration
 from lore.onboard.examples import DBT_SEED_FILE, SeedExample, render_seed_file
 from lore.types import Filter, Frozen, OrderBy, QueryPlan, TimeWindow
@@ -521,21 +522,8 @@ def project_files(root: Path) -> list[Path]:
 
 
 def _validation_problems(err: ValidationError, raw: Any, where: str, what: str) -> list[str]:
-    out = []
-    for e in err.errors():
-        cur, line = raw, raw.get(_LINE) if isinstance(raw, dict) else None
-        for part in e["loc"]:
-            if isinstance(cur, dict) and part in cur:
-                cur = cur[part]
-            elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
-                cur = cur[part]
-            else:
-                break
-            if isinstance(cur, dict) and _LINE in cur:
-                line = cur[_LINE]
-        loc = ".".join(str(p) for p in e["loc"])
-        out.append(f"{where}:{line or '?'}: {what}: {loc}: {e['msg']}")
-    return out
+    return [f"{where}:{line_at(raw, e['loc']) or '?'}: {what}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in err.errors()]
 
 
 def _unknown_key_notes(obj: DbtObject, kind: NoteKind, name: str, file: str) -> Iterator[NotImported]:

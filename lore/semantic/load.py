@@ -67,7 +67,7 @@ def _strip_lines(value: Any) -> Any:
     return value
 
 
-def _line_at(data: Any, loc: Iterable[Any]) -> int | None:
+def line_at(data: Any, loc: Iterable[Any]) -> int | None:
     """The line of the deepest mapping on a pydantic error location."""
     line = data.get(_LINE) if isinstance(data, dict) else None
     cur = data
@@ -160,7 +160,7 @@ def parse_documents(docs: list[tuple[str, str]]) -> tuple[SemanticLayer, list[Is
                         loc = ".".join(str(p) for p in e["loc"])
                         issues.append(
                             Issue(code="invalid_field", message=f"{name}: {loc}: {e['msg']}", file=fname,
-                                  line=_line_at(raw, e["loc"]) or line, path=f"{section}.{name}.{loc}")
+                                  line=line_at(raw, e["loc"]) or line, path=f"{section}.{name}.{loc}")
                         )
                     continue
                 key = ("metric:" if kind is None else "node:") + obj.name
