@@ -31,13 +31,15 @@ Scoring, per document (all parts in 0..1)::
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
 import chromadb
 import numpy as np
 from chromadb.config import Settings
+from filelock import FileLock, Timeout
 from chromadb.errors import NotFoundError
 
 from lore.errors import OperatorError
@@ -59,6 +61,10 @@ from lore.semantic.spec import SemanticLayer
 from lore.types import Hit, RetrievalResult
 
 COLLECTION = "lore_index"
+#: the lock file that lets one process at a time check and (re)build the index in its folder
+LOCK_FILE = ".lore-index.lock"
+#: how long opening the index waits for another process's build (a 5,000-metric catalog builds in minutes)
+INDEX_LOCK_TIMEOUT_S = 900.0
 VECTOR_WEIGHT = 0.6
 LEXICAL_WEIGHT = 0.4
 NAMED_THRESHOLD = 0.9
@@ -188,12 +194,14 @@ class Retriever:
         register_embedding_function(LoreEmbeddingFunction)
         layer_docs = layer_documents(layer, values, max_values=max_values)
         wanted_hash = content_hash(embedder.name, layer, layer_docs)
-        client = _client(index_dir)
         ef = LoreEmbeddingFunction(embedder)
-        collection = _reusable(client, ef, wanted_hash)
-        if collection is None:
-            collection = _rebuild(client, ef, wanted_hash, layer_docs)
-        example_docs = _sync_examples(collection, examples)
+        # one process at a time checks, rebuilds and syncs the index: the workers of one server open it together
+        with _index_lock(index_dir):
+            client = _client(index_dir)
+            collection = _reusable(client, ef, wanted_hash)
+            if collection is None:
+                collection = _rebuild(client, ef, wanted_hash, layer_docs)
+            example_docs = _sync_examples(collection, examples)
         return cls(
             client=client,
             collection=collection,
@@ -379,6 +387,30 @@ def index_state(index_dir: Path, layer: SemanticLayer, values: Mapping[str, Sequ
     if meta.get("lore_state") != "ready":
         return "incomplete"
     return "fresh" if meta.get("lore_hash") == wanted else "stale"
+
+
+@contextmanager
+def _index_lock(index_dir: Path) -> Iterator[None]:
+    """Hold the index folder's lock file (across processes; a lock a crashed process held is released by the OS)."""
+    timeout_s = INDEX_LOCK_TIMEOUT_S
+    lock = FileLock(Path(index_dir) / LOCK_FILE, timeout=timeout_s)
+    try:
+        Path(index_dir).mkdir(parents=True, exist_ok=True)
+        lock.acquire()
+    except Timeout:
+        raise OperatorError(
+            f"Another process kept the retrieval index at {index_dir} locked for {timeout_s:.0f} s.",
+            hint="Wait for the other LORE process to finish building the index, or stop it and retry.",
+        ) from None
+    except OSError as err:
+        raise OperatorError(
+            f"Cannot lock the retrieval index at {index_dir}: {err}",
+            hint="Check the folder's permissions, or delete it and run `lore index build`.",
+        ) from err
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _client(index_dir: Path) -> Any:

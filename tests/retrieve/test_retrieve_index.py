@@ -297,3 +297,43 @@ def test_values_of_a_table_in_another_schema_are_indexed(tmp_path: Path) -> None
         top = index.search("premium accounts", kinds=["value"]).hits[0]
         assert (top.ref, top.value) == ("accounts.plan", "premium")
         assert not index.match_values("legacy_gold accounts")  # main.accounts is another table
+
+
+# --- several processes ----------------------------------------------------------------
+
+OPEN_SCRIPT = """
+import sys
+sys.path.insert(0, sys.argv[2])
+from retrieve_fixtures import VALUES, make_layer
+from lore.retrieve import Retriever
+r = Retriever.open(sys.argv[1], make_layer(), VALUES)
+print(r.count("metric"))
+"""
+
+
+def test_processes_opening_an_index_to_build_take_turns(tmp_path: Path) -> None:
+    """The workers of `lore serve --workers N` open a project whose index must be (re)built at the same moment: one
+    builds while the others wait, then they reuse it (two builds at once used to fail: collection already exists)."""
+    import subprocess
+    import sys
+
+    here = str(Path(__file__).parent)
+    procs = [subprocess.Popen([sys.executable, "-c", OPEN_SCRIPT, str(tmp_path), here], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err[-2000:] for _, err in outs]
+    assert {out.strip() for out, _ in outs} == {str(len(make_layer().metrics))}
+
+
+def test_an_index_locked_too_long_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from filelock import FileLock
+
+    from lore.errors import OperatorError
+    from lore.retrieve import index
+
+    monkeypatch.setattr(index, "INDEX_LOCK_TIMEOUT_S", 0.2)
+    with FileLock(tmp_path / index.LOCK_FILE):
+        with pytest.raises(OperatorError, match="locked for 0 s") as caught:
+            Retriever.open(tmp_path, make_layer(), VALUES)
+    assert "Wait for the other LORE process" in (caught.value.hint or "")
+    assert Retriever.open(tmp_path, make_layer(), VALUES).count("metric") == len(make_layer().metrics)
