@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp_helpers import ANA, BO, OPS, error_text, ok
 
+from ui.api.limits import RateLimiter
 from ui.api.service import Service
 from ui.mcp.server import MCP_PATH, http_app
 
@@ -52,21 +54,29 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def mcp_url(mcp_service: Service) -> Iterator[str]:
-    """The streamable HTTP app on a loopback port (uvicorn in a thread), stopped after the module."""
+@contextmanager
+def served(app: Any) -> Iterator[str]:
+    """An ASGI app on a loopback port (uvicorn in a thread, with its lifespan), stopped on leaving."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(http_app(mcp_service), host="127.0.0.1", port=port, log_level="warning",
-                                          lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started:
         assert time.monotonic() < deadline and thread.is_alive(), "the MCP HTTP server did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}{MCP_PATH}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}{MCP_PATH}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def mcp_url(mcp_service: Service) -> Iterator[str]:
+    """The streamable HTTP app on a loopback port, stopped after the module."""
+    with served(http_app(mcp_service)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +122,25 @@ def test_http_tools_act_as_the_keys_principal(mcp_url: str, keys: dict[str, str]
     (asked,) = over_http(mcp_url, keys[ANA], ("ask", {"question": "streaming hours by region in 2026"}))
     (vote,) = over_http(mcp_url, keys[ANA], ("submit_feedback", {"answer_id": ok(asked)["answer_id"], "rating": 1}))
     assert ok(vote)["user"] == ANA and ok(vote)["verified"] is True  # an API key is an authenticated identity
+
+
+def test_http_each_key_has_its_own_rate_and_bodies_are_bounded(mcp_service: Service) -> None:
+    """Past its burst a key gets 429 with Retry-After, before the MCP endpoint; another key still gets through; a
+    body past the API's limit is 413, unread."""
+    message = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}}
+    _, first = mcp_service.keys.create(OPS, name="rate one")
+    _, second = mcp_service.keys.create(OPS, name="rate two")
+
+    def post(url: str, token: str, body: dict[str, Any]) -> httpx.Response:
+        return httpx.post(url, json=body, timeout=10, headers={"Authorization": f"Bearer {token}",
+                                                                "Accept": "application/json, text/event-stream"})
+
+    with served(http_app(mcp_service, limiter=RateLimiter(per_minute=1, burst=2))) as url:
+        one, two, over, other = (post(url, token, message) for token in (first, first, first, second))
+        big = post(url, second, {**message, "padding": "x" * (mcp_service.settings.api_max_body_bytes + 1)})
+    assert one.status_code == two.status_code == other.status_code == 200, (one.text, other.text)
+    assert over.status_code == 429, over.text
+    assert over.headers["content-type"].startswith("application/problem+json")
+    assert over.json()["code"] == "rate_limited" and int(over.headers["retry-after"]) >= 1
+    assert big.status_code == 413 and big.json()["code"] == "too_large"

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -37,7 +36,7 @@ from lore.types import Answer, StageTiming
 from ui.api.limits import BodyLimit, BodyTooLarge, RateLimiter
 from ui.api.models import (ConversationOut, DataOut, DimensionsOut, FeedbackIn, Health, MessagesOut, MetricDetail,
                            MetricsOut, QuestionIn, SemanticQueryIn, SqlIn, SqlOut)
-from ui.api.problems import MEDIA_TYPE, Problem, from_error, internal
+from ui.api.problems import MEDIA_TYPE, Problem, from_error, internal, rate_limited
 from ui.api.service import Caller, Service, is_loopback, unauthorized
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -105,10 +104,7 @@ def caller(request: Request,
         who = service.caller_from_token(credentials.credentials)
     wait = request.app.state.limiter.take(who.bucket)
     if wait > 0:
-        raise Problem(429, "Too many requests", f"This key made more than its {settings.api_rate_burst} requests at "
-                      f"once or {settings.api_rate_per_minute:g} a minute.", "rate_limited",
-                      hint="Retry after the number of seconds in the Retry-After header.",
-                      headers={"Retry-After": str(max(1, math.ceil(wait)))})
+        raise rate_limited(wait, burst=settings.api_rate_burst, per_minute=settings.api_rate_per_minute)
     return who
 
 

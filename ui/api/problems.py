@@ -11,6 +11,7 @@ CLI prints), ``hint`` (what to do next), ``code`` (LORE's stable error code) and
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -54,6 +55,19 @@ class Problem(Exception):
         if instance:
             body["instance"] = instance
         return {**body, **self.extra}
+
+
+def rate_limited(wait: float, *, burst: int, per_minute: float) -> Problem:
+    """The 429 of a key past its rate (the HTTP API's and the MCP server's), naming when to retry.
+
+    >>> p = rate_limited(0.2, burst=30, per_minute=120)
+    >>> p.status, p.headers["Retry-After"]
+    (429, '1')
+    """
+    return Problem(429, "Too many requests", f"This key made more than its {burst} requests at once or "
+                   f"{per_minute:g} a minute.", "rate_limited",
+                   hint="Retry after the number of seconds in the Retry-After header.",
+                   headers={"Retry-After": str(max(1, math.ceil(wait)))})
 
 
 def status_of(err: LoreError) -> int:

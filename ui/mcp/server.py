@@ -31,8 +31,10 @@ from lore.errors import LoreError
 from lore.settings import Settings
 from lore.types import Answer, ColumnMeta, Filter, Scalar
 
+from ui.api.app import too_large
 from ui.api.models import DataOut, DimensionsOut, FeedbackIn, MetricDetail, SemanticQueryIn, SqlIn, SqlOut
-from ui.api.problems import MEDIA_TYPE, Problem, from_error
+from ui.api.limits import BodyLimit, RateLimiter
+from ui.api.problems import MEDIA_TYPE, Problem, from_error, rate_limited
 from ui.api.service import Caller, Service, unauthorized
 
 log = logging.getLogger("lore.mcp")
@@ -273,11 +275,16 @@ def build_server(project: str | Path, principal: str | None = None, *, settings:
 # --- HTTP: the same API keys as `lore serve` --------------------------------------------------------------------
 class KeyAuth:
     """ASGI middleware: an HTTP request without a valid API key is answered 401 (problem JSON) before it reaches
-    the MCP endpoint; the tools check the key again and act as its principal."""
+    the MCP endpoint, and one past its key's rate 429 with ``Retry-After`` (the HTTP API's limiter and settings:
+    every HTTP request counts, so one MCP session of a few tool calls takes a few); the tools check the key again
+    and act as its principal."""
 
-    def __init__(self, app: ASGIApp, service: Service) -> None:
+    def __init__(self, app: ASGIApp, service: Service, limiter: RateLimiter | None = None) -> None:
         self.app = app
         self.service = service
+        settings = service.settings
+        self.burst, self.per_minute = settings.api_rate_burst, settings.api_rate_per_minute
+        self.limiter = limiter or RateLimiter(per_minute=self.per_minute, burst=self.burst)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -288,7 +295,10 @@ class KeyAuth:
         try:
             if token is None:
                 raise unauthorized("This server needs an API key.")
-            await anyio.to_thread.run_sync(self.service.caller_from_token, token)
+            who = await anyio.to_thread.run_sync(self.service.caller_from_token, token)
+            wait = self.limiter.take(who.bucket)
+            if wait > 0:
+                raise rate_limited(wait, burst=self.burst, per_minute=self.per_minute)
         except Problem as problem:
             await _send_problem(send, problem, scope.get("path"))
             return
@@ -306,7 +316,11 @@ async def _send_problem(send: Send, problem: Problem, path: str | None) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def http_app(service: Service, *, host: str = "127.0.0.1", path: str = MCP_PATH) -> ASGIApp:
-    """The streamable HTTP app (endpoint ``path``) behind API keys, each request in its key's principal's scope."""
+def http_app(service: Service, *, host: str = "127.0.0.1", path: str = MCP_PATH,
+             limiter: RateLimiter | None = None) -> ASGIApp:
+    """The streamable HTTP app (endpoint ``path``) behind API keys, each request in its key's principal's scope,
+    within its key's rate (``limiter``, by default one from the ``api_rate_*`` settings) and the API's body limit."""
     server = build_server(service.project.root, None, service=service)
-    return KeyAuth(server.streamable_http_app(streamable_http_path=path, host=host), service)
+    authed = KeyAuth(server.streamable_http_app(streamable_http_path=path, host=host), service, limiter)
+    max_bytes = service.settings.api_max_body_bytes
+    return BodyLimit(authed, max_bytes=max_bytes, too_large=too_large(max_bytes))
