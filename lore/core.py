@@ -631,6 +631,26 @@ class Lore:
         """Guard and run compiled SQL; the result keeps the compiler's column metadata."""
         return self.run_sql(compiled.sql).described_by(compiled.columns)
 
+    def run_semantic(self, compiled: CompiledQuery) -> tuple[ResultSet, bool]:
+        """Guard and run a semantic query's compiled SQL through the answer cache: the same SQL on the same data,
+        layer, day, limits and scope reuses the result computed before (in this process or, through the cache's
+        file, another). Returns the result and whether it came from the cache."""
+        from lore.cache import CachedResult  # lazy: loaded with the first query
+        from lore.pipeline.memo import semantic_cache_key  # lazy: loaded with the first query
+
+        cache = self.answer_cache
+        if cache is None:
+            return self.run_compiled(compiled), False
+        key = semantic_cache_key(self, compiled.sql)
+        hit = cache.get(key)
+        if hit is not None:
+            return hit.result, True
+        guarded = self.guard(compiled.sql)
+        result = self.engine.run(guarded.sql, timeout_s=self.settings.query_timeout_s,
+                                 max_rows=self.settings.max_rows).described_by(compiled.columns)
+        cache.put(key, CachedResult(compiled=compiled, guarded=guarded, result=result))
+        return result, False
+
     def guard(self, sql: str):  # -> GuardedSQL
         """Check ``sql`` with the allow-list guard against the tables and columns this view may read, with its
         row filters wrapped around every table (raises GuardError)."""

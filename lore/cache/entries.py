@@ -14,7 +14,8 @@ class CachedResult(Frozen):
     compiled: CompiledQuery
     guarded: GuardedSQL
     result: ResultSet
-    request: ChartRequest
+    #: the chart asked for (None: a semantic query's result, which has no chart)
+    request: ChartRequest | None = None
     #: the chart as JSON text (a fresh copy of its Vega-Lite dict per hit), or None when there was none
     chart_json: str | None = None
 

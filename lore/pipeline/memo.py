@@ -91,6 +91,15 @@ def answer_cache_key(lore: Lore, plan: QueryPlan) -> str:
                       scope=lore.scope.id if lore.scope is not None else None)
 
 
+def semantic_cache_key(lore: Lore, sql: str) -> str:
+    """The answer cache's key of a semantic query's result (``/v1/data``, ``lore sql --run``): its compiled SQL, the
+    data and layer versions, today, the limits and the view's scope (never equal to a plan's key)."""
+    settings = lore.settings
+    return answer_key(f"sql\x1f{sql}", data=data_version(lore.project.warehouse_path), layer=lore.layer.version,
+                      today=lore.today, limits=(settings.default_limit, settings.max_rows),
+                      scope=lore.scope.id if lore.scope is not None else None)
+
+
 def _store_plan(lore: Lore, key: str | None, made: Planned) -> None:
     """Remember a plan (only a plan: a clarification or refusal is asked again, a model may do better next time)."""
     cache = lore.plan_cache

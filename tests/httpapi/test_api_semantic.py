@@ -97,3 +97,18 @@ def test_data_runs_through_the_guard_in_the_callers_rows(client: TestClient, tok
     bad_filter = client.post("/v1/data", headers=auth(tokens[OPS]),
                              json={**HOURS_BY_REGION, "filters": ["countries.regio = 'EMEA'"]})
     assert bad_filter.status_code == 422 and bad_filter.json()["code"] in ("unknown_reference", "filter_error")
+
+
+def test_a_repeated_query_comes_from_the_answer_cache_in_the_callers_scope(client: TestClient,
+                                                                          tokens: dict[str, str]) -> None:
+    """The same semantic query again is served from the answer cache with the same rows; another scope (a row
+    filter) never sees the cached rows of a wider one."""
+    query = {**HOURS_BY_REGION, "filters": ["metric_time >= '2025-01-01'"]}
+    first = client.post("/v1/data", headers=auth(tokens[OPS]), json=query).json()
+    again = client.post("/v1/data", headers=auth(tokens[OPS]), json=query).json()
+    assert first["cache_hit"] is False and again["cache_hit"] is True
+    assert again["rows"] == first["rows"] and again["sql"] == first["sql"] and len(first["rows"]) == 4
+    emea = client.post("/v1/data", headers=auth(tokens[ANA]), json=query).json()
+    assert emea["cache_hit"] is False and [r[0] for r in emea["rows"]] == ["EMEA"]
+    other = client.post("/v1/data", headers=auth(tokens[OPS]), json={**query, "order_by": ["-countries.region"]}).json()
+    assert other["cache_hit"] is False and other["rows"] == first["rows"][::-1]

@@ -82,7 +82,10 @@ class DataOut(BaseModel):
     columns: list[ColumnMeta]
     rows: list[list[Scalar]]
     truncated: bool
+    #: DuckDB's time for the query (when it came from the cache: the time it took when it ran)
     elapsed_ms: float
+    #: the result came from the answer cache (the same query on the same data, layer, day and scope ran before)
+    cache_hit: bool = False
 
 
 class Dimension(BaseModel):

@@ -195,13 +195,14 @@ class Service:
                       row_filters=list(view.scope.row_labels) if view.scope is not None else [])
 
     def data(self, caller: Caller, body: SemanticQueryIn) -> DataOut:
-        """Run a semantic query through the guard (with the caller's row limits) on the warehouse."""
+        """Run a semantic query through the guard (with the caller's row limits) on the warehouse, or reuse its result
+        from the answer cache."""
         view = self.view(caller)
         compiled = view.semantic.compile(body.metrics, body.dimensions, body.filters, body.order_by, body.limit,
                                          dialect="duckdb")
-        result = view.run_compiled(compiled)
+        result, hit = view.run_semantic(compiled)
         return DataOut(sql=result.sql or compiled.sql, columns=list(result.columns), rows=[list(r) for r in result.rows],
-                       truncated=result.truncated, elapsed_ms=round(result.elapsed_ms, 2))
+                       truncated=result.truncated, elapsed_ms=round(result.elapsed_ms, 2), cache_hit=hit)
 
     # --- readiness -------------------------------------------------------------------------------
     def readiness(self) -> dict[str, str]:
