@@ -41,7 +41,15 @@ def m001_create_entries(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX entries_last_used ON entries (last_used)")
 
 
-DISK_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (m001_create_entries,)
+def m002_index_bytes(db: sqlite3.Connection) -> None:
+    # every write sums the rows' bytes (the bound): from this index, not by reading every row's value
+    db.execute("CREATE INDEX entries_bytes ON entries (bytes)")
+
+
+#: the rows' bytes, summed on every write (read from the entries_bytes index)
+TOTAL_BYTES_SQL = "SELECT COALESCE(SUM(bytes), 0) FROM entries"
+
+DISK_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (m001_create_entries, m002_index_bytes)
 
 
 class DiskCache:
@@ -225,7 +233,7 @@ class DiskCache:
 
 def _evict(db: sqlite3.Connection, max_bytes: int) -> int:
     """Delete the least recently used rows until the rows' bytes fit ``max_bytes``; returns how many went."""
-    total = int(db.execute("SELECT COALESCE(SUM(bytes), 0) FROM entries").fetchone()[0])
+    total = int(db.execute(TOTAL_BYTES_SQL).fetchone()[0])
     dropped = 0
     if total <= max_bytes:
         return 0
