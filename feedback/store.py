@@ -587,6 +587,13 @@ class FeedbackStore:
             "today": meta.today,
             "retrieved": retrieved_context(answer),
         }
+        # everything but the conversation's last questions is made before the write lock, which other processes
+        # wait for while it is held
+        row = (answer.question, question_key(answer.question), answer.user, answer.conversation_id)
+        rest = (answer.status, answer.message, plan_json(plan) if plan is not None else None,
+                plan.key() if plan is not None else None, plan.planner if plan is not None else None, answer.sql,
+                json.dumps(result_shape(answer)), float(answer.confidence), json.dumps(answer.confidence_factors),
+                meta.model, meta.prompt_version, meta.layer_version)
         with self._write() as conn:
             if answer.conversation_id:
                 rows = conn.execute(
@@ -597,12 +604,7 @@ class FeedbackStore:
                 "INSERT OR IGNORE INTO answers (id, created_at, recorded_at, question, question_key, user, conversation_id, "
                 "context, status, message, plan, plan_key, planner, sql, result, confidence, factors, model, "
                 "prompt_version, layer_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (answer.id, answer.created_at or now(), now(), answer.question, question_key(answer.question),
-                 answer.user, answer.conversation_id, json.dumps(context, default=str), answer.status, answer.message,
-                 plan_json(plan) if plan is not None else None, plan.key() if plan is not None else None,
-                 plan.planner if plan is not None else None, answer.sql, json.dumps(result_shape(answer)),
-                 float(answer.confidence), json.dumps(answer.confidence_factors), meta.model, meta.prompt_version,
-                 meta.layer_version),
+                (answer.id, answer.created_at or now(), now(), *row, json.dumps(context, default=str), *rest),
             )
 
     def _meta(self) -> AnswerMeta:

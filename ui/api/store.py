@@ -187,13 +187,14 @@ class Conversations:
     def add(self, conversation: Conversation, answer: Answer) -> None:
         """Store an answer as the conversation's next turn."""
         follows_up = answer.status == "answered" and answer.plan is not None
+        body = answer.model_dump_json()  # before the write lock: other workers wait for it while it is held
         with self.db.write() as conn:
             turn = conn.execute("SELECT COALESCE(MAX(turn), 0) + 1 FROM answers WHERE conversation_id = ?",
                                 (conversation.id,)).fetchone()[0]
             conn.execute("INSERT INTO answers (id, conversation_id, owner, turn, status, follows_up, body, created_at) "
                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                          (answer.id, conversation.id, conversation.owner, turn, answer.status, int(follows_up),
-                          answer.model_dump_json(), answer.created_at or now()))
+                          body, answer.created_at or now()))
 
     def last_answered(self, conversation_id: str) -> Answer | None:
         """The answer a follow-up refines (its plan and confidence): the latest answered one with a plan."""
