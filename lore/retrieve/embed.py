@@ -200,6 +200,9 @@ class Embedder:
             options = ort.SessionOptions()
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             options.log_severity_level = 3
+            # the intra-op threads sleep between runs instead of spinning: a server embeds one short question at a
+            # time among other work, and spinning threads burn the cores that work needs
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             if self.threads:
                 options.intra_op_num_threads = self.threads
                 options.inter_op_num_threads = 1
