@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     #: 600 MB with 320MB at the same speed as 2GB (README, Performance); raise it for large warehouses
     duckdb_memory_limit: str = "320MB"
     duckdb_max_temp_directory_size: str = "1GB"
+    #: queries one engine (one process) runs at once (LORE_DUCKDB_MAX_CONCURRENT_QUERIES); the others wait their
+    #: turn within their time limit. They share the engine's memory and temp space: a few heavy queries at once
+    #: ran out of both at demo scale 10 under load (README, Performance), and they share the cores too.
+    duckdb_max_concurrent_queries: int = Field(default=2, gt=0)
 
     # --- the answer cache (lore/cache/) ---------------------------------
     #: reuse the result of a plan computed before on the same data and layer: LORE_ANSWER_CACHE

@@ -169,6 +169,8 @@ class Engine:
         #: DuckDB's own max_execution_time backstop (set by the first Engine on this file in this process)
         backstop_ms = int(_setting(connection, "max_execution_time") or 0)
         self._backstop_s = backstop_ms / 1000 if backstop_ms > 0 else settings.query_timeout_s
+        #: the queries running at once (the others wait their turn, within their time limit)
+        self._turns = threading.BoundedSemaphore(settings.duckdb_max_concurrent_queries)
 
     @classmethod
     def open(cls, path: Path, settings: Settings) -> Engine:
@@ -215,6 +217,18 @@ class Engine:
         stated_s = min(limit_s, self._backstop_s)
         cap = self._settings.max_rows if max_rows is None else max_rows
         started = time.perf_counter()
+        if not self._turns.acquire(timeout=limit_s):
+            raise QueryTimeout(
+                f"The warehouse was busy with other queries for {limit_s:g}s, the most this query may take.",
+                sql=sql, hint="Try again in a moment; an operator can raise LORE_DUCKDB_MAX_CONCURRENT_QUERIES "
+                              "on a machine with more cores and memory.")
+        try:
+            return self._run(sql, started, limit_s - (time.perf_counter() - started), stated_s, cap)
+        finally:
+            self._turns.release()
+
+    def _run(self, sql: str, started: float, limit_s: float, stated_s: float, cap: int) -> ResultSet:
+        limit_s = max(limit_s, 0.001)
         cursor = self._connection.cursor()
         try:
             with _Watchdog(cursor, limit_s) as watchdog:

@@ -264,6 +264,32 @@ def test_a_timeout_in_one_thread_leaves_other_threads_alone(engine: Engine) -> N
     assert outcomes["fast"] == [((4498500,),)] * 5
 
 
+def test_queries_past_the_concurrency_cap_wait_their_turn_within_their_time_limit(tmp_path: Path) -> None:
+    """With one query at a time, a query arriving while a slow one runs waits; past its own limit it stops with a
+    timeout that says the warehouse was busy, and once the slow one ends the next runs at once."""
+    with Engine.open(_build(tmp_path / "w.duckdb"), _settings(duckdb_max_concurrent_queries=1)) as eng:
+        outcome: dict[str, object] = {}
+        started = threading.Event()
+
+        def slow() -> None:
+            started.set()
+            try:
+                eng.run(SLOW_SQL, timeout_s=3.0)
+            except QueryTimeout as err:
+                outcome["slow"] = err
+
+        thread = threading.Thread(target=slow)
+        thread.start()
+        started.wait(10)
+        time.sleep(0.3)  # let the slow query take its turn
+        with pytest.raises(QueryTimeout, match="busy with other queries") as caught:
+            eng.run("SELECT 1 AS one", timeout_s=0.3)
+        assert "LORE_DUCKDB_MAX_CONCURRENT_QUERIES" in (caught.value.hint or "")
+        thread.join(timeout=20)
+        assert isinstance(outcome["slow"], QueryTimeout) and "busy" not in str(outcome["slow"])
+        assert eng.run("SELECT 1 AS one", timeout_s=0.3).rows == ((1,),)
+
+
 def test_rows_are_capped_and_truncation_is_reported(engine: Engine) -> None:
     capped = engine.run("SELECT n FROM numbers ORDER BY n", max_rows=10)
     assert capped.rows == tuple((i,) for i in range(10))

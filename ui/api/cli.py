@@ -20,6 +20,10 @@ from lore.project import Project
 
 #: the app factory uvicorn imports in every worker
 APP_FACTORY = "ui.api.app:app_from_env"
+#: how long an idle keep-alive connection stays open (uvicorn's default, 5 s, is shorter than a client's pause
+#: between requests: it closes connections the client is about to reuse, and that request fails; a proxy or load
+#: balancer in front should time out first, so this is above their usual 60 s)
+KEEP_ALIVE_S = 75
 
 
 def serve_env(project: Path, trust_header: str | None, slack: bool | None = None) -> dict[str, str]:
@@ -101,7 +105,8 @@ def register(app: typer.Typer) -> None:
         bot = ", the Slack bot at /slack/events" if slack_wanted(settings) else ""
         typer.echo(f"LORE API for {root} on http://{host}:{port} (docs at /docs{bot}; Ctrl+C to stop)", err=True)
         uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, proxy_headers=False,
-                    server_header=False, log_level="info", timeout_graceful_shutdown=30)
+                    server_header=False, log_level="info", timeout_graceful_shutdown=30,
+                    timeout_keep_alive=KEEP_ALIVE_S)
 
     @keys_app.command("create")
     @handle_errors

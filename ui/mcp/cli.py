@@ -69,12 +69,14 @@ def register(app: typer.Typer) -> None:
             else:
                 import uvicorn
 
+                from ui.api.cli import KEEP_ALIVE_S
                 from ui.mcp.server import MCP_PATH, http_app
 
                 _ = service.lore  # open and warm up before the first request
                 typer.echo(f"LORE MCP server for {root} on http://{host}:{port}{MCP_PATH} (API keys from "
                            "`lore keys create`; Ctrl+C to stop)", err=True)
                 uvicorn.run(http_app(service, host=host), host=host, port=port, proxy_headers=False,
-                            server_header=False, log_level="info", timeout_graceful_shutdown=30)
+                            server_header=False, log_level="info", timeout_graceful_shutdown=30,
+                            timeout_keep_alive=KEEP_ALIVE_S)
         finally:
             service.close()
