@@ -3,6 +3,7 @@
 #   ./dev.sh demo   set up, build the demo project in ./demo and open the chat page on it
 #   ./dev.sh test   set up with the test extras, the local model (and Chromium), check it (lore doctor), run the whole test suite
 #   ./dev.sh bench  set up and run the benchmarks (pipeline at scales 1 and 10, then the 5,000-metric catalog)
+#   ./dev.sh load   set up and load-test the HTTP API with Locust (50 users, scales 1 and 10; arguments go to it)
 #   ./dev.sh audit  check the locked dependencies for known vulnerabilities (pip-audit)
 #   ./dev.sh doctor set up, then check the set-up (lore doctor [--project DIR])
 # Idempotent: the environment is reinstalled only when pyproject.toml or requirements.lock change,
@@ -111,12 +112,16 @@ case "$cmd" in
     "$PY" -m evals.bench.pipeline --scales 1,10 "$@"
     "$PY" -m evals.bench.catalog
     ;;
+  load)
+    setup dev
+    exec "$PY" -m evals.bench.load "$@"
+    ;;
   audit)
     setup dev,local
     exec "$PY" -m evals.audit "$@"
     ;;
   *)
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
     [ "$cmd" = help ] || exit 2
     ;;
 esac

@@ -655,8 +655,9 @@ def bench_project(
 # --- the answer cache and the load test ------------------------------------------
 
 
-def scratch_project(folder: Path, scratch: Path) -> Path:
-    """A throwaway copy of a project (the load test writes votes): warehouses hard-linked (read-only), the rest copied."""
+def scratch_project(folder: Path, scratch: Path, leave: Sequence[str] = ()) -> Path:
+    """A throwaway copy of a project (the load test writes votes): warehouses hard-linked (read-only), the rest copied
+    but for files matching ``leave`` (glob patterns)."""
 
     def copy(src: str, dst: str) -> object:
         if src.endswith(".duckdb"):
@@ -668,7 +669,7 @@ def scratch_project(folder: Path, scratch: Path) -> Path:
         return shutil.copy2(src, dst)
 
     target = Path(tempfile.mkdtemp(prefix="lore-bench-load-", dir=scratch)) / folder.name
-    shutil.copytree(folder, target, copy_function=copy, ignore=shutil.ignore_patterns("*.wal", "*.tmp"))
+    shutil.copytree(folder, target, copy_function=copy, ignore=shutil.ignore_patterns("*.wal", "*.tmp", *leave))
     return target
 
 
