@@ -50,6 +50,25 @@ def test_wal_full_sync_and_busy_timeout(store: FeedbackStore) -> None:
     assert con.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
 
 
+def test_answer_records_skip_the_disk_flush_and_votes_keep_it(store: FeedbackStore,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """An answer record commits with synchronous=NORMAL, then the connection is FULL again for votes."""
+    con = store._conn()
+    seen: list[int] = []
+    real_write = store._connections.write
+
+    def watched():  # the synchronous level each write transaction ran with
+        seen.append(con.execute("PRAGMA synchronous").fetchone()[0])
+        return real_write()
+
+    monkeypatch.setattr(store._connections, "write", watched)
+    store.record_answer(make_answer("sync1"))
+    store.vote("sync1", 1, user="ana", idempotency_key="sync-k1")
+    assert seen[0] == 1 and seen[-1] == 2  # NORMAL for the answer, FULL for the vote
+    assert con.execute("PRAGMA synchronous").fetchone()[0] == 2
+    assert _raw(store).execute("SELECT COUNT(*) FROM answers WHERE id = 'sync1'").fetchone()[0] == 1
+
+
 def test_events_are_append_only(store: FeedbackStore) -> None:
     store.vote("a1", 1, user="ana", idempotency_key="k1")
     con = _raw(store)
