@@ -1,6 +1,6 @@
 """Load-test the HTTP API with Locust on loopback (run on purpose; not a test of speed).
 
-    python -m evals.bench.load [--scales 1,10] [--users 50] [--duration 60] [--workers 2] [--out results.json]
+    python -m evals.bench.load [--scales 1,10] [--users 50] [--duration 120] [--workers 2] [--out results.json]
     python -m evals.bench.load --project DIR ...      # an existing project instead of the demo (copied first)
 
 For each scale it builds (or reuses, under ``--workdir``) a demo project, copies it without its answers, keys,
@@ -364,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--project", type=Path, help="Load-test this project (copied) instead of the demo.")
     parser.add_argument("--users", type=int, default=50, help="Simulated users (default 50).")
     parser.add_argument("--spawn-rate", type=float, default=10.0, help="Users started per second (default 10).")
-    parser.add_argument("--duration", type=int, default=60, help="Seconds of load per scale (default 60).")
+    parser.add_argument("--duration", type=int, default=120, help="Seconds of load per scale (default 120).")
     parser.add_argument("--workers", type=int, default=2, help="`lore serve --workers` (default 2: one per core).")
     parser.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS,
                         help="The cached questions (the pipeline benchmark's set by default).")
