@@ -646,8 +646,7 @@ class Lore:
         if hit is not None:
             return hit.result, True
         guarded = self.guard(compiled.sql)
-        result = self.engine.run(guarded.sql, timeout_s=self.settings.query_timeout_s,
-                                 max_rows=self.settings.max_rows).described_by(compiled.columns)
+        result = self._execute(guarded.sql).described_by(compiled.columns)
         cache.put(key, CachedResult(compiled=compiled, guarded=guarded, result=result))
         return result, False
 
@@ -664,8 +663,11 @@ class Lore:
         """Run a SQL string through the same guard as generated SQL, then on the hardened engine."""
         sql = require_text(sql, what="Lore.run_sql() takes the SQL", example='lore.run_sql("SELECT region, count(*) '
                            'FROM countries GROUP BY region")')
-        guarded = self.guard(sql)
-        return self.engine.run(guarded.sql, timeout_s=self.settings.query_timeout_s, max_rows=self.settings.max_rows)
+        return self._execute(self.guard(sql).sql)
+
+    def _execute(self, guarded_sql: str) -> ResultSet:
+        """Run SQL the guard returned on the hardened engine, within the query time limit and the row cap."""
+        return self.engine.run(guarded_sql, timeout_s=self.settings.query_timeout_s, max_rows=self.settings.max_rows)
 
     def __getattr__(self, name: str) -> Any:
         """Names of earlier releases, each still working with a DeprecationWarning (see README, "Upgrading")."""

@@ -1,4 +1,4 @@
-"""Helpers of the API tests: the principals of the test project's access section, auth headers, problem checks."""
+"""Helpers of the API tests: auth headers, problem checks (the principals are in tests/access_project.py)."""
 
 from __future__ import annotations
 
@@ -6,20 +6,6 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-#: EMEA rows only
-ANA = "ana@example.com"
-#: every row, but not the cloud_cost metric
-BO = "bo@example.com"
-#: no limits
-OPS = "ops@example.com"
-ACCESS = {
-    "default": "all",
-    "users": {
-        ANA: {"rows": ["countries.region = 'EMEA'"]},
-        BO: {"hide_metrics": ["cloud_cost"]},
-        OPS: {"unrestricted": True},
-    },
-}
 
 
 def auth(token: str) -> dict[str, str]:

@@ -6,13 +6,11 @@ with other API settings (a low rate limit, a trusted proxy header) are built ove
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
-from api_helpers import ACCESS, ANA, BO, OPS
+from access_project import ANA, BO, OPS, copy_with_access
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -24,12 +22,7 @@ from ui.api.service import Service
 @pytest.fixture(scope="session")
 def api_project(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the demo project (the API writes keys, conversations and votes into its .lore/ folder)."""
-    folder = tmp_path_factory.mktemp("api") / "project"
-    shutil.copytree(demo_dir, folder, ignore=shutil.ignore_patterns("answers.sqlite*", "api.sqlite*", "feedback.sqlite*"))
-    config = yaml.safe_load((folder / "lore.yaml").read_text())
-    config["access"] = ACCESS
-    (folder / "lore.yaml").write_text(yaml.safe_dump(config))
-    return folder
+    return copy_with_access(demo_dir, tmp_path_factory.mktemp("api") / "project")
 
 
 @pytest.fixture(scope="session")

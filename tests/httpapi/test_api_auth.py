@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from api_helpers import ANA, BO, OPS, assert_problem, auth, start
+from access_project import ANA, BO, OPS
+from api_helpers import assert_problem, auth, start
 from fastapi.testclient import TestClient
 
 from lore.settings import Settings

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import typer
-from api_helpers import OPS
+from access_project import OPS
 from typer.testing import CliRunner
 
 from ui.api.cli import register

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_helpers import ANA, BO, OPS, assert_problem, auth, start
+from access_project import ANA, BO, HOURS_BY_REGION_2026 as BY_REGION, OPS
+from api_helpers import assert_problem, auth, start
 from fastapi.testclient import TestClient
 
 from lore.settings import Settings
@@ -19,13 +20,6 @@ from lore.types import Answer
 from ui.api.app import STAGE_EVENTS, create_app
 from ui.api.service import Service
 
-BY_REGION = """
-    SELECT c.region, SUM(s.streaming_hours)
-    FROM streaming_sessions s
-    JOIN accounts a ON a.account_id = s.account_id
-    JOIN countries c ON c.country_iso_code = a.country_iso_code
-    WHERE s.session_date BETWEEN DATE '2026-01-01' AND DATE '2026-12-31' {extra}
-    GROUP BY 1"""
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 

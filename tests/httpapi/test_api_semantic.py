@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from api_helpers import ANA, BO, OPS, assert_problem, auth
+from access_project import ANA, BO, OPS
+from api_helpers import assert_problem, auth
 from fastapi.testclient import TestClient
 
 from ui.api.service import Service

@@ -6,13 +6,11 @@ subprocess's stdio and over streamable HTTP (uvicorn on a loopback port) for the
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
-from mcp_helpers import ACCESS
+from access_project import copy_with_access
 
 from lore.settings import Settings
 from ui.api.service import Service
@@ -25,12 +23,7 @@ collect_ignore = ["conftest.py"]
 @pytest.fixture(scope="session")
 def mcp_project(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the demo project (the server writes conversations and votes into its .lore/ folder)."""
-    folder = tmp_path_factory.mktemp("mcp") / "project"
-    shutil.copytree(demo_dir, folder, ignore=shutil.ignore_patterns("answers.sqlite*", "api.sqlite*", "feedback.sqlite*"))
-    config = yaml.safe_load((folder / "lore.yaml").read_text())
-    config["access"] = ACCESS
-    (folder / "lore.yaml").write_text(yaml.safe_dump(config))
-    return folder
+    return copy_with_access(demo_dir, tmp_path_factory.mktemp("mcp") / "project")
 
 
 @pytest.fixture(scope="session")

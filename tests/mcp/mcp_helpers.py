@@ -1,4 +1,4 @@
-"""Helpers of the MCP tests: the principals of the test project's access section and a one-call client."""
+"""Helpers of the MCP tests: a one-call client (the principals are in tests/access_project.py)."""
 
 from __future__ import annotations
 
@@ -9,20 +9,6 @@ import anyio
 from mcp import Client
 from mcp.types import CallToolResult
 
-#: EMEA rows only
-ANA = "ana@example.com"
-#: every row, but not the cloud_cost metric
-BO = "bo@example.com"
-#: no limits
-OPS = "ops@example.com"
-ACCESS = {
-    "default": "all",
-    "users": {
-        ANA: {"rows": ["countries.region = 'EMEA'"]},
-        BO: {"hide_metrics": ["cloud_cost"]},
-        OPS: {"unrestricted": True},
-    },
-}
 
 
 async def call_in(client: Client, tool: str, arguments: dict[str, Any] | None = None) -> CallToolResult:

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 import sqlglot
 from mcp.server.mcpserver import MCPServer
-from mcp_helpers import ANA, BO, OPS, call, calls, error_text, ok
+from access_project import ANA, BO, HOURS_BY_REGION_2026 as HAND_HOURS_BY_REGION, OPS
+from mcp_helpers import call, calls, error_text, ok
 
 from ui.api.service import Service
 from lore.errors import OperatorError, SemanticLayerError
@@ -16,13 +17,6 @@ from lore.semantic.issues import Issue
 from ui.api.problems import from_error
 from ui.mcp.server import build_server, problem_text
 
-HAND_HOURS_BY_REGION = """
-    SELECT c.region, SUM(s.streaming_hours)
-    FROM streaming_sessions s
-    JOIN accounts a ON a.account_id = s.account_id
-    JOIN countries c ON c.country_iso_code = a.country_iso_code
-    WHERE s.session_date BETWEEN DATE '2026-01-01' AND DATE '2026-12-31' {extra}
-    GROUP BY 1"""
 TOOLS = {"list_metrics", "describe_metric", "list_dimensions", "query_metrics", "compile_sql", "ask", "submit_feedback"}
 
 

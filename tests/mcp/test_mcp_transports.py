@@ -19,7 +19,8 @@ import pytest
 import uvicorn
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
-from mcp_helpers import ANA, BO, OPS, error_text, ok
+from access_project import ANA, BO, OPS
+from mcp_helpers import error_text, ok
 
 from ui.api.limits import RateLimiter
 from ui.api.service import Service
