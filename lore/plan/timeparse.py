@@ -556,6 +556,24 @@ def _b_in_relative_year(m: re.Match[str], today: date) -> _Atom | None:
     return atom._replace(relative=True)
 
 
+def _b_ordinal_in_relative_year(m: re.Match[str], today: date) -> _Atom | None:
+    """"the first half of this year", "the 3rd quarter of last year": a numbered half or quarter of this year or
+    the one before.
+
+    >>> _b_ordinal_in_relative_year(_p(rf"(?P<ord>{_ORD}|last) (?P<unit>half|quarter) of (?P<rel>this) year")
+    ...     .search("first half of this year"), date(2020, 8, 31)).label
+    'H1 2020'
+    """
+    year = today.year - (0 if m["rel"].lower() in ("this", "current") else 1)
+    ordinal = m["ord"].lower()
+    span = _span(m)
+    if m["unit"].lower() == "half":
+        h = 2 if ordinal in ("second", "2nd", "last", "final", "latter") else 1 if ordinal in ("first", "1st") else 0
+        return _half_atom(year, h, span)._replace(relative=True) if h else None
+    q = 4 if ordinal in ("last", "final") else _ORDINALS.get(ordinal)
+    return _quarter_atom(year, q, span)._replace(relative=True) if q and ordinal != "latter" else None
+
+
 def _b_quarter_year(m: re.Match[str], today: date) -> _Atom | None:
     q = int(m["q"]) if m["q"] else _ORDINALS.get(m["ord"].lower(), 4)
     return _quarter_atom(_year_value(m["year"]), q, _span(m))
@@ -739,6 +757,9 @@ _ATOMS: tuple[tuple[re.Pattern[str], _Builder], ...] = (
     # March this year, July of last year, Q2 last year, H1 this year: the period in the year named relatively
     (_p(rf"\b(?:(?P<mon>{_MONTH})|q(?P<q>[1-4])|h(?P<h>[12]))\.?\s+(?:of\s+)?(?P<rel>this|last|previous|prior)\s+year\b"),
      _b_in_relative_year),
+    # the first half of this year, the third quarter of last year
+    (_p(rf"\b(?:the\s+)?(?P<ord>{_ORD}|last|final|latter)\s+(?P<unit>half|quarter)\s+(?:of\s+|in\s+)?(?:the\s+)?"
+        r"(?P<rel>this|last|previous|prior|current)\s+year\b"), _b_ordinal_in_relative_year),
     # March, last March, this May
     (_p(rf"\b(?:(?P<pre>last|past|previous|prior|this)\s+)?(?P<mon>{_MONTH})(?![\w/-])"), _b_month_alone),
     # the first month of 2026
@@ -1029,6 +1050,10 @@ _NOT_A_GRAIN = (
     r"|limits?|quotas?|budgets?|pass|passes|memberships?|users?)\b)"
 )
 _NOT_A_PART = r"(?!\s+of\s+(?:the\s+)?(?:week|month|quarter|year)\b)"
+#: "a month" is a rate's grain unless a span or a point: "in a month", "for a month", "within a year", "half a year"
+_NOT_A_SPAN = (r"(?<!\bin\s)(?<!\bfor\s)(?<!within\s)(?<!\bover\s)(?<!after\s)(?<!\bthan\s)(?<!about\s)"
+               r"(?<!\bhalf\s)(?<!once\s)(?<!\bjust\s)(?<!under\s)(?<!\bonly\s)(?<!\blast\s)(?<!\bnext\s)"
+               r"(?<!\bthat\s)(?<!\bsuch\s)(?<!\bwhat\s)(?<!\bsuch\s)(?<!\bof\s)")
 
 
 def _grain_pattern(adverbs: str, unit: str, nouns: str, abbrevs: str) -> re.Pattern[str]:
@@ -1036,6 +1061,9 @@ def _grain_pattern(adverbs: str, unit: str, nouns: str, abbrevs: str) -> re.Patt
         rf"\b(?:(?:{adverbs}){_NOT_A_GRAIN}"
         rf"|{unit}[\s-]+(?:over|by|on)[\s-]+{unit}"
         rf"|(?:by|per|each)\s+(?:the\s+)?(?:(?:calendar|fiscal)\s+)?(?:{nouns}){_NOT_A_PART}"
+        # "how many times a month", "orders a week": a rate's grain (not "in a month", "a month ago")
+        rf"|{_NOT_A_SPAN}(?:a|an)\s+(?:{unit})(?!\s+(?:ago|earlier|before|later|back|prior|from|of|or|and|to|in|"
+        rf"after|since|long|old|apart)\b)(?!\s*-)"
         rf"|{abbrevs})(?![\w/])"
     )
 

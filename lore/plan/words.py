@@ -179,7 +179,11 @@ NEGATION_RE = re.compile(
     r"\b(excluding|exclude|excludes|excluded|except|except for|not|not in|without|other than|apart from|besides|"
     r"but not|not including|minus|non|excl|outside|outside of|leaving out|leave out|leaves out|not counting|aside from|ignoring|"
     r"omitting|no|ex|ignore|drop|skip|skipping|w/o|\w+n[’']t)\W+((?:on|in|at|from|for|via|through|with|using|by|"
-    r"of)\s+)?((the|all|any|our|those|these|a|an)\s+)?$", re.I)
+    r"of)\s+)?((the|all|any|our|those|these|a|an)\s+)?"
+    # "leaving out the ones we denied", "except those that were cancelled": the value after a relative clause
+    r"((?:ones?|those)\s+(?:(?:that|which|who)\s+)?(?:(?:we|they|you|i|it|were|was|are|is|got|get|have|had|been)\s+){0,2}"
+    r"(?:(?:on|in|at|from|for|via|through|with|using|by|of)\s+)?)?$",
+    re.I)
 
 #: ranking words: the most / the least
 MOST_RE = re.compile(r"\b(most|highest|largest|biggest|maximum|max|top|best|leading|greatest|more|busiest|"

@@ -43,6 +43,12 @@ IRREGULAR: dict[str, str] = {
     "sold": "sell", "made": "make", "saw": "see", "seen": "see", "took": "take", "began": "begin",
     "watched": "watch", "people": "person", "children": "child", "kids": "kid", "used": "use", "using": "use",
     "went": "go", "gone": "go", "did": "do", "done": "do", "had": "have", "has": "have", "got": "get",
+    "wrote": "write", "written": "write", "brought": "bring", "taken": "take", "gave": "give", "given": "give",
+    "won": "win", "lost": "lose", "fell": "fall", "fallen": "fall", "risen": "rise", "drove": "drive",
+    "driven": "drive", "kept": "keep", "sent": "send", "built": "build", "held": "hold", "came": "come",
+    "chose": "choose", "chosen": "choose", "ate": "eat", "eaten": "eat", "drank": "drink", "caught": "catch",
+    "taught": "teach", "told": "tell", "flew": "fly", "flown": "fly", "begun": "begin", "broke": "break",
+    "broken": "break", "spoke": "speak", "spoken": "speak",
 }
 
 

@@ -47,6 +47,7 @@ from lore.plan.words import (
     NOT_TRIGGERS_RE,
     PARTICIPLE_RE,
     RANK_LIST_RE,
+    LISTING_RE,
     STRONG_LISTING_RE,
     SUPERLATIVE_RE,
     WITH_ATTRIBUTES_RE,
@@ -405,7 +406,9 @@ def _item_at(p: Parse, env: Env, i: int, facts: list[str], *, allow_skip: bool, 
                 return owner
         if item is not None and env.lex.column(item.ref.split(":")[0]) is not None and not item.source.startswith("grain"):
             return Item(ref=item.ref, tokens=(window[0], *item.tokens), source=item.source, score=item.score)
-    item = _resolve(p, env, window, facts, rows=trig == "rank" and wants_rows(p), each=trig in _EACH or trig in ("top n", "per"))
+    # ("list the drinks": the drinks one by one, as "each drink" is)
+    each = trig in _EACH or trig in ("top n", "per") or trig == "rank" and bool(LISTING_RE.match(p.question))
+    item = _resolve(p, env, window, facts, rows=trig == "rank" and wants_rows(p), each=each)
     if item is not None and item.tokens:
         item = _through_of(p, env, item, facts)  # "by line of business": the whole name, not "line"
     if item is None and trig in WHICH_WORDS and window:
@@ -521,8 +524,18 @@ def wants_rows(p: Parse) -> bool:
     """"list the orders with their status", "enumerate our stores": a request for rows (a listing verb first, and
     the attributes to show or no breakdown), so the entity named is listed even where a count metric shares its
     name."""
-    return bool(STRONG_LISTING_RE.match(p.question)) and (
-        bool(WITH_ATTRIBUTES_RE.search(p.question)) or not breakdown_triggers(p.question))
+    if STRONG_LISTING_RE.match(p.question):
+        return bool(WITH_ATTRIBUTES_RE.search(p.question)) or not breakdown_triggers(p.question)
+    # "show me the cancelled policies with policy number, inception date and limit": columns listed after "with"
+    return bool(LISTING_RE.match(p.question)) and bool(_WITH_COLUMNS_RE.search(p.question)) \
+        and not breakdown_triggers(p.question)
+
+
+#: "with A, B and C": three or more things to show after "with" (a list of columns, not a qualifier)
+_WITH_COLUMNS_RE = re.compile(r"(?:\b(?:with|including|showing)\s+(?:their\s+|its\s+|the\s+)?|\s[-–—]+\s+|:\s*)"
+                              r"[^,;:]+,[^,;:]+(?:,|\band\b)", re.I)
+#: columns listed after a dash or a colon ("the open claims - claim #, loss date and cause")
+COLUMNS_AFTER_RE = re.compile(r"(?:\s[-–—]+\s+|:\s*)(?=[^,;:]+,[^,;:]+(?:,|\band\b))")
 
 
 def _resolve(p: Parse, env: Env, window: list[int], facts: list[str], *, rows: bool = False,
@@ -756,14 +769,15 @@ def rows_asked(p: Parse, env: Env) -> None:
     d, lex = p.draft, env.lex
     if not d.metrics or d.rows_of or d.limit or any(not x.startswith(METRIC_TIME) for x in d.dimensions):
         return
-    verb = STRONG_LISTING_RE.match(p.question)
-    if verb is None or not WITH_ATTRIBUTES_RE.search(p.question):
+    verb = STRONG_LISTING_RE.match(p.question) or (LISTING_RE.match(p.question) if wants_rows(p) else None)
+    if verb is None or not (WITH_ATTRIBUTES_RE.search(p.question) or _WITH_COLUMNS_RE.search(p.question)):
         return
     facts = lex.facts_of(d.base_metrics())
     for i, t in enumerate(p.tokens):
-        if t.start < verb.end() or p.used.get(i) in ("metric", "time"):
-            continue
-        for node in sorted(lex.node_words.get(t.stem, frozenset())):
+        if t.start < verb.end() or p.used.get(i) == "time" or p.used.get(i) == "metric" and any(
+                m.start <= i < m.end and m.ref in d.metrics for m in p.metric_matches):
+            continue  # (a count metric named like the rows, "the orders", and not asked for, is the rows)
+        for node in sorted(lex.node_words.get(t.stem, frozenset()), key=lambda n: (n not in facts, n)):
             entity = lex.entity.get(node)
             if entity and lex.reachable(facts, entity) and d.add_dimension(
                     entity, Grounding(kind="dimension", ref=entity, phrase=t.text,

@@ -357,7 +357,7 @@ def data_bounds(p: Parse, env: Env) -> None:
         p.settle(PlanOutcome(status="clarify", message=f"There is no data for {d.time.label} yet: {runs}.{latest}",
                              suggestions=tuple(d.metrics[:1]), signals={"no_data": 1.0, "intent": 0.0}))
         return
-    if end is not None and end < first:
+    if end is not None and end < first:  # before the data: an empty answer that says so (nothing was lost)
         d.notes.append(f"There is no data for {d.time.label}: {runs}.")
         d.signals["no_data"] = 1.0
     elif start is not None and start < first:
@@ -377,7 +377,8 @@ def _compared_bounds(p: Parse, first: date, last: date) -> None:
     assert early.start and early.end and late.start and late.end  # (Compare requires both ends)
     days = [(w.end - w.start).days + 1 for w in (early, late)]  # type: ignore[operator]
     runs = f"the data runs from {first:%-d %B %Y} to {last:%-d %B %Y}"
-    if p.like_for_like and days[0] == days[1] and late.start <= last < late.end:
+    # (the same days a year apart differ by a leap day at most)
+    if p.like_for_like and abs(days[0] - days[1]) <= 1 and late.start <= last < late.end:
         cut = (late.end - last).days  # type: ignore[operator]
         windows = []
         for w in (early, late):
@@ -391,6 +392,12 @@ def _compared_bounds(p: Parse, first: date, last: date) -> None:
     for w in (early, late):
         length = (w.end - w.start).days + 1  # type: ignore[operator]
         missing = max(0, (first - w.start).days) + max(0, (w.end - last).days)  # type: ignore[operator]
+        if w.start > last and w.end > p.today:  # type: ignore[operator]
+            # a future period, past the data: every change would be "fell 100%", which answers nothing
+            p.settle(PlanOutcome(status="clarify", message=f"There is no data for {w.label}, so there is nothing to "
+                                 f"compare it with: {runs}. Name two periods inside it.",
+                                 suggestions=tuple(d.metrics[:1]), signals={"no_data": 1.0, "intent": 0.0}))
+            return
         if w.end < first or w.start > last:  # type: ignore[operator]
             d.notes.append(f"There is no data for {w.label}: {runs}.")
             d.signals["no_data"] = 1.0
@@ -539,13 +546,36 @@ def _explain_context_words(p: Parse, env: Env) -> None:
     own_units = set().union(*(lex.metric_units.get(m, frozenset()) for m in d.metrics))
     attribute_words |= {w for w in described if w in own_units or not any(
         w in u for name, u in lex.metric_units.items() if name not in d.metrics)}
+    named = _named_attributes(p, env, refs)
     for i, t in enumerate(p.tokens):
         if i in p.used or i in p.reserved and i in p.used:
             continue
         if i and p.tokens[i - 1].text.lower() in WHICH_WORDS and not d.dimensions and d.rows_of is None:
             continue  # "which store ...": the rows asked for, which no breakdown gives; a definition's word is not that
+        if i in named:
+            continue  # "with their inception date": an attribute named and not used is not explained by a description
         if lex.node_words.get(t.stem, frozenset()) & nodes or t.stem in attribute_words:
             p.use([i], "context")
+
+
+def _named_attributes(p: Parse, env: Env, refs: list[str]) -> set[int]:
+    """The unexplained tokens that spell out, whole, a name of two or more words of an attribute the plan does not
+    use ("inception date", "annual fee")."""
+    tokens, lex = p.tokens, env.lex
+    used_refs = {r.split(":")[0] for r in refs}
+    out: set[int] = set()
+    for i, t in enumerate(tokens):
+        if i in p.used:
+            continue
+        for e in lex.attribute_index.get(t.stem, ()):
+            n = len(e.phrase)
+            if n < 2 or e.phrase[0] != t.stem or e.ref.split(":")[0] in used_refs:
+                continue
+            span = range(i, i + n)
+            if i + n <= len(tokens) and tuple(tokens[j].stem for j in span) == e.phrase \
+                    and not any(j in p.used for j in span):
+                out.update(span)
+    return out
 
 
 def _unknown_value(p: Parse, env: Env, unexplained: list[int]) -> PlanOutcome | None:

@@ -332,8 +332,9 @@ def compare_previous(p: Parse, unit: str | None, other: TimeRange | None) -> boo
             return False
         start, end = shifted(prev.start, prev.end, unit)
         other = TimeRange(start=start, end=end, label=period_label(start, end), span=(0, 0))
+        p.like_for_like = True  # the same days one unit earlier: both stop where the data stops
     return _compare_instead(p, period, other, phrase=other.label, source="rule, with the previous question's period",
-                            stale=("No period was named",))
+                            stale=("No period was named", "Compared "))
 
 
 def _compare_instead(p: Parse, period: TimeRange, other: TimeRange, *, phrase: str, source: str,

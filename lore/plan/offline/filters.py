@@ -66,7 +66,7 @@ def read_filters(p: Parse, env: Env) -> None:
     last_neg = False
     last_end = -1
     for v in chosen:
-        before = text[max(0, v.span[0] - 25):v.span[0]]
+        before = text[max(0, v.span[0] - 40):v.span[0]]
         between = text[last_end:v.span[0]] if last_end >= 0 else ""
         neg = bool(NEGATION_RE.search(before))
         if not neg and last_neg and re.fullmatch(r"[\s,]*(and|or|nor|,)?[\s,]*", between or ""):
@@ -85,7 +85,8 @@ def read_filters(p: Parse, env: Env) -> None:
             kept = [v for v in items
                     if not re.match(r"\W*(etc\b|and so on|\.\.\.|…)", text[v.span[1]:v.span[1] + 12], re.I)
                     and not re.search(r"(\be\.?g\.?|such as|like|\()\s*$", text[max(0, v.span[0] - 12):v.span[0]], re.I)
-                    and not text.rfind("(", 0, v.span[0]) > text.rfind(")", 0, v.span[0])]  # "(food / drink)"
+                    and not text.rfind("(", 0, v.span[0]) > text.rfind(")", 0, v.span[0])  # "(food / drink)"
+                    and not _names_the_breakdown(p, v, ref)]
             if not kept:
                 del groups[(ref, neg)]
                 continue
@@ -145,3 +146,14 @@ def _compared_with_its_attribute(p: Parse, env: Env, v: Mention) -> bool:
     side = after[m.end():] if COMPARE_RE.search(after) else before[:m.start()]
     words = [t.stem for t in tokenize(side)][:3]
     return any(w in names for w in words)
+
+
+def _names_the_breakdown(p: Parse, v: Mention, ref: str) -> bool:
+    """"split by personal/commercial segment": values joined by "/", "or" or "vs" right before the name of the
+    attribute broken down spell out its values; they filter nothing."""
+    toks = p.dimension_tokens.get(ref)
+    vt = tokens_in(p.tokens, v.span)
+    if not toks or not vt or max(vt) >= max(toks) or min(vt) < min(toks) - 4:
+        return False
+    return bool(re.match(r"\s*(?:/|or\b|vs\.?|versus\b|and\b)", p.question[v.span[1]:], re.I)
+                or re.search(r"(?:/|\bor|\bvs\.?|\bversus|\band)\s*$", p.question[:v.span[0]], re.I))

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import re
 
-from lore.plan.offline.breakdowns import _read_list
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from lore.plan.offline.breakdowns import COLUMNS_AFTER_RE, _read_list, wants_rows
 from lore.plan.offline.env import Env
 from lore.plan.offline.lexicon import is_metric_time
 from lore.plan.offline.parse import Parse
 from lore.plan.offline.text import tokens_in
 from lore.plan.offline.ordering import FIRST_METRIC
 from lore.plan.words import LISTING_RE, RANK_LIST_RE, RANKED_RE, WHICH_WORDS, WITH_ATTRIBUTES_RE
-from lore.types import Grounding
+from lore.types import Filter, Grounding
 
 
 _BARE_WITH = re.compile(r"\b(?:with|showing|including)\b(?!\s+(?:their|its|the|his|her)\b)", re.I)
@@ -26,6 +30,7 @@ _BARE_WITH = re.compile(r"\b(?:with|showing|including)\b(?!\s+(?:their|its|the|h
 def read_listing(p: Parse, env: Env) -> None:
     """No metric, a listing cue and an entity: list its rows (see the module docstring)."""
     d, lex = p.draft, env.lex
+    _count_noun_listing(p, env)
     if d.metrics or p.followup or d.rows_of is not None:
         return
     cue = LISTING_RE.search(p.question) or RANK_LIST_RE.search(p.question)
@@ -44,10 +49,7 @@ def read_listing(p: Parse, env: Env) -> None:
     if cue is not None:
         p.use(tokens_in(p.tokens, cue.span()), "operator")
     # ("with their totals", and in a list already asked for, "with start and end dates")
-    for m in [*WITH_ATTRIBUTES_RE.finditer(p.question), *_BARE_WITH.finditer(p.question)]:
-        trig_tokens = tuple(sorted(tokens_in(p.tokens, m.span())))
-        if trig_tokens and trig_tokens[-1] + 1 < len(p.tokens):
-            _read_list(p, env, trig_tokens[-1] + 1, "with", trig_tokens, [node])
+    _read_columns(p, env, node)
     # a grain of the metric's time axis means nothing for rows: the time range filters the entity's own date
     d.dimensions = [x for x in d.dimensions if not is_metric_time(x)]
     if d.time is not None:
@@ -64,6 +66,96 @@ def read_listing(p: Parse, env: Env) -> None:
     if d.order_by and d.order_by[0].ref == FIRST_METRIC:
         d.order_by = []
     d.signals["metric_match"] = 1.0
+
+
+def _read_columns(p: Parse, env: Env, node: str) -> None:
+    """The columns a listing shows: after "with (their)", "including", "showing", or a dash or colon before a list
+    ("the open claims - claim #, loss date and cause")."""
+    for m in [*WITH_ATTRIBUTES_RE.finditer(p.question), *_BARE_WITH.finditer(p.question)]:
+        trig_tokens = tuple(sorted(tokens_in(p.tokens, m.span())))
+        if trig_tokens and trig_tokens[-1] + 1 < len(p.tokens):
+            _read_list(p, env, trig_tokens[-1] + 1, "with", trig_tokens, [node])
+    for m in COLUMNS_AFTER_RE.finditer(p.question):
+        first = next((i for i, t in enumerate(p.tokens) if t.start >= m.end() and t.text not in ("-", ":")), None)
+        if first is None:
+            continue
+        # each item on its own: one the layer lacks ("which storm") does not hide the ones after it
+        starts = [first] + [i + 1 for i in range(first, len(p.tokens) - 1)
+                            if p.tokens[i].text.lower() == "and" or p.question[p.tokens[i].end:p.tokens[i + 1].start].strip() == ","]
+        for i in starts:
+            if i not in p.used:
+                _read_list(p, env, i, "with", (), [node])
+
+
+def _count_noun_listing(p: Parse, env: Env) -> None:
+    """"list the cancelled policies in Colorado with their policy number and limit": a listing verb, a count
+    metric named only by its fact's own noun (values before it), and columns asked for after "with": the rows of
+    the fact, not their count. The count's words are released so the columns can be read."""
+    d, lex, tokens = p.draft, env.lex, p.tokens
+    if len(d.metrics) != 1 or d.adhoc or p.followup or d.rows_of is not None or d.limit \
+            or any(not is_metric_time(x) for x in d.dimensions) or not wants_rows(p):
+        return
+    metric = lex.layer.metrics.get(d.metrics[0])
+    if metric is None or metric.is_derived or metric.agg != "count" or metric.expr not in ("*", ""):
+        return
+    own = _as_filters(metric.filter, metric.source or "") if metric.filter else []
+    if own is None:
+        return  # a count cut by a condition no filter can say: its rows are not these
+    matches = [m for m in p.metric_matches if m.ref == metric.name]
+    # (named by the fact's own noun, last: "policies", "still-open claims")
+    heads = {tokens[m.end - 1].stem for m in matches}
+    if not matches or len(heads) != 1:
+        return
+    node = metric.source or ""
+    if node not in lex.node_words.get(heads.pop(), frozenset()):
+        return
+    with_cue = next(iter([*WITH_ATTRIBUTES_RE.finditer(p.question), *_BARE_WITH.finditer(p.question),
+                          *COLUMNS_AFTER_RE.finditer(p.question)]), None)
+    first = min(matches, key=lambda m: m.start)
+    if with_cue is None or with_cue.start() < tokens[first.start].end:
+        return
+    # "... with their policy number": the noun again inside a column's name, or any metric's words among the
+    # columns, are columns to read
+    for i, t in enumerate(tokens):
+        if p.used.get(i) == "metric" and (t.start >= with_cue.start() or any(m.start <= i < m.end for m in matches[1:])):
+            del p.used[i]
+    p.metric_matches = [m for m in p.metric_matches if m.ref != metric.name and tokens[m.start].start < with_cue.start()]
+    d.notes = [n for n in d.notes if f"read as {lex.metric_label(metric.name)}" not in n]
+    d.metrics = []
+    for f in own:  # "the open claims": the rows the count counts, cut as it cuts them
+        if f not in d.filters:
+            d.filters.append(f)
+            d.groundings.append(Grounding(kind="filter", ref=f.describe(), phrase=p.words(first.start, first.end),
+                                          source=f"the filter of {lex.metric_label(metric.name)}"))
+    d.groundings = [g for g in d.groundings if not (g.kind == "metric" and g.ref == metric.name)]
+    d.dimensions = [x for x in d.dimensions if not is_metric_time(x)]
+    if lex.entity.get(node):
+        d.add_dimension(lex.entity[node], Grounding(kind="dimension", ref=lex.entity[node], phrase=tokens[first.end - 1].text,
+                                                    source=f"rule: a list of {lex.label(lex.entity[node])}s, one row each"))
+
+
+def _as_filters(condition: str, node: str) -> list[Filter] | None:
+    """A metric's row filter as plan filters when it is plain comparisons joined by AND ("status = 'open'",
+    "kind IN ('a', 'b') AND paid = true"), else None."""
+    try:
+        tree = sqlglot.parse_one(condition, read="duckdb")
+    except SqlglotError:
+        return None
+    parts = list(tree.flatten()) if isinstance(tree, exp.And) else [tree]
+    out: list[Filter] = []
+    for part in parts:
+        if isinstance(part, (exp.EQ, exp.NEQ)) and isinstance(part.this, exp.Column) \
+                and isinstance(part.expression, (exp.Literal, exp.Boolean)):
+            value = part.expression.this if isinstance(part.expression, exp.Boolean) else part.expression.to_py()
+            out.append(Filter(ref=f"{node}.{part.this.name}", op="=" if isinstance(part, exp.EQ) else "!=",
+                              values=(value,)))
+        elif isinstance(part, exp.In) and isinstance(part.this, exp.Column) \
+                and all(isinstance(x, exp.Literal) for x in part.expressions):
+            out.append(Filter(ref=f"{node}.{part.this.name}", op="in",
+                              values=tuple(x.to_py() for x in part.expressions)))
+        else:
+            return None
+    return out
 
 
 def _date_of(env: Env, node: str) -> str | None:

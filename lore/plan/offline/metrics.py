@@ -210,7 +210,7 @@ def _value_wins_tie(p: Parse, env: Env, values: list[Mention], i: int) -> bool:
     v = values[i]
     if _value_with_its_attribute(p, env, min(tokens_in(p.tokens, v.span))):
         return True
-    if NEGATION_RE.search(p.question[max(0, v.span[0] - 25):v.span[0]]):
+    if NEGATION_RE.search(p.question[max(0, v.span[0] - 40):v.span[0]]):
         return True
     if re.search(r"\b(?:only|just|solely|exclusively)\s+(?:the\s+|our\s+)?$", p.question[:v.span[0]], re.I) \
             or re.match(r"^\s+(?:only|alone)\b", p.question[v.span[1]:], re.I):
@@ -252,12 +252,31 @@ def take_metrics(p: Parse, env: Env) -> None:
                 d.groundings.append(Grounding(kind="metric", ref=m.ref, phrase=" ".join(p.tokens[i].text for i in left),
                                               source=m.source, score=m.score))
             continue
+        if _verb_of_another(p, env, m):
+            p.use(range(m.start, m.end), "metric")  # "customers who came in and ordered": the customers' verb
+            continue
         p.use(range(m.start, m.end), "metric")
         if m.ref not in d.metrics:
             d.metrics.append(m.ref)
             d.groundings.append(Grounding(kind="metric", ref=m.ref, phrase=p.words(m.start, m.end),
                                           source=m.source if m.exact else f"{m.source} (reordered)", score=m.score))
     d.signals["metric_match"] = min((g.score for g in d.groundings if g.kind == "metric"), default=0.0)
+
+
+def _verb_of_another(p: Parse, env: Env, m) -> bool:  # noqa: ANN001
+    """A lone past-tense verb ("ordered") matching a metric, after another metric whose own names hold that verb
+    ("customers" for *customers who ordered*): the verb says what those counted did, not a second measure."""
+    if m.end - m.start != 1 or not p.tokens[m.start].text.lower().endswith("ed"):
+        return False
+    stem = p.tokens[m.start].stem
+    return any(o.ref != m.ref and o.start < m.start and stem in env.lex.own_words.get(o.ref, frozenset())
+               and p.tokens[m.start].text.lower() in {w.lower() for w in _label_words(env, o.ref)}
+               for o in p.metric_matches)
+
+
+def _label_words(env: Env, name: str) -> list[str]:
+    metric = env.lex.layer.metrics[name]
+    return " ".join([metric.name.replace("_", " "), metric.label or "", *metric.synonyms]).split()
 
 
 #: how often, right after a metric's words ("ordered once", "visited more than twice", "bought 3 times")

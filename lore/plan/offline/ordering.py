@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from lore.plan.catalog import ARTICLES
+from lore.plan.offline.lexicon import is_metric_time
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Parse
 from lore.plan.offline.text import mask, tokens_in
@@ -16,6 +18,15 @@ from lore.types import Filter, Grounding, OrderBy, PlanOutcome
 #: the first metric of the plan, named once the metrics are known
 FIRST_METRIC = "__first_metric__"
 _COUNTED = re.compile(r"\b(?:the\s+)?(\d{1,3}|" + NUMBER_ALT + r")\s+([a-z][a-z\-]+)", re.I)
+
+
+def _which_names_a_breakdown(p: Parse, which) -> bool:  # noqa: ANN001
+    """"which store ...": the words right after "which" (past articles and a number) are a breakdown's."""
+    i = p.tokens.index(which) + 1
+    while i < len(p.tokens) and (p.tokens[i].stem in ARTICLES or p.tokens[i].text.isdigit()):
+        i += 1
+    return i < len(p.tokens) and p.used.get(i) == "dimension" \
+        and any(not is_metric_time(x) for x in p.draft.dimensions)
 
 
 def read_order(p: Parse, env: Env) -> None:
@@ -70,6 +81,18 @@ def read_order(p: Parse, env: Env) -> None:
                                       phrase=f"{which.text} … {hit.group(0)}", source="rule"))
         d.signals["superlative"] = 1.0
         return
+    if which is not None and not (most or least) and _which_names_a_breakdown(p, which):
+        # "which store rang up the biggest single ticket": the superlative in the metric's own name ranks too
+        inner = [i for i, why in sorted(p.used.items()) if why == "metric"
+                 and (MOST_RE.fullmatch(tokens[i].text) or LEAST_RE.fullmatch(tokens[i].text))]
+        if inner:
+            desc = bool(MOST_RE.fullmatch(tokens[inner[0]].text))
+            d.order_by = [OrderBy(ref=FIRST_METRIC, descending=desc)]
+            d.limit = 1
+            d.groundings.append(Grounding(kind="order", ref="highest" if desc else "lowest",
+                                          phrase=f"{which.text} … {tokens[inner[0]].text}", source="rule"))
+            d.signals["superlative"] = 1.0
+            return
     ranked = RANKED_RE.search(named)
     if most or least or ranked:
         found = [x for x in (most, least) if x is not None]
@@ -249,6 +272,17 @@ def rank_within_groups(p: Parse, env: Env) -> None:
         d.notes.append("I found nothing to rank within each period, so this ranks the periods themselves: name "
                        "what to rank (for example “top 3 products each month”).")
         return
+    if len(d.dimensions) == 1 and not d.dimensions[0].startswith(METRIC_TIME) and d.limit and d.limit > 1:
+        toks = p.dimension_tokens.get(d.dimensions[0])
+        if toks and min(toks) > 0 and p.tokens[min(toks) - 1].text.lower() in _GROUP_WORDS:
+            # "top 2 sellers at each shop" with no seller read: the top 2 shops are no answer to it
+            group = env.lex.label(d.dimensions[0])
+            p.settle(PlanOutcome(
+                status="clarify",
+                message=f"Top {d.limit} of what in each {group}? I could not tell what to rank within each {group}: "
+                        f"name it (for example “top {d.limit} <things> in each {group} by {env.lex.metric_label(d.metrics[0])}”).",
+                signals={"coverage": 0.0}))
+            return
     if len(d.dimensions) < 2:
         return
     most, least = MOST_RE.search(p.question), LEAST_RE.search(p.question)

@@ -36,7 +36,8 @@ _PREFIX = re.compile(r"\b(pre|post|ex)[\s-]*$", re.I)
 _BREAKDOWN_BEFORE = re.compile(r"\b(?:by|per|each|every|across|for\s+each|for\s+every)\s+(?:the\s+)?$", re.I)
 #: a negation right before a metric's words
 _NEGATED = re.compile(r"\b(?:not\s+counting|not\s+including|excluding|exclusive\s+of|without|before|ex|excl\.?|net\s+of|"
-                      r"less|minus|leaving\s+out|leave\s+out|ignoring|apart\s+from|w/o)\s+(?:the\s+|any\s+|all\s+)?$|"
+                      r"less|minus|leaving\s+out|leave\s+out|ignoring|apart\s+from|w/o)\s+(?:the\s+|any\s+|all\s+)?"
+                      r"(?:(?:ones?|those)\s+(?:(?:that|which)\s+)?(?:(?:we|they|were|was|are|is)\s+){0,2})?$|"
                       r"\b(?:pre|post|ex)[\s-]*$", re.I)
 _AFTER = re.compile(r"\bafter\s+(?:paying\s+(?:for\s+)?|deducting\s+|removing\s+|taking\s+out\s+)?(?:the\s+|any\s+|all\s+|our\s+)?$",
                     re.I)

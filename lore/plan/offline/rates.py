@@ -56,6 +56,20 @@ def per_entity_rate(p: Parse, env: Env) -> None:
                             if g.kind == "metric" and g.ref == doers else g for g in d.groundings]
         return
     entity, counter, at = found
+    # (not at a grain of the rate's own, "a month": each entity's value in each month, averaged, is no ratio by month)
+    defined = next((x.name for x in lex.layer.metrics.values() if counter is not None and len(d.metrics) == 2
+                    and _rate_grain(p) is None and ratio_parts(x) == (d.metrics[0], counter)), None)
+    if defined is not None:  # "items on a ticket, on average": the ratio the layer defines for the two wins
+        d.groundings = [g for g in d.groundings if not (g.kind == "metric" and g.ref in d.metrics)]
+        d.groundings.append(Grounding(kind="metric", ref=defined, phrase=p.words(min(at), max(at) + 1),
+                                      source=f"the defined ratio of {lex.metric_label(d.metrics[0])} to "
+                                             f"{lex.metric_label(counter)}", score=0.9))
+        d.metrics = [defined]
+        p.use(at, "metric")
+        if averaged:
+            p.use([i for i, t in enumerate(tokens) if AVERAGE_RE.fullmatch(t.text) or t.text.lower() == "on"
+                   and i + 1 < len(tokens) and tokens[i + 1].text.lower() == "average"], "metric")
+        return
     if counter is not None:
         d.metrics = [m for m in d.metrics if m != counter]
         d.groundings = [g for g in d.groundings if not (g.kind == "metric" and g.ref == counter)]
@@ -80,7 +94,7 @@ def per_entity_rate(p: Parse, env: Env) -> None:
     d.notes.append(f"Per {_singular(what)}: {', '.join(lex.metric_label(m) for m in d.metrics)} of each "
                    f"{_singular(what)} with any" + (f" in a {grain}" if grain else "") + ", then the average over them ("
                    + ("every " + _singular(what) + "-" + grain + " counts once" if grain else
-                      f"a {_singular(what)} with none is not counted") + ").")
+                      f"{_article(_singular(what))} {_singular(what)} with none is not counted") + ").")
 
 
 _HOW_OFTEN_RE = re.compile(r"\bhow\s+(?:many\s+times|often)\b", re.I)
@@ -158,7 +172,7 @@ def _counted_entity(p: Parse, env: Env, averaged: bool) -> tuple[str, str | None
     for m in p.metric_matches:
         if m.ref not in d.metrics[1:] or not _introduced(p, m.start, averaged):
             continue
-        entity = entity_counted_by(env, m.ref)
+        entity = entity_counted_by(env, m.ref) or _rows_counted_by(env, m.ref)
         if entity is not None and lex.reachable(facts, entity):
             return entity, m.ref, list(range(m.start, m.end))
     # a node's words after "per", an average asked ("average revenue per customer"; "cost per team" alone is a
@@ -173,6 +187,9 @@ def _counted_entity(p: Parse, env: Env, averaged: bool) -> tuple[str, str | None
             continue
         nodes = {n for n in lex.node_words.get(t.stem, frozenset()) if (key := _key_of(env, n)) is not None
                  and lex.reachable(facts, key)}
+        if len(nodes) > 1:  # "per claim", read as a breakdown by the claims (not by their payments): that node
+            read = {ref.split(".")[0] for ref, toks in p.dimension_tokens.items() if i in toks and ref in d.dimensions}
+            nodes = nodes & read if len(nodes & read) == 1 else nodes
         if len(nodes) == 1:
             return _key_of(env, nodes.pop()), None, [i]  # type: ignore[return-value]
         # a word of a metric that counts the entity ("the average subscriber", where "active members" counts
@@ -182,6 +199,15 @@ def _counted_entity(p: Parse, env: Env, averaged: bool) -> tuple[str, str | None
         if len(counted) == 1 and p.used.get(i) is None:
             return counted.pop(), None, [i]
     return None
+
+
+def _rows_counted_by(env: Env, name: str) -> str | None:
+    """The key of the node an unfiltered ``COUNT(*)`` counts the rows of: each row one entity ("an agent", where
+    the layer counts agents as rows)."""
+    m = env.lex.layer.metrics.get(name)
+    if m is None or m.agg != "count" or m.expr not in ("*", "") or m.filter or not m.source:
+        return None
+    return _key_of(env, m.source)
 
 
 def _introduced(p: Parse, i: int, averaged: bool) -> bool:
@@ -248,6 +274,11 @@ def _rate_grain(p: Parse) -> str | None:
         if g.kind == "grain" and re.match(r"(?:per|a|an)\s", g.phrase.lower()):
             return g.ref.split(":", 1)[1]
     return None
+
+
+def _article(word: str) -> str:
+    """"a" or "an" before ``word``: "an agent", "a store"."""
+    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 def _singular(label: str) -> str:

@@ -158,7 +158,7 @@ def read_booleans(p: Parse, env: Env) -> None:
     blocked = p.consumed | p.reserved
     for m in find_phrases(p.tokens, list(env.lex.boolean_entries), taken=blocked):
         start = p.tokens[m.start].start
-        neg = bool(NEGATION_RE.search(p.question[max(0, start - 30):start])) or \
+        neg = bool(NEGATION_RE.search(p.question[max(0, start - 40):start])) or \
             p.question[max(0, start - 4):start].lower().endswith(("non-", "non", "not-", "un"))
         if any(x.ref == m.ref for x in p.draft.filters) or m.ref in p.draft.dimensions:
             p.use(range(m.start, m.end), "filter")
