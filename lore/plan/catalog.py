@@ -45,6 +45,9 @@ ABBREVIATIONS: dict[str, str] = {
     "yr": "year", "yrs": "years", "mo": "month", "mos": "months", "mth": "month", "wk": "week", "wks": "weeks",
     "qtr": "quarter", "ppl": "people", "accts": "accounts", "acct": "account", "subs": "subscribers",
     "dev": "device", "vs": "versus", "info": "information", "approx": "approximately", "tot": "total",
+    "biz": "business", "amt": "amount", "qty": "quantity", "dept": "department", "depts": "departments",
+    "mgmt": "management", "mgr": "manager", "mgrs": "managers", "cust": "customer", "custs": "customers",
+    "txn": "transaction", "txns": "transactions", "pct": "percent", "yoy": "yoy",
 }
 
 

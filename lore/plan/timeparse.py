@@ -929,8 +929,10 @@ def _between(question: str, a: _Atom, b: _Atom,
     conn = gap["conn"].lower()
     opener = _search_before(_BETWEEN if conn == "and" else _FROM, question, a.span[0])
     # "how did sales change from last month to this month": two periods compared, not one range
+    # ("fastest-growing states, 2023 to 2024": whole years or quarters joined by "to" alone, a change asked)
     changed = ((conn == "to" and opener is not None and opener.group(0).lower().startswith("from"))
-               or (conn == "and" and opener is not None)) and not b.weak \
+               or (conn == "and" and opener is not None)
+               or (conn == "to" and opener is None and a.period in ("year", "quarter", "half"))) and not b.weak \
         and a.period is not None and a.period == b.period and _CHANGE.search(question) is not None
     if opener is None:
         if conn == "and":

@@ -102,10 +102,12 @@ def suggest(name: str, options: Sequence[str], n: int = 5) -> list[str]:
 def threshold_shown(fmt: str | None, value: float) -> str:
     """A threshold's number as its metric is shown ("10%" for 0.1 of a percent metric).
 
-    >>> threshold_shown("percent", 0.1), threshold_shown("integer", 10.0)
-    ('10%', '10')
+    >>> threshold_shown("percent", 0.1), threshold_shown("integer", 10.0), threshold_shown("currency", 500000.0)
+    ('10%', '10', '500,000')
     """
-    return f"{value * 100:g}%" if fmt == "percent" else f"{value:g}"
+    if fmt == "percent":
+        return f"{value * 100:g}%"
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,}"
 
 
 # --- references ---------------------------------------------------------------

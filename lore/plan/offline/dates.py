@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import difflib
 import functools
+import re
 from datetime import date, timedelta
 
 from lore.plan.catalog import FILLER, Token, find_phrases
@@ -355,6 +356,10 @@ def _compare_instead(p: Parse, period: TimeRange, other: TimeRange, *, phrase: s
     return True
 
 
+#: the words that set two periods against each other ("Q2 against Q1", "2025 vs 2024")
+_VERSUS_WORDS = re.compile(r"\b(?:vs\.?|versus|against|compared?|comparing|comparison)\b", re.I)
+
+
 def _set_comparison(p: Parse, ranges: list[TimeRange]) -> bool:
     """Set the plan's ``compare`` when two bounded, non-overlapping periods are compared (each computed whole, side
     by side with the change); whether it did. Not for more than two, or an open-ended one (then they are shown by a
@@ -367,7 +372,8 @@ def _set_comparison(p: Parse, ranges: list[TimeRange]) -> bool:
     windows = tuple(TimeWindow(start=r.start, end=r.end, label=r.label) for r in ranges)
     compare = Compare(periods=windows)  # type: ignore[arg-type]
     p.draft.compare = compare
-    for pattern in (GROWTH_RE, DECLINE_RE, CHANGE_RE):  # "how did X change from A to B": the comparison's words
+    # "how did X change from A to B", "A against B": the comparison's words
+    for pattern in (GROWTH_RE, DECLINE_RE, CHANGE_RE, _VERSUS_WORDS):
         for m in pattern.finditer(p.question):
             p.use([i for i in tokens_in(p.tokens, m.span()) if i not in p.used], "compare")
     early, late = compare.ordered()

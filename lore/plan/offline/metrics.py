@@ -252,6 +252,9 @@ def take_metrics(p: Parse, env: Env) -> None:
                 d.groundings.append(Grounding(kind="metric", ref=m.ref, phrase=" ".join(p.tokens[i].text for i in left),
                                               source=m.source, score=m.score))
             continue
+        if _rows_of_a_value(p, env, m):
+            p.use(range(m.start, m.end), "context")  # "paid losses ... to hurricane claims": the claims cut
+            continue
         if _verb_of_another(p, env, m):
             p.use(range(m.start, m.end), "metric")  # "customers who came in and ordered": the customers' verb
             continue
@@ -261,6 +264,25 @@ def take_metrics(p: Parse, env: Env) -> None:
             d.groundings.append(Grounding(kind="metric", ref=m.ref, phrase=p.words(m.start, m.end),
                                           source=m.source if m.exact else f"{m.source} (reordered)", score=m.score))
     d.signals["metric_match"] = min((g.score for g in d.groundings if g.kind == "metric"), default=0.0)
+
+
+def _rows_of_a_value(p: Parse, env: Env, m) -> bool:  # noqa: ANN001
+    """A count named by one noun right after a value ("hurricane claims"), when another metric is the measure
+    asked for ("what share of paid losses went to hurricane claims"): the noun names the rows the value cuts."""
+    valued = set().union(*(tokens_in(p.tokens, v.span) for v in p.all_mentions if v.score >= 1.0)) \
+        if p.all_mentions else set()
+    if m.end - m.start != 1 or m.start == 0 or (m.start - 1) not in valued or m.start in valued:
+        return False
+    metric = env.lex.layer.metrics.get(m.ref)
+    if metric is None or metric.agg not in ("count", "count_distinct"):
+        return False
+    j = m.start - 1
+    while j > 0 and (j - 1) in valued:
+        j -= 1
+    if j > 0 and (p.tokens[j - 1].text.lower() in ("and", "or", "plus", "&") or
+                  p.question[p.tokens[j - 1].end:p.tokens[j].start].strip() == ","):
+        return False  # "revenue and hurricane claims": a list of measures
+    return any(o.ref != m.ref and (o.end <= j or o.start > m.start) for o in p.metric_matches)
 
 
 def _verb_of_another(p: Parse, env: Env, m) -> bool:  # noqa: ANN001

@@ -370,7 +370,28 @@ def without_threshold_percents(text: str) -> str:
 
 def node_threshold(p: Parse, env: Env) -> bool:
     """"how many drivers logged over 10 hours of driving", "how many stores sold more than 500 items": a count of
-    an entity named by its node's word, then a threshold on the one metric, counts the entities past it."""
+    an entity named by its node's word, then a threshold on the one metric, counts the entities past it. The
+    entity's own count metric ("agents", counted by the layer) read as a second metric is the entity."""
+    d = p.draft
+    if len(d.metrics) == 2 and COUNT_CUE_RE.search(p.question):
+        for counter in list(d.metrics):
+            m = next((x for x in p.metric_matches if x.ref == counter), None)
+            counted = (_rows_counted_by(env, counter) or entity_counted_by(env, counter)) if m is not None else None
+            if m is None or m.end - m.start != 1 or counted is None:
+                continue
+            kept, groundings = list(d.metrics), list(d.groundings)
+            d.metrics = [x for x in d.metrics if x != counter]
+            used = p.used.pop(m.start, None)
+            if _node_threshold(p, env, expect=counted):
+                return True
+            d.metrics, d.groundings = kept, groundings
+            if used is not None:
+                p.used[m.start] = used
+        return False
+    return _node_threshold(p, env)
+
+
+def _node_threshold(p: Parse, env: Env, expect: str | None = None) -> bool:
     d, lex, tokens = p.draft, env.lex, p.tokens
     cue = COUNT_CUE_RE.search(p.question)
     if len(d.metrics) != 1 or cue is None:
@@ -391,6 +412,8 @@ def node_threshold(p: Parse, env: Env) -> bool:
     if len(keys) != 1 or p.used.get(noun) not in (None, "context"):
         return False
     entity = keys.pop()
+    if expect is not None and entity != expect:
+        return False  # the entity the count metric counts, or nothing
     before = p.question[tokens[noun].end:tokens[m.start].start]
     hit = next((h for h in _THRESHOLD_RE.finditer(before) if not before[h.end():].strip()), None)
     offset = tokens[noun].end

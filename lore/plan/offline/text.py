@@ -33,9 +33,22 @@ def normalise(question: str) -> str:
     text = " ".join(text.split())
     text = _TIME_ABBREVIATIONS.sub(lambda m: _TIME_WORDS[m.group(1).lower()], text)
     text = _MONTH_POSSESSIVE.sub(r"\1", text)
+    text = _PERIOD_POSSESSIVE.sub(r"\1 \2", text)
+    text = _HALF_A.sub(_half_a, text)
     text = _DOLLAR_SIGNS.sub(" dollars ", text)
     text = " ".join(_WITH_SLASH.sub(lambda m: "without" if m.group(1) else "with", text).split())
     return text[:MAX_QUESTION_CHARS]
+
+
+#: "this yrs revenue", "last year's sales", "last months orders": the period, not a plural
+_PERIOD_POSSESSIVE = re.compile(r"\b(this|last|next|previous|prior)\s+(year|month|week|quarter)(?:s|['’]s)\b(?!\s+ago\b)",
+                                re.I)
+#: "half a million", "a quarter of a million": the number
+_HALF_A = re.compile(r"\b(half|a\s+quarter)\s+(?:of\s+)?an?\s+(million|billion|thousand|mn|bn|k)\b", re.I)
+def _half_a(m: re.Match[str]) -> str:
+    """ "half a million" -> "500000" (a number the threshold and value passes read)."""
+    unit = {"million": 10**6, "mn": 10**6, "billion": 10**9, "bn": 10**9}.get(m.group(2).lower(), 1000)
+    return str(unit // (2 if m.group(1).lower() == "half" else 4))
 
 
 #: "w/" and "w/o" written out
