@@ -14,7 +14,7 @@ from lore.plan.offline.qualified import qualified_matches
 from lore.plan.offline.rates import THRESHOLD_AT_START_RE, entity_counted_by, node_threshold, ratio_parts, set_threshold
 from lore.plan.offline.text import Spans, mask, tokens_in
 from lore.plan.words import (BUSINESS_STEMS, CONDITION_RE, COUNT_CUE_RE, CREATIVE_RE, FUNCTION_WORDS, INTENT_WORDS,
-                             NEGATION_RE, NUMBER_ALT)
+                             NEGATION_RE, NUMBER_ALT, WITH_ATTRIBUTES_RE)
 from lore.retrieve.lexical import STOP_WORDS
 from lore.semantic.spec import METRIC_TIME
 from lore.types import Grounding, PlanOutcome
@@ -252,6 +252,8 @@ def take_metrics(p: Parse, env: Env) -> None:
                 d.groundings.append(Grounding(kind="metric", ref=m.ref, phrase=" ".join(p.tokens[i].text for i in left),
                                               source=m.source, score=m.score))
             continue
+        if _column_of_a_listing(p, env, m):
+            continue  # "list our stores with their tax rates": the stores' tax rate, read by the listing pass
         if _rows_of_a_value(p, env, m):
             p.use(range(m.start, m.end), "context")  # "paid losses ... to hurricane claims": the claims cut
             continue
@@ -264,6 +266,23 @@ def take_metrics(p: Parse, env: Env) -> None:
             d.groundings.append(Grounding(kind="metric", ref=m.ref, phrase=p.words(m.start, m.end),
                                           source=m.source if m.exact else f"{m.source} (reordered)", score=m.score))
     d.signals["metric_match"] = min((g.score for g in d.groundings if g.kind == "metric"), default=0.0)
+
+
+def _column_of_a_listing(p: Parse, env: Env, m) -> bool:  # noqa: ANN001
+    """A metric's words that start a longer attribute name among the columns a listing asks for ("list our stores
+    with their opening dates and tax rates", where "tax" alone names a metric)."""
+    if not wants_rows(p):
+        return False
+    cue = WITH_ATTRIBUTES_RE.search(p.question)
+    if cue is None or p.tokens[m.start].start < cue.end():
+        return False
+    tokens = p.tokens
+    for e in env.lex.attribute_index.get(tokens[m.start].stem, ()):
+        n = len(e.phrase)
+        if n > m.end - m.start and e.phrase[0] == tokens[m.start].stem and m.start + n <= len(tokens) \
+                and tuple(t.stem for t in tokens[m.start:m.start + n]) == e.phrase:
+            return True
+    return False
 
 
 def _rows_of_a_value(p: Parse, env: Env, m) -> bool:  # noqa: ANN001
