@@ -344,7 +344,7 @@ def data_bounds(p: Parse, env: Env) -> None:
     if not spans:
         return
     first = min(date.fromisoformat(a) for a, _ in spans)
-    last = max(date.fromisoformat(b) for _, b in spans)
+    last = max(_period_end(env, f, date.fromisoformat(env.bounds[f][1])) for f in facts if f in env.bounds)
     if d.compare is not None:
         _compared_bounds(p, first, last)
         return
@@ -364,6 +364,25 @@ def data_bounds(p: Parse, env: Env) -> None:
         d.notes.append(f"The data starts on {first:%-d %B %Y}: earlier days of {d.time.label} have none.")
     elif end is not None and (end - last).days > 1:
         d.notes.append(f"The data ends on {last:%-d %B %Y}: later days of {d.time.label} have none yet.")
+
+
+def _period_end(env: Env, fact: str, day: date) -> date:
+    """The last day a fact's latest date stands for: a time column kept at a month's first day ("grains: [month,
+    quarter, year]") holds the whole month, so the data runs to the month's end."""
+    node = env.lex.layer.nodes.get(fact)
+    col = next((c for c in node.columns if c.name == node.time_column), None) if node is not None else None
+    grains = tuple(col.grains) if col is not None and col.grains else ()
+    if not grains or "day" in grains:
+        return day
+    finest = next((g for g in ("week", "month", "quarter", "year") if g in grains), None)
+    if finest == "week":
+        return day + timedelta(days=6 - day.weekday())
+    months = {"month": 1, "quarter": 3, "year": 12}.get(finest or "", 0)
+    if not months:
+        return day
+    first_month = ((day.month - 1) // months) * months + 1
+    last_month = first_month + months - 1
+    return (date(day.year + last_month // 12, last_month % 12 + 1, 1) - timedelta(days=1))
 
 
 def _compared_bounds(p: Parse, first: date, last: date) -> None:

@@ -69,7 +69,8 @@ def read_filters(p: Parse, env: Env) -> None:
         before = text[max(0, v.span[0] - 40):v.span[0]]
         between = text[last_end:v.span[0]] if last_end >= 0 else ""
         neg = bool(NEGATION_RE.search(before))
-        if not neg and last_neg and re.fullmatch(r"[\s,]*(and|or|nor|,)?[\s,]*", between or ""):
+        if not neg and last_neg and re.fullmatch(r"[\s,]*(and|or|nor|,)?[\s,]*(?:(?:the|a|an|any|all|our)\s+)?",
+                                                  between or "", re.I):
             neg = True
         groups.setdefault((v.ref, neg), []).append(v)
         last_neg, last_end = neg, v.span[1]
@@ -121,8 +122,8 @@ def read_filters(p: Parse, env: Env) -> None:
         first_at = min(v.span[0] for v in items)
         # "by food/drink and by perishable": the values name a breakdown ("across Boston and Denver, by product" is
         # where the sales were, summed: the breakdown is named)
-        after_by = re.search(r"\b(?:by|per|split\s+(?:by|into)|broken\s+(?:down|out)\s+by)\s+(?:the\s+)?$",
-                             text[:first_at], re.I)
+        after_by = re.search(r"\b(?:by|per|split\s+(?:by|into|between|among|across)|broken\s+(?:down|out)\s+(?:by|into)|"
+                             r"divided\s+(?:between|among|into))\s+(?:the\s+)?$", text[:first_at], re.I)
         if not neg and len(vals) > 1 and ref not in d.dimensions and d.rows_of is None and combined is None and (
                 compare or after_by or not any(not x.startswith(METRIC_TIME) for x in d.dimensions)):
             # several values of one attribute are shown side by side ("Chicago and Brooklyn", "food vs drinks")

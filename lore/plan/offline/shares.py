@@ -199,7 +199,8 @@ def _within(p: Parse, words: list[str]) -> list[str]:
     "for each X" too ("for each shop, what share of its sales does each product make up"; with one, "for each X" is
     the breakdown itself: "for each store, what % of reviews are positive")."""
     out: list[str] = []
-    several = sum(1 for ref in p.draft.dimensions if p.dimension_tokens.get(ref)) >= 2
+    # (a breakdown the values named, "split between food and drinks", counts though no word named the attribute)
+    several = len(p.draft.dimensions) >= 2
     for ref, toks in p.dimension_tokens.items():
         if ref not in p.draft.dimensions or not toks:
             continue
