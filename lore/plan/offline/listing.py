@@ -92,22 +92,22 @@ def _count_noun_listing(p: Parse, env: Env) -> None:
     metric named only by its fact's own noun (values before it), and columns asked for after "with": the rows of
     the fact, not their count. The count's words are released so the columns can be read."""
     d, lex, tokens = p.draft, env.lex, p.tokens
-    if len(d.metrics) != 1 or d.adhoc or p.followup or d.rows_of is not None or d.limit \
-            or any(not is_metric_time(x) for x in d.dimensions) or not wants_rows(p):
+    if len(d.metrics) != 1 or d.adhoc or p.followup or d.rows_of is not None or d.limit or not wants_rows(p):
         return
     metric = lex.layer.metrics.get(d.metrics[0])
     if metric is None or metric.is_derived or metric.agg != "count" or metric.expr not in ("*", ""):
+        return
+    # (a breakdown by the fact's own rows, "list the claims", is the listing already)
+    if any(not is_metric_time(x) and x != lex.entity.get(metric.source or "") for x in d.dimensions):
         return
     own = _as_filters(metric.filter, metric.source or "") if metric.filter else []
     if own is None:
         return  # a count cut by a condition no filter can say: its rows are not these
     matches = [m for m in p.metric_matches if m.ref == metric.name]
-    # (named by the fact's own noun, last: "policies", "still-open claims")
-    heads = {tokens[m.end - 1].stem for m in matches}
-    if not matches or len(heads) != 1:
-        return
+    # (named by the fact's own noun: "policies", "still-open claims", "claims that are still open")
     node = metric.source or ""
-    if node not in lex.node_words.get(heads.pop(), frozenset()):
+    nouns = [i for m in matches for i in range(m.start, m.end) if node in lex.node_words.get(tokens[i].stem, frozenset())]
+    if not matches or len({tokens[i].stem for i in nouns}) != 1:
         return
     with_cue = next(iter([*WITH_ATTRIBUTES_RE.finditer(p.question), *_BARE_WITH.finditer(p.question),
                           *COLUMNS_AFTER_RE.finditer(p.question)]), None)
@@ -130,7 +130,7 @@ def _count_noun_listing(p: Parse, env: Env) -> None:
     d.groundings = [g for g in d.groundings if not (g.kind == "metric" and g.ref == metric.name)]
     d.dimensions = [x for x in d.dimensions if not is_metric_time(x)]
     if lex.entity.get(node):
-        d.add_dimension(lex.entity[node], Grounding(kind="dimension", ref=lex.entity[node], phrase=tokens[first.end - 1].text,
+        d.add_dimension(lex.entity[node], Grounding(kind="dimension", ref=lex.entity[node], phrase=tokens[nouns[0]].text,
                                                     source=f"rule: a list of {lex.label(lex.entity[node])}s, one row each"))
 
 

@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 
 from lore.plan.catalog import FILLER, PhraseMatch, find_phrases, phrase, tokenize
-from lore.plan.offline.breakdowns import _value_with_its_attribute, wants_rows
+from lore.plan.offline.breakdowns import COLUMNS_AFTER_RE, _value_with_its_attribute, wants_rows
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Mention, Parse
 from lore.plan.offline.qualified import qualified_matches
@@ -273,7 +273,7 @@ def _column_of_a_listing(p: Parse, env: Env, m) -> bool:  # noqa: ANN001
     with their opening dates and tax rates", where "tax" alone names a metric)."""
     if not wants_rows(p):
         return False
-    cue = WITH_ATTRIBUTES_RE.search(p.question)
+    cue = WITH_ATTRIBUTES_RE.search(p.question) or COLUMNS_AFTER_RE.search(p.question)
     if cue is None or p.tokens[m.start].start < cue.end():
         return False
     tokens = p.tokens

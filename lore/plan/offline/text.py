@@ -36,6 +36,7 @@ def normalise(question: str) -> str:
     text = _PERIOD_POSSESSIVE.sub(r"\1 \2", text)
     text = _HALF_A.sub(_half_a, text)
     text = _QUESTION_TYPOS.sub(lambda m: _QUESTION_WORDS[m.group(0).lower()], text)
+    text = _HASH_AFTER.sub(" number", text)
     text = _DOLLAR_SIGNS.sub(" dollars ", text)
     text = " ".join(_WITH_SLASH.sub(lambda m: "without" if m.group(1) else "with", text).split())
     return text[:MAX_QUESTION_CHARS]
@@ -44,6 +45,8 @@ def normalise(question: str) -> str:
 #: "this yrs revenue", "last year's sales", "last months orders": the period, not a plural
 _PERIOD_POSSESSIVE = re.compile(r"\b(this|last|next|previous|prior)\s+(year|month|week|quarter)(?:s|['’]s)\b(?!\s+ago\b)",
                                 re.I)
+#: "claim #", "order #s": the number the noun names ("# of" stays a count's cue)
+_HASH_AFTER = re.compile(r"(?<=[A-Za-z])\s*#(?:s\b)?(?=\s*(?:[,;:?.)]|$|\s(?!of\b)))", re.I)
 #: misspelt question words (the layer's words are corrected by the spelling pass; these are no layer's)
 _QUESTION_WORDS = {"wich": "which", "whcih": "which", "whihc": "which", "wihch": "which", "waht": "what",
                    "whta": "what", "hwo": "how", "hw": "how", "howmany": "how many", "whre": "where"}
