@@ -973,7 +973,11 @@ def no_metric(p: Parse, env: Env) -> None:
     business = [t for t in content if t.stem in BUSINESS_STEMS]
     quantity = bool(QUANTITY_RE.search(p.question)) and bool(p.ranges or d.dimensions or p.accepted)
     if CREATIVE_RE.search(p.question) or (not business and content and len(unknown) >= max(1, (len(content) + 1) // 2)
-                                          and not (d.dimensions and len(unknown) < len(content)) and not quantity):
+                                          and not (d.dimensions and len(unknown) < len(content)) and not quantity
+                                          # "which store dropped the most last month vs the month before": a
+                                          # breakdown over named periods is in scope; only its measure is missing
+                                          and not (any(not x.startswith(METRIC_TIME) for x in d.dimensions)
+                                                   and (p.ranges or d.compare is not None))):
         p.settle(PlanOutcome(
             status="refuse",
             message="That is outside what I can answer: I answer questions about the governed metrics in this "

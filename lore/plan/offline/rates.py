@@ -119,7 +119,7 @@ def _how_often(p: Parse, env: Env) -> str | None:
 
 
 #: words naming one entity as a sentence's subject ("a customer", "each account", "the typical player")
-_ONE_OF = frozenset({"a", "an", "each", "every", "typical", "average"})
+_ONE_OF = frozenset({"a", "an", "one", "each", "every", "typical", "average"})
 
 
 def _ratio_is_per_entity(p: Parse, env: Env) -> None:
@@ -223,7 +223,7 @@ def _introduced(p: Parse, i: int, averaged: bool) -> bool:
     word = p.tokens[j].text.lower()
     if word == "the":  # "the average subscriber" (not "the store": "in each store" is a breakdown)
         return any(w in ("average", "avg", "mean", "typical") for w in skipped)
-    return word == "per" or (averaged and word in ("a", "an"))
+    return word == "per" or (averaged and word in ("a", "an", "one", "any"))
 
 
 def ratio_parts(metric: Metric) -> tuple[str, str] | None:
