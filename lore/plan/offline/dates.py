@@ -81,11 +81,10 @@ def read_time(p: Parse, env: Env) -> None:
     p.use(p.grain_tokens, "grain")
     ranges = list(tp.ranges)
     # ("orders from June to July": two periods a change is asked between, neither a date attribute's filter)
-    paired = {id(r) for a in ranges for b in ranges if a is not b and a.span[1] <= b.span[0]
-              and re.fullmatch(r"\s*(?:to|through|thru|until|and|-|–)\s*", text[a.span[1]:b.span[0]], re.I)
-              for r in (a, b)}
+    paired = len(ranges) == 2 and ranges[0].span[1] <= ranges[1].span[0] and bool(
+        re.fullmatch(r"\s*(?:to|through|thru|until|and|-|–)\s*", text[ranges[0].span[1]:ranges[1].span[0]], re.I))
     for r in list(ranges):
-        if id(r) in paired and len(ranges) == 2:
+        if paired:
             continue
         refs, named = _time_attribute_before(p, env, r)
         if refs:

@@ -232,6 +232,12 @@ def _value_wins_tie(p: Parse, env: Env, values: list[Mention], i: int) -> bool:
 def take_metrics(p: Parse, env: Env) -> None:
     """The metric phrases left after breakdowns took theirs become the plan's metrics."""
     d = p.draft
+    # (computed once: the tokens of sure value mentions, and where each metric is first named)
+    valued = set().union(*(tokens_in(p.tokens, v.span) for v in p.all_mentions if v.score >= 1.0)) \
+        if p.all_mentions else set()
+    firsts: dict[str, int] = {}
+    for m in p.metric_matches:
+        firsts[m.ref] = min(firsts.get(m.ref, m.start), m.start)
     for m in p.metric_matches:
         _value_inside_synonym(p, env, m)
         span = set(range(m.start, m.end))
@@ -254,10 +260,10 @@ def take_metrics(p: Parse, env: Env) -> None:
             continue
         if _column_of_a_listing(p, env, m):
             continue  # "list our stores with their tax rates": the stores' tax rate, read by the listing pass
-        if _rows_of_a_value(p, env, m):
+        if _rows_of_a_value(p, env, m, valued):
             p.use(range(m.start, m.end), "context")  # "paid losses ... to hurricane claims": the claims cut
             continue
-        if _verb_of_another(p, env, m):
+        if _verb_of_another(p, env, m, firsts):
             p.use(range(m.start, m.end), "metric")  # "customers who came in and ordered": the customers' verb
             continue
         p.use(range(m.start, m.end), "metric")
@@ -285,18 +291,17 @@ def _column_of_a_listing(p: Parse, env: Env, m) -> bool:  # noqa: ANN001
     return False
 
 
-def _rows_of_a_value(p: Parse, env: Env, m) -> bool:  # noqa: ANN001
+def _rows_of_a_value(p: Parse, env: Env, m, valued: set[int]) -> bool:  # noqa: ANN001
     """A count named by one noun right after a value ("hurricane claims"), when another metric is the measure
-    asked for ("what share of paid losses went to hurricane claims"): the noun names the rows the value cuts."""
-    valued = set().union(*(tokens_in(p.tokens, v.span) for v in p.all_mentions if v.score >= 1.0)) \
-        if p.all_mentions else set()
+    asked for ("what share of paid losses went to hurricane claims"): the noun names the rows the value cuts.
+    ``valued``: the tokens of sure value mentions."""
     if m.end - m.start != 1 or m.start == 0 or (m.start - 1) not in valued or m.start in valued:
         return False
     metric = env.lex.layer.metrics.get(m.ref)
     if metric is None or metric.agg not in ("count", "count_distinct"):
         return False
     j = m.start - 1
-    while j > 0 and (j - 1) in valued:
+    while j > 0 and (j - 1) in valued and m.start - j < 8:
         j -= 1
     if j > 0 and (p.tokens[j - 1].text.lower() in ("and", "or", "plus", "&") or
                   p.question[p.tokens[j - 1].end:p.tokens[j].start].strip() == ","):
@@ -304,15 +309,15 @@ def _rows_of_a_value(p: Parse, env: Env, m) -> bool:  # noqa: ANN001
     return any(o.ref != m.ref and (o.end <= j or o.start > m.start) for o in p.metric_matches)
 
 
-def _verb_of_another(p: Parse, env: Env, m) -> bool:  # noqa: ANN001
+def _verb_of_another(p: Parse, env: Env, m, firsts: dict[str, int]) -> bool:  # noqa: ANN001
     """A lone past-tense verb ("ordered") matching a metric, after another metric whose own names hold that verb
-    ("customers" for *customers who ordered*): the verb says what those counted did, not a second measure."""
+    ("customers" for *customers who ordered*): the verb says what those counted did, not a second measure.
+    ``firsts``: where each metric matched is first named."""
     if m.end - m.start != 1 or not p.tokens[m.start].text.lower().endswith("ed"):
         return False
-    stem = p.tokens[m.start].stem
-    return any(o.ref != m.ref and o.start < m.start and stem in env.lex.own_words.get(o.ref, frozenset())
-               and p.tokens[m.start].text.lower() in {w.lower() for w in _label_words(env, o.ref)}
-               for o in p.metric_matches)
+    stem, word = p.tokens[m.start].stem, p.tokens[m.start].text.lower()
+    return any(ref != m.ref and at < m.start and stem in env.lex.own_words.get(ref, frozenset())
+               and word in {w.lower() for w in _label_words(env, ref)} for ref, at in firsts.items())
 
 
 def _label_words(env: Env, name: str) -> list[str]:

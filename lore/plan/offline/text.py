@@ -21,11 +21,14 @@ _TIME_ABBREVIATIONS = re.compile(r"\b(" + "|".join(_TIME_WORDS) + r")\b(?!-)", r
 
 
 def normalise(question: str) -> str:
-    """NFKC, no control or invisible characters, single spaces, bounded length; time abbreviations, "w/" and a
-    "$" standing for money (not before an amount) written out.
+    """NFKC, no control or invisible characters, single spaces, bounded length; time abbreviations, "w/", a "$"
+    standing for money (not before an amount), "half a million", "this yrs", "claim #" and misspelt question
+    words ("wich") written out.
 
     >>> normalise("  revenue\\u200b by\\n  store ")
     'revenue by store'
+    >>> normalise("agents over half a million in this yrs sales: agent #, name")
+    'agents over 500000 in this year sales: agent number, name'
     """
     text = unicodedata.normalize("NFKC", question or "")
     text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
@@ -46,7 +49,7 @@ def normalise(question: str) -> str:
 _PERIOD_POSSESSIVE = re.compile(r"\b(this|last|next|previous|prior)\s+(year|month|week|quarter)(?:s|['’]s)\b(?!\s+ago\b)",
                                 re.I)
 #: "claim #", "order #s": the number the noun names ("# of" stays a count's cue)
-_HASH_AFTER = re.compile(r"(?<=[A-Za-z])\s*#(?:s\b)?(?=\s*(?:[,;:?.)]|$|\s(?!of\b)))", re.I)
+_HASH_AFTER = re.compile(r"(?<=[A-Za-z])\s+#(?:s\b)?(?=\s*(?:[,;:?.)]|$|\s(?!of\b)))", re.I)  # (not "C#")
 #: misspelt question words (the layer's words are corrected by the spelling pass; these are no layer's)
 _QUESTION_WORDS = {"wich": "which", "whcih": "which", "whihc": "which", "wihch": "which", "waht": "what",
                    "whta": "what", "hwo": "how", "hw": "how", "howmany": "how many", "whre": "where"}
