@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # LORE's two commands (demo, test), and the benchmarks and the audit. Each creates (or reuses) .venv first.
 #   ./dev.sh demo   set up, build the demo project in ./demo and open the chat page on it
-#   ./dev.sh test   set up with the test extras, the local model (and Chromium), check it (lore doctor), run the whole test suite
+#   ./dev.sh test   set up with the test extras, the local model (and Chromium and PostgreSQL), check it (lore doctor), run the whole test suite
 #   ./dev.sh bench  set up and run the benchmarks (pipeline at scales 1 and 10, then the 5,000-metric catalog)
 #   ./dev.sh load   set up and load-test the HTTP API with Locust (50 users, scales 1 and 10; arguments go to it)
 #   ./dev.sh audit  check the locked dependencies for known vulnerabilities (pip-audit)
@@ -80,6 +80,26 @@ browser() {
   fi
 }
 
+# The PostgreSQL engine tests start a throwaway server from Debian's binaries (tests/engines/pgserver.py); install
+# them when we may. Nothing is started here (Debian's package may set up and start its own cluster; the tests never use it).
+postgres_server() {
+  # once the binaries are here, the tests must use them: a server that fails to start fails them, never skips them
+  if command -v initdb >/dev/null 2>&1 || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+    export LORE_TEST_POSTGRES=required
+    return 0
+  fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "Installing PostgreSQL for the PostgreSQL engine tests (apt-get)" >&2
+    if (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) >&2; then
+      export LORE_TEST_POSTGRES=required
+    else
+      echo "Could not install PostgreSQL: the PostgreSQL engine tests will be skipped" >&2
+    fi
+  else
+    echo "No PostgreSQL server binaries (initdb) and no root to install them: the PostgreSQL engine tests will be skipped" >&2
+  fi
+}
+
 cmd="${1:-help}"
 [ $# -gt 0 ] && shift
 case "$cmd" in
@@ -93,6 +113,7 @@ case "$cmd" in
   test)
     setup dev,local
     browser
+    postgres_server
     # a broken set-up (a local model that crashes, a missing embedder) stops here with its fix, not mid-suite
     if ! "$VENV/bin/lore" doctor; then
       echo "lore doctor found a problem with this set-up (above, with its fix): the tests were not run." >&2

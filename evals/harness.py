@@ -33,8 +33,13 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import sqlglot
 import yaml
 from pydantic import Field, ValidationError
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel
+from sqlglot.optimizer.qualify import qualify
+from sqlglot.transforms import eliminate_qualify
 
 from evals.metrics import (
     HIGH_CONFIDENCE,
@@ -51,8 +56,9 @@ from evals.metrics import (
     reliability_bins,
 )
 from evals.scoring import match_rows
-from lore.errors import ConfigError, LoreError
+from lore.errors import ConfigError, EngineError, LoreError
 from lore.explain.confidence import calibrate, raw_score
+from lore.semantic.compile import null_safe_eq, portable
 from lore.types import Answer, Frozen, ResultSet, Scalar
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -364,6 +370,8 @@ class RunInfo(Frozen):
     golden_sha256: str
     project: str
     warehouse: str
+    #: the engine the answers and the gold SQL ran on (accuracy is reported per engine)
+    engine: str = "duckdb"
     model: str
     planner: str
     today: date | None
@@ -481,14 +489,56 @@ def case_result(case: GoldenCase, turns: Sequence[TurnResult]) -> CaseResult:
 
 
 def gold_result(lore: Lore, sql: str, cache: dict[str, ResultSet | str]) -> tuple[ResultSet | None, str | None]:
-    """Run trusted gold SQL on the project's engine (memoised per run): (result, error message)."""
+    """Run trusted gold SQL on the project's engine (memoised per run): (result, error message).
+
+    Gold SQL is written for DuckDB; on another engine sqlglot renders it in the engine's dialect first.
+    """
     if sql not in cache:
         try:
-            cache[sql] = lore.engine.run(sql, max_rows=lore.settings.max_rows)
+            cache[sql] = lore.engine.run(gold_sql(sql, lore.dialect, lore.engine.schema()),
+                                         max_rows=lore.settings.max_rows)
         except LoreError as err:
             cache[sql] = err.message
     found = cache[sql]
     return (None, found) if isinstance(found, str) else (found, None)
+
+
+def gold_sql(sql: str, dialect: str, schema: Mapping[str, Mapping[str, str]] | None = None) -> str:
+    """Gold SQL (DuckDB's) in ``dialect``; unchanged on DuckDB. What DuckDB allows and others do not is written
+    out: a subquery in FROM gets an alias (PostgreSQL before 16 requires one), a select alias used later in the
+    same select list is expanded (given the warehouse's ``schema``), QUALIFY becomes a filtered subquery,
+    ``IS NOT DISTINCT FROM`` in a FULL JOIN
+    becomes a condition the engine can join on, and functions it lacks are rewritten as the compiler does.
+
+    >>> gold_sql("SELECT SUM(a) / COUNT(*) FROM (SELECT a FROM t)", "postgres")
+    'SELECT CAST(SUM(a) AS DOUBLE PRECISION) / COUNT(*) FROM (SELECT a FROM t) AS _q1'
+    >>> gold_sql("SELECT SUM(a) AS s, s * 2 AS d FROM t", "postgres", {"t": {"a": "INTEGER"}})
+    'SELECT SUM(t.a) AS s, SUM(t.a) * 2 AS d FROM t AS t'
+    """
+    if dialect == "duckdb":
+        return sql
+    try:
+        trees = [tree for tree in sqlglot.parse(sql, read="duckdb") if tree is not None]
+        out = []
+        for tree in trees:
+            unnamed = [q for q in tree.find_all(exp.Subquery) if not q.alias and isinstance(q.parent, (exp.From, exp.Join))]
+            for n, query in enumerate(unnamed, 1):
+                query.set("alias", exp.TableAlias(this=exp.to_identifier(f"_q{n}")))
+            tree = tree.transform(eliminate_qualify)  # QUALIFY as a filtered subquery, before names are qualified
+            if schema:
+                try:
+                    tree = qualify(tree, dialect="duckdb", schema={t: dict(c) for t, c in schema.items()},
+                                   validate_qualify_columns=False, identify=False, quote_identifiers=False)
+                except sqlglot.errors.SqlglotError:
+                    pass  # run as written
+            for join in tree.find_all(exp.Join):
+                if join.side == "FULL" and isinstance(join.args.get("on"), exp.Expression):
+                    join.set("on", join.args["on"].transform(
+                        lambda n: null_safe_eq(n.this, n.expression, dialect) if isinstance(n, exp.NullSafeEQ) else n))
+            out.append(portable(tree, dialect).sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE))
+        return ";\n".join(out)
+    except sqlglot.errors.SqlglotError as err:
+        raise EngineError(f"The gold SQL cannot be written in {dialect}: {err}", sql=sql) from None
 
 
 def run_case(lore: Lore, case: GoldenCase, cache: dict[str, ResultSet | str],
@@ -621,7 +671,7 @@ def evaluate(lore: Lore, golden: GoldenSet, golden_path: Path, *,
     digest = hashlib.sha256(Path(golden_path).read_bytes()).hexdigest()
     run = RunInfo(
         golden=str(golden_path), golden_sha256=digest, project=str(lore.project.root),
-        warehouse=str(lore.project.warehouse_path), model=lore.settings.model, planner=str(planner),
+        warehouse=lore.engine.description, engine=lore.project.config.engine.type, model=lore.settings.model, planner=str(planner),
         today=lore.settings.today or lore.project.config.today, lore_version=__version__,
         python=platform.python_version(), created_at=created, setup_s=round(setup_s, 3),
         elapsed_s=round(time.perf_counter() - started, 3),

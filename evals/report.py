@@ -475,7 +475,8 @@ def render_html(report: EvalReport) -> str:
         f"<title>LORE eval: {_e(Path(run.golden).name)} ({fmt_pct(s.accuracy)})</title>",
         f"<style>{_CSS}</style></head><body><main>",
         "<h1>LORE eval report</h1>",
-        f'<p class="meta">golden {_e(run.golden)} · project {_e(run.project)} · model {_e(run.model)} '
+        f'<p class="meta">golden {_e(run.golden)} · project {_e(run.project)} · engine {_e(run.engine)} · '
+        f"model {_e(run.model)} "
         f"(planner {_e(run.planner)}) · today {_e(run.today or '-')} · LORE {_e(run.lore_version)} · "
         f"{_e(run.created_at)} · {run.elapsed_s:,.1f} s</p>",
         warn, f'<section class="kpis">{kpis}</section>',

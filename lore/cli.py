@@ -57,6 +57,9 @@ app.add_typer(import_app, name="import")
 access_app = typer.Typer(help="Per-user access (the access section of lore.yaml): check it and see what a user sees.",
                          no_args_is_help=True)
 app.add_typer(access_app, name="access")
+warehouse_app = typer.Typer(help="Move a project's DuckDB warehouse to another engine (PostgreSQL).",
+                            no_args_is_help=True)
+app.add_typer(warehouse_app, name="warehouse")
 
 ProjectOpt = Annotated[Path, typer.Option("--project", "-p", envvar="LORE_PROJECT", help="Project folder (holds lore.yaml).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -164,8 +167,9 @@ def sql_cmd(
             else:
                 typer.echo(compiled.sql)
             return
-        if dialect and dialect != "duckdb":
-            raise OperatorError("--run executes on the DuckDB warehouse", hint="Drop --dialect, or leave out --run to print SQL for another engine.")
+        if compiled.dialect != lore.dialect:
+            raise OperatorError(f"--run executes on the project's engine, which runs {lore.dialect} SQL",
+                                hint="Drop --dialect, or leave out --run to print SQL for another engine.")
         result = lore.run_compiled(compiled)
         if as_json:
             typer.echo(json.dumps({"sql": compiled.sql, **result_json(result)}, indent=2))
@@ -506,7 +510,7 @@ def semantic_validate(
     lore = Lore.open(project)
     with lore:
         layer, issues = read_layer(lore.project.semantic_path)
-        schema = lore.engine.schema() if lore.project.warehouse_path.exists() else None
+        schema = lore.engine.schema() if lore.project.has_warehouse else None
         if not any(i.severity == "error" for i in issues):
             issues += validate(layer, schema)
         if schema is not None and not any(i.severity == "error" for i in issues):
@@ -595,7 +599,7 @@ def access_show(
                 rows.append({**who, "rules": [], "metrics": sorted(lore.layer.metrics), "hidden_metrics": [],
                              "hidden_tables": [], "row_filters": []})
                 continue
-            scope = build_scope(lore.layer, lore.schema, rules)  # raises ConfigError naming a bad rule
+            scope = build_scope(lore.layer, lore.schema, rules, dialect=lore.dialect)  # ConfigError: a bad rule
             rows.append({**who, "rules": [n for n, _ in rules], "metrics": sorted(scope.layer.metrics),
                          "hidden_metrics": sorted(set(lore.layer.metrics) - set(scope.layer.metrics)),
                          "hidden_tables": sorted(t for t in lore.schema
@@ -690,6 +694,68 @@ def init_cmd(
 
 
 import_app.command("dbt")(handle_errors(dbt_cmd))
+
+
+# --- lore warehouse -------------------------------------------------------------
+
+
+@warehouse_app.command("copy")
+@handle_errors
+def warehouse_copy(
+    project: ProjectOpt = Path("."),
+    to: Annotated[str, typer.Option("--to", help="The engine to copy into: postgres.")] = "postgres",
+    url_env: Annotated[str, typer.Option("--url-env", help="The environment variable holding the URL of a role that "
+                                                         "may create tables there (never LORE's read-only role).")]
+    = "LORE_POSTGRES_ADMIN_URL",
+    schema: Annotated[str, typer.Option("--schema", help="The PostgreSQL schema for the tables of DuckDB's main "
+                                                       "schema (other schemas keep their names).")] = "public",
+    replace: Annotated[bool, typer.Option("--replace", help="Drop and recreate tables that already exist.")] = False,
+    switch: Annotated[bool, typer.Option("--switch", help="Then point the project's lore.yaml at PostgreSQL "
+                                                        "(engine: postgres; the DuckDB file stays).")] = False,
+    reader_env: Annotated[str, typer.Option("--reader-env", help="With --switch: the environment variable LORE reads "
+                                                               "its read-only role's URL from.")] = "LORE_POSTGRES_URL",
+) -> None:
+    """Copy the project's DuckDB warehouse into PostgreSQL (every table and view, types, keys; one transaction),
+    so the same semantic layer answers there."""
+    import os
+
+    from rich.progress import Progress, TextColumn, TimeElapsedColumn
+
+    from lore.execute.copy import copy_duckdb_to_postgres  # lazy: duckdb and psycopg load for this command only
+    from lore.project import EngineConfig, Project, write_config
+
+    if to != "postgres":
+        raise OperatorError(f"--to {to!r} is not an engine LORE can copy into", hint="Use --to postgres.")
+    proj = Project.open(project)
+    url = os.environ.get(url_env, "").strip()
+    if not url:
+        raise OperatorError(f"The environment variable {url_env} is not set",
+                            hint=f"export {url_env}=postgresql://OWNER:PASSWORD@HOST:5432/DATABASE (a role that may "
+                                 "create tables in the schema; LORE answers through a read-only one).")
+    source = proj.warehouse_path
+    if not source.is_file():
+        raise OperatorError(f"No DuckDB warehouse at {source}",
+                            hint="Point warehouse: in lore.yaml at the DuckDB file to copy.")
+    err = Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("Connecting", total=None)
+
+        def progress(table: str, rows: int) -> None:
+            bar.update(task, description=f"Copying {table}: {rows:,} rows")
+
+        copied = copy_duckdb_to_postgres(source, url, schema=schema, replace=replace, progress=progress)
+    out = console()
+    out.print(f"[green]Copied[/] {len(copied)} tables ({sum(copied.values()):,} rows) from {escape(source.name)} into "
+              f"PostgreSQL, schema {escape(schema)}.", highlight=False)
+    engine = EngineConfig(type="postgres", url_env=reader_env, schema_name=schema)
+    if switch:
+        write_config(proj.root, proj.config.model_copy(update={"engine": engine}))
+        out.print(f"lore.yaml now names engine: postgres; LORE reads its URL from ${reader_env}.", highlight=False)
+    else:
+        out.print("To answer from PostgreSQL, add to lore.yaml (or run again with --switch):\n"
+                  f"  engine:\n    type: postgres\n    url_env: {reader_env}\n    schema: {schema}", highlight=False)
+    out.print(f"LORE refuses a role that may write: create its read-only role with docs/postgres-readonly-role.sql "
+              f"and export {reader_env} with that role's URL.", highlight=False)
 
 
 # --- lore demo ------------------------------------------------------------------

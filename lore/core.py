@@ -36,7 +36,7 @@ from lore.types import CompiledQuery, Filter, OrderBy, QueryPlan, ResultSet, Sem
 if TYPE_CHECKING:  # pragma: no cover
     from lore.access import AccessConfig, Scope, ScopedRetriever
     from lore.cache import AnswerCache, CachedPlan, CachedResult, DiskCache
-    from lore.execute.engine import Engine
+    from lore.execute.base import WarehouseEngine
     from lore.llm.log import ExchangeLog
     from lore.llm.models import ModelHandle
     from lore.pipeline import Chat
@@ -66,9 +66,7 @@ def data_profile(lore: Lore | ProjectParts) -> tuple[dict[str, list[str]], dict[
     Attributes whose values are not read (a ``sql:`` node's, or above the cardinality limit) but that list
     ``sample_values`` or ``value_synonyms`` in the layer are known by those.
     """
-    wh = lore.project.warehouse_path
-    stat = wh.stat()
-    key = hashlib.sha256(f"{lore.layer.version}|{stat.st_size}|{stat.st_mtime_ns}|2".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{lore.layer.version}|{lore.engine.data_version()}|3".encode()).hexdigest()[:16]
     cache = lore.project.state_dir / "values.json"
     try:
         cached = json.loads(cache.read_text(encoding="utf-8"))
@@ -187,7 +185,7 @@ class SemanticAPI:
                 order_by: Iterable[str | OrderBy] = (), limit: int | None = None, *, dialect: str | None = None) -> CompiledQuery:
         """Compile to SQL with column metadata (see :class:`~lore.types.CompiledQuery`)."""
         q = self.query(metrics, dimensions, filters, order_by, limit)
-        return self._lore.compiler.compile(q, dialect=dialect or self._lore.project.config.dialect)
+        return self._lore.compiler.compile(q, dialect=dialect or self._lore.project.dialect)
 
     def sql(self, metrics: Sequence[str], dimensions: Sequence[str] = (), filters: Iterable[str | Filter] = (),
             order_by: Iterable[str | OrderBy] = (), limit: int | None = None, *, dialect: str | None = None) -> str:
@@ -197,7 +195,7 @@ class SemanticAPI:
     def data(self, metrics: Sequence[str], dimensions: Sequence[str] = (), filters: Iterable[str | Filter] = (),
              order_by: Iterable[str | OrderBy] = (), limit: int | None = None) -> ResultSet:
         """Run a semantic query on the warehouse (through the guard) and return the result."""
-        compiled = self.compile(metrics, dimensions, filters, order_by, limit, dialect="duckdb")
+        compiled = self.compile(metrics, dimensions, filters, order_by, limit, dialect=self._lore.dialect)
         return self._lore.run_compiled(compiled)
 
 
@@ -223,10 +221,10 @@ class ProjectParts:
         return part in self.__dict__
 
     @cached_property
-    def engine(self) -> Engine:
-        from lore.execute.engine import Engine  # lazy: duckdb loads when the engine opens
+    def engine(self) -> WarehouseEngine:
+        from lore.execute.open import open_engine  # lazy: the engine's library loads when it opens
 
-        return Engine.open(self.project.warehouse_path, self.settings)
+        return open_engine(self.project, self.settings)
 
     @cached_property
     def layer(self) -> SemanticLayer:
@@ -376,8 +374,13 @@ class Lore:
 
     # --- the project's parts (shared by every view) ----------------------------------------
     @property
-    def engine(self) -> Engine:
+    def engine(self) -> WarehouseEngine:
         return self.parts.engine
+
+    @property
+    def dialect(self) -> str:
+        """The dialect the engine runs: answers' SQL is compiled, guarded and run in it."""
+        return self.project.config.engine.dialect
 
     @property
     def llm_log(self) -> ExchangeLog:
@@ -446,7 +449,7 @@ class Lore:
             return self.parts.values
         from lore.access import scoped_values  # lazy: loaded on the first access check
 
-        return scoped_values(self.scope, self.parts.values, lambda sql: self.run_sql(sql).rows)
+        return scoped_values(self.scope, self.parts.values, lambda sql: self.run_sql(sql).rows, self.dialect)
 
     @cached_property
     def retriever(self) -> Retriever | ScopedRetriever:
@@ -514,7 +517,7 @@ class Lore:
         """
         if plan.runs_sql:
             return CompiledQuery(sql=plan.sql or "")
-        return self.compiler.compile(plan.semantic_query(), dialect="duckdb")
+        return self.compiler.compile(plan.semantic_query(), dialect=self.dialect)
 
     # --- access control: see lore/access/ ----------------------------------------------------
     def for_user(self, user: str | None) -> Lore:
@@ -552,7 +555,7 @@ class Lore:
         with parts.lock:
             view = parts.views.get(key)
             if view is None:
-                scope = build_scope(parts.layer, parts.schema, rules)
+                scope = build_scope(parts.layer, parts.schema, rules, dialect=self.dialect)
                 view = parts.views[key] = Lore(self.project, self.settings, scope=scope, parts=parts)
         return view
 
@@ -592,7 +595,7 @@ class Lore:
         step("caches", lambda: (self.answer_cache, self.plan_cache))  # made once here, before threads share them
         if self.layer.metrics:
             first = next(iter(self.layer.metrics))
-            step("query", lambda: self.run_compiled(self.semantic.compile([first], dialect="duckdb")))
+            step("query", lambda: self.run_compiled(self.semantic.compile([first], dialect=self.dialect)))
         return took
 
     # --- feedback: through the FeedbackBackend seam of lore/plugins.py -----------------
@@ -655,7 +658,7 @@ class Lore:
         row filters wrapped around every table (raises GuardError)."""
         from lore.guard import guard_sql  # lazy: loaded with the first query
 
-        return guard_sql(sql, self.schema, dialect="duckdb", default_limit=self.settings.default_limit,
+        return guard_sql(sql, self.schema, dialect=self.dialect, default_limit=self.settings.default_limit,
                          max_rows=self.settings.max_rows,
                          row_filters=self.scope.row_filters if self.scope is not None else None)
 

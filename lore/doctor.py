@@ -207,6 +207,11 @@ def check_project(ctx: DoctorContext) -> Iterator[Check]:
 
 def _warehouse(ctx: DoctorContext) -> Check:
     lore = ctx.lore()
+    if lore.project.config.engine.type != "duckdb":
+        tables = lore.engine.schema()
+        return Check(name="warehouse", status="ok",
+                     detail=f"{lore.engine.description} opens read-only ({lore.project.config.engine.type}): "
+                            f"{len(tables)} tables")
     path = lore.project.warehouse_path
     if not path.is_file():
         return Check(name="warehouse", status="fail", detail=f"{path} does not exist",

@@ -7,6 +7,13 @@
     semantic_layer: semantic        # a YAML file or a folder of them
     dialect: duckdb
 
+On PostgreSQL instead of a DuckDB file (``warehouse`` is then unused)::
+
+    engine:
+      type: postgres
+      url_env: LORE_POSTGRES_URL    # the environment variable holding the connection URL (never this file)
+      schema: public                # the schema whose tables go by bare names
+
 Runtime state (the retrieval index, logs, feedback) lives in ``.lore/`` inside the project.
 """
 
@@ -14,15 +21,52 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Any
+import re
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lore.errors import ConfigError, ProjectNotFound
 
 CONFIG_FILE = "lore.yaml"
 STATE_DIR = ".lore"
+
+
+#: the dialect each engine's SQL is rendered, guarded and run in
+ENGINE_DIALECTS = {"duckdb": "duckdb", "postgres": "postgres"}
+
+
+class EngineConfig(BaseModel):
+    """``engine:`` in ``lore.yaml``: which engine runs the queries, and how to reach it (see SECURITY.md).
+
+    ``engine: postgres`` is short for ``engine: {type: postgres}``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    type: Literal["duckdb", "postgres"] = "duckdb"
+    #: postgres: the environment variable that holds the connection URL (a password never goes in lore.yaml)
+    url_env: str = "LORE_POSTGRES_URL"
+    #: postgres: the schema whose tables the layer names bare (others are named ``schema.table``)
+    schema_name: str = Field(default="public", alias="schema")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {"type": value} if isinstance(value, str) else value
+
+    @field_validator("url_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError(f"{value!r} is not an environment variable's name; name the variable that holds the "
+                             "URL (LORE_POSTGRES_URL), not the URL itself")
+        return value
+
+    @property
+    def dialect(self) -> str:
+        return ENGINE_DIALECTS[self.type]
 
 
 class ProjectConfig(BaseModel):
@@ -34,7 +78,10 @@ class ProjectConfig(BaseModel):
     description: str = ""
     warehouse: Path = Path("warehouse.duckdb")
     semantic_layer: Path = Path("semantic")
+    #: the dialect `lore sql` renders in unless told (the engine's when another engine is named and this says duckdb)
     dialect: str = "duckdb"
+    #: the engine that runs the queries (DuckDB on ``warehouse`` unless told)
+    engine: EngineConfig = EngineConfig()
     #: pin "today" for relative dates (demo projects pin it so answers are reproducible)
     today: date | None = None
     #: the feedback loop's policy (reviewers, trusted_users, auto_verify_min_users, penalty): see feedback/policy.py
@@ -54,6 +101,19 @@ class Project(BaseModel):
     @property
     def warehouse_path(self) -> Path:
         return (self.root / self.config.warehouse).resolve()
+
+    @property
+    def has_warehouse(self) -> bool:
+        """Whether there is a warehouse to open: the DuckDB file exists, or a server engine is named."""
+        return self.config.engine.type != "duckdb" or self.warehouse_path.exists()
+
+    @property
+    def dialect(self) -> str:
+        """The dialect SQL is rendered in by default: ``dialect:`` as written, but the engine's where ``dialect:``
+        still says DuckDB's (the default) and another engine runs the queries."""
+        if self.config.engine.type != "duckdb" and self.config.dialect == "duckdb":
+            return self.config.engine.dialect
+        return self.config.dialect
 
     @property
     def semantic_path(self) -> Path:
@@ -88,13 +148,17 @@ class Project(BaseModel):
         except ValidationError as err:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
             raise ConfigError(f"{cfg_path}: {problems}",
-                              hint="Valid keys: name, description, warehouse, semantic_layer, dialect, today, feedback, access.") from None
+                              hint="Valid keys: name, description, warehouse, semantic_layer, dialect, engine, today, "
+                                   "feedback, access.") from None
         return cls(root=root, config=config)
 
 
 def write_config(root: Path, config: ProjectConfig) -> Path:
     """Write ``lore.yaml`` for ``config`` into ``root``."""
-    data = {k: (str(v) if isinstance(v, (Path, date)) else v) for k, v in config.model_dump().items() if v is not None}
+    data = {k: (str(v) if isinstance(v, (Path, date)) else v) for k, v in config.model_dump().items()
+            if v is not None and k != "engine"}
+    if config.engine != EngineConfig():  # DuckDB on `warehouse` needs no engine: entry
+        data["engine"] = config.engine.model_dump(by_alias=True, exclude_defaults=True) | {"type": config.engine.type}
     path = root / CONFIG_FILE
     path.write_text("# LORE project configuration\n" + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     #: turn within their time limit. They share the engine's memory and temp space: a few heavy queries at once
     #: ran out of both at demo scale 10 under load (README, Performance), and they share the cores too.
     duckdb_max_concurrent_queries: int = Field(default=2, gt=0)
+    #: engine: postgres: the most sessions LORE holds open (each runs one query at a time; more wait their turn)
+    postgres_pool_size: int = Field(default=4, gt=0, le=64)
 
     # --- the answer cache (lore/cache/) ---------------------------------
     #: reuse the result of a plan computed before on the same data and layer: LORE_ANSWER_CACHE

@@ -62,8 +62,9 @@ class Scope:
 
 
 def build_scope(layer: SemanticLayer, schema: Mapping[str, Mapping[str, str]],
-                rules: Sequence[tuple[str, Rule]]) -> Scope:
-    """Apply ``rules`` to ``layer`` and the warehouse ``schema`` (table -> column -> type).
+                rules: Sequence[tuple[str, Rule]], *, dialect: str = "duckdb") -> Scope:
+    """Apply ``rules`` to ``layer`` and the warehouse ``schema`` (table -> column -> type); row filters are written
+    in the engine's ``dialect``.
 
     Raises :class:`ConfigError` for a rule that names an unknown metric, dimension or
     column, or a row filter whose path is ambiguous.
@@ -96,7 +97,7 @@ def build_scope(layer: SemanticLayer, schema: Mapping[str, Mapping[str, str]],
         visible = _visible_layer(layer, rules, frozenset(hidden))
     sid = scope_id(rules)
     restricted = _restricted_schema(layer, visible, schema)
-    row_filters = {table: _row_subquery(tables[table], restricted[table], preds)
+    row_filters = {table: _row_subquery(tables[table], restricted[table], preds, dialect)
                    for table, preds in row_preds.items() if table in restricted}
     return Scope(id=sid, rules=rules, layer=visible.model_copy(update={"version": f"{layer.version}+{sid}"}),
                  schema=restricted, row_filters=row_filters, row_labels=tuple(dict.fromkeys(labels)),
@@ -217,13 +218,14 @@ def _source(node: Node, alias: str, tables: Mapping[str, str]) -> exp.Expression
     return exp.alias_(exp.Subquery(this=sqlglot.parse_one(node.sql, read="duckdb")), alias, table=True, quoted=True)
 
 
-def _row_subquery(table: str, columns: Mapping[str, str], predicates: Sequence[exp.Expression]) -> str:
-    """``SELECT <visible columns> FROM table WHERE <every predicate>`` as DuckDB SQL (``raw.orders``: schema and table
-    quoted apart)."""
+def _row_subquery(table: str, columns: Mapping[str, str], predicates: Sequence[exp.Expression],
+                  dialect: str) -> str:
+    """``SELECT <visible columns> FROM table WHERE <every predicate>`` as the engine's SQL (``raw.orders``: schema and
+    table quoted apart)."""
     source = table_expr(table, quoted=True)
     source.set("alias", exp.TableAlias(this=exp.to_identifier(f"{ALIAS}0", quoted=True)))
     select = exp.select(*[exp.column(c, table=f"{ALIAS}0", quoted=True) for c in columns]).from_(source)
-    return select.where(exp.and_(*predicates)).sql(dialect="duckdb")
+    return select.where(exp.and_(*predicates)).sql(dialect=dialect)
 
 
 def _visible_layer(layer: SemanticLayer, rules: Sequence[tuple[str, Rule]], hidden: frozenset[str]) -> SemanticLayer:

@@ -11,7 +11,7 @@ from lore.access.config import Rule
 from lore.access.outside import Outside, cut_metadata, outside_access, outside_message
 from lore.access.scope import Scope
 from lore.errors import LoreError
-from lore.execute.engine import distinct_values_sql
+from lore.execute.base import distinct_values_sql
 from lore.retrieve.documents import RETRIEVE_K, layer_documents
 from lore.semantic.spec import SemanticLayer
 from lore.tables import table_key
@@ -129,9 +129,9 @@ class ScopedPlanner:
 
 
 def scoped_values(scope: Scope, values: Mapping[str, Sequence[str]],
-                  rows: Callable[[str], Sequence[Sequence[Any]]]) -> dict[str, list[str]]:
+                  rows: Callable[[str], Sequence[Sequence[Any]]], dialect: str = "duckdb") -> dict[str, list[str]]:
     """The project's indexed ``values`` of the attributes ``scope`` shows, cut to the rows in scope (``rows``
-    runs guarded SQL in the scope)."""
+    runs guarded SQL, written in ``dialect``, in the scope)."""
     out: dict[str, list[str]] = {}
     for ref, found in values.items():
         node_name, _, attr = ref.partition(".")
@@ -139,7 +139,7 @@ def scoped_values(scope: Scope, values: Mapping[str, Sequence[str]],
         if node is None or node.column(attr) is None:
             continue
         if node.table and table_key(node.table) in scope.row_filters:
-            sql = distinct_values_sql(node.table, attr, max(len(found), 1))
+            sql = distinct_values_sql(node.table, attr, max(len(found), 1), dialect)
             seen = {str(row[0]) for row in rows(sql)}
             found = [v for v in found if v in seen]
         out[ref] = list(found)

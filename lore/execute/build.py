@@ -1,6 +1,6 @@
 """A read-write DuckDB connection for *building* a warehouse (the demo generator).
 
-This is the only module besides :mod:`lore.execute.engine` that imports duckdb.
+Only :mod:`lore.execute` imports duckdb (here, :mod:`lore.execute.engine` and :mod:`lore.execute.copy`).
 The engine opens warehouses read-only and hardened for answering questions; this
 module opens a fresh file read-write so a generator can fill it with SQL. It is
 still locked down: no extension is installed or loaded on the fly, Python

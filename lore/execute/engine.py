@@ -1,7 +1,7 @@
-"""Layer 2 of LORE's SQL safety: a hardened, read-only DuckDB connection.
+"""Layer 2 of LORE's SQL safety: a hardened, read-only DuckDB connection (the default engine).
 
-This module (and ``lore/execute/build.py``, which writes the demo warehouse)
-is the only place that imports duckdb. :meth:`Engine.open` opens the
+Only ``lore/execute/`` imports duckdb: this module, ``build.py`` (which writes the demo
+warehouse) and ``copy.py`` (which copies a warehouse into PostgreSQL). :meth:`Engine.open` opens the
 warehouse ``read_only=True`` with limits on threads, memory and temp space,
 with extension auto-install/auto-load, community extensions and Python
 replacement scans off; then sets ``enable_external_access=false`` and, last,
@@ -12,6 +12,8 @@ at the time limit (DuckDB's ``max_execution_time`` is set too, as a backstop).
 :meth:`Engine.run` does **not** guard its SQL: callers pass SQL that came out
 of :func:`lore.guard.guard_sql`. Read-only mode still allows ``CREATE TEMP
 TABLE``; only the guard stops that.
+
+The engine seam (what every engine offers, and what they share) is :mod:`lore.execute.base`.
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ from types import MappingProxyType, TracebackType
 from typing import Any
 
 import duckdb
-from sqlglot import exp
 
 from lore.errors import EngineError, OperatorError, ProjectNotFound, QueryTimeout, ResultTooLarge
+from lore.execute.base import EngineBase, distinct_values_sql
 from lore.settings import Settings
-from lore.tables import table_expr, table_key, table_name
+from lore.tables import table_name
 from lore.types import ColumnMeta, ResultSet, to_scalar
+
+__all__ = ["Engine", "connect_config", "distinct_values_sql", "fetch_capped", "value_bytes"]
 
 #: settings that must read back exactly like this once the connection is hardened
 _HARDENED: Mapping[str, str] = MappingProxyType(
@@ -157,8 +161,10 @@ class _Watchdog:
         self._timer.cancel()
 
 
-class Engine:
+class Engine(EngineBase):
     """One hardened read-only DuckDB connection; a fresh cursor per call, so threads may share an Engine."""
+
+    dialect = "duckdb"
 
     def __init__(self, connection: duckdb.DuckDBPyConnection, path: Path, settings: Settings) -> None:
         self._connection = connection
@@ -166,6 +172,9 @@ class Engine:
         self._settings = settings
         self._closed = False
         self._schema = _read_schema(connection)
+        #: the cursors running a query now, for cancel()
+        self._running: set[duckdb.DuckDBPyConnection] = set()
+        self._running_lock = threading.Lock()
         #: DuckDB's own max_execution_time backstop (set by the first Engine on this file in this process)
         backstop_ms = int(_setting(connection, "max_execution_time") or 0)
         self._backstop_s = backstop_ms / 1000 if backstop_ms > 0 else settings.query_timeout_s
@@ -198,10 +207,25 @@ class Engine:
     def path(self) -> Path:
         return self._path
 
-    def schema(self) -> dict[str, dict[str, str]]:
-        """Table -> column -> type, from the catalog: the tables and views of every schema of the warehouse's own
-        database, those of ``main`` by their bare names, the others as ``schema.table`` (see :mod:`lore.tables`)."""
-        return {table: dict(cols) for table, cols in self._schema.items()}
+    @property
+    def description(self) -> str:
+        return str(self._path)
+
+    def data_version(self) -> str:
+        """The warehouse file's size and modification time (and its write-ahead log's)."""
+        from lore.cache.keys import data_version
+
+        return data_version(self._path)
+
+    def cancel(self) -> None:
+        """Interrupt every query running now; each raises :class:`EngineError` ("interrupted") in its caller."""
+        with self._running_lock:
+            running = list(self._running)
+        for cursor in running:
+            try:
+                cursor.interrupt()
+            except duckdb.Error:  # it ended meanwhile
+                pass
 
     def run(self, sql: str, *, timeout_s: float | None = None, max_rows: int | None = None) -> ResultSet:
         """Run one statement and fetch at most ``max_rows`` rows (``truncated`` says whether there were more).
@@ -230,6 +254,8 @@ class Engine:
     def _run(self, sql: str, started: float, limit_s: float, stated_s: float, cap: int) -> ResultSet:
         limit_s = max(limit_s, 0.001)
         cursor = self._connection.cursor()
+        with self._running_lock:
+            self._running.add(cursor)
         try:
             with _Watchdog(cursor, limit_s) as watchdog:
                 try:
@@ -252,6 +278,8 @@ class Engine:
                         hint=error_hint(type(err).__name__, str(err)),
                     ) from None
         finally:
+            with self._running_lock:
+                self._running.discard(cursor)
             cursor.close()
         columns = tuple(
             ColumnMeta(name=str(d[0]), label=str(d[0]), kind="value", type=str(d[1])) for d in description
@@ -265,56 +293,10 @@ class Engine:
             sql=sql,
         )
 
-    def distinct_values(self, table: str, column: str, *, max_values: int = 200) -> list[str] | None:
-        """The distinct non-NULL values of ``table.column`` as sorted text; None above ``max_values`` (high cardinality).
-
-        The SQL is built with sqlglot, identifiers quoted; unknown names raise :class:`EngineError`.
-        """
-        real_table, real_column = self._resolve(table, column)
-        sql = distinct_values_sql(real_table, real_column, max_values)
-        result = self.run(sql, max_rows=max_values)
-        if result.truncated:
-            return None
-        return [str(row[0]) for row in result.rows]
-
-    def time_bounds(self, table: str, column: str) -> tuple[str, str] | None:
-        """The first and last day of a date or timestamp column (ISO dates); None when it holds no date."""
-        real_table, real_column = self._resolve(table, column)
-        col = exp.cast(exp.column(real_column, quoted=True), exp.DataType.build("DATE"))
-        sql = exp.select(exp.Min(this=col), exp.Max(this=col.copy())).from_(table_expr(real_table, quoted=True)).sql(
-            dialect="duckdb")
-        try:
-            row = self.run(sql, max_rows=1).rows[0]
-        except (IndexError, EngineError):
-            return None
-        return (str(row[0]), str(row[1])) if row[0] is not None and row[1] is not None else None
-
-    def _resolve(self, table: str, column: str) -> tuple[str, str]:
-        tables = {table_key(name): name for name in self._schema}
-        real_table = tables.get(table_key(table))
-        if real_table is None:
-            raise EngineError(f'The warehouse has no table "{table}".', hint=f"Tables: {', '.join(sorted(tables))}")
-        columns = {name.lower(): name for name in self._schema[real_table]}
-        real_column = columns.get(column.lower())
-        if real_column is None:
-            raise EngineError(
-                f'Table "{real_table}" has no column "{column}".',
-                hint=f"Columns: {', '.join(self._schema[real_table])}",
-            )
-        return real_table, real_column
-
     def close(self) -> None:
         if not self._closed:
             self._closed = True
             self._connection.close()
-
-    def __enter__(self) -> Engine:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 #: rows fetched from DuckDB at a time, so a result's size is checked before the next batch is read
@@ -358,26 +340,6 @@ def value_bytes(value: Any) -> int:
     if isinstance(value, dict):
         return sum(value_bytes(k) + value_bytes(v) for k, v in value.items())
     return 8
-
-
-def distinct_values_sql(table: str, column: str, max_values: int, dialect: str = "duckdb") -> str:
-    """SQL for the distinct values of one column, identifiers quoted through sqlglot (``schema.table`` as two).
-
-    >>> distinct_values_sql("accounts", 'pl"an', 200)
-    'SELECT DISTINCT CAST("pl""an" AS TEXT) AS "value" FROM "accounts" WHERE NOT "pl""an" IS NULL ORDER BY "value" LIMIT 201'
-    >>> distinct_values_sql("raw.accounts", "plan", 200)  # doctest: +ELLIPSIS
-    '... FROM "raw"."accounts" WHERE ...'
-    """
-    col = exp.column(column, quoted=True)
-    query = (
-        exp.select(exp.alias_(exp.cast(col, exp.DataType.build("VARCHAR")), "value", quoted=True))
-        .distinct()
-        .from_(table_expr(table, quoted=True))
-        .where(exp.not_(col.copy().is_(exp.null())))
-        .order_by(exp.column("value", quoted=True))
-        .limit(max_values + 1)
-    )
-    return query.sql(dialect=dialect)
 
 
 def _lock_down(connection: duckdb.DuckDBPyConnection, max_execution_ms: int) -> None:

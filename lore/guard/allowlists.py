@@ -45,6 +45,7 @@ ALLOWED_NODES: frozenset[type[exp.Expression]] = frozenset(
         exp.Window,
         exp.WindowSpec,
         exp.Filter,
+        exp.Bracket,
         exp.WithinGroup,
         exp.IgnoreNulls,
         exp.RespectNulls,
@@ -121,6 +122,8 @@ ALLOWED_FUNCTIONS: frozenset[type[exp.Func]] = frozenset(
         exp.CovarSamp,
         exp.GroupConcat,
         exp.ArrayAgg,
+        # ARRAY[x] = ARRAY[y]: the null-safe key equality PostgreSQL can hash-join (lore/semantic/compile.py)
+        exp.Array,
         exp.First,
         exp.Last,
         exp.AnyValue,

@@ -100,7 +100,7 @@ def _validate(out: Path) -> tuple[list[Issue], Path | None, Path]:
     with lore:
         layer, issues = read_layer(layer_path)
         warehouse = lore.project.warehouse_path
-        schema = lore.engine.schema() if warehouse.exists() else None
+        schema = lore.engine.schema() if lore.project.has_warehouse else None
         if not any(i.severity == "error" for i in issues):
             issues += validate(layer, schema)
     return issues, warehouse if schema is not None else None, layer_path

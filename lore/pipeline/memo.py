@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from lore.cache import CachedPlan, CachedResult, answer_key, data_version, plan_key
+from lore.cache import CachedPlan, CachedResult, answer_key, plan_key
 from lore.pipeline.stages import Computed, Planned, Timer, chart_request, draw
 from lore.types import QueryPlan, Question
 
@@ -77,7 +77,7 @@ def plan_cache_key(lore: Lore, question: str, previous: QueryPlan | None) -> str
     """The plan memo's key of ``question`` now (its words, the previous plan, data, layer, today, planner, examples
     and the view's scope)."""
     settings = lore.settings
-    key = plan_key(question, previous, data=data_version(lore.project.warehouse_path), layer=lore.layer.version,
+    key = plan_key(question, previous, data=lore.engine.data_version(), layer=lore.layer.version,
                    today=lore.today, planner=f"{settings.model}|{settings.planner}", examples=lore.examples.revision())
     return key if lore.scope is None else f"{key}|{lore.scope.id}"
 
@@ -86,7 +86,7 @@ def answer_cache_key(lore: Lore, plan: QueryPlan) -> str:
     """The answer cache's key of ``plan`` now: its normalised plan, the data and layer versions, today, the limits
     and the view's scope."""
     settings = lore.settings
-    return answer_key(plan.key(), data=data_version(lore.project.warehouse_path), layer=lore.layer.version,
+    return answer_key(plan.key(), data=lore.engine.data_version(), layer=lore.layer.version,
                       today=lore.today, limits=(settings.default_limit, settings.max_rows),
                       scope=lore.scope.id if lore.scope is not None else None)
 
@@ -95,7 +95,7 @@ def semantic_cache_key(lore: Lore, sql: str) -> str:
     """The answer cache's key of a semantic query's result (``/v1/data``, ``lore sql --run``): its compiled SQL, the
     data and layer versions, today, the limits and the view's scope (never equal to a plan's key)."""
     settings = lore.settings
-    return answer_key(f"sql\x1f{sql}", data=data_version(lore.project.warehouse_path), layer=lore.layer.version,
+    return answer_key(f"sql\x1f{sql}", data=lore.engine.data_version(), layer=lore.layer.version,
                       today=lore.today, limits=(settings.default_limit, settings.max_rows),
                       scope=lore.scope.id if lore.scope is not None else None)
 

@@ -64,11 +64,11 @@ def build_llm_planner(lore: Lore) -> LLMPlanner:
 
 
 def check_plan(lore: Lore, plan: QueryPlan) -> str | None:
-    """Compile a plan, guard its SQL and let DuckDB bind it (no rows read): None if it would run, else the error."""
+    """Compile a plan, guard its SQL and let the engine bind it (no rows read): None if it would run, else the error."""
     try:
         guarded = lore.guard(lore.compile_plan(plan).sql)
-        probe = exp.select("*").from_(sqlglot.parse_one(guarded.sql, read="duckdb").subquery("q")).limit(0)
-        lore.engine.run(lore.guard(probe.sql(dialect="duckdb")).sql, timeout_s=lore.settings.query_timeout_s,
+        probe = exp.select("*").from_(sqlglot.parse_one(guarded.sql, read=lore.dialect).subquery("q")).limit(0)
+        lore.engine.run(lore.guard(probe.sql(dialect=lore.dialect)).sql, timeout_s=lore.settings.query_timeout_s,
                         max_rows=1)
     except (AskerError, GuardError, EngineError) as err:
         return str(err)
@@ -77,5 +77,5 @@ def check_plan(lore: Lore, plan: QueryPlan) -> str | None:
 
 def sample_rows(lore: Lore, table: str) -> list[tuple]:
     """A few rows of an allow-listed table (sent to the model only when llm_allow_rows is set)."""
-    sql = exp.select("*").from_(exp.to_table(table)).limit(3).sql(dialect="duckdb")
+    sql = exp.select("*").from_(exp.to_table(table)).limit(3).sql(dialect=lore.dialect)
     return [tuple(r) for r in lore.run_sql(sql).rows]

@@ -67,6 +67,48 @@ DIALECTS = ("duckdb", "postgres", "snowflake", "bigquery", "trino", "spark")
 
 _PLACEHOLDER = re.compile(r"^__ref(\d+)__$")
 
+
+def portable(tree: exp.Expression, dialect: str) -> exp.Expression:
+    """``tree`` with the functions ``dialect`` lacks written in ones it has (sqlglot renders the rest).
+
+    PostgreSQL has no ``arg_min``/``arg_max``: the first of the values ordered by the key, NULLs skipped as DuckDB
+    skips them (a layer's ``sql:`` node may use them, written in DuckDB's SQL).
+
+    >>> tree = sqlglot.parse_one("SELECT arg_min(store, ordered_at) FROM orders", read="duckdb")
+    >>> portable(tree, "postgres").sql("postgres")
+    'SELECT (ARRAY_AGG(store ORDER BY ordered_at ASC) FILTER(WHERE NOT store IS NULL AND NOT ordered_at IS NULL))[1] FROM orders'
+    """
+    if dialect != "postgres":
+        return tree
+
+    def rewrite(node: exp.Expression) -> exp.Expression:
+        if not isinstance(node, (exp.ArgMin, exp.ArgMax)):
+            return node
+        value, key = node.this, node.expression
+        ordered = exp.Ordered(this=key.copy(), desc=isinstance(node, exp.ArgMax), nulls_first=False)
+        collected = exp.ArrayAgg(this=exp.Order(this=value.copy(), expressions=[ordered]))
+        known = exp.and_(exp.not_(value.copy().is_(exp.null())), exp.not_(key.copy().is_(exp.null())))
+        kept = exp.Filter(this=collected, expression=exp.Where(this=known))
+        return exp.Bracket(this=exp.Paren(this=kept), expressions=[exp.Literal.number(1)], offset=1)
+
+    return tree.copy().transform(rewrite)
+
+
+def null_safe_eq(left: exp.Expression, right: exp.Expression, dialect: str) -> exp.Expression:
+    """``left`` equals ``right``, NULL equal to NULL, as a join condition ``dialect`` can run.
+
+    PostgreSQL runs a FULL JOIN only on a hash- or merge-joinable condition, which ``IS NOT DISTINCT FROM`` is
+    not; one-element arrays compare NULLs as equal and hash, so two periods' rows pair up there too.
+
+    >>> null_safe_eq(exp.column("x", table="a"), exp.column("x", table="b"), "duckdb").sql("duckdb")
+    'a.x IS NOT DISTINCT FROM b.x'
+    >>> null_safe_eq(exp.column("x", table="a"), exp.column("x", table="b"), "postgres").sql("postgres")
+    'ARRAY[a.x] = ARRAY[b.x]'
+    """
+    if dialect == "postgres":
+        return exp.EQ(this=exp.Array(expressions=[left]), expression=exp.Array(expressions=[right]))
+    return exp.NullSafeEQ(this=left, expression=right)
+
 #: node types a filter may contain: comparisons of references with literals
 _FILTER_NODES: tuple[type[exp.Expression], ...] = (
     exp.And, exp.Or, exp.Not, exp.Paren, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE,
@@ -776,7 +818,7 @@ class Compiler:
             names = sorted(d.value for d in Dialects if d.value)
             raise UnknownReference(f"unknown SQL dialect '{dialect}'", suggestions=suggest(dialect, names) or list(DIALECTS)) from None
         tree, columns, info = self.compile_tree(query, dialect=dialect)
-        sql = tree.sql(dialect=dialect, pretty=True)
+        sql = portable(tree, dialect).sql(dialect=dialect, pretty=True)
         try:
             sqlglot.parse_one(sql, read=dialect)
         except ParseError as err:  # pragma: no cover - a compiler bug, surfaced loudly
@@ -1031,7 +1073,7 @@ class Compiler:
             named[c.name] = exp.column(f"{c.name}_{names[1]}")
         join: exp.Expression | None = None
         if dims:
-            conds = [exp.NullSafeEQ(this=exp.column(d.name, table=a), expression=exp.column(d.name, table=b)) for d in dims]
+            conds = [null_safe_eq(exp.column(d.name, table=a), exp.column(d.name, table=b), dialect) for d in dims]
             join = exp.and_(*conds)
         outer = exp.select(*out).from_(exp.to_table("a_rows").as_("a"))
         outer = outer.join(exp.to_table("b_rows").as_("b"), on=join, join_type="full outer") if join is not None \
@@ -1194,7 +1236,7 @@ class Compiler:
             metas.append(col)
         outer = exp.select(*out).from_(exp.to_table(f"{first}_rows").as_(first))
         for tag, _ in parts[1:]:
-            on = exp.and_(*(exp.NullSafeEQ(this=exp.column(d.name, table=first), expression=exp.column(d.name, table=tag))
+            on = exp.and_(*(null_safe_eq(exp.column(d.name, table=first), exp.column(d.name, table=tag), dialect)
                             for d in dims)) if dims else exp.true()
             outer = outer.join(exp.to_table(f"{tag}_rows").as_(tag), on=on, join_type="left")
         order = _wrapped_order(query, metas, "a time metric", {},
@@ -1268,7 +1310,7 @@ class Compiler:
         if kind == "window":
             a, b = exp.to_identifier("a"), exp.to_identifier("b")
             since = exp.DateAdd(this=exp.column(t, table=a), expression=exp.Literal.number(-n), unit=exp.var(unit.upper()))
-            on = exp.and_(*(exp.NullSafeEQ(this=exp.column(o, table=a), expression=exp.column(o, table=b)) for o in others),
+            on = exp.and_(*(null_safe_eq(exp.column(o, table=a), exp.column(o, table=b), dialect) for o in others),
                           exp.GT(this=exp.column(t, table=b), expression=since),
                           exp.LTE(this=exp.column(t, table=b), expression=exp.column(t, table=a)))
             keys = [exp.column(d.name, table=a) for d in dims]

@@ -189,7 +189,7 @@ class Service:
         view = self.view(caller)
         compiled = view.semantic.compile(body.metrics, body.dimensions, body.filters, body.order_by, body.limit,
                                          dialect=body.dialect)
-        guarded = view.guard(compiled.sql).sql if compiled.dialect == "duckdb" else None
+        guarded = view.guard(compiled.sql).sql if compiled.dialect == view.dialect else None
         return SqlOut(sql=compiled.sql, dialect=compiled.dialect, columns=list(compiled.columns),
                       joins=list(compiled.joins), guarded_sql=guarded,
                       row_filters=list(view.scope.row_labels) if view.scope is not None else [])
@@ -199,7 +199,7 @@ class Service:
         from the answer cache."""
         view = self.view(caller)
         compiled = view.semantic.compile(body.metrics, body.dimensions, body.filters, body.order_by, body.limit,
-                                         dialect="duckdb")
+                                         dialect=view.dialect)
         result, hit = view.run_semantic(compiled)
         return DataOut(sql=result.sql or compiled.sql, columns=list(result.columns), rows=[list(r) for r in result.rows],
                        truncated=result.truncated, elapsed_ms=round(result.elapsed_ms, 2), cache_hit=hit)
