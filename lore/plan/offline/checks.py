@@ -580,19 +580,15 @@ def _explain_context_words(p: Parse, env: Env) -> None:
 def _named_attributes(p: Parse, env: Env, refs: list[str]) -> set[int]:
     """The unexplained tokens that spell out, whole, a name of two or more words of an attribute the plan does not
     use ("inception date", "annual fee")."""
-    tokens, lex = p.tokens, env.lex
+    stems = [t.stem for t in p.tokens]
     used_refs = {r.split(":")[0] for r in refs}
     out: set[int] = set()
-    for i, t in enumerate(tokens):
+    for i in range(len(stems)):
         if i in p.used:
             continue
-        for e in lex.attribute_index.get(t.stem, ()):
-            n = len(e.phrase)
-            if n < 2 or e.phrase[0] != t.stem or e.ref.split(":")[0] in used_refs:
-                continue
-            span = range(i, i + n)
-            if i + n <= len(tokens) and tuple(tokens[j].stem for j in span) == e.phrase \
-                    and not any(j in p.used for j in span):
+        for e in env.lex.attributes_spelled_at(stems, i):
+            span = range(i, i + len(e.phrase))
+            if len(e.phrase) >= 2 and e.ref.split(":")[0] not in used_refs and not any(j in p.used for j in span):
                 out.update(span)
     return out
 

@@ -62,6 +62,17 @@ class Lexicon:
     #: the words of each link role -> (the node the link goes to, the role): "home store", "origin airport"
     roles: dict[tuple[str, ...], frozenset[tuple[str, str]]] = field(default_factory=dict)
 
+    def attributes_spelled_at(self, stems: Sequence[str], i: int) -> list[Entry]:
+        """The attribute names the stems starting at ``i`` spell out whole ("opening date", "tax rate").
+
+        >>> lex = Lexicon(None, attribute_index={"tax": (Entry("stores.tax_rate", ("tax", "rate"), "label", 1.0),)})
+        >>> [e.ref for e in lex.attributes_spelled_at(["list", "tax", "rate"], 1)], lex.attributes_spelled_at(["tax"], 0)
+        (['stores.tax_rate'], [])
+        """
+        first = stems[i]
+        return [e for e in self.attribute_index.get(first, ()) if e.phrase[0] == first
+                and tuple(stems[i:i + len(e.phrase)]) == e.phrase]
+
     @classmethod
     def build(cls, catalog: Catalog, values: Mapping[str, Sequence[str]] | None = None) -> Lexicon:
         layer = catalog.layer

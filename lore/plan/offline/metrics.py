@@ -282,13 +282,8 @@ def _column_of_a_listing(p: Parse, env: Env, m) -> bool:  # noqa: ANN001
     cue = WITH_ATTRIBUTES_RE.search(p.question) or COLUMNS_AFTER_RE.search(p.question)
     if cue is None or p.tokens[m.start].start < cue.end():
         return False
-    tokens = p.tokens
-    for e in env.lex.attribute_index.get(tokens[m.start].stem, ()):
-        n = len(e.phrase)
-        if n > m.end - m.start and e.phrase[0] == tokens[m.start].stem and m.start + n <= len(tokens) \
-                and tuple(t.stem for t in tokens[m.start:m.start + n]) == e.phrase:
-            return True
-    return False
+    stems = [t.stem for t in p.tokens]
+    return any(len(e.phrase) > m.end - m.start for e in env.lex.attributes_spelled_at(stems, m.start))
 
 
 def _rows_of_a_value(p: Parse, env: Env, m, valued: set[int]) -> bool:  # noqa: ANN001
