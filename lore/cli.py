@@ -629,18 +629,26 @@ def access_show(
 @handle_errors
 def init_cmd(
     folder: Annotated[Path, typer.Argument(help="Folder to create the project in (lore.yaml and semantic/).")],
-    warehouse: Annotated[Path, typer.Option("--warehouse", "-w", help="The DuckDB file to draft a layer for (opened read-only).")],
+    warehouse: Annotated[Optional[Path], typer.Option("--warehouse", "-w", help="The DuckDB file to draft a layer for (opened read-only).")] = None,
+    engine: Annotated[str, typer.Option("--engine", help="duckdb (the --warehouse file) or postgres (the server whose "
+                                                         "URL is in --url-env).")] = "duckdb",
+    url_env: Annotated[str, typer.Option("--url-env", help="--engine postgres: the environment variable holding LORE's "
+                                                           "read-only role's URL (written into lore.yaml, the URL is not).")]
+    = "LORE_POSTGRES_URL",
+    schema: Annotated[str, typer.Option("--schema", help="--engine postgres: the schema whose tables go by bare names.")]
+    = "public",
     force: Annotated[bool, typer.Option("--force", help="Replace a project already in FOLDER (its lore.yaml and semantic/ "
                                                         "are moved to .lore/backup/ first).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Draft a project over your own DuckDB warehouse: finds facts, dimensions, keys, links, categories and amounts,
-    drafts metrics, and marks what to check with '# review:' comments."""
+    """Draft a project over your own warehouse (a DuckDB file, or PostgreSQL): finds facts, dimensions, keys, links,
+    categories and amounts, drafts metrics, and marks what to check with '# review:' comments."""
     from datetime import date, timedelta
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from lore.onboard.init import init_project  # lazy: loaded by the command that needs it
+    from lore.project import EngineConfig
 
     err = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -650,7 +658,10 @@ def init_cmd(
         def progress(step: str, done: int, total: int) -> None:
             bar.update(task, description=escape(step), completed=done, total=total)
 
-        result = init_project(folder, warehouse, force=force, progress=progress)
+        if engine not in ("duckdb", "postgres"):
+            raise OperatorError(f"--engine {engine!r} is not one lore init drafts from", hint="Use duckdb or postgres.")
+        config = EngineConfig.model_validate({"type": engine, "url_env": url_env, "schema": schema})
+        result = init_project(folder, warehouse, force=force, progress=progress, engine=config)
     draft = result.draft
     if as_json:
         typer.echo(json.dumps({
@@ -661,7 +672,8 @@ def init_cmd(
             "issues": [i.model_dump() for i in result.issues]}, indent=2))
         raise typer.Exit(1 if result.errors else 0)
     out = console()
-    table = Table(title=f"Drafted from {escape(result.warehouse.name)}", title_justify="left", header_style="bold")
+    shown = result.warehouse.name if isinstance(result.warehouse, Path) else result.warehouse
+    table = Table(title=f"Drafted from {escape(shown)}", title_justify="left", header_style="bold")
     for head in ("file", "kind", "table", "key", "links", "metrics", "to review"):
         table.add_column(head, justify="right" if head in ("links", "metrics", "to review") else "left")
     for f in draft.files:

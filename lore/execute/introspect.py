@@ -7,12 +7,15 @@ mean is decided in :mod:`lore.onboard.draft`; this module only asks.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlglot import exp
 
-from lore.execute.engine import Engine
-from lore.tables import table_expr, table_name
+from lore.execute.base import WarehouseEngine as Engine
+from lore.execute.base import common_type
+from lore.tables import MAIN_SCHEMA, table_expr, table_name
 
 #: catalog rows are few, but a warehouse may have thousands of columns
 _CATALOG_ROWS = 1_000_000
@@ -67,6 +70,8 @@ def _table(ref: str) -> exp.Table:
 
 def read_catalog(engine: Engine) -> list[CatalogTable]:
     """The user tables and views of the warehouse's own database (every schema), with comments and constraints."""
+    if engine.dialect == "postgres":
+        return _assemble(*_postgres_catalog(engine), default_schema=engine.default_schema)
     own = "database_name = current_database() AND NOT internal AND NOT temporary"
     tables = engine.run(f"SELECT schema_name, table_name, comment, false FROM duckdb_tables() WHERE {own} "
                         f"UNION ALL SELECT schema_name, view_name, comment, true FROM duckdb_views() WHERE {own} "
@@ -79,6 +84,54 @@ def read_catalog(engine: Engine) -> list[CatalogTable]:
                              f"array_to_string(referenced_column_names, '{_SEP}') FROM duckdb_constraints() WHERE database_name = current_database() "
                              "AND constraint_type IN ('PRIMARY KEY', 'UNIQUE', 'FOREIGN KEY')",
                              max_rows=_CATALOG_ROWS).rows
+    # DuckDB keeps foreign keys within one schema
+    constraints = tuple((s, t, kind, names, (s, target) if target else None, target_names)
+                        for s, t, kind, names, target, target_names in constraints)
+    return _assemble(tables, columns, constraints)
+
+
+#: the catalog's own schemas, never drafted
+_PG_SYSTEM = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'"
+
+
+def _postgres_catalog(engine: Engine) -> tuple[tuple, tuple, tuple]:
+    """PostgreSQL's tables, views, columns (types as ``format_type`` spells them), comments and constraints that
+    LORE's role may read, in the shapes the DuckDB queries return."""
+    readable = f"c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {_PG_SYSTEM} AND has_table_privilege(c.oid, 'SELECT')"
+    tables = engine.run("SELECT n.nspname, c.relname, obj_description(c.oid, 'pg_class'), c.relkind IN ('v', 'm') "
+                        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                        f"WHERE {readable} ORDER BY 1, 2", max_rows=_CATALOG_ROWS).rows
+    columns = engine.run("SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod), "
+                         "col_description(c.oid, a.attnum) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+                         f"JOIN pg_namespace n ON n.oid = c.relnamespace WHERE a.attnum > 0 AND NOT a.attisdropped "
+                         f"AND {readable} ORDER BY 1, 2, a.attnum", max_rows=_CATALOG_ROWS).rows
+    names = ("array_to_string(ARRAY(SELECT x.attname FROM unnest(con.{keys}) WITH ORDINALITY AS k(num, pos) "
+             "JOIN pg_attribute x ON x.attrelid = con.{rel} AND x.attnum = k.num ORDER BY k.pos), '" + _SEP + "')")
+    constraints = engine.run(
+        "SELECT n.nspname, c.relname, CASE con.contype WHEN 'p' THEN 'PRIMARY KEY' WHEN 'u' THEN 'UNIQUE' "
+        "ELSE 'FOREIGN KEY' END, " + names.format(keys="conkey", rel="conrelid") + ", tn.nspname, tc.relname, "
+        + names.format(keys="confkey", rel="confrelid") + " FROM pg_constraint con "
+        "JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "LEFT JOIN pg_class tc ON tc.oid = con.confrelid LEFT JOIN pg_namespace tn ON tn.oid = tc.relnamespace "
+        f"WHERE con.contype IN ('p', 'u', 'f') AND {readable}", max_rows=_CATALOG_ROWS).rows
+    constraints = tuple((s, t, kind, key, (ts, target) if target else None, target_key)
+                        for s, t, kind, key, ts, target, target_key in constraints)
+    columns = tuple((s, t, name, common_type(str(kind)), comment) for s, t, name, kind, comment in columns)
+    return tables, columns, constraints
+
+
+def _assemble(tables: Sequence[Sequence[Any]], columns: Sequence[Sequence[Any]], constraints: Sequence[Sequence[Any]],
+              *, default_schema: str = MAIN_SCHEMA) -> list[CatalogTable]:
+    """Catalog rows -> :class:`CatalogTable`; a foreign key's target is ``(schema, table)``. The engine's
+    ``default_schema`` is the one whose tables the layer names bare."""
+
+    def own(schema: object) -> str:
+        return MAIN_SCHEMA if str(schema) == default_schema else str(schema)
+
+    tables = [(own(s), t, comment, view) for s, t, comment, view in tables]
+    columns = [(own(s), *rest) for s, *rest in columns]
+    constraints = [(own(s), t, kind, names, None if target is None else (own(target[0]), target[1]), target_names)
+                   for s, t, kind, names, target, target_names in constraints]
     cols: dict[tuple[str, str], list[CatalogColumn]] = {}
     for schema, table, name, kind, comment in columns:
         cols.setdefault((str(schema), str(table)), []).append(CatalogColumn(str(name), str(kind), _text(comment)))
@@ -94,8 +147,7 @@ def read_catalog(engine: Engine) -> list[CatalogTable]:
         elif kind == "UNIQUE":
             uniques.setdefault(at, []).append(names)
         elif len(names) == 1 and target and target_names and len(target_names) == 1:
-            # DuckDB keeps foreign keys within one schema
-            fks.setdefault(at, []).append((names[0], table_name(at[0], str(target)), str(target_names[0])))
+            fks.setdefault(at, []).append((names[0], table_name(str(target[0]), str(target[1])), str(target_names[0])))
     return [CatalogTable(schema_name=str(s), name=str(t), is_view=bool(view), comment=_text(comment),
                          columns=tuple(cols.get((str(s), str(t)), ())), primary_key=keys.get((str(s), str(t)), ()),
                          unique=tuple(uniques.get((str(s), str(t)), ())), foreign_keys=tuple(fks.get((str(s), str(t)), ())))
@@ -103,7 +155,7 @@ def read_catalog(engine: Engine) -> list[CatalogTable]:
 
 
 def row_count(engine: Engine, ref: str) -> int:
-    sql = exp.select(exp.Count(this=exp.Star())).from_(_table(ref)).sql(dialect="duckdb")
+    sql = exp.select(exp.Count(this=exp.Star())).from_(_table(ref)).sql(dialect=engine.dialect)
     return int(engine.run(sql, max_rows=1).rows[0][0] or 0)
 
 
@@ -115,13 +167,14 @@ def column_stats(engine: Engine, ref: str, columns: list[tuple[str, str]], rows:
         col = exp.column(column, quoted=True)
         parts.append(exp.Sum(this=exp.Case().when(col.copy().is_(exp.null()), exp.Literal.number(1))
                              .else_(exp.Literal.number(0))))
-        parts.append(exp.func("approx_count_distinct", col.copy()) if rows > EXACT_DISTINCT_ROWS
+        parts.append(exp.func("approx_count_distinct", col.copy())
+                     if rows > EXACT_DISTINCT_ROWS and engine.dialect == "duckdb"
                      else exp.Count(this=exp.Distinct(expressions=[col.copy()])))
         parts.append(exp.Avg(this=exp.Length(this=col.copy())) if family == "text" else exp.null())
         ranged = family in ("integer", "decimal", "time")
         parts.append(exp.cast(exp.Min(this=col.copy()), as_text) if ranged else exp.null())
         parts.append(exp.cast(exp.Max(this=col.copy()), as_text) if ranged else exp.null())
-    row = engine.run(exp.select(*parts).from_(_table(ref)).sql(dialect="duckdb"), max_rows=1).rows[0]
+    row = engine.run(exp.select(*parts).from_(_table(ref)).sql(dialect=engine.dialect), max_rows=1).rows[0]
     out = []
     for i in range(len(columns)):
         nulls, distinct, length, low, high = row[5 * i: 5 * i + 5]
@@ -138,7 +191,7 @@ def top_values(engine: Engine, ref: str, column: str, limit: int) -> list[str]:
     sql = (exp.select(exp.alias_(value, "value", quoted=True), exp.alias_(exp.Count(this=exp.Star()), "n", quoted=True))
            .from_(_table(ref)).where(exp.not_(col.copy().is_(exp.null()))).group_by(exp.Literal.number(1))
            .order_by(exp.column("n", quoted=True).desc(), exp.column("value", quoted=True)).limit(limit))
-    return [str(r[0]) for r in engine.run(sql.sql(dialect="duckdb"), max_rows=limit).rows]
+    return [str(r[0]) for r in engine.run(sql.sql(dialect=engine.dialect), max_rows=limit).rows]
 
 
 def is_unique(engine: Engine, ref: str, columns: tuple[str, ...]) -> bool:
@@ -149,20 +202,27 @@ def is_unique(engine: Engine, ref: str, columns: tuple[str, ...]) -> bool:
     sql = exp.select(exp.Count(this=exp.Star()), exp.Count(this=exp.Distinct(expressions=[key]))) \
         .from_(_table(ref)).where(not_null)
     total = exp.select(exp.Count(this=exp.Star())).from_(_table(ref))
-    kept, distinct = engine.run(sql.sql(dialect="duckdb"), max_rows=1).rows[0]
-    rows = engine.run(total.sql(dialect="duckdb"), max_rows=1).rows[0][0]
+    kept, distinct = engine.run(sql.sql(dialect=engine.dialect), max_rows=1).rows[0]
+    rows = engine.run(total.sql(dialect=engine.dialect), max_rows=1).rows[0][0]
     return int(rows or 0) > 0 and kept == rows and distinct == rows
 
 
 def missing_from(engine: Engine, ref: str, column: str, target: str, target_column: str) -> tuple[int, int]:
-    """(distinct values of ``ref.column``, how many of them ``target.target_column`` does not have)."""
+    """(distinct values of ``ref.column``, how many of them ``target.target_column`` does not have).
+
+    A left join of the two sets of distinct values, which every engine runs as a hash join (PostgreSQL runs
+    ``NOT IN (subquery)`` row by row once the subquery outgrows its memory).
+    """
     src = exp.select(exp.alias_(exp.column(column, quoted=True), "v", quoted=True)).distinct().from_(_table(ref)) \
         .where(exp.not_(exp.column(column, quoted=True).is_(exp.null())))
-    tgt = exp.select(exp.column(target_column, quoted=True)).from_(_table(target))
-    found = exp.column("v", table="s", quoted=True)
+    tgt = exp.select(exp.alias_(exp.column(target_column, quoted=True), "k", quoted=True)).distinct() \
+        .from_(_table(target))
+    found, there = exp.column("v", table="s", quoted=True), exp.column("k", table="t", quoted=True)
     sql = (exp.select(exp.Count(this=exp.Star()),
-                      exp.Sum(this=exp.Case().when(exp.not_(exp.In(this=found.copy(), query=tgt.subquery())), exp.Literal.number(1))
+                      exp.Sum(this=exp.Case().when(there.copy().is_(exp.null()), exp.Literal.number(1))
                               .else_(exp.Literal.number(0))))
-           .from_(exp.alias_(exp.Subquery(this=src), "s", quoted=True)))
-    row = engine.run(sql.sql(dialect="duckdb"), max_rows=1).rows[0]
+           .from_(exp.alias_(exp.Subquery(this=src), "s", quoted=True))
+           .join(exp.alias_(exp.Subquery(this=tgt), "t", quoted=True), on=exp.EQ(this=found, expression=there),
+                 join_type="left"))
+    row = engine.run(sql.sql(dialect=engine.dialect), max_rows=1).rows[0]
     return int(row[0] or 0), int(row[1] or 0)

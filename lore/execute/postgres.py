@@ -166,6 +166,11 @@ class PostgresEngine(EngineBase):
     def description(self) -> str:
         return shown_url(self._url)
 
+    @property
+    def default_schema(self) -> str:
+        """The schema whose tables go by bare names (``schema:`` in lore.yaml's engine section)."""
+        return self._default_schema
+
     def data_version(self) -> str:
         """A stamp of the data: rows inserted, updated and deleted per table and the last ANALYZE, from the
         server's statistics (which trail a write by up to about a second), and the server's start time."""

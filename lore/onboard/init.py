@@ -16,7 +16,7 @@ from pathlib import Path
 
 from lore.errors import OperatorError, ProjectNotFound
 from lore.onboard.draft import Draft, Progress, draft_layer, render, survey
-from lore.project import CONFIG_FILE, STATE_DIR, ProjectConfig, write_config
+from lore.project import CONFIG_FILE, STATE_DIR, EngineConfig, Project, ProjectConfig, write_config
 from lore.semantic.issues import Issue
 from lore.semantic.load import parse_documents
 from lore.semantic.validate import validate
@@ -30,7 +30,8 @@ class InitResult(Frozen):
     """What `lore init` wrote and found."""
 
     root: Path
-    warehouse: Path
+    #: the DuckDB file, or where the server engine's data is (a URL without its password)
+    warehouse: Path | str
     files: tuple[str, ...]
     draft: Draft
     issues: tuple[Issue, ...] = ()
@@ -57,40 +58,55 @@ def _warehouse_ref(root: Path, warehouse: Path) -> Path:
         return warehouse
 
 
-def init_project(folder: Path, warehouse: Path, *, settings: Settings | None = None, force: bool = False,
-                 progress: Progress | None = None, today: date | None = None) -> InitResult:
-    """Draft a project over ``warehouse`` into ``folder``; see the module docstring."""
-    from lore.execute.engine import Engine  # the engine loads only for the command that needs it
+def init_project(folder: Path, warehouse: Path | None, *, settings: Settings | None = None, force: bool = False,
+                 progress: Progress | None = None, today: date | None = None,
+                 engine: EngineConfig | None = None) -> InitResult:
+    """Draft a project over ``warehouse`` (a DuckDB file) into ``folder``, or over the server ``engine`` names
+    (PostgreSQL: its URL read from the environment variable the config names); see the module docstring."""
+    from lore.execute.open import open_engine  # the engine loads only for the command that needs it
 
     root = folder.expanduser().resolve()
-    source = warehouse.expanduser().resolve()
     if root.exists() and not root.is_dir():
         raise OperatorError(f"{root} exists and is not a folder", hint="Choose a folder for the project.")
-    if not source.is_file():
-        raise ProjectNotFound(f"No DuckDB warehouse at {source}",
-                              hint="Pass --warehouse PATH to an existing DuckDB file (it is opened read-only).")
+    engine = engine or EngineConfig()
+    source: Path | None = None
+    if engine.type == "duckdb":
+        if warehouse is None:
+            raise OperatorError("Name the warehouse to draft a layer for",
+                                hint="Pass --warehouse PATH (a DuckDB file), or --engine postgres.")
+        source = warehouse.expanduser().resolve()
+        if not source.is_file():
+            raise ProjectNotFound(f"No DuckDB warehouse at {source}",
+                                  hint="Pass --warehouse PATH to an existing DuckDB file (it is opened read-only).")
     existing = _existing(root)
     if existing and not force:
         raise OperatorError(
             f"{root} already holds a LORE project ({', '.join(p.name for p in existing)})",
             hint="Choose another folder, or pass --force: the existing lore.yaml and semantic/ are moved to "
                  f"{STATE_DIR}/backup/ first, never deleted.")
-    with Engine.open(source, settings or Settings()) as engine:
-        profile = survey(engine, progress=progress)
+    where = Project(root=root, config=ProjectConfig(engine=engine, warehouse=source or Path("warehouse.duckdb")))
+    with open_engine(where, settings or Settings()) as opened:
+        name = source.name if source is not None else opened.description
+        profile = survey(opened, progress=progress)
         if not profile.tables:
-            raise OperatorError(f"The warehouse {source} has no tables or views",
-                                hint="Load your data into it first (LORE reads every schema of the file).")
+            raise OperatorError(f"The warehouse {name} has no tables or views LORE's role may read",
+                                hint="Load your data into it first (LORE reads every schema), or grant the role "
+                                     "SELECT (docs/postgres-readonly-role.sql).")
         draft = draft_layer(profile)
-        files = render(draft, warehouse=source.name, today=today or date.today())
+        files = render(draft, warehouse=name, today=today or date.today())
         layer, issues = parse_documents(sorted(files.items()))
-        issues += validate(layer, engine.schema())
+        issues += validate(layer, opened.schema())
     backup = _move_aside(root, existing) if existing else None
     _write(root, files)
-    config = ProjectConfig(name=root.name or "project", description=f"Drafted by lore init from {source.name}.",
-                           warehouse=_warehouse_ref(root, source), semantic_layer=Path(SEMANTIC_DIR))
+    if source is not None:
+        config = ProjectConfig(name=root.name or "project", description=f"Drafted by lore init from {name}.",
+                               warehouse=_warehouse_ref(root, source), semantic_layer=Path(SEMANTIC_DIR))
+    else:
+        config = ProjectConfig(name=root.name or "project", description=f"Drafted by lore init from {name}.",
+                               semantic_layer=Path(SEMANTIC_DIR), engine=engine)
     write_config(root, config)
-    return InitResult(root=root, warehouse=source, files=tuple(sorted(files)), draft=draft,
-                      issues=tuple(issues), backup=backup)
+    return InitResult(root=root, warehouse=source or name, files=tuple(sorted(files)),
+                      draft=draft, issues=tuple(issues), backup=backup)
 
 
 def _move_aside(root: Path, paths: list[Path]) -> Path:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pgserver import PgServer
+from pgserver import READER_PASSWORD, PgServer
 
 from lore import Lore
 from lore.errors import ConfigError, EngineError, OperatorError, QueryTimeout, ResultTooLarge
@@ -292,3 +292,32 @@ def test_lore_yaml_engine_section(tmp_path: Path) -> None:
         Project.open(tmp_path)
     write_config(tmp_path, ProjectConfig())
     assert "engine" not in (tmp_path / "lore.yaml").read_text()  # DuckDB projects' lore.yaml is unchanged
+
+
+# --- lore init on PostgreSQL ---------------------------------------------------------------------------------
+
+
+def test_lore_init_drafts_the_same_layer_as_on_duckdb(demo_pg: dict, demo_dir: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The survey reads PostgreSQL's catalog (tables, types, comments, keys) and profiles the data with the same
+    questions in its dialect: the draft equals the one drafted from the DuckDB file the data came from."""
+    from lore.onboard.init import init_project
+    from lore.project import EngineConfig, Project
+
+    monkeypatch.setenv(URL_ENV, demo_pg["url"])
+    source = tmp_path / "source.duckdb"
+    shutil.copy(demo_dir / "warehouse.duckdb", source)
+    on_duck = init_project(tmp_path / "duck", source)
+    on_pg = init_project(tmp_path / "pg", None, engine=EngineConfig(type="postgres", url_env=URL_ENV))
+    assert on_pg.files == on_duck.files and on_pg.draft.metrics == on_duck.draft.metrics
+    for name in on_duck.files:
+        duck_text = (tmp_path / "duck" / "semantic" / name).read_text().splitlines()[1:]  # line 1 names the source
+        pg_text = (tmp_path / "pg" / "semantic" / name).read_text().splitlines()[1:]
+        assert pg_text == duck_text, name
+    assert "postgresql://lore_reader@127.0.0.1" in on_pg.warehouse and READER_PASSWORD not in on_pg.warehouse
+    project = Project.open(tmp_path / "pg")
+    assert project.config.engine.type == "postgres" and project.config.engine.url_env == URL_ENV
+    assert not on_pg.errors
+    with Lore.open(tmp_path / "pg") as lore:  # the draft answers on PostgreSQL
+        metric = sorted(lore.layer.metrics)[0]
+        assert lore.semantic.data([metric]).rows
