@@ -17,6 +17,10 @@ from lore.types import ColumnMeta, CompiledQuery, Filter, QueryPlan, ResultSet, 
 _ADDITIVE = {"sum", "count"}
 
 
+#: a metric label that already starts with one of these says "highest" itself ("largest order", "max discount")
+_HIGH_WORDS = frozenset({"largest", "biggest", "highest", "greatest", "max", "maximum", "top", "peak", "longest",
+                         "most", "best"})
+
 def period_label(value: Scalar, grain: str | None) -> str:
     """A readable time bucket.
 
@@ -412,7 +416,10 @@ def compose_message(plan: QueryPlan, result: ResultSet, layer: SemanticLayer) ->
         if len(ranked) == 1 and plan.limit != 1:
             return f"{mlabel} for {format_value(top[c])}{scope_text}: {_value(top[first], cols[first])}."
         if plan.limit == 1:
-            return f"{format_value(top[c])} has the {word} {mlabel.lower()}{scope_text}: {_value(top[first], cols[first])}."
+            said = mlabel.lower()
+            if not (descending and said.split(" ", 1)[0] in _HIGH_WORDS):  # "the largest order", not "the highest largest"
+                said = f"{word} {said}"
+            return f"{format_value(top[c])} has the {said}{scope_text}: {_value(top[first], cols[first])}."
         base = plan.metrics[0] if plan.metrics else ""
         metric = layer.metrics.get(base)
         share = ""
