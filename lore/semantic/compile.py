@@ -1409,10 +1409,12 @@ class Compiler:
                             order=exp.Order(expressions=[o.copy() for o in ranking]))
         inner = outer.select(exp.alias_(window, RANK_COLUMN))
         shown = [exp.column(e.alias_or_name) for e in inner.expressions]
+        ties = [aliases[d.key] for d in dims if aliases[d.key] not in within]  # tied rows in one order, any engine
         ranked = (exp.select(*shown).from_(inner.subquery("ranked"))
                   .where(exp.LTE(this=exp.column(RANK_COLUMN), expression=exp.Literal.number(query.limit)))
                   .order_by(*[exp.Ordered(this=exp.column(a), nulls_first=False) for a in within],
-                            exp.Ordered(this=exp.column(RANK_COLUMN))))
+                            exp.Ordered(this=exp.column(RANK_COLUMN)),
+                            *[exp.Ordered(this=exp.column(a), nulls_first=False) for a in ties]))
         labels = " and ".join(_dim_label(d).lower() for d in dims if aliases[d.key] in within)
         meta = ColumnMeta(name=RANK_COLUMN, label=f"Rank in its {labels}", kind="value", type="BIGINT", format="integer")
         return ranked, meta
