@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # LORE's two commands (demo, test), and the benchmarks and the audit. Each creates (or reuses) .venv first.
 #   ./dev.sh demo   set up, build the demo project in ./demo and open the chat page on it
-#   ./dev.sh test   set up with the test extras, the local model (and Chromium and PostgreSQL), check it (lore doctor), run the whole test suite
+#   ./dev.sh test   set up with the test extras, the local model (and Chromium, PostgreSQL and Java for Spark), check it (lore doctor), run the whole test suite
 #   ./dev.sh bench  set up and run the benchmarks (pipeline at scales 1 and 10, then the 5,000-metric catalog)
 #   ./dev.sh load   set up and load-test the HTTP API with Locust (50 users, scales 1 and 10; arguments go to it)
 #   ./dev.sh audit  check the locked dependencies for known vulnerabilities (pip-audit)
@@ -100,6 +100,26 @@ postgres_server() {
   fi
 }
 
+# The Spark engine tests start Spark in local mode, which needs a Java runtime (Debian's OpenJDK 17); install it
+# when we may.
+java_runtime() {
+  # once Java is here, the tests must use it: a Spark that fails to start fails them, never skips them
+  if command -v java >/dev/null 2>&1; then
+    export LORE_TEST_SPARK=required
+    return 0
+  fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "Installing Java for the Spark engine tests (apt-get)" >&2
+    if (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null) >&2; then
+      export LORE_TEST_SPARK=required
+    else
+      echo "Could not install Java: the Spark engine tests will be skipped" >&2
+    fi
+  else
+    echo "No Java runtime (java) and no root to install one: the Spark engine tests will be skipped" >&2
+  fi
+}
+
 cmd="${1:-help}"
 [ $# -gt 0 ] && shift
 case "$cmd" in
@@ -114,6 +134,7 @@ case "$cmd" in
     setup dev,local
     browser
     postgres_server
+    java_runtime
     # a broken set-up (a local model that crashes, a missing embedder) stops here with its fix, not mid-suite
     if ! "$VENV/bin/lore" doctor; then
       echo "lore doctor found a problem with this set-up (above, with its fix): the tests were not run." >&2

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Any, Optional, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
 import typer
 from rich.console import Console
@@ -38,6 +38,9 @@ from lore.onboard.dbt_cli import dbt_cmd
 from lore.tables import table_key
 from lore.types import ResultSet
 
+if TYPE_CHECKING:  # pragma: no cover
+    from lore.project import Project
+
 app = typer.Typer(
     name="lore",
     help="LORE: ask your warehouse questions in plain words, answered from governed metric definitions.",
@@ -57,7 +60,7 @@ app.add_typer(import_app, name="import")
 access_app = typer.Typer(help="Per-user access (the access section of lore.yaml): check it and see what a user sees.",
                          no_args_is_help=True)
 app.add_typer(access_app, name="access")
-warehouse_app = typer.Typer(help="Move a project's DuckDB warehouse to another engine (PostgreSQL).",
+warehouse_app = typer.Typer(help="Move a project's DuckDB warehouse to another engine (PostgreSQL, Spark).",
                             no_args_is_help=True)
 app.add_typer(warehouse_app, name="warehouse")
 
@@ -715,39 +718,57 @@ import_app.command("dbt")(handle_errors(dbt_cmd))
 @handle_errors
 def warehouse_copy(
     project: ProjectOpt = Path("."),
-    to: Annotated[str, typer.Option("--to", help="The engine to copy into: postgres.")] = "postgres",
-    url_env: Annotated[str, typer.Option("--url-env", help="The environment variable holding the URL of a role that "
-                                                         "may create tables there (never LORE's read-only role).")]
+    to: Annotated[str, typer.Option("--to", help="The engine to copy for: postgres (into a database) or spark (a "
+                                               "folder of Parquet tables).")] = "postgres",
+    url_env: Annotated[str, typer.Option("--url-env", help="postgres: the environment variable holding the URL of a "
+                                                         "role that may create tables there (never LORE's read-only "
+                                                         "role).")]
     = "LORE_POSTGRES_ADMIN_URL",
-    schema: Annotated[str, typer.Option("--schema", help="The PostgreSQL schema for the tables of DuckDB's main "
+    schema: Annotated[str, typer.Option("--schema", help="postgres: the schema for the tables of DuckDB's main "
                                                        "schema (other schemas keep their names).")] = "public",
-    replace: Annotated[bool, typer.Option("--replace", help="Drop and recreate tables that already exist.")] = False,
-    switch: Annotated[bool, typer.Option("--switch", help="Then point the project's lore.yaml at PostgreSQL "
-                                                        "(engine: postgres; the DuckDB file stays).")] = False,
-    reader_env: Annotated[str, typer.Option("--reader-env", help="With --switch: the environment variable LORE reads "
-                                                               "its read-only role's URL from.")] = "LORE_POSTGRES_URL",
+    out: Annotated[Optional[Path], typer.Option("--out", help="spark: the folder to write the Parquet tables to "
+                                                         "(default: parquet, in the project folder).")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Replace tables (or Parquet files) that already "
+                                                          "exist.")] = False,
+    switch: Annotated[bool, typer.Option("--switch", help="Then point the project's lore.yaml at the new engine "
+                                                        "(engine: postgres, or engine: spark on the folder; the "
+                                                        "DuckDB file stays).")] = False,
+    reader_env: Annotated[str, typer.Option("--reader-env", help="postgres, with --switch: the environment variable "
+                                                               "LORE reads its read-only role's URL from.")]
+    = "LORE_POSTGRES_URL",
 ) -> None:
     """Copy the project's DuckDB warehouse into PostgreSQL (every table and view, types, keys; one transaction),
+    or write it as a folder of Parquet tables for Spark (one NAME.parquet per table and view of the main schema),
     so the same semantic layer answers there."""
+    from lore.project import Project
+
+    if to not in ("postgres", "spark"):
+        raise OperatorError(f"--to {to!r} is not an engine LORE can copy for", hint="Use --to postgres or --to spark.")
+    proj = Project.open(project)
+    source = proj.warehouse_path
+    if not source.is_file():
+        raise OperatorError(f"No DuckDB warehouse at {source}",
+                            hint="Point warehouse: in lore.yaml at the DuckDB file to copy.")
+    if to == "spark":
+        _copy_to_spark(proj, source, out, replace=replace, switch=switch)
+    else:
+        _copy_to_postgres(proj, source, url_env, schema, replace=replace, switch=switch, reader_env=reader_env)
+
+
+def _copy_to_postgres(proj: Project, source: Path, url_env: str, schema: str, *, replace: bool, switch: bool,
+                      reader_env: str) -> None:
     import os
 
     from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
     from lore.execute.copy import copy_duckdb_to_postgres  # lazy: duckdb and psycopg load for this command only
-    from lore.project import EngineConfig, Project, write_config
+    from lore.project import EngineConfig, write_config
 
-    if to != "postgres":
-        raise OperatorError(f"--to {to!r} is not an engine LORE can copy into", hint="Use --to postgres.")
-    proj = Project.open(project)
     url = os.environ.get(url_env, "").strip()
     if not url:
         raise OperatorError(f"The environment variable {url_env} is not set",
                             hint=f"export {url_env}=postgresql://OWNER:PASSWORD@HOST:5432/DATABASE (a role that may "
                                  "create tables in the schema; LORE answers through a read-only one).")
-    source = proj.warehouse_path
-    if not source.is_file():
-        raise OperatorError(f"No DuckDB warehouse at {source}",
-                            hint="Point warehouse: in lore.yaml at the DuckDB file to copy.")
     err = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True) as bar:
         task = bar.add_task("Connecting", total=None)
@@ -768,6 +789,41 @@ def warehouse_copy(
                   f"  engine:\n    type: postgres\n    url_env: {reader_env}\n    schema: {schema}", highlight=False)
     out.print(f"LORE refuses a role that may write: create its read-only role with docs/postgres-readonly-role.sql "
               f"and export {reader_env} with that role's URL.", highlight=False)
+
+
+def _copy_to_spark(proj: Project, source: Path, folder: Path | None, *, replace: bool, switch: bool) -> None:
+    import os
+
+    from rich.progress import Progress, TextColumn, TimeElapsedColumn
+
+    from lore.execute.copy import export_duckdb_to_parquet  # lazy: duckdb loads for this command only
+    from lore.project import EngineConfig, write_config
+
+    target = folder.resolve() if folder is not None else (proj.root / "parquet").resolve()
+    err = Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("Writing Parquet", total=None)
+
+        def progress(table: str, rows: int) -> None:
+            bar.update(task, description=f"Wrote {table}: {rows:,} rows")
+
+        written = export_duckdb_to_parquet(source, target, replace=replace, progress=progress)
+    out = console()
+    out.print(f"[green]Wrote[/] {len(written)} tables ({sum(written.values()):,} rows) from {escape(source.name)} to "
+              f"{escape(str(target))}, one NAME.parquet each.", highlight=False)
+    inside = target.is_relative_to(proj.root.resolve())
+    tables = Path(os.path.relpath(target, proj.root.resolve())) if inside else target
+    if switch:
+        engine = EngineConfig(type="spark", tables=tables)
+        write_config(proj.root, proj.config.model_copy(update={"engine": engine}))
+        out.print(f"lore.yaml now names engine: spark on {escape(str(tables))} (local mode; export "
+                  "LORE_SPARK_REMOTE=sc://HOST:15002 to use a Spark Connect server that reads the same folder).",
+                  highlight=False)
+    else:
+        out.print("To answer from Spark, add to lore.yaml (or run again with --switch):\n"
+                  f"  engine:\n    type: spark\n    tables: {tables}", highlight=False)
+    out.print("Spark's local mode needs a Java 17 or 21 runtime and pip install 'lore-analytics[spark]'.",
+              highlight=False)
 
 
 # --- lore demo ------------------------------------------------------------------

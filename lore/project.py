@@ -14,6 +14,13 @@ On PostgreSQL instead of a DuckDB file (``warehouse`` is then unused)::
       url_env: LORE_POSTGRES_URL    # the environment variable holding the connection URL (never this file)
       schema: public                # the schema whose tables go by bare names
 
+On Apache Spark (local mode over a folder of Parquet tables, or a cluster through Spark Connect when the
+environment variable ``LORE_SPARK_REMOTE`` holds its ``sc://`` URL)::
+
+    engine:
+      type: spark
+      tables: parquet               # a folder of Parquet tables, relative to the project folder
+
 Runtime state (the retrieval index, logs, feedback) lives in ``.lore/`` inside the project.
 """
 
@@ -34,7 +41,9 @@ STATE_DIR = ".lore"
 
 
 #: the dialect each engine's SQL is rendered, guarded and run in
-ENGINE_DIALECTS = {"duckdb": "duckdb", "postgres": "postgres"}
+ENGINE_DIALECTS = {"duckdb": "duckdb", "postgres": "postgres", "spark": "spark"}
+#: the environment variable an engine's URL is read from, unless ``url_env`` names another
+DEFAULT_URL_ENV = {"duckdb": "LORE_POSTGRES_URL", "postgres": "LORE_POSTGRES_URL", "spark": "LORE_SPARK_REMOTE"}
 
 
 class EngineConfig(BaseModel):
@@ -45,16 +54,25 @@ class EngineConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
-    type: Literal["duckdb", "postgres"] = "duckdb"
-    #: postgres: the environment variable that holds the connection URL (a password never goes in lore.yaml)
+    type: Literal["duckdb", "postgres", "spark"] = "duckdb"
+    #: postgres: the environment variable that holds the connection URL (a password never goes in lore.yaml);
+    #: spark: the one that holds a Spark Connect URL (sc://host:15002); unset, Spark runs here in local mode
     url_env: str = "LORE_POSTGRES_URL"
     #: postgres: the schema whose tables the layer names bare (others are named ``schema.table``)
     schema_name: str = Field(default="public", alias="schema")
+    #: spark: the folder of Parquet tables (a file or folder per table, named as the table), relative to the
+    #: project; without it, the tables of the Spark catalog's current database
+    tables: Path | None = None
+    #: spark: the master of a local session (the Spark Connect URL, when set, wins)
+    master: str = "local[2]"
 
     @model_validator(mode="before")
     @classmethod
     def _shorthand(cls, value: Any) -> Any:
-        return {"type": value} if isinstance(value, str) else value
+        value = {"type": value} if isinstance(value, str) else value
+        if isinstance(value, dict) and "url_env" not in value and value.get("type") in DEFAULT_URL_ENV:
+            value = {**value, "url_env": DEFAULT_URL_ENV[value["type"]]}
+        return value
 
     @field_validator("url_env")
     @classmethod
@@ -101,6 +119,12 @@ class Project(BaseModel):
     @property
     def warehouse_path(self) -> Path:
         return (self.root / self.config.warehouse).resolve()
+
+    @property
+    def spark_tables(self) -> Path | None:
+        """engine: spark: the folder of Parquet tables, absolute."""
+        tables = self.config.engine.tables
+        return None if tables is None else (self.root / tables).resolve()
 
     @property
     def has_warehouse(self) -> bool:
@@ -158,7 +182,8 @@ def write_config(root: Path, config: ProjectConfig) -> Path:
     data = {k: (str(v) if isinstance(v, (Path, date)) else v) for k, v in config.model_dump().items()
             if v is not None and k != "engine"}
     if config.engine != EngineConfig():  # DuckDB on `warehouse` needs no engine: entry
-        data["engine"] = config.engine.model_dump(by_alias=True, exclude_defaults=True) | {"type": config.engine.type}
+        data["engine"] = config.engine.model_dump(mode="json", by_alias=True, exclude_defaults=True) | {
+            "type": config.engine.type}
     path = root / CONFIG_FILE
     path.write_text("# LORE project configuration\n" + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path

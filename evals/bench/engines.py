@@ -1,10 +1,12 @@
-"""Benchmark the engines: LORE's own time and the engine's time per question on DuckDB and PostgreSQL, at several
-demo scales (run on purpose; not a test).
+"""Benchmark the engines: LORE's own time and the engine's time per question on DuckDB, PostgreSQL and Spark (local
+mode), at several demo scales (run on purpose; not a test).
 
-    python -m evals.bench.engines [--scales 1,10] [--repeat 3] [--workdir DIR] [--admin-url-env VAR]
+    python -m evals.bench.engines [--scales 1,10] [--repeat 3] [--engines duckdb,postgres,spark] [--workdir DIR]
+                                  [--admin-url-env VAR]
 
 For each scale it builds the demo warehouse (seed 42; reused from the work folder when there), copies it into
-PostgreSQL (a throwaway server, or your own: see ``python -m evals.engines``), and asks the benchmark questions
+PostgreSQL (a throwaway server, or your own: see ``python -m evals.engines``) and into a folder of Parquet tables
+for Spark, and asks the benchmark questions
 (``evals/bench/questions.yaml``) on both projects with the answer cache off: once to warm up, then ``--repeat``
 times each. Per engine and scale it prints the median time of a whole answer, the engine's part (the execute
 stage: the query on the warehouse, fetching its rows) and LORE's own part (everything else: retrieval, planning,
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+from contextlib import nullcontext
 import sys
 import tempfile
 import time
@@ -27,7 +30,26 @@ from rich.table import Table
 from evals.bench.pipeline import DEFAULT_QUESTIONS, load_questions, parse_scales
 from evals.engines import build_duckdb_project, postgres_project, postgres_server
 
-ENGINES = ("duckdb", "postgres")
+ENGINES = ("duckdb", "postgres", "spark")
+
+
+def spark_project(duckdb_project: Path, folder: Path) -> Path:
+    """The demo's tables as Parquet files in ``folder/parquet`` and a project naming the Spark engine over them."""
+    import shutil
+
+    from lore.execute.copy import export_duckdb_to_parquet
+    from lore.project import EngineConfig, Project, write_config
+
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    with tempfile.TemporaryDirectory() as tmp:  # a file no engine of this process has open
+        source = Path(tmp) / "warehouse.duckdb"
+        shutil.copy(duckdb_project / "warehouse.duckdb", source)
+        export_duckdb_to_parquet(source, folder / "parquet")
+    shutil.copytree(duckdb_project / "semantic", folder / "semantic")
+    config = Project.open(duckdb_project).config
+    write_config(folder, config.model_copy(update={"engine": EngineConfig(type="spark", tables=Path("parquet"))}))
+    return folder
 
 
 def engine_ms(answer) -> float:  # -> answer: lore.types.Answer
@@ -44,6 +66,7 @@ def measure(folder: Path, questions: Sequence[str], repeat: int) -> dict[str, li
     totals: list[float] = []
     engines: list[float] = []
     with Lore.open(folder, answer_cache=False) as lore:
+        lore.warm_up()  # the engine, the layer, the index and the planner, before any question's time budget
         answered = [q for q in questions if lore.ask(q).status == "answered"]  # warm-up; the others are not timed
         for _ in range(repeat):
             for question in answered:
@@ -65,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS, help="the questions (YAML)")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "lore-engines-bench",
                         help="where the warehouses and projects go (reused between runs)")
+    parser.add_argument("--engines", default=",".join(ENGINES), help="comma-separated engines (default: all three)")
     parser.add_argument("--admin-url-env", default=None,
                         help="a variable holding the URL of a role that may create databases on your own server "
                              "(default: start a throwaway server)")
@@ -72,23 +96,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console()
     questions = [q.question for q in load_questions(args.questions)]
     scales = parse_scales(args.scales)
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    if unknown := set(engines) - set(ENGINES):
+        parser.error(f"unknown engines: {', '.join(sorted(unknown))}")
     results: dict[tuple[str, float], dict[str, list[float]]] = {}
-    with postgres_server(args.admin_url_env) as server:
+    with postgres_server(args.admin_url_env) if "postgres" in engines else nullcontext() as server:
         for n, scale in enumerate(scales, 1):
             spec = {"kind": "demo", "seed": 42, "scale": scale}
             console.print(f"Preparing the demo at scale {scale:g} ...")
             started = time.perf_counter()
-            duck = build_duckdb_project(spec, args.workdir / f"demo-{scale:g}")
-            built = time.perf_counter()
-            pg = postgres_project(duck, args.workdir / f"demo-{scale:g}-postgres", n, server)
-            console.print(f"  built in {built - started:.0f} s, copied into PostgreSQL in {time.perf_counter() - built:.0f} s")
-            for engine, folder in zip(ENGINES, (duck, pg)):
+            folders = {"duckdb": build_duckdb_project(spec, args.workdir / f"demo-{scale:g}")}
+            console.print(f"  built in {time.perf_counter() - started:.0f} s")
+            if "postgres" in engines:
+                started = time.perf_counter()
+                folders["postgres"] = postgres_project(folders["duckdb"], args.workdir / f"demo-{scale:g}-postgres",
+                                                       n, server)
+                console.print(f"  copied into PostgreSQL in {time.perf_counter() - started:.0f} s")
+            if "spark" in engines:
+                started = time.perf_counter()
+                folders["spark"] = spark_project(folders["duckdb"], args.workdir / f"demo-{scale:g}-spark")
+                console.print(f"  written as Parquet for Spark in {time.perf_counter() - started:.0f} s")
+            for engine in engines:
                 console.print(f"  asking on {engine} ...")
-                results[(engine, scale)] = measure(folder, questions, args.repeat)
+                results[(engine, scale)] = measure(folders[engine], questions, args.repeat)
     table = Table(title=f"Per question, median of {args.repeat} runs (ms)", title_justify="left")
     for head in ("engine", "scale", "answered", "answer", "engine part", "LORE's part", "engine x vs previous scale"):
         table.add_column(head, justify="left" if head == "engine" else "right")
-    for engine in ENGINES:
+    for engine in engines:
         previous: float | None = None
         for scale in scales:
             r = results[(engine, scale)]

@@ -5,7 +5,9 @@ the chat page, the Slack bot and the server: it keeps no per-question state. Thr
 :class:`WarehouseEngine`:
 
 * :class:`lore.execute.engine.Engine` — DuckDB, embedded, the default (``duckdb`` is imported there only);
-* :class:`lore.execute.postgres.PostgresEngine` — PostgreSQL through psycopg 3 (imported there only, when used).
+* :class:`lore.execute.postgres.PostgresEngine` — PostgreSQL through psycopg 3 (imported there only, when used);
+* :class:`lore.execute.spark.SparkEngine` — Apache Spark through PySpark, local mode over a folder of Parquet
+  tables or a Spark Connect server (pyspark imported there only, when used).
 
 Every engine runs only SQL that came out of :func:`lore.guard.guard_sql` in the engine's own :attr:`dialect`,
 read-only, under a time limit and a row cap; how each is hardened is written down in SECURITY.md.
@@ -155,7 +157,8 @@ _TYPE_NAMES: Mapping[str, str] = {
     "timestamp_ntz": "TIMESTAMP", "timestamptz": "TIMESTAMP WITH TIME ZONE",
     "timestamp with time zone": "TIMESTAMP WITH TIME ZONE", "time": "TIME", "time without time zone": "TIME",
     "interval": "INTERVAL", "uuid": "UUID", "bytea": "BLOB", "binary": "BLOB", "tinyint": "TINYINT",
-    "long": "BIGINT", "short": "SMALLINT", "byte": "TINYINT",
+    "long": "BIGINT", "short": "SMALLINT", "byte": "TINYINT", "float": "FLOAT",
+    "timestamp_ltz": "TIMESTAMP WITH TIME ZONE", "void": "NULL",
 }
 
 
@@ -166,6 +169,11 @@ def common_type(name: str) -> str:
     ('BIGINT', 'TIMESTAMP', 'DECIMAL(12,2)')
     >>> common_type("jsonb")
     'JSONB'
+
+    Spark's names (its ``timestamp`` is an instant: :func:`lore.execute.spark.spark_type` reads it so):
+
+    >>> [common_type(t) for t in ("string", "bigint", "int", "double", "decimal(12,2)", "timestamp_ntz", "binary")]
+    ['VARCHAR', 'BIGINT', 'INTEGER', 'DOUBLE', 'DECIMAL(12,2)', 'TIMESTAMP', 'BLOB']
     """
     text = name.strip().lower()
     match = re.fullmatch(r"(numeric|decimal)\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)", text)

@@ -1,4 +1,5 @@
-"""Copying a DuckDB warehouse into PostgreSQL, so the same semantic layer can answer on both engines.
+"""Copying a DuckDB warehouse into PostgreSQL, or out to a folder of Parquet tables for Spark, so the same
+semantic layer can answer on every engine.
 
 :func:`copy_duckdb_to_postgres` reads every table and view of a DuckDB file (opened read-only, with extension
 auto-install and auto-load off and external access switched off, like the build connection) and writes each
@@ -18,11 +19,19 @@ no table is held in memory. psycopg is imported lazily: it is an optional extra 
 ``CREATE TABLE`` is built as a sqlglot tree by a pure function (:func:`create_table_sql`); the statements that
 only ever run through psycopg (``COPY``, ``DROP``, ``ANALYZE``, ``CREATE SCHEMA``) compose their identifiers
 with ``psycopg.sql``. No name is ever pasted into SQL as text.
+
+:func:`export_duckdb_to_parquet` writes each table and view of the ``main`` schema as ``NAME.parquet`` with
+DuckDB's own ``COPY ... TO``, for the Spark engine (:mod:`lore.execute.spark`). Only types Spark reads back
+with every value intact are written (:func:`parquet_ok`); the DuckDB connection may write files into the
+export's temporary folder and nowhere else (``allowed_directories`` with external access off), so a view
+cannot read files or URLs either.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -456,3 +465,177 @@ def _quoted(name: str) -> str:
 def _first_line(err: BaseException) -> str:
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
+
+
+# --- DuckDB -> a folder of Parquet tables (the Spark engine's) -----------------------------------------------
+
+#: DuckDB types that Spark reads back from DuckDB's Parquet with every value intact (unsigned integers widen:
+#: UINTEGER to bigint, UBIGINT to decimal(20,0)); DECIMAL(p,s) and ENUM are :func:`parquet_ok`'s
+PARQUET_TYPES = frozenset({
+    "BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
+    "FLOAT", "DOUBLE", "VARCHAR", "JSON", "BLOB", "DATE", "TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS",
+    "TIMESTAMP WITH TIME ZONE",
+})
+#: why a DuckDB type is not written, and what to cast it to in the DuckDB file
+_NOT_PARQUET = {
+    "HUGEINT": "DuckDB writes it to Parquet as DOUBLE, losing digits; cast to DECIMAL(38,0) or BIGINT",
+    "UHUGEINT": "DuckDB writes it to Parquet as DOUBLE, losing digits; cast to DECIMAL(38,0)",
+    "TIMESTAMP_NS": "Spark does not read nanosecond Parquet timestamps; cast to TIMESTAMP",
+    "TIME": "Spark has no time-of-day type; cast to VARCHAR",
+    "INTERVAL": "Spark does not read Parquet intervals; cast to VARCHAR",
+    "UUID": "Spark does not read Parquet UUIDs; cast to VARCHAR",
+}
+
+
+def parquet_ok(duckdb_type: str) -> bool:
+    """Whether Spark reads a DuckDB type back from Parquet with every value intact.
+
+    >>> parquet_ok("DECIMAL(12,2)"), parquet_ok("DATE"), parquet_ok("ENUM('a', 'b')"), parquet_ok("BOOLEAN")
+    (True, True, True, True)
+    >>> parquet_ok("HUGEINT"), parquet_ok("TIMESTAMP_NS"), parquet_ok("INTEGER[]")
+    (False, False, False)
+    """
+    return duckdb_type in PARQUET_TYPES or bool(_DECIMAL.fullmatch(duckdb_type)) or duckdb_type.startswith("ENUM(")
+
+
+def plan_export(tables: Iterable[SourceTable]) -> list[SourceTable]:
+    """The tables to write; every table outside ``main``, every name no file or view could hold and every column
+    Spark would not read back intact, in one :class:`OperatorError`.
+
+    >>> [t.name for t in plan_export([SourceTable("main", "t", False, (Column("a", "DATE", False),), ())])]
+    ['t']
+    >>> plan_export([SourceTable("main", "t", False, (Column("n", "HUGEINT", False),), ()),
+    ...              SourceTable("raw", "u", False, (), ())])
+    Traceback (most recent call last):
+    ...
+    lore.errors.OperatorError: Cannot export to Parquet for Spark:
+      - table t, column "n": HUGEINT (DuckDB writes it to Parquet as DOUBLE, losing digits; cast to DECIMAL(38,0) or BIGINT)
+      - table raw.u: the Spark engine reads the tables of the main schema only (by bare name)
+    Change them in the DuckDB file (cast the columns, move or drop the tables) and export again; nothing was written.
+    """
+    problems: list[str] = []
+    plans: list[SourceTable] = []
+    for table in tables:
+        if table.schema_name.lower() != MAIN_SCHEMA:
+            problems.append(f"table {table.ref}: the Spark engine reads the tables of the main schema only "
+                            "(by bare name)")
+            continue
+        if not table.name or "." in table.name or "/" in table.name or "\\" in table.name \
+                or table.name.startswith((".", "_")):
+            problems.append(f"table {_quoted(table.name)}: no Parquet file name would give it back (a dot, a "
+                            "slash or a leading dot or underscore)")
+            continue
+        for column in table.columns:
+            if not parquet_ok(column.duckdb_type):
+                why = _NOT_PARQUET.get(column.duckdb_type, "Spark would not read it back as it is; cast it")
+                problems.append(f"table {table.ref}, column {_quoted(column.name)}: {column.duckdb_type} ({why})")
+        plans.append(table)
+    if problems:
+        raise OperatorError(
+            "Cannot export to Parquet for Spark:\n" + "\n".join(f"  - {line}" for line in problems),
+            hint="Change them in the DuckDB file (cast the columns, move or drop the tables) and export again; "
+                 "nothing was written.",
+        )
+    return plans
+
+
+def copy_to_parquet_sql(table: SourceTable, path: Path) -> str:
+    """DuckDB's ``COPY (SELECT * FROM table) TO 'path' (FORMAT parquet)``, identifiers and path quoted by sqlglot.
+
+    >>> print(copy_to_parquet_sql(SourceTable("main", "it's", False, (), ()), Path("/tmp/o'k/it's.parquet")))
+    COPY (SELECT * FROM "main"."it's") TO '/tmp/o''k/it''s.parquet' WITH (FORMAT parquet)
+    """
+    source = exp.Table(this=exp.to_identifier(table.name, quoted=True),
+                       db=exp.to_identifier(table.schema_name, quoted=True))
+    return exp.Copy(
+        this=exp.Subquery(this=exp.select(exp.Star()).from_(source)), kind=False,
+        files=[exp.Literal.string(str(path))],
+        params=[exp.CopyParameter(this=exp.var("FORMAT"), expression=exp.var("parquet"))],
+    ).sql(dialect="duckdb")
+
+
+def export_duckdb_to_parquet(
+    duckdb_path: Path,
+    folder: Path,
+    *,
+    replace: bool = False,
+    progress: Callable[[str, int], None] | None = None,
+) -> dict[str, int]:
+    """Write every table and view of the DuckDB file's ``main`` schema to ``folder`` as ``NAME.parquet`` (a
+    view as the table of its rows); rows written per table.
+
+    A table whose file (or folder) already exists in ``folder`` stops the export unless ``replace``. Everything
+    is written into a temporary folder first and moved into place only once every table is written, so a failure
+    leaves ``folder`` as it was. ``progress`` is called with each table's name and rows once it is written.
+    Other files in ``folder`` are left alone (the Spark engine would read them as tables too).
+
+    In one process, DuckDB refuses a second connection to a file with other settings: export from a file no
+    :class:`~lore.execute.engine.Engine` of this process has open.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OperatorError(f"{folder} is a file, not a folder", hint="Pass a folder for the Parquet tables.")
+    source = _open_duckdb(duckdb_path)
+    try:
+        plans = plan_export(read_tables(source))
+    finally:
+        source.close()
+    if not plans:
+        raise OperatorError(f"{duckdb_path} has no tables or views in its main schema",
+                            hint="Nothing was written; build the warehouse first.")
+    targets = {table.name: folder / f"{table.name}.parquet" for table in plans}
+    taken = sorted(str(path) for path in targets.values() if path.exists() or path.is_symlink())
+    if taken and not replace:
+        raise OperatorError("Cannot export to Parquet: these files already exist: " + ", ".join(taken),
+                            hint="Pass replace=True (--replace) to overwrite them, or export to another folder; "
+                                 "nothing was written.")
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".lore-export-", dir=folder))
+    try:
+        try:
+            written = _write_parquet(duckdb_path, staging, plans, progress)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            if created:
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
+        for table in plans:
+            target = targets[table.name]
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
+            (staging / target.name).replace(target)
+        return written
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _write_parquet(duckdb_path: Path, staging: Path, plans: Sequence[SourceTable],
+                   progress: Callable[[str, int], None] | None) -> dict[str, int]:
+    """Each table into ``staging`` through a connection that may write there and read nothing outside the file."""
+    try:
+        connection = duckdb.connect(str(duckdb_path), read_only=True, config=build_config(2))
+    except duckdb.Error as err:
+        raise OperatorError(f"Could not open {duckdb_path}: {_first_line(err)}", hint=open_hint(str(err))) from err
+    try:
+        connection.execute("SET enable_progress_bar = false")
+        connection.execute("SET allowed_directories = ?", [[str(staging) + "/"]])
+        connection.execute("SET enable_external_access = false")
+        connection.execute("SET TimeZone = 'UTC'")
+        written: dict[str, int] = {}
+        for table in plans:
+            try:
+                row = connection.execute(copy_to_parquet_sql(table, staging / f"{table.name}.parquet")).fetchone()
+            except duckdb.Error as err:
+                raise OperatorError(
+                    f"Writing {table.ref} to Parquet failed: {_first_line(err)}",
+                    hint="Nothing was written. Check that table (a view is read with external access off, so it "
+                         "cannot read files or URLs) and the free disk space.") from err
+            written[table.ref] = int(row[0]) if row else 0
+            if progress is not None:
+                progress(table.ref, written[table.ref])
+        return written
+    finally:
+        connection.close()

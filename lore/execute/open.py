@@ -20,6 +20,14 @@ def open_engine(project: Project, settings: Settings) -> WarehouseEngine:
         from lore.execute.engine import Engine  # lazy: duckdb loads when the engine opens
 
         return Engine.open(project.warehouse_path, settings)
+    if config.type == "spark":
+        try:
+            from lore.execute.spark import SparkEngine  # lazy: pyspark (and its JVM) loads only for this engine
+        except ImportError as err:
+            raise ConfigError(f"The Spark engine needs pyspark, which is not installed ({err}).",
+                              hint="pip install 'lore-analytics[spark]' (and a Java 17 or 21 runtime for local mode)")
+        remote = os.environ.get(config.url_env, "").strip() or None
+        return SparkEngine.open(settings, tables=project.spark_tables, master=config.master, remote=remote)
     url = os.environ.get(config.url_env, "").strip()
     if not url:
         raise ConfigError(

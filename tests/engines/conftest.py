@@ -1,4 +1,5 @@
-"""Fixtures for the PostgreSQL engine tests: one throwaway server per session (tests/engines/pgserver.py)."""
+"""Fixtures for the engine tests: one throwaway PostgreSQL server per session (tests/engines/pgserver.py), and the
+demo warehouse written as Parquet tables with a project that names the Spark engine."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import atexit
 import importlib.util
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import yaml
 from pgserver import SKIP_REASON, PgServer, PgUnavailable, find_bindir
 
 @pytest.fixture(scope="session")
@@ -44,3 +48,33 @@ def pg_database(pg_server: PgServer) -> str:
     name = f"test_{secrets.token_hex(4)}"
     pg_server.create_database(name)
     return name
+
+
+@pytest.fixture(scope="session")
+def spark_demo(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The session's demo warehouse written as Parquet tables (``parquet/`` in a project folder) and a project whose
+    lore.yaml names the Spark engine on them. Skips when pyspark or Java is missing, unless LORE_TEST_SPARK=required
+    (``./dev.sh test`` sets it once Java is there): then a missing piece fails the tests."""
+    required = os.environ.get("LORE_TEST_SPARK") == "required"
+
+    def unavailable(why: str) -> None:
+        (pytest.fail if required else pytest.skip)(why)
+
+    if importlib.util.find_spec("pyspark") is None:
+        unavailable("pyspark is not installed: pip install -e '.[spark]'")
+    java_home = os.environ.get("JAVA_HOME")
+    if shutil.which("java") is None and not (java_home and Path(java_home, "bin", "java").exists()):
+        unavailable("no Java runtime for Spark's local mode: install Java 17 or 21 (./dev.sh test does, as root)")
+    from lore.execute.copy import export_duckdb_to_parquet
+
+    project = tmp_path_factory.mktemp("sparkdemo") / "project"
+    project.mkdir()
+    source = project.parent / "source.duckdb"
+    shutil.copy(demo_dir / "warehouse.duckdb", source)  # a file no engine of this process has open
+    written = export_duckdb_to_parquet(source, project / "parquet")
+    shutil.copytree(demo_dir / "semantic", project / "semantic")
+    config = yaml.safe_load((demo_dir / "lore.yaml").read_text())
+    config.pop("warehouse", None)
+    config["engine"] = {"type": "spark", "tables": "parquet"}
+    (project / "lore.yaml").write_text(yaml.safe_dump(config))
+    return {"project": project, "folder": project / "parquet", "written": written, "source": source}
