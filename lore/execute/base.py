@@ -23,6 +23,7 @@ from typing import Protocol, runtime_checkable
 from sqlglot import exp
 
 from lore.errors import EngineError
+from lore.settings import Settings
 from lore.tables import table_expr, table_key
 from lore.types import ResultSet
 
@@ -65,6 +66,17 @@ class EngineBase:
 
     dialect = "duckdb"
     _schema: Mapping[str, Mapping[str, str]]
+    _settings: Settings
+    _closed: bool
+
+    def _limits(self, sql: str, timeout_s: float | None, max_rows: int | None) -> tuple[float, int]:
+        """One run's time limit and row cap: ``timeout_s`` can only shorten the engine's limit
+        (``Settings.query_timeout_s``). Raises :class:`EngineError` once the engine is closed."""
+        if self._closed:
+            raise EngineError("The engine is closed.", sql=sql, hint="Open a new engine.")
+        ceiling = self._settings.query_timeout_s
+        limit_s = ceiling if timeout_s is None else min(max(timeout_s, 0.001), ceiling)
+        return limit_s, self._settings.max_rows if max_rows is None else max_rows
 
     def run(self, sql: str, *, timeout_s: float | None = None,
             max_rows: int | None = None) -> ResultSet:  # pragma: no cover - every engine has its own

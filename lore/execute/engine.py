@@ -234,12 +234,8 @@ class Engine(EngineBase):
         ``timeout_s`` can only shorten the engine's limit (``Settings.query_timeout_s``).
         Raises :class:`QueryTimeout` when interrupted, :class:`EngineError` on any DuckDB error.
         """
-        if self._closed:
-            raise EngineError("The engine is closed.", sql=sql, hint="Open a new Engine.")
-        ceiling = self._settings.query_timeout_s
-        limit_s = ceiling if timeout_s is None else min(max(timeout_s, 0.001), ceiling)
+        limit_s, cap = self._limits(sql, timeout_s, max_rows)
         stated_s = min(limit_s, self._backstop_s)
-        cap = self._settings.max_rows if max_rows is None else max_rows
         started = time.perf_counter()
         if not self._turns.acquire(timeout=limit_s):
             raise QueryTimeout(

@@ -202,11 +202,7 @@ class PostgresEngine(EngineBase):
         ``sql`` must come from :func:`lore.guard.guard_sql` in the postgres dialect: this method does not check it.
         ``timeout_s`` can only shorten the engine's limit (``Settings.query_timeout_s``).
         """
-        if self._closed:
-            raise EngineError("The engine is closed.", sql=sql, hint="Open a new engine.")
-        ceiling = self._settings.query_timeout_s
-        limit_s = ceiling if timeout_s is None else min(max(timeout_s, 0.001), ceiling)
-        cap = self._settings.max_rows if max_rows is None else max_rows
+        limit_s, cap = self._limits(sql, timeout_s, max_rows)
         started = time.perf_counter()
         try:
             connection = self._pool.getconn(timeout=limit_s)

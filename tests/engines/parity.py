@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlglot
 
 #: asked of DuckDB and of each other engine: the answers must be the same
 QUESTIONS = [
@@ -33,3 +38,36 @@ def same_rows(left: list, right: list) -> bool:
             elif x != y:
                 return False
     return True
+
+
+def assert_same_answer(lore: Any, demo_lore: Any, question: str) -> None:
+    """``lore`` (another engine) answers ``question`` as the DuckDB project does: status, confidence, columns,
+    rows (up to order and rounding) and words."""
+    there, on_duck = lore.ask(question), demo_lore.ask(question)
+    assert there.status == on_duck.status, (there.message, on_duck.message)
+    assert there.confidence == pytest.approx(on_duck.confidence)
+    if on_duck.status == "answered":
+        assert [c.name for c in there.columns] == [c.name for c in on_duck.columns]
+        assert same_rows(list(there.rows), list(on_duck.rows)), (there.sql, on_duck.sql)
+        assert there.message == on_duck.message
+
+
+def assert_runs_its_dialect(lore: Any, dialect: str) -> None:
+    answer = lore.ask("streaming hours by region")
+    assert answer.status == "answered"
+    assert lore.dialect == dialect
+    sqlglot.parse_one(answer.sql, read=dialect)  # what ran parses back in its own dialect
+
+
+def assert_golden_subset_equal(lore: Any, demo_lore: Any, cases: int = 40) -> None:
+    """The demo golden set (the CI subset: its first ``cases`` cases) scores case for case as on DuckDB."""
+    from evals.harness import load_golden, run_golden
+
+    golden = load_golden(Path(__file__).resolve().parents[2] / "evals" / "golden" / "demo.yaml")
+    subset = golden.model_copy(update={"cases": golden.cases[:cases]})
+    there = {c.id: c for c in run_golden(lore, subset)}
+    on_duck = {c.id: c for c in run_golden(demo_lore, subset)}
+    assert sum(c.correct for c in on_duck.values()) >= 30  # the subset means something
+    differ = [(i, on_duck[i].correct, there[i].correct, there[i].status) for i in on_duck
+              if (on_duck[i].correct, on_duck[i].status) != (there[i].correct, there[i].status)]
+    assert not differ

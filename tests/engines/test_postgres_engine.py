@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from parity import QUESTIONS, same_rows
+from parity import QUESTIONS, assert_golden_subset_equal, assert_runs_its_dialect, assert_same_answer
 from pgserver import READER_PASSWORD, PgServer
 
 from lore import Lore
@@ -66,36 +66,16 @@ def reader(demo_pg: dict) -> Iterator[PostgresEngine]:
 
 @pytest.mark.parametrize("question", QUESTIONS)
 def test_answers_equal_duckdb(question: str, pg_lore: Lore, demo_lore: Lore) -> None:
-    on_pg, on_duck = pg_lore.ask(question), demo_lore.ask(question)
-    assert on_pg.status == on_duck.status, (on_pg.message, on_duck.message)
-    assert on_pg.confidence == pytest.approx(on_duck.confidence)
-    if on_duck.status == "answered":
-        assert [c.name for c in on_pg.columns] == [c.name for c in on_duck.columns]
-        assert same_rows(list(on_pg.rows), list(on_duck.rows)), (on_pg.sql, on_duck.sql)
-        assert on_pg.message == on_duck.message
+    assert_same_answer(pg_lore, demo_lore, question)
 
 
 def test_answers_run_postgres_sql(pg_lore: Lore) -> None:
-    answer = pg_lore.ask("streaming hours by region")
-    assert answer.status == "answered"
-    assert pg_lore.dialect == "postgres"
-    import sqlglot
-
-    sqlglot.parse_one(answer.sql, read="postgres")  # what ran parses back in its own dialect
+    assert_runs_its_dialect(pg_lore, "postgres")
 
 
 def test_golden_subset_equals_duckdb(pg_lore: Lore, demo_lore: Lore) -> None:
     """The demo golden set (the CI subset: its first 40 cases) scores case for case as on DuckDB."""
-    from evals.harness import load_golden, run_golden
-
-    golden = load_golden(Path(__file__).resolve().parents[2] / "evals" / "golden" / "demo.yaml")
-    subset = golden.model_copy(update={"cases": golden.cases[:40]})
-    on_pg = {c.id: c for c in run_golden(pg_lore, subset)}
-    on_duck = {c.id: c for c in run_golden(demo_lore, subset)}
-    assert sum(c.correct for c in on_duck.values()) >= 30  # the subset means something
-    differ = [(i, on_duck[i].correct, on_pg[i].correct) for i in on_duck
-              if (on_duck[i].correct, on_duck[i].status) != (on_pg[i].correct, on_pg[i].status)]
-    assert not differ
+    assert_golden_subset_equal(pg_lore, demo_lore)
 
 
 def test_copy_kept_every_table(demo_pg: dict, pg_lore: Lore, demo_lore: Lore) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import pytest
 import yaml
-from parity import QUESTIONS, same_rows
+from parity import QUESTIONS, assert_golden_subset_equal, assert_runs_its_dialect, assert_same_answer
 
 from lore import Lore
 from lore.errors import ConfigError, EngineError, GuardError, OperatorError, QueryTimeout, ResultTooLarge
@@ -57,36 +57,16 @@ def spark_lore(spark_demo: dict, spark_engine: SparkEngine) -> Iterator[Lore]:
 
 @pytest.mark.parametrize("question", QUESTIONS)
 def test_answers_equal_duckdb(question: str, spark_lore: Lore, demo_lore: Lore) -> None:
-    on_spark, on_duck = spark_lore.ask(question), demo_lore.ask(question)
-    assert on_spark.status == on_duck.status, (on_spark.message, on_duck.message)
-    assert on_spark.confidence == pytest.approx(on_duck.confidence)
-    if on_duck.status == "answered":
-        assert [c.name for c in on_spark.columns] == [c.name for c in on_duck.columns]
-        assert same_rows(list(on_spark.rows), list(on_duck.rows)), (on_spark.sql, on_duck.sql)
-        assert on_spark.message == on_duck.message
+    assert_same_answer(spark_lore, demo_lore, question)
 
 
 def test_answers_run_spark_sql(spark_lore: Lore) -> None:
-    answer = spark_lore.ask("streaming hours by region")
-    assert answer.status == "answered"
-    assert spark_lore.dialect == "spark"
-    import sqlglot
-
-    sqlglot.parse_one(answer.sql, read="spark")  # what ran parses back in its own dialect
+    assert_runs_its_dialect(spark_lore, "spark")
 
 
 def test_golden_subset_equals_duckdb(spark_lore: Lore, demo_lore: Lore) -> None:
     """The demo golden set (the CI subset: its first 40 cases) scores case for case as on DuckDB."""
-    from evals.harness import load_golden, run_golden
-
-    golden = load_golden(Path(__file__).resolve().parents[2] / "evals" / "golden" / "demo.yaml")
-    subset = golden.model_copy(update={"cases": golden.cases[:40]})
-    on_spark = {c.id: c for c in run_golden(spark_lore, subset)}
-    on_duck = {c.id: c for c in run_golden(demo_lore, subset)}
-    assert sum(c.correct for c in on_duck.values()) >= 30  # the subset means something
-    differ = [(i, on_duck[i].correct, on_spark[i].correct, on_spark[i].status) for i in on_duck
-              if (on_duck[i].correct, on_duck[i].status) != (on_spark[i].correct, on_spark[i].status)]
-    assert not differ
+    assert_golden_subset_equal(spark_lore, demo_lore)
 
 
 def test_export_kept_every_table(spark_demo: dict, spark_engine: SparkEngine, demo_lore: Lore) -> None:
