@@ -432,8 +432,9 @@ def _refuse_existing(existing: Mapping[tuple[str, str], str], *, replace: bool) 
         )
 
 
-def _open_duckdb(path: Path) -> duckdb.DuckDBPyConnection:
-    """The DuckDB file, read-only and locked down; times print in UTC so timestamps with a zone travel exactly."""
+def _open_duckdb(path: Path, *, writes_to: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """The DuckDB file, read-only and locked down; times print in UTC so timestamps with a zone travel exactly.
+    ``writes_to``: the one folder its SQL may write files into (the Parquet export's staging folder)."""
     if not path.is_file():
         raise OperatorError(f"No DuckDB file at {path}",
                             hint="Pass the warehouse file (for a demo project: its warehouse.duckdb).")
@@ -443,6 +444,8 @@ def _open_duckdb(path: Path) -> duckdb.DuckDBPyConnection:
         raise OperatorError(f"Could not open {path}: {_first_line(err)}", hint=open_hint(str(err))) from err
     try:
         connection.execute("SET enable_progress_bar = false")
+        if writes_to is not None:
+            connection.execute("SET allowed_directories = ?", [[str(writes_to) + "/"]])
         connection.execute("SET enable_external_access = false")
         connection.execute("SET TimeZone = 'UTC'")
     except duckdb.Error as err:
@@ -615,15 +618,8 @@ def export_duckdb_to_parquet(
 def _write_parquet(duckdb_path: Path, staging: Path, plans: Sequence[SourceTable],
                    progress: Callable[[str, int], None] | None) -> dict[str, int]:
     """Each table into ``staging`` through a connection that may write there and read nothing outside the file."""
+    connection = _open_duckdb(duckdb_path, writes_to=staging)
     try:
-        connection = duckdb.connect(str(duckdb_path), read_only=True, config=build_config(2))
-    except duckdb.Error as err:
-        raise OperatorError(f"Could not open {duckdb_path}: {_first_line(err)}", hint=open_hint(str(err))) from err
-    try:
-        connection.execute("SET enable_progress_bar = false")
-        connection.execute("SET allowed_directories = ?", [[str(staging) + "/"]])
-        connection.execute("SET enable_external_access = false")
-        connection.execute("SET TimeZone = 'UTC'")
         written: dict[str, int] = {}
         for table in plans:
             try:
