@@ -80,7 +80,7 @@ browser() {
   fi
 }
 
-# The PostgreSQL engine tests start a throwaway server from Debian's binaries (tests/engines/pgserver.py); install
+# The PostgreSQL engine tests start a throwaway server from Debian's binaries (evals/servers/postgres.py); install
 # them when we may. Nothing is started here (Debian's package may set up and start its own cluster; the tests never use it).
 postgres_server() {
   # once the binaries are here, the tests must use them: a server that fails to start fails them, never skips them

@@ -1,18 +1,23 @@
-"""Run the golden sets on PostgreSQL beside DuckDB, case for case (run on purpose; not a test).
+"""Run the golden sets on PostgreSQL and Apache Spark beside DuckDB, case for case (run on purpose; not a test).
 
-    python -m evals.engines [--sets all|demo,jaffle-12,...] [--workdir DIR] [--admin-url-env VAR]
+    python -m evals.engines [--engines postgres,spark] [--spark local|connect|sc://HOST:15002]
+                            [--sets all|demo,jaffle-12,...] [--workdir DIR] [--admin-url-env VAR]
 
 Builds each set's warehouse as ``evals/golden/gate.yaml`` describes it (the demo at scale 0.05 seed 11, the
-jaffle shop two years seed 42, the insurance carrier seed 7) in the work folder, reusing what is there; starts a
-throwaway PostgreSQL server from the machine's own binaries (``tests/engines/pgserver.py``; Debian's
+jaffle shop two years seed 42, the insurance carrier seed 7) in the work folder, reusing what is there. For
+PostgreSQL it starts a throwaway server from the machine's own binaries (``evals/servers/postgres.py``; Debian's
 ``postgresql`` package), unless ``--admin-url-env`` names a variable holding the URL of a role that may create
 databases on a server of your own; copies each warehouse into a database of its own (``lore warehouse copy``'s
 code), creates LORE's read-only role with ``docs/postgres-readonly-role.sql`` and writes a project that names the
-PostgreSQL engine. Then every set runs on both projects through the eval harness, and a table prints, per set,
-the cases, the accuracy on each engine and how many cases differ (answer status or correctness); each difference
-is listed. Exit status 1 when any case differs.
+PostgreSQL engine. For Spark it writes each warehouse as a folder of Parquet tables and a project that names the
+Spark engine: in local mode (the default), over Spark Connect on a throwaway server started on loopback
+(``--spark connect``; ``evals/servers/spark_connect.py``), or on your own server (``--spark sc://...``, which must
+be able to read the work folder). Then every set runs on each project through the eval harness, and a table
+prints, per set, the cases, the accuracy on each engine and how many cases differ from DuckDB (answer status or
+correctness); each difference is listed. Exit status 1 when any case differs.
 
-CI runs a subset of this (tests/engines/test_postgres_engine.py); this runs them all (about 15 minutes here).
+CI runs a subset of this (tests/engines/test_postgres_engine.py, test_spark_engine.py and test_spark_connect.py);
+this runs them all (about 15 minutes on PostgreSQL here; Spark takes longer).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +44,10 @@ ROOT = Path(__file__).resolve().parents[1]
 #: the demo set is gated on the demo warehouse at this size (gate.yaml's top-level keys)
 DEMO_WAREHOUSE = {"kind": "demo", "seed": 11, "scale": 0.05}
 READER_URL_ENV = "LORE_EVAL_POSTGRES_URL_{n}"
+#: the variable the Spark projects read a Spark Connect URL from (the run sets it)
+SPARK_REMOTE_ENV = "LORE_EVAL_SPARK_REMOTE"
+#: the engines compared with DuckDB, as the table heads them
+ENGINE_NAMES = {"postgres": "PostgreSQL", "spark": "Spark"}
 
 
 def golden_sets(names: str) -> list[tuple[str, dict[str, Any]]]:
@@ -133,8 +142,7 @@ def postgres_server(url_env: str | None) -> Iterator[Any]:
             raise SystemExit(f"{url_env} is not set")
         yield OwnServer(url)
         return
-    sys.path.insert(0, str(ROOT / "tests" / "engines"))
-    from pgserver import PgServer, find_bindir  # the tests' throwaway server
+    from evals.servers.postgres import PgServer, find_bindir
 
     bindir = find_bindir()
     if bindir is None:
@@ -186,48 +194,105 @@ def differences(duck: Sequence[CaseResult], other: Sequence[CaseResult]) -> list
     return out
 
 
+def spark_project(duckdb_project: Path, folder: Path, remote: str | None) -> Path:
+    """Write ``duckdb_project``'s warehouse as Parquet tables in ``folder/parquet`` and a project that names the Spark
+    engine on them (local mode; with ``remote``, the Spark Connect server at that URL reads the same folder)."""
+    from lore.execute.copy import export_duckdb_to_parquet
+    from lore.project import EngineConfig, Project, write_config
+
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    with tempfile.TemporaryDirectory() as tmp:  # a file no engine of this process has open
+        source = Path(tmp) / "warehouse.duckdb"
+        shutil.copy(duckdb_project / "warehouse.duckdb", source)
+        export_duckdb_to_parquet(source, folder / "parquet")
+    shutil.copytree(duckdb_project / "semantic", folder / "semantic")
+    engine = EngineConfig(type="spark", tables=Path("parquet"), url_env=SPARK_REMOTE_ENV if remote else "LORE_SPARK_REMOTE")
+    if remote:
+        os.environ[SPARK_REMOTE_ENV] = remote
+    write_config(folder, Project.open(duckdb_project).config.model_copy(update={"engine": engine}))
+    return folder
+
+
+@contextmanager
+def spark_remote(mode: str) -> Iterator[str | None]:
+    """``None`` for Spark's local mode; for ``connect``, the URL of a throwaway Spark Connect server (stopped at
+    the end); for an ``sc://`` URL, that server (it must read the work folder at the same paths)."""
+    if mode == "local":
+        yield None
+    elif mode == "connect":
+        from evals.servers.spark_connect import SparkConnectServer
+
+        server = SparkConnectServer.start()
+        try:
+            yield server.url
+        finally:
+            server.stop()
+    elif mode.startswith("sc://"):
+        yield mode
+    else:
+        raise SystemExit(f"--spark takes local, connect or an sc:// URL, not {mode!r}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.engines", description=__doc__.split("\n")[0])
     parser.add_argument("--sets", default="all", help="comma-separated set names, or all (default)")
+    parser.add_argument("--engines", default="postgres,spark",
+                        help="comma-separated engines to compare with DuckDB: postgres, spark (default: both)")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "lore-engines",
                         help="where the warehouses and projects go (reused between runs)")
     parser.add_argument("--admin-url-env", default=None,
-                        help="a variable holding the URL of a role that may create databases on your own server "
-                             "(default: start a throwaway server)")
+                        help="postgres: a variable holding the URL of a role that may create databases on your own "
+                             "server (default: start a throwaway server)")
+    parser.add_argument("--spark", default="local",
+                        help="spark: local (a local-mode driver in this process, the default), connect (a throwaway "
+                             "Spark Connect server) or the sc:// URL of your own server")
     args = parser.parse_args(argv)
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    unknown = sorted(set(engines) - set(ENGINE_NAMES))
+    if unknown or not engines:
+        raise SystemExit(f"--engines takes {', '.join(ENGINE_NAMES)}, not {args.engines!r}")
     from lore import Lore
 
     console = Console()
     sets = golden_sets(args.sets)
     args.workdir.mkdir(parents=True, exist_ok=True)
-    table = Table(title="Golden sets on DuckDB and PostgreSQL", title_justify="left")
-    for head in ("set", "cases", "DuckDB", "PostgreSQL", "differ"):
+    shown = [ENGINE_NAMES[e] for e in engines]
+    table = Table(title="Golden sets on DuckDB and " + " and ".join(shown), title_justify="left")
+    for head in ("set", "cases", "DuckDB", *shown, "differ"):
         table.add_column(head, justify="left" if head == "set" else "right")
     differing = 0
-    with postgres_server(args.admin_url_env) as server:
-        projects: dict[str, tuple[Path, Path]] = {}
+    with ExitStack() as stack:
+        server = stack.enter_context(postgres_server(args.admin_url_env)) if "postgres" in engines else None
+        remote = stack.enter_context(spark_remote(args.spark)) if "spark" in engines else None
+        projects: dict[str, list[Path]] = {}
         for file, spec in sets:
             key = warehouse_key(spec)
             if key not in projects:
                 console.print(f"Preparing {key} ...")
                 duck = build_duckdb_project(spec, args.workdir / key)
-                projects[key] = (duck, postgres_project(duck, args.workdir / f"{key}-postgres", len(projects) + 1,
-                                                         server))
+                projects[key] = [duck]
+                for engine in engines:
+                    if engine == "postgres":
+                        projects[key].append(postgres_project(duck, args.workdir / f"{key}-postgres",
+                                                              len(projects), server))
+                    else:
+                        projects[key].append(spark_project(duck, args.workdir / f"{key}-spark", remote))
         for file, spec in sets:
-            duck_dir, pg_dir = projects[warehouse_key(spec)]
             golden = load_golden(GOLDEN / file)
             results = []
-            for folder in (duck_dir, pg_dir):
+            for folder in projects[warehouse_key(spec)]:
                 with Lore.open(folder) as lore:
                     warm_up(lore, golden)  # the index and the data profile, before the first case's time budget
                     results.append(run_golden(lore, golden))
-            diff = differences(*results)
-            differing += len(diff)
-            share = [sum(c.correct for c in r) / max(len(r), 1) for r in results]
-            table.add_row(file.removesuffix(".yaml"), str(len(results[0])), f"{share[0]:.1%}", f"{share[1]:.1%}",
-                          str(len(diff)))
-            for case, on_duck, on_pg in diff:
-                console.print(f"  {file} {case}: DuckDB {on_duck}; PostgreSQL {on_pg}")
+            diffs = [differences(results[0], other) for other in results[1:]]
+            differing += sum(map(len, diffs))
+            share = [f"{sum(c.correct for c in r) / max(len(r), 1):.1%}" for r in results]
+            table.add_row(file.removesuffix(".yaml"), str(len(results[0])), *share,
+                          " / ".join(str(len(d)) for d in diffs))
+            for name, diff in zip(shown, diffs):
+                for case, on_duck, there in diff:
+                    console.print(f"  {file} {case}: DuckDB {on_duck}; {name} {there}")
     console.print(table)
     return 1 if differing else 0
 

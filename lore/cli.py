@@ -260,6 +260,10 @@ def ask_cmd(
     out = console()
     answers = []
     with lore:
+        # the engine, the index (built on a project's first question) and the planner open before the first
+        # question's clock starts, as the chat page and the servers do: a Spark driver alone takes seconds to start
+        with Console(stderr=True).status("Opening the warehouse, the index and the planner…", spinner="dots"):
+            lore.warm_up()
         chat = lore.chat(user=user)
         for q in question:
             answers.append(chat.ask(q))
@@ -632,20 +636,24 @@ def access_show(
 @handle_errors
 def init_cmd(
     folder: Annotated[Path, typer.Argument(help="Folder to create the project in (lore.yaml and semantic/).")],
-    warehouse: Annotated[Optional[Path], typer.Option("--warehouse", "-w", help="The DuckDB file to draft a layer for (opened read-only).")] = None,
-    engine: Annotated[str, typer.Option("--engine", help="duckdb (the --warehouse file) or postgres (the server whose "
-                                                         "URL is in --url-env).")] = "duckdb",
-    url_env: Annotated[str, typer.Option("--url-env", help="--engine postgres: the environment variable holding LORE's "
-                                                           "read-only role's URL (written into lore.yaml, the URL is not).")]
-    = "LORE_POSTGRES_URL",
+    warehouse: Annotated[Optional[Path], typer.Option("--warehouse", "-w", help="The DuckDB file to draft a layer for (opened read-only); "
+                                                                           "with --engine spark, a folder of Parquet tables.")] = None,
+    engine: Annotated[str, typer.Option("--engine", help="duckdb (the --warehouse file), postgres (the server whose URL "
+                                                         "is in --url-env) or spark (the --warehouse folder in local "
+                                                         "mode, or the catalog of the Spark Connect server in --url-env).")] = "duckdb",
+    url_env: Annotated[Optional[str], typer.Option("--url-env", help="The environment variable holding the URL (written into "
+                                                                     "lore.yaml, the URL is not): postgres, LORE's read-only "
+                                                                     "role's (default LORE_POSTGRES_URL); spark, a Spark Connect "
+                                                                     "server's (default LORE_SPARK_REMOTE).")] = None,
     schema: Annotated[str, typer.Option("--schema", help="--engine postgres: the schema whose tables go by bare names.")]
     = "public",
     force: Annotated[bool, typer.Option("--force", help="Replace a project already in FOLDER (its lore.yaml and semantic/ "
                                                         "are moved to .lore/backup/ first).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Draft a project over your own warehouse (a DuckDB file, or PostgreSQL): finds facts, dimensions, keys, links,
-    categories and amounts, drafts metrics, and marks what to check with '# review:' comments."""
+    """Draft a project over your own warehouse (a DuckDB file, PostgreSQL, or Spark: Parquet tables or a Spark Connect
+    catalog): finds facts, dimensions, keys, links, categories and amounts, drafts metrics, and marks what to check
+    with '# review:' comments."""
     from datetime import date, timedelta
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -661,9 +669,10 @@ def init_cmd(
         def progress(step: str, done: int, total: int) -> None:
             bar.update(task, description=escape(step), completed=done, total=total)
 
-        if engine not in ("duckdb", "postgres"):
-            raise OperatorError(f"--engine {engine!r} is not one lore init drafts from", hint="Use duckdb or postgres.")
-        config = EngineConfig.model_validate({"type": engine, "url_env": url_env, "schema": schema})
+        if engine not in ("duckdb", "postgres", "spark"):
+            raise OperatorError(f"--engine {engine!r} is not one lore init drafts from",
+                                hint="Use duckdb, postgres or spark.")
+        config = EngineConfig.model_validate({"type": engine, "schema": schema} | ({"url_env": url_env} if url_env else {}))
         result = init_project(folder, warehouse, force=force, progress=progress, engine=config)
     draft = result.draft
     if as_json:
@@ -823,7 +832,7 @@ def _copy_to_spark(proj: Project, source: Path, folder: Path | None, *, replace:
         out.print("To answer from Spark, add to lore.yaml (or run again with --switch):\n"
                   f"  engine:\n    type: spark\n    tables: {tables}", highlight=False)
     out.print("Spark's local mode needs a Java 17 or 21 runtime and pip install 'lore-analytics[spark]'.",
-              highlight=False)
+              highlight=False, markup=False)
 
 
 # --- lore demo ------------------------------------------------------------------

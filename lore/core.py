@@ -18,6 +18,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,6 +53,8 @@ if TYPE_CHECKING:  # pragma: no cover
 MAX_INDEXED_VALUES = 500
 #: the most values indexed for an attribute marked index_values: true
 MAX_NAMED_VALUES = 10_000
+#: the profile's queries that run at once (engines serve many threads; a server engine answers them in parallel)
+PROFILE_WORKERS = 4
 
 
 def dimension_values(lore: Lore | ProjectParts) -> dict[str, list[str]]:
@@ -75,23 +78,31 @@ def data_profile(lore: Lore | ProjectParts) -> tuple[dict[str, list[str]], dict[
                     {k: (str(v[0]), str(v[1])) for k, v in cached.get("bounds", {}).items()})
     except (OSError, ValueError, KeyError, AttributeError, TypeError, IndexError):
         pass
+    # one small query per attribute and per fact: on a server engine each costs a round trip and a job (about
+    # half a second on Spark), so they run a few at a time; the results are gathered in the layer's order
+    asked: list[tuple[str, Callable[[], Any]]] = []
+    for node in lore.layer.nodes.values():
+        for col in node.columns:
+            wanted = col.index_values if col.index_values is not None else col.kind in ("categorical", "boolean")
+            if wanted and node.table:
+                limit = MAX_NAMED_VALUES if col.index_values else MAX_INDEXED_VALUES
+                asked.append((f"values:{node.name}.{col.name}",
+                              partial(lore.engine.distinct_values, node.table, col.name, max_values=limit)))
+        if node.kind == "source" and node.table and node.time_column:
+            asked.append((f"bounds:{node.name}", partial(lore.engine.time_bounds, node.table, node.time_column)))
+    with ThreadPoolExecutor(max_workers=PROFILE_WORKERS, thread_name_prefix="lore-profile") as pool:
+        found = dict(zip([key for key, _ in asked], pool.map(lambda item: item[1](), asked), strict=True))
     values: dict[str, list[str]] = {}
     bounds: dict[str, tuple[str, str]] = {}
     for node in lore.layer.nodes.values():
         for col in node.columns:
             ref = f"{node.name}.{col.name}"
-            wanted = col.index_values if col.index_values is not None else col.kind in ("categorical", "boolean")
-            if wanted and node.table:
-                limit = MAX_NAMED_VALUES if col.index_values else MAX_INDEXED_VALUES
-                found = lore.engine.distinct_values(node.table, col.name, max_values=limit)
-                if found is not None:
-                    values[ref] = found
+            if found.get(f"values:{ref}") is not None:
+                values[ref] = found[f"values:{ref}"]
             if ref not in values and col.kind == "categorical" and (col.sample_values or col.value_synonyms):
                 values[ref] = list(dict.fromkeys([*map(str, col.sample_values), *map(str, col.value_synonyms)]))
-        if node.kind == "source" and node.table and node.time_column:
-            found_bounds = lore.engine.time_bounds(node.table, node.time_column)
-            if found_bounds is not None:
-                bounds[node.name] = found_bounds
+        if found.get(f"bounds:{node.name}") is not None:
+            bounds[node.name] = found[f"bounds:{node.name}"]
     try:
         lore.project.state_dir.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp")

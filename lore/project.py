@@ -65,6 +65,8 @@ class EngineConfig(BaseModel):
     tables: Path | None = None
     #: spark: the master of a local session (the Spark Connect URL, when set, wins)
     master: str = "local[2]"
+    #: spark, local mode: the driver JVM's memory (its heap holds the data of every running query), e.g. 4g
+    driver_memory: str = "1g"
 
     @model_validator(mode="before")
     @classmethod
@@ -81,6 +83,14 @@ class EngineConfig(BaseModel):
             raise ValueError(f"{value!r} is not an environment variable's name; name the variable that holds the "
                              "URL (LORE_POSTGRES_URL), not the URL itself")
         return value
+
+    @field_validator("driver_memory")
+    @classmethod
+    def _memory(cls, value: str) -> str:
+        if not re.fullmatch(r"[1-9][0-9]*[kmgt]", value.strip().lower()):
+            raise ValueError(f"{value!r} is not an amount of memory as Spark writes it; write a number and a unit "
+                             "(k, m, g or t), e.g. 4g")
+        return value.strip().lower()
 
     @property
     def dialect(self) -> str:
@@ -181,6 +191,10 @@ def write_config(root: Path, config: ProjectConfig) -> Path:
     """Write ``lore.yaml`` for ``config`` into ``root``."""
     data = {k: (str(v) if isinstance(v, (Path, date)) else v) for k, v in config.model_dump().items()
             if v is not None and k != "engine"}
+    if config.engine.type != "duckdb":  # no DuckDB file, and the engine's own dialect: nothing to say
+        for key in ("warehouse", "dialect"):
+            if data.get(key) == str(ProjectConfig.model_fields[key].default):
+                del data[key]
     if config.engine != EngineConfig():  # DuckDB on `warehouse` needs no engine: entry
         data["engine"] = config.engine.model_dump(mode="json", by_alias=True, exclude_defaults=True) | {
             "type": config.engine.type}

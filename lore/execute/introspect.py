@@ -72,6 +72,8 @@ def read_catalog(engine: Engine) -> list[CatalogTable]:
     """The user tables and views of the warehouse's own database (every schema), with comments and constraints."""
     if engine.dialect == "postgres":
         return _assemble(*_postgres_catalog(engine), default_schema=engine.default_schema)
+    if engine.dialect == "spark":
+        return _spark_catalog(engine)
     own = "database_name = current_database() AND NOT internal AND NOT temporary"
     tables = engine.run(f"SELECT schema_name, table_name, comment, false FROM duckdb_tables() WHERE {own} "
                         f"UNION ALL SELECT schema_name, view_name, comment, true FROM duckdb_views() WHERE {own} "
@@ -118,6 +120,16 @@ def _postgres_catalog(engine: Engine) -> tuple[tuple, tuple, tuple]:
                         for s, t, kind, key, ts, target, target_key in constraints)
     columns = tuple((s, t, name, common_type(str(kind)), comment) for s, t, name, kind, comment in columns)
     return tables, columns, constraints
+
+
+def _spark_catalog(engine: Engine) -> list[CatalogTable]:
+    """Spark's tables as the engine read them when it opened (a folder's Parquet tables, or the catalog's current
+    database): names and types only, since Parquet files declare no keys and carry no comments; the draft finds
+    keys and links from the values."""
+    schema = engine.schema()
+    tables = [(MAIN_SCHEMA, name, None, False) for name in sorted(schema)]
+    columns = [(MAIN_SCHEMA, name, column, kind, None) for name in sorted(schema) for column, kind in schema[name].items()]
+    return _assemble(tables, columns, ())
 
 
 def _assemble(tables: Sequence[Sequence[Any]], columns: Sequence[Sequence[Any]], constraints: Sequence[Sequence[Any]],

@@ -27,7 +27,8 @@ def open_engine(project: Project, settings: Settings) -> WarehouseEngine:
             raise ConfigError(f"The Spark engine needs pyspark, which is not installed ({err}).",
                               hint="pip install 'lore-analytics[spark]' (and a Java 17 or 21 runtime for local mode)")
         remote = os.environ.get(config.url_env, "").strip() or None
-        return SparkEngine.open(settings, tables=project.spark_tables, master=config.master, remote=remote)
+        return SparkEngine.open(settings, tables=project.spark_tables, master=config.master, remote=remote,
+                                driver_memory=config.driver_memory)
     url = os.environ.get(config.url_env, "").strip()
     if not url:
         raise ConfigError(

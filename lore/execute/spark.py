@@ -22,8 +22,9 @@ The hardening, on top of the guard (:func:`lore.guard.guard_sql` in the ``spark`
 * **no file reads from SQL**: ``spark.sql.runSQLOnFiles=false`` (``SELECT * FROM parquet.`/etc/...``` names an
   unknown table), read back before the first query;
 * **no Java from SQL**: ``reflect``, ``java_method`` and ``try_reflect`` (which call static Java methods) are
-  dropped from the session's function registry in local mode (over Spark Connect only the guard refuses them);
-  no user-defined function is ever registered;
+  dropped from the session's function registry in local mode; over Spark Connect (the server's registry is not
+  the session's to change) the engine refuses SQL that calls them, read by sqlglot's Spark parser, after the
+  guard. No user-defined function is ever registered;
 * **a private catalog**: local mode runs with ``spark.sql.catalogImplementation=in-memory`` (no Hive metastore,
   nothing persisted), its warehouse directory in a temporary folder, the driver bound to 127.0.0.1 and no Spark UI;
   LORE creates only its own session's temporary views, when the engine opens, before any question. A process may
@@ -100,6 +101,9 @@ JAVA_FUNCTIONS = ("reflect", "java_method", "try_reflect")
 _LOCAL_MASTER = re.compile(r"local(\[(\d+|\*)\])?")
 #: how often a fired watchdog cancels its query's jobs again, until the query returns
 _RECANCEL_S = 0.25
+#: how a Spark Connect session retries a call the server did not take (about 4 s in all, not the client's 10 min)
+CONNECT_RETRIES: Mapping[str, Any] = MappingProxyType({
+    "max_retries": 4, "initial_backoff": 250, "backoff_multiplier": 2.0, "max_backoff": 2000})
 #: how long a catalog's stamp is reused (it costs a round trip to the catalog)
 _STAMP_TTL_S = 2.0
 
@@ -226,10 +230,10 @@ class _LocalDriver:
         self._users = 0
         self._warehouse_dir: str | None = None
 
-    def acquire(self, master: str, settings: Settings) -> SparkSession:
+    def acquire(self, master: str, settings: Settings, driver_memory: str = "1g") -> SparkSession:
         with self._lock:
             if self._base is None:
-                self._base, self._warehouse_dir = _start_local(master, settings)
+                self._base, self._warehouse_dir = _start_local(master, settings, driver_memory)
             self._users += 1
             return self._base
 
@@ -248,18 +252,21 @@ class _LocalDriver:
 _DRIVER = _LocalDriver()
 
 
-def _start_local(master: str, settings: Settings) -> tuple[SparkSession, str]:
-    """Start (or find) the local driver with LORE's settings; check the static ones took."""
-    if os.environ.get("SPARK_REMOTE"):
-        raise ConfigError("SPARK_REMOTE is set, which would turn LORE's local Spark session into a Spark Connect one.",
-                          hint="Unset SPARK_REMOTE; LORE reads a Spark Connect URL from LORE_SPARK_REMOTE.")
+def _start_local(master: str, settings: Settings, driver_memory: str = "1g") -> tuple[SparkSession, str]:
+    """Start (or find) the local driver with LORE's settings and ``driver_memory`` (the JVM's heap, set when the
+    process's first engine starts it); check the static ones took."""
+    if os.environ.get("SPARK_REMOTE") or "SPARK_CONNECT_MODE_ENABLED" in os.environ:
+        raise ConfigError("SPARK_REMOTE or SPARK_CONNECT_MODE_ENABLED is set, which would turn LORE's local Spark "
+                          "session into a Spark Connect one.",
+                          hint="Unset them (PySpark sets SPARK_CONNECT_MODE_ENABLED when code of this process opens "
+                               "a Spark Connect session itself); LORE reads a Spark Connect URL from LORE_SPARK_REMOTE.")
     java_home = os.environ.get("JAVA_HOME")
     if not (java_home and Path(java_home, "bin", "java").exists()) and shutil.which("java") is None:
         raise OperatorError("Spark's local mode needs a Java runtime, and none was found (no java on PATH, no "
                             "JAVA_HOME).", hint="Install Java 17 or 21 (Debian: apt-get install openjdk-17-jre-headless) "
                                                 "or set JAVA_HOME; or run Spark Connect and export LORE_SPARK_REMOTE.")
     warehouse_dir = tempfile.mkdtemp(prefix="lore-spark-")
-    conf = {**LOCAL_CONF, "spark.sql.warehouse.dir": warehouse_dir,
+    conf = {**LOCAL_CONF, "spark.sql.warehouse.dir": warehouse_dir, "spark.driver.memory": driver_memory,
             "spark.driver.maxResultSize": f"{max(1, math.ceil(settings.max_result_mb * 2))}m"}
     builder = SparkSession.builder.master(master)
     for key, value in conf.items():
@@ -371,9 +378,10 @@ class SparkEngine(EngineBase):
 
     @classmethod
     def open(cls, settings: Settings, *, tables: Path | None, master: str = "local[2]",
-             remote: str | None = None) -> SparkEngine:
+             remote: str | None = None, driver_memory: str = "1g") -> SparkEngine:
         """Open LORE's session (local mode, or Spark Connect at ``remote``), harden it, and make a temporary view
-        of every table of the ``tables`` folder (without one: read the catalog's current database).
+        of every table of the ``tables`` folder (without one: read the catalog's current database). In local mode
+        the process's first engine starts the driver, with ``driver_memory`` as its JVM's heap.
 
         Raises :class:`OperatorError` with what to do when Java, the server or the tables are missing.
         """
@@ -386,7 +394,7 @@ class SparkEngine(EngineBase):
         if remote:
             session = _connect(remote)
         else:
-            session = _DRIVER.acquire(master, settings).newSession()
+            session = _DRIVER.acquire(master, settings, driver_memory).newSession()
         try:
             _harden(session, remote=bool(remote))
             if sources is not None:
@@ -501,6 +509,12 @@ class SparkEngine(EngineBase):
                 raise refused from None
             if len(statements) != 1 or not isinstance(statements[0], sqlglot.exp.Query):
                 raise refused
+            called = {(f.name if isinstance(f, sqlglot.exp.Anonymous) else f.sql_name()).lower()
+                      for f in statements[0].find_all(sqlglot.exp.Func)}
+            if called & set(JAVA_FUNCTIONS):  # the server's registry is not LORE's to change: refused here
+                raise EngineError("The Spark engine does not call Java from SQL (" + ", ".join(
+                    sorted(called & set(JAVA_FUNCTIONS))) + ").", sql=sql,
+                    hint="LORE never writes such SQL: it runs the one SELECT the guard let through.")
             return
         try:
             self._parser.parseQuery(sql)
@@ -547,26 +561,47 @@ class SparkEngine(EngineBase):
 
 
 def _connect(remote: str) -> SparkSession:
-    """A session of LORE's own on the Spark Connect server at ``remote``."""
+    """A session of LORE's own on the Spark Connect server at ``remote``, its retries cut short and its server
+    reached once (the client retries a server it cannot reach for ten minutes by default)."""
     shown = shown_remote(remote)
     try:
         with warnings.catch_warnings():  # the same pandas 3 warning, from the Connect client's modules
             warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas",
                                     category=FutureWarning)
-            return SparkSession.builder.remote(remote).create()
+            from pyspark.sql.connect.client.retries import DefaultPolicy
+            from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+            # the Connect builder itself: PySpark's SparkSession.builder would mark the whole process as Spark
+            # Connect (SPARK_CONNECT_MODE_ENABLED), and no local-mode engine could open in it afterwards
+            session = ConnectSession.builder.remote(remote).create()
     except ImportError as err:
         raise ConfigError(f"Spark Connect needs PySpark's connect extra, which is not installed ({err}).",
-                          hint="pip install 'pyspark[connect]' (the same version as pyspark).") from None
-    except (PySparkException, Py4JError, OSError, ValueError) as err:
-        raise OperatorError(f"Could not open a Spark Connect session at {shown}: {_first_line(err)}",
-                            hint="Check that the server is up and the URL in LORE_SPARK_REMOTE is right "
-                                 "(sc://HOST:15002, a token as ;token=... in the URL).") from None
+                          hint="pip install 'lore-analytics[spark]' (it brings pyspark[connect]).") from None
+    except (PySparkException, OSError, ValueError) as err:
+        raise OperatorError(f"Could not open a Spark Connect session at {shown}: {_message(err)}",
+                            hint=_CONNECT_HINT) from None
+    try:
+        session.client.set_retry_policies([DefaultPolicy(**CONNECT_RETRIES)])
+        with warnings.catch_warnings():  # the client warns before it raises; the error says it all
+            warnings.filterwarnings("ignore", message=r"\[RETRIES_EXCEEDED\]", category=UserWarning)
+            session.version  # noqa: B018 - the first call to the server: it fails here, not in the first question
+    except (PySparkException, OSError, ValueError) as err:
+        _release(session, remote=True)
+        raise OperatorError(f"Could not reach the Spark Connect server at {shown}: {_message(err)}",
+                            hint=_CONNECT_HINT) from None
+    return session
+
+
+_CONNECT_HINT = ("Check that the server is up and the URL in LORE_SPARK_REMOTE is right (sc://HOST:15002, a token "
+                 "as ;token=... in the URL).")
 
 
 def _release(session: SparkSession, *, remote: bool) -> None:
     if remote:
         try:
-            session.stop()
+            with warnings.catch_warnings():  # a server gone away: the client warns as it gives up
+                warnings.filterwarnings("ignore", message=r"\[RETRIES_EXCEEDED\]", category=UserWarning)
+                session.stop()
         except (PySparkException, OSError):
             pass
     else:
@@ -656,9 +691,9 @@ def _message(err: BaseException) -> str:
             return _first_line_of(str(err.java_exception.getMessage() or err.java_exception.toString()))
         except Py4JError:
             pass
-    if isinstance(err, PySparkException):
-        return _first_line_of(err.getMessage() or str(err))
-    return _first_line(err)
+    text = (err.getMessage() or str(err)) if isinstance(err, PySparkException) else str(err)
+    details = re.search(r'details = "([^"]+)"', text)  # a gRPC error (Spark Connect): what the channel said
+    return details.group(1) if details else (_first_line_of(text) or type(err).__name__)
 
 
 def _first_line(err: BaseException) -> str:

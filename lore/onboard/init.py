@@ -61,8 +61,10 @@ def _warehouse_ref(root: Path, warehouse: Path) -> Path:
 def init_project(folder: Path, warehouse: Path | None, *, settings: Settings | None = None, force: bool = False,
                  progress: Progress | None = None, today: date | None = None,
                  engine: EngineConfig | None = None) -> InitResult:
-    """Draft a project over ``warehouse`` (a DuckDB file) into ``folder``, or over the server ``engine`` names
-    (PostgreSQL: its URL read from the environment variable the config names); see the module docstring."""
+    """Draft a project over ``warehouse`` (a DuckDB file) into ``folder``, or over the engine ``engine`` names
+    (PostgreSQL: its URL read from the environment variable the config names; Spark: ``warehouse`` is a folder of
+    Parquet tables, or without it the catalog of the Spark Connect server in that variable); see the module
+    docstring."""
     from lore.execute.open import open_engine  # the engine loads only for the command that needs it
 
     root = folder.expanduser().resolve()
@@ -70,14 +72,30 @@ def init_project(folder: Path, warehouse: Path | None, *, settings: Settings | N
         raise OperatorError(f"{root} exists and is not a folder", hint="Choose a folder for the project.")
     engine = engine or EngineConfig()
     source: Path | None = None
+    tables: Path | None = None
     if engine.type == "duckdb":
         if warehouse is None:
             raise OperatorError("Name the warehouse to draft a layer for",
-                                hint="Pass --warehouse PATH (a DuckDB file), or --engine postgres.")
+                                hint="Pass --warehouse PATH (a DuckDB file), or --engine postgres or spark.")
         source = warehouse.expanduser().resolve()
         if not source.is_file():
             raise ProjectNotFound(f"No DuckDB warehouse at {source}",
                                   hint="Pass --warehouse PATH to an existing DuckDB file (it is opened read-only).")
+    elif engine.type == "spark" and warehouse is not None:
+        tables = warehouse.expanduser().resolve()
+        if not tables.is_dir():
+            raise ProjectNotFound(f"No folder of Parquet tables at {tables}",
+                                  hint="Pass --warehouse FOLDER: a NAME.parquet file or a NAME/ folder of part files "
+                                       "per table (`lore warehouse copy --to spark` writes one from a DuckDB file).")
+        engine = engine.model_copy(update={"tables": tables})
+    elif engine.type == "spark" and not os.environ.get(engine.url_env, "").strip():
+        raise OperatorError("Name the Spark tables to draft a layer for",
+                            hint=f"Pass --warehouse FOLDER (a folder of Parquet tables, read in local mode), or set "
+                                 f"{engine.url_env} to a Spark Connect URL (sc://HOST:15002) to draft from its catalog.")
+    elif warehouse is not None:
+        raise OperatorError(f"--warehouse names a DuckDB file or a Spark folder; {engine.type} is reached through "
+                            f"the URL in {engine.url_env}",
+                            hint=f"Leave out --warehouse and set {engine.url_env} (read-only role's URL).")
     existing = _existing(root)
     if existing and not force:
         raise OperatorError(
@@ -102,6 +120,8 @@ def init_project(folder: Path, warehouse: Path | None, *, settings: Settings | N
         config = ProjectConfig(name=root.name or "project", description=f"Drafted by lore init from {name}.",
                                warehouse=_warehouse_ref(root, source), semantic_layer=Path(SEMANTIC_DIR))
     else:
+        if tables is not None:  # the folder as lore.yaml names it: relative to the project when inside it
+            engine = engine.model_copy(update={"tables": _warehouse_ref(root, tables)})
         config = ProjectConfig(name=root.name or "project", description=f"Drafted by lore init from {name}.",
                                semantic_layer=Path(SEMANTIC_DIR), engine=engine)
     write_config(root, config)

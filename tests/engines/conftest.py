@@ -1,5 +1,6 @@
-"""Fixtures for the engine tests: one throwaway PostgreSQL server per session (tests/engines/pgserver.py), and the
-demo warehouse written as Parquet tables with a project that names the Spark engine."""
+"""Fixtures for the engine tests: one throwaway PostgreSQL server per session (evals/servers/postgres.py), the
+demo warehouse written as Parquet tables with a project that names the Spark engine, and one throwaway Spark Connect
+server per session (evals/servers/spark_connect.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pgserver import SKIP_REASON, PgServer, PgUnavailable, find_bindir
+from evals.servers.postgres import SKIP_REASON, PgServer, PgUnavailable, find_bindir
+from evals.servers.spark_connect import SparkConnectServer, SparkUnavailable
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
@@ -50,21 +52,39 @@ def pg_database(pg_server: PgServer) -> str:
     return name
 
 
+def _spark_unavailable(why: str) -> None:
+    """Skip, unless LORE_TEST_SPARK=required (``./dev.sh test`` sets it once Java is there): then fail."""
+    (pytest.fail if os.environ.get("LORE_TEST_SPARK") == "required" else pytest.skip)(why)
+
+
+@pytest.fixture(scope="session")
+def spark_connect_server() -> Iterator[SparkConnectServer]:
+    """A Spark Connect server on 127.0.0.1 for the whole session (a JVM of its own, from PySpark's jars); stopped
+    and its folder removed at the end."""
+    if importlib.util.find_spec("grpc_status") is None:
+        _spark_unavailable("Spark Connect's client is not installed: pip install -e '.[spark]'")
+    try:
+        server = SparkConnectServer.start()
+    except SparkUnavailable as err:
+        _spark_unavailable(str(err))
+    atexit.register(server.stop)
+    try:
+        yield server
+    finally:
+        server.stop()
+        atexit.unregister(server.stop)
+
+
 @pytest.fixture(scope="session")
 def spark_demo(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The session's demo warehouse written as Parquet tables (``parquet/`` in a project folder) and a project whose
     lore.yaml names the Spark engine on them. Skips when pyspark or Java is missing, unless LORE_TEST_SPARK=required
     (``./dev.sh test`` sets it once Java is there): then a missing piece fails the tests."""
-    required = os.environ.get("LORE_TEST_SPARK") == "required"
-
-    def unavailable(why: str) -> None:
-        (pytest.fail if required else pytest.skip)(why)
-
     if importlib.util.find_spec("pyspark") is None:
-        unavailable("pyspark is not installed: pip install -e '.[spark]'")
+        _spark_unavailable("pyspark is not installed: pip install -e '.[spark]'")
     java_home = os.environ.get("JAVA_HOME")
     if shutil.which("java") is None and not (java_home and Path(java_home, "bin", "java").exists()):
-        unavailable("no Java runtime for Spark's local mode: install Java 17 or 21 (./dev.sh test does, as root)")
+        _spark_unavailable("no Java runtime for Spark's local mode: install Java 17 or 21 (./dev.sh test does, as root)")
     from lore.execute.copy import export_duckdb_to_parquet
 
     project = tmp_path_factory.mktemp("sparkdemo") / "project"

@@ -71,3 +71,25 @@ def assert_golden_subset_equal(lore: Any, demo_lore: Any, cases: int = 40) -> No
     differ = [(i, on_duck[i].correct, there[i].correct, there[i].status) for i in on_duck
               if (on_duck[i].correct, on_duck[i].status) != (there[i].correct, there[i].status)]
     assert not differ
+
+
+def assert_same_draft(root: Path, reference: Any) -> None:
+    """The project `lore init` wrote in ``root`` has the layer of ``reference`` (another init's result): the same
+    files, word for word but for line 1 (which names the source)."""
+    assert tuple(sorted(p.name for p in (root / "semantic").iterdir())) == reference.files
+    for name in reference.files:
+        expected = (reference.root / "semantic" / name).read_text().splitlines()[1:]
+        assert (root / "semantic" / name).read_text().splitlines()[1:] == expected, name
+
+
+def parquet_as_duckdb(folder: Path, target: Path) -> Path:
+    """A DuckDB file holding a folder's Parquet tables as they are (no keys, no comments, like the Parquet files)."""
+    import duckdb
+
+    from lore.execute.spark import table_sources
+
+    with duckdb.connect(str(target)) as con:
+        for source in table_sources(folder):
+            path = str(source.path / "*.parquet" if source.path.is_dir() else source.path).replace("'", "''")
+            con.execute(f'CREATE TABLE "{source.name}" AS SELECT * FROM read_parquet(\'{path}\')')
+    return target

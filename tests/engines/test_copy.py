@@ -13,7 +13,7 @@ from uuid import UUID
 
 import duckdb
 import pytest
-from pgserver import PgServer
+from evals.servers.postgres import PgServer
 from sqlglot import exp
 
 from lore.errors import OperatorError

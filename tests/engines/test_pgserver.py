@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
-from pgserver import READER_ROLE, READONLY_ROLE_SQL, PgServer, find_bindir
+from evals.servers.postgres import READER_ROLE, READONLY_ROLE_SQL, PgServer, find_bindir
 
 psycopg = pytest.importorskip("psycopg")
 errors = psycopg.errors

@@ -15,7 +15,7 @@ import duckdb
 import pytest
 import sqlglot
 import yaml
-from pgserver import PgServer
+from evals.servers.postgres import PgServer
 
 from lore.execute.copy import copy_duckdb_to_postgres
 from lore.execute.postgres import PostgresEngine

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from parity import QUESTIONS, assert_golden_subset_equal, assert_runs_its_dialect, assert_same_answer
-from pgserver import READER_PASSWORD, PgServer
+from parity import QUESTIONS, assert_golden_subset_equal, assert_runs_its_dialect, assert_same_answer, assert_same_draft
+from evals.servers.postgres import READER_PASSWORD, PgServer
 
 from lore import Lore
 from lore.errors import ConfigError, EngineError, OperatorError, QueryTimeout, ResultTooLarge
@@ -260,11 +260,8 @@ def test_lore_init_drafts_the_same_layer_as_on_duckdb(demo_pg: dict, demo_dir: P
     shutil.copy(demo_dir / "warehouse.duckdb", source)
     on_duck = init_project(tmp_path / "duck", source)
     on_pg = init_project(tmp_path / "pg", None, engine=EngineConfig(type="postgres", url_env=URL_ENV))
-    assert on_pg.files == on_duck.files and on_pg.draft.metrics == on_duck.draft.metrics
-    for name in on_duck.files:
-        duck_text = (tmp_path / "duck" / "semantic" / name).read_text().splitlines()[1:]  # line 1 names the source
-        pg_text = (tmp_path / "pg" / "semantic" / name).read_text().splitlines()[1:]
-        assert pg_text == duck_text, name
+    assert on_pg.draft.metrics == on_duck.draft.metrics
+    assert_same_draft(on_pg.root, on_duck)
     assert "postgresql://lore_reader@127.0.0.1" in on_pg.warehouse and READER_PASSWORD not in on_pg.warehouse
     project = Project.open(tmp_path / "pg")
     assert project.config.engine.type == "postgres" and project.config.engine.url_env == URL_ENV

@@ -7,7 +7,7 @@ session of its own on it.
 
 from __future__ import annotations
 
-import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -20,12 +20,20 @@ from pathlib import Path
 import duckdb
 import pytest
 import yaml
-from parity import QUESTIONS, assert_golden_subset_equal, assert_runs_its_dialect, assert_same_answer
+from parity import (
+    QUESTIONS,
+    assert_golden_subset_equal,
+    assert_runs_its_dialect,
+    assert_same_answer,
+    assert_same_draft,
+    parquet_as_duckdb,
+)
 
 from lore import Lore
 from lore.errors import ConfigError, EngineError, GuardError, OperatorError, QueryTimeout, ResultTooLarge
 from lore.execute.copy import export_duckdb_to_parquet
 from lore.guard import guard_sql
+from lore.project import EngineConfig
 from lore.settings import Settings
 
 pytest.importorskip("pyspark")
@@ -350,14 +358,6 @@ def test_missing_java_says_what_to_do(spark_demo: dict) -> None:
     assert "needs a Java runtime" in done.stdout and "openjdk-17-jre-headless" in done.stdout
 
 
-def test_spark_connect_without_its_extra_says_what_to_do(spark_demo: dict) -> None:
-    if all(importlib.util.find_spec(m) for m in ("grpc", "grpc_status")):
-        pytest.skip("pyspark[connect]'s packages are installed here")
-    with pytest.raises(ConfigError, match="Spark Connect needs") as err:
-        SparkEngine.open(Settings(), tables=spark_demo["folder"], remote="sc://127.0.0.1:15002/;token=s3cret")
-    assert "pyspark[connect]" in (err.value.hint or "") and "s3cret" not in str(err.value)
-
-
 def test_importing_lore_does_not_import_pyspark() -> None:
     done = subprocess.run([sys.executable, "-c", "import sys, lore, lore.core, lore.execute.open, lore.cli; "
                                                  "print('pyspark' in sys.modules)"],
@@ -374,6 +374,19 @@ def test_lore_yaml_engine_section(tmp_path: Path) -> None:
     assert project.dialect == "spark" and project.spark_tables == (tmp_path / "parquet").resolve()
     write_config(tmp_path, project.config)
     assert Project.open(tmp_path).config == project.config
+
+
+def test_lore_yaml_driver_memory(tmp_path: Path, spark_engine: SparkEngine) -> None:
+    from lore.project import Project
+
+    (tmp_path / "lore.yaml").write_text("engine:\n  type: spark\n  tables: parquet\n  driver_memory: 4G\n")
+    assert Project.open(tmp_path).config.engine.driver_memory == "4g"
+    (tmp_path / "lore.yaml").write_text("engine:\n  type: spark\n  driver_memory: lots\n")
+    with pytest.raises(ConfigError, match="driver_memory") as err:
+        Project.open(tmp_path)
+    assert "e.g. 4g" in str(err.value) + (err.value.hint or "")
+    # the session's driver was started with the default, read back from the running JVM
+    assert spark_engine._session.sparkContext.getConf().get("spark.driver.memory") == "1g"
 
 
 def test_cli_copy_to_spark_and_switch(tmp_path: Path, demo_dir: Path, spark_engine: SparkEngine) -> None:
@@ -395,3 +408,50 @@ def test_cli_copy_to_spark_and_switch(tmp_path: Path, demo_dir: Path, spark_engi
         assert lore.dialect == "spark"
         assert lore.engine.run("SELECT COUNT(*) FROM accounts").rows == spark_engine.run(
             "SELECT COUNT(*) FROM accounts").rows
+
+
+# --- lore init on Spark --------------------------------------------------------------------------------------
+
+
+def test_lore_init_drafts_from_parquet_as_from_duckdb(spark_demo: dict, spark_engine: SparkEngine,
+                                                      tmp_path: Path) -> None:
+    """`lore init --engine spark --warehouse FOLDER` profiles the Parquet tables with the same questions in Spark's
+    dialect: the draft equals the one drafted from a DuckDB file holding the same tables (Parquet declares no keys
+    and no comments, so both find them from the values), lore.yaml names the folder, and the draft answers on Spark."""
+    from typer.testing import CliRunner
+
+    from lore.cli import app
+    from lore.onboard.init import init_project
+    from lore.project import Project
+
+    on_duck = init_project(tmp_path / "duck", parquet_as_duckdb(spark_demo["folder"], tmp_path / "same.duckdb"))
+    result = CliRunner().invoke(app, ["init", str(tmp_path / "sp"), "--engine", "spark",
+                                      "--warehouse", str(spark_demo["folder"]), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["warehouse"].startswith(f"{spark_demo['folder']} (spark local") and not report["issues"]
+    assert_same_draft(tmp_path / "sp", on_duck)
+    assert (report["metrics"], report["keys"], report["links"]) == (on_duck.draft.metrics, on_duck.draft.keys,
+                                                                      on_duck.draft.links)
+    config = yaml.safe_load((tmp_path / "sp" / "lore.yaml").read_text())
+    assert config["engine"] == {"type": "spark", "url_env": "LORE_SPARK_REMOTE", "tables": str(spark_demo["folder"])}
+    assert "warehouse" not in config and "dialect" not in config  # no DuckDB file, and Spark's own dialect
+    assert Project.open(tmp_path / "sp").spark_tables == spark_demo["folder"].resolve()
+    with Lore.open(tmp_path / "sp") as lore:
+        metric = sorted(lore.layer.metrics)[0]
+        assert lore.engine.dialect == "spark" and lore.semantic.data([metric]).rows
+
+
+def test_lore_init_on_spark_says_what_it_needs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lore.errors import ProjectNotFound
+    from lore.onboard.init import init_project
+
+    monkeypatch.delenv("LORE_SPARK_REMOTE", raising=False)
+    with pytest.raises(OperatorError, match="Name the Spark tables") as err:
+        init_project(tmp_path / "a", None, engine=EngineConfig(type="spark"))
+    assert "--warehouse FOLDER" in (err.value.hint or "") and "LORE_SPARK_REMOTE" in (err.value.hint or "")
+    (tmp_path / "file.parquet").write_bytes(b"")
+    with pytest.raises(ProjectNotFound, match="No folder of Parquet tables") as err:
+        init_project(tmp_path / "b", tmp_path / "file.parquet", engine=EngineConfig(type="spark"))
+    assert "lore warehouse copy --to spark" in (err.value.hint or "")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -1,4 +1,5 @@
-"""A throwaway PostgreSQL server for the engine tests: started once per session, in a temp folder, on loopback.
+"""A throwaway PostgreSQL server for the engine tests and ``python -m evals.engines``: started once per session or
+run, in a temp folder, on loopback.
 
 The server's own binaries (``initdb``, ``pg_ctl``, ``postgres``) come from PATH or from Debian's
 ``/usr/lib/postgresql/<version>/bin`` (the newest); ``./dev.sh test`` installs Debian's ``postgresql``
@@ -264,7 +265,7 @@ class PgServer:
             pwfile.unlink(missing_ok=True)
         settings = dict(SERVER_SETTINGS, unix_socket_directories=f"'{self.root}'")
         with (self.data / "postgresql.conf").open("a") as conf:
-            conf.write("\n# the test server's own settings (tests/engines/pgserver.py)\n")
+            conf.write("\n# the test server's own settings (evals/servers/postgres.py)\n")
             conf.writelines(f"{name} = {value}\n" for name, value in settings.items())
 
     def _start(self, attempts: int = 3) -> None:
