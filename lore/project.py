@@ -67,6 +67,8 @@ class EngineConfig(BaseModel):
     master: str = "local[2]"
     #: spark, local mode: the driver JVM's memory (its heap holds the data of every running query), e.g. 4g
     driver_memory: str = "1g"
+    #: spark, reading the catalog (no tables:): databases besides the current one, their tables named database.table
+    databases: tuple[str, ...] = ()
 
     @model_validator(mode="before")
     @classmethod

@@ -133,10 +133,10 @@ class SparkConnectServer:
             time.sleep(0.5)
         raise RuntimeError(f"The Spark Connect server did not listen within {START_TIMEOUT_S:g}s:\n{_tail(self.log)}")
 
-    def register_tables(self, folder: Path) -> list[str]:
-        """Put every table of a folder of Parquet tables into the server's catalog (its current database), as an
-        operator's catalog would hold them (a table already there is kept); returns their names. Uses a session of
-        its own, then stops it."""
+    def register_tables(self, folder: Path, database: str | None = None) -> list[str]:
+        """Put every table of a folder of Parquet tables into the server's catalog (its current database, or
+        ``database``, created when missing), as an operator's catalog would hold them (a table already there is
+        kept); returns their names. Uses a session of its own, then stops it."""
         from lore.execute.spark import table_sources
 
         with warnings.catch_warnings():
@@ -149,9 +149,12 @@ class SparkConnectServer:
             session = ConnectSession.builder.remote(self.url).create()
         try:
             names = []
+            prefix = f"`{database}`." if database else ""
+            if database:
+                session.sql(f"CREATE DATABASE IF NOT EXISTS `{database}`")
             for source in table_sources(folder):
                 location = str(source.path).replace("'", "\\'")
-                session.sql(f"CREATE TABLE IF NOT EXISTS `{source.name}` USING parquet LOCATION '{location}'")
+                session.sql(f"CREATE TABLE IF NOT EXISTS {prefix}`{source.name}` USING parquet LOCATION '{location}'")
                 names.append(source.name)
             return names
         finally:

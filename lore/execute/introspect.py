@@ -124,11 +124,16 @@ def _postgres_catalog(engine: Engine) -> tuple[tuple, tuple, tuple]:
 
 def _spark_catalog(engine: Engine) -> list[CatalogTable]:
     """Spark's tables as the engine read them when it opened (a folder's Parquet tables, or the catalog's current
-    database): names and types only, since Parquet files declare no keys and carry no comments; the draft finds
+    database and the databases lore.yaml names): names and types only, since Parquet files declare no keys and carry no comments; the draft finds
     keys and links from the values."""
     schema = engine.schema()
-    tables = [(MAIN_SCHEMA, name, None, False) for name in sorted(schema)]
-    columns = [(MAIN_SCHEMA, name, column, kind, None) for name in sorted(schema) for column, kind in schema[name].items()]
+
+    def parts(ref: str) -> tuple[str, str]:  # a table of another database is named database.table
+        database, _, name = ref.rpartition(".")
+        return database or MAIN_SCHEMA, name
+
+    tables = [(*parts(ref), None, False) for ref in sorted(schema)]
+    columns = [(*parts(ref), column, kind, None) for ref in sorted(schema) for column, kind in schema[ref].items()]
     return _assemble(tables, columns, ())
 
 

@@ -28,7 +28,7 @@ def open_engine(project: Project, settings: Settings) -> WarehouseEngine:
                               hint="pip install 'lore-analytics[spark]' (and a Java 17 or 21 runtime for local mode)")
         remote = os.environ.get(config.url_env, "").strip() or None
         return SparkEngine.open(settings, tables=project.spark_tables, master=config.master, remote=remote,
-                                driver_memory=config.driver_memory)
+                                driver_memory=config.driver_memory, databases=config.databases)
     url = os.environ.get(config.url_env, "").strip()
     if not url:
         raise ConfigError(

@@ -362,7 +362,8 @@ class SparkEngine(EngineBase):
     dialect = "spark"
 
     def __init__(self, session: SparkSession, settings: Settings, schema: Mapping[str, Mapping[str, str]], *,
-                 folder: Path | None, remote: str | None, master: str, views: Sequence[str]) -> None:
+                 folder: Path | None, remote: str | None, master: str, views: Sequence[str],
+                 databases: Sequence[str] = ()) -> None:
         self._session = session
         self._settings = settings
         self._schema = MappingProxyType({t: MappingProxyType(dict(c)) for t, c in schema.items()})
@@ -370,6 +371,7 @@ class SparkEngine(EngineBase):
         self._remote = remote
         self._master = master
         self._views = tuple(views)
+        self._databases = tuple(databases)
         self._closed = False
         self._lock = threading.Lock()
         self._running: dict[str, _Run] = {}
@@ -378,10 +380,11 @@ class SparkEngine(EngineBase):
 
     @classmethod
     def open(cls, settings: Settings, *, tables: Path | None, master: str = "local[2]",
-             remote: str | None = None, driver_memory: str = "1g") -> SparkEngine:
+             remote: str | None = None, driver_memory: str = "1g", databases: Sequence[str] = ()) -> SparkEngine:
         """Open LORE's session (local mode, or Spark Connect at ``remote``), harden it, and make a temporary view
-        of every table of the ``tables`` folder (without one: read the catalog's current database). In local mode
-        the process's first engine starts the driver, with ``driver_memory`` as its JVM's heap.
+        of every table of the ``tables`` folder (without one: read the catalog's current database, and the tables
+        of ``databases`` as ``database.table``). In local mode the process's first engine starts the driver, with
+        ``driver_memory`` as its JVM's heap.
 
         Raises :class:`OperatorError` with what to do when Java, the server or the tables are missing.
         """
@@ -389,6 +392,10 @@ class SparkEngine(EngineBase):
             raise ConfigError(f"engine.master {master!r} in lore.yaml is not a local master (local, local[N] or "
                               "local[*]).", hint="For a Spark cluster, run Spark Connect on it and export "
                                                  "LORE_SPARK_REMOTE=sc://HOST:15002.")
+        if tables is not None and databases:
+            raise ConfigError("engine.databases in lore.yaml names catalog databases, and engine.tables a folder of "
+                              "Parquet tables: LORE reads one or the other.",
+                              hint="Remove engine.tables to read the catalog, or engine.databases to read the folder.")
         _quiet_pyspark_loggers()
         sources = table_sources(tables) if tables is not None else None
         if remote:
@@ -400,8 +407,9 @@ class SparkEngine(EngineBase):
             if sources is not None:
                 schema, views = _make_views(session, sources), [source.name for source in sources]
             else:
-                schema, views = _read_catalog(session, remote), []
-            return cls(session, settings, schema, folder=tables, remote=remote, master=master, views=views)
+                schema, views = _read_catalog(session, remote, databases), []
+            return cls(session, settings, schema, folder=tables, remote=remote, master=master, views=views,
+                       databases=databases)
         except BaseException:
             _release(session, remote=bool(remote))
             raise
@@ -422,7 +430,7 @@ class SparkEngine(EngineBase):
             if self._stamp and time.monotonic() - self._stamp[0] < _STAMP_TTL_S:
                 return self._stamp[1]
         try:
-            catalog = _read_catalog(self._session, self._remote)
+            catalog = _read_catalog(self._session, self._remote, self._databases)
         except OperatorError:
             catalog = {}
         stamp = "spark|" + hashlib.sha256(repr(sorted((t, sorted(c.items())) for t, c in catalog.items()))
@@ -648,16 +656,32 @@ def _make_views(session: SparkSession, sources: Sequence[TableSource]) -> dict[s
     return schema
 
 
-def _read_catalog(session: SparkSession, remote: str | None) -> dict[str, dict[str, str]]:
-    """Table -> column -> type of the tables and views of the catalog's current database (bare names)."""
+def _read_catalog(session: SparkSession, remote: str | None, databases: Sequence[str] = ()) -> dict[str, dict[str, str]]:
+    """Table -> column -> type of the tables and views of the catalog's current database (bare names), and of each
+    of ``databases`` (named ``database.table``)."""
     try:
-        tables = [t.name for t in session.catalog.listTables() if "." not in t.name]
-        schema = {name: {f.name: spark_type(f.dataType.simpleString()) for f in session.table(_quoted(name)).schema.fields}
-                  for name in sorted(tables)}
+        current = session.catalog.currentDatabase()
+        known = {d.name.lower() for d in session.catalog.listDatabases()}
     except (PySparkException, Py4JError) as err:
         raise OperatorError(f"Could not read the Spark catalog: {_message(err)}",
-                            hint="Check that LORE's Spark user may list and read the current database's tables.") \
-            from None
+                            hint="Check that LORE's Spark user may list the catalog's databases.") from None
+    missing = [d for d in databases if d.lower() not in known]
+    if missing:
+        raise OperatorError(f"The Spark catalog has no database {', '.join(map(repr, missing))}.",
+                            hint=f"engine.databases in lore.yaml names the catalog's databases: {', '.join(sorted(known))}.")
+    schema: dict[str, dict[str, str]] = {}
+    for database in [None, *(d for d in databases if d.lower() != current.lower())]:
+        try:
+            names = sorted(t.name for t in session.catalog.listTables(database) if "." not in t.name
+                           and (database is None or not t.isTemporary))
+            for name in names:
+                ref = _quoted(name) if database is None else f"{_quoted(database)}.{_quoted(name)}"
+                schema[name if database is None else f"{database}.{name}"] = {
+                    f.name: spark_type(f.dataType.simpleString()) for f in session.table(ref).schema.fields}
+        except (PySparkException, Py4JError) as err:
+            raise OperatorError(f"Could not read the Spark catalog: {_message(err)}",
+                                hint=f"Check that LORE's Spark user may list and read the tables of "
+                                     f"{database or 'the current database'}.") from None
     if not schema:
         where = shown_remote(remote) if remote else "the local session"
         raise OperatorError(f"The Spark catalog's current database holds no tables ({where}).",

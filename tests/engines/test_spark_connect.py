@@ -5,6 +5,7 @@ does, over a Parquet folder and over the server's catalog, with the same hardeni
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import threading
 import time
@@ -114,6 +115,39 @@ def test_the_server_catalog_serves_without_a_folder(spark_connect_server: SparkC
         assert engine.run(sql).rows == connect_engine.run(sql).rows
         stamp = engine.data_version()
         assert stamp.startswith("spark|") and stamp == engine.data_version()
+
+
+def test_other_databases_go_by_database_dot_table(spark_connect_server: SparkConnectServer, server_catalog: list[str],
+                                                 spark_demo: dict, demo_lore: Lore, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """engine.databases: the tables of other catalog databases, named database.table in the layer, answer as the
+    current database's do."""
+    url = spark_connect_server.url
+    spark_connect_server.register_tables(spark_demo["folder"], database="raw")
+    with SparkEngine.open(Settings(), tables=None, remote=url, databases=("raw",)) as engine:
+        schema = engine.schema()
+        assert set(schema) == set(server_catalog) | {f"raw.{name}" for name in server_catalog}
+        assert schema["raw.accounts"] == schema["accounts"]
+        assert engine.distinct_values("raw.accounts", "plan") == engine.distinct_values("accounts", "plan")
+    project = tmp_path / "p"
+    shutil.copytree(spark_demo["project"] / "semantic", project / "semantic")
+    dims = project / "semantic" / "dimensions.yaml"
+    dims.write_text(dims.read_text().replace("table: accounts\n", "table: raw.accounts\n"))
+    config = yaml.safe_load((spark_demo["project"] / "lore.yaml").read_text())
+    config["engine"] = {"type": "spark", "url_env": REMOTE_ENV, "databases": ["raw"]}
+    (project / "lore.yaml").write_text(yaml.safe_dump(config))
+    monkeypatch.setenv(REMOTE_ENV, url)
+    with Lore.open(project) as lore:
+        lore.warm_up()  # the index, before the first question
+        question = "total streaming hours by region last quarter, only premium accounts"
+        answer = lore.ask(question)
+        assert "`raw`.`accounts`" in answer.sql
+        assert_same_answer(lore, demo_lore, question)
+    with pytest.raises(OperatorError, match="no database 'nope'") as err:
+        SparkEngine.open(Settings(), tables=None, remote=url, databases=("nope",))
+    assert "raw" in (err.value.hint or "")
+    with pytest.raises(ConfigError, match="one or the other"):
+        SparkEngine.open(Settings(), tables=spark_demo["folder"], remote=url, databases=("raw",))
 
 
 def test_lore_init_drafts_from_the_server_catalog(spark_connect_server: SparkConnectServer, server_catalog: list[str],
