@@ -288,8 +288,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             diffs = [differences(results[0], other) for other in results[1:]]
             differing += sum(map(len, diffs))
             share = [f"{sum(c.correct for c in r) / max(len(r), 1):.1%}" for r in results]
-            table.add_row(file.removesuffix(".yaml"), str(len(results[0])), *share,
-                          " / ".join(str(len(d)) for d in diffs))
+            row = [file.removesuffix(".yaml"), str(len(results[0])), *share, " / ".join(str(len(d)) for d in diffs)]
+            table.add_row(*row)
+            console.print("  ".join(row), highlight=False)  # as each set ends: a long run shows its progress
             for name, diff in zip(shown, diffs):
                 for case, on_duck, there in diff:
                     console.print(f"  {file} {case}: DuckDB {on_duck}; {name} {there}")

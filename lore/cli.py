@@ -183,7 +183,7 @@ def sql_cmd(
 # --- lore ask -------------------------------------------------------------------
 
 
-def _print_answer(answer: Any, out: Console, *, explain: bool) -> None:
+def _print_answer(answer: Any, out: Console, *, explain: bool, dialect: str = "duckdb") -> None:
     from rich.panel import Panel  # lazy: loaded by the command that needs it
 
     colour = {"answered": "green", "clarify": "yellow", "refused": "red", "error": "red"}[answer.status]
@@ -213,10 +213,13 @@ def _print_answer(answer: Any, out: Console, *, explain: bool) -> None:
             for i, step in enumerate(answer.reasoning, 1):
                 out.print(f"  {i}. {step}", highlight=False, markup=False)
         if answer.sql:
-            out.print("[bold]SQL[/] (after the guard)")
+            from lore.project import ENGINE_NAMES
+
+            out.print(f"[bold]SQL[/] (after the guard, as it ran on {ENGINE_NAMES.get(dialect, dialect)})",
+                      highlight=False)
             from lore.explain.format import pretty_sql  # lazy: loaded by the command that needs it
 
-            out.print(pretty_sql(answer.sql), highlight=False, markup=False)
+            out.print(pretty_sql(answer.sql, dialect), highlight=False, markup=False)
         if answer.confidence_factors:
             conf = Table(title="Confidence factors", title_justify="left", header_style="bold")
             conf.add_column("factor")
@@ -274,7 +277,7 @@ def ask_cmd(
         for q, a in zip(question, answers):
             if len(question) > 1:
                 out.print(f"[bold]> {escape(q)}[/]", highlight=False)
-            _print_answer(a, out, explain=explain)
+            _print_answer(a, out, explain=explain, dialect=lore.dialect)
     if any(a.status == "error" for a in answers):
         raise typer.Exit(1)
 

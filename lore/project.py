@@ -42,6 +42,8 @@ STATE_DIR = ".lore"
 
 #: the dialect each engine's SQL is rendered, guarded and run in
 ENGINE_DIALECTS = {"duckdb": "duckdb", "postgres": "postgres", "spark": "spark"}
+#: each engine's name as people write it (keyed by engine type, which is also its dialect's name)
+ENGINE_NAMES = {"duckdb": "DuckDB", "postgres": "PostgreSQL", "spark": "Apache Spark"}
 #: the environment variable an engine's URL is read from, unless ``url_env`` names another
 DEFAULT_URL_ENV = {"duckdb": "LORE_POSTGRES_URL", "postgres": "LORE_POSTGRES_URL", "spark": "LORE_SPARK_REMOTE"}
 

@@ -29,6 +29,7 @@ import streamlit as st
 
 from lore.errors import LoreError, OperatorError
 from lore.explain.format import pretty_sql
+from lore.project import ENGINE_NAMES
 from lore.types import Answer
 from ui import render
 
@@ -401,7 +402,7 @@ def feedback_form(lore: Lore, answer: Answer, prefs: Prefs, vote: int | None) ->
         show_error(render.FriendlyError("Your feedback was not recorded", state[1], state[2]))
 
 
-def details(answer: Answer, prefs: Prefs, seconds: float) -> None:
+def details(answer: Answer, prefs: Prefs, seconds: float, dialect: str) -> None:
     """The reasoning and the SQL, below the answer."""
     if answer.reasoning:
         with st.expander("How I got this", icon=":material/psychology:"):
@@ -418,8 +419,9 @@ def details(answer: Answer, prefs: Prefs, seconds: float) -> None:
                 st.caption("  \n".join(meta))
     if answer.sql:
         with st.expander("SQL", icon=":material/code:", expanded=prefs.show_sql):
-            st.code(pretty_sql(answer.sql), language="sql", wrap_lines=True)
-            st.caption("The exact query that ran, after the safety guard. Copy it with the button at its corner.")
+            st.code(pretty_sql(answer.sql, dialect), language="sql", wrap_lines=True)
+            st.caption(f"The exact query that ran on {ENGINE_NAMES.get(dialect, dialect)}, after the safety guard. "
+                       "Copy it with the button at its corner.")
 
 
 def answer_card(lore: Lore, turn: Turn, prefs: Prefs) -> None:
@@ -440,7 +442,7 @@ def answer_card(lore: Lore, turn: Turn, prefs: Prefs) -> None:
         suggestion_buttons(lore, answer)
         vote = feedback_vote(answer)
         feedback_form(lore, answer, prefs, vote)
-        details(answer, prefs, turn.seconds)
+        details(answer, prefs, turn.seconds, lore.dialect)
         return
 
     badge = render.confidence_badge(answer)
@@ -459,7 +461,7 @@ def answer_card(lore: Lore, turn: Turn, prefs: Prefs) -> None:
         if answer.rows:
             downloads(answer)
     feedback_form(lore, answer, prefs, vote)
-    details(answer, prefs, turn.seconds)
+    details(answer, prefs, turn.seconds, lore.dialect)
 
 
 def ask(lore: Lore, chat: Chat, question: str) -> Turn:

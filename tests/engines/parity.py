@@ -93,3 +93,28 @@ def parquet_as_duckdb(folder: Path, target: Path) -> Path:
             path = str(source.path / "*.parquet" if source.path.is_dir() else source.path).replace("'", "''")
             con.execute(f'CREATE TABLE "{source.name}" AS SELECT * FROM read_parquet(\'{path}\')')
     return target
+
+
+def assert_chat_page_answers(project: Path, demo_lore: Any, monkeypatch: pytest.MonkeyPatch, engine: str,
+                             question: str = QUESTIONS[0]) -> None:
+    """The chat page (Streamlit's AppTest: the real script) on ``project`` answers ``question`` as the DuckDB
+    project does, and its SQL panel names the ``engine`` that ran it."""
+    import sys
+
+    from streamlit.testing.v1 import AppTest
+
+    from ui.cli import APP_PATH
+
+    monkeypatch.setenv("LORE_PROJECT", str(project))
+    monkeypatch.setattr(sys, "argv", [str(APP_PATH)])
+    page = AppTest.from_file(str(APP_PATH), default_timeout=300)
+    page.run()
+    assert not page.exception, [e.value for e in page.exception]
+    page.chat_input[0].set_value(question).run()
+    assert not page.exception, [e.value for e in page.exception]
+    turn = page.session_state["history"][-1]
+    assert turn.answer is not None, turn.error
+    on_duck = demo_lore.ask(question)
+    assert turn.answer.status == on_duck.status == "answered"
+    assert same_rows(list(turn.answer.rows), list(on_duck.rows)), (turn.answer.sql, on_duck.sql)
+    assert any(f"The exact query that ran on {engine}," in c.value for c in page.caption)

@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from parity import QUESTIONS, assert_golden_subset_equal, assert_runs_its_dialect, assert_same_answer, assert_same_draft
+from parity import (
+    QUESTIONS,
+    assert_chat_page_answers,
+    assert_golden_subset_equal,
+    assert_runs_its_dialect,
+    assert_same_answer,
+    assert_same_draft,
+)
 from evals.servers.postgres import READER_PASSWORD, PgServer
 
 from lore import Lore
@@ -67,6 +74,11 @@ def reader(demo_pg: dict) -> Iterator[PostgresEngine]:
 @pytest.mark.parametrize("question", QUESTIONS)
 def test_answers_equal_duckdb(question: str, pg_lore: Lore, demo_lore: Lore) -> None:
     assert_same_answer(pg_lore, demo_lore, question)
+
+
+def test_the_chat_page_answers_on_postgresql(demo_pg: dict, demo_lore: Lore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(URL_ENV, demo_pg["url"])
+    assert_chat_page_answers(demo_pg["project"], demo_lore, monkeypatch, "PostgreSQL")
 
 
 def test_answers_run_postgres_sql(pg_lore: Lore) -> None:

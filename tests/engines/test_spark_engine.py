@@ -22,6 +22,7 @@ import pytest
 import yaml
 from parity import (
     QUESTIONS,
+    assert_chat_page_answers,
     assert_golden_subset_equal,
     assert_runs_its_dialect,
     assert_same_answer,
@@ -66,6 +67,11 @@ def spark_lore(spark_demo: dict, spark_engine: SparkEngine) -> Iterator[Lore]:
 @pytest.mark.parametrize("question", QUESTIONS)
 def test_answers_equal_duckdb(question: str, spark_lore: Lore, demo_lore: Lore) -> None:
     assert_same_answer(spark_lore, demo_lore, question)
+
+
+def test_the_chat_page_answers_on_spark(spark_demo: dict, spark_engine: SparkEngine, demo_lore: Lore,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert_chat_page_answers(spark_demo["project"], demo_lore, monkeypatch, "Apache Spark")
 
 
 def test_answers_run_spark_sql(spark_lore: Lore) -> None:
