@@ -28,28 +28,9 @@ from rich.console import Console
 from rich.table import Table
 
 from evals.bench.pipeline import DEFAULT_QUESTIONS, load_questions, parse_scales
-from evals.engines import build_duckdb_project, postgres_project, postgres_server
+from evals.engines import build_duckdb_project, postgres_project, postgres_server, spark_project
 
 ENGINES = ("duckdb", "postgres", "spark")
-
-
-def spark_project(duckdb_project: Path, folder: Path) -> Path:
-    """The demo's tables as Parquet files in ``folder/parquet`` and a project naming the Spark engine over them."""
-    import shutil
-
-    from lore.execute.copy import export_duckdb_to_parquet
-    from lore.project import EngineConfig, Project, write_config
-
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    with tempfile.TemporaryDirectory() as tmp:  # a file no engine of this process has open
-        source = Path(tmp) / "warehouse.duckdb"
-        shutil.copy(duckdb_project / "warehouse.duckdb", source)
-        export_duckdb_to_parquet(source, folder / "parquet")
-    shutil.copytree(duckdb_project / "semantic", folder / "semantic")
-    config = Project.open(duckdb_project).config
-    write_config(folder, config.model_copy(update={"engine": EngineConfig(type="spark", tables=Path("parquet"))}))
-    return folder
 
 
 def engine_ms(answer) -> float:  # -> answer: lore.types.Answer
@@ -114,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 console.print(f"  copied into PostgreSQL in {time.perf_counter() - started:.0f} s")
             if "spark" in engines:
                 started = time.perf_counter()
-                folders["spark"] = spark_project(folders["duckdb"], args.workdir / f"demo-{scale:g}-spark")
+                folders["spark"] = spark_project(folders["duckdb"], args.workdir / f"demo-{scale:g}-spark", None)
                 console.print(f"  written as Parquet for Spark in {time.perf_counter() - started:.0f} s")
             for engine in engines:
                 console.print(f"  asking on {engine} ...")
