@@ -89,6 +89,8 @@ LOCAL_CONF: Mapping[str, str] = MappingProxyType({
 })
 #: the driver's settings that must read back as set (another driver of the process may have other ones)
 _READ_BACK = ("spark.sql.catalogImplementation", "spark.ui.enabled", "spark.driver.bindAddress")
+#: the local driver's log configuration: errors only (Spark's default prints its start-up chatter and warnings)
+LOG_CONFIG = Path(__file__).with_name("spark-log4j2.properties")
 #: the settings of LORE's own session (runtime settings: set on the session, then read back)
 SESSION_CONF: Mapping[str, str] = MappingProxyType({
     "spark.sql.runSQLOnFiles": "false",
@@ -267,6 +269,7 @@ def _start_local(master: str, settings: Settings, driver_memory: str = "1g") -> 
                                                 "or set JAVA_HOME; or run Spark Connect and export LORE_SPARK_REMOTE.")
     warehouse_dir = tempfile.mkdtemp(prefix="lore-spark-")
     conf = {**LOCAL_CONF, "spark.sql.warehouse.dir": warehouse_dir, "spark.driver.memory": driver_memory,
+            "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}",
             "spark.driver.maxResultSize": f"{max(1, math.ceil(settings.max_result_mb * 2))}m"}
     builder = SparkSession.builder.master(master)
     for key, value in conf.items():

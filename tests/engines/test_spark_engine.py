@@ -391,8 +391,10 @@ def test_lore_yaml_driver_memory(tmp_path: Path, spark_engine: SparkEngine) -> N
     with pytest.raises(ConfigError, match="driver_memory") as err:
         Project.open(tmp_path)
     assert "e.g. 4g" in str(err.value) + (err.value.hint or "")
-    # the session's driver was started with the default, read back from the running JVM
-    assert spark_engine._session.sparkContext.getConf().get("spark.driver.memory") == "1g"
+    # the session's driver was started with the default, read back from the running JVM, and LORE's log set-up
+    conf = spark_engine._session.sparkContext.getConf()
+    assert conf.get("spark.driver.memory") == "1g"
+    assert "spark-log4j2.properties" in conf.get("spark.driver.extraJavaOptions")
 
 
 def test_cli_copy_to_spark_and_switch(tmp_path: Path, demo_dir: Path, spark_engine: SparkEngine) -> None:
