@@ -13,8 +13,8 @@ PostgreSQL engine. For Spark it writes each warehouse as a folder of Parquet tab
 Spark engine: in local mode (the default), over Spark Connect on a throwaway server started on loopback
 (``--spark connect``; ``evals/servers/spark_connect.py``), or on your own server (``--spark sc://...``, which must
 be able to read the work folder). Then every set runs on each project through the eval harness, and a table
-prints, per set, the cases, the accuracy on each engine and how many cases differ from DuckDB (answer status or
-correctness); each difference is listed. Exit status 1 when any case differs.
+prints, per set, the cases, the accuracy on each engine and how many cases differ from DuckDB (answer status,
+correctness or confidence); each difference is listed. Exit status 1 when any case differs.
 
 CI runs a subset of this (tests/engines/test_postgres_engine.py, test_spark_engine.py and test_spark_connect.py);
 this runs them all (about 15 minutes on PostgreSQL here; Spark takes longer).
@@ -178,19 +178,22 @@ def postgres_project(duckdb_project: Path, folder: Path, n: int, server: Any) ->
 
 
 def differences(duck: Sequence[CaseResult], other: Sequence[CaseResult]) -> list[tuple[str, str, str]]:
-    """``(case, on DuckDB, on the other engine)`` for each case whose status or correctness differs; the other
-    engine's side says why (its message, or the gold SQL's error there)."""
+    """``(case, on DuckDB, on the other engine)`` for each case whose status, correctness or confidence (beyond
+    1e-6) differs; the other engine's side says why (its message, or the gold SQL's error there)."""
     theirs = {c.id: c for c in other}
     out = []
     for case in duck:
         there = theirs.get(case.id)
-        if there is None or (case.status, case.correct) != (there.status, there.correct):
-            shown = "missing" if there is None else f"{there.status}, {'right' if there.correct else 'wrong'}"
+        if there is None or (case.status, case.correct) != (there.status, there.correct) or \
+                abs(case.confidence - there.confidence) > 1e-6:
+            shown = "missing" if there is None else (f"{there.status}, {'right' if there.correct else 'wrong'}, "
+                                                      f"confidence {there.confidence:.4f}")
             if there is not None and there.turns:
                 last = there.turns[-1]
                 why = last.gold_error and f"gold SQL: {last.gold_error}" or last.reason or last.message
                 shown += f" ({why[:300]})"
-            out.append((case.id, f"{case.status}, {'right' if case.correct else 'wrong'}", shown))
+            out.append((case.id, f"{case.status}, {'right' if case.correct else 'wrong'}, confidence "
+                                 f"{case.confidence:.4f}", shown))
     return out
 
 

@@ -507,6 +507,7 @@ def gold_sql(sql: str, dialect: str, schema: Mapping[str, Mapping[str, str]] | N
     """Gold SQL (DuckDB's) in ``dialect``; unchanged on DuckDB. What DuckDB allows and others do not is written
     out: a subquery in FROM gets an alias (PostgreSQL before 16 requires one), a select alias used later in the
     same select list is expanded (given the warehouse's ``schema``), QUALIFY becomes a filtered subquery,
+    every division divides as DOUBLE as DuckDB's does (Spark would keep DECIMAL operands DECIMAL),
     ``IS NOT DISTINCT FROM`` in a FULL JOIN
     becomes a condition the engine can join on, and functions it lacks are rewritten as the compiler does.
 
@@ -514,6 +515,8 @@ def gold_sql(sql: str, dialect: str, schema: Mapping[str, Mapping[str, str]] | N
     'SELECT CAST(SUM(a) AS DOUBLE PRECISION) / COUNT(*) FROM (SELECT a FROM t) AS _q1'
     >>> gold_sql("SELECT SUM(a) AS s, s * 2 AS d FROM t", "postgres", {"t": {"a": "INTEGER"}})
     'SELECT SUM(t.a) AS s, SUM(t.a) * 2 AS d FROM t AS t'
+    >>> gold_sql("SELECT SUM(a) / 100.0 / COUNT(*) FROM t", "spark")  # DuckDB's division: DOUBLE, not DECIMAL
+    'SELECT CAST(SUM(a) AS DOUBLE) / 100.0 / COUNT(*) FROM t'
     """
     if dialect == "duckdb":
         return sql
@@ -531,6 +534,13 @@ def gold_sql(sql: str, dialect: str, schema: Mapping[str, Mapping[str, str]] | N
                                    validate_qualify_columns=False, identify=False, quote_identifiers=False)
                 except sqlglot.errors.SqlglotError:
                     pass  # run as written
+            if dialect == "spark":  # DuckDB's `/` divides as DOUBLE; Spark's keeps DECIMAL operands DECIMAL (6 places)
+                for div in list(tree.find_all(exp.Div)):
+                    numerator = div.this
+                    if div.args.get("typed") or isinstance(numerator, exp.Div) or (
+                            isinstance(numerator, exp.Cast) and numerator.is_type("double")):
+                        continue  # integer division as written, or a numerator that is a DOUBLE already
+                    div.set("this", exp.cast(numerator, exp.DataType.build("DOUBLE"), copy=False))
             for join in tree.find_all(exp.Join):
                 if join.side == "FULL" and isinstance(join.args.get("on"), exp.Expression):
                     join.set("on", join.args["on"].transform(
