@@ -224,6 +224,17 @@ def test_a_missing_warehouse_says_what_to_do(tmp_path: Path) -> None:
     assert not (tmp_path / "p").exists()
 
 
+def test_a_file_named_for_a_server_engine_says_what_to_do(tmp_path: Path) -> None:
+    """PostgreSQL is reached through the URL in an environment variable: a --warehouse file is a mistake, said
+    before anything is opened or written."""
+    from lore.project import EngineConfig
+
+    with pytest.raises(OperatorError, match="--warehouse names a DuckDB file or a Spark folder") as err:
+        init_project(tmp_path / "p", tmp_path / "shop.duckdb", engine=EngineConfig(type="postgres"))
+    assert "LORE_POSTGRES_URL" in (err.value.hint or "")
+    assert not (tmp_path / "p").exists()
+
+
 def test_an_empty_warehouse_writes_nothing(tmp_path: Path) -> None:
     duckdb.connect(str(tmp_path / "empty.duckdb")).close()
     with pytest.raises(OperatorError, match="no tables"):
