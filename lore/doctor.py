@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from lore.errors import LoreError, SemanticLayerError
-from lore.project import CONFIG_FILE
+from lore.project import CONFIG_FILE, ENGINE_NAMES
 from lore.settings import Settings
 from lore.types import Frozen
 
@@ -210,8 +210,8 @@ def _warehouse(ctx: DoctorContext) -> Check:
     if lore.project.config.engine.type != "duckdb":
         tables = lore.engine.schema()
         return Check(name="warehouse", status="ok",
-                     detail=f"{lore.engine.description} opens read-only ({lore.project.config.engine.type}): "
-                            f"{len(tables)} tables")
+                     detail=f"{lore.engine.description} opens hardened on "
+                            f"{ENGINE_NAMES[lore.project.config.engine.type]} (SECURITY.md): {len(tables)} tables")
     path = lore.project.warehouse_path
     if not path.is_file():
         return Check(name="warehouse", status="fail", detail=f"{path} does not exist",

@@ -81,6 +81,21 @@ def test_the_chat_page_answers_on_postgresql(demo_pg: dict, demo_lore: Lore, mon
     assert_chat_page_answers(demo_pg["project"], demo_lore, monkeypatch, "PostgreSQL")
 
 
+def test_lore_doctor_names_the_engine(demo_pg: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from lore.cli import app
+
+    monkeypatch.setenv(URL_ENV, demo_pg["url"])
+    result = CliRunner().invoke(app, ["doctor", "--no-local-model", "--json", "--project", str(demo_pg["project"])])
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks["warehouse"]["status"] == "ok", checks["warehouse"]
+    assert "opens hardened on PostgreSQL (SECURITY.md): 15 tables" in checks["warehouse"]["detail"]
+    assert demo_pg["url"] not in result.stdout and "lore_reader@127.0.0.1" in checks["warehouse"]["detail"]
+
+
 def test_answers_run_postgres_sql(pg_lore: Lore) -> None:
     assert_runs_its_dialect(pg_lore, "postgres")
 
