@@ -650,6 +650,9 @@ def init_cmd(
                                                                      "server's (default LORE_SPARK_REMOTE).")] = None,
     schema: Annotated[str, typer.Option("--schema", help="--engine postgres: the schema whose tables go by bare names.")]
     = "public",
+    databases: Annotated[Optional[str], typer.Option("--databases", help="--engine spark over a catalog: other databases "
+                                                                         "to draft too, comma-separated (their tables "
+                                                                         "named database.table).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace a project already in FOLDER (its lore.yaml and semantic/ "
                                                         "are moved to .lore/backup/ first).")] = False,
     as_json: JsonOpt = False,
@@ -675,7 +678,12 @@ def init_cmd(
         if engine not in ("duckdb", "postgres", "spark"):
             raise OperatorError(f"--engine {engine!r} is not one lore init drafts from",
                                 hint="Use duckdb, postgres or spark.")
-        config = EngineConfig.model_validate({"type": engine, "schema": schema} | ({"url_env": url_env} if url_env else {}))
+        wanted = [d.strip() for d in (databases or "").split(",") if d.strip()]
+        if wanted and engine != "spark":
+            raise OperatorError("--databases names Spark catalog databases",
+                                hint="Use it with --engine spark (on PostgreSQL every schema the role may read is drafted).")
+        config = EngineConfig.model_validate({"type": engine, "schema": schema, "databases": wanted}
+                                             | ({"url_env": url_env} if url_env else {}))
         result = init_project(folder, warehouse, force=force, progress=progress, engine=config)
     draft = result.draft
     if as_json:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,18 +21,23 @@ from parity import (
     assert_same_draft,
     parquet_as_duckdb,
 )
+from spark_checks import (
+    assert_cancel_stops_a_running_query,
+    assert_row_cap_and_byte_cap,
+    assert_runs_queries_only,
+    assert_threads_share_one_engine,
+    assert_time_limit,
+)
 
 from evals.servers.spark_connect import SparkConnectServer
 from lore import Lore
-from lore.errors import ConfigError, EngineError, OperatorError, QueryTimeout, ResultTooLarge
+from lore.errors import ConfigError, EngineError, OperatorError
 from lore.settings import Settings
 
 pytest.importorskip("pyspark")
 
 from lore.execute.spark import SparkEngine  # noqa: E402 - after the skip: importing it imports pyspark
 
-#: a slow query: a count over a cross join of ten billion rows
-SLOW = "SELECT COUNT(*) FROM range(100000000) AS a CROSS JOIN range(100) AS b CROSS JOIN range(1000) AS c"
 #: the variable the projects of this module read the server's URL from
 REMOTE_ENV = "LORE_TEST_SPARK_CONNECT"
 
@@ -129,6 +133,10 @@ def test_other_databases_go_by_database_dot_table(spark_connect_server: SparkCon
         assert set(schema) == set(server_catalog) | {f"raw.{name}" for name in server_catalog}
         assert schema["raw.accounts"] == schema["accounts"]
         assert engine.distinct_values("raw.accounts", "plan") == engine.distinct_values("accounts", "plan")
+        from lore.execute.introspect import read_catalog  # what lore init's survey reads: raw's tables by schema
+
+        found = {(t.schema_name, t.name): t.ref for t in read_catalog(engine)}
+        assert found[("raw", "accounts")] == "raw.accounts" and found[("main", "accounts")] == "accounts"
     project = tmp_path / "p"
     shutil.copytree(spark_demo["project"] / "semantic", project / "semantic")
     dims = project / "semantic" / "dimensions.yaml"
@@ -173,15 +181,7 @@ def test_lore_init_drafts_from_the_server_catalog(spark_connect_server: SparkCon
 
 def test_writes_and_ddl_fail_even_past_the_guard(connect_engine: SparkEngine) -> None:
     """The client cannot reach the server's parser: sqlglot's reads the SQL, and only one query passes."""
-    for sql in ("CREATE TABLE x (a INT)", "CREATE TEMPORARY VIEW x AS SELECT 1", "INSERT INTO accounts SELECT * FROM "
-                "accounts", "DROP VIEW accounts", "SET spark.sql.runSQLOnFiles=true", "CACHE TABLE accounts",
-                "SELECT 1; DROP VIEW accounts", "WITH a AS (SELECT 1) INSERT INTO accounts SELECT * FROM a",
-                "ADD JAR /tmp/x.jar", "RESET"):
-        with pytest.raises(EngineError, match="runs queries only"):
-            connect_engine.run(sql)
-    assert connect_engine.run("SELECT COUNT(*) FROM accounts").rows[0][0] > 0  # the view is still there
-    with pytest.raises(EngineError, match="TABLE_OR_VIEW_NOT_FOUND"):
-        connect_engine.run("SELECT * FROM x")  # and nothing was created
+    assert_runs_queries_only(connect_engine)
 
 
 def test_sql_cannot_call_java_or_read_files(spark_demo: dict, connect_engine: SparkEngine) -> None:
@@ -196,53 +196,18 @@ def test_sql_cannot_call_java_or_read_files(spark_demo: dict, connect_engine: Sp
 
 
 def test_time_limit_and_cancel(connect_engine: SparkEngine) -> None:
-    started = time.monotonic()
-    with pytest.raises(QueryTimeout, match="longer than 1s"):
-        connect_engine.run(SLOW, timeout_s=1)
-    assert time.monotonic() - started < 15
-    caught: list[BaseException] = []
-
-    def slow() -> None:
-        try:
-            connect_engine.run(SLOW)
-        except BaseException as err:  # noqa: BLE001 - recorded for the assertion
-            caught.append(err)
-
-    worker = threading.Thread(target=slow)
-    worker.start()
-    time.sleep(1.5)
-    connect_engine.cancel()
-    worker.join(20)
-    assert not worker.is_alive()
-    assert len(caught) == 1 and isinstance(caught[0], EngineError) and not isinstance(caught[0], QueryTimeout)
-    assert connect_engine.run("SELECT 1 AS one").rows == ((1,),)  # the session is usable again
+    assert_time_limit(connect_engine, within_s=15)
+    assert_cancel_stops_a_running_query(connect_engine)
 
 
 def test_row_cap_and_byte_cap(spark_connect_server: SparkConnectServer, spark_demo: dict) -> None:
     with SparkEngine.open(Settings(max_rows=50, max_result_mb=0.05), tables=spark_demo["folder"],
                           remote=spark_connect_server.url) as engine:
-        result = engine.run("SELECT id FROM range(100000)")
-        assert len(result.rows) == 50 and result.truncated
-        with pytest.raises(ResultTooLarge):
-            engine.run("SELECT repeat('x', 10000) FROM range(40)")
+        assert_row_cap_and_byte_cap(engine)
 
 
 def test_threads_share_one_session(connect_engine: SparkEngine) -> None:
-    results: dict[int, int] = {}
-    errors: list[BaseException] = []
-
-    def work(n: int) -> None:
-        try:
-            results[n] = connect_engine.run(f"SELECT {n} * 2 AS v FROM range(1)").rows[0][0]
-        except BaseException as err:  # noqa: BLE001 - recorded for the assertion
-            errors.append(err)
-
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not errors and results == {n: n * 2 for n in range(6)}
+    assert_threads_share_one_engine(connect_engine, threads=6)
 
 
 def test_closing_one_session_leaves_the_server_and_others(spark_connect_server: SparkConnectServer,

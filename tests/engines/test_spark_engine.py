@@ -29,9 +29,17 @@ from parity import (
     assert_same_draft,
     parquet_as_duckdb,
 )
+from spark_checks import (
+    SLOW,
+    assert_cancel_stops_a_running_query,
+    assert_row_cap_and_byte_cap,
+    assert_runs_queries_only,
+    assert_threads_share_one_engine,
+    assert_time_limit,
+)
 
 from lore import Lore
-from lore.errors import ConfigError, EngineError, GuardError, OperatorError, QueryTimeout, ResultTooLarge
+from lore.errors import ConfigError, EngineError, GuardError, OperatorError, QueryTimeout
 from lore.execute.copy import export_duckdb_to_parquet
 from lore.guard import guard_sql
 from lore.project import EngineConfig
@@ -41,8 +49,6 @@ pytest.importorskip("pyspark")
 
 from lore.execute.spark import SparkEngine  # noqa: E402 - after the skip: importing it imports pyspark
 
-#: a slow query: a count over a cross join of ten billion rows
-SLOW = "SELECT COUNT(*) FROM range(100000000) AS a CROSS JOIN range(100) AS b CROSS JOIN range(1000) AS c"
 
 
 @pytest.fixture(scope="module")
@@ -179,15 +185,7 @@ def test_export_refuses_existing_files_unless_replace(tmp_path: Path) -> None:
 
 def test_writes_and_ddl_fail_even_past_the_guard(spark_engine: SparkEngine) -> None:
     """Spark runs DDL and DML eagerly; the engine lets its own parser accept one query and nothing else."""
-    for sql in ("CREATE TABLE x (a INT)", "CREATE TEMPORARY VIEW x AS SELECT 1", "INSERT INTO accounts SELECT * FROM "
-                "accounts", "DROP VIEW accounts", "SET spark.sql.runSQLOnFiles=true", "CACHE TABLE accounts",
-                "SELECT 1; DROP VIEW accounts", "WITH a AS (SELECT 1) INSERT INTO accounts SELECT * FROM a",
-                "CREATE TEMPORARY FUNCTION f AS 'java.lang.String'", "ADD JAR /tmp/x.jar", "RESET"):
-        with pytest.raises(EngineError, match="runs queries only"):
-            spark_engine.run(sql)
-    assert spark_engine.run("SELECT COUNT(*) FROM accounts").rows[0][0] > 0  # the view is still there
-    with pytest.raises(EngineError, match="TABLE_OR_VIEW_NOT_FOUND"):
-        spark_engine.run("SELECT * FROM x")  # and nothing was created
+    assert_runs_queries_only(spark_engine)
 
 
 def test_sql_cannot_read_files(spark_demo: dict, spark_engine: SparkEngine) -> None:
@@ -223,61 +221,20 @@ def test_the_driver_is_local_private_and_read_back(spark_engine: SparkEngine) ->
 
 
 def test_time_limit(spark_engine: SparkEngine) -> None:
-    started = time.monotonic()
-    with pytest.raises(QueryTimeout, match="longer than 1s"):
-        spark_engine.run(SLOW, timeout_s=1)
-    assert time.monotonic() - started < 10
-    assert spark_engine.run("SELECT 1 AS one").rows == ((1,),)  # the session is usable again
+    assert_time_limit(spark_engine, within_s=10)
 
 
 def test_row_cap_and_byte_cap(spark_demo: dict, spark_engine: SparkEngine) -> None:
     with SparkEngine.open(Settings(max_rows=50, max_result_mb=0.05), tables=spark_demo["folder"]) as engine:
-        result = engine.run("SELECT id FROM range(100000)")
-        assert len(result.rows) == 50 and result.truncated
-        small = engine.run("SELECT id FROM range(20)")
-        assert len(small.rows) == 20 and not small.truncated
-        with pytest.raises(ResultTooLarge):
-            engine.run("SELECT repeat('x', 10000) FROM range(40)")
+        assert_row_cap_and_byte_cap(engine)
 
 
 def test_cancel_stops_a_running_query(spark_engine: SparkEngine) -> None:
-    caught: list[BaseException] = []
-
-    def slow() -> None:
-        try:
-            spark_engine.run(SLOW)
-        except BaseException as err:  # noqa: BLE001 - recorded for the assertion
-            caught.append(err)
-
-    worker = threading.Thread(target=slow)
-    worker.start()
-    time.sleep(1.5)
-    spark_engine.cancel()
-    worker.join(15)
-    assert not worker.is_alive()
-    assert len(caught) == 1 and isinstance(caught[0], EngineError) and not isinstance(caught[0], QueryTimeout)
-    assert "interrupted" in str(caught[0])
-    assert spark_engine.run("SELECT 2 AS two").rows == ((2,),)
+    assert_cancel_stops_a_running_query(spark_engine)
 
 
 def test_threads_share_one_engine(spark_engine: SparkEngine) -> None:
-    results: dict[int, object] = {}
-    errors: list[BaseException] = []
-
-    def work(n: int) -> None:
-        try:
-            results[n] = spark_engine.run(
-                f"SELECT {n} * 2 AS v, COUNT(*) AS c FROM streaming_sessions WHERE session_id % 8 = {n}").rows[0][0]
-        except BaseException as err:  # noqa: BLE001 - recorded for the assertion
-            errors.append(err)
-
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not errors
-    assert results == {n: n * 2 for n in range(8)}
+    assert_threads_share_one_engine(spark_engine)
 
 
 def test_a_timeout_in_one_thread_leaves_the_others_alone(spark_engine: SparkEngine) -> None:

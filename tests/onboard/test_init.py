@@ -235,6 +235,14 @@ def test_a_file_named_for_a_server_engine_says_what_to_do(tmp_path: Path) -> Non
     assert not (tmp_path / "p").exists()
 
 
+def test_databases_belong_to_spark(tmp_path: Path) -> None:
+    from lore.cli import app
+
+    result = CliRunner().invoke(app, ["init", str(tmp_path / "p"), "--engine", "postgres", "--databases", "raw"])
+    assert result.exit_code != 0 and "--databases names Spark catalog databases" in result.output
+    assert not (tmp_path / "p").exists()
+
+
 def test_an_empty_warehouse_writes_nothing(tmp_path: Path) -> None:
     duckdb.connect(str(tmp_path / "empty.duckdb")).close()
     with pytest.raises(OperatorError, match="no tables"):
