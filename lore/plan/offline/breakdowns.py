@@ -407,7 +407,8 @@ def _item_at(p: Parse, env: Env, i: int, facts: list[str], *, allow_skip: bool, 
         if item is not None and env.lex.column(item.ref.split(":")[0]) is not None and not item.source.startswith("grain"):
             return Item(ref=item.ref, tokens=(window[0], *item.tokens), source=item.source, score=item.score)
     # ("list the drinks": the drinks one by one, as "each drink" is)
-    each = trig in _EACH or trig in ("top n", "per") or trig == "rank" and bool(LISTING_RE.match(p.question))
+    each = trig in _EACH or trig in ("top n", "per") or trig == "rank" and bool(LISTING_RE.match(p.question)) \
+        or trig in WHICH_WORDS and _value_alone(p, env, window)
     item = _resolve(p, env, window, facts, rows=trig == "rank" and wants_rows(p), each=each)
     if item is not None and item.tokens:
         item = _through_of(p, env, item, facts)  # "by line of business": the whole name, not "line"
@@ -438,6 +439,25 @@ def _item_at(p: Parse, env: Env, i: int, facts: list[str], *, allow_skip: bool, 
                 if item is not None:
                     break
     return item
+
+
+def _value_alone(p: Parse, env: Env, window: list[int]) -> bool:
+    """"which drink grew most", "what jaffle sold best": a value's word right after "which", with no noun after it,
+    asks for the things the value describes, one by one (each drink), as "each drink" does. Not "which gold
+    members" (the entity is named after the value) nor "what gold revenue" (a metric follows: a filter)."""
+    if not window:
+        return False
+    tokens, lex = p.tokens, env.lex
+    mention = next((v for v in p.all_mentions if v.score >= 1.0 and min(tokens_in(tokens, v.span), default=-1) == window[0]),
+                   None)
+    if mention is None:
+        return False
+    after = max(tokens_in(tokens, mention.span)) + 1
+    if after >= len(tokens):
+        return False
+    t = tokens[after]
+    return not (t.stem in lex.node_words or t.stem in lex.attribute_heads or any(
+        m.start == after for m in p.metric_matches) or p.used.get(after) == "time" or t.text.isdigit())
 
 
 def _which_shares_metric(p: Parse, env: Env, i: int) -> None:
