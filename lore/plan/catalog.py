@@ -146,6 +146,7 @@ class Catalog:
                 for value, names in col.value_synonyms.items():
                     for alias in names:
                         cat.aliases[(ref, alias.lower())] = value
+        cat._node_synonyms_in_metric_names()
         if cat.aliases:
             by_ref: dict[str, list[str]] = {}
             for (ref, alias_lower), value in cat.aliases.items():
@@ -158,6 +159,27 @@ class Catalog:
             cat.reach[name], cat.fan_reach[name] = _reach(graph, name)
         cat.metric_index = PhraseIndex.build(cat.metric_entries)
         return cat
+
+    def _node_synonyms_in_metric_names(self) -> None:
+        """"new shops" for the metric "new stores": a node's one-word name inside a metric's name of several words
+        may be said with that node's one-word synonyms (the layer's own words, put together)."""
+        words: dict[str, set[str]] = {}
+        for node in self.layer.nodes.values():
+            names = [p for p in (phrase(node.name), phrase(node.label or "")) if len(p) == 1]
+            others = {p[0] for s in node.synonyms if len(p := phrase(s)) == 1}
+            for n in names:
+                words.setdefault(n[0], set()).update(others - {n[0]})
+        taken = {e.phrase for e in (*self.metric_entries, *self.dimension_entries, *self.node_entries)}
+        for e in list(self.metric_entries):
+            if len(e.phrase) < 2:
+                continue
+            for i, w in enumerate(e.phrase):
+                for other in sorted(words.get(w, ())):
+                    variant = (*e.phrase[:i], other, *e.phrase[i + 1:])
+                    key = ("metric:" + e.ref, variant)
+                    if variant not in taken and key not in self._seen:
+                        self._seen.add(key)
+                        self.metric_entries.append(Entry(e.ref, variant, "synonym", round(e.weight * 0.97, 4)))
 
     def _add(self, entries: list[Entry], ref: str, text: str, source: str, weight: float) -> None:
         p = phrase(text)

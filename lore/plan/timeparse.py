@@ -1078,6 +1078,9 @@ _GRAINS: tuple[tuple[re.Pattern[str], Grain], ...] = (
     (_grain_pattern("yearly|annually", "year", "year", "yoy|y/y"), "year"),
 )
 _TREND = _p(r"\b(?:over\s+time|trends?|trending|trend\s*lines?|time[\s-]+series)\b")
+#: "for each of the last 3 months", "in every one of the past 4 quarters": the range's own unit is the grain
+_EACH_OF_LAST = _p(r"\b(?:for\s+|in\s+)?(?:each|every)(?:\s+one)?(?=\s+of\s+(?:the\s+|our\s+)?(?:last|past|previous|prior|"
+                   r"preceding|first|final)\s+(?:\d+|[a-z]+)\s+(?P<u>day|week|month|quarter|year)s\b)")
 
 
 def _overlaps(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
@@ -1089,6 +1092,7 @@ def _grains(question: str, ranges: list[TimeRange], today: date) -> list[GrainMe
     found: list[GrainMention] = []
     for pattern, grain in _GRAINS:
         found += [GrainMention(grain=grain, span=_span(m)) for m in pattern.finditer(question)]
+    found += [GrainMention(grain=m.group("u"), span=_span(m)) for m in _EACH_OF_LAST.finditer(question)]  # type: ignore[arg-type]
     trend = default_grain(ranges[0] if ranges else None, today)
     found += [GrainMention(grain=trend, span=_span(m), inferred=True) for m in _TREND.finditer(question)]
     chosen: list[GrainMention] = []

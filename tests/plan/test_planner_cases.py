@@ -12,6 +12,7 @@ from lore.types import Filter
 
 CASES = yaml.safe_load((Path(__file__).parent / "cases.yaml").read_text(encoding="utf-8"))["cases"]
 SHOP_CASES = yaml.safe_load((Path(__file__).parent / "shop_cases.yaml").read_text(encoding="utf-8"))["cases"]
+INSURER_CASES = yaml.safe_load((Path(__file__).parent / "insurer_cases.yaml").read_text(encoding="utf-8"))["cases"]
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +23,18 @@ def shop_lore(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
     folder = tmp_path_factory.mktemp("shop") / "project"
     build(folder, years=1, seed=42)
+    with Lore.open(folder, feedback=False) as lore:
+        yield lore
+
+
+@pytest.fixture(scope="module")
+def insurer_lore(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The insurer (evals/insurance): seed 7, a fifth of the default size."""
+    from evals.insurance.warehouse import build
+    from lore import Lore
+
+    folder = tmp_path_factory.mktemp("insurer") / "project"
+    build(folder, seed=7, scale=0.2)
     with Lore.open(folder, feedback=False) as lore:
         yield lore
 
@@ -38,6 +51,11 @@ def test_planner_case(demo_lore: Any, case: dict[str, Any]) -> None:
 @pytest.mark.parametrize("case", SHOP_CASES, ids=[c["question"][:60] for c in SHOP_CASES])
 def test_shop_planner_case(shop_lore: Any, case: dict[str, Any]) -> None:
     _check(shop_lore.planner, case)
+
+
+@pytest.mark.parametrize("case", INSURER_CASES, ids=[c["question"][:60] for c in INSURER_CASES])
+def test_insurer_planner_case(insurer_lore: Any, case: dict[str, Any]) -> None:
+    _check(insurer_lore.planner, case)
 
 
 def _check(planner: Any, case: dict[str, Any]) -> None:

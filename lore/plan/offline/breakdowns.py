@@ -171,6 +171,8 @@ def _each_one(p: Parse, env: Env, facts: list[str]) -> None:
     if hit is None or d.rows_of is not None or any(not x.startswith(METRIC_TIME) for x in d.dimensions):
         return
     said = sorted(tokens_in(tokens, hit.span()))
+    if said and all(p.used.get(i) == "grain" for i in said[:2]):
+        return  # "in every one of the past 4 quarters": a grain, read with the time
     before = [i for i in range(said[0]) if p.used.get(i) != "time"] if said else []
     found: dict[str, tuple[Mention | None, int]] = {}
     for v in p.all_mentions:
@@ -521,6 +523,14 @@ def _through_of(p: Parse, env: Env, item: Item, facts: list[str]) -> Item:
     longer = _resolve(p, env, [*range(item.tokens[0], k + 1), *rest], facts)
     if longer is not None and longer.tokens and longer.tokens[-1] > k and not longer.source.startswith("grain"):
         return longer
+    if len(item.tokens) == 1:
+        # "type of event", "date of loss": the words after "of", then the head, name an attribute ("event type")
+        for n in range(len(rest), 0, -1):
+            swapped = _resolve(p, env, [*rest[:n], item.tokens[0]], facts)
+            if swapped is not None and set(swapped.tokens) == {*rest[:n], item.tokens[0]} \
+                    and "partial" not in swapped.source and not swapped.source.startswith("grain"):
+                return Item(ref=swapped.ref, tokens=tuple(range(item.tokens[0], rest[n - 1] + 1)),
+                            source=f"{swapped.source} (“X of Y” as “Y X”)", score=swapped.score)
     return item
 
 
@@ -740,8 +750,10 @@ def _another_entity(p: Parse, env: Env, owner: int, item: Item) -> bool:
         return False
     if node not in lex.node_words.get(p.tokens[item.tokens[0]].stem, frozenset()):
         return False
-    return node not in lex.node_words.get(p.tokens[owner].stem, frozenset()) and \
-        bool(lex.node_words.get(p.tokens[owner].stem))
+    stem = p.tokens[owner].stem
+    # ("which states' claims": the owner may be an attribute, of another node, as well as an entity)
+    return node not in lex.node_words.get(stem, frozenset()) and (
+        bool(lex.node_words.get(stem)) or stem in lex.attribute_heads)
 
 
 def _read_possessives(p: Parse, env: Env, facts: list[str]) -> None:

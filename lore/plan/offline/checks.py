@@ -565,6 +565,8 @@ def _explain_context_words(p: Parse, env: Env) -> None:
     own_units = set().union(*(lex.metric_units.get(m, frozenset()) for m in d.metrics))
     attribute_words |= {w for w in described if w in own_units or not any(
         w in u for name, u in lex.metric_units.items() if name not in d.metrics)}
+    if any((m.format or "") == "currency" for x in d.base_metrics() if (m := lex.layer.metrics.get(x)) is not None):
+        attribute_words |= set(phrase("dollars dollar bucks usd money cash"))  # ("spent over a thousand bucks")
     named = _named_attributes(p, env, refs)
     for i, t in enumerate(p.tokens):
         if i in p.used or i in p.reserved and i in p.used:

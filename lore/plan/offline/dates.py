@@ -35,6 +35,8 @@ def correct_spelling(p: Parse, env: Env) -> None:
     for t in p.tokens:
         word = t.text.lower()
         short = _abbreviated(word, t.stem, vocab, known) if 3 <= len(word) <= 4 else None
+        if short is None and 3 <= len(word) <= 4 and out:
+            short = _abbreviated_in_name(word, t.stem, [x.stem for x in out], env)
         if short is None and len(word) == 5 and word.endswith("s") and not word.endswith("ss"):
             short = _abbreviated(word[:-1], word[:-1], vocab, known)  # "custs": customers, abbreviated
         if short is not None:  # "rev by store": the one longer word of the layer it starts
@@ -53,6 +55,22 @@ def correct_spelling(p: Parse, env: Env) -> None:
                 t = Token(t.text, best, t.start, t.end)
         out.append(t)
     p.tokens = out
+
+
+def _abbreviated_in_name(word: str, stem_: str, before: list[str], env: Env) -> str | None:
+    """"loss adjustment exp": a short word (3-4 letters, unknown) that starts the next word of the one name of the
+    layer whose first words are the words just before it (several words start with "exp"; one name goes on so)."""
+    lex = env.lex
+    if not word.isalpha() or stem_ in lex.catalog.vocabulary or word in STOP_WORDS or stem_ in FUNCTION_WORDS \
+            or word in KNOWN_WORDS:
+        return None
+    found = set()
+    for e in (*lex.catalog.metric_entries, *lex.catalog.dimension_entries, *lex.catalog.node_entries):
+        k = len(e.phrase) - 1
+        if 1 <= k <= len(before) and tuple(before[-k:]) == e.phrase[:k] and len(e.phrase[k]) >= 5 \
+                and e.phrase[k].startswith(word):
+            found.add(e.phrase[k])
+    return found.pop() if len(found) == 1 else None
 
 
 def _abbreviated(word: str, stem_: str, vocab, known) -> str | None:  # noqa: ANN001

@@ -156,5 +156,8 @@ def _names_the_breakdown(p: Parse, v: Mention, ref: str) -> bool:
     vt = tokens_in(p.tokens, v.span)
     if not toks or not vt or max(vt) >= max(toks) or min(vt) < min(toks) - 4:
         return False
+    if any(p.used.get(i) != "value" and p.tokens[i].text.lower() not in ("or", "and", "vs", "versus")
+           for i in range(max(vt) + 1, min(toks))):
+        return False  # "for FL, GA and NC - by state": the values come before the breakdown's own words: filters
     return bool(re.match(r"\s*(?:/|or\b|vs\.?|versus\b|and\b)", p.question[v.span[1]:], re.I)
                 or re.search(r"(?:/|\bor|\bvs\.?|\bversus|\band)\s*$", p.question[:v.span[0]], re.I))

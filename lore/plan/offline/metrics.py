@@ -196,14 +196,14 @@ def _longest_wins(p: Parse, env: Env, metrics: list[PhraseMatch],
         if any((values[i].span[1] - values[i].span[0]) > (m_span[1] - m_span[0]) for i in rivals):
             continue
         if any((values[i].span[1] - values[i].span[0]) == (m_span[1] - m_span[0])
-               and _value_wins_tie(p, env, values, i) for i in rivals):
+               and _value_wins_tie(p, env, values, i, metrics) for i in rivals):
             continue
         keep_m.append(m)
         drop_v.update(rivals)
     return keep_m, [v for i, v in enumerate(values) if i not in drop_v]
 
 
-def _value_wins_tie(p: Parse, env: Env, values: list[Mention], i: int) -> bool:
+def _value_wins_tie(p: Parse, env: Env, values: list[Mention], i: int, metrics: list[PhraseMatch] = ()) -> bool:  # type: ignore[assignment]
     """A value mention as long as a metric phrase on the same words is the value when its attribute is named next
     to it ("the drinks type"), a negation is before it ("excluding drinks") or another value of its attribute is
     listed with it ("drinks vs food")."""
@@ -223,10 +223,27 @@ def _value_wins_tie(p: Parse, env: Env, values: list[Mention], i: int) -> bool:
         if other is v or other.ref != v.ref:
             continue
         between = p.question[min(v.span[1], other.span[1]):max(v.span[0], other.span[0])].strip(" ,").lower()
+        if (between in ("and", "&", "", "and the") or len(metrics) == 2) \
+                and _both_governed_cuts(p, env, (v, other), metrics):
+            continue  # "cancellations and lapses": two governed counts listed, each its own column
         if between in ("and", "or", "vs", "vs.", "versus", "&", "/", "", "and the", "or the", "compared to",
                        "compared with", "against"):
             return True
     return False
+
+
+def _both_governed_cuts(p: Parse, env: Env, values: tuple[Mention, ...], metrics: list[PhraseMatch]) -> bool:
+    """Whether each value's words are exactly a metric's words, each metric the layer's cut of one whole by that
+    very value ("cancellations" = cancelled policies, "lapses" = lapsed policies)."""
+    refs = []
+    for v in values:
+        span = (v.span[0], v.span[1])
+        m = next((m for m in metrics if m.exact and (p.tokens[m.start].start, p.tokens[m.end - 1].end) == span), None)
+        if m is None:
+            return False
+        refs.append(m.ref)
+    wholes = [{w for w, cuts in env.lex.cuts.items() if ref in cuts} for ref in refs]
+    return len(set(refs)) == len(refs) and bool(set.intersection(*wholes))
 
 
 def take_metrics(p: Parse, env: Env) -> None:
@@ -321,7 +338,8 @@ def _label_words(env: Env, name: str) -> list[str]:
 
 
 #: how often, right after a metric's words ("ordered once", "visited more than twice", "bought 3 times")
-TIMES_RE = re.compile(r"^\s+(?:only\s+|just\s+|exactly\s+|at\s+least\s+|more\s+than\s+|over\s+|fewer\s+than\s+|"
+TIMES_RE = re.compile(r"^(?:\s+(?:about|with|at|to|for|from|on)\s+(?:us|them|it|me|you))?"  # ("tweeted about us 5 times")
+                      r"\s+(?:only\s+|just\s+|exactly\s+|at\s+least\s+|more\s+than\s+|over\s+|fewer\s+than\s+|"
                       r"less\s+than\s+)?(?:once|twice|thrice|(?:\d+|" + NUMBER_ALT + r")\s+times)\b(?!\s+(?:a|an|per|every|each)\b)", re.I)
 
 
@@ -350,6 +368,36 @@ def _ratio_threshold(p: Parse, env: Env) -> bool:
     return True
 
 
+_ON_HOW_MANY_RE = re.compile(r"\b(?:on|across|over|for|from|to|in|among)\s+(?:how\s+many\s+)?$", re.I)
+
+
+def _counted_among_rows(p: Parse, env: Env) -> None:
+    """"indemnity paid last month, and on how many claims?": a count named after "on how many", next to an amount
+    of another fact, counts the things that amount's own rows hang off (the distinct claims among the indemnity
+    payments), when the layer defines that count; not every claim."""
+    d, lex = p.draft, env.lex
+    if len(d.metrics) != 2:
+        return
+    first, second = (lex.layer.metrics.get(x) for x in d.metrics)
+    m = next((x for x in p.metric_matches if x.ref == d.metrics[1]), None)
+    if first is None or second is None or m is None or first.is_derived or second.agg != "count" \
+            or first.source == second.source or not _ON_HOW_MANY_RE.search(p.question[:p.tokens[m.start].start]) \
+            or "how many" not in " ".join(t.text.lower() for t in p.tokens[max(0, m.start - 2):m.end]):
+        return
+    entity = lex.entity.get(second.source or "")
+    exact = [x.name for x in lex.layer.metrics.values() if x.agg == "count_distinct" and x.source == first.source
+             and (x.filter or None) == (first.filter or None) and entity is not None
+             and entity_counted_by(env, x.name) == entity]
+    if len(exact) != 1:
+        return
+    d.metrics[1] = exact[0]
+    d.groundings = [g.model_copy(update={"ref": exact[0], "source": f"{g.source}, among the rows of "
+                                         f"{lex.metric_label(first.name)}"}) if g.kind == "metric" and g.ref == second.name else g
+                    for g in d.groundings]
+    d.notes.append(f"Counted with {lex.metric_label(exact[0])}: the {lex.metric_label(second.name)} among the rows of "
+                   f"{lex.metric_label(first.name)}.")
+
+
 def metric_conditions(p: Parse, env: Env) -> None:
     """A second metric named as a condition on the rows of the first ("how many orders had no items", "customers
     with more than 3 orders") is no second measure. "At least one" is answered when a governed metric counts
@@ -357,6 +405,7 @@ def metric_conditions(p: Parse, env: Env) -> None:
     "orders with at least one jaffle" is orders with food); a count a metric already makes distinct is its own
     condition ("customers who placed at least one order"); anything else is asked back."""
     d, lex = p.draft, env.lex
+    _counted_among_rows(p, env)
     for m in p.metric_matches:  # "customers who have only ever ordered once": a count per row, as a condition
         after = p.question[p.tokens[m.end - 1].end:]
         times = TIMES_RE.match(after)

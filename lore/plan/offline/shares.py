@@ -12,6 +12,8 @@ a ratio, a count of distinct things) is asked back with the reason; so is a shar
 
 from __future__ import annotations
 
+import re
+
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
@@ -230,10 +232,14 @@ def _segment(p: Parse, env: Env, words: list[str], *, named_after_metric: bool =
     after = []
     question = p.question.lower()
     cut = p.tokens[metric_at].end if metric_at >= 0 else 0
+    ask = re.search(r"%|\b(?:" + "|".join(sorted(SHARE_WORDS)) + r")\b", question)
     for f in values:
         # the words the question used for the value ("rejected" for denied), else the value itself
         said = [g.phrase for g in p.draft.groundings if g.kind == "filter" and g.ref == f.describe()]
         spots = [question.find(w.lower(), cut) for w in [*said, *map(str, f.values)]]
-        if any(s >= 0 for s in spots):
+        # "food as a % of sales by store", "drinks' share of sales": the part named right before the share words
+        before = ask is not None and any(re.search(re.escape(w.lower()) + r"(?:'s|’s|')?\s+(?:as\s+)?(?:an?\s+|the\s+)?$",
+                                                   question[:ask.start()]) for w in [*said, *map(str, f.values)])
+        if any(s >= 0 for s in spots) or before:
             after.append(f)
     return after[0] if len(after) == 1 else None

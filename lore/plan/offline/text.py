@@ -38,6 +38,8 @@ def normalise(question: str) -> str:
     text = _MONTH_POSSESSIVE.sub(r"\1", text)
     text = _PERIOD_POSSESSIVE.sub(r"\1 \2", text)
     text = _HALF_A.sub(_half_a, text)
+    text = _A_UNIT.sub(lambda m: str({"hundred": 100, "thousand": 1000, "grand": 1000, "million": 10**6,
+                                      "billion": 10**9}[m.group(1).lower()]), text)
     text = _QUESTION_TYPOS.sub(lambda m: _QUESTION_WORDS[m.group(0).lower()], text)
     text = _HASH_AFTER.sub(" number", text)
     text = _DOLLAR_SIGNS.sub(" dollars ", text)
@@ -55,6 +57,8 @@ _QUESTION_WORDS = {"wich": "which", "whcih": "which", "whihc": "which", "wihch":
                    "whta": "what", "hwo": "how", "hw": "how", "howmany": "how many", "whre": "where"}
 _QUESTION_TYPOS = re.compile(r"\b(?:" + "|".join(_QUESTION_WORDS) + r")\b", re.I)
 #: "half a million", "a quarter of a million": the number
+#: "more than a thousand bucks", "over a million": the number (not "a hundred percent" alone: still 100)
+_A_UNIT = re.compile(r"(?<![\w.,])(?:an?|one)\s+(hundred|thousand|grand|million|billion)\b(?!\s+(?:and|of)\b)", re.I)
 _HALF_A = re.compile(r"\b(half|a\s+quarter)\s+(?:of\s+)?an?\s+(million|billion|thousand|mn|bn|k)\b", re.I)
 def _half_a(m: re.Match[str]) -> str:
     """ "half a million" -> "500000" (a number the threshold and value passes read)."""
