@@ -319,6 +319,26 @@ def _read_list(p: Parse, env: Env, first: int, trig: str, trig_tokens: tuple[int
         if count == 0 and trig in ("by", "rank") and _measure_key(p, i):
             return
         item = _item_at(p, env, i, facts, allow_skip=(count == 0), trig=trig)
+        if item is None and count > 0 and i in p.reserved:
+            # "split by store, food vs drinks, and month": values spelling out a breakdown inside the list (read
+            # with the filters, side by side); the list goes on after them
+            j = i
+            while j < len(tokens) and (j in p.reserved or tokens[j].text.lower() in ("vs", "versus", "or")):
+                j += 1
+            refs = {v.ref for v in p.all_mentions if v.score >= 1.0 and tokens_in(tokens, v.span) & set(range(i, j))}
+            if len(refs) != 1:
+                return
+            ref = refs.pop()
+            if p.draft.add_dimension(ref, Grounding(kind="dimension", ref=ref, phrase=p.words(i, j),
+                                                    source=f"values of {env.lex.label(ref)}, side by side")):
+                p.dimension_tokens[ref] = ()  # (the values stay filters: the ones named, each its own row)
+            if j < len(tokens) - 1 and tokens[j].text.lower() in ("and", "then", "plus"):
+                i = j + 1
+                continue
+            if j < len(tokens) and gap(p.question, tokens, j - 1, j).strip() == ",":
+                i = j + 1 if tokens[j].text.lower() == "and" and j + 1 < len(tokens) else j
+                continue
+            return
         if item is None:
             if count == 0 and trig in _STRONG:
                 _note_unresolved(p, env, trig, i)

@@ -14,6 +14,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
+from lore.plan.catalog import phrase
 from lore.plan.offline.breakdowns import COLUMNS_AFTER_RE, _read_list, wants_rows
 from lore.plan.offline.env import Env
 from lore.plan.offline.lexicon import is_metric_time
@@ -107,6 +108,10 @@ def _count_noun_listing(p: Parse, env: Env) -> None:
     # (named by the fact's own noun: "policies", "still-open claims", "claims that are still open")
     node = metric.source or ""
     nouns = [i for m in matches for i in range(m.start, m.end) if node in lex.node_words.get(tokens[i].stem, frozenset())]
+    if len({tokens[i].stem for i in nouns}) > 1:  # ("claims reported": the node's own name among its words)
+        n = lex.layer.nodes.get(node)
+        own_names = set(phrase(n.name)) | set(phrase(n.label or "")) if n is not None else set()
+        nouns = [i for i in nouns if tokens[i].stem in own_names]
     if not matches or len({tokens[i].stem for i in nouns}) != 1:
         return
     with_cue = next(iter([*WITH_ATTRIBUTES_RE.finditer(p.question), *_BARE_WITH.finditer(p.question),

@@ -398,6 +398,43 @@ def _counted_among_rows(p: Parse, env: Env) -> None:
                    f"{lex.metric_label(first.name)}.")
 
 
+_HOW_MANY_NOUN_RE = re.compile(r"\bhow\s+many\s+(?:(?:different|distinct|unique|separate)\s+)?(?P<noun>[a-z]+)\b", re.I)
+
+
+def _entities_among_rows(p: Parse, env: Env) -> None:
+    """"how many policies are in force, and how many customers does that cover?": a second "how many <things>",
+    the things an entity the first metric's rows hang off, is the layer's count of those distinct things among the
+    same rows (under the same filter), when it defines one; never explained away as context."""
+    d, lex, tokens = p.draft, env.lex, p.tokens
+    if len(d.metrics) != 1:
+        return
+    first = lex.layer.metrics.get(d.metrics[0])
+    if first is None or first.is_derived:
+        return
+    named = [m for m in p.metric_matches if m.ref == first.name]
+    if not named:
+        return
+    for hit in _HOW_MANY_NOUN_RE.finditer(p.question):
+        if hit.start() < tokens[named[0].end - 1].end:
+            continue  # ("how many accounts streamed more than 20 hours": the things counted, before the measure)
+        idx = [i for i in tokens_in(tokens, hit.span("noun")) if i not in p.used]
+        if len(idx) != 1 or any(m.start <= idx[0] < m.end for m in p.metric_matches):
+            continue
+        nodes = lex.node_words.get(tokens[idx[0]].stem, frozenset())
+        entities = {e for n in nodes if (e := lex.entity.get(n)) is not None}
+        exact = [x.name for x in lex.layer.metrics.values() if x.agg == "count_distinct" and x.source == first.source
+                 and (x.filter or None) == (first.filter or None) and x.name != first.name
+                 and entity_counted_by(env, x.name) in entities]
+        if len(exact) != 1:
+            continue
+        d.metrics.append(exact[0])
+        p.use(idx, "metric")
+        d.groundings.append(Grounding(kind="metric", ref=exact[0], phrase=p.words(idx[0], idx[0] + 1),
+                                      source=f"the distinct {tokens[idx[0]].text} among the rows of "
+                                             f"{lex.metric_label(first.name)}", score=0.9))
+        return
+
+
 def metric_conditions(p: Parse, env: Env) -> None:
     """A second metric named as a condition on the rows of the first ("how many orders had no items", "customers
     with more than 3 orders") is no second measure. "At least one" is answered when a governed metric counts
@@ -406,6 +443,7 @@ def metric_conditions(p: Parse, env: Env) -> None:
     condition ("customers who placed at least one order"); anything else is asked back."""
     d, lex = p.draft, env.lex
     _counted_among_rows(p, env)
+    _entities_among_rows(p, env)
     for m in p.metric_matches:  # "customers who have only ever ordered once": a count per row, as a condition
         after = p.question[p.tokens[m.end - 1].end:]
         times = TIMES_RE.match(after)

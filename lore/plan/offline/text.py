@@ -41,6 +41,7 @@ def normalise(question: str) -> str:
     text = _A_UNIT.sub(lambda m: str({"hundred": 100, "thousand": 1000, "grand": 1000, "million": 10**6,
                                       "billion": 10**9}[m.group(1).lower()]), text)
     text = _QUESTION_TYPOS.sub(lambda m: _QUESTION_WORDS[m.group(0).lower()], text)
+    text = _TEXTING_ARE.sub(r"\1 are ", text)
     text = _HASH_AFTER.sub(" number", text)
     text = _DOLLAR_SIGNS.sub(" dollars ", text)
     text = " ".join(_WITH_SLASH.sub(lambda m: "without" if m.group(1) else "with", text).split())
@@ -57,6 +58,9 @@ _QUESTION_WORDS = {"wich": "which", "whcih": "which", "whihc": "which", "wihch":
                    "whta": "what", "hwo": "how", "hw": "how", "howmany": "how many", "whre": "where"}
 _QUESTION_TYPOS = re.compile(r"\b(?:" + "|".join(_QUESTION_WORDS) + r")\b", re.I)
 #: "half a million", "a quarter of a million": the number
+#: "how many policies r in force", "we r": "are" in texting shorthand (lower case, after a plural or a pronoun;
+#: never "rated R")
+_TEXTING_ARE = re.compile(r"\b(we|you|they|there|[a-z]+s) r (?=[a-z])")
 #: "more than a thousand bucks", "over a million": the number (not "a hundred percent" alone: still 100)
 _A_UNIT = re.compile(r"(?<![\w.,])(?:an?|one)\s+(hundred|thousand|grand|million|billion)\b(?!\s+(?:and|of)\b)", re.I)
 _HALF_A = re.compile(r"\b(half|a\s+quarter)\s+(?:of\s+)?an?\s+(million|billion|thousand|mn|bn|k)\b", re.I)

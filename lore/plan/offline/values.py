@@ -13,6 +13,9 @@ from lore.plan.words import COMPARE_RE, NEGATION_RE, SHORT_WORDS
 from lore.types import Filter, Grounding, PlanOutcome
 
 
+_HYPHEN_IN_WORDS = re.compile(r"(?<=[A-Za-z])-(?=[A-Za-z])")
+
+
 def find_values(p: Parse, env: Env) -> None:
     """Every value mention: verbatim from the value index, other names from value synonyms, identifiers in words."""
     if env.searcher is None:
@@ -20,6 +23,14 @@ def find_values(p: Parse, env: Env) -> None:
     masked = mask(p.question, p.tokens, p.consumed)
     hits = [Mention(h.ref, h.value, h.span, h.score) for h in env.searcher.match_values(masked)]
     hits += _alias_hits(env, masked, hits)
+    # "small-business policies": a value of several words written with hyphens (same length: the spans hold)
+    spaced = _HYPHEN_IN_WORDS.sub(" ", masked)
+    if spaced != masked:
+        more = [Mention(h.ref, h.value, h.span, h.score) for h in env.searcher.match_values(spaced)]
+        more += _alias_hits(env, spaced, hits + more)
+        seen = Spans((h.span, h) for h in hits)
+        hits += [h for h in more if "-" in masked[h.span[0]:h.span[1]]
+                 and not any(sp[1] - sp[0] >= h.span[1] - h.span[0] for sp, _ in seen.containing(h.span))]
     idents = _identifier_hits(p, env, hits)
     if p.outcome is not None:
         return
