@@ -429,7 +429,7 @@ def _item_at(p: Parse, env: Env, i: int, facts: list[str], *, allow_skip: bool, 
         if item is not None and env.lex.column(item.ref.split(":")[0]) is not None and not item.source.startswith("grain"):
             return Item(ref=item.ref, tokens=(window[0], *item.tokens), source=item.source, score=item.score)
     # ("list the drinks": the drinks one by one, as "each drink" is)
-    each = trig in _EACH or trig in ("top n", "per") or trig == "rank" and bool(LISTING_RE.match(p.question)) \
+    each = trig in _EACH or trig in ("top n", "top", "ranked", "per") or trig == "rank" and bool(LISTING_RE.match(p.question)) \
         or trig in WHICH_WORDS and _value_alone(p, env, window)
     item = _resolve(p, env, window, facts, rows=trig == "rank" and wants_rows(p), each=each)
     if item is not None and item.tokens:
@@ -457,7 +457,7 @@ def _item_at(p: Parse, env: Env, i: int, facts: list[str], *, allow_skip: bool, 
                 j in p.reserved or (_adjective(tokens[j]) and (loose or tokens[j].text.lower() not in AUXILIARIES))
                 or (loose and tokens[j].stem not in env.lex.catalog.vocabulary) for j in skipped)
             if len(window) > skip and ok:
-                item = _resolve(p, env, rest, facts)
+                item = _resolve(p, env, rest, facts, each=each)
                 if item is not None:
                     break
     return item

@@ -21,6 +21,9 @@ _FOLLOWUP_START = re.compile(
 _STRONG_FOLLOWUP = re.compile(r"^(now|and|also|what about|how about|same|instead|then|plus|what if|ok(ay)?,? (now|and))\b",
                               re.I)
 _REFERS_BACK = re.compile(r"\b(that|this|it|those|these|same|them|instead|too|as well)\b", re.I)
+#: a reference back that cannot stand alone ("its customers", "in that quarter", "those stores")
+_POINTS_BACK = re.compile(r"\b(?:its|their|those|these|that\s+(?:day|week|month|quarter|year|period|time|span|store|"
+                          r"same\s+\w+)|the\s+same\s+(?:period|time|days?|weeks?|months?|quarters?|years?))\b", re.I)
 _ADD_METRIC = re.compile(r"\b(also|too|as well|plus|along with|alongside|add)\b", re.I)
 _INSTEAD = re.compile(r"\binstead\b", re.I)
 
@@ -47,7 +50,9 @@ def detect_followup(p: Parse, env: Env) -> None:
     cue = bool(_FOLLOWUP_START.search(p.question)) and len(tokens) <= 12
     back = bool(_REFERS_BACK.search(p.question))
     if d.metrics or d.rows_of is not None:
-        p.followup = bool(_STRONG_FOLLOWUP.search(p.question)) and len(tokens) <= 12 or (back and len(tokens) <= 10)
+        p.followup = bool(_STRONG_FOLLOWUP.search(p.question)) and len(tokens) <= 12 or (back and len(tokens) <= 10) \
+            or (bool(_STRONG_FOLLOWUP.search(p.question)) and bool(_POINTS_BACK.search(p.question))
+                and len(tokens) <= 20)  # "and how many of its customers ... in that quarter?"
         return
     value_tokens = set().union(*(tokens_in(tokens, v.span) for v in p.accepted)) if p.accepted else set()
     unexplained = [i for i, t in enumerate(tokens) if i not in p.used and i not in value_tokens
@@ -134,6 +139,8 @@ def merge_followup(p: Parse, env: Env) -> None:
                 and not any(x.ref == g.ref for x in d.groundings):
             d.groundings.append(g.model_copy(update={"source": f"{g.source}, from the previous question"}))
     d.signals["followup"] = 1.0
+    for m in _POINTS_BACK.finditer(p.question):  # "in that quarter", "its customers": the previous answer's
+        p.use([i for i in tokens_in(p.tokens, m.span()) if i not in p.used], "context")
 
 
 def _previous_breakdown(ref: str, previous: tuple[str, ...], facts: list[str], env: Env) -> str:

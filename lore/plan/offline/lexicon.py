@@ -50,6 +50,9 @@ class Lexicon:
     metric_units: dict[str, frozenset[str]] = field(default_factory=dict)
     #: value -> the attributes holding it (lower case)
     value_refs: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: the one-word values of five letters or more of attributes that are no identifiers (lower case), sorted: what a
+    #: misspelt value is read against
+    word_values: tuple[str, ...] = ()
     #: every phrase naming a metric, an attribute or a node
     name_phrases: frozenset[tuple[str, ...]] = frozenset()
     #: attribute and node entries by their first and by their last stem (a breakdown item starts with one)
@@ -117,6 +120,9 @@ class Lexicon:
             spelling=spelling, identifier_cores=_identifier_cores(values), unit_words=frozenset(units),
             metric_units={name: frozenset(phrase(m.unit or "")) for name, m in layer.metrics.items()},
             value_refs={k: tuple(v) for k, v in value_refs.items()},
+            word_values=tuple(sorted({str(v).lower() for ref, vals in values.items()
+                                      if (c := catalog.column(ref)) is not None and c.kind != "identifier"
+                                      for v in vals if isinstance(v, str) and v.isalpha() and len(v) >= 5})),
             name_phrases=frozenset(e.phrase for e in (*catalog.metric_entries, *catalog.dimension_entries,
                                                       *catalog.node_entries)),
             attribute_index=_by_end_words(catalog.dimension_entries),

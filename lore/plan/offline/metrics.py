@@ -123,6 +123,11 @@ def _resolve(p: Parse, env: Env, matches: list[PhraseMatch]) -> list[PhraseMatch
             word = tokens[m.start].stem
             if any(word in lex.own_words[ref] for ref in strong if ref != m.ref) and not _listed(p, m, matches):
                 continue
+            if m.start > 0 and tokens[m.start - 1].text.lower() in ("on", "across", "among", "over") and any(
+                    x.ref != m.ref and x.end <= m.start and any(lex.reachable(lex.facts_of([x.ref]), f"{n}.x")
+                                                                 for n in lex.node_words.get(word, frozenset()))
+                    for x in matches) and lex.node_words.get(word):
+                continue  # "fees earned on contracts that carry X cover": the rows the first measure is on
             if m.start > 0 and any(v.ref.split(".")[0] in lex.node_words.get(word, frozenset())
                                    and v.ref == lex.entity.get(v.ref.split(".")[0])
                                    and m.start - 1 in tokens_in(tokens, v.span) for v in p.mentions):
@@ -343,6 +348,35 @@ TIMES_RE = re.compile(r"^(?:\s+(?:about|with|at|to|for|from|on)\s+(?:us|them|it|
                       r"less\s+than\s+)?(?:once|twice|thrice|(?:\d+|" + NUMBER_ALT + r")\s+times)\b(?!\s+(?:a|an|per|every|each)\b)", re.I)
 
 
+_WHO_VERB_TIMES_RE = re.compile(r"\b(?:who|that|which)\s+(?:have\s+|has\s+|had\s+)?(?P<verb>[a-z]+)(?=" +
+                                TIMES_RE.pattern[1:] + ")", re.I)
+
+
+def _relative_clause_threshold(p: Parse, env: Env) -> bool:
+    """"customers at each shop who ordered more than 50 times": the people a distinct count counts, then "who
+    <verb> N times" apart from it, the verb one of a plain count's own words over the same rows: the people whose
+    count of those rows passes N."""
+    d, lex, tokens = p.draft, env.lex, p.tokens
+    if len(d.metrics) != 1 or d.threshold is not None:
+        return False
+    entity = entity_counted_by(env, d.metrics[0])
+    counter = lex.layer.metrics.get(d.metrics[0])
+    hit = _WHO_VERB_TIMES_RE.search(p.question)
+    if entity is None or counter is None or hit is None:
+        return False
+    verb = tokenize(hit.group("verb"))
+    counts = [x.name for x in lex.layer.metrics.values() if x.agg == "count" and x.source == counter.source
+              and (x.filter or None) == (counter.filter or None)]
+    if len(verb) != 1 or len(counts) != 1 or verb[0].stem not in lex.own_words.get(d.metrics[0], frozenset()) \
+            | lex.own_words.get(counts[0], frozenset()):
+        return False
+    times = TIMES_RE.match(p.question[hit.end():])
+    if times is None:
+        return False
+    said = tokens_in(tokens, (hit.start(), hit.end() + times.end()))
+    return set_threshold(p, env, entity, counts[0], times.group(0), said)
+
+
 def _ratio_threshold(p: Parse, env: Env) -> bool:
     """"how many customers spent over $1,000": a ratio per entity ("revenue per customer", a total over a count of
     distinct customers) followed by a threshold counts the entities whose own total passes it."""
@@ -478,7 +512,7 @@ def metric_conditions(p: Parse, env: Env) -> None:
                         f"{lex.metric_label(d.metrics[0])} itself.",
                 suggestions=tuple(d.metrics[:2]), signals={"metric_match": 0.0}))
             return
-    if _ratio_threshold(p, env) or node_threshold(p, env):
+    if _relative_clause_threshold(p, env) or _ratio_threshold(p, env) or node_threshold(p, env):
         return
     if len(d.metrics) < 2:
         return
@@ -610,6 +644,8 @@ def vector_metric(p: Parse, env: Env) -> None:
         return
     if p.previous is not None and p.previous.metrics and STRONG_FOLLOWUP_RE.search(p.question):
         return  # "same thing but only agents in the West": the previous metric, narrowed (the follow-up pass)
+    if d.order_by and _metric_of_the_kind(p, env):
+        return
     if wants_rows(p) and any(not x.startswith(METRIC_TIME) for x in d.dimensions):
         return  # "list our stores with their opening dates": rows, not the closest metric
     masked = mask(p.question, tokens, p.consumed).strip()
@@ -706,6 +742,31 @@ def vector_metric(p: Parse, env: Env) -> None:
     else:
         d.signals["vector_candidates"] = float(len(hits))
         d.candidates.extend(h.ref for h in ranked[:3])
+
+
+def _metric_of_the_kind(p: Parse, env: Env) -> bool:
+    """"the 2 least popular drinks by number sold": the things ranked are a value of a kind (the drinks, one by one)
+    and the words left name what the layer counts of that kind: the one metric whose own filter holds the value and
+    whose own words include a word left over ("sold": drinks sold); whether one was taken."""
+    d, lex, tokens = p.draft, env.lex, p.tokens
+    kinds = [f for f in d.filters if f.op == "=" and len(f.values) == 1 and any(
+        g.kind == "filter" and g.ref == f.describe() and g.source.startswith("value of") for g in d.groundings)]
+    if len(kinds) != 1:
+        return False
+    f = kinds[0]
+    col = f.ref.split(".")[-1]
+    left = {t.stem for i, t in enumerate(tokens) if i not in p.used and i not in p.consumed
+            and t.text.lower() not in STOP_WORDS and t.stem not in FILLER}
+    found = [m.name for m in lex.layer.metrics.values() if not m.is_derived and m.filter and col in m.filter
+             and str(f.values[0]) in m.filter and left & lex.own_words.get(m.name, frozenset())]
+    if len(found) != 1:
+        return False
+    d.metrics.append(found[0])
+    d.groundings.append(Grounding(kind="metric", ref=found[0], phrase=" ".join(sorted(left)),
+                                  source=f"what is counted of {f.values[0]}", score=0.9))
+    d.signals["metric_match"] = 0.9
+    explain_own_words(p, env)
+    return True
 
 
 #: how people ask what came in ("how much money did we bring in", "how much did the shop make", "money we took")
@@ -822,10 +883,42 @@ def _count_of_values(p: Parse, env: Env) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
+#: "orders with nothing in them", "empty orders", "orders that had zero items": the rows holding nothing
+_EMPTY_RE = re.compile(r"\b(?:with\s+nothing|nothing\s+in\s+(?:them|it)|(?:that|which)\s+(?:were|are|was|is)\s+empty|"
+                       r"with\s+(?:no|zero|0)\s+\w+|(?:that|which)\s+(?:had|have|has|contained)\s+(?:no|zero|0|nothing)\b)",
+                       re.I)
+
+
+def _empty_cut(p: Parse, env: Env) -> None:
+    """"how many orders went through with nothing in them": a count whose rows are said to hold nothing is the one
+    governed cut of it that keeps the rows whose amount is 0 (a filter "x = 0"), when the layer has exactly one."""
+    d, lex = p.draft, env.lex
+    hit = _EMPTY_RE.search(p.question)
+    if hit is None:
+        return
+    for i, name in enumerate(list(d.metrics)):
+        m = next((x for x in p.metric_matches if x.ref == name), None)
+        if m is None or p.tokens[m.start].start > hit.start():
+            continue
+        zero = [c for c in sorted(lex.cuts.get(name, ())) if c not in d.metrics
+                and re.search(r"=\s*0(?:\.0+)?\s*$", lex.layer.metrics[c].filter or "")]
+        if len(zero) != 1:
+            continue
+        d.metrics[i] = zero[0]
+        d.groundings = [g.model_copy(update={"ref": zero[0], "source": f"{g.source} (its cut holding nothing: "
+                                             f"“{hit.group(0)}”)"}) if g.kind == "metric" and g.ref == name else g
+                        for g in d.groundings]
+        p.use([j for j in tokens_in(p.tokens, hit.span()) if p.used.get(j) in (None, "context")], "metric")
+        d.notes.append(f"Read {lex.metric_label(zero[0])}, the governed cut of {lex.metric_label(name)} with nothing "
+                       "in it.")
+        return
+
+
 def metric_cuts(p: Parse, env: Env) -> None:
     """"how many negative posts": a word left over that names one filtered cut of a chosen metric (negative tweets
     is tweets cut by its own filter) asks for that cut, not the whole."""
     d, lex, tokens = p.draft, env.lex, p.tokens
+    _empty_cut(p, env)
     spans = {m.ref: (m.start, m.end) for m in p.metric_matches}
     for whole in list(d.metrics):  # "jaffle items sold": the cut named right before its whole is the cut alone
         for cut in list(d.metrics):

@@ -257,6 +257,33 @@ def _valued_entity(p: Parse, env: Env, group: str, facts: list[str]) -> tuple[st
     return next(iter(found.items())) if len(found) == 1 else None
 
 
+def _ranked_inside_metric(p: Parse, env: Env) -> bool:
+    """"best 2 selling jaffles at every location": the things ranked are a value of a kind inside the metric's own
+    words (jaffles sold): the entity that value describes is the second breakdown (the metric's filter holds the
+    value already, else it is kept as a filter); whether one was found."""
+    d, lex, tokens = p.draft, env.lex, p.tokens
+    facts = lex.facts_of(d.base_metrics())
+    inside = {i for m in p.metric_matches if m.ref in d.metrics for i in range(m.start, m.end)}
+    found = {}
+    for v in p.all_mentions:
+        toks = tokens_in(tokens, v.span)
+        entity = lex.entity.get(v.ref.split(".")[0])
+        if v.score >= 1.0 and toks and toks <= inside and entity is not None and entity != v.ref \
+                and entity not in d.dimensions and lex.reachable(facts, entity):
+            found[entity] = v
+    if len(found) != 1:
+        return False
+    entity, v = next(iter(found.items()))
+    fixed = all(v.ref.split(".")[-1] in (m.filter or "") and str(v.value) in (m.filter or "")
+                for x in d.metrics if (m := lex.layer.metrics.get(x)) is not None)
+    if not fixed and not any(f.ref == v.ref for f in d.filters):
+        d.filters.append(Filter(ref=v.ref, values=(v.value,)))
+    d.add_dimension(entity, Grounding(kind="dimension", ref=entity, phrase=p.question[v.span[0]:v.span[1]],
+                                      source=f"each {v.value}: the {lex.label(entity)}s ranked", score=0.9))
+    p.dimension_tokens[entity] = ()
+    return True
+
+
 def rank_within_groups(p: Parse, env: Env) -> None:
     """"top 3 X in each Y", "the top 2 X per Y", "for each Y, the 3 biggest X": the ranking is taken within each
     Y (the top N of every group, ties kept), not over every X and Y pair."""
@@ -274,7 +301,8 @@ def rank_within_groups(p: Parse, env: Env) -> None:
         return
     if len(d.dimensions) == 1 and not d.dimensions[0].startswith(METRIC_TIME) and d.limit and d.limit > 1:
         toks = p.dimension_tokens.get(d.dimensions[0])
-        if toks and min(toks) > 0 and p.tokens[min(toks) - 1].text.lower() in _GROUP_WORDS:
+        if toks and min(toks) > 0 and p.tokens[min(toks) - 1].text.lower() in _GROUP_WORDS \
+                and not _ranked_inside_metric(p, env):
             # "top 2 sellers at each shop" with no seller read: the top 2 shops are no answer to it
             group = env.lex.label(d.dimensions[0])
             p.settle(PlanOutcome(

@@ -3,13 +3,15 @@ which of them are sure enough to filter on, and yes/no attributes named as filte
 
 from __future__ import annotations
 
+import difflib
 import re
 
 from lore.plan.catalog import find_phrases, phrase, tokenize
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Mention, Parse
 from lore.plan.offline.text import Spans, mask, tokens_in
-from lore.plan.words import COMPARE_RE, NEGATION_RE, SHORT_WORDS
+from lore.plan.words import COMPARE_RE, FUNCTION_WORDS, KNOWN_WORDS, NEGATION_RE, SHORT_WORDS
+from lore.retrieve.lexical import STOP_WORDS
 from lore.types import Filter, Grounding, PlanOutcome
 
 
@@ -39,8 +41,51 @@ def find_values(p: Parse, env: Env) -> None:
     # "Brooklyn's sales": a value's possessive ending belongs to its mention (the token is "Brooklyn's")
     hits = [Mention(h.ref, h.value, (h.span[0], h.span[1] + 2), h.score)
             if p.question[h.span[1]:h.span[1] + 2] in ("'s", "’s") else h for h in hits]
+    hits += _misspelt_values(p, env, hits + idents)
     p.mentions = hits + idents
     p.all_mentions = list(p.mentions)
+
+
+def _edits(a: str, b: str) -> int:
+    """Edits between two words: insertions, deletions, substitutions and swaps of two neighbours (each counts 1).
+
+    >>> _edits("brookyln", "brooklyn"), _edits("fraction", "ration"), _edits("paris", "pairs")
+    (1, 2, 1)
+    """
+    d = [[i + j if i * j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[-1][-1]
+
+
+def _misspelt_values(p: Parse, env: Env, found: list[Mention]) -> list[Mention]:
+    """"revenue from Brookyln": a word no name or value holds, one letter or two off exactly one value of a word
+    (five letters or more), is that value, read as a misspelling and said so."""
+    lex = env.lex
+    if not lex.word_values:
+        return []
+    covered = set().union(*(tokens_in(p.tokens, h.span) for h in found)) if found else set()
+    out: list[Mention] = []
+    for i, t in enumerate(p.tokens):
+        w = t.text.lower()
+        if i in covered or i in p.consumed or len(w) < 5 or not w.isalpha() or t.stem in lex.catalog.vocabulary \
+                or w in STOP_WORDS or t.stem in FUNCTION_WORDS or w in KNOWN_WORDS or w in lex.value_refs:
+            continue
+        close = [c for c in difflib.get_close_matches(w, lex.word_values, n=3, cutoff=0.8)
+                 if c[0] == w[0] and _edits(w, c) <= (1 if len(w) < 8 else 2)]
+        if len(close) != 1:
+            continue
+        for ref in lex.value_refs.get(close[0], ()):
+            value = next((v for v in lex.values.get(ref, ()) if str(v).lower() == close[0]), None)
+            if value is not None:
+                out.append(Mention(ref, value, (t.start, t.end), 0.9))
+        if out:
+            p.draft.notes.append(f"Read “{t.text}” as a misspelling of “{out[-1].value}”.")
+            p.draft.signals["spelling"] = 0.85
+    return out
 
 
 def _alias_hits(env: Env, text: str, found: list[Mention]) -> list[Mention]:
