@@ -893,7 +893,7 @@ _LIST_GAP = _p(r"\s*(?:,\s*(?:and\s+|or\s+)?|and\s+|or\s+|&\s*)")
 _VERSUS_GAP = _p(r"\s*,?\s*(?:vs\.?|versus|against|compared\s+(?:to|with))\s+(?:the\s+)?")
 _COMPARE = _p(r"\b(?:compare|compared|comparing|comparison|versus|vs)\b")
 #: words that make "from X to Y" a change between two periods ("grew from 2025 to 2026"), not one range
-_CHANGE = _p(r"\b(?:chang(?:e|es|ed|ing)|grow(?:s|n|ing|th)?|grew|increas(?:e|es|ed|ing)|decreas(?:e|es|ed|ing)|"
+_CHANGE = _p(r"\b(?:chang(?:e|es|ed|ing)|grow(?:s|n|ing|th)?|grew|add(?:s|ed)|increas(?:e|es|ed|ing)|decreas(?:e|es|ed|ing)|"
              r"declin(?:e|es|ed|ing)|drop(?:s|ped|ping)?|f[ae]ll(?:s|en|ing)?|ris(?:e|es|en|ing)|rose|jump(?:s|ed)?|"
              r"shift(?:s|ed)?|mov(?:e|es|ed)|went|gone|go|goes|differ(?:s|ence|ent)?|delta|compar(?:e|ed|ing|ison)|"
              r"evolv(?:e|ed)|shr[iau]nk(?:s|ing)?|gain(?:s|ed)?|los[et]|lost|improv(?:e|ed)|worsen(?:ed)?|"
@@ -1015,7 +1015,9 @@ def _share_years(question: str, atoms: list[_Atom]) -> list[_Atom]:
             continue
         rebuilt = a.rebuild(b.start.year)
         if versus and rebuilt is not None and rebuilt.start >= b.start:
-            rebuilt = a.rebuild(b.start.year - 1)  # "Q4 vs Q1 2026": the quarter before, Q4 2025
+            before = a.rebuild(b.start.year - 1)  # "Q4 vs Q1 2026": the quarter just before, Q4 2025
+            if before is not None and (b.start - before.end).days == 1:
+                rebuilt = before  # ("Q2 vs Q1 2020" is Q2 2020 against Q1 2020, not Q2 2019: the year as written)
         if rebuilt is not None:
             shared[i] = rebuilt._replace(weak=a.weak, relative=b.relative)
     return shared

@@ -197,7 +197,7 @@ RANKED_RE = re.compile(r"\b(rank(ed|ing)?|sort(ed)?|order(ed)?|from highest|from
 COMPARE_RE = re.compile(r"\b(vs\.?|versus|compare[ds]?|comparing|comparison|against|side by side|each of)\b", re.I)
 
 #: words of a rise between two periods ("which branch grew most", "the biggest increase")
-GROWTH_RE = re.compile(r"\b((?:go|goes|went|gone|going)\s+up|grow(?:s|n|ing|th)?|grew|increas(?:e|es|ed|ing)|gain(?:s|ed|ing)?|ris(?:e|es|en|ing)|rose|"
+GROWTH_RE = re.compile(r"\b((?:go|goes|went|gone|going)\s+up|grow(?:s|n|ing|th)?|grew|add(?:s|ed)|increas(?:e|es|ed|ing)|gain(?:s|ed|ing)?|ris(?:e|es|en|ing)|rose|"
                        r"jump(?:s|ed)?|improv(?:e|es|ed|ement)|climb(?:s|ed)?|up(?:tick|swing))\b", re.I)
 #: words of a fall between two periods ("which store fell most", "the biggest drop")
 DECLINE_RE = re.compile(r"\b((?:go|goes|went|gone|going)\s+down|declin(?:e|es|ed|ing)|decreas(?:e|es|ed|ing)|drop(?:s|ped|ping)?|f[ae]ll(?:s|en|ing)?|"
@@ -207,7 +207,7 @@ DECLINE_RE = re.compile(r"\b((?:go|goes|went|gone|going)\s+down|declin(?:e|es|ed
 #: "fastest growing"): a ranking by the change, where "top 3 ... thinking of dropping one" is none
 _SUPERLATIVE = (r"(?:most|least|highest|lowest|largest|smallest|biggest|greatest|fastest|slowest|strongest|weakest|"
                 r"steepest|sharpest|top|bottom|best|worst)")
-_MOVE = (r"(?:(?:go|goes|went|gone|going)\s+(?:up|down)|grow(?:s|n|ing|th)?|grew|increas(?:e|es|ed|ing)|gain(?:s|ed|ing)?|ris(?:e|es|en|ing)|rose|jump(?:s|ed)?|"
+_MOVE = (r"(?:(?:go|goes|went|gone|going)\s+(?:up|down)|grow(?:s|n|ing|th)?|grew|add(?:s|ed)|increas(?:e|es|ed|ing)|gain(?:s|ed|ing)?|ris(?:e|es|en|ing)|rose|jump(?:s|ed)?|"
          r"climb(?:s|ed)?|declin(?:e|es|ed|ing)|decreas(?:e|es|ed|ing)|drop(?:s|ped|ping)?|f[ae]ll(?:s|en|ing)?|"
          r"shr[iau]nk(?:s|ing)?|lose|loses|losing|lost|slump(?:s|ed)?)")
 RANKED_CHANGE_RE = re.compile(rf"\b{_SUPERLATIVE}(?:\W+\w+){{0,3}}?\W+{_MOVE}\b|\b{_MOVE}(?:\W+\w+){{0,3}}?\W+{_SUPERLATIVE}\b|"
