@@ -318,13 +318,18 @@ def _read_list(p: Parse, env: Env, first: int, trig: str, trig_tokens: tuple[int
     while i < len(tokens):
         if count == 0 and trig in ("by", "rank") and _measure_key(p, i):
             return
-        item = _item_at(p, env, i, facts, allow_skip=(count == 0), trig=trig)
-        if item is None and count > 0 and i in p.reserved:
+        # ("split into regulars and one-off customers": two values of one attribute listed spell it out, though
+        # one of them is also a word of a node)
+        run = count > 0 and i in p.reserved or (count == 0 and trig not in _NO_VALUE_RUN and _values_listed(p, env, i) >= 2)
+        item = None if run else _item_at(p, env, i, facts, allow_skip=(count == 0), trig=trig)
+        if item is None and run:
             # "split by store, food vs drinks, and month": values spelling out a breakdown inside the list (read
             # with the filters, side by side); the list goes on after them
             j = i
-            while j < len(tokens) and (j in p.reserved or tokens[j].text.lower() in ("vs", "versus", "or")):
+            while j < len(tokens) and (j in p.reserved or tokens[j].text.lower() in ("vs", "versus", "or")
+                                       or tokens[j].text.lower() == "and" and j + 1 in p.reserved):
                 j += 1
+            count += 1
             refs = {v.ref for v in p.all_mentions if v.score >= 1.0 and tokens_in(tokens, v.span) & set(range(i, j))}
             if len(refs) != 1:
                 return
@@ -332,6 +337,11 @@ def _read_list(p: Parse, env: Env, first: int, trig: str, trig_tokens: tuple[int
             if p.draft.add_dimension(ref, Grounding(kind="dimension", ref=ref, phrase=p.words(i, j),
                                                     source=f"values of {env.lex.label(ref)}, side by side")):
                 p.dimension_tokens[ref] = ()  # (the values stay filters: the ones named, each its own row)
+            node = ref.split(".")[0]
+            near = {n for n, hops in env.lex.catalog.reach.get(node, {}).items() if hops <= 1} | {node}
+            if j < len(tokens) and env.lex.node_words.get(tokens[j].stem, frozenset()) & near:
+                p.use([j], "context")  # "one-off customers": the values' own rows named after them
+                j += 1
             if j < len(tokens) - 1 and tokens[j].text.lower() in ("and", "then", "plus"):
                 i = j + 1
                 continue
@@ -362,6 +372,29 @@ def _read_list(p: Parse, env: Env, first: int, trig: str, trig_tokens: tuple[int
             i = nxt
         else:
             return
+
+
+#: triggers after which values listed are not a breakdown of their own ("across Boston and Denver": where it was summed)
+_NO_VALUE_RUN = frozenset({"across", "top", "top n", "ranked", "rank", "which", "what", "whose"})
+
+
+def _values_listed(p: Parse, env: Env, i: int) -> int:
+    """How many sure values of one attribute are listed from token ``i`` on ("regulars and one-off": 2); none when
+    the attribute's own name follows them ("split by jaffle/beverage type": read with the attribute)."""
+    tokens = p.tokens
+    j = i
+    while j < len(tokens) and (j in p.reserved or tokens[j].text.lower() in ("vs", "versus", "or", "and")):
+        j += 1
+    found = [v for v in p.all_mentions if v.score >= 1.0 and tokens_in(tokens, v.span) and
+             min(tokens_in(tokens, v.span)) >= i and max(tokens_in(tokens, v.span)) < j]
+    refs = {v.ref for v in found}
+    if len(refs) != 1 or i not in p.reserved:
+        return 0
+    col = env.lex.column(next(iter(refs)))
+    heads = {ph[-1] for t in ((col.name, col.label or "", *col.synonyms) if col is not None else ()) if (ph := phrase(t))}
+    if j < len(tokens) and tokens[j].stem in heads:
+        return 0
+    return len({v.value for v in found})
 
 
 def _measure_key(p: Parse, i: int) -> bool:

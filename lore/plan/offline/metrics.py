@@ -17,7 +17,7 @@ from lore.plan.words import (BUSINESS_STEMS, CONDITION_RE, COUNT_CUE_RE, CREATIV
                              NEGATION_RE, NUMBER_ALT, WITH_ATTRIBUTES_RE)
 from lore.retrieve.lexical import STOP_WORDS
 from lore.semantic.spec import METRIC_TIME
-from lore.types import Grounding, PlanOutcome
+from lore.types import AdhocMetric, Grounding, PlanOutcome
 
 
 #: a question for a quantity ("how many croissants did we sell last month"): with a period, a breakdown or a value it
@@ -248,7 +248,10 @@ def _both_governed_cuts(p: Parse, env: Env, values: tuple[Mention, ...], metrics
             return False
         refs.append(m.ref)
     wholes = [{w for w, cuts in env.lex.cuts.items() if ref in cuts} for ref in refs]
-    return len(set(refs)) == len(refs) and bool(set.intersection(*wholes))
+    common = set.intersection(*wholes) if wholes else set()
+    others = {m.ref for m in metrics if m.ref not in refs}
+    # (another measure named beside them, not their whole: "revenue by store, jaffles and drinks" splits revenue)
+    return len(set(refs)) == len(refs) and bool(common) and others <= common
 
 
 def take_metrics(p: Parse, env: Env) -> None:
@@ -914,6 +917,23 @@ def _empty_cut(p: Parse, env: Env) -> None:
         return
 
 
+def _whole_without_cut(p: Parse, env: Env, i: int, whole: str, cut: str, said: list[int]) -> None:
+    """"leaving out the cat events, how many claims ...": a governed cut named after a negation is taken away from
+    its whole (the whole minus the cut, an ad hoc metric from two governed ones, said so), never the cut itself."""
+    d, lex = p.draft, env.lex
+    name = f"{whole}_without_{cut}"
+    label = f"{lex.metric_label(whole)} without {lex.metric_label(cut)}"
+    d.adhoc.append(AdhocMetric(name=name, label=label, expr=f"{whole} - {cut}"))
+    d.metrics[i] = name
+    d.groundings = [g.model_copy(update={"ref": name, "source": f"{g.source}, less {lex.metric_label(cut)} (named "
+                                         "after a negation)"}) if g.kind == "metric" and g.ref == whole else g
+                    for g in d.groundings]
+    p.use(said, "metric")
+    d.notes.append(f"“{label}” is {lex.metric_label(whole)} less {lex.metric_label(cut)}: the question leaves "
+                   f"{lex.metric_label(cut)} out, and no governed metric counts only the rest.")
+    d.signals["adhoc"] = 0.8
+
+
 def metric_cuts(p: Parse, env: Env) -> None:
     """"how many negative posts": a word left over that names one filtered cut of a chosen metric (negative tweets
     is tweets cut by its own filter) asks for that cut, not the whole."""
@@ -938,6 +958,11 @@ def metric_cuts(p: Parse, env: Env) -> None:
             continue
         cut = cuts[0]
         words = lex.own_words[cut] & free
+        said = [j for j, t in enumerate(tokens) if t.stem in words and p.used.get(j) in (None, "context")]
+        if said and NEGATION_RE.search(p.question[max(0, tokens[said[0]].start - 40):tokens[said[0]].start]) \
+                and not lex.layer.metrics[name].is_derived:
+            _whole_without_cut(p, env, i, name, cut, said)
+            return
         d.metrics[i] = cut
         d.groundings = [g.model_copy(update={"ref": cut, "source": f"{g.source} (its cut named by "
                                              f"“{', '.join(sorted(words))}”)"})
