@@ -15,28 +15,30 @@ SHOP_CASES = yaml.safe_load((Path(__file__).parent / "shop_cases.yaml").read_tex
 INSURER_CASES = yaml.safe_load((Path(__file__).parent / "insurer_cases.yaml").read_text(encoding="utf-8"))["cases"]
 
 
+def _opened(tmp_path_factory: pytest.TempPathFactory, name: str, build: Any, **options: Any) -> Any:
+    """Build a project with ``build(folder, **options)`` and open it (a generator for a module fixture)."""
+    from lore import Lore
+
+    folder = tmp_path_factory.mktemp(name) / "project"
+    build(folder, **options)
+    with Lore.open(folder, feedback=False) as lore:
+        yield lore
+
+
 @pytest.fixture(scope="module")
 def shop_lore(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The jaffle shop (evals/jaffle): one year of jafgen data, seed 42."""
     from evals.jaffle.warehouse import build
-    from lore import Lore
 
-    folder = tmp_path_factory.mktemp("shop") / "project"
-    build(folder, years=1, seed=42)
-    with Lore.open(folder, feedback=False) as lore:
-        yield lore
+    yield from _opened(tmp_path_factory, "shop", build, years=1, seed=42)
 
 
 @pytest.fixture(scope="module")
 def insurer_lore(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The insurer (evals/insurance): seed 7, a fifth of the default size."""
     from evals.insurance.warehouse import build
-    from lore import Lore
 
-    folder = tmp_path_factory.mktemp("insurer") / "project"
-    build(folder, seed=7, scale=0.2)
-    with Lore.open(folder, feedback=False) as lore:
-        yield lore
+    yield from _opened(tmp_path_factory, "insurer", build, seed=7, scale=0.2)
 
 
 def _filter(f: Filter) -> str:
