@@ -211,9 +211,7 @@ def _each_one(p: Parse, env: Env, facts: list[str]) -> None:
 
 def _fixed_by_metric(env: Env, metrics: list[str], mention: Mention) -> bool:
     """Whether every metric's own filter already holds the value ("drinks sold" holds the drinks)."""
-    col = mention.ref.split(".")[-1]
-    return bool(metrics) and all(col in (m.filter or "") and str(mention.value) in (m.filter or "")
-               for name in metrics if (m := env.lex.layer.metrics.get(name)) is not None)
+    return env.lex.filter_holds(metrics, mention.ref, mention.value)
 
 
 def _all_of(p: Parse, env: Env) -> list[tuple[int, int]]:
@@ -325,10 +323,7 @@ def _read_list(p: Parse, env: Env, first: int, trig: str, trig_tokens: tuple[int
         if item is None and run:
             # "split by store, food vs drinks, and month": values spelling out a breakdown inside the list (read
             # with the filters, side by side); the list goes on after them
-            j = i
-            while j < len(tokens) and (j in p.reserved or tokens[j].text.lower() in ("vs", "versus", "or")
-                                       or tokens[j].text.lower() == "and" and j + 1 in p.reserved):
-                j += 1
+            j = _value_run_end(p, i)
             count += 1
             refs = {v.ref for v in p.all_mentions if v.score >= 1.0 and tokens_in(tokens, v.span) & set(range(i, j))}
             if len(refs) != 1:
@@ -378,13 +373,21 @@ def _read_list(p: Parse, env: Env, first: int, trig: str, trig_tokens: tuple[int
 _NO_VALUE_RUN = frozenset({"across", "top", "top n", "ranked", "rank", "which", "what", "whose"})
 
 
+def _value_run_end(p: Parse, i: int) -> int:
+    """The token after the values listed from ``i`` on, joined by "vs", "or", "/" or "and" ("food vs drinks")."""
+    tokens = p.tokens
+    j = i
+    while j < len(tokens) and (j in p.reserved or tokens[j].text.lower() in ("vs", "versus", "or")
+                               or tokens[j].text.lower() == "and" and j + 1 in p.reserved):
+        j += 1
+    return j
+
+
 def _values_listed(p: Parse, env: Env, i: int) -> int:
     """How many sure values of one attribute are listed from token ``i`` on ("regulars and one-off": 2); none when
     the attribute's own name follows them ("split by jaffle/beverage type": read with the attribute)."""
     tokens = p.tokens
-    j = i
-    while j < len(tokens) and (j in p.reserved or tokens[j].text.lower() in ("vs", "versus", "or", "and")):
-        j += 1
+    j = _value_run_end(p, i)
     found = [v for v in p.all_mentions if v.score >= 1.0 and tokens_in(tokens, v.span) and
              min(tokens_in(tokens, v.span)) >= i and max(tokens_in(tokens, v.span)) < j]
     refs = {v.ref for v in found}

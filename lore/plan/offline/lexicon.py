@@ -139,6 +139,12 @@ class Lexicon:
     def facts_of(self, metrics: Sequence[str]) -> list[str]:
         return self.catalog.facts_of(metrics)
 
+    def filter_holds(self, metrics: Sequence[str], ref: str, value: object) -> bool:
+        """Whether every metric's own filter already holds ``ref``'s ``value`` ("drinks sold" holds the drinks)."""
+        col = ref.split(".")[-1]
+        return bool(metrics) and all(col in (m.filter or "") and str(value) in (m.filter or "")
+                                     for name in metrics if (m := self.layer.metrics.get(name)) is not None)
+
     def reachable(self, facts: Sequence[str], ref: str) -> bool:
         return self.catalog.reachable(facts, ref)
 

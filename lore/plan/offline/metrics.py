@@ -408,6 +408,14 @@ def _ratio_threshold(p: Parse, env: Env) -> bool:
 _ON_HOW_MANY_RE = re.compile(r"\b(?:on|across|over|for|from|to|in|among)\s+(?:how\s+many\s+)?$", re.I)
 
 
+def _distinct_counts_among(env: Env, name: str, entities: set[str]) -> list[str]:
+    """The layer's counts of distinct ``entities`` over metric ``name``'s own rows (same source, same filter)."""
+    metric = env.lex.layer.metrics[name]
+    return [x.name for x in env.lex.layer.metrics.values() if x.agg == "count_distinct" and x.name != name
+            and x.source == metric.source and (x.filter or None) == (metric.filter or None)
+            and entity_counted_by(env, x.name) in entities]
+
+
 def _counted_among_rows(p: Parse, env: Env) -> None:
     """"indemnity paid last month, and on how many claims?": a count named after "on how many", next to an amount
     of another fact, counts the things that amount's own rows hang off (the distinct claims among the indemnity
@@ -422,9 +430,7 @@ def _counted_among_rows(p: Parse, env: Env) -> None:
             or "how many" not in " ".join(t.text.lower() for t in p.tokens[max(0, m.start - 2):m.end]):
         return
     entity = lex.entity.get(second.source or "")
-    exact = [x.name for x in lex.layer.metrics.values() if x.agg == "count_distinct" and x.source == first.source
-             and (x.filter or None) == (first.filter or None) and entity is not None
-             and entity_counted_by(env, x.name) == entity]
+    exact = _distinct_counts_among(env, first.name, {entity} if entity else set())
     if len(exact) != 1:
         return
     d.metrics[1] = exact[0]
@@ -459,9 +465,7 @@ def _entities_among_rows(p: Parse, env: Env) -> None:
             continue
         nodes = lex.node_words.get(tokens[idx[0]].stem, frozenset())
         entities = {e for n in nodes if (e := lex.entity.get(n)) is not None}
-        exact = [x.name for x in lex.layer.metrics.values() if x.agg == "count_distinct" and x.source == first.source
-                 and (x.filter or None) == (first.filter or None) and x.name != first.name
-                 and entity_counted_by(env, x.name) in entities]
+        exact = _distinct_counts_among(env, first.name, entities)
         if len(exact) != 1:
             continue
         d.metrics.append(exact[0])
@@ -757,11 +761,10 @@ def _metric_of_the_kind(p: Parse, env: Env) -> bool:
     if len(kinds) != 1:
         return False
     f = kinds[0]
-    col = f.ref.split(".")[-1]
     left = {t.stem for i, t in enumerate(tokens) if i not in p.used and i not in p.consumed
             and t.text.lower() not in STOP_WORDS and t.stem not in FILLER}
-    found = [m.name for m in lex.layer.metrics.values() if not m.is_derived and m.filter and col in m.filter
-             and str(f.values[0]) in m.filter and left & lex.own_words.get(m.name, frozenset())]
+    found = [m.name for m in lex.layer.metrics.values() if not m.is_derived and m.filter
+             and lex.filter_holds([m.name], f.ref, f.values[0]) and left & lex.own_words.get(m.name, frozenset())]
     if len(found) != 1:
         return False
     d.metrics.append(found[0])

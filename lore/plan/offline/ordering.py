@@ -274,9 +274,7 @@ def _ranked_inside_metric(p: Parse, env: Env) -> bool:
     if len(found) != 1:
         return False
     entity, v = next(iter(found.items()))
-    fixed = all(v.ref.split(".")[-1] in (m.filter or "") and str(v.value) in (m.filter or "")
-                for x in d.metrics if (m := lex.layer.metrics.get(x)) is not None)
-    if not fixed and not any(f.ref == v.ref for f in d.filters):
+    if not lex.filter_holds(d.metrics, v.ref, v.value) and not any(f.ref == v.ref for f in d.filters):
         d.filters.append(Filter(ref=v.ref, values=(v.value,)))
     d.add_dimension(entity, Grounding(kind="dimension", ref=entity, phrase=p.question[v.span[0]:v.span[1]],
                                       source=f"each {v.value}: the {lex.label(entity)}s ranked", score=0.9))
