@@ -11,7 +11,8 @@ Each factor is in 0..1 and says how much one thing can be trusted:
 - ``context``: 1 for a self-contained question, lower for a follow-up that
   inherits earlier choices;
 - ``execution``: 1 when the guard passed and the query ran, 0 otherwise;
-- ``result``: 1 for a non-empty, complete result; lower when empty or truncated;
+- ``result``: 1 for a non-empty, complete result; lower when empty or truncated (an empty result is also
+  capped at ``EMPTY_CAP``);
 - ``cap`` (not a weight): present when a content word of the question was not used by the plan; the score
   never exceeds it, whatever the other factors say.
 
@@ -51,6 +52,9 @@ WEIGHTS: dict[str, float] = {
 ADHOC_CAP = 0.79
 #: the execution factor of an answer whose first plan failed when it ran and was planned again
 RETRIED_EXECUTION = 0.8
+#: the most an empty result can score: "no rows" is right sometimes, and wrong as often as a plan misread what
+#: the question meant (a breakdown too fine, a threshold at the wrong grain); never "high"
+EMPTY_CAP = 0.7
 
 #: isotonic calibration points (raw -> calibrated): identity, used while no fitted table ships
 CALIBRATION: tuple[tuple[float, float], ...] = ((0.0, 0.0), (1.0, 1.0))
@@ -91,6 +95,8 @@ def factors_from_signals(signals: Signals | Mapping[str, float], *, ran: bool, r
             out[extra] = round(value, 4)
     if signals.coverage_cap is not None:  # a content word of the question was not used: the score stays below this
         out["cap"] = round(signals.coverage_cap, 4)
+    if ran and not rows:
+        out["cap"] = min(out.get("cap", 1.0), EMPTY_CAP)
     if signals.adhoc is not None:  # a metric the question defined itself, not a governed one: never "high"
         out["cap"] = min(out.get("cap", 1.0), ADHOC_CAP)
     if followup and inherited is not None and inherited < out.get("cap", 1.0):

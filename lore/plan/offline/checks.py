@@ -15,6 +15,7 @@ from lore.plan.checks import check_outcome
 from lore.plan.offline.env import Env
 from lore.plan.offline.metrics import revenue_like
 from lore.plan.offline.parse import Parse
+from lore.plan.offline.rates import entity_counted_by
 from lore.plan.offline.text import tokens_in
 from lore.plan.words import BUSINESS_STEMS, FUNCTION_WORDS, INTENT_WORDS, KNOWN_WORDS, RANK_ADJECTIVES, WHICH_WORDS
 from lore.retrieve.lexical import STOP_WORDS
@@ -165,7 +166,8 @@ def fit_metrics(p: Parse, env: Env) -> None:
                 and not any(m.ref == name and m.start <= people_at for m in p.metric_matches):
             said = set(phrase(grounding.phrase)) & lex.own_words.get(name, frozenset())
             distinct = [x for x, own in lex.own_words.items() if x != name and said and said <= own
-                        and lex.layer.metrics[x].agg == "count_distinct" and x not in d.metrics]
+                        and lex.layer.metrics[x].agg == "count_distinct" and x not in d.metrics
+                        and not _counts_own_rows(env, x, metric.source)]
             who = p.tokens[people_at].stem
             distinct = [x for x in distinct if who in lex.own_words[x]] or distinct  # "customers": customers counted
             if len(distinct) > 1:
@@ -212,7 +214,8 @@ def fit_metrics(p: Parse, env: Env) -> None:
             better = [x for x in rivals if all(r.split(".")[0].split(":")[0] in lex.catalog.reach.get(f, {})
                                                for f in lex.facts_of([x]) for r in refs if not is_metric_time_ref(r))]
         elif people and metric.agg != "count_distinct":
-            better = [x for x in rivals if lex.layer.metrics[x].agg == "count_distinct" and x not in d.metrics]
+            better = [x for x in rivals if lex.layer.metrics[x].agg == "count_distinct" and x not in d.metrics
+                      and not _counts_own_rows(env, x, metric.source)]
         if better and len(better) > 1:
             # several fit: the one like the metric asked (same kind, no filter of its own) that the words name best
             def rank(x: str) -> tuple[int, int, int, int]:
@@ -228,6 +231,13 @@ def fit_metrics(p: Parse, env: Env) -> None:
                             if g.kind == "metric" and g.ref == name else g for g in d.groundings]
             d.notes.append(f"Used {lex.metric_label(better[0])} rather than {lex.metric_label(name)}: it fits "
                            + ("what the question breaks down or filters by." if fanned else "a count of people."))
+
+
+def _counts_own_rows(env: Env, distinct: str, source: str | None) -> bool:
+    """Whether a distinct count counts the very rows a plain count over ``source`` counts (the distinct orders
+    among order lines, for a count of orders): the same things, never the people behind them."""
+    entity = entity_counted_by(env, distinct)
+    return entity is not None and source is not None and entity.split(".")[0] == source
 
 
 def is_metric_time_ref(ref: str) -> bool:

@@ -19,6 +19,7 @@ from lore.plan.offline.breakdowns import COLUMNS_AFTER_RE, _read_list, wants_row
 from lore.plan.offline.env import Env
 from lore.plan.offline.lexicon import is_metric_time
 from lore.plan.offline.parse import Parse
+from lore.plan.offline.shares import SHARE_WORDS
 from lore.plan.offline.text import tokens_in
 from lore.plan.offline.ordering import FIRST_METRIC
 from lore.plan.words import LISTING_RE, RANK_LIST_RE, RANKED_RE, WHICH_WORDS, WITH_ATTRIBUTES_RE
@@ -38,6 +39,8 @@ def read_listing(p: Parse, env: Env) -> None:
     which = any(t.text.lower() in WHICH_WORDS for t in p.tokens)
     if cue is None and not which:
         return
+    if "%" in p.question or any(t.text.lower() in SHARE_WORDS for t in p.tokens):
+        return  # "show each shop's % of the total": a share of some measure (asked back), never a list of shops
     entities = [x for x in d.dimensions if not is_metric_time(x)]
     if not entities:
         return

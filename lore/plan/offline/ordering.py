@@ -123,9 +123,28 @@ def _one_named(p: Parse, hit: re.Match[str]) -> bool:
     return False
 
 
+#: "the biggest single ticket", "largest single claim payment": the size of one thing, not how many or how much
+_SINGLE_RE = re.compile(r"\b(?:biggest|largest|highest|greatest|smallest|lowest|most\s+expensive|cheapest)\s+"
+                        r"(?:one|single|individual)\s+", re.I)
+
+
 def finish_order(p: Parse, env: Env) -> None:
     """Name the metric the order is on; a single number needs no ranking."""
     d = p.draft
+    if p.outcome is None and d.metrics and (single := _SINGLE_RE.search(p.question)):
+        metric = env.lex.layer.metrics.get(d.metrics[0])
+        m = next((x for x in p.metric_matches if x.ref == d.metrics[0]), None)
+        if metric is not None and metric.agg in ("count", "sum") and m is not None \
+                and p.tokens[m.start].start == single.end():
+            # the metric is named right after "biggest single": one row's size, which a count or a total is not
+            said = p.question[single.start():p.tokens[m.end - 1].end]
+            p.settle(PlanOutcome(
+                status="clarify",
+                message=f"“{said}” asks for the size of one, and {env.lex.metric_label(metric.name)} is "
+                        f"{'a count' if metric.agg == 'count' else 'a total'}, not the largest one; no governed "
+                        f"metric gives it. I can rank by {env.lex.metric_label(metric.name)} instead.",
+                suggestions=(metric.name,), signals={"metric_match": 0.0}))
+            return
     if d.order_by and d.order_by[0].ref == FIRST_METRIC:
         if not d.metrics:
             d.order_by, d.limit = [], d.limit if d.rows_of else None

@@ -84,6 +84,13 @@ def per_entity_rate(p: Parse, env: Env) -> None:
     if not d.metrics:
         return
     d.per = PerEntity(entity=entity, grain=grain)
+    node = lex.layer.nodes.get(entity.split(".")[0])
+    if node is not None and node.kind == "source" and node.time_column and \
+            entity.split(".")[0] not in lex.facts_of(d.metrics) and any(
+            _rows_counted_by(env, x.name) == entity for x in lex.layer.metrics.values()):
+        # the entity is an event counted in its own right ("items per order"): those with none are left out of the
+        # average here, and "per order" may mean over every order; an answer to check, not to trust blindly
+        d.signals["coverage_cap"] = min(d.signals.get("coverage_cap", 1.0), 0.75)
     p.use(at, "metric")
     if averaged:
         p.use([i for i, t in enumerate(tokens) if AVERAGE_RE.fullmatch(t.text) or t.text.lower() == "on"
