@@ -702,7 +702,7 @@ def init_cmd(
     for f in draft.files:
         item = (f.sources or f.dimensions)[0]
         key = item.data.get("primary_key")
-        table.add_row(f"{f.name}.yaml", "fact" if f.sources else "dimension", escape(str(item.data.get("table"))),
+        table.add_row(f"{f.name}.yaml", "fact" if f.sources else "dimension", escape(str(item.data.get("table") or next((d.data["table"] for d in f.dimensions if "table" in d.data), "sql:"))),
                       ", ".join(key) if key else "[yellow]none[/]", str(len(item.data.get("links", ()))),
                       str(len(f.metrics)), str(len(item.notes) + sum(len(m.notes) for m in f.metrics)))
     out.print(table)

@@ -14,9 +14,11 @@ Three steps, each small:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -342,8 +344,14 @@ def qualified_label(column: str, label: str) -> str:
 
     >>> qualified_label("amount", "claim payment"), qualified_label("order_total", "order"), qualified_label("name", "store")
     ('claim payment amount', 'order total', 'store name')
+    >>> qualified_label("charge_amount", "ride charge"), qualified_label("payment_date", "claim payment")
+    ('ride charge amount', 'claim payment date')
     """
     text = spoken(column)
+    head, tail = label.split(), text.split()
+    for k in range(min(len(head) - 1, len(tail)), 0, -1):
+        if head[-k:] == tail[:k]:  # "charge_amount" of a "ride charge": the label's last words begin the name
+            return " ".join(head + tail[k:])
     if " " in text or any(w in text.split() for w in label.split()):
         return text
     return f"{label} {text}"
@@ -450,6 +458,44 @@ def _draft_table(table: TableProfile, profile: WarehouseProfile, names: dict[str
         if col.comment:
             entry["description"] = col.comment
         columns.append(entry)
+    # a fact without a date of its own (an order's lines) is dated by the fact it belongs to: a sql: node adds that
+    # fact's date, and the table itself stays a node (the SQL guard allows only the layer's tables)
+    is_fact = bool(table.links) or table.ref not in incoming or not table.key
+    through = _dated_through(table, profile) if is_fact and not time_col else None
+    raw_item: DraftItem | None = None
+    if through is not None:
+        fk, parent, parent_time = through
+        kept, notes_for_categories = _fully_sampled(table, link_cols, key_cols)
+        if not kept:
+            notes.append(f"undated; its {table_label(parent.name)}'s {parent_time.name} could date it through "
+                         f"{fk.column}, but {notes_for_categories} has more values than a sql: node can list: "
+                         "write a sql: node with that date by hand (docs/semantic-layer.md, 2.2)")
+            through = None
+    if through is not None:
+        fk, parent, parent_time = through
+        parent_label = table_label(parent.name)
+        alias = parent_time.name if table.column(parent_time.name) is None else \
+            node_name(f"{parent_label}_{parent_time.name}")
+        raw_name = node_name(f"raw_{name}")
+        while raw_name in set(names.values()) | {name}:
+            raw_name += "_table"
+        node = {("sql" if k == "table" else k): (_dated_sql(table, fk, parent, parent_time.name, alias) if k == "table"
+                                                 else v) for k, v in node.items()}
+        spoken_time = spoken(parent_time.name)
+        time_label = spoken_time if set(parent_label.split()) <= set(spoken_time.split()) else \
+            (f"{parent_label} {spoken_time}" if "date" in spoken_time.split() else f"{parent_label} date")
+        columns.append({"name": alias, "label": time_label, "kind": "time", "type": parent_time.type.upper(),
+                        "description": f"When the {parent_label} of the {label} happened ({parent.ref}.{parent_time.name}, "
+                                       f"through {fk.column})."})
+        time_col = alias
+        notes.append(f"{table.ref} has no date: a sql: node dates each {label} by its {parent_label}'s "
+                     f"{parent_time.name} (through {fk.column}); the table itself is the node {raw_name}")
+        raw: dict[str, Any] = {"name": raw_name, "table": table.ref, "label": f"raw {label} row",
+                               "description": f"The {table.ref} table as stored: the node {name} reads it and adds the "
+                                              f"date. Group and filter by {plural(label)} instead."}
+        if table.key:
+            raw["primary_key"] = list(table.key.columns)
+        raw_item = DraftItem(data=raw)
     if time_col:
         node["time_column"] = time_col
         if others:
@@ -475,20 +521,67 @@ def _draft_table(table: TableProfile, profile: WarehouseProfile, names: dict[str
     if links:
         node["links"] = links
     # a table others link to is a dimension unless it links on itself (an order, between its lines and its customer)
-    is_fact = bool(table.links) or table.ref not in incoming or not table.key
     metrics = _draft_metrics(table, name, label, measures, is_fact)
+    if is_fact:
+        metrics += _distinct_linked(table, profile, name, label, names)
     money_cents = [m.name for m in measures if m.family == "integer" and _MONEY.search(m.name)]
     if money_cents:
         notes.append(f"whole-number amounts ({', '.join(money_cents)}): if they are cents, divide in the metrics' "
                      "expr (e.g. expr: amount / 100.0) and set unit")
     item = DraftItem(data=node, notes=tuple(notes))
-    dated = table.column(time_col) if time_col else None
+    dated = (through[2] if through else table.column(time_col)) if time_col else None
     header = (f"{table.ref}: {table.rows:,} rows" + (" (a view)" if table.is_view else "")
               + (f", {time_col} from {dated.low[:10]} to {dated.high[:10]}" if dated and dated.low and dated.high else "")
               + (f"; {table.comment}" if table.comment else ""),)
     if is_fact:
-        return DraftFile(name=name, header=header, sources=(item,), metrics=tuple(metrics))
+        return DraftFile(name=name, header=header, sources=(item,), metrics=tuple(metrics),
+                         dimensions=(raw_item,) if raw_item else ())
     return DraftFile(name=name, header=header, dimensions=(item,), metrics=tuple(metrics))
+
+
+def _dated_through(table: TableProfile, profile: WarehouseProfile) -> tuple[ForeignKey, TableProfile, ColumnProfile] | None:
+    """The link, the fact and its date that date an undated fact's rows: a fact it belongs to (one that links on
+    itself) with a date, named like an event first. None when no linked fact has one."""
+    found = []
+    for fk in table.links:
+        parent = profile.table(fk.target)
+        if parent is None or parent.ref == table.ref or not parent.links:
+            continue
+        time_name, _ = _time_column(parent, {p.column for p in parent.links})
+        col = parent.column(time_name) if time_name else None
+        if col is not None:
+            found.append((not _EVENT_TIME.search(col.name), col.nulls, fk, parent, col))
+    if not found:
+        return None
+    best = min(found, key=lambda f: (f[0], f[1]))
+    return best[2], best[3], best[4]
+
+
+def _fully_sampled(table: TableProfile, link_cols: set[str], key_cols: set[str]) -> tuple[bool, str]:
+    """Whether every category of the table has all its values in its samples (a sql: node's values are only its
+    samples), and the first one that has not."""
+    for col in table.columns:
+        if col.name in link_cols or col.name in key_cols:
+            continue
+        if _column_kind(col, table.rows) == "category" and col.distinct > len(col.samples):
+            return False, col.name
+    return True, ""
+
+
+def _dated_sql(table: TableProfile, fk: ForeignKey, parent: TableProfile, time_name: str, alias: str) -> str:
+    """``SELECT t.*, p.<date> AS <alias> FROM t LEFT JOIN p ON t.<fk> = p.<key>``, built and quoted by sqlglot."""
+    import sqlglot.expressions as exp  # lazy: only drafts with undated facts need it
+
+    same = table.name.lower() == parent.name.lower()  # ops.orders and orders: aliases tell them apart
+    mine, theirs = ("t", "p") if same else (table.name, parent.name)
+    ours = exp.alias_(exp.to_table(table.ref), mine, table=True) if same else exp.to_table(table.ref)
+    other = exp.alias_(exp.to_table(parent.ref), theirs, table=True) if same else exp.to_table(parent.ref)
+    query = (exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier(mine)),
+                        exp.alias_(exp.column(time_name, table=theirs), alias))
+             .from_(ours)
+             .join(other, join_type="left",
+                   on=exp.EQ(this=exp.column(fk.column, table=mine), expression=exp.column(fk.target_column, table=theirs))))
+    return query.sql(dialect="duckdb", pretty=True) + "\n"
 
 
 def _draft_metrics(table: TableProfile, name: str, label: str, measures: list[ColumnProfile],
@@ -523,6 +616,27 @@ def _draft_metrics(table: TableProfile, name: str, label: str, measures: list[Co
     return out
 
 
+def _distinct_linked(table: TableProfile, profile: WarehouseProfile, name: str, label: str,
+                     names: dict[str, str]) -> list[DraftItem]:
+    """For each thing a fact's rows belong to (linked once, through a one-column key), the number of those things
+    among the fact's rows: "customers with orders" counts the distinct customers of the orders. Per-entity rates
+    ("orders per customer") and "on how many claims" are built from these counts."""
+    out = []
+    rows = plural(label)
+    for fk in table.links:
+        target = profile.table(fk.target)
+        if target is None or target.ref == table.ref or sum(o.target == fk.target for o in table.links) > 1:
+            continue
+        things = plural(table_label(target.name))
+        out.append(DraftItem(data={
+            "name": node_name(f"{names.get(fk.target, target.name)}_with_{name}"),
+            "label": f"{things} with {rows}", "description": f"Number of distinct {things} among the {rows} "
+                                                             f"(distinct {fk.column}).",
+            "synonyms": [f"number of {things} with {rows}", f"distinct {things} with {rows}"],
+            "unit": things, "format": "integer", "source": name, "agg": "count_distinct", "expr": fk.column}))
+    return out
+
+
 def _unique_metric_names(files: list[DraftFile]) -> list[DraftFile]:
     """Metric names are unique across a layer: a name drafted twice (a view over a table, two tables with a
     ``cost`` column) gets its table's name in front, from the second on."""
@@ -541,6 +655,148 @@ def _unique_metric_names(files: list[DraftFile]) -> list[DraftFile]:
     return out
 
 
+# --- the words people use -------------------------------------------------------------------------------------------
+
+
+@functools.cache
+def vocabulary() -> dict[str, Any]:
+    """LORE's common business words (``vocabulary.yaml`` next to this module): ``things`` (a row noun -> what
+    people also call one) and ``amounts`` (the words for a money column's sum, by the column's and the rows'
+    words)."""
+    text = (Path(__file__).with_name("vocabulary.yaml")).read_text(encoding="utf-8")
+    data = yaml.safe_load(text) or {}
+    return {"things": {k: list(v) for k, v in (data.get("things") or {}).items()},
+            "amounts": list(data.get("amounts") or [])}
+
+
+def initialism(label: str) -> str | None:
+    """The letters a label of three words or more is known by ("line of business" -> "lob"); None for shorter
+    labels and for letters that spell a common word.
+
+    >>> initialism("line of business"), initialism("order total"), initialism("annual recurring revenue")
+    ('lob', None, 'arr')
+    >>> initialism("total home expenses") is None  # spells "the"
+    True
+    """
+    from lore.plan.words import FUNCTION_WORDS, KNOWN_WORDS  # the planner's own words are never a synonym
+    from lore.retrieve.lexical import STOP_WORDS
+
+    parts = label.split()
+    if len(parts) < 3:
+        return None
+    letters = "".join(w[0] for w in parts if w[0].isalpha())
+    if len(letters) < 3 or letters in STOP_WORDS or letters in FUNCTION_WORDS or letters in KNOWN_WORDS:
+        return None
+    return letters
+
+
+def _amount_words(column_label: str, row_noun: str) -> list[str]:
+    """The words people say for the sum of a money column labelled ``column_label`` on rows of ``row_noun``."""
+    words_of = column_label.split()
+    out: list[str] = []
+    for rule in vocabulary()["amounts"]:
+        rows = rule.get("rows")
+        if rows and row_noun not in rows and row_noun.split()[-1] not in rows:
+            continue
+        if any(words_of[-len(c.split()):] == c.split() for c in rule.get("column") or ()):
+            out += [w for w in rule.get("say") or () if w not in out]
+    return out
+
+
+def _names_of(files: list[DraftFile]) -> set[str]:
+    """Every name, label, synonym and sample value of the draft, lower case, singular and plural."""
+    out: set[str] = set()
+
+    def add(text: Any) -> None:
+        if isinstance(text, str) and text:
+            t = words(text) if "_" in text else text.lower()
+            out.update({t, singular(t), plural(t)})
+
+    for f in files:
+        for item in f.sources + f.dimensions + f.metrics:
+            for key in ("name", "label"):
+                add(item.data.get(key))
+            for syn in item.data.get("synonyms") or ():
+                add(syn)
+            for col in item.data.get("columns") or ():
+                add(col.get("name"))
+                add(col.get("label"))
+                for v in col.get("sample_values") or ():
+                    add(str(v))
+    return out
+
+
+def _add_vocabulary(files: list[DraftFile], profile: WarehouseProfile) -> list[DraftFile]:
+    """The draft with the words people use (``vocabulary.yaml``, and initialisms of long attribute labels) as
+    synonyms, each noted for review; a word the draft already uses, or that two things would get, is left out."""
+    taken = _names_of(files) | {w for t in profile.tables for c in t.columns
+                                for w in (words(c.name), spoken(c.name), _stem(c.name))}
+    offers: dict[str, set[tuple[str, ...]]] = {}  # word -> the things offered it
+
+    def offer(target: tuple[str, ...], word: str) -> None:
+        offers.setdefault(word, set()).add(target)
+
+    for f in files:
+        main = (f.sources or f.dimensions)[0]
+        for word in vocabulary()["things"].get(main.data["label"], ()):
+            offer(("node", f.name), word)
+        for col in main.data.get("columns") or ():
+            if col.get("kind") not in ("time", "numeric", "boolean"):
+                short = initialism(spoken(col["name"]))  # its own name's words, not the row's name in front
+                if short:
+                    offer(("column", f.name, col["name"]), short)
+        for m in f.metrics:
+            if m.data.get("agg") == "sum" and m.data.get("format") == "currency":
+                for word in _amount_words(m.data["label"], main.data["label"]):
+                    offer(("metric", f.name, m.data["name"]), word)
+    given: dict[tuple[str, ...], list[str]] = {}
+    for word, targets in offers.items():
+        if len(targets) == 1 and not ({word, singular(word), plural(word)} & taken):
+            given.setdefault(next(iter(targets)), []).append(word)
+    out = []
+    for f in files:
+        table = profile.table(next((i.data["table"] for i in f.sources + f.dimensions if "table" in i.data), ""))
+        main = (f.sources or f.dimensions)[0]
+        data = dict(main.data)
+        notes = list(main.notes)
+        node_words = given.get(("node", f.name), [])
+        if node_words:
+            data["synonyms"] = list(data.get("synonyms") or ()) + node_words
+            article = "an" if data["label"][:1] in "aeiou" else "a"
+            notes.append(f"synonyms {node_words} are common words for {article} {data['label']} (LORE's vocabulary): keep "
+                         "the ones your people use")
+        if data.get("columns"):
+            columns = []
+            for col in data["columns"]:
+                extra = given.get(("column", f.name, col["name"]), [])
+                if extra:
+                    col = {**col, "synonyms": list(col.get("synonyms") or ()) + extra}
+                    notes.append(f"{col['name']}: synonym {extra[0]!r} is its initials; remove it if nobody says it")
+                columns.append(col)
+            data["columns"] = columns
+        main = main.model_copy(update={"data": data, "notes": tuple(notes)})
+        metrics = []
+        for m in f.metrics:
+            mdata, mnotes = dict(m.data), list(m.notes)
+            if node_words and mdata.get("agg") == "count" and mdata.get("source") == data["name"]:
+                mdata["synonyms"] = list(mdata.get("synonyms") or ()) + [f"number of {plural(w)}" for w in node_words]
+            amount = given.get(("metric", f.name, mdata["name"]), [])
+            if amount:
+                col = table.column(str(mdata.get("expr"))) if table is not None else None
+                if col is not None and col.family == "integer":
+                    mnotes.append(f"people may call it {', '.join(amount)}: add those synonyms once its unit is "
+                                  "right (whole numbers may be cents)")
+                else:
+                    mdata["synonyms"] = list(mdata.get("synonyms") or ()) + amount
+                    mnotes.append(f"synonyms {amount} are common words for this amount (LORE's vocabulary): keep "
+                                  "the ones your people mean by it")
+            metrics.append(m.model_copy(update={"data": mdata, "notes": tuple(mnotes)}))
+        sources = (main,) + f.sources[1:] if f.sources else ()
+        dimensions = f.dimensions if f.sources else (main,) + f.dimensions[1:]
+        out.append(f.model_copy(update={"sources": sources, "dimensions": dimensions, "metrics": tuple(metrics)}))
+    return out
+
+
 def draft_layer(profile: WarehouseProfile) -> Draft:
     """The semantic layer drafted from a warehouse profile: one file per table, notes where a person should look."""
     names: dict[str, str] = {}
@@ -551,7 +807,8 @@ def draft_layer(profile: WarehouseProfile) -> Draft:
         taken.add(name)
         names[table.ref] = name
     incoming = {fk.target for t in profile.tables for fk in t.links}
-    files = _unique_metric_names([_draft_table(t, profile, names, incoming) for t in profile.tables])
+    files = _add_vocabulary(_unique_metric_names([_draft_table(t, profile, names, incoming) for t in profile.tables]),
+                            profile)
     keys: dict[str, int] = {}
     links: dict[str, int] = {}
     for t in profile.tables:
@@ -570,6 +827,8 @@ def _data_ends(profile: WarehouseProfile, files: list[DraftFile]) -> str | None:
     ends = []
     for f in files:
         for item in f.sources:
+            if "table" not in item.data:  # a sql: node dated by the fact it belongs to: that fact's end counts
+                continue
             table = profile.table(item.data["table"])
             col = table.column(item.data["time_column"]) if table and item.data.get("time_column") else None
             if col is not None and col.high:
@@ -580,8 +839,21 @@ def _data_ends(profile: WarehouseProfile, files: list[DraftFile]) -> str | None:
 # --- YAML ------------------------------------------------------------------------------------------------------------
 
 
+class _Dumper(yaml.SafeDumper):
+    """YAML as a person writes it: SQL over several lines as a ``|`` block."""
+
+
+def _text(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _text)
+
+
 def _dump_item(item: DraftItem) -> str:
-    body = yaml.safe_dump([item.data], sort_keys=False, default_flow_style=None, allow_unicode=True, width=110)
+    body = yaml.dump([item.data], Dumper=_Dumper, sort_keys=False, default_flow_style=None, allow_unicode=True,
+                     width=110)
     lines = ["  " + line if line else line for line in body.splitlines()]
     notes = [f"  # review: {n}" for n in item.notes]
     return "\n".join(notes + lines) + "\n"

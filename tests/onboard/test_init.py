@@ -58,6 +58,12 @@ def _build(path: Path) -> None:
     con.execute("CREATE TABLE dock_slots (station_id INTEGER, slot_no INTEGER, kind VARCHAR)")
     con.executemany("INSERT INTO dock_slots VALUES (?, ?, ?)",
                     [(s, n, "ebike" if n % 4 == 0 else "classic") for s in range(1, 13) for n in range(1, 9)])
+    # the charges of a ride have no date of their own: they are dated by their ride
+    con.execute("CREATE TABLE ride_charges (charge_id INTEGER PRIMARY KEY, ride_id INTEGER, charge_kind VARCHAR, "
+                "charge_amount DECIMAL(8,2))")
+    con.executemany("INSERT INTO ride_charges VALUES (?, ?, ?, ?)",
+                    [(i, 1 + (i * 7) % 3000, ["fare", "unlock", "late fee"][i % 3], round(0.5 + (i % 9), 2))
+                     for i in range(1, 4001)])
     con.execute("CREATE TABLE archive (x INTEGER)")
     con.execute("COMMENT ON TABLE rides IS 'One row per ride: a member takes a bike from one station to another.'")
     con.execute("COMMENT ON COLUMN rides.fare_amount IS 'What the rider paid, in euros.'")
@@ -101,7 +107,8 @@ def _item(result, file: str) -> dict:
 
 def test_every_table_of_every_schema_and_views_are_found(profile) -> None:
     refs = {t.ref for t in profile.tables}
-    assert refs == {"stations", "members", "status_lookup", "rides", "ops.repairs", "dock_slots", "archive", "long_rides"}
+    assert refs == {"stations", "members", "status_lookup", "rides", "ops.repairs", "dock_slots", "archive", "long_rides",
+                    "ride_charges"}
     assert profile.table("long_rides").is_view
     assert profile.table("rides").comment.startswith("One row per ride")
     assert profile.table("rides").column("fare_amount").comment == "What the rider paid, in euros."
@@ -204,6 +211,42 @@ def test_questions_are_answered_on_the_untouched_draft(project, warehouse: Path)
     assert got == pytest.approx(want)
 
 
+def test_an_undated_fact_is_dated_by_the_fact_it_belongs_to(project, warehouse: Path) -> None:
+    """Charges have no date: a sql: node adds their ride's start (the table stays a node for the SQL guard), so
+    "charges by month" works; the rides of the charge are counted as a distinct count."""
+    from lore import Lore
+
+    files = _layer_files(project)
+    charges = files["ride_charges.yaml"]["sources"][0]
+    assert "table" not in charges and "LEFT JOIN rides" in charges["sql"] and charges["time_column"] == "started_at"
+    started = {c["name"]: c for c in charges["columns"]}["started_at"]
+    assert (started["kind"], started["type"], started["label"]) == ("time", "TIMESTAMP", "ride date")
+    raw = files["ride_charges.yaml"]["dimensions"][0]
+    assert raw["table"] == "ride_charges" and raw["label"] == "raw ride charge row"
+    assert "ride_charges has no date: a sql: node dates each ride charge by its ride's started_at" in \
+        (project.root / "semantic" / "ride_charges.yaml").read_text()
+    metrics = {m["name"]: m for f in files.values() for m in f.get("metrics", [])}
+    assert metrics["rides_with_ride_charges"]["agg"] == "count_distinct"
+    assert metrics["rides_with_ride_charges"]["label"] == "rides with ride charges"
+    assert "members_with_rides" not in metrics  # rides name members twice (member, rider_ref): no one count
+    with Lore.open(project.root, today=date(2024, 1, 2)) as lore:
+        answer = lore.chat(user="ana").ask("total ride charge amount by quarter in 2023")
+        assert answer.status == "answered", answer.message
+        got = {str(row[0])[:10]: float(row[1]) for row in answer.rows}
+        late = lore.chat(user="ana").ask("how many late fee ride charges in 2023?")
+        assert late.status == "answered", late.message
+    con = duckdb.connect(str(warehouse), read_only=True)
+    want = {str(k): float(v) for k, v in con.execute(
+        "SELECT CAST(date_trunc('quarter', r.started_at) AS DATE), SUM(c.charge_amount) FROM ride_charges c "
+        "JOIN rides r ON r.id = c.ride_id WHERE r.started_at >= DATE '2023-01-01' AND r.started_at < DATE '2024-01-01' "
+        "GROUP BY 1").fetchall()}
+    lates = con.execute("SELECT COUNT(*) FROM ride_charges c JOIN rides r ON r.id = c.ride_id WHERE c.charge_kind = "
+                        "'late fee' AND r.started_at >= DATE '2023-01-01' AND r.started_at < DATE '2024-01-01'").fetchone()[0]
+    con.close()
+    assert got == pytest.approx(want)
+    assert float(late.rows[0][0]) == lates
+
+
 # --- the project files and the command ------------------------------------------------------------------------------
 
 
@@ -284,7 +327,17 @@ def _profile():
         ColumnProfile(name="sold_on", type="DATE", distinct=300), ColumnProfile(name="price", type="INTEGER", distinct=50),
         ColumnProfile(name="year", type="INTEGER", distinct=2), ColumnProfile(name="discount_rate", type="DOUBLE", distinct=9)),
         links=(ForeignKey(column="sku", target="dim_products", target_column="sku", evidence="declared"),))
-    return WarehouseProfile(tables=(products, sales))
+    # undated lines of a sale: the first is dated by the sale; the second's category has more values than its
+    # samples (a sql: node's values are its samples), so it is left to a person
+    lines = TableProfile(name="sale_lines", rows=3000, key=Key(columns=("line_id",), evidence="declared"), columns=(
+        ColumnProfile(name="line_id", type="INTEGER", distinct=3000), ColumnProfile(name="sale_id", type="INTEGER", distinct=1000),
+        ColumnProfile(name="qty", type="INTEGER", distinct=30)),
+        links=(ForeignKey(column="sale_id", target="fct_sales", target_column="id", evidence="declared"),))
+    notes = TableProfile(name="sale_notes", rows=3000, key=Key(columns=("note_id",), evidence="declared"), columns=(
+        ColumnProfile(name="note_id", type="INTEGER", distinct=3000), ColumnProfile(name="sale_id", type="INTEGER", distinct=1000),
+        ColumnProfile(name="topic", type="VARCHAR", distinct=20, samples=("a", "b", "c"), avg_length=5)),
+        links=(ForeignKey(column="sale_id", target="fct_sales", target_column="id", evidence="declared"),))
+    return WarehouseProfile(tables=(products, sales, lines, notes))
 
 
 def test_drafting_rules() -> None:
@@ -300,6 +353,62 @@ def test_drafting_rules() -> None:
     sale_metrics = {m.data["name"]: m.data for m in files["fct_sales"].metrics}
     assert product_metrics == ["dim_products_count", "avg_price"]  # a sum of prices over products means nothing
     # the fact's average price collides with the dimension's: the second gets its table's name in front
-    assert set(sale_metrics) == {"fct_sales_count", "total_price", "fct_sales_avg_price", "avg_discount_rate"}
+    assert set(sale_metrics) == {"fct_sales_count", "total_price", "fct_sales_avg_price", "avg_discount_rate",
+                                 "dim_products_with_fct_sales"}
+    assert sale_metrics["dim_products_with_fct_sales"]["expr"] == "sku"  # the distinct products sold
     assert sale_metrics["total_price"]["label"] == "sale price" and sale_metrics["total_price"]["agg"] == "sum"
     assert "total_year" not in sale_metrics  # a year is a position in time, never added up
+    lines = files["sale_lines"]
+    assert lines.sources[0].data["time_column"] == "sold_on" and "sale_id = fct_sales.id" in lines.sources[0].data["sql"]
+    assert lines.dimensions[0].data == {"name": "raw_sale_lines", "table": "sale_lines", "label": "raw sale line row",
+                                        "description": "The sale_lines table as stored: the node sale_lines reads it "
+                                                       "and adds the date. Group and filter by sale lines instead.",
+                                        "primary_key": ["line_id"]}
+    notes = files["sale_notes"].sources[0]
+    assert "table" in notes.data and "time_column" not in notes.data
+    assert any("topic has more values than a sql: node can list" in n for n in notes.notes)
+
+
+def test_the_words_people_use_are_offered_for_review() -> None:
+    """Common business words become synonyms (each noted for review): a store is also a shop, an order's total
+    is revenue; never a word the draft already uses, a word two things would get, or money words for whole
+    numbers that may be cents (those go in the note)."""
+    from lore.onboard.profile import ColumnProfile, ForeignKey, Key, TableProfile, WarehouseProfile
+
+    def key(name: str) -> Key:
+        return Key(columns=(name,), evidence="declared")
+
+    stores = TableProfile(name="stores", rows=6, key=key("id"), columns=(
+        ColumnProfile(name="id", type="INTEGER", distinct=6),
+        ColumnProfile(name="city", type="VARCHAR", distinct=6, samples=("Lyon", "Nice")),
+        ColumnProfile(name="line_of_business", type="VARCHAR", distinct=3, samples=("cafe", "kiosk", "bakery"))))
+    customers = TableProfile(name="customers", rows=50, key=key("id"), columns=(
+        ColumnProfile(name="id", type="INTEGER", distinct=50), ColumnProfile(name="site", type="VARCHAR", distinct=3,
+                                                                               samples=("web", "app", "store"))))
+    patients = TableProfile(name="patients", rows=50, key=key("id"), columns=(
+        ColumnProfile(name="id", type="INTEGER", distinct=50),))
+    orders = TableProfile(name="orders", rows=900, key=key("id"), columns=(
+        ColumnProfile(name="id", type="INTEGER", distinct=900), ColumnProfile(name="store_id", type="INTEGER", distinct=6),
+        ColumnProfile(name="customer_id", type="INTEGER", distinct=50),
+        ColumnProfile(name="ordered_at", type="TIMESTAMP", distinct=900),
+        ColumnProfile(name="order_total", type="DECIMAL(10,2)", distinct=800),
+        ColumnProfile(name="tax_paid", type="INTEGER", distinct=90)),
+        links=(ForeignKey(column="store_id", target="stores", target_column="id", evidence="declared"),
+               ForeignKey(column="customer_id", target="customers", target_column="id", evidence="declared")))
+    files = {f.name: f for f in draft_layer(WarehouseProfile(tables=(stores, customers, patients, orders))).files}
+    store = files["stores"].dimensions[0]
+    # "site" is a column of customers: not offered to stores
+    assert store.data["synonyms"] == ["shop", "location", "branch", "outlet"]
+    assert any("common words for a store" in n for n in store.notes)
+    count = next(m.data for m in files["stores"].metrics if m.data["agg"] == "count")
+    assert "number of shops" in count["synonyms"]
+    lob = {c["name"]: c for c in store.data["columns"]}["line_of_business"]
+    assert lob["synonyms"] == ["lob"]
+    # customers and patients would both be "clients": neither is
+    assert "client" not in files["customers"].dimensions[0].data.get("synonyms", [])
+    assert "client" not in files["patients"].sources[0].data.get("synonyms", [])
+    metrics = {m.data["name"]: m for m in files["orders"].metrics}
+    assert metrics["total_order_total"].data["synonyms"][-5:] == ["revenue", "sales", "total sales", "gross sales",
+                                                                   "turnover"]
+    tax = metrics["total_tax_paid"]  # whole numbers: maybe cents, so the words wait for a person
+    assert "taxes" not in tax.data["synonyms"] and any("people may call it taxes" in n for n in tax.notes)
