@@ -233,7 +233,8 @@ LISTING_RE = re.compile(r"^\W*(?:please\s+|can you\s+|could you\s+|would you\s+)
 STRONG_LISTING_RE = re.compile(r"^\W*(?:please\s+|can you\s+|could you\s+|would you\s+)?(?:list|enumerate|"
                                r"itemi[sz]e|give\s+me\s+a\s+list\s+of|name\s+(?:all|every))\b", re.I)
 #: "... with their totals", "with its start and end date": the attributes a listing shows
-WITH_ATTRIBUTES_RE = re.compile(r"\b(?:with|and|including|plus|showing)\s+(?:their|its|the|his|her)\b", re.I)
+WITH_ATTRIBUTES_RE = re.compile(r"(?:\b(?:with|and|including|plus|showing)|(?<=\s)[+&])\s+(?:their|its|the|his|her)\b",
+                                re.I)
 
 #: how a person asks for a count of things ("how many orders", "number of customers")
 COUNT_CUE_RE = re.compile(r"\b(how\s+many|number\s+of|count\s+of|count|no\.\s+of|total\s+number\s+of)\b|#\s*of\b", re.I)

@@ -13,7 +13,7 @@ from sqlglot.errors import SqlglotError
 from lore.plan.catalog import ARTICLES, FILLER, phrase
 from lore.plan.checks import check_outcome
 from lore.plan.offline.env import Env
-from lore.plan.offline.metrics import revenue_like
+from lore.plan.offline.metrics import HOW_MANY_NOUN_RE, revenue_like
 from lore.plan.offline.parse import Parse
 from lore.plan.offline.rates import entity_counted_by
 from lore.plan.offline.text import tokens_in
@@ -578,8 +578,13 @@ def _explain_context_words(p: Parse, env: Env) -> None:
     if any((m.format or "") == "currency" for x in d.base_metrics() if (m := lex.layer.metrics.get(x)) is not None):
         attribute_words |= set(phrase("dollars dollar bucks usd money cash"))  # ("spent over a thousand bucks")
     named = _named_attributes(p, env, refs)
+    # a second "how many <things>" after the measure asks for a second count ("and how many distinct customers
+    # hold them"): never explained away as the context of a filter
+    first_end = min((p.tokens[m.end - 1].end for m in p.metric_matches if m.ref in d.metrics), default=None)
+    asked = {i for hit in HOW_MANY_NOUN_RE.finditer(p.question) if first_end is not None and hit.start() >= first_end
+             for i in tokens_in(p.tokens, hit.span("noun"))}
     for i, t in enumerate(p.tokens):
-        if i in p.used or i in p.reserved and i in p.used:
+        if i in p.used or i in p.reserved and i in p.used or i in asked:
             continue
         if i and p.tokens[i - 1].text.lower() in WHICH_WORDS and not d.dimensions and d.rows_of is None:
             continue  # "which store ...": the rows asked for, which no breakdown gives; a definition's word is not that

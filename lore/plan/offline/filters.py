@@ -63,12 +63,15 @@ def read_filters(p: Parse, env: Env) -> None:
         d.notes.append("Ignored " + ", ".join(f"“{v.value}”" for v in unreachable) + ": not available for these metrics.")
         d.signals["value_unreachable"] = 0.5
     groups: dict[tuple[str, bool], list[Mention]] = {}
+    after_neg = _negated_after(text, chosen)
     last_neg = False
     last_end = -1
     for v in chosen:
         before = text[max(0, v.span[0] - 40):v.span[0]]
         between = text[last_end:v.span[0]] if last_end >= 0 else ""
-        neg = bool(NEGATION_RE.search(before))
+        neg = bool(NEGATION_RE.search(before)) or id(v) in after_neg
+        if id(v) in after_neg:
+            p.use(tokens_in(tokens, after_neg[id(v)]), "operator")
         if not neg and last_neg and re.fullmatch(r"[\s,]*(and|or|nor|,)?[\s,]*(?:(?:the|a|an|any|all|our)\s+)?",
                                                   between or "", re.I):
             neg = True
@@ -161,3 +164,31 @@ def _names_the_breakdown(p: Parse, v: Mention, ref: str) -> bool:
         return False  # "for FL, GA and NC - by state": the values come before the breakdown's own words: filters
     return bool(re.match(r"\s*(?:/|or\b|vs\.?|versus\b|and\b)", p.question[v.span[1]:], re.I)
                 or re.search(r"(?:/|\bor|\bvs\.?|\bversus|\band)\s*$", p.question[:v.span[0]], re.I))
+
+
+#: a negation said after the values: "leave brooklyn out", "with the test stores excluded", "chicago aside"
+_NEGATED_AFTER_RE = re.compile(r"^[\s,]*(?:(?P<out>out)|excluded|aside|removed|left\s+out|not\s+included|"
+                               r"not\s+counted|ignored)\b", re.I)
+#: the verbs whose "out" comes after what they leave out ("leave brooklyn out", "take the test accounts out")
+_OUT_VERB_RE = re.compile(r"\b(?:leave|leaving|leaves|keep|keeping|take|taking|cut|cutting|count|counting|rule|"
+                          r"ruling|filter|filtering|strip|stripping|throw|throwing)\b\W+(?:\w+\W+){0,5}$", re.I)
+#: only a conjunction between two values of one list
+_JOINED_RE = re.compile(r"[\s,]*(and|or|nor|,|&)?[\s,]*(?:(?:the|a|an|any|all|our)\s+)?", re.I)
+
+
+def _negated_after(text: str, chosen: list[Mention]) -> dict[int, tuple[int, int]]:
+    """The values negated by words after them ("2020 sales per location, leave brooklyn out": Brooklyn is left
+    out, never kept), with the span of the negating words; the values listed before one ("leave brooklyn and
+    chicago out") are negated with it."""
+    ordered = sorted(chosen, key=lambda v: v.span[0])
+    out: dict[int, tuple[int, int]] = {}
+    for v in ordered:
+        m = _NEGATED_AFTER_RE.match(text[v.span[1]:])
+        if m is None or m.group("out") and not _OUT_VERB_RE.search(text[max(0, v.span[0] - 40):v.span[0]]):
+            continue
+        out[id(v)] = (v.span[1] + m.start(), v.span[1] + m.end())
+    for i in range(len(ordered) - 2, -1, -1):
+        v, nxt = ordered[i], ordered[i + 1]
+        if id(nxt) in out and id(v) not in out and _JOINED_RE.fullmatch(text[v.span[1]:nxt.span[0]]):
+            out[id(v)] = out[id(nxt)]
+    return out

@@ -441,7 +441,7 @@ def _counted_among_rows(p: Parse, env: Env) -> None:
                    f"{lex.metric_label(first.name)}.")
 
 
-_HOW_MANY_NOUN_RE = re.compile(r"\bhow\s+many\s+(?:(?:different|distinct|unique|separate)\s+)?(?P<noun>[a-z]+)\b", re.I)
+HOW_MANY_NOUN_RE = re.compile(r"\bhow\s+many\s+(?:(?:different|distinct|unique|separate)\s+)?(?P<noun>[a-z]+)\b", re.I)
 
 
 def _entities_among_rows(p: Parse, env: Env) -> None:
@@ -457,7 +457,7 @@ def _entities_among_rows(p: Parse, env: Env) -> None:
     named = [m for m in p.metric_matches if m.ref == first.name]
     if not named:
         return
-    for hit in _HOW_MANY_NOUN_RE.finditer(p.question):
+    for hit in HOW_MANY_NOUN_RE.finditer(p.question):
         if hit.start() < tokens[named[0].end - 1].end:
             continue  # ("how many accounts streamed more than 20 hours": the things counted, before the measure)
         idx = [i for i in tokens_in(tokens, hit.span("noun")) if i not in p.used]
