@@ -13,7 +13,7 @@ from sqlglot.errors import SqlglotError
 from lore.plan.catalog import ARTICLES, FILLER, phrase
 from lore.plan.checks import check_outcome
 from lore.plan.offline.env import Env
-from lore.plan.offline.metrics import HOW_MANY_NOUN_RE, revenue_like
+from lore.plan.offline.metrics import HOW_MANY_NOUN_RE, names_its_rows_after_by, revenue_like
 from lore.plan.offline.parse import Parse
 from lore.plan.offline.rates import entity_counted_by
 from lore.plan.offline.text import tokens_in
@@ -590,6 +590,8 @@ def _explain_context_words(p: Parse, env: Env) -> None:
             continue  # "which store ...": the rows asked for, which no breakdown gives; a definition's word is not that
         if i in named:
             continue  # "with their inception date": an attribute named and not used is not explained by a description
+        if any(names_its_rows_after_by(p, env, name, i, i + 1) for name in d.metrics):
+            continue  # "units sold by item and by shop": a breakdown asked for and not made is never context
         if lex.node_words.get(t.stem, frozenset()) & nodes or t.stem in attribute_words:
             p.use([i], "context")
 

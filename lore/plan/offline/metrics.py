@@ -14,7 +14,7 @@ from lore.plan.offline.qualified import qualified_matches
 from lore.plan.offline.rates import THRESHOLD_AT_START_RE, entity_counted_by, node_threshold, ratio_parts, set_threshold
 from lore.plan.offline.text import Spans, mask, tokens_in
 from lore.plan.words import (BUSINESS_STEMS, CONDITION_RE, COUNT_CUE_RE, CREATIVE_RE, FUNCTION_WORDS, INTENT_WORDS,
-                             NEGATION_RE, NUMBER_ALT, WITH_ATTRIBUTES_RE)
+                             LEAST_RE, MOST_RE, NEGATION_RE, NUMBER_ALT, RANKED_RE, WITH_ATTRIBUTES_RE)
 from lore.retrieve.lexical import STOP_WORDS
 from lore.semantic.spec import METRIC_TIME
 from lore.types import AdhocMetric, Grounding, PlanOutcome
@@ -291,6 +291,8 @@ def take_metrics(p: Parse, env: Env) -> None:
         if _verb_of_another(p, env, m, firsts):
             p.use(range(m.start, m.end), "metric")  # "customers who came in and ordered": the customers' verb
             continue
+        if firsts[m.ref] < m.start and names_its_rows_after_by(p, env, m.ref, m.start, m.end):
+            continue  # "units sold by item": a breakdown no attribute makes, not the metric named again
         p.use(range(m.start, m.end), "metric")
         if m.ref not in d.metrics:
             d.metrics.append(m.ref)
@@ -640,8 +642,21 @@ def explain_own_words(p: Parse, env: Env) -> None:
         for text in (m.name, m.label or "", m.source or "", *m.synonyms):
             own.update(phrase(text))
     for i, t in enumerate(p.tokens):
-        if i not in p.used and i not in p.reserved and t.stem in own:
-            p.use([i], "metric")
+        if i not in p.used and i not in p.reserved and t.stem in own and not any(
+                names_its_rows_after_by(p, env, name, i, i + 1) for name in p.draft.metrics):
+            p.use([i], "metric")  # (not "units sold by item": a breakdown by the rows, which no attribute makes)
+
+
+def names_its_rows_after_by(p: Parse, env: Env, name: str, start: int, end: int) -> bool:
+    """Whether tokens ``start:end``, right after "by" or "per", name the rows metric ``name`` counts ("units sold
+    by *item*", "sessions by *session*"): a breakdown by those rows, not the metric (which "top 5 products by
+    *hours*" names: its measure)."""
+    metric = env.lex.layer.metrics.get(name)
+    if metric is None or not start or p.tokens[start - 1].text.lower() not in ("by", "per"):
+        return False
+    if MOST_RE.search(p.question) or LEAST_RE.search(p.question) or RANKED_RE.search(p.question):
+        return False  # "best-selling item (by units)", "top 3 by $ sales": the measure a ranking is on
+    return all(metric.source in env.lex.node_words.get(p.tokens[i].stem, frozenset()) for i in range(start, end))
 
 
 def vector_metric(p: Parse, env: Env) -> None:
