@@ -666,7 +666,8 @@ def vocabulary() -> dict[str, Any]:
     text = (Path(__file__).with_name("vocabulary.yaml")).read_text(encoding="utf-8")
     data = yaml.safe_load(text) or {}
     return {"things": {k: list(v) for k, v in (data.get("things") or {}).items()},
-            "amounts": list(data.get("amounts") or [])}
+            "amounts": list(data.get("amounts") or []), "transactions": set(data.get("transactions") or ()),
+            "units_sold": list(data.get("units_sold") or ()), "quantity_columns": set(data.get("quantity_columns") or ())}
 
 
 def initialism(label: str) -> str | None:
@@ -701,6 +702,28 @@ def _amount_words(column_label: str, row_noun: str) -> list[str]:
         if any(words_of[-len(c.split()):] == c.split() for c in rule.get("column") or ()):
             out += [w for w in rule.get("say") or () if w not in out]
     return out
+
+
+def _units_sold(f: DraftFile, main: DraftItem, files: list[DraftFile],
+                profile: WarehouseProfile) -> tuple[str, list[str]] | None:
+    """The metric that counts units sold, and its words, when ``f``'s rows are the lines of a sale: they belong to
+    a table whose rows are sales (an order) and to a thing (a product). The sum of a quantity column when there is
+    one ("products sold", "units sold"), else the count of the lines (each line one unit)."""
+    if not f.sources:
+        return None
+    labels = {g.name: (g.sources or g.dimensions)[0].data["label"] for g in files}
+    targets = [link["to"] for link in main.data.get("links") or ()]
+    sales = [t for t in targets if labels.get(t) in vocabulary()["transactions"]]
+    things = [t for t in targets if t not in sales and t in labels and not any(g.sources for g in files if g.name == t)]
+    if len(sales) != 1 or len(things) != 1:
+        return None
+    quantity = [m for m in f.metrics if m.data.get("agg") == "sum" and words(str(m.data.get("expr"))) in
+                vocabulary()["quantity_columns"]]
+    counts = [m for m in f.metrics if m.data.get("agg") == "count" and m.data.get("source") == main.data["name"]]
+    chosen = quantity[0] if len(quantity) == 1 else counts[0] if counts and not quantity else None
+    if chosen is None:
+        return None
+    return chosen.data["name"], [f"{plural(labels[things[0]])} sold", *vocabulary()["units_sold"]]
 
 
 def _names_of(files: list[DraftFile]) -> set[str]:
@@ -749,6 +772,10 @@ def _add_vocabulary(files: list[DraftFile], profile: WarehouseProfile) -> list[D
             if m.data.get("agg") == "sum" and m.data.get("format") == "currency":
                 for word in _amount_words(m.data["label"], main.data["label"]):
                     offer(("metric", f.name, m.data["name"]), word)
+        sold = _units_sold(f, main, files, profile)
+        if sold is not None:
+            for word in sold[1]:
+                offer(("metric", f.name, sold[0]), word)
     given: dict[tuple[str, ...], list[str]] = {}
     for word, targets in offers.items():
         if len(targets) == 1 and not ({word, singular(word), plural(word)} & taken):
@@ -788,7 +815,7 @@ def _add_vocabulary(files: list[DraftFile], profile: WarehouseProfile) -> list[D
                                   "right (whole numbers may be cents)")
                 else:
                     mdata["synonyms"] = list(mdata.get("synonyms") or ()) + amount
-                    mnotes.append(f"synonyms {amount} are common words for this amount (LORE's vocabulary): keep "
+                    mnotes.append(f"synonyms {amount} are common words for this metric (LORE's vocabulary): keep "
                                   "the ones your people mean by it")
             metrics.append(m.model_copy(update={"data": mdata, "notes": tuple(mnotes)}))
         sources = (main,) + f.sources[1:] if f.sources else ()

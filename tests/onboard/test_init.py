@@ -395,7 +395,18 @@ def test_the_words_people_use_are_offered_for_review() -> None:
         ColumnProfile(name="tax_paid", type="INTEGER", distinct=90)),
         links=(ForeignKey(column="store_id", target="stores", target_column="id", evidence="declared"),
                ForeignKey(column="customer_id", target="customers", target_column="id", evidence="declared")))
-    files = {f.name: f for f in draft_layer(WarehouseProfile(tables=(stores, customers, patients, orders))).files}
+    products = TableProfile(name="products", rows=20, key=key("sku"), columns=(
+        ColumnProfile(name="sku", type="VARCHAR", distinct=20), ColumnProfile(name="title", type="VARCHAR", distinct=20)))
+    lines = TableProfile(name="order_items", rows=3000, key=key("id"), columns=(
+        ColumnProfile(name="id", type="INTEGER", distinct=3000), ColumnProfile(name="order_id", type="INTEGER", distinct=900),
+        ColumnProfile(name="sku", type="VARCHAR", distinct=20)),
+        links=(ForeignKey(column="order_id", target="orders", target_column="id", evidence="declared"),
+               ForeignKey(column="sku", target="products", target_column="sku", evidence="declared")))
+    files = {f.name: f for f in draft_layer(WarehouseProfile(tables=(stores, customers, patients, orders, products,
+                                                                     lines))).files}
+    # the lines of an order that each name a product: each one a unit sold
+    sold = next(m.data for m in files["order_items"].metrics if m.data["agg"] == "count")
+    assert sold["synonyms"][-4:] == ["products sold", "units sold", "items sold", "quantity sold"]
     store = files["stores"].dimensions[0]
     # "site" is a column of customers: not offered to stores
     assert store.data["synonyms"] == ["shop", "location", "branch", "outlet"]
