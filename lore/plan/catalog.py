@@ -314,16 +314,30 @@ class PhraseMatch:
     exact: bool
 
 
+#: marks that end a clause: a phrase never reaches across one
+_WALL_RE = re.compile(r"[,:;]|\s[-–—]+\s")
+
+
+def _walls(tokens: list[Token], text: str) -> frozenset[int]:
+    """Token positions ``i`` with a clause mark between token ``i`` and token ``i + 1``."""
+    return frozenset(i for i in range(len(tokens) - 1)
+                     if _WALL_RE.search(text[tokens[i].end:tokens[i + 1].start]))
+
+
 def find_phrases(tokens: list[Token], entries: list[Entry] | PhraseIndex, *, taken: set[int] | None = None,
-                 skip: set[int] | frozenset[int] = frozenset()) -> list[PhraseMatch]:
+                 skip: set[int] | frozenset[int] = frozenset(), text: str | None = None) -> list[PhraseMatch]:
     """Longest, non-overlapping phrase matches of ``entries`` in ``tokens`` (fillers skipped).
 
     Exact sequences first; then, for phrases of two or more words, the same words in
     another order within a short window ("sales of products" for "product sales").
     ``entries`` may be a :class:`PhraseIndex` of them (same result, faster for many entries).
-    Tokens in ``skip`` are passed over like articles (a phrase may span them).
+    Tokens in ``skip`` are passed over like articles (a phrase may span them). Given the ``text`` the tokens come
+    from, no phrase reaches across a clause mark (``,`` ``:`` ``;``, a spaced dash; brackets may qualify a
+    name: "sales (before tax)"): "still open: claim
+    number, loss date" names no "open claims".
     """
     taken = set(taken or ())
+    walls = _walls(tokens, text) if text is not None else frozenset()
     idx = [i for i, t in enumerate(tokens) if t.stem not in ARTICLES and i not in taken and i not in skip]
     stems = [tokens[i].stem for i in idx]
     if isinstance(entries, PhraseIndex):
@@ -334,7 +348,8 @@ def find_phrases(tokens: list[Token], entries: list[Entry] | PhraseIndex, *, tak
         for j in range(len(stems) - n + 1):
             if n == 1 and tokens[idx[j]].text.lower() in STOP_WORDS:
                 continue  # "were" is not WER, "us" is not a country code here
-            if tuple(stems[j:j + n]) == e.phrase and idx[j + n - 1] - idx[j] <= n + 1:
+            if tuple(stems[j:j + n]) == e.phrase and idx[j + n - 1] - idx[j] <= n + 1 \
+                    and not any(x in walls for x in range(idx[j], idx[j + n - 1])):
                 candidates.append(PhraseMatch(e.ref, idx[j], idx[j + n - 1] + 1, e.weight, e.source, True))
         # "number of orders" is not a reordered "order number", nor "products by sales" a reordered "sales by product"
         if n >= 2 and not (set(e.phrase) & LEADING) and not (set(e.phrase) & _DIRECTED):

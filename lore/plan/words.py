@@ -228,7 +228,8 @@ RELATIVE_CHANGE_RE = re.compile(r"%|\b(percent(?:age)?|pct|fastest|slowest|relat
 LISTING_RE = re.compile(r"^\W*(?:please\s+|can you\s+|could you\s+|would you\s+)?(?:list|enumerate|itemi[sz]e|"
                         r"show(?:\s+me)?(?:\s+(?:all|every|each|the))|give\s+me\s+(?:a\s+list\s+of|all|every|the\s+list\s+of)|"
                         r"return\s+(?:all|every|each|the)|get\s+(?:me\s+)?(?:all|every)|what\s+are\s+the|which\s+are\s+the|"
-                        r"name\s+(?:all|every|the))\b", re.I)
+                        r"name\s+(?:all|every|the)|pull\s+(?:up\s+|out\s+)?(?:all|every|each|the)|"
+                        r"bring\s+up\s+(?:all|every|each|the)|fetch\s+(?:me\s+)?(?:all|every|each|the))\b", re.I)
 #: a request for rows that cannot mean a number: "list the orders ...", "enumerate our stores", "give me a list of"
 STRONG_LISTING_RE = re.compile(r"^\W*(?:please\s+|can you\s+|could you\s+|would you\s+)?(?:list|enumerate|"
                                r"itemi[sz]e|give\s+me\s+a\s+list\s+of|name\s+(?:all|every))\b", re.I)

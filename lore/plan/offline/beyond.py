@@ -21,8 +21,9 @@ FORECAST_RE = re.compile(r"\b(?:forecast\w*|predict\w*|projected|projections?|ex
                          r"year|\d+\s+(?:days|weeks|months|quarters|years))(?!['\u2019]s)|will\s+(?!you\b|u\b)(?:\w+\s+){0,5}?(?:be|reach|hit|"
                          r"grow|fall|drop|look|end\s+up|have|get|make|sell|earn|cost|generate|need)|going\s+to\s+(?:be|reach|hit|look|cost|end\s+up|come\s+in|land|grow|fall|drop)|expected\s+to\s+(?:be|reach|hit|grow))\b",
                          re.I)
-#: a statistical test
-TEST_RE = re.compile(r"\b(?:statistically|significance|p[\s-]?values?|t[\s-]tests?|chi[\s-]squared?|confidence\s+"
+#: a statistical test (also misspelt, "statisticaly", or said plainly: "or is that just noise")
+TEST_RE = re.compile(r"\b(?:statistic(?:al|all)?l?y|statistical\s+tests?|significance|(?:just|only|pure|random)\s+"
+                     r"(?:noise|chance|luck)|(?:due|down)\s+to\s+(?:chance|luck)|a\s+fluke|p[\s-]?values?|t[\s-]tests?|chi[\s-]squared?|confidence\s+"
                      r"intervals?|standard\s+errors?|hypothesis\s+tests?|z[\s-]tests?|anova)\b", re.I)
 #: what each kind of question gets back
 _WHY = {

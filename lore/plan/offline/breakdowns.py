@@ -612,14 +612,18 @@ def wants_rows(p: Parse) -> bool:
     name."""
     if STRONG_LISTING_RE.match(p.question):
         return bool(WITH_ATTRIBUTES_RE.search(p.question)) or not breakdown_triggers(p.question)
-    # "show me the cancelled policies with policy number, inception date and limit": columns listed after "with"
-    return bool(LISTING_RE.match(p.question)) and bool(_WITH_COLUMNS_RE.search(p.question)) \
+    # "show me the cancelled policies with policy number, inception date and limit": columns listed after "with";
+    # "show me the West agents with their area and hire date": the rows' own attributes after "with their"
+    return bool(LISTING_RE.match(p.question)) and bool(_WITH_COLUMNS_RE.search(p.question)
+                                                       or _WITH_OWN_RE.search(p.question)) \
         and not breakdown_triggers(p.question)
 
 
 #: "with A, B and C": three or more things to show after "with" (a list of columns, not a qualifier)
 _WITH_COLUMNS_RE = re.compile(r"(?:\b(?:with|including|showing)\s+(?:their\s+|its\s+|the\s+)?|\s[-–—]+\s+|:\s*)"
                               r"[^,;:]+,[^,;:]+(?:,|\band\b)", re.I)
+#: "with their ...", "including its ...": the attributes of the rows asked for
+_WITH_OWN_RE = re.compile(r"\b(?:with|including|showing|plus)\s+(?:their|its)\b", re.I)
 #: columns listed after a dash or a colon ("the open claims - claim #, loss date and cause")
 COLUMNS_AFTER_RE = re.compile(r"(?:\s[-–—]+\s+|:\s*)(?=[^,;:]+,[^,;:]+(?:,|\band\b))")
 

@@ -19,7 +19,7 @@ from lore.plan.offline.rates import entity_counted_by
 from lore.plan.offline.text import tokens_in
 from lore.plan.words import BUSINESS_STEMS, FUNCTION_WORDS, INTENT_WORDS, KNOWN_WORDS, RANK_ADJECTIVES, WHICH_WORDS
 from lore.retrieve.lexical import STOP_WORDS
-from lore.semantic.spec import DUPLICATION_INVARIANT, METRIC_TIME
+from lore.semantic.spec import DUPLICATION_INVARIANT, METRIC_TIME, Metric
 from lore.plan.timeparse import period_label
 from lore.types import Compare, Filter, Grounding, PlanOutcome, TimeWindow
 
@@ -307,6 +307,8 @@ def _compared_values(p: Parse, env: Env) -> None:
             continue
         ref = others[0].ref
         named = sorted(fixed | {v.value for v in others if v.ref == ref})
+        if len(d.metrics) > 1 and _siblings_side_by_side(p, env, name, m, [v.value for v in others if v.ref == ref]):
+            continue
         base = [x.name for x in lex.layer.metrics.values() if x.source == m.source and x.agg == m.agg
                 and x.expr == m.expr and not x.filter and not x.is_derived]
         if len(base) != 1 or not lex.reachable(lex.facts_of([base[0]]), ref):
@@ -324,6 +326,32 @@ def _compared_values(p: Parse, env: Env) -> None:
                                           source=f"values of {lex.label(ref)} compared"))
         d.notes.append(f"Compared {' and '.join(named)} side by side with {lex.metric_label(base[0])} "
                        f"({lex.metric_label(name)} counts only {', '.join(sorted(fixed))}).")
+
+
+def _siblings_side_by_side(p: Parse, env: Env, name: str, m: Metric, values: list[str]) -> bool:
+    """"average fare, number refunded and number cancelled, by route": with another measure asked beside them,
+    values compared are each their own governed count (the same measure cut to that value), as columns; a filter
+    on the values would cut the other measure too. Whether each value had one."""
+    d, lex = p.draft, env.lex
+    found = []
+    for value in dict.fromkeys(values):
+        siblings = [x.name for x in lex.layer.metrics.values() if x.source == m.source and x.agg == m.agg
+                    and x.expr == m.expr and x.filter and _literals(x.filter) == {value}]
+        if len(siblings) != 1:
+            return False
+        found.append(siblings[0])
+    added = [x for x in found if x not in d.metrics]
+    if not added:
+        return False
+    d.metrics.extend(added)
+    for x in added:
+        d.groundings.append(Grounding(kind="metric", ref=x, phrase=", ".join(values),
+                                      source=f"the same measure as {lex.metric_label(name)}, for the value named"))
+    cut = set(values) | _literals(m.filter or "")
+    d.filters = [f for f in d.filters if not {str(v) for v in f.values} <= cut]
+    d.notes.append(f"{', '.join(lex.metric_label(x) for x in [name, *added])} side by side: each value named is "
+                   "its own measure, so the other measures are not cut to it.")
+    return True
 
 
 def _literals(text: str) -> set[str]:

@@ -140,6 +140,11 @@ def read_time(p: Parse, env: Env) -> None:
             d.notes.append("Compared " + " and ".join(r.label for r in ranges) + f" side by side, by {compare_grain}.")
     if rng is not None:
         d.time = TimeWindow(start=rng.start, end=rng.end, label=rng.label)
+        if rng.start is None and re.match(r"(?:through|thru)\s+(?:the\s+)?(?:year\s+)?\d{4}\b", text[rng.span[0]:], re.I):
+            # ("month by month through 2024": until the end of 2024, or over the course of 2024)
+            d.signals["coverage_cap"] = min(d.signals.get("coverage_cap", 1.0), 0.75)
+            d.notes.append(f"“{text[rng.span[0]:rng.span[1]].strip()}” read as everything {rng.label}; for that "
+                           f"year alone, ask “in {rng.label.split()[-1]}”.")
         d.groundings.append(Grounding(kind="time", ref=rng.label, phrase=text[rng.span[0]:rng.span[1]].strip(),
                                       source="rule"))
     if compare_grain is not None:

@@ -192,3 +192,39 @@ def _negated_after(text: str, chosen: list[Mention]) -> dict[int, tuple[int, int
         if id(nxt) in out and id(v) not in out and _JOINED_RE.fullmatch(text[v.span[1]:nxt.span[0]]):
             out[id(v)] = out[id(nxt)]
     return out
+
+
+#: "the stores that haven't opened yet", "not yet opened", "yet to open": a date of the rows still to come;
+#: "already opened", "have opened": a date that has passed. The word after the cue is a date attribute's own word.
+_NOT_YET_RE = re.compile(r"\b(?:(?:(?:have|has|had)n['’]?t|(?:have|has|had)\s+not|not)\s+(?:yet\s+)?(?:been\s+)?"
+                         r"(?P<a>[a-z]+)\s+yet|not\s+yet\s+(?:been\s+)?(?P<b>[a-z]+)|(?:yet|still)\s+to\s+(?:be\s+)?"
+                         r"(?P<c>[a-z]+))\b", re.I)
+_ALREADY_RE = re.compile(r"\b(?:(?:have|has)\s+(?:already\s+)?|already\s+)(?:been\s+)?(?P<a>[a-z]+)\b", re.I)
+
+
+def read_date_states(p: Parse, env: Env) -> None:
+    """"list the shops that haven't opened yet": a date attribute of the rows (named by its own word, "opened"
+    for an opening date) after today; "already opened": on or before today. Only a date the rows reach."""
+    d, lex, tokens = p.draft, env.lex, p.tokens
+    if p.outcome is not None:
+        return
+    facts = lex.facts_of(d.base_metrics()) if d.metrics else ([d.rows_of] if d.rows_of else [])
+    if not facts:
+        return
+    for pattern, op in ((_NOT_YET_RE, ">"), (_ALREADY_RE, "<=")):
+        for m in pattern.finditer(p.question):
+            group = next(g for g in ("a", "b", "c") if g in m.groupdict() and m.group(g))
+            word = tokenize(m.group(group))[0].stem
+            refs = sorted({e.ref for e in lex.catalog.dimension_entries if e.phrase == (word,)
+                           and (c := lex.column(e.ref)) is not None and c.kind == "time" and lex.reachable(facts, e.ref)})
+            span = tokens_in(tokens, m.span())
+            if len(refs) != 1 or any(p.used.get(i) not in (None, "operator", "metric") for i in span):
+                continue
+            f = Filter(ref=refs[0], op=op, values=(env.today.isoformat(),))
+            if f in d.filters:
+                continue
+            d.filters.append(f)
+            p.use(span, "filter")
+            d.groundings.append(Grounding(kind="filter", ref=f.describe(), phrase=m.group(0),
+                                          source=f"{lex.label(refs[0])} {'after' if op == '>' else 'on or before'} "
+                                                 f"today ({env.today.isoformat()})"))

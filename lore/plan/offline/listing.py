@@ -27,6 +27,10 @@ from lore.types import Filter, Grounding
 
 
 _BARE_WITH = re.compile(r"\b(?:with|showing|including)\b(?!\s+(?:their|its|the|his|her)\b)", re.I)
+#: "list the agents and when each one was hired", "... and the date they were hired": a date of the rows, asked
+#: for by what happened on it
+_AND_WHEN = re.compile(r"\b(?:and|with|plus)\s+(?:when\s+|(?:the\s+)?(?:date|day)\s+(?:that\s+|when\s+|on\s+which\s+)?)"
+                       r"(?:each(?:\s+one)?|they|it|he|she|every\s+one)\s+(?:was|were|got|had|did|first)?\b", re.I)
 
 
 def read_listing(p: Parse, env: Env) -> None:
@@ -56,6 +60,7 @@ def read_listing(p: Parse, env: Env) -> None:
     _read_columns(p, env, node)
     # a grain of the metric's time axis means nothing for rows: the time range filters the entity's own date
     d.dimensions = [x for x in d.dimensions if not is_metric_time(x)]
+    _dates_as_days(p)
     if d.time is not None:
         date_ref = _date_of(env, node)
         window = d.time.filter()
@@ -79,6 +84,11 @@ def _read_columns(p: Parse, env: Env, node: str) -> None:
         trig_tokens = tuple(sorted(tokens_in(p.tokens, m.span())))
         if trig_tokens and trig_tokens[-1] + 1 < len(p.tokens):
             _read_list(p, env, trig_tokens[-1] + 1, "with", trig_tokens, [node])
+    for m in _AND_WHEN.finditer(p.question):
+        trig_tokens = tuple(sorted(tokens_in(p.tokens, m.span())))
+        if trig_tokens and trig_tokens[-1] + 1 < len(p.tokens) and trig_tokens[-1] + 1 not in p.used:
+            p.use(trig_tokens, "operator")
+            _read_list(p, env, trig_tokens[-1] + 1, "with", trig_tokens, [node])
     for m in COLUMNS_AFTER_RE.finditer(p.question):
         first = next((i for i, t in enumerate(p.tokens) if t.start >= m.end() and t.text not in ("-", ":")), None)
         if first is None:
@@ -89,6 +99,25 @@ def _read_columns(p: Parse, env: Env, node: str) -> None:
         for i in starts:
             if i not in p.used:
                 _read_list(p, env, i, "with", (), [node])
+
+
+_GRAIN_WORD_RE = re.compile(r"\b(?:week|month|quarter|year|half)(?:ly|s)?\b|\bannual|\bdaily\b", re.I)
+
+
+def _dates_as_days(p: Parse) -> None:
+    """A listing's date column is the date itself ("the date each one started"), unless a grain is named for it
+    ("with their opening month")."""
+    d = p.draft
+    for k, x in enumerate(d.dimensions):
+        ref, _, grain = x.partition(":")
+        if not grain or grain == "day":
+            continue
+        said = " ".join(g.phrase for g in d.groundings if g.kind == "dimension" and g.ref == x)
+        if _GRAIN_WORD_RE.search(said):
+            continue
+        d.dimensions[k] = f"{ref}:day"
+        d.groundings = [g.model_copy(update={"ref": f"{ref}:day"}) if g.kind == "dimension" and g.ref == x else g
+                        for g in d.groundings]
 
 
 def _count_noun_listing(p: Parse, env: Env) -> None:

@@ -3,15 +3,16 @@ when no name is used, and what to say when no metric fits."""
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Sequence
 
-from lore.plan.catalog import FILLER, PhraseMatch, find_phrases, phrase, tokenize
+from lore.plan.catalog import ARTICLES, FILLER, PhraseMatch, find_phrases, phrase, tokenize
 from lore.plan.offline.breakdowns import COLUMNS_AFTER_RE, _value_with_its_attribute, wants_rows
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Mention, Parse
 from lore.plan.offline.qualified import qualified_matches
-from lore.plan.offline.rates import THRESHOLD_AT_START_RE, entity_counted_by, node_threshold, ratio_parts, set_threshold
+from lore.plan.offline.rates import THEN_MEASURE_RE as _THEN_MEASURE_RE, THRESHOLD_RE, THRESHOLD_AT_START_RE, entity_counted_by, node_threshold, ratio_parts, set_threshold
 from lore.plan.offline.text import Spans, mask, tokens_in
 from lore.plan.words import (BUSINESS_STEMS, CONDITION_RE, COUNT_CUE_RE, CREATIVE_RE, FUNCTION_WORDS, INTENT_WORDS,
                              LEAST_RE, MOST_RE, NEGATION_RE, NUMBER_ALT, RANKED_RE, WITH_ATTRIBUTES_RE)
@@ -40,7 +41,7 @@ def find_metrics(p: Parse, env: Env) -> None:
     # ("what did it cost us to make" = "cost to make")
     passed_over = {i for i, t in enumerate(tokens) if t.text.lower() in _PASSED_OVER and 0 < i < len(tokens) - 1}
     matches = find_phrases(tokens, lex.catalog.metric_index or lex.catalog.metric_entries,
-                           taken=p.consumed - p.grain_tokens, skip=passed_over)
+                           taken=p.consumed - p.grain_tokens, skip=passed_over, text=p.question)
     # a metric's own name may hold a grain word ("monthly active users"): the name wins
     stolen = {i for m in matches for i in range(m.start, m.end)} & p.grain_tokens
     if stolen:
@@ -49,6 +50,7 @@ def find_metrics(p: Parse, env: Env) -> None:
         for i in stolen:
             p.used.pop(i, None)
     matches = _shared_heads(p, env, matches)  # "good vs bad tweets": both metrics
+    matches = _split_by_threshold(p, env, matches)  # "sold over 500 in units": units sold
     matches = _money_made(p, env, matches)  # "how much money did we bring in": the revenue-like amount
     matches = qualified_matches(p, env, matches)  # "revenue before tax": one measure, before echoes are dropped
     matches = _resolve(p, env, matches)
@@ -87,6 +89,37 @@ def _shared_heads(p: Parse, env: Env, matches: list[PhraseMatch]) -> list[Phrase
             found.append(PhraseMatch(hit.ref, w, w + 1, min(hit.score, m.score) * 0.95,
                                      f"{hit.source} (shares “{' '.join(t.text for t in trial[1:])}”)", True))
             covered.add(w)
+    return sorted([*matches, *found], key=lambda x: x.start) if found else matches
+
+
+def _split_by_threshold(p: Parse, env: Env, matches: list[PhraseMatch]) -> list[PhraseMatch]:
+    """"stores that sold more than 500 units", "agents who wrote over 500k in new business": a metric's words on both
+    sides of the threshold it is held to (the verb before, the noun after) name it; the match is the verb (where
+    the threshold pass looks), the noun's words are used by it."""
+    tokens = p.tokens
+    covered = {i for m in matches for i in range(m.start, m.end)} | p.consumed
+    found: list[PhraseMatch] = []
+    starts, ends = [t.start for t in tokens], [t.end for t in tokens]
+    for hit in THRESHOLD_RE.finditer(p.question):
+        w = bisect.bisect_right(ends, hit.start()) - 1  # the last word before the threshold
+        lead = _THEN_MEASURE_RE.match(p.question, hit.end())
+        first = bisect.bisect_left(starts, lead.end() if lead else hit.end())
+        if w < 0 or first >= len(tokens) or w in covered:
+            continue
+        rest = list(range(first, min(first + 3, len(tokens))))
+        for k in (3, 2, 1):
+            nouns = rest[:k]
+            if len(nouns) < k or any(i in covered for i in nouns) or nouns[-1] - nouns[0] != k - 1:
+                continue
+            trial = [tokens[w], *(tokens[i] for i in nouns)]
+            hits = find_phrases(trial, env.lex.catalog.metric_index or env.lex.catalog.metric_entries)
+            full = next((h for h in hits if h.start == 0 and h.end == len(trial)), None)
+            if full is not None:
+                found.append(PhraseMatch(full.ref, w, w + 1, full.score * 0.95,
+                                         f"{full.source} (around “{hit.group(0).strip()}”)", True))
+                p.use(nouns, "metric")
+                covered |= {w, *nouns}
+                break
     return sorted([*matches, *found], key=lambda x: x.start) if found else matches
 
 
@@ -750,6 +783,15 @@ def vector_metric(p: Parse, env: Env) -> None:
     # jaffles or drinks sold): the uncut measure, the values named doing the cutting
     family_fit = family and grounded and fits(top) and margin >= 0.12 and top.score >= 0.3 \
         and top.lexical_score > 0.3
+    other = _another_of_its_kind(p, env, top.ref)
+    if other is not None:
+        named_kinds = ", ".join(lex.metric_label(h.ref) for h in ranked[:3])
+        p.settle(PlanOutcome(
+            status="clarify",
+            message=f"There is no “{other}” in the semantic layer. The closest metrics are {named_kinds}: ask for one "
+                    f"of them by name, or ask the metric's owner to define “{other}”.",
+            suggestions=tuple(lex.metric_label(h.ref) for h in ranked[:3]), signals={"metric_match": 0.0}))
+        return
     if (top.score >= 0.62 and margin >= 0.06 and top.lexical_score > 0.2) or (only_fit and top.score >= 0.3
                                                                              and top.lexical_score > 0.1) \
             or clear_fit or family_fit or (top.score >= 0.45 and margin >= 0.2 and top.lexical_score > 0.3):
@@ -764,6 +806,32 @@ def vector_metric(p: Parse, env: Env) -> None:
     else:
         d.signals["vector_candidates"] = float(len(hits))
         d.candidates.extend(h.ref for h in ranked[:3])
+
+
+#: the head nouns of measures people name with a qualifier ("combined ratio", "retention rate", "net margin")
+_KIND_HEADS = frozenset({"ratio", "rate", "margin", "index", "yield", "score", "share", "percentage"})
+#: qualifiers that name no other measure ("the overall ratio", "our average rate")
+_PLAIN_QUALIFIERS = frozenset({"overall", "total", "average", "avg", "mean", "current", "actual", "same", "this",
+                               "that", "which", "what", "whose", "each", "every", "per", "real", "true"})
+
+
+def _another_of_its_kind(p: Parse, env: Env, ref: str) -> str | None:
+    """"combined ratio" when the closest metric is the loss ratio: a measure named by a qualifier and a head noun
+    of ratios, rates, margins ..., the head one of the metric's own words and the qualifier none of its words nor
+    any word the rest of the plan used: another measure of that kind, which the layer does not define (the
+    phrase), else None."""
+    tokens, own = p.tokens, env.lex.own_words.get(ref, frozenset())
+    for i in range(1, len(tokens)):
+        head, qual = tokens[i], tokens[i - 1]
+        if head.stem not in _KIND_HEADS or head.stem not in own or i - 1 in p.used or i in p.used:
+            continue
+        if not qual.text.isalpha() or qual.stem in own or qual.text.lower() in _PLAIN_QUALIFIERS \
+                or qual.stem in ARTICLES or qual.stem in env.lex.catalog.vocabulary:
+            continue
+        if p.question[qual.end:head.start] != " ":
+            continue
+        return f"{qual.text.lower()} {head.text.lower()}"
+    return None
 
 
 def _metric_of_the_kind(p: Parse, env: Env) -> bool:

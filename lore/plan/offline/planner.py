@@ -28,7 +28,7 @@ from lore.plan.offline.checks import (
 from lore.plan.offline.dates import attach_dates, correct_spelling, read_time
 from lore.plan.offline.definitions import check_definition_parts, read_definitions
 from lore.plan.offline.env import Context, Env
-from lore.plan.offline.filters import read_filters
+from lore.plan.offline.filters import read_date_states, read_filters
 from lore.plan.offline.followup import detect_followup, merge_followup
 from lore.plan.offline.lexicon import Lexicon
 from lore.plan.offline.listing import read_listing
@@ -76,6 +76,7 @@ PASSES: tuple[Pass, ...] = (
     merge_followup,       # keep what a follow-up does not change
     attach_dates,         # "signed up in 2025" filters that date
     read_filters,         # values -> filters, negation, several values side by side
+    read_date_states,     # "the shops that haven't opened yet": a date of the rows after today
     rows_asked,           # "list the X with their <metric>": one row per X
     metric_cuts,          # "negative posts": the governed cut of the metric a leftover word names
     fit_metrics,          # among metrics the same words name, the one reaching everything without fan-out

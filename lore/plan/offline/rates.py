@@ -335,13 +335,13 @@ def running_total(p: Parse, env: Env) -> None:
 
 
 #: a threshold in words: "more than 10", "over $1,000", "at least 5", "fewer than 3", "exactly twice"
-_THRESHOLD_RE = re.compile(
+THRESHOLD_RE = re.compile(
     r"\b(?P<op>more\s+than|over|above|greater\s+than|in\s+excess\s+of|at\s+least|no\s+fewer\s+than|no\s+less\s+than|"
     r"fewer\s+than|less\s+than|under|below|at\s+most|no\s+more\s+than|up\s+to|exactly|only)\s+\$?\s*"
     r"(?P<n>\d[\d,]*(?:\.\d+)?|once|twice|thrice|" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True)) + r")"
     r"(?:\s*(?P<k>k|thousand|m|million)\b)?(?P<pct>\s*%|\s+percent\b)?", re.I)
 #: a threshold right where a phrase ends ("spent| over $1,000")
-THRESHOLD_AT_START_RE = re.compile(r"\s*" + _THRESHOLD_RE.pattern, re.I)
+THRESHOLD_AT_START_RE = re.compile(r"\s*" + THRESHOLD_RE.pattern, re.I)
 _OPS = {"more than": ">", "over": ">", "above": ">", "greater than": ">", "in excess of": ">", "at least": ">=",
         "no fewer than": ">=", "no less than": ">=", "fewer than": "<", "less than": "<", "under": "<", "below": "<",
         "at most": "<=", "no more than": "<=", "up to": "<=", "exactly": "=", "only": "="}
@@ -355,7 +355,7 @@ def read_threshold(text: str) -> tuple[str, float] | None:
     >>> read_threshold("ordered 5 times") is None
     True
     """
-    m = _THRESHOLD_RE.search(text)
+    m = THRESHOLD_RE.search(text)
     if m is None:
         return None
     raw = m["n"].lower().replace(",", "")
@@ -372,7 +372,7 @@ def without_threshold_percents(text: str) -> str:
     >>> without_threshold_percents("tickets with a rate above 10% by store")
     'tickets with a rate  by store'
     """
-    return _THRESHOLD_RE.sub(lambda m: "" if m["pct"] else m.group(0), text)
+    return THRESHOLD_RE.sub(lambda m: "" if m["pct"] else m.group(0), text)
 
 
 def node_threshold(p: Parse, env: Env) -> bool:
@@ -422,7 +422,7 @@ def _node_threshold(p: Parse, env: Env, expect: str | None = None) -> bool:
     if expect is not None and entity != expect:
         return False  # the entity the count metric counts, or nothing
     before = p.question[tokens[noun].end:tokens[m.start].start]
-    hit = next((h for h in _THRESHOLD_RE.finditer(before) if not before[h.end():].strip()), None)
+    hit = next((h for h in THRESHOLD_RE.finditer(before) if THEN_MEASURE_RE.fullmatch(before[h.end():])), None)
     offset = tokens[noun].end
     if hit is None:  # the threshold after the metric's words ("spent over $1,000")
         offset = tokens[m.end - 1].end
@@ -436,6 +436,10 @@ def _node_threshold(p: Parse, env: Env, expect: str | None = None) -> bool:
     return True
 
 
+#: what may stand between a threshold and the measure it is on ("over 500k in written business", "10 hours' worth of")
+THEN_MEASURE_RE = re.compile(r"\s*(?:(?:in|of|worth\s+of|in\s+terms\s+of|['’]?s?\s*worth\s+of)\s+)?(?:the\s+)?", re.I)
+
+
 def set_threshold(p: Parse, env: Env, entity: str, metric: str, condition: str, tokens: set[int]) -> bool:
     """Count the entities whose ``metric`` passes the threshold ``condition`` names; whether one was read."""
     d, lex = p.draft, env.lex
@@ -443,7 +447,7 @@ def set_threshold(p: Parse, env: Env, entity: str, metric: str, condition: str, 
     if read is None or metric not in lex.layer.metrics or not lex.reachable(lex.facts_of([metric]), entity):
         return False
     op, value = read
-    if _THRESHOLD_RE.search(condition)["pct"] and lex.layer.metrics[metric].format == "percent":  # type: ignore[index]
+    if THRESHOLD_RE.search(condition)["pct"] and lex.layer.metrics[metric].format == "percent":  # type: ignore[index]
         value /= 100  # "an error rate above 10%": the metric's fraction 0.1
     d.threshold = Threshold(entity=entity, metric=metric, op=op, value=value)  # type: ignore[arg-type]
     d.metrics = [metric]

@@ -176,9 +176,8 @@ def accept_values(p: Parse, env: Env) -> None:
         by_ref.setdefault(h.ref, []).append((h.span, h.ref))
     sure_of = {r: Spans(items) for r, items in by_ref.items()}
     labels: dict[str, set[str]] = {}
-    for h in hits:
-        if h.score >= 0.8 or h.score < 0.5:
-            continue
+    weak = [h for h in hits if 0.5 <= h.score < 0.8]
+    for h in weak:
         word = text[h.span[0]:h.span[1]].lower()
         before = text[max(0, h.span[0] - 30):h.span[0]].lower()
         label_words = labels.get(h.ref)
@@ -195,7 +194,27 @@ def accept_values(p: Parse, env: Env) -> None:
         ok = (named or listed) if len(word) == 1 else word not in SHORT_WORDS and (named or listed or contextual)
         if ok:
             out.append(Mention(h.ref, h.value, h.span, 0.8))
+    # "for tx, la and fl": a weak mention in a list with accepted values of the same attribute is one of them
+    # (each attribute's mentions in order, swept both ways: a run accepted at either end is accepted whole)
+    taken = {(o.ref, o.span) for o in out}
+    by_attribute: dict[str, list[Mention]] = {}
+    for h in sorted([*out, *weak], key=lambda h: h.span):
+        by_attribute.setdefault(h.ref, []).append(h)
+    for run in by_attribute.values():
+        for order in (run, run[::-1]):
+            for before, h in zip(order, order[1:]):
+                if (h.ref, h.span) in taken or (before.ref, before.span) not in taken or h.span == before.span \
+                        or text[h.span[0]:h.span[1]].lower() in SHORT_WORDS or not _in_a_list(text, before.span, h.span):
+                    continue
+                out.append(Mention(h.ref, h.value, h.span, 0.8))
+                taken.add((h.ref, h.span))
     p.accepted = out
+
+
+def _in_a_list(text: str, a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """Two mentions side by side in a list: only a comma, "and", "or", "&" or "/" between them."""
+    left, right = (a, b) if a[0] < b[0] else (b, a)
+    return bool(re.fullmatch(r"\s*(?:,|/|&|,?\s*(?:and|or|n|nor))?\s*", text[left[1]:right[0]], re.I))
 
 
 def _names_its_breakdown(p: Parse, h: Mention) -> bool:
