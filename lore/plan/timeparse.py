@@ -635,6 +635,18 @@ def _b_bare_year(m: re.Match[str], today: date) -> _Atom | None:
     return _year_atom(year, _span(m))
 
 
+def _b_short_year(m: re.Match[str], today: date) -> _Atom | None:
+    """'23 is 2023: the year of this century, or of the last when that would be over ten years ahead.
+
+    >>> [r.label for r in parse_time("fee growth '23 to '24", date(2025, 7, 1)).ranges]
+    ['2023', '2024']
+    """
+    year = 2000 + int(m["year"])
+    if year > today.year + 10:
+        year -= 100
+    return _year_atom(year, _span(m))
+
+
 def _previous_period(unit: str, today: date, span: tuple[int, int]) -> _Atom:
     if unit == "week":
         start = week_start(today) - timedelta(days=7)
@@ -787,6 +799,8 @@ _ATOMS: tuple[tuple[re.Pattern[str], _Builder], ...] = (
     ),
     # 2025 (a bare year, checked in context)
     (_p(r"(?<![\w$#€£.,/:'])(?<![a-z_]-)(?P<year>\d{4})(?![\w%+])(?!\.\d)(?!,\d)(?!-\d{1,3}(?!\d))(?!/\d)"), _b_bare_year),
+    # '23, ’24 (a year in two digits after an apostrophe)
+    (_p(r"(?<![\w'’])['’](?P<year>\d\d)(?![\w%+'’])(?!\.\d)"), _b_short_year),
     # last month, previous quarter, past year, last full week
     (_p(rf"\b(?:last|previous|prior|past|preceding)\s+{_ADJ}{_PERIOD}\b(?!-)"), _b_previous),
     # this month, current quarter, this year so far, so far this year, year to date, YTD

@@ -45,7 +45,7 @@ FUNCTION_WORDS: frozenset[str] = _stems("""
     there here who whom whose which what when where why how
     is are was were be been being am do does did done doing have has had having will would shall should
     can could may might must let lets let's get got gets getting go going make made
-    please thanks thank hi hello hey ok okay kindly just only really actually exactly roughly about around
+    please pls plz thanks thank thx ty hi hello hey ok okay kindly just only really actually exactly roughly about around
     approximately basically simply even still already yet ever
     expensive cheap cheapest costly costliest popular busy busiest profitable valuable big bigger biggest small
     smaller smallest large larger largest good better great poor high higher low lower
@@ -226,7 +226,7 @@ RELATIVE_CHANGE_RE = re.compile(r"%|\b(percent(?:age)?|pct|fastest|slowest|relat
 
 #: "list the orders ...", "show me every customer ...", "which orders were refunded": rows, not a number
 LISTING_RE = re.compile(r"^\W*(?:please\s+|can you\s+|could you\s+|would you\s+)?(?:list|enumerate|itemi[sz]e|"
-                        r"show(?:\s+me)?(?:\s+(?:all|every|each|the))|give\s+me\s+(?:a\s+list\s+of|all|every|the\s+list\s+of)|"
+                        r"show(?:\s+(?:me|us))?(?:\s+(?:all|every|each|the|our))|give\s+me\s+(?:a\s+list\s+of|all|every|the\s+list\s+of)|"
                         r"return\s+(?:all|every|each|the)|get\s+(?:me\s+)?(?:all|every)|what\s+are\s+the|which\s+are\s+the|"
                         r"name\s+(?:all|every|the)|pull\s+(?:up\s+|out\s+)?(?:all|every|each|the)|"
                         r"bring\s+up\s+(?:all|every|each|the)|fetch\s+(?:me\s+)?(?:all|every|each|the))\b", re.I)

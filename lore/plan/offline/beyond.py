@@ -14,6 +14,7 @@ from lore.types import PlanOutcome
 
 #: a question about causes
 CAUSE_RE = re.compile(r"\b(?:why|how\s+come|what\s+(?:caused|causes|drove|drives|explains|is\s+behind|was\s+behind|led\s+to)|"
+                      r"what(?:['’]s|\s+is|\s+was|\s+are|\s+were)\s+(?:driving|causing|behind|pushing|dragging)|"
                       r"reasons?\s+(?:for|behind|why)|root\s+causes?|explain\s+(?:why|the\s+(?:drop|rise|fall|increase|"
                       r"decrease|change|dip|spike)))\b", re.I)
 #: a question about the future
@@ -25,6 +26,10 @@ FORECAST_RE = re.compile(r"\b(?:forecast\w*|predict\w*|projected|projections?|ex
 TEST_RE = re.compile(r"\b(?:statistic(?:al|all)?l?y|statistical\s+tests?|significance|(?:just|only|pure|random)\s+"
                      r"(?:noise|chance|luck)|(?:due|down)\s+to\s+(?:chance|luck)|a\s+fluke|p[\s-]?values?|t[\s-]tests?|chi[\s-]squared?|confidence\s+"
                      r"intervals?|standard\s+errors?|hypothesis\s+tests?|z[\s-]tests?|anova)\b", re.I)
+#: "is SF's order value significantly higher than Chicago's?": a yes/no question about significance is a test
+#: ("which stores grew significantly" is a loose word, not one)
+_YES_NO_RE = re.compile(r"^\W*(?:is|are|was|were|does|do|did|has|have)\b", re.I)
+_SIGNIFICANTLY_RE = re.compile(r"\bsignificant(?:ly)?\b", re.I)
 #: what each kind of question gets back
 _WHY = {
     "cause": "I can't say why: the data records what happened, not its causes.",
@@ -36,8 +41,12 @@ _WHY = {
 def beyond_the_data(p: Parse, env: Env) -> None:
     """Causes, forecasts and statistical tests: asked back, with the closest answerable question."""
     d, tokens = p.draft, p.tokens
-    named = {i for i, why in p.used.items() if why in ("metric", "dimension", "filter", "value")}
-    for kind, pattern in (("cause", CAUSE_RE), ("forecast", FORECAST_RE), ("test", TEST_RE)):
+    # (words of a name the layer gives: "forecast revenue" may be a metric; a word that only echoes a metric's own
+    # name elsewhere, "value" in "give me a p-value" after "order value", is not)
+    matched = {i for m in p.metric_matches for i in range(m.start, m.end)}
+    named = {i for i, why in p.used.items() if why in ("dimension", "filter", "value") or (why == "metric" and i in matched)}
+    tests = (("test", TEST_RE), ("test", _SIGNIFICANTLY_RE)) if _YES_NO_RE.match(p.question) else (("test", TEST_RE),)
+    for kind, pattern in (("cause", CAUSE_RE), ("forecast", FORECAST_RE), *tests):
         m = next((m for m in pattern.finditer(p.question) if not tokens_in(tokens, m.span()) & named), None)
         if m is not None:
             break

@@ -71,6 +71,8 @@ _THE_N = re.compile(r"\b(?:the\s+)?(\d{1,3}|" + NUMBER_ALT + r")\s+(?:most|least
                     r"lowest|best|worst|top|bottom|leading|busiest|quietest)?(?:[\s-]+(?:popular|selling|earning|"
                     r"grossing|performing|rated|paying|spending|watched|played|used|active)\b)?\s*", re.I)
 _MAX_ITEM_WORDS = 4
+#: "what % of the indemnity ...": the question word asks for a share of the measure named next, no breakdown
+_SHARE_AFTER = re.compile(r"\s*(?:%|(?:percent|percentage|share|fraction|proportion|portion)\b)", re.I)
 #: verbs after "what"/"which" that make it a question about a value ("what was the tax ...")
 AUXILIARIES = frozenset("is are was were be been do does did has have had will would can could should may might "
                         "'s".split())
@@ -118,8 +120,12 @@ def read_breakdowns(p: Parse, env: Env) -> None:
         trig_tokens = tuple(sorted(tokens_in(tokens, add.span())))
         if trig_tokens and trig_tokens[-1] + 1 < len(tokens):
             starts.append((trig_tokens[-1] + 1, "add", trig_tokens))
-    for i, t in enumerate(tokens):  # "which store", "what product"
-        if t.text.lower() in WHICH_WORDS and i + 1 < len(tokens):
+    in_metrics = {k for m in p.metric_matches for k in range(m.start, m.end)}
+    for i, t in enumerate(tokens):  # "which store", "what product" (not "what % of the indemnity": a share of it)
+        if t.text.lower() in WHICH_WORDS and i + 1 < len(tokens) and not (
+                _SHARE_AFTER.match(text, t.end) and next((k for k in range(i + 1, len(tokens)) if tokens[k].stem
+                                                          not in ARTICLES and not _SHARE_AFTER.fullmatch(tokens[k].text)), None)
+                in in_metrics):
             starts.append((i + 1, t.text.lower(), (i,)))
     for m in TOP_RE.finditer(text):  # "top 5 stores"
         trig_tokens = tuple(sorted(tokens_in(tokens, m.span())))
@@ -360,10 +366,10 @@ def _read_list(p: Parse, env: Env, first: int, trig: str, trig_tokens: tuple[int
         word = tokens[nxt].text.lower()
         if trig in WHICH_WORDS or trig in ("top", "top n", "rank", "ranked"):
             return  # "which store and month" is rare; "which store had ... and ..." is not a list
-        if word in ("and", "then", "plus", "by") and nxt + 1 < len(tokens):
-            p.use([nxt], "operator")
+        if (word in ("and", "then", "plus", "by") or (word == "x" and not between)) and nxt + 1 < len(tokens):
+            p.use([nxt], "operator")  # ("status x line": a cross of the two)
             i = nxt + 1
-        elif between in (",", "&", "/", ", and", "and") or between.endswith(","):
+        elif between in (",", "&", "/", ", and", "and", "×", "*") or between.endswith(","):
             i = nxt
         else:
             return

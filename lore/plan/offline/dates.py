@@ -8,7 +8,7 @@ import functools
 import re
 from datetime import date, timedelta
 
-from lore.plan.catalog import FILLER, Token, find_phrases
+from lore.plan.catalog import FILLER, Token, find_phrases, phrase
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Parse
 from lore.plan.offline.text import tokens_in
@@ -478,3 +478,42 @@ def covering(ranges: list[TimeRange]) -> tuple[TimeRange, str]:
     window = TimeRange(start=min(starts) if starts else None, end=max(ends) if ends else None,
                        label=" and ".join(r.label for r in ranges), span=ranges[0].span)
     return window, grain
+
+
+#: "by date of loss", "(by loss date)": the date a period and a grain are on, said after "by"
+_BY_DATE_OF_RE = re.compile(r"\bby\s+(?:the\s+)?(?:date\s+(?:of\s+(?:the\s+)?)?(?P<a>[a-z]+)|(?P<b>[a-z]+)\s+date)\b", re.I)
+
+
+def date_named_for_the_period(p: Parse, env: Env) -> None:
+    """"qtrly claim count for 2024 (by date of loss)", "customers with more than 2 claims (by date of loss) in
+    2024": "by date of <the fact's own date>" says which date dates the rows, not a daily breakdown; with another
+    grain asked, in brackets, or on a count of entities past a threshold, the day grain it made is dropped ("claims
+    by date of loss" alone is a breakdown by day)."""
+    d, lex, text = p.draft, env.lex, p.question
+    facts = lex.facts_of(d.base_metrics()) if d.metrics else []
+    if len(facts) != 1 or f"{METRIC_TIME}:day" not in d.dimensions:
+        return
+    node = lex.layer.nodes.get(facts[0])
+    col = next((c for c in node.columns if c.name == node.time_column), None) if node is not None else None
+    if col is None:
+        return
+    names = {w for t in (col.name, col.label or "", *col.synonyms) for w in phrase(t)} - {"date", "day", "dat"}
+    for m in _BY_DATE_OF_RE.finditer(text):
+        word = (m.group("a") or m.group("b")).lower()
+        if not set(phrase(word)) & names:
+            continue
+        said = [g.phrase.lower() for g in d.groundings if g.ref == f"{METRIC_TIME}:day" and g.kind in ("grain", "dimension")]
+        if any(ph and ph not in m.group(0).lower() for ph in said):
+            continue  # "daily claim count ... (by loss date)": a day grain asked in its own words stays
+        bracketed = text[:m.start()].rstrip().endswith("(")
+        other_grain = any(x.startswith(METRIC_TIME) and x != f"{METRIC_TIME}:day" for x in d.dimensions)
+        if not (bracketed or other_grain or d.threshold is not None):
+            continue
+        d.dimensions = [x for x in d.dimensions if x != f"{METRIC_TIME}:day"]
+        d.groundings = [g for g in d.groundings if not (g.kind == "grain" and g.ref == f"{METRIC_TIME}:day")]
+        p.use(tokens_in(p.tokens, m.span()), "context")
+        if not d.dimensions:  # (a threshold read before: no rows to count in)
+            d.notes = [n.replace(" in each row,", ",") for n in d.notes]
+        d.notes.append(f"“{m.group(0)}”: the rows are dated by {lex.label(f'{node.name}.{col.name}')}, as "
+                       f"{lex.metric_label(d.metrics[0])} is; not a breakdown by day.")
+        return

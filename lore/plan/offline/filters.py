@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
-from lore.plan.catalog import phrase, tokenize
+from lore.plan.catalog import find_phrases, phrase, tokenize
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Mention, Parse
+from lore.plan.offline.rates import THRESHOLD_RE, read_threshold
 from lore.plan.offline.text import tokens_in
 from lore.plan.words import COMBINED_RE, COMPARE_RE, NEGATION_RE
 from lore.semantic.spec import METRIC_TIME
@@ -228,3 +229,41 @@ def read_date_states(p: Parse, env: Env) -> None:
             d.groundings.append(Grounding(kind="filter", ref=f.describe(), phrase=m.group(0),
                                           source=f"{lex.label(refs[0])} {'after' if op == '>' else 'on or before'} "
                                                  f"today ({env.today.isoformat()})"))
+
+
+def read_attribute_thresholds(p: Parse, env: Env) -> None:
+    """"the loans ... with principal over 10k", "orders where the tip is at least 5": a threshold right
+    after a numeric attribute of the rows filters that attribute (a threshold on a measure was read before)."""
+    d, lex, tokens = p.draft, env.lex, p.tokens
+    if p.outcome is not None:
+        return
+    facts = lex.facts_of(d.base_metrics()) if d.metrics else ([d.rows_of] if d.rows_of else [])
+    if not facts:
+        return
+    for hit in THRESHOLD_RE.finditer(p.question):
+        said = tokens_in(tokens, hit.span())
+        if not said or any(p.used.get(i) not in (None, "operator") for i in said):
+            continue
+        before = [i for i in range(min(said)) if tokens[i].end <= hit.start()][-6:]
+        while before and tokens[before[-1]].text.lower() in _LINKING_VERBS:
+            before.pop()
+        if not before:
+            continue
+        window = [tokens[i] for i in before]
+        found = [m for m in find_phrases(window, lex.catalog.dimension_entries) if m.end == len(window)]
+        refs = sorted({m.ref.split(":")[0] for m in found if (c := lex.column(m.ref.split(":")[0])) is not None
+                       and c.kind == "numeric" and lex.reachable(facts, m.ref.split(":")[0])})
+        read = read_threshold(hit.group(0))
+        if len(refs) != 1 or read is None:
+            continue
+        op, value = read
+        f = Filter(ref=refs[0], op=op, values=(int(value) if value.is_integer() else value,))
+        d.filters.append(f)
+        p.use(said, "filter")
+        p.use([before[k] for m in found for k in range(m.start, m.end)], "filter")
+        d.groundings.append(Grounding(kind="filter", ref=f.describe(), phrase=p.question[tokens[before[0]].start:hit.end()],
+                                      source=f"a threshold on {lex.label(refs[0])}"))
+
+
+#: words between an attribute and its threshold ("principal is over 10k", "a tip of at least 5")
+_LINKING_VERBS = frozenset({"is", "was", "are", "were", "of", "at", "being", "be", "that's", "thats"})

@@ -46,6 +46,8 @@ def read_listing(p: Parse, env: Env) -> None:
     if "%" in p.question or any(t.text.lower() in SHARE_WORDS for t in p.tokens):
         return  # "show each shop's % of the total": a share of some measure (asked back), never a list of shops
     entities = [x for x in d.dimensions if not is_metric_time(x)]
+    if not entities and cue is not None:
+        entities = _rows_named_by_values(p, env)
     if not entities:
         return
     if any(o.ref == FIRST_METRIC for o in d.order_by) and not (cue is not None and RANKED_RE.search(p.question)):
@@ -102,6 +104,24 @@ def _read_columns(p: Parse, env: Env, node: str) -> None:
 
 
 _GRAIN_WORD_RE = re.compile(r"\b(?:week|month|quarter|year|half)(?:ly|s)?\b|\bannual|\bdaily\b", re.I)
+
+
+def _rows_named_by_values(p: Parse, env: Env) -> list[str]:
+    """"show me our jaffles with their sku and description": the rows named by a value of one of their own
+    attributes (products whose type is jaffle), when columns are asked for; [] otherwise."""
+    d, lex = p.draft, env.lex
+    if not (WITH_ATTRIBUTES_RE.search(p.question) or COLUMNS_AFTER_RE.search(p.question)):
+        return []
+    nodes = {v.ref.split(".")[0] for v in p.accepted}
+    if len(nodes) != 1:
+        return []
+    entity = lex.entity.get(nodes.pop())
+    if entity is None:
+        return []
+    v = p.accepted[0]
+    d.add_dimension(entity, Grounding(kind="dimension", ref=entity, phrase=p.question[v.span[0]:v.span[1]],
+                                      source=f"rule: the rows whose {lex.label(v.ref)} is named"))
+    return [entity]
 
 
 def _dates_as_days(p: Parse) -> None:

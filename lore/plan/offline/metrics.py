@@ -703,6 +703,8 @@ def vector_metric(p: Parse, env: Env) -> None:
         return
     if wants_rows(p) and any(not x.startswith(METRIC_TIME) for x in d.dimensions):
         return  # "list our stores with their opening dates": rows, not the closest metric
+    if _most_common(p, env):
+        return
     masked = mask(p.question, tokens, p.consumed).strip()
     if not phrase(masked):
         return
@@ -832,6 +834,39 @@ def _another_of_its_kind(p: Parse, env: Env, ref: str) -> str | None:
             continue
         return f"{qual.text.lower()} {head.text.lower()}"
     return None
+
+
+#: "the most common causes", "least frequent", "commonest": how often each value occurs, a count of rows
+_MOST_COMMON_RE = re.compile(r"\b(?:most|least)\s+(?:common(?:ly\s+\w+)?|frequent(?:ly\s+\w+)?|usual|often)\b|"
+                             r"\b(?:commonest|rarest)\b", re.I)
+
+
+def _most_common(p: Parse, env: Env) -> bool:
+    """"the three most common causes of loss in each line": no measure named, and how often each value of the
+    first breakdown occurs asked: the plain count of the rows that attribute belongs to (the count with no filter
+    of its own, defined on that table). Whether one was taken."""
+    d, lex = p.draft, env.lex
+    m = _MOST_COMMON_RE.search(p.question)
+    ranked = [x for x in d.dimensions if not x.startswith(METRIC_TIME)]
+    if m is None or not ranked:
+        return False
+    # (the values counted are the ones named right after the words: "most common causes")
+    after = [(min(toks), ref) for ref, toks in p.dimension_tokens.items()
+             if ref in ranked and toks and p.tokens[min(toks)].start >= m.end()]
+    first = min(after)[1] if after else ranked[0]
+    node = first.split(".")[0]
+    counts = [x.name for x in lex.layer.metrics.values() if x.source == node and x.agg == "count"
+              and (x.expr or "*") == "*" and not x.filter and not x.is_derived]
+    if len(counts) != 1 or not all(lex.reachable(lex.facts_of(counts), x.split(":")[0]) for x in ranked):
+        return False
+    d.metrics.append(counts[0])
+    d.groundings.append(Grounding(kind="metric", ref=counts[0], phrase=m.group(0),
+                                  source=f"rule: how often each {lex.label(first)} occurs", score=0.9))
+    d.signals["metric_match"] = 0.9
+    d.notes.append(f"“{m.group(0)}” read as the count of {lex.metric_label(counts[0])} for each "
+                   f"{lex.label(first)}.")
+    p.use([i for i in tokens_in(p.tokens, m.span()) if i not in p.used], "metric")  # ("most": the ranking's)
+    return True
 
 
 def _metric_of_the_kind(p: Parse, env: Env) -> bool:

@@ -171,12 +171,15 @@ def finish_order(p: Parse, env: Env) -> None:
     if d.limit is not None and not d.dimensions and d.rows_of is None:
         d.limit = None
     ranked = [x for x in d.dimensions if not x.startswith(METRIC_TIME)]
-    if d.order_by and d.limit is not None and d.rows_of is None and len(ranked) == 1:
-        # "which catastrophe cost us the most": the rows with no catastrophe are no catastrophe, so not ranked
+    asked_which = len(ranked) == 1 and any(g.kind == "dimension" and g.ref == ranked[0] and re.match(
+        r"(?:which|what|each|every)\b", g.phrase, re.I) for g in d.groundings)
+    if (d.order_by and d.limit is not None or asked_which) and d.rows_of is None and len(ranked) == 1:
+        # "which catastrophe cost us the most", "which catastrophes triggered claims", "what has each cat event
+        # cost": the rows with no catastrophe are no catastrophe, so not ranked nor shown
         ref = ranked[0].split(":")[0]
         if not any(f.ref == ref for f in d.filters):
             d.filters.append(Filter(ref=ref, op="is_not_null"))
-            d.notes.append(f"Ranked only rows with a {env.lex.label(ref)}.")
+            d.notes.append(f"{'Ranked' if d.order_by else 'Shown'} only rows with a {env.lex.label(ref)}.")
 
 
 def order_by_change(p: Parse, env: Env) -> None:

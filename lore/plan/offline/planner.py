@@ -25,10 +25,10 @@ from lore.plan.offline.checks import (
     metric_filters,
     time_axes,
 )
-from lore.plan.offline.dates import attach_dates, correct_spelling, read_time
+from lore.plan.offline.dates import attach_dates, correct_spelling, date_named_for_the_period, read_time
 from lore.plan.offline.definitions import check_definition_parts, read_definitions
 from lore.plan.offline.env import Context, Env
-from lore.plan.offline.filters import read_date_states, read_filters
+from lore.plan.offline.filters import read_attribute_thresholds, read_date_states, read_filters
 from lore.plan.offline.followup import detect_followup, merge_followup
 from lore.plan.offline.lexicon import Lexicon
 from lore.plan.offline.listing import read_listing
@@ -64,6 +64,7 @@ PASSES: tuple[Pass, ...] = (
     read_breakdowns,      # "by X, Y and Z", "for each", "which X", "top 5 X", possessives
     take_metrics,         # metric phrases the breakdowns did not take
     metric_conditions,    # "orders that had no items": a metric as a condition on another's rows
+    date_named_for_the_period,  # "(by date of loss)": the date the rows are dated by, not a breakdown by day
     read_order,           # top N, the most / the least, ranked
     accept_values,        # sure value mentions; weak ones only in a telling context
     read_booleans,        # yes/no attributes named as filters
@@ -77,6 +78,7 @@ PASSES: tuple[Pass, ...] = (
     attach_dates,         # "signed up in 2025" filters that date
     read_filters,         # values -> filters, negation, several values side by side
     read_date_states,     # "the shops that haven't opened yet": a date of the rows after today
+    read_attribute_thresholds,  # "loans with principal over 10k": a numeric attribute past a threshold
     rows_asked,           # "list the X with their <metric>": one row per X
     metric_cuts,          # "negative posts": the governed cut of the metric a leftover word names
     fit_metrics,          # among metrics the same words name, the one reaching everything without fan-out

@@ -77,6 +77,8 @@ def safety_check(question: str, names: frozenset[tuple[str, ...]] = frozenset())
             return why
     if _SQL_TEXT.search(question):
         return "it is SQL, not a question (run SQL with `lore sql` or Lore.sql(), which pass the same guard)"
+    question = _MIND_RE.sub(lambda m: re.sub(r"\bmind\s+$", "", m.group(1), flags=re.I) + _base_verb(m.group(2)),
+                            question)  # ("would you mind bumping X" is "would you bump X")
     write = SOFT_WRITE_RE.search(question)
     if write is not None and _writes(write.group("verb").lower(), write.group("object"), names):
         return "LORE only reads data"
@@ -87,9 +89,29 @@ def safety_check(question: str, names: frozenset[tuple[str, ...]] = frozenset())
     return None
 
 
-#: where a request starts after another clause: a sentence end, a comma, "so" or "and" before a polite word
+#: "would you mind bumping ...", "do you mind deleting ...": a polite request whose verb is an -ing form
+_MIND_RE = re.compile(r"^(\W*(?:(?:please|pls|kindly|hey|hi)\W+)?(?:would|do|could|will)\s+(?:you|u)\s+mind\s+)"
+                      r"([a-z]+ing)\b", re.I)
+
+
+def _base_verb(word: str) -> str:
+    """The verb of an -ing form as SOFT_WRITE_RE names it ("bumping" -> "bump", "deleting" -> "delete"), else the
+    word.
+
+    >>> [_base_verb(w) for w in ("bumping", "deleting", "wiping", "setting", "looking")]
+    ['bump', 'delete', 'wipe', 'set', 'looking']
+    """
+    stem = word[:-3]
+    for candidate in (stem, stem + "e", stem[:-1] if len(stem) > 2 and stem[-1] == stem[-2] else ""):
+        if candidate and SOFT_WRITE_RE.match(candidate + " it"):
+            return candidate
+    return word
+
+
+#: where a request starts after another clause: a sentence end, a comma, "so" or "and" before a polite word (or
+#: "just": "the table is stale, just drop it")
 _LATER_REQUEST = re.compile(r"(?:[.;!?,:\u2013\u2014]|\s-|\bso\b|\band\b|\bthen\b)\s*(?=(?:please|pls|kindly|can you|could "
-                            r"you|would you|go ahead and|i need you to|i want you to)\b)|(?:[.;!?:\u2013\u2014]|\s-)\s+(?=\w)|"
+                            r"you|would you|go ahead and|i need you to|i want you to|just|simply)\b)|(?:[.;!?:\u2013\u2014]|\s-)\s+(?=\w)|"
                             r"\b(?:and|then|also)\s+(?=(?:get rid of|delete|remove|wipe|purge|erase|truncate|drop|clear out|"
                             r"throw away|throw out)\b)", re.I)
 

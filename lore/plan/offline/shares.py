@@ -32,6 +32,8 @@ SHARE_WORDS = frozenset({"share", "shares", "percentage", "percentages", "percen
 #: words that make a percentage a change, not a share ("percent change", "% growth")
 _CHANGE_WORDS = frozenset({"change", "changed", "growth", "grew", "increase", "increased", "decrease", "decreased",
                            "drop", "dropped", "rise", "rose", "fell", "vs", "versus", "compared"})
+#: words that put parts side by side as well as periods
+_SIDE_BY_SIDE = frozenset({"vs", "versus", "compared"})
 #: words before a breakdown that take the share within it ("within each store", "in each store")
 _WITHIN = ("within", "inside")
 _EACH = frozenset({"each", "every"})
@@ -46,7 +48,9 @@ def share_of_total(p: Parse, env: Env) -> None:
     asked = [i for i, w in enumerate(words) if w in SHARE_WORDS and i not in p.used and p.tokens[i].stem not in own]
     if not asked and "%" not in without_threshold_percents(p.question):
         return
-    if any(w in _CHANGE_WORDS for w in words):
+    # ("jaffles vs drinks, in percentages": parts side by side, no change, unless two periods are)
+    periods = len(p.ranges) >= 2
+    if any(w in _CHANGE_WORDS and (periods or w not in _SIDE_BY_SIDE) for w in words):
         return  # a percent change: not a share (asked back by the intent check)
     if len(d.metrics) != 1:
         return  # shares of several metrics at once: asked back by the intent check
@@ -199,7 +203,7 @@ def _own_stems(p: Parse, env: Env) -> set[str]:
 def _within(p: Parse, words: list[str]) -> list[str]:
     """The breakdowns the question takes the share within: "within (each) X", "in each X"; with two breakdowns,
     "for each X" too ("for each shop, what share of its sales does each product make up"; with one, "for each X" is
-    the breakdown itself: "for each store, what % of reviews are positive")."""
+    the breakdown itself: "for each store, what % of reviews are positive"; "at each shop" alike)."""
     out: list[str] = []
     # (a breakdown the values named, "split between food and drinks", counts though no word named the attribute)
     several = len(p.draft.dimensions) >= 2
@@ -209,7 +213,7 @@ def _within(p: Parse, words: list[str]) -> list[str]:
         first = min(toks)
         before = words[max(0, first - 2):first]
         if any(w in _WITHIN for w in before) or (len(before) == 2 and before[1] in _EACH and before[0] == "in") \
-                or (several and ((len(before) == 2 and before[1] in _EACH and before[0] == "for")
+                or (several and ((len(before) == 2 and before[1] in _EACH and before[0] in ("for", "at"))
                                  or before[-1:] == ["per"])):
             out.append(ref)
     return out

@@ -16,6 +16,7 @@ from lore.retrieve.lexical import stem
 MAX_QUESTION_CHARS = 4000
 
 _TIME_WORDS = {"yr": "year", "yrs": "years", "mo": "month", "mos": "months", "mth": "month", "mths": "months",
+               "qtrly": "quarterly", "mthly": "monthly", "wkly": "weekly", "yrly": "yearly",
                "wk": "week", "wks": "weeks", "qtr": "quarter", "qtrs": "quarters", "ytd": "year to date"}
 _TIME_ABBREVIATIONS = re.compile(r"\b(" + "|".join(_TIME_WORDS) + r")\b(?!-)", re.I)
 
@@ -43,6 +44,7 @@ def normalise(question: str) -> str:
     text = _QUESTION_TYPOS.sub(lambda m: _QUESTION_WORDS[m.group(0).lower()], text)
     text = _TEXTING_ARE.sub(r"\1 are ", text)
     text = _HASH_AFTER.sub(" number", text)
+    text = _N_PLUS.sub(r"at least \1", text)
     text = _DOLLAR_SIGNS.sub(" dollars ", text)
     text = " ".join(_WITH_SLASH.sub(lambda m: "without" if m.group(1) else "with", text).split())
     return text[:MAX_QUESTION_CHARS]
@@ -55,7 +57,8 @@ _PERIOD_POSSESSIVE = re.compile(r"\b(this|last|next|previous|prior)\s+(year|mont
 _HASH_AFTER = re.compile(r"(?<=[A-Za-z])\s+#(?:s\b)?(?=\s*(?:[,;:?.)]|$|\s(?!of\b)))", re.I)  # (not "C#")
 #: misspelt question words (the layer's words are corrected by the spelling pass; these are no layer's)
 _QUESTION_WORDS = {"wich": "which", "whcih": "which", "whihc": "which", "wihch": "which", "waht": "what",
-                   "whta": "what", "hwo": "how", "hw": "how", "howmany": "how many", "whre": "where"}
+                   "whta": "what", "hwo": "how", "hw": "how", "howmany": "how many", "whre": "where",
+                   "evrey": "every", "evry": "every", "eveyr": "every", "eahc": "each"}
 _QUESTION_TYPOS = re.compile(r"\b(?:" + "|".join(_QUESTION_WORDS) + r")\b", re.I)
 #: "half a million", "a quarter of a million": the number
 #: "how many policies r in force", "we r": "are" in texting shorthand (lower case, after a plural or a pronoun;
@@ -70,6 +73,8 @@ def _half_a(m: re.Match[str]) -> str:
     return str(unit // (2 if m.group(1).lower() == "half" else 4))
 
 
+#: "100+ visits", "shops with 5+ refunds": at least the number
+_N_PLUS = re.compile(r"(?<![\w.$])(\d[\d,]*(?:\.\d+)?)\s*\+(?=\s+[A-Za-z])")
 #: "w/" and "w/o" written out
 _WITH_SLASH = re.compile(r"\bw/(o\b)?(?=\s|$)", re.I)
 #: dollar signs standing for money, not before an amount ("the average $ per order", "the most $$")
