@@ -749,6 +749,20 @@ def _names_of(files: list[DraftFile]) -> set[str]:
     return out
 
 
+def _verb_of_date(name: str) -> str | None:
+    """The past participle a date column's name starts with: ``reported_date`` -> "reported", ``opened_at`` ->
+    "opened" (people say "claims reported in June"); None for ``loss_date``, ``created`` alone or longer names.
+
+    >>> [_verb_of_date(n) for n in ("reported_date", "opened_at", "hired_on", "loss_date", "shipped", "first_ordered_at")]
+    ['reported', 'opened', 'hired', None, None, None]
+    """
+    parts = name.lower().split("_")
+    if len(parts) == 2 and parts[1] in ("date", "at", "on", "time", "day", "ts", "timestamp", "dt") \
+            and parts[0].endswith("ed") and len(parts[0]) > 4 and parts[0].isalpha():
+        return parts[0]
+    return None
+
+
 def _add_vocabulary(files: list[DraftFile], profile: WarehouseProfile) -> list[DraftFile]:
     """The draft with the words people use (``vocabulary.yaml``, and initialisms of long attribute labels) as
     synonyms, each noted for review; a word the draft already uses, or that two things would get, is left out."""
@@ -768,6 +782,8 @@ def _add_vocabulary(files: list[DraftFile], profile: WarehouseProfile) -> list[D
                 short = initialism(spoken(col["name"]))  # its own name's words, not the row's name in front
                 if short:
                     offer(("column", f.name, col["name"]), short)
+            elif col.get("kind") == "time" and _verb_of_date(col["name"]):
+                offer(("column", f.name, col["name"]), _verb_of_date(col["name"]))  # "reported in June"
         for m in f.metrics:
             if m.data.get("agg") == "sum" and m.data.get("format") == "currency":
                 for word in _amount_words(m.data["label"], main.data["label"]):
@@ -798,7 +814,12 @@ def _add_vocabulary(files: list[DraftFile], profile: WarehouseProfile) -> list[D
                 extra = given.get(("column", f.name, col["name"]), [])
                 if extra:
                     col = {**col, "synonyms": list(col.get("synonyms") or ()) + extra}
-                    notes.append(f"{col['name']}: synonym {extra[0]!r} is its initials; remove it if nobody says it")
+                    if extra[0] == _verb_of_date(col["name"]):
+                        notes.append(f"{col['name']}: synonym {extra[0]!r} is the verb its name starts with "
+                                     f"(“{plural(data['label'])} {extra[0]} in June” filters this date); remove it if "
+                                     "it misleads")
+                    else:
+                        notes.append(f"{col['name']}: synonym {extra[0]!r} is its initials; remove it if nobody says it")
                 columns.append(col)
             data["columns"] = columns
         main = main.model_copy(update={"data": data, "notes": tuple(notes)})

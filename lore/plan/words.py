@@ -128,7 +128,8 @@ ALL_TIME_RE = re.compile(r"\b(all[\s-]time|of all time|since (?:the )?(?:beginni
                          r"from the (?:beginning|start))\b", re.I)
 #: several values named as one group ("the UK, France and Germany combined"): no side-by-side breakdown
 COMBINED_RE = re.compile(r"\b(combined|together|altogether|all together|in total|as a whole|in aggregate|summed|"
-                         r"put together|total for|overall for)\b", re.I)
+                         r"put together|total for|overall for|between (?:them|the two|both|the (?:two|three|four) of them))\b",
+                         re.I)
 #: past participles before "by" that make it the agent ("bought by returning customers"), not a breakdown
 PARTICIPLE_RE = re.compile(r"^(?:\w+ed|spent|made|sold|bought|done|paid|seen|run|won|lost|sent|given|taken|written|"
                            r"driven|held|kept|brought|caught|built|read|heard)$", re.I)
@@ -312,7 +313,7 @@ SOFT_WRITE_RE = re.compile(
     r"drop|truncate|insert|update|modify|edit|rename|merge|combine|dedupe|de-duplicate|deduplicate|overwrite|reset|"
     r"cancel|refund|archive|restore|create|add|assign|reassign|fix|backfill|upload|email|mail|send|export|"
     r"save|write|publish|void|replace|swap|bump|upgrade|downgrade|promote|demote|switch|set|change|move|"
-    r"transfer|grant|revoke|ban|block|unblock|suspend|reactivate|deactivate|activate|zero\s+out|null\s+out|"
+    r"transfer|grant|revoke|ban|block|unblock|suspend|reactivate|deactivate|activate|zero\s+out|null\s+out|flip|toggle|"
     r"blank\s+out|mark|flag|correct|adjust|waive|reverse|undo|roll\s+back|rollback|credit|increase|decrease|raise|"
     r"reduce|put(?=\b.*\b(?:on|in|into|onto)\s+(?:the\s+|our\s+)?(?:menu|table|database|db|system|till|register|pos|"
     r"warehouse|records?)\b))\b(?P<object>.*)$", re.I)

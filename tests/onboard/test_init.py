@@ -211,6 +211,26 @@ def test_questions_are_answered_on_the_untouched_draft(project, warehouse: Path)
     assert got == pytest.approx(want)
 
 
+def test_a_date_is_named_by_the_verb_its_column_starts_with(project, warehouse: Path) -> None:
+    """"stations opened in 2021": opened_on gets the synonym "opened" (noted for review); a verb two tables would
+    get (ended_at is in rides and in the long_rides view) is given to neither."""
+    from lore import Lore
+
+    stations = {c["name"]: c for c in _item(project, "stations.yaml")["columns"]}
+    assert stations["opened_on"]["synonyms"] == ["opened"]
+    assert "verb its name starts with" in (project.root / "semantic" / "stations.yaml").read_text(encoding="utf-8")
+    rides = {c["name"]: c for c in _item(project, "rides.yaml")["columns"]}
+    assert "synonyms" not in rides["ended_at"]
+    with Lore.open(project.root, today=date(2024, 1, 2)) as lore:
+        answer = lore.chat(user="ana").ask("list the stations opened in the first half of 2021")
+    assert answer.status == "answered", answer.message
+    con = duckdb.connect(str(warehouse), read_only=True)
+    want = {r[0] for r in con.execute("SELECT station_name FROM stations WHERE opened_on BETWEEN DATE '2021-01-01' "
+                                      "AND DATE '2021-06-30'").fetchall()}
+    con.close()
+    assert {r[0] for r in answer.rows} == want and 0 < len(want) < 12
+
+
 def test_an_undated_fact_is_dated_by_the_fact_it_belongs_to(project, warehouse: Path) -> None:
     """Charges have no date: a sql: node adds their ride's start (the table stays a node for the SQL guard), so
     "charges by month" works; the rides of the charge are counted as a distinct count."""

@@ -406,13 +406,18 @@ def _values_listed(p: Parse, env: Env, i: int) -> int:
     return len({v.value for v in found})
 
 
+#: "top 3 states by percentage growth in fees": a change between periods as the ranking key
+_CHANGE_KEYS = frozenset({"percentage", "percent", "pct", "growth", "change", "increase", "decrease", "decline",
+                          "drop", "gain", "rise", "fall"})
+
+
 def _measure_key(p: Parse, i: int) -> bool:
     """"the 3 best-selling jaffles by number sold", "top stores by amount spent": in a ranked question, "by" and a
     measure word name the ranking key (the metric, read by the metric passes), not a breakdown."""
     tokens = p.tokens
     while i < len(tokens) and tokens[i].stem in ARTICLES:
         i += 1
-    if i >= len(tokens) or tokens[i].text.lower() not in MEASURE_WORDS:
+    if i >= len(tokens) or tokens[i].text.lower() not in MEASURE_WORDS | _CHANGE_KEYS:
         return False
     if not (MOST_RE.search(p.question) or LEAST_RE.search(p.question) or TOP_RE.search(p.question)
             or p.draft.order_by):

@@ -8,6 +8,7 @@ import re
 from collections.abc import Sequence
 
 from lore.plan.catalog import ARTICLES, FILLER, PhraseMatch, find_phrases, phrase, tokenize
+from lore.plan.offline.beyond import CAUSE_RE, beyond_the_data
 from lore.plan.offline.breakdowns import COLUMNS_AFTER_RE, _value_with_its_attribute, wants_rows
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Mention, Parse
@@ -324,6 +325,9 @@ def take_metrics(p: Parse, env: Env) -> None:
         if _verb_of_another(p, env, m, firsts):
             p.use(range(m.start, m.end), "metric")  # "customers who came in and ordered": the customers' verb
             continue
+        if _glosses_a_metric(p, env, m):
+            p.use(range(m.start, m.end), "context")  # "net paid (loss plus LAE, after recoveries)": its definition
+            continue
         if firsts[m.ref] < m.start and names_its_rows_after_by(p, env, m.ref, m.start, m.end):
             continue  # "units sold by item": a breakdown no attribute makes, not the metric named again
         p.use(range(m.start, m.end), "metric")
@@ -332,6 +336,23 @@ def take_metrics(p: Parse, env: Env) -> None:
             d.groundings.append(Grounding(kind="metric", ref=m.ref, phrase=p.words(m.start, m.end),
                                           source=m.source if m.exact else f"{m.source} (reordered)", score=m.score))
     d.signals["metric_match"] = min((g.score for g in d.groundings if g.kind == "metric"), default=0.0)
+
+
+def back_to_back(p: Parse, env: Env) -> None:
+    """"cat claim count": two metrics named back to back, nothing between them, and both still in the plan, may
+    be one measure the first word qualifies (the claims of catastrophes) rather than two: answered as two, at
+    medium confidence, and said."""
+    d, tokens = p.draft, p.tokens
+    if p.outcome is not None or d.threshold is not None:
+        return
+    taken = [m for m in p.metric_matches if m.ref in d.metrics]
+    for a, b in zip(taken, taken[1:]):
+        if a.ref != b.ref and a.end == b.start and p.question[tokens[a.end - 1].end:tokens[b.start].start] == " ":
+            d.signals["coverage_cap"] = min(d.signals.get("coverage_cap", 1.0), SIMILARITY_CAP)
+            d.notes.append(f"Read “{p.words(a.start, a.end)}” and “{p.words(b.start, b.end)}” as two measures; if "
+                           f"“{p.words(a.start, a.end)}” qualifies {env.lex.metric_label(b.ref)}, ask for it with a "
+                           "filter instead.")
+            return
 
 
 def _column_of_a_listing(p: Parse, env: Env, m) -> bool:  # noqa: ANN001
@@ -604,6 +625,32 @@ def metric_conditions(p: Parse, env: Env) -> None:
                     f"show {lex.metric_label(first.name)} and {lex.metric_label(m.ref)} side by side instead.",
             suggestions=(first.name, m.ref), signals={"metric_match": 0.0}))
         return
+
+
+def _glosses_a_metric(p: Parse, env: Env, m: PhraseMatch) -> bool:
+    """"net paid (loss plus LAE, after recoveries)": a metric named inside brackets right after another metric,
+    which the other's own description names, restates what the first is; it is no second measure."""
+    tokens, lex = p.tokens, env.lex
+    start = tokens[m.start].start
+    opened = p.question.rfind("(", 0, start)
+    if opened < 0 or ")" in p.question[opened:start]:
+        return False
+    # (the metric named just before the bracket, or running into it: "net paid (loss plus LAE")
+    before = [x for x in p.metric_matches if x.ref != m.ref and tokens[x.start].start < opened and x.end <= m.start
+              and (tokens[x.end - 1].end >= opened or not p.question[tokens[x.end - 1].end:opened].strip())]
+    if not before:
+        return False
+    outer = lex.layer.metrics.get(before[-1].ref)
+    own = lex.layer.metrics.get(m.ref)
+    if outer is None or own is None:
+        return False
+    described = set(phrase(outer.description or "")) | set(phrase(outer.expr or ""))
+    words = set(phrase(own.label or own.name)) | {w for syn in own.synonyms for w in phrase(syn)}
+    if not (set(phrase(p.words(m.start, m.end))) & described) and not (words & described):
+        return False
+    p.draft.notes.append(f"Read “{p.words(m.start, m.end)}” in brackets as part of what "
+                         f"{lex.metric_label(outer.name)} means, not a second measure.")
+    return True
 
 
 def _glosses_a_value(p: Parse, m: PhraseMatch) -> bool:
@@ -1276,6 +1323,12 @@ def no_metric(p: Parse, env: Env) -> None:
     if d.metrics or d.rows_of is not None or p.followup:
         return
     grounded_something = bool(d.dimensions or p.accepted or d.time)
+    if CAUSE_RE.search(p.question) and (grounded_something or any(
+            t.stem in lex.catalog.vocabulary for t in tokens if t.stem not in FILLER and t.stem not in FUNCTION_WORDS
+            and t.text.lower() not in STOP_WORDS)):
+        beyond_the_data(p, env)  # "why did our home losses blow up in H1": a cause about the data, asked back as one
+        if p.outcome is not None:
+            return  # (a forecast with no metric, "will this season be worse", stays out of scope)
     pool = [n for n in d.candidates if n in lex.layer.metrics]
     if env.searcher is not None:
         masked = mask(p.question, tokens, p.consumed).strip() or p.question

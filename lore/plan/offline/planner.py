@@ -33,6 +33,7 @@ from lore.plan.offline.followup import detect_followup, merge_followup
 from lore.plan.offline.lexicon import Lexicon
 from lore.plan.offline.listing import read_listing
 from lore.plan.offline.metrics import (
+    back_to_back,
     explain_own_words,
     metric_conditions,
     find_metrics,
@@ -98,6 +99,7 @@ PASSES: tuple[Pass, ...] = (
     order_by_change,      # "which branch grew most from 2025 to 2026": ranked by the change between the periods
     rank_within_groups,   # "top 3 X in each Y": ranked within each Y
     check_definition_parts,  # a definition that could not be read is asked back, never answered in parts
+    back_to_back,         # "cat claim count": two metrics named back to back, maybe one qualified: medium confidence
     account_for_words,    # every content word explained, or said; unknown breakdowns and values asked back
 )
 
