@@ -465,10 +465,10 @@ def _draft_table(table: TableProfile, profile: WarehouseProfile, names: dict[str
     raw_item: DraftItem | None = None
     if through is not None:
         fk, parent, parent_time = through
-        kept, notes_for_categories = _fully_sampled(table, link_cols, key_cols)
-        if not kept:
+        unsampled = _first_unsampled(table, link_cols, key_cols)
+        if unsampled is not None:
             notes.append(f"undated; its {table_label(parent.name)}'s {parent_time.name} could date it through "
-                         f"{fk.column}, but {notes_for_categories} has more values than a sql: node can list: "
+                         f"{fk.column}, but {unsampled} has more values than a sql: node can list: "
                          "write a sql: node with that date by hand (docs/semantic-layer.md, 2.2)")
             through = None
     if through is not None:
@@ -557,15 +557,15 @@ def _dated_through(table: TableProfile, profile: WarehouseProfile) -> tuple[Fore
     return best[2], best[3], best[4]
 
 
-def _fully_sampled(table: TableProfile, link_cols: set[str], key_cols: set[str]) -> tuple[bool, str]:
-    """Whether every category of the table has all its values in its samples (a sql: node's values are only its
-    samples), and the first one that has not."""
+def _first_unsampled(table: TableProfile, link_cols: set[str], key_cols: set[str]) -> str | None:
+    """The first category of the table with values beyond its samples (a sql: node's values are only its
+    samples), or None when every category is sampled whole."""
     for col in table.columns:
         if col.name in link_cols or col.name in key_cols:
             continue
         if _column_kind(col, table.rows) == "category" and col.distinct > len(col.samples):
-            return False, col.name
-    return True, ""
+            return col.name
+    return None
 
 
 def _dated_sql(table: TableProfile, fk: ForeignKey, parent: TableProfile, time_name: str, alias: str) -> str:

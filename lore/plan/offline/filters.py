@@ -73,9 +73,8 @@ def read_filters(p: Parse, env: Env) -> None:
         neg = bool(NEGATION_RE.search(before)) or id(v) in after_neg
         if id(v) in after_neg:
             p.use(tokens_in(tokens, after_neg[id(v)]), "operator")
-        if not neg and last_neg and re.fullmatch(r"[\s,]*(and|or|nor|,)?[\s,]*(?:(?:the|a|an|any|all|our)\s+)?",
-                                                  between or "", re.I):
-            neg = True
+        if not neg and last_neg and _JOINED_RE.fullmatch(between or ""):
+            neg = True  # ("excluding TX and FL": the negation reaches every value of its list)
         groups.setdefault((v.ref, neg), []).append(v)
         last_neg, last_end = neg, v.span[1]
         p.use(tokens_in(tokens, v.span), "value")
@@ -173,7 +172,7 @@ _NEGATED_AFTER_RE = re.compile(r"^[\s,]*(?:(?P<out>out)|excluded|aside|removed|l
 #: the verbs whose "out" comes after what they leave out ("leave brooklyn out", "take the test accounts out")
 _OUT_VERB_RE = re.compile(r"\b(?:leave|leaving|leaves|keep|keeping|take|taking|cut|cutting|count|counting|rule|"
                           r"ruling|filter|filtering|strip|stripping|throw|throwing)\b\W+(?:\w+\W+){0,5}$", re.I)
-#: only a conjunction between two values of one list
+#: only a conjunction between two values of one list ("TX, FL & GA", "Chicago or the Brooklyn")
 _JOINED_RE = re.compile(r"[\s,]*(and|or|nor|,|&)?[\s,]*(?:(?:the|a|an|any|all|our)\s+)?", re.I)
 
 
@@ -203,13 +202,19 @@ _NOT_YET_RE = re.compile(r"\b(?:(?:(?:have|has|had)n['’]?t|(?:have|has|had)\s+
 _ALREADY_RE = re.compile(r"\b(?:(?:have|has)\s+(?:already\s+)?|already\s+)(?:been\s+)?(?P<a>[a-z]+)\b", re.I)
 
 
+def _open_facts(p: Parse, env: Env) -> list[str]:
+    """The facts the plan's metrics (or its listing) are on; none once the question is settled."""
+    d = p.draft
+    if p.outcome is not None:
+        return []
+    return env.lex.facts_of(d.base_metrics()) if d.metrics else ([d.rows_of] if d.rows_of else [])
+
+
 def read_date_states(p: Parse, env: Env) -> None:
     """"list the shops that haven't opened yet": a date attribute of the rows (named by its own word, "opened"
     for an opening date) after today; "already opened": on or before today. Only a date the rows reach."""
     d, lex, tokens = p.draft, env.lex, p.tokens
-    if p.outcome is not None:
-        return
-    facts = lex.facts_of(d.base_metrics()) if d.metrics else ([d.rows_of] if d.rows_of else [])
+    facts = _open_facts(p, env)
     if not facts:
         return
     for pattern, op in ((_NOT_YET_RE, ">"), (_ALREADY_RE, "<=")):
@@ -235,9 +240,7 @@ def read_attribute_thresholds(p: Parse, env: Env) -> None:
     """"the loans ... with principal over 10k", "orders where the tip is at least 5": a threshold right
     after a numeric attribute of the rows filters that attribute (a threshold on a measure was read before)."""
     d, lex, tokens = p.draft, env.lex, p.tokens
-    if p.outcome is not None:
-        return
-    facts = lex.facts_of(d.base_metrics()) if d.metrics else ([d.rows_of] if d.rows_of else [])
+    facts = _open_facts(p, env)
     if not facts:
         return
     for hit in THRESHOLD_RE.finditer(p.question):
