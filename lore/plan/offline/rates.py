@@ -188,8 +188,12 @@ def _counted_entity(p: Parse, env: Env, averaged: bool) -> tuple[str, str | None
     for i, t in enumerate(tokens):
         # ("hours per account per month": a rate at a grain over an entity known only by its key is per entity, not
         # a breakdown by every key; "cost per team per month" stays a breakdown by team)
-        keyed = rate_grain and any(i in toks and ref in d.dimensions and (c := lex.catalog.column(ref)) is not None
-                                   and c.kind == "identifier" for ref, toks in p.dimension_tokens.items())
+        by_key = any(i in toks and ref in d.dimensions and (c := lex.catalog.column(ref)) is not None
+                     and c.kind == "identifier" for ref, toks in p.dimension_tokens.items())
+        # ("orders per customer", where a customer is known only by a key: the rate, not a list of every key; "per
+        # customer id" names the key itself, a breakdown)
+        bare = by_key and not (i + 1 < len(tokens) and tokens[i + 1].text.lower() in _KEY_WORDS)
+        keyed = by_key and (rate_grain or bare)
         if not (averaged or keyed) or p.used.get(i) not in (None, "dimension") or not _introduced(p, i, True):
             continue
         nodes = {n for n in lex.node_words.get(t.stem, frozenset()) if (key := _key_of(env, n)) is not None
@@ -206,6 +210,10 @@ def _counted_entity(p: Parse, env: Env, averaged: bool) -> tuple[str, str | None
         if len(counted) == 1 and p.used.get(i) is None:
             return counted.pop(), None, [i]
     return None
+
+
+#: words naming a key itself ("per customer id", "per order number")
+_KEY_WORDS = frozenset({"id", "ids", "number", "numbers", "code", "codes", "key", "keys", "no", "num", "ref"})
 
 
 def _rows_counted_by(env: Env, name: str) -> str | None:
