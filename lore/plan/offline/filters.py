@@ -247,7 +247,7 @@ def read_attribute_thresholds(p: Parse, env: Env) -> None:
         said = tokens_in(tokens, hit.span())
         if not said or any(p.used.get(i) not in (None, "operator") for i in said):
             continue
-        before = [i for i in range(min(said)) if tokens[i].end <= hit.start()][-6:]
+        before = list(range(max(0, min(said) - 6), min(said)))  # (the few words right before it)
         while before and tokens[before[-1]].text.lower() in _LINKING_VERBS:
             before.pop()
         if not before:

@@ -13,7 +13,8 @@ from lore.plan.offline.breakdowns import COLUMNS_AFTER_RE, _value_with_its_attri
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Mention, Parse
 from lore.plan.offline.qualified import qualified_matches
-from lore.plan.offline.rates import THEN_MEASURE_RE as _THEN_MEASURE_RE, THRESHOLD_RE, THRESHOLD_AT_START_RE, entity_counted_by, node_threshold, ratio_parts, set_threshold
+from lore.plan.offline.rates import (THEN_MEASURE_RE, THRESHOLD_AT_START_RE, THRESHOLD_RE, entity_counted_by,
+                                     is_row_count, node_threshold, ratio_parts, set_threshold)
 from lore.plan.offline.text import Spans, mask, tokens_in
 from lore.plan.words import (BUSINESS_STEMS, CONDITION_RE, COUNT_CUE_RE, CREATIVE_RE, FUNCTION_WORDS, INTENT_WORDS,
                              LEAST_RE, MOST_RE, NEGATION_RE, NUMBER_ALT, RANKED_RE, WITH_ATTRIBUTES_RE)
@@ -103,7 +104,7 @@ def _split_by_threshold(p: Parse, env: Env, matches: list[PhraseMatch]) -> list[
     starts, ends = [t.start for t in tokens], [t.end for t in tokens]
     for hit in THRESHOLD_RE.finditer(p.question):
         w = bisect.bisect_right(ends, hit.start()) - 1  # the last word before the threshold
-        lead = _THEN_MEASURE_RE.match(p.question, hit.end())
+        lead = THEN_MEASURE_RE.match(p.question, hit.end())
         first = bisect.bisect_left(starts, lead.end() if lead else hit.end())
         if w < 0 or first >= len(tokens) or w in covered:
             continue
@@ -902,8 +903,7 @@ def _most_common(p: Parse, env: Env) -> bool:
              if ref in ranked and toks and p.tokens[min(toks)].start >= m.end()]
     first = min(after)[1] if after else ranked[0]
     node = first.split(".")[0]
-    counts = [x.name for x in lex.layer.metrics.values() if x.source == node and x.agg == "count"
-              and (x.expr or "*") == "*" and not x.filter and not x.is_derived]
+    counts = [x.name for x in lex.layer.metrics.values() if x.source == node and is_row_count(x)]
     if len(counts) != 1 or not all(lex.reachable(lex.facts_of(counts), x.split(":")[0]) for x in ranked):
         return False
     d.metrics.append(counts[0])

@@ -216,13 +216,16 @@ def _counted_entity(p: Parse, env: Env, averaged: bool) -> tuple[str, str | None
 _KEY_WORDS = frozenset({"id", "ids", "number", "numbers", "code", "codes", "key", "keys", "no", "num", "ref"})
 
 
+def is_row_count(m: Metric) -> bool:
+    """Whether a metric is the plain count of its table's rows: ``COUNT(*)``, no filter of its own."""
+    return m.agg == "count" and (m.expr or "*") == "*" and not m.filter and not m.is_derived and bool(m.source)
+
+
 def _rows_counted_by(env: Env, name: str) -> str | None:
     """The key of the node an unfiltered ``COUNT(*)`` counts the rows of: each row one entity ("an agent", where
     the layer counts agents as rows)."""
     m = env.lex.layer.metrics.get(name)
-    if m is None or m.agg != "count" or m.expr not in ("*", "") or m.filter or not m.source:
-        return None
-    return _key_of(env, m.source)
+    return _key_of(env, m.source) if m is not None and is_row_count(m) else None
 
 
 def _introduced(p: Parse, i: int, averaged: bool) -> bool:
