@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from lore.plan.catalog import Catalog, Entry, phrase, tokenize
+from lore.plan.offline.durations import Duration, duration_metrics
 from lore.retrieve.lexical import stem
 from lore.semantic.compile import expand_metric
 from lore.semantic.spec import METRIC_TIME, Column, SemanticLayer
@@ -64,6 +65,10 @@ class Lexicon:
     surface: dict[str, str] = field(default_factory=dict)
     #: the words of each link role -> (the node the link goes to, the role): "home store", "origin airport"
     roles: dict[tuple[str, ...], frozenset[tuple[str, str]]] = field(default_factory=dict)
+    #: metrics measuring the time between two dates of their source ("average days to close": report to close)
+    durations: tuple[Duration, ...] = ()
+    #: each date attribute's own words, less the words all dates share ("date of loss": "loss")
+    date_words: dict[str, frozenset[tuple[str, ...]]] = field(default_factory=dict)
 
     def attributes_spelled_at(self, stems: Sequence[str], i: int) -> list[Entry]:
         """The attribute names the stems starting at ``i`` spell out whole ("opening date", "tax rate").
@@ -111,8 +116,9 @@ class Lexicon:
         for ref, vals in values.items():
             for v in vals:
                 value_refs.setdefault(str(v).lower(), []).append(ref)
+        durations, date_words = duration_metrics(catalog)
         return cls(
-            catalog=catalog, values=values,
+            catalog=catalog, values=values, durations=durations, date_words=date_words,
             node_words={k: frozenset(v) for k, v in node_words.items()},
             node_phrases={k: frozenset(v) for k, v in node_phrases.items()},
             entity={name: ref for name in layer.nodes if (ref := entity_attribute(layer, name)) is not None},

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from lore.plan.catalog import ARTICLES, FILLER, PhraseMatch, find_phrases, phrase, tokenize
 from lore.plan.offline.beyond import CAUSE_RE, beyond_the_data
 from lore.plan.offline.breakdowns import COLUMNS_AFTER_RE, _value_with_its_attribute, wants_rows
+from lore.plan.offline.durations import durations_named
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Mention, Parse
 from lore.plan.offline.qualified import qualified_matches
@@ -54,6 +55,7 @@ def find_metrics(p: Parse, env: Env) -> None:
     matches = _shared_heads(p, env, matches)  # "good vs bad tweets": both metrics
     matches = _split_by_threshold(p, env, matches)  # "sold over 500 in units": units sold
     matches = _money_made(p, env, matches)  # "how much money did we bring in": the revenue-like amount
+    matches = durations_named(p, env, matches)  # "avg days from report to close": the time between two dates
     matches = qualified_matches(p, env, matches)  # "revenue before tax": one measure, before echoes are dropped
     matches = _resolve(p, env, matches)
     matches = _ratio_of_matches(p, env, matches)
