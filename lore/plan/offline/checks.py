@@ -13,7 +13,7 @@ from sqlglot.errors import SqlglotError
 from lore.plan.catalog import ARTICLES, FILLER, phrase
 from lore.plan.checks import check_outcome
 from lore.plan.offline.env import Env
-from lore.plan.offline.metrics import HOW_MANY_NOUN_RE, names_its_rows_after_by, revenue_like
+from lore.plan.offline.metrics import REVENUE_STEMS, HOW_MANY_NOUN_RE, names_its_rows_after_by, revenue_like
 from lore.plan.offline.parse import Parse
 from lore.plan.offline.rates import entity_counted_by
 from lore.plan.offline.text import tokens_in
@@ -231,6 +231,33 @@ def fit_metrics(p: Parse, env: Env) -> None:
                             if g.kind == "metric" and g.ref == name else g for g in d.groundings]
             d.notes.append(f"Used {lex.metric_label(better[0])} rather than {lex.metric_label(name)}: it fits "
                            + ("what the question breaks down or filters by." if fanned else "a count of people."))
+        elif fanned and not better and _revenue_named(lex, name):
+            _revenue_that_reaches(p, env, i, name, refs)
+
+
+def _revenue_named(lex, name: str) -> bool:  # noqa: ANN001
+    """Whether a metric is an unfiltered currency sum named with revenue words ("net sales", "takings")."""
+    m = lex.layer.metrics[name]
+    return m.agg == "sum" and not m.filter and not m.is_derived and (m.format or "") == "currency" \
+        and bool(lex.own_words.get(name, frozenset()) & REVENUE_STEMS)
+
+
+def _revenue_that_reaches(p: Parse, env: Env, i: int, name: str, refs: list[str]) -> None:
+    """"which three products brought in the most money, not counting tax": a revenue of whole rows (orders) broken
+    down by what they hold many of (the products in them) would credit each product with every order it is in;
+    the revenue-like amount of the rows held, reaching the breakdown without fan-out, is meant. A guess (the
+    words named the other), so never at high confidence."""
+    d, lex = p.draft, env.lex
+    fit = revenue_like(env, [r for r in refs if not is_metric_time_ref(r)])
+    if fit is None or fit == name or fit in d.metrics:
+        return
+    d.metrics[i] = fit
+    d.groundings = [g.model_copy(update={"ref": fit, "source": f"{g.source} (the amount that fits)"})
+                    if g.kind == "metric" and g.ref == name else g for g in d.groundings]
+    whole = lex.layer.nodes[lex.layer.metrics[name].source or ""].label or lex.layer.metrics[name].source
+    d.notes.append(f"Used {lex.metric_label(fit)} rather than {lex.metric_label(name)}: {lex.metric_label(name)} is "
+                   f"of whole {whole}s, which would count each {whole} once for everything in it.")
+    d.signals["coverage_cap"] = min(d.signals.get("coverage_cap", 1.0), 0.75)
 
 
 def _counts_own_rows(env: Env, distinct: str, source: str | None) -> bool:

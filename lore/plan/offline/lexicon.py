@@ -69,6 +69,9 @@ class Lexicon:
     durations: tuple[Duration, ...] = ()
     #: each date attribute's own words, less the words all dates share ("date of loss": "loss")
     date_words: dict[str, frozenset[tuple[str, ...]]] = field(default_factory=dict)
+    #: the things sold, in words ("products"): the node the one unfiltered count of sales names besides its own
+    #: rows ("items sold", also called "products sold"); None when not exactly one
+    sold: str | None = None
 
     def attributes_spelled_at(self, stems: Sequence[str], i: int) -> list[Entry]:
         """The attribute names the stems starting at ``i`` spell out whole ("opening date", "tax rate").
@@ -118,7 +121,7 @@ class Lexicon:
                 value_refs.setdefault(str(v).lower(), []).append(ref)
         durations, date_words = duration_metrics(catalog)
         return cls(
-            catalog=catalog, values=values, durations=durations, date_words=date_words,
+            catalog=catalog, values=values, durations=durations, date_words=date_words, sold=_sold(catalog),
             node_words={k: frozenset(v) for k, v in node_words.items()},
             node_phrases={k: frozenset(v) for k, v in node_phrases.items()},
             entity={name: ref for name in layer.nodes if (ref := entity_attribute(layer, name)) is not None},
@@ -198,6 +201,26 @@ class Lexicon:
             return "ratio"
         return {"sum": "total", "count": "count", "count_distinct": "distinct count", "avg": "average",
                 "min": "minimum", "max": "maximum"}.get(m.agg or "", "total")
+
+
+def _sold(catalog: Catalog) -> str | None:
+    """The things sold, as a plural noun: the one node with a key named in the names of the one unfiltered count
+    whose names say "sold" ("items sold", also "products sold": the products), other than the rows it counts, that
+    the count reaches."""
+    layer = catalog.layer
+    sell = stem("sold")
+    counts = [m for m in layer.metrics.values() if m.agg == "count" and not m.filter and not m.is_derived and m.source
+              and any(sell in phrase(t) for t in (m.name, m.label or "", *m.synonyms))]
+    if len(counts) != 1:
+        return None
+    m = counts[0]
+    words = {w for t in (m.name, m.label or "", *m.synonyms) for w in phrase(t)}
+    nodes = [n for n in layer.nodes.values() if n.name != m.source and len(n.primary_key) == 1
+             and n.name in catalog.reach.get(m.source or "", {})
+             and not n.time_column and {w for t in (n.name, n.label or "") for w in phrase(t)} & words]
+    if len(nodes) != 1:
+        return None
+    return nodes[0].name.replace("_", " ")
 
 
 def _cuts(layer: SemanticLayer) -> dict[str, frozenset[str]]:

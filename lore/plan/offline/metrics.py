@@ -807,6 +807,18 @@ def vector_metric(p: Parse, env: Env) -> None:
             if t.text.lower() in _SPEND_WORDS and i not in p.used:
                 p.use([i], "metric")
         return
+    verb = _count_by_verb(p, env)
+    if verb is not None and not unknown_business:
+        # "how many of each product did we sell": the one count named by that verb ("items sold") reaching it all
+        name, at = verb
+        d.metrics.append(name)
+        d.groundings.append(Grounding(kind="metric", ref=name, phrase=p.words(at, at + 1),
+                                      source="rule: the count its verb names", score=0.85))
+        d.signals["metric_match"] = 0.85
+        p.use([at], "metric")
+        d.notes.append(f"Read “how many … {p.words(at, at + 1)}” as {lex.metric_label(name)}.")
+        explain_own_words(p, env)
+        return
     counted = _count_of_values(p, env)
     if counted is not None and not unknown_business:
         # "how many straws did we go through": the one count that reaches the values named without fan-out
@@ -950,7 +962,7 @@ _EARNED_RE = re.compile(
     r"grossed)\b|\bmoney\s+(?:(?:we|they|the\s+\w+)\s+)?(?:made|took\s+in|brought\s+in|earned|raked\s+in|take|took)\b",
     re.I)
 #: the stems of the words a revenue-like metric is named with, in any business
-_REVENUE_STEMS = frozenset({"revenu", "sal", "income", "earn", "money", "taking", "turnover", "proce", "gross"})
+REVENUE_STEMS = frozenset({"revenu", "sal", "income", "earn", "money", "taking", "turnover", "proce", "gross"})
 
 
 def _money_made(p: Parse, env: Env, matches: list[PhraseMatch]) -> list[PhraseMatch]:
@@ -1008,7 +1020,7 @@ def revenue_like(env: Env, reaching: Sequence[str] = ()) -> str | None:
                                 and r.split(".")[0].split(":")[0] not in lex.catalog.fan_reach.get(m.source or "", set())
                                 for r in reaching):
             continue
-        n = len(lex.own_words.get(m.name, frozenset()) & _REVENUE_STEMS)
+        n = len(lex.own_words.get(m.name, frozenset()) & REVENUE_STEMS)
         if n:
             scored[m.name] = n
     if not scored:
@@ -1041,6 +1053,38 @@ def _money_spent(p: Parse, env: Env) -> str | None:
                 and "spend" in lex.own_words.get(m.name, frozenset()) and m.source
                 and all(n in lex.catalog.reach.get(m.source, {}) for n in nodes)]
     return spenders[0] if len(spenders) == 1 else None
+
+
+#: the words before a verb that make it one ("did we sell", "have we sold", "were sold", "got sold")
+_VERB_BEFORE = frozenset({"did", "do", "does", "have", "has", "had", "we", "they", "you", "i", "were", "was", "got",
+                          "get", "been", "be", "are", "is"})
+
+
+def _count_by_verb(p: Parse, env: Env) -> tuple[str, int] | None:
+    """"how many of each product did we sell", "how many did we sell of each drink": a count question with no
+    metric named whose verb is a word of count metrics' names ("items sold"): the one unfiltered count among them
+    reaching every breakdown and value (its cuts, "drinks sold", are no rivals: the values named cut it). With the
+    token of the verb; None when not exactly one."""
+    d, lex, tokens = p.draft, env.lex, p.tokens
+    if not COUNT_CUE_RE.search(p.question):
+        return None
+    refs = [x for x in d.dimensions if not x.startswith(METRIC_TIME)] + [v.ref for v in p.accepted]
+    valued = set().union(*(tokens_in(tokens, v.span) for v in p.accepted)) if p.accepted else set()
+    left = [i for i, t in enumerate(tokens) if i not in p.used and i not in valued and t.stem not in FILLER
+            and t.stem not in FUNCTION_WORDS and t.text.lower() not in STOP_WORDS and not t.text.isdigit()]
+    if left:
+        return None  # ("how many croissants did we sell": a thing the layer does not know, asked about)
+    for i, t in enumerate(tokens):
+        if i in p.used or i == 0 or tokens[i - 1].text.lower() not in _VERB_BEFORE or t.stem in FILLER \
+                or t.text.lower() in STOP_WORDS:
+            continue  # (a common verb is a function word elsewhere: here it names what is counted)
+        found = [m.name for m in lex.layer.metrics.values()
+                 if m.agg == "count" and not m.filter and not m.is_derived and m.source
+                 and t.stem in lex.own_words.get(m.name, frozenset())
+                 and all(lex.reachable([m.source], r) for r in refs)]
+        if len(found) == 1:
+            return found[0], i
+    return None
 
 
 def _count_of_values(p: Parse, env: Env) -> str | None:

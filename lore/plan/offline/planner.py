@@ -48,7 +48,7 @@ from lore.plan.offline.ordering import finish_order, order_by_change, rank_withi
 from lore.plan.offline.parse import Parse
 from lore.plan.offline.request import check_request
 from lore.plan.offline.shares import share_of_total
-from lore.plan.offline.text import normalise, operation_typos, shared_heads, slash_per
+from lore.plan.offline.text import normalise, operation_typos, sellers, shared_heads, slash_per, things_on
 from lore.plan.offline.values import accept_values, find_values, read_booleans
 from lore.types import PlanOutcome, QueryPlan, RetrievalResult
 
@@ -150,6 +150,9 @@ class OfflinePlanner:
             p.draft.notes.append(f"Read “{wrong}” as a misspelling of “{right}”.")
             p.draft.signals["spelling"] = 0.85
         p.question = slash_per(p.question, self._names_entity)
+        p.question = things_on(p.question, self._names_entity)
+        # ("only keep the 3 best sellers" after a breakdown: the rows already asked for, not the things sold)
+        p.question = sellers(p.question, self._names_entity, self.env.lex.sold if previous is None else None)
         p.question = shared_heads(p.question, self._names_attribute)
         p.tokens = tokenize(p.question)
         for step in PASSES:

@@ -158,6 +158,56 @@ def slash_per(text: str, names_entity: Callable[[str], bool]) -> str:
     return _SLASH.sub(fix, text)
 
 
+_THINGS_ON = re.compile(r"\b(things?|items?|stuff|options?|sellers?)\s+on\s+(?:the|our|my|your)\s+([A-Za-z]+)\b", re.I)
+
+
+def things_on(text: str, names_entity: Callable[[str], bool]) -> str:
+    """``text`` with "things on the <X>" read as "<X> things" where X names an entity ("each thing on the menu" is
+    each menu item; "the 2 worst sellers on the menu" are the menu's).
+
+    >>> things_on("how many of each thing on the menu did we sell", lambda w: w == "menu")
+    'how many of each menu thing did we sell'
+    >>> things_on("items on the agenda", lambda w: w == "menu")
+    'items on the agenda'
+    """
+    def fix(m: re.Match[str]) -> str:
+        if not names_entity(m.group(2)):
+            return m.group(0)
+        return f"{m.group(2)} {m.group(1)}"
+
+    return _THINGS_ON.sub(fix, text)
+
+
+_SELLER_ADJECTIVES = r"best|worst|top|bottom|biggest|slowest|poorest|weakest|strongest"
+_SELLERS = re.compile(rf"\b(?P<adj>{_SELLER_ADJECTIVES})(?P<n>\s+\d+)?"
+                      rf"(?:\s+(?!(?:{_SELLER_ADJECTIVES})\b)(?P<entity>[A-Za-z]+))?[\s-]*sellers?\b", re.I)
+
+
+def sellers(text: str, names_entity: Callable[[str], bool], sold: str | None) -> str:
+    """``text`` with "best sellers" read as "best selling <things>": the things named before it ("the worst menu
+    sellers"), else ``sold``, the things the layer's count of sales names (None: left as it is).
+
+    >>> sellers("top 2 best sellers at each store", lambda w: False, "products")
+    'top 2 best selling products at each store'
+    >>> sellers("our 3 bestsellers", lambda w: False, "products")
+    'our 3 best selling products'
+    >>> sellers("the 2 worst menu sellers", lambda w: w == "menu", None)
+    'the 2 worst selling menu'
+    >>> sellers("our top sellers", lambda w: False, None)
+    'our top sellers'
+    """
+    def fix(m: re.Match[str]) -> str:
+        entity = m.group("entity")
+        if entity and not names_entity(entity):
+            return m.group(0)
+        thing = entity or sold
+        if thing is None:
+            return m.group(0)
+        return f"{m.group('adj')}{m.group('n') or ''} selling {thing}"
+
+    return _SELLERS.sub(fix, text)
+
+
 _SHARED_HEAD = re.compile(r"\b([A-Za-z]+)\s+(and|or|&)\s+([A-Za-z]+)\s+([A-Za-z]+s)\b", re.I)
 
 
