@@ -158,12 +158,17 @@ class PerEntity(Frozen):
     ``accounts.account_id``), then averaged over the entities, in each row of the query's dimensions. Only
     entities with rows count (the "active" ones: an account that streamed nothing has no hours to average).
     ``grain`` takes each entity's value per time bucket first ("per account per month": every account-month, then
-    their average). The column is ``<metric>_per_<entity's node>``."""
+    their average). The column is ``<metric>_per_<entity's node>``.
+
+    ``stat`` takes the highest or the lowest entity's value instead of the average ("the priciest single order",
+    "the most anyone spent on one order": ``max``); the column is then ``max_<metric>_per_<entity>`` (``min_``)."""
 
     #: the identifier dimension naming the entity
     entity: str
     #: a time grain each entity's value is taken at before the average ("per month"), None for the whole period
     grain: str | None = None
+    #: what is taken over the entities' values: their average, the highest or the lowest
+    stat: Literal["avg", "max", "min"] = "avg"
 
 
 class Threshold(Frozen):

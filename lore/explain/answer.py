@@ -129,7 +129,11 @@ def restate(plan: QueryPlan, layer: SemanticLayer) -> str:
         if plan.per is not None:  # "Streaming hours per account (per month)"
             who = re.sub(r"\s*\b(?:id|ids|key|code|number|no)$", "", _dim_label(layer, plan.per.entity).lower())
             who = who[:-1] if who.endswith("s") and not who.endswith("ss") else who
-            text += f" per {who or plan.per.entity}" + (f" per {plan.per.grain}" if plan.per.grain else "")
+            if plan.per.stat == "avg":
+                text += f" per {who or plan.per.entity}" + (f" per {plan.per.grain}" if plan.per.grain else "")
+            else:  # "Highest revenue of one order"
+                text = (f"{'Highest' if plan.per.stat == 'max' else 'Lowest'} {inline_label(text)} of one "
+                        f"{who or plan.per.entity}" + (f" per {plan.per.grain}" if plan.per.grain else ""))
         if dims:
             text += " by " + (", ".join(dims[:-1]) + " and " + dims[-1] if len(dims) > 1 else dims[0])
         if share is not None and share.within:

@@ -59,6 +59,7 @@ class PerEntityReply(BaseModel):
 
     entity: str
     grain: str | None = None
+    stat: str = "avg"
 
 
 class ThresholdReply(BaseModel):
@@ -116,7 +117,8 @@ def operations_schema(metrics: Sequence[str], dimensions: Sequence[str], entitie
                                     "show_only": {"type": "array", "items": filter_item}})),
         "top_n_within": dims,
         "per_entity": nullable(_object({"entity": entity_enum,
-                                         "grain": nullable({"type": "string", "enum": list(GRAINS)})})),
+                                         "grain": nullable({"type": "string", "enum": list(GRAINS)}),
+                                         "stat": {"type": "string", "enum": ["avg", "max", "min"]}})),
         "running_total": {"type": "boolean"},
         "threshold": nullable(_object({"entity": entity_enum, "metric": metric_enum,
                                         "operator": {"type": "string", "enum": list(THRESHOLD_OPS)},
@@ -169,7 +171,10 @@ def read_operations(reply: OperationsReply, plan: QueryPlan, *, metrics: Sequenc
         if reply.per_entity.entity not in entities:
             raise Rejection(f"per_entity {reply.per_entity.entity} is not an entity of these metrics.",
                             [f"entities {', '.join(entities)}" if entities else "per_entity: null"])
-        update["per"] = PerEntity(entity=reply.per_entity.entity, grain=reply.per_entity.grain or None)
+        if reply.per_entity.stat not in ("avg", "max", "min"):
+            raise Rejection(f"per_entity stat {reply.per_entity.stat!r} is not one of avg, max, min.")
+        update["per"] = PerEntity(entity=reply.per_entity.entity, grain=reply.per_entity.grain or None,
+                                  stat=reply.per_entity.stat)  # type: ignore[arg-type]
     if reply.running_total:
         times = [d for d in dims if d.startswith(METRIC_TIME)]
         if len(times) != 1:
@@ -259,7 +264,8 @@ def operations_to_reply(plan: QueryPlan) -> dict[str, Any]:
         if later is not None else None,
         "share": share,
         "top_n_within": list(plan.rank_within),
-        "per_entity": {"entity": plan.per.entity, "grain": plan.per.grain} if plan.per is not None else None,
+        "per_entity": {"entity": plan.per.entity, "grain": plan.per.grain, "stat": plan.per.stat}
+        if plan.per is not None else None,
         "running_total": plan.running_total,
         "threshold": {"entity": plan.threshold.entity, "metric": plan.threshold.metric, "operator": plan.threshold.op,
                       "value": plan.threshold.value} if plan.threshold is not None else None,

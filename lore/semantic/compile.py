@@ -1053,9 +1053,12 @@ class Compiler:
         for c in columns:
             if c.kind != "metric":
                 continue
-            metric = self.layer.metrics[c.name]
+            metric = self.layer.metrics.get(c.name) or self.layer.metrics.get(c.ref or "")
+            if metric is None:
+                raise CompileError(f"'{c.name}' cannot be compared between two periods: ask for each period on its own")
             before, after = exp.column(c.name, table=a), exp.column(c.name, table=b)
-            if not_additive(metric) is None:  # a total: a row missing from a period is 0 in it
+            # (a total: a row missing from a period is 0 in it; a value per entity is no total)
+            if not_additive(metric) is None and query.per is None:
                 before = exp.Coalesce(this=before, expressions=[exp.Literal.number(0)])
                 after = exp.Coalesce(this=after, expressions=[exp.Literal.number(0)])
             change = exp.Sub(this=after.copy(), expression=before.copy())
@@ -1332,8 +1335,8 @@ class Compiler:
 
     def _per_entity(self, query: SemanticQuery, dialect: str) -> tuple[exp.Expression, list[ColumnMeta], dict]:
         """Each metric per entity, averaged over the entities (see :class:`~lore.types.PerEntity`): the query
-        computed by the entity (and the grain), then the average of every metric over those rows in each row of
-        the query's own dimensions."""
+        computed by the entity (and the grain), then the average (or the highest, the lowest) of every metric over
+        those rows in each row of the query's own dimensions."""
         per = query.per
         assert per is not None
         if query.share is not None or query.rank_within or query.rows_of:
@@ -1367,11 +1370,20 @@ class Compiler:
             if c.kind != "metric":
                 continue
             name = f"{c.name}_per_{re.sub(r'[^a-z0-9]+', '_', what).strip('_') or 'entity'}"
+            at = f" per {per.grain}" if per.grain and len(extra) > 1 else ""
+            if per.stat == "avg":
+                out.append(exp.alias_(exp.Avg(this=exp.cast(exp.column(c.name), "DOUBLE")), name))
+                label = f"{c.label} per {what}{at}"
+                update = {"type": "DOUBLE", "format": c.format if c.format in ("currency", "duration") else "number"}
+            else:  # the highest (lowest) entity's value, in the metric's own type and format
+                name = f"{per.stat}_{name}"
+                agg = exp.Max if per.stat == "max" else exp.Min
+                out.append(exp.alias_(agg(this=exp.column(c.name)), name))
+                label = (f"{'Highest' if per.stat == 'max' else 'Lowest'} {c.label[:1].lower() + c.label[1:]} "
+                         f"of one {what}{at}")
+                update = {}
             names[c.name] = name
-            out.append(exp.alias_(exp.Avg(this=exp.cast(exp.column(c.name), "DOUBLE")), name))
-            label = f"{c.label} per {what}" + (f" per {per.grain}" if per.grain and len(extra) > 1 else "")
-            metas.append(c.model_copy(update={"name": name, "label": label, "type": "DOUBLE",
-                                              "format": c.format if c.format in ("currency", "duration") else "number"}))
+            metas.append(c.model_copy(update={"name": name, "label": label, **update}))
         key = columns[len(query.dimensions)].name  # (the rows with no entity are no entity's)
         outer = exp.select(*out).from_(exp.to_table("e_rows").as_("e")).where(
             exp.Not(this=exp.Is(this=exp.column(key), expression=exp.Null())))

@@ -94,6 +94,18 @@ def test_a_rate_per_entity(make_planner, demo_lore, raw_db) -> None:
     assert value == pytest.approx(expected)
 
 
+def test_the_highest_single_entity(make_planner, demo_lore, raw_db) -> None:
+    planner, _ = make_planner([reply(metrics=["total_streaming_hours"], start_date="2026-01-01", end_date="2026-12-31",
+                                     per_entity={"entity": "accounts.account_id", "grain": None, "stat": "max"})])
+    out = planner.plan("the most hours any single account streamed in 2026")
+    assert out.status == "plan", out.message
+    assert out.plan.per is not None and out.plan.per.stat == "max"
+    [(value,)] = run(demo_lore, out.plan)
+    [(expected,)] = hand(raw_db, """SELECT MAX(h) FROM (SELECT account_id, SUM(streaming_hours) AS h FROM streaming_sessions
+        WHERE session_date BETWEEN DATE '2026-01-01' AND DATE '2026-12-31' GROUP BY 1)""")
+    assert value == pytest.approx(expected)
+
+
 def test_a_running_total(make_planner, demo_lore, raw_db) -> None:
     planner, _ = make_planner([reply(metrics=["total_streaming_hours"], dimensions=["metric_time:month"],
                                      start_date="2026-01-01", end_date="2026-12-31", running_total=True)])

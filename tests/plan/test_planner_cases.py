@@ -118,6 +118,7 @@ def _check(planner: Any, case: dict[str, Any]) -> None:
         else:
             assert p.per is not None, p
             assert (p.per.entity, p.per.grain) == (case["per"]["entity"], case["per"].get("grain")), p.per
+            assert p.per.stat == case["per"].get("stat", "avg"), p.per
     if "running_total" in case:
         assert p.running_total == case["running_total"], p
     if "threshold" in case:  # "entity metric op value" of a count of entities past a threshold; null: none

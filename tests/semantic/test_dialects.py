@@ -95,6 +95,12 @@ QUERIES: dict[str, tuple[dict[str, Any], list[list[Any]]]] = {
          "per": {"entity": "customers.customer_id", "grain": "month"}},
         [["business", 50.0], ["retail", 40.0]],
     ),
+    # the highest customer's revenue in each segment (see per_entity_max_* in cases.yaml)
+    "per_entity_max": (
+        {"metrics": ["revenue"], "dimensions": ["customers.segment"],
+         "per": {"entity": "customers.customer_id", "stat": "max"}},
+        [["business", 50.0], ["retail", 130.0]],
+    ),
     # a running total restarting in each segment (see running_total_* in cases.yaml)
     "running_total_by_segment": (
         {"metrics": ["revenue"], "dimensions": ["customers.segment", "metric_time:month"], "running_total": True},

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from lore.plan.catalog import tokenize
 from lore.plan.offline.beyond import beyond_the_data
-from lore.plan.offline.rates import per_entity_rate, running_total
+from lore.plan.offline.rates import highest_single, per_entity_rate, running_total
 from lore.plan.offline.breakdowns import read_breakdowns, rows_asked
 from lore.plan.offline.checks import (
     account_for_words,
@@ -65,6 +65,7 @@ PASSES: tuple[Pass, ...] = (
     read_breakdowns,      # "by X, Y and Z", "for each", "which X", "top 5 X", possessives
     take_metrics,         # metric phrases the breakdowns did not take
     metric_conditions,    # "orders that had no items": a metric as a condition on another's rows
+    highest_single,       # "the priciest single order": each order's value, the highest taken
     date_named_for_the_period,  # "(by date of loss)": the date the rows are dated by, not a breakdown by day
     read_order,           # top N, the most / the least, ranked
     accept_values,        # sure value mentions; weak ones only in a telling context

@@ -19,7 +19,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
-from lore.plan.catalog import ARTICLES
+from lore.plan.catalog import ARTICLES, FILLER
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Parse
 from lore.plan.offline.text import tokens_in
@@ -470,3 +470,109 @@ def set_threshold(p: Parse, env: Env, entity: str, metric: str, condition: str, 
                    f"{lex.metric_label(metric)} of each {who}" + (" in each row" if d.dimensions else "")
                    + ", then the ones past the threshold.")
     return True
+
+
+#: "the priciest single order", "our biggest ever order", "the largest individual claim": the highest (or lowest)
+#: value one entity takes; the noun is checked against the layer's nodes
+_SINGLE_RE = re.compile(
+    r"\b(?P<sup>largest|biggest|highest|priciest|costliest|most\s+expensive|most\s+costly|max(?:imum)?|"
+    r"smallest|lowest|cheapest|least\s+expensive|min(?:imum)?)\s+(?:(?:single|one|individual|ever)\s+)+"
+    r"(?P<noun>[a-z]+)\b", re.I)
+#: "the most anyone spent on one order", "the most a customer paid for a single order"
+_MOST_ON_ONE_RE = re.compile(
+    r"\b(?:the\s+)?(?P<sup>most|least)\s+(?:(?:that\s+)?(?:anyone|anybody|someone|somebody|a\s+customer|any\s+customer|"
+    r"one\s+customer|a\s+person|a\s+client|we)\s+)?(?:(?:has|have|had|ever|has\s+ever|have\s+ever)\s+)?"
+    r"(?:spent|paid|spend|pay|charged|billed|made|earned|got)\s+(?:on|for|in|from)\s+(?:(?:a|one|any)\s+)?"
+    r"(?:(?:single|one|individual)\s+)?(?P<noun>[a-z]+)\b", re.I)
+#: words between the highest single entity and the measure it is highest in ("by", "in terms of")
+_BESIDE = frozenset({"by", "in", "of", "terms", "for", "on", "the", "measured", "ranked"})
+_LOWEST = frozenset({"smallest", "lowest", "cheapest", "least", "min", "minimum"})
+_MONEY_SUPERLATIVES = frozenset({"priciest", "costliest", "expensive", "costly", "cheapest", "most", "least"})
+
+
+def highest_single(p: Parse, env: Env) -> None:
+    """"the priciest single order", "the most anyone spent on one order", "the largest individual claim": each
+    entity's value of the measure, the highest (or lowest) taken (:class:`~lore.types.PerEntity` with ``stat``
+    max or min). The measure is the metric named beside it, else a governed maximum (minimum) defined over that
+    entity's rows, else, for money words ("priciest", "spent"), the revenue-like amount of its rows; with none of
+    these nothing changes. "Single" is then no value ("single" customers)."""
+    d, lex, tokens = p.draft, env.lex, p.tokens
+    if d.per is not None or d.rows_of is not None or d.share is not None or d.threshold is not None or d.adhoc:
+        return
+    hit = _SINGLE_RE.search(p.question) or _MOST_ON_ONE_RE.search(p.question)
+    if hit is None:
+        return
+    noun = stem_of(hit.group("noun"))
+    nodes = [n for n in lex.node_phrases.get((noun,), lex.node_words.get(noun, frozenset()))
+             if lex.layer.nodes[n].primary_key]
+    if len(nodes) != 1:
+        return
+    node = nodes[0]
+    key = _key_of(env, node)
+    if key is None:
+        return
+    span = tokens_in(tokens, hit.span())
+    low = any(w in _LOWEST for w in hit.group("sup").lower().split())
+    named = [m for m in d.metrics if (mt := lex.layer.metrics.get(m)) is not None
+             and not (is_row_count(mt) and mt.source == node)  # ("order": the order itself, not a count of orders)
+             and not set(_grounded_tokens(p, m)) <= span]
+    # the measure named right after it ("the largest single order by number of items"); others named apart ("rev
+    # and the priciest single order") are columns of their own
+    end = max(span) + 1
+    while end < len(tokens) and (tokens[end].text.lower() in _BESIDE or tokens[end].stem in FILLER):
+        end += 1
+    beside = [m for m in named if max(span) + 1 < min(_grounded_tokens(p, m), default=-1) <= end
+              and tokens[max(span) + 1].text.lower() in _BESIDE]
+    others = [m for m in named if m not in beside]
+    stat = "min" if low else "max"
+    governed = [m.name for m in lex.layer.metrics.values() if m.source == node and m.agg == stat and not m.filter]
+    money = bool({w.lower() for w in hit.group("sup").split()} & _MONEY_SUPERLATIVES) or \
+        hit.re is _MOST_ON_ONE_RE
+    if beside:
+        measure, per = beside[0], True
+    elif len(governed) == 1:
+        measure, per = governed[0], False  # the layer's own "largest order": no operation needed
+    else:
+        from lore.plan.offline.metrics import revenue_like  # (metrics imports this module)
+
+        measure = revenue_like(env, [key]) if money or hit.re is _SINGLE_RE else None
+        per = True
+        if measure is None or lex.layer.metrics[measure].source != node:
+            return  # (an amount of other rows, or none: not this entity's own value)
+    if per and others:
+        return  # (a value per entity and plain totals cannot share one query: left as read, its words unexplained)
+    d.metrics = [*others, measure] if not per else [measure]
+    kept = set(d.metrics)
+    d.groundings = [g for g in d.groundings if g.kind != "metric" or g.ref in kept and g.ref != measure]
+    d.groundings.append(Grounding(kind="metric", ref=measure, phrase=hit.group(0).strip(),
+                                  source="rule: the highest single value" if stat == "max" else
+                                  "rule: the lowest single value", score=0.85))
+    d.signals["metric_match"] = max(d.signals.get("metric_match", 0.0), 0.85)
+    if per:
+        d.per = PerEntity(entity=key, stat=stat)  # type: ignore[arg-type]
+        d.notes.append(f"Took {lex.metric_label(measure)} of each {_singular(lex.layer.nodes[node].label or node)}, "
+                       f"then the {'lowest' if low else 'highest'}.")
+    p.use(span, "metric")
+    drop = set(span)
+    p.accepted = [v for v in p.accepted if not tokens_in(tokens, v.span) & drop]
+    p.mentions = [v for v in p.mentions if not tokens_in(tokens, v.span) & drop]
+    d.filters = [f for f in d.filters if not any(g.kind == "filter" and g.ref == f.describe()
+                                                 and set(phrase_tokens(p, g.phrase)) & drop for g in d.groundings)]
+    d.order_by, d.limit = [], None
+
+
+def stem_of(word: str) -> str:
+    from lore.retrieve.lexical import stem
+
+    return stem(word.lower())
+
+
+def _grounded_tokens(p: Parse, metric: str) -> list[int]:
+    """The tokens of the metric phrases naming ``metric``."""
+    return [k for m in p.metric_matches if m.ref == metric for k in range(m.start, m.end)]
+
+
+def phrase_tokens(p: Parse, words: str) -> list[int]:
+    """The tokens where ``words`` first appears in the question (none when it does not)."""
+    at = p.question.lower().find(words.lower())
+    return sorted(tokens_in(p.tokens, (at, at + len(words)))) if at >= 0 and words else []
