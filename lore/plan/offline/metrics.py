@@ -1002,8 +1002,11 @@ def _money_named(p: Parse, env: Env, matches: list[PhraseMatch]) -> list[PhraseM
     if at is None:
         return matches
     per = at + 1 < len(tokens) and tokens[at + 1].text.lower() == "per" and any(m.start == at + 2 for m in matches)
-    in_words = at > 0 and tokens[at - 1].text.lower() == "in" and bool(matches)  # "largest order, in dollars"
-    if in_words or (matches and not per):
+    # ("which drink brings in the least money": "drink", a value named, is no metric beside the money)
+    valued = set().union(*(tokens_in(tokens, v.span) for v in p.mentions)) if p.mentions else set()
+    named = [m for m in matches if not (m.end - m.start == 1 and m.source != "name" and m.start in valued)]
+    in_words = at > 0 and tokens[at - 1].text.lower() == "in" and bool(named)  # "largest order, in dollars"
+    if in_words or (named and not per):
         return matches
     return _as_revenue(p, env, matches, tokens[at].text, at, at + 1, "rule: money named")
 
