@@ -20,7 +20,8 @@ CAUSE_RE = re.compile(r"\b(?:why|how\s+come|what\s+(?:caused|causes|drove|drives
 #: a question about the future
 FORECAST_RE = re.compile(r"\b(?:forecast\w*|predict\w*|projected|projections?|extrapolat\w*|next\s+(?:day|week|month|quarter|"
                          r"year|\d+\s+(?:days|weeks|months|quarters|years))(?!['\u2019]s)|will\s+(?!you\b|u\b)(?:\w+\s+){0,5}?(?:be|reach|hit|"
-                         r"grow|fall|drop|look|end\s+up|have|get|make|sell|earn|cost|generate|need)|going\s+to\s+(?:be|reach|hit|look|cost|end\s+up|come\s+in|land|grow|fall|drop)|expected\s+to\s+(?:be|reach|hit|grow))\b",
+                         r"grow|fall|drop|look|end\s+up|have|get|make|sell|earn|cost|generate|need|go\s+through|come\s+in|land|use|spend|pay|lose|"
+                         r"bring\s+in|take\s+in|see)|going\s+to\s+(?:be|reach|hit|look|cost|end\s+up|come\s+in|land|grow|fall|drop)|expected\s+to\s+(?:be|reach|hit|grow))\b",
                          re.I)
 #: a statistical test (also misspelt, "statisticaly", or said plainly: "or is that just noise")
 TEST_RE = re.compile(r"\b(?:statistic(?:al|all)?l?y|statistical\s+tests?|significance|(?:just|only|pure|random)\s+"
@@ -46,8 +47,12 @@ def beyond_the_data(p: Parse, env: Env) -> None:
     matched = {i for m in p.metric_matches for i in range(m.start, m.end)}
     named = {i for i, why in p.used.items() if why in ("dimension", "filter", "value") or (why == "metric" and i in matched)}
     tests = (("test", TEST_RE), ("test", _SIGNIFICANTLY_RE)) if _YES_NO_RE.match(p.question) else (("test", TEST_RE),)
+    def ends(m: re.Match[str]) -> set[int]:  # ("will cat losses come in": the metric between is no forecast word)
+        span = sorted(tokens_in(tokens, m.span()))
+        return {span[0], span[-1]} if span else set()
+
     for kind, pattern in (("cause", CAUSE_RE), ("forecast", FORECAST_RE), *tests):
-        m = next((m for m in pattern.finditer(p.question) if not tokens_in(tokens, m.span()) & named), None)
+        m = next((m for m in pattern.finditer(p.question) if not ends(m) & named), None)
         if m is not None:
             break
     else:

@@ -162,6 +162,33 @@ def read_breakdowns(p: Parse, env: Env) -> None:
         _read_list(p, env, first, trig, trig_tokens, facts)
     _read_possessives(p, env, facts)
     _each_one(p, env, facts)
+    _each_inside_metric(p, env, facts)
+
+
+def _each_inside_metric(p: Parse, env: Env, facts: list[str]) -> None:
+    """"what did each supply cost us", "what did each ingredient cost": a metric named by words whose first one,
+    right after "each" / "every", names a node the metric reaches ("supply cost", "ingredient cost" for the supplies):
+    that word is also the breakdown, the rows of that node (the metric keeps its words)."""
+    d, lex, tokens = p.draft, env.lex, p.tokens
+    if d.rows_of is not None:
+        return
+    for m in p.metric_matches:
+        j = m.start
+        if m.end - m.start < 2 or j == 0 or tokens[j - 1].text.lower() not in ("each", "every") or j - 1 in p.used \
+                and p.used[j - 1] != "operator":
+            continue
+        reach = lex.facts_of([m.ref]) or facts
+        nodes = [n for n in lex.node_words.get(tokens[j].stem, frozenset())
+                 if (entity := lex.entity.get(n)) is not None and n not in reach and lex.reachable(reach, entity)]
+        entities = {lex.entity[n] for n in nodes}
+        if len(entities) != 1 or any(x.split(".")[0] in nodes for x in d.dimensions):
+            continue
+        entity = next(iter(entities))
+        if d.add_dimension(entity, Grounding(kind="dimension", ref=entity, phrase=p.words(j - 1, j + 1),
+                                             source=f"each {lex.label(entity)}, named inside the metric's words",
+                                             score=0.9)):
+            p.dimension_tokens[entity] = (j - 1, j)
+            p.use([j - 1], "dimension")
 
 
 _EACH_ONE_RE = re.compile(r"\b(?:for\s+|of\s+)?(?:each|every)\s+(?:one|single\s+one|of\s+(?:them|those|these|the\s+above))\b",

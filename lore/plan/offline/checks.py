@@ -548,7 +548,7 @@ def account_for_words(p: Parse, env: Env) -> None:
     d.signals["coverage"] = (len(explained) / len(content)) if content else 1.0
     if not unexplained:
         return
-    unknown_value = _unknown_value(p, env, unexplained)
+    unknown_value = _unknown_value(p, env, unexplained) or _unknown_which(p, env, unexplained)
     if unknown_value is not None:
         p.settle(unknown_value)
         return
@@ -665,6 +665,29 @@ def _named_attributes(p: Parse, env: Env, refs: list[str]) -> set[int]:
             if len(e.phrase) >= 2 and e.ref.split(":")[0] not in used_refs and not any(j in p.used for j in span):
                 out.update(span)
     return out
+
+
+def _unknown_which(p: Parse, env: Env, unexplained: list[int]) -> PlanOutcome | None:
+    """"which adjuster has the most open claims": the rows asked for are named by a word the layer does not know,
+    and nothing else is broken down: asked back, never answered as one number."""
+    d, lex, tokens = p.draft, env.lex, p.tokens
+    if d.rows_of is not None or any(not x.startswith(METRIC_TIME) for x in d.dimensions):
+        return None
+    for i in unexplained:
+        t = tokens[i]
+        word = t.text.lower()
+        if i == 0 or tokens[i - 1].text.lower() != "which" or not t.text.isalpha() or len(word) < 4 \
+                or word in KNOWN_WORDS or word in INTENT_WORDS or word in STOP_WORDS or t.stem in FUNCTION_WORDS \
+                or word in lex.value_refs or any(t.stem in ph for ph in lex.name_phrases):
+            continue  # (a word of a description is no name: "adjusters" may be described, never broken down by)
+        facts = lex.facts_of(d.base_metrics()) if d.metrics else []
+        reach = [x for x in (lex.reachable_dims(facts) if facts else []) if not x.startswith(METRIC_TIME)]
+        return PlanOutcome(
+            status="clarify", signals={"coverage": 0.0}, suggestions=tuple(reach[:5]),
+            message=f"I can't tell which “{t.text}”: no attribute of the semantic layer has that name, so I can't "
+                    "break the answer down by it." + (f" It can be broken down by: {', '.join(reach[:10])}."
+                                                       if reach else ""))
+    return None
 
 
 def _unknown_value(p: Parse, env: Env, unexplained: list[int]) -> PlanOutcome | None:

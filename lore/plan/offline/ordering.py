@@ -29,6 +29,9 @@ def _which_names_a_breakdown(p: Parse, which) -> bool:  # noqa: ANN001
         and any(not is_metric_time(x) for x in p.draft.dimensions)
 
 
+_BOUNDS_RE = re.compile(r"\bat\s+(?:least|most)\b|\b(?:more|less|fewer)\s+than\b", re.I)
+
+
 def read_order(p: Parse, env: Env) -> None:
     """Ranking and top-N (value mentions are masked: "Best Buy" is a name, not a ranking)."""
     d, tokens = p.draft, p.tokens
@@ -52,6 +55,9 @@ def read_order(p: Parse, env: Env) -> None:
                                           phrase=m.group(0), source="rule"))
             return
     which = next((t for t in tokens if t.text.lower() in WHICH_WORDS), None)
+    # ("orders that had at least one jaffle", "more than 5 orders": bounds, not rankings)
+    for b in _BOUNDS_RE.finditer(p.question):  # (positions kept: the masked texts align with the question)
+        named = named[:b.start()] + " " * (b.end() - b.start()) + named[b.end():]
     most, least = MOST_RE.search(named), LEAST_RE.search(named)
     counted = _COUNTED.search(text)
     if counted and (most or least) and not re.match(r"\d{4}$", counted.group(1)):
