@@ -64,6 +64,9 @@ def share_of_total(p: Parse, env: Env) -> None:
     if whole is not None and _cut_named_apart(p, name):
         _cut_share(p, env, asked, name, whole)
         return
+    if (metric.format or "") == "percent" and _says_its_unit(p, name, asked):
+        p.use(asked, "metric")  # "gross margin %", "margin in percent": the metric's own unit, no share of a total
+        return
     kind = not_additive(metric)
     if kind is not None:
         p.settle(PlanOutcome(
@@ -247,3 +250,10 @@ def _segment(p: Parse, env: Env, words: list[str], *, named_after_metric: bool =
         if any(s >= 0 for s in spots) or before:
             after.append(f)
     return after[0] if len(after) == 1 else None
+
+
+def _says_its_unit(p: Parse, name: str, asked: list[int]) -> bool:
+    """Whether the share words of the question only say the unit of a metric kept in percent: "%" alone, or
+    "percent" / "percentage" / "%" right after the metric's words ("gross margin %", "margin in percent")."""
+    ends = [m.end for m in p.metric_matches if m.ref == name]
+    return bool(ends) and all(any(0 <= i - e <= 1 for e in ends) for i in asked)
