@@ -286,6 +286,17 @@ def metric_filters(p: Parse, env: Env) -> None:
             domain = set(lex.values_of(f.ref))
             if not fixed or not fixed <= domain:
                 continue  # the metric's own filter is about other values
+            if wanted == fixed and len(fixed) > 1 and f.ref in d.dimensions and any(
+                    g.kind == "dimension" and g.ref == f.ref and g.source.startswith("rule: several values")
+                    for g in d.groundings) and len(d.metrics) == 1 and not _APART_RE.search(p.question):
+                # "recoveries through salvage/subro": the values that make up the metric's own definition, named
+                # together, are the metric itself (one number), not its parts side by side
+                d.filters.remove(f)
+                d.dimensions.remove(f.ref)
+                d.groundings = [g for g in d.groundings if not (g.kind == "dimension" and g.ref == f.ref)]
+                d.notes.append(f"{lex.metric_label(name)[:1].upper() + lex.metric_label(name)[1:]} is "
+                               f"{' and '.join(sorted(fixed))} together.")
+                continue
             if wanted <= fixed:
                 if any(x.split(".")[0] == f.ref.split(".")[0] for x in d.dimensions):
                     continue  # the rows broken down must still be cut to those values ("the least popular drink")
@@ -311,6 +322,11 @@ def metric_filters(p: Parse, env: Env) -> None:
                 suggestions=tuple(x.name for x in lex.layer.metrics.values() if x.source == m.source)[:5],
                 signals={"value_reach": 0.0}))
             return
+
+
+#: words that set values apart ("salvage vs subro", "split salvage and subrogation", "each separately")
+_APART_RE = re.compile(r"\b(?:vs\.?|versus|v\.|against|compared|split|separate(?:ly)?|each|apart|side\s+by\s+side|"
+                       r"broken\s+out|breakdown|break\s+(?:it\s+)?down)\b", re.I)
 
 
 def _compared_values(p: Parse, env: Env) -> None:
