@@ -189,6 +189,8 @@ NEGATION_RE = re.compile(
 #: ranking words: the most / the least
 MOST_RE = re.compile(r"\b(most|highest|largest|biggest|maximum|max|top|best|leading|greatest|more|busiest|"
                      r"strongest|popular|fastest|steepest|sharpest)\b", re.I)
+#: bounds, not rankings: "at least one", "at most", "more than 5", "fewer than"
+BOUNDS_RE = re.compile(r"\bat\s+(?:least|most)\b|\b(?:more|less|fewer)\s+than\b", re.I)
 LEAST_RE = re.compile(r"\b(least|lowest|smallest|fewest|minimum|min|worst|bottom|less|weakest|slowest|quietest|"
                       r"unpopular)\b", re.I)
 TOP_RE = re.compile(r"\b(top|bottom|best|worst|first|highest|lowest|largest|smallest|biggest|leading)\s+(\d{1,4}|"

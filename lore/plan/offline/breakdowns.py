@@ -28,6 +28,7 @@ from lore.plan.offline.parse import Mention, Parse, Unresolved
 from lore.plan.offline.text import gap, tokens_in
 from lore.plan.timeparse import TimeRange, default_grain
 from lore.plan.words import (
+    BOUNDS_RE,
     FUNCTION_WORDS,
     GRAIN_WORDS,
     ITEM_STOPS,
@@ -147,7 +148,7 @@ def read_breakdowns(p: Parse, env: Env) -> None:
                 and not tokens[trig_tokens[-1] + 1].text.isdigit() \
                 and not any(trig_tokens[-1] + 1 in tokens_in(tokens, v.span) for v in p.all_mentions):
             starts.append((trig_tokens[-1] + 1, "ranked", ()))  # (a value after it: a superlative noun, below)
-    bounds = re.sub(r"\bat\s+(?:least|most)\b|\b(?:more|less|fewer)\s+than\b", " ", text, flags=re.I)
+    bounds = BOUNDS_RE.sub(" ", text)
     if MOST_RE.search(bounds) or LEAST_RE.search(bounds):  # ("at least one" ranks nothing)
         for m in _THE_N.finditer(text):  # "the 3 biggest products"
             trig_tokens = tuple(sorted(tokens_in(tokens, m.span())))

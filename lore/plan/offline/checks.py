@@ -13,7 +13,8 @@ from sqlglot.errors import SqlglotError
 from lore.plan.catalog import ARTICLES, FILLER, phrase
 from lore.plan.checks import check_outcome
 from lore.plan.offline.env import Env
-from lore.plan.offline.metrics import REVENUE_STEMS, HOW_MANY_NOUN_RE, names_its_rows_after_by, revenue_like
+from lore.plan.offline.metrics import (HOW_MANY_NOUN_RE, REVENUE_STEMS, is_plain_currency_sum,
+                                      names_its_rows_after_by, revenue_like)
 from lore.plan.offline.parse import Parse
 from lore.plan.offline.rates import entity_counted_by
 from lore.plan.offline.text import tokens_in
@@ -237,8 +238,7 @@ def fit_metrics(p: Parse, env: Env) -> None:
 
 def _revenue_named(lex, name: str) -> bool:  # noqa: ANN001
     """Whether a metric is an unfiltered currency sum named with revenue words ("net sales", "takings")."""
-    m = lex.layer.metrics[name]
-    return m.agg == "sum" and not m.filter and not m.is_derived and (m.format or "") == "currency" \
+    return is_plain_currency_sum(lex.layer.metrics[name]) \
         and bool(lex.own_words.get(name, frozenset()) & REVENUE_STEMS)
 
 

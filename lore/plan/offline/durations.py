@@ -10,7 +10,7 @@ never answered with a count of something else.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -95,7 +95,7 @@ def duration_metrics(catalog: Catalog) -> tuple[tuple[Duration, ...], dict[str, 
 
 
 def _dates_in(tokens: Sequence[Token], start: int, end: int, words: dict[str, frozenset[tuple[str, ...]]],
-              node_words: frozenset[str]) -> set[str]:
+              node_words: Mapping[str, object]) -> set[str]:
     """The date attributes the words ``start``..``end`` name, each wholly: one date's own words, and only words
     passed over (articles, "date", "was", the table's own words: "the date the claim was reported") around them."""
     stems = [t.stem for t in tokens[start:end]]
@@ -111,7 +111,7 @@ def _dates_in(tokens: Sequence[Token], start: int, end: int, words: dict[str, fr
 
 
 def _date_after(tokens: Sequence[Token], start: int, words: dict[str, frozenset[tuple[str, ...]]],
-                node_words: frozenset[str], walls: set[int]) -> tuple[set[str], int]:
+                node_words: Mapping[str, object], walls: set[int]) -> tuple[set[str], int]:
     """The date attributes named by the fewest words from ``start`` on (at most seven, within the clause), and
     where they end."""
     for end in range(start + 1, min(start + 8, len(tokens) + 1)):
@@ -130,7 +130,7 @@ def durations_named(p: Parse, env: Env, matches: list[PhraseMatch]) -> list[Phra
     lex, tokens = env.lex, p.tokens
     if not lex.date_words or not any(t.text.lower() in ("between", "from", "to") for t in tokens):
         return matches
-    node_words = frozenset(w for w, nodes in lex.node_words.items() if nodes)
+    node_words = lex.node_words  # (every stem there names at least one node)
     walls = {i for i in range(len(tokens) - 1)
              if any(ch in p.question[tokens[i].end:tokens[i + 1].start] for ch in ",;:?()")}
     found: list[tuple[int, int, Duration]] = []

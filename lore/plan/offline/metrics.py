@@ -1011,13 +1011,18 @@ def _money_named(p: Parse, env: Env, matches: list[PhraseMatch]) -> list[PhraseM
     return _as_revenue(p, env, matches, tokens[at].text, at, at + 1, "rule: money named")
 
 
+def is_plain_currency_sum(m) -> bool:  # noqa: ANN001 (a Metric)
+    """An unfiltered, non-derived sum kept in a currency: what a revenue-like amount must be."""
+    return not m.filter and not m.is_derived and (m.format or "") == "currency" and m.agg == "sum"
+
+
 def revenue_like(env: Env, reaching: Sequence[str] = ()) -> str | None:
     """The one unfiltered currency sum named with the most revenue words (among those reaching ``reaching``
     without fan-out, when given), else None."""
     lex = env.lex
     scored: dict[str, int] = {}
     for m in lex.layer.metrics.values():
-        if m.filter or m.is_derived or (m.format or "") != "currency" or m.agg != "sum":
+        if not is_plain_currency_sum(m):
             continue
         if reaching and not all(r.split(".")[0].split(":")[0] in lex.catalog.reach.get(m.source or "", {})
                                 and r.split(".")[0].split(":")[0] not in lex.catalog.fan_reach.get(m.source or "", set())

@@ -9,7 +9,7 @@ from lore.plan.offline.lexicon import is_metric_time
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Parse
 from lore.plan.offline.text import mask, tokens_in
-from lore.plan.words import (CHANGE_RE, DECLINE_RE, GROWTH_RE, LEAST_RE, MOST_RE, NUMBER_ALT, ONE_CHANGE_RE, RANKED_CHANGE_RE,
+from lore.plan.words import (BOUNDS_RE, CHANGE_RE, DECLINE_RE, GROWTH_RE, LEAST_RE, MOST_RE, NUMBER_ALT, ONE_CHANGE_RE, RANKED_CHANGE_RE,
                                RANKED_EITHER_RE, RANKED_IDIOMS, RANKED_RE, RELATIVE_CHANGE_RE, TOP_RE, WHICH_WORDS,
                               number_value)
 from lore.semantic.spec import METRIC_TIME
@@ -27,9 +27,6 @@ def _which_names_a_breakdown(p: Parse, which) -> bool:  # noqa: ANN001
         i += 1
     return i < len(p.tokens) and p.used.get(i) == "dimension" \
         and any(not is_metric_time(x) for x in p.draft.dimensions)
-
-
-_BOUNDS_RE = re.compile(r"\bat\s+(?:least|most)\b|\b(?:more|less|fewer)\s+than\b", re.I)
 
 
 def read_order(p: Parse, env: Env) -> None:
@@ -56,7 +53,7 @@ def read_order(p: Parse, env: Env) -> None:
             return
     which = next((t for t in tokens if t.text.lower() in WHICH_WORDS), None)
     # ("orders that had at least one jaffle", "more than 5 orders": bounds, not rankings)
-    for b in _BOUNDS_RE.finditer(p.question):  # (positions kept: the masked texts align with the question)
+    for b in BOUNDS_RE.finditer(p.question):  # (positions kept: the masked texts align with the question)
         named = named[:b.start()] + " " * (b.end() - b.start()) + named[b.end():]
     most, least = MOST_RE.search(named), LEAST_RE.search(named)
     counted = _COUNTED.search(text)

@@ -24,6 +24,7 @@ from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Parse
 from lore.plan.offline.text import tokens_in
 from lore.plan.timeparse import TimeRange, default_grain
+from lore.retrieve.lexical import stem
 from lore.semantic.compile import not_additive
 from lore.semantic.spec import METRIC_TIME, Metric
 from lore.plan.words import COUNT_CUE_RE, NUMBER_WORDS
@@ -502,7 +503,7 @@ def highest_single(p: Parse, env: Env) -> None:
     hit = _SINGLE_RE.search(p.question) or _MOST_ON_ONE_RE.search(p.question)
     if hit is None:
         return
-    noun = stem_of(hit.group("noun"))
+    noun = stem(hit.group("noun").lower())
     nodes = [n for n in lex.node_phrases.get((noun,), lex.node_words.get(noun, frozenset()))
              if lex.layer.nodes[n].primary_key]
     if len(nodes) != 1:
@@ -559,12 +560,6 @@ def highest_single(p: Parse, env: Env) -> None:
     d.filters = [f for f in d.filters if not any(g.kind == "filter" and g.ref == f.describe()
                                                  and set(phrase_tokens(p, g.phrase)) & drop for g in d.groundings)]
     d.order_by, d.limit = [], None
-
-
-def stem_of(word: str) -> str:
-    from lore.retrieve.lexical import stem
-
-    return stem(word.lower())
 
 
 def _grounded_tokens(p: Parse, metric: str) -> list[int]:
