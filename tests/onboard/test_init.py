@@ -267,6 +267,30 @@ def test_an_undated_fact_is_dated_by_the_fact_it_belongs_to(project, warehouse: 
     assert float(late.rows[0][0]) == lates
 
 
+def test_people_counted_by_several_distinct_counts_are_asked_about(tmp_path: Path) -> None:
+    """A draft counts the customers and the stores among the orders: "how many different people ordered" names
+    neither, so both are offered (it once crashed building the question back)."""
+    from lore import Lore
+
+    path = tmp_path / "shop.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name VARCHAR)")
+    con.executemany("INSERT INTO customers VALUES (?, ?)", [(i, f"Customer {i}") for i in range(1, 41)])
+    con.execute("CREATE TABLE stores (id INTEGER PRIMARY KEY, city VARCHAR)")
+    con.executemany("INSERT INTO stores VALUES (?, ?)", [(1, "Lisbon"), (2, "Porto")])
+    con.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER REFERENCES customers(id), "
+                "store_id INTEGER REFERENCES stores(id), ordered_at TIMESTAMP, order_total DECIMAL(8,2))")
+    con.executemany("INSERT INTO orders VALUES (?, ?, ?, ?, ?)",
+                    [(i, 1 + i % 40, 1 + i % 2, datetime(2023, 1, 1) + timedelta(hours=9 * i), 5 + i % 7)
+                     for i in range(1, 500)])
+    con.close()
+    project = init_project(tmp_path / "shop", path, today=date(2023, 3, 1))
+    with Lore.open(project.root, today=date(2023, 3, 1)) as lore:
+        answer = lore.chat(user="ana").ask("how many different people ordered from us in 2023?")
+    assert answer.status == "clarify", answer.message
+    assert "customers" in answer.message and len(answer.suggestions) >= 2
+
+
 # --- the project files and the command ------------------------------------------------------------------------------
 
 

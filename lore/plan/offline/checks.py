@@ -176,7 +176,7 @@ def fit_metrics(p: Parse, env: Env) -> None:
                     status="clarify",
                     message=f"“{p.words(people_at, people_at + 1)}” asks how many people, and several metrics count "
                             "them: " + ", ".join(lex.metric_label(x) for x in distinct[:4]) + ". Which one?",
-                    suggestions=tuple(distinct[:4]), signals={"ambiguity": 0.0}))
+                    suggestions=tuple(distinct[:4]), signals={"metric_match": 0.0}))
                 return
             if len(distinct) == 1 and grounding.source.startswith("name"):
                 # named by its name, but the question counts people: the distinct count of the same words
