@@ -57,6 +57,12 @@ _NOT_MEASURE = re.compile(r"(?:^|_)(?:lat|latitude|lon|lng|longitude|year|month|
 _MONEY = re.compile(r"(?:^|_)(?:amount|amt|price|cost|costs|revenue|sales|total|subtotal|premium|premiums|paid|"
                     r"payment|fee|fees|spend|spent|salary|balance|tax|discount|value|charge|charges|income|"
                     r"profit|margin|budget|loss|losses|refund|usd|eur|gbp|dollars|cents)(?:_|$)", re.I)
+#: money of one transaction (a price, a total, a tax, a fee): kept in whole numbers, it is in cents (minor units),
+#: since such amounts have cents; coarse money (a salary, a budget, a premium, a balance) may be whole units
+_CENTS = re.compile(r"(?:^|_)(?:amount|amt|price|cost|costs|total|subtotal|paid|payment|fee|fees|tax|discount|"
+                    r"charge|charges|refund|spend|spent|cents)(?:_|$)", re.I)
+#: money named in whole units of a currency
+_MAJOR_UNITS = re.compile(r"(?:^|_)(?:usd|eur|gbp|dollars|euros|pounds)(?:_|$)", re.I)
 #: a time column that says when a row happened, preferred as the fact's date
 _EVENT_TIME = re.compile(r"(?:^|_)(?:created|ordered|placed|occurred|event|transaction|txn|booked|sold|paid|"
                          r"posted|submitted|reported|started|start|date|timestamp|ts|at|on|time|day)(?:_|$)", re.I)
@@ -524,9 +530,13 @@ def _draft_table(table: TableProfile, profile: WarehouseProfile, names: dict[str
     metrics = _draft_metrics(table, name, label, measures, is_fact)
     if is_fact:
         metrics += _distinct_linked(table, profile, name, label, names)
-    money_cents = [m.name for m in measures if m.family == "integer" and _MONEY.search(m.name)]
-    if money_cents:
-        notes.append(f"whole-number amounts ({', '.join(money_cents)}): if they are cents, divide in the metrics' "
+    cents = [m.name for m in measures if in_cents(m)]
+    if cents:
+        notes.append(f"whole-number amounts read as cents ({', '.join(cents)}): the metrics divide them by 100; if "
+                     f"they are whole units of a currency without cents (yen, won), use expr: {cents[0]} (no / 100.0)")
+    whole = [m.name for m in measures if m.family == "integer" and _MONEY.search(m.name) and not in_cents(m)]
+    if whole:
+        notes.append(f"whole-number amounts ({', '.join(whole)}): if they are cents, divide in the metrics' "
                      "expr (e.g. expr: amount / 100.0) and set unit")
     item = DraftItem(data=node, notes=tuple(notes))
     dated = (through[2] if through else table.column(time_col)) if time_col else None
@@ -584,6 +594,19 @@ def _dated_sql(table: TableProfile, fk: ForeignKey, parent: TableProfile, time_n
     return query.sql(dialect="duckdb", pretty=True) + "\n"
 
 
+def in_cents(col: ColumnProfile) -> bool:
+    """Whether a money column holds cents: the money of one transaction (a price, a total, a tax, a fee) stored in
+    whole numbers, unless its name says a currency's whole unit (``amount_usd``). Such amounts have cents, so whole
+    numbers are minor units; a salary, a budget or a premium may well be kept in whole dollars, and is left alone.
+
+    >>> from lore.onboard.profile import ColumnProfile
+    >>> [in_cents(ColumnProfile(name=n, type=t)) for n, t in (("order_total", "INTEGER"), ("price", "BIGINT"),
+    ...  ("price", "DECIMAL(8,2)"), ("amount_usd", "INTEGER"), ("annual_premium", "INTEGER"), ("total_cents", "INTEGER"))]
+    [True, True, False, False, False, True]
+    """
+    return col.family == "integer" and bool(_CENTS.search(col.name)) and not _MAJOR_UNITS.search(col.name)
+
+
 def _draft_metrics(table: TableProfile, name: str, label: str, measures: list[ColumnProfile],
                    is_fact: bool) -> list[DraftItem]:
     rows = plural(label)
@@ -600,14 +623,17 @@ def _draft_metrics(table: TableProfile, name: str, label: str, measures: list[Co
                                     "expr": col.name}
             out.append(DraftItem(data=data))
             continue
+        cents = money and in_cents(col)
+        expr = f"{col.name} / 100.0" if cents else col.name
+        unit = f" ({col.name} holds cents: divided by 100)" if cents else ""
         data = {"name": node_name(f"total_{col.name}") if col.name.lower() != f"total_{col.name}".lower() else col.name,
-                "label": text, "description": f"Sum of {text} over {rows}.", "synonyms": [f"total {text}"],
-                "source": name, "agg": "sum", "expr": col.name}
+                "label": text, "description": f"Sum of {text} over {rows}{unit}.", "synonyms": [f"total {text}"],
+                "source": name, "agg": "sum", "expr": expr}
         if money:
             data["format"] = "currency"
         avg = {"name": node_name(f"avg_{col.name}"), "label": f"average {text}",
-               "description": f"Average {text} per {label}.", "synonyms": [f"mean {text}", f"{text} per {label}"],
-               "source": name, "agg": "avg", "expr": col.name}
+               "description": f"Average {text} per {label}{unit}.", "synonyms": [f"mean {text}", f"{text} per {label}"],
+               "source": name, "agg": "avg", "expr": expr}
         if money:
             avg["format"] = "currency"
         if is_fact:  # a sum over the rows of a dimension (prices of products) means nothing: its average does
@@ -691,8 +717,9 @@ def initialism(label: str) -> str | None:
     return letters
 
 
-def _amount_words(column_label: str, row_noun: str) -> list[str]:
-    """The words people say for the sum of a money column labelled ``column_label`` on rows of ``row_noun``."""
+def _amount_words(column_label: str, row_noun: str, key: str = "say") -> list[str]:
+    """The words people say for the sum of a money column labelled ``column_label`` on rows of ``row_noun`` (with
+    ``key="average"``, for its average: "average order value"; ``{row}`` in a word is the row noun)."""
     words_of = column_label.split()
     out: list[str] = []
     for rule in vocabulary()["amounts"]:
@@ -700,7 +727,8 @@ def _amount_words(column_label: str, row_noun: str) -> list[str]:
         if rows and row_noun not in rows and row_noun.split()[-1] not in rows:
             continue
         if any(words_of[-len(c.split()):] == c.split() for c in rule.get("column") or ()):
-            out += [w for w in rule.get("say") or () if w not in out]
+            said = [str(w).replace("{row}", row_noun) for w in rule.get(key) or ()]
+            out += [w for w in said if w not in out]
     return out
 
 
@@ -788,6 +816,10 @@ def _add_vocabulary(files: list[DraftFile], profile: WarehouseProfile) -> list[D
             if m.data.get("agg") == "sum" and m.data.get("format") == "currency":
                 for word in _amount_words(m.data["label"], main.data["label"]):
                     offer(("metric", f.name, m.data["name"]), word)
+            elif m.data.get("agg") == "avg" and m.data.get("format") == "currency" \
+                    and str(m.data["label"]).startswith("average "):
+                for word in _amount_words(m.data["label"].removeprefix("average "), main.data["label"], "average"):
+                    offer(("metric", f.name, m.data["name"]), word)
         sold = _units_sold(f, main, files, profile)
         if sold is not None:
             for word in sold[1]:
@@ -830,8 +862,8 @@ def _add_vocabulary(files: list[DraftFile], profile: WarehouseProfile) -> list[D
                 mdata["synonyms"] = list(mdata.get("synonyms") or ()) + [f"number of {plural(w)}" for w in node_words]
             amount = given.get(("metric", f.name, mdata["name"]), [])
             if amount:
-                col = table.column(str(mdata.get("expr"))) if table is not None else None
-                if col is not None and col.family == "integer":
+                col = table.column(str(mdata.get("expr")).split(" / ")[0]) if table is not None else None
+                if col is not None and col.family == "integer" and not in_cents(col):
                     mnotes.append(f"people may call it {', '.join(amount)}: add those synonyms once its unit is "
                                   "right (whole numbers may be cents)")
                 else:

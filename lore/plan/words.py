@@ -281,7 +281,8 @@ KNOWN_WORDS: frozenset[str] = frozenset("""seller sellers bestseller bestsellers
     need like know think ever single whole entire each other busiest grew grow grows grown growing growth increase
     increased increases decrease decreased decreases decline declined declines drop dropped drops fell fall falls
     fallen rose rise rises risen gain gained gains shrank shrunk jumped change changed changes fastest steepest
-    sharpest""".split())
+    sharpest charge charged charges chance chances chanced nearly dearly cunning dunning quartet mouths verses
+    recline""".split())
 
 #: short words that are also values somewhere (two-letter codes such as "hi" or "in"): values only in context
 SHORT_WORDS = frozenset("hi a i in it is no or on at to id me be do go if of so up us we an as by my oh ok".split())

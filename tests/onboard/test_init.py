@@ -287,8 +287,18 @@ def test_people_counted_by_several_distinct_counts_are_asked_about(tmp_path: Pat
     project = init_project(tmp_path / "shop", path, today=date(2023, 3, 1))
     with Lore.open(project.root, today=date(2023, 3, 1)) as lore:
         answer = lore.chat(user="ana").ask("how many different people ordered from us in 2023?")
+        # customers have no date: "customers in February" are the customers among February's orders, said so
+        both = lore.chat(user="ana").ask("orders and customers in February 2023")
     assert answer.status == "clarify", answer.message
     assert "customers" in answer.message and len(answer.suggestions) >= 2
+    assert both.status == "answered" and both.plan is not None, both.message
+    assert list(both.plan.metrics) == ["orders_count", "customers_with_orders"]
+    assert any("no date of their own" in n for n in both.plan.notes)
+    con = duckdb.connect(str(path), read_only=True)
+    want = con.execute("SELECT COUNT(*), COUNT(DISTINCT customer_id) FROM orders WHERE ordered_at >= DATE '2023-02-01' "
+                       "AND ordered_at < DATE '2023-03-01'").fetchone()
+    con.close()
+    assert tuple(int(x) for x in both.rows[0]) == want
 
 
 # --- the project files and the command ------------------------------------------------------------------------------
@@ -392,7 +402,8 @@ def test_drafting_rules() -> None:
     sale = files["fct_sales"].sources[0]
     assert sale.data["time_column"] == "sold_on"
     assert any("primary key ('id',) inferred" in n for n in sale.notes)
-    assert any("whole-number amounts (price)" in n for n in sale.notes)  # maybe cents: a person decides
+    # a price kept in whole numbers is in cents (a price has cents): divided by 100, noted for a person to check
+    assert any("whole-number amounts read as cents (price)" in n for n in sale.notes)
     product_metrics = [m.data["name"] for m in files["dim_products"].metrics]
     sale_metrics = {m.data["name"]: m.data for m in files["fct_sales"].metrics}
     assert product_metrics == ["dim_products_count", "avg_price"]  # a sum of prices over products means nothing
@@ -401,6 +412,7 @@ def test_drafting_rules() -> None:
                                  "dim_products_with_fct_sales"}
     assert sale_metrics["dim_products_with_fct_sales"]["expr"] == "sku"  # the distinct products sold
     assert sale_metrics["total_price"]["label"] == "sale price" and sale_metrics["total_price"]["agg"] == "sum"
+    assert sale_metrics["total_price"]["expr"] == "price / 100.0" and "holds cents" in sale_metrics["total_price"]["description"]
     assert "total_year" not in sale_metrics  # a year is a position in time, never added up
     lines = files["sale_lines"]
     assert lines.sources[0].data["time_column"] == "sold_on" and "sale_id = fct_sales.id" in lines.sources[0].data["sql"]
@@ -415,8 +427,8 @@ def test_drafting_rules() -> None:
 
 def test_the_words_people_use_are_offered_for_review() -> None:
     """Common business words become synonyms (each noted for review): a store is also a shop, an order's total
-    is revenue; never a word the draft already uses, a word two things would get, or money words for whole
-    numbers that may be cents (those go in the note)."""
+    is revenue (a total kept in whole numbers is read as cents, so it gets them too); never a word the draft already
+    uses or a word two things would get."""
     from lore.onboard.profile import ColumnProfile, ForeignKey, Key, TableProfile, WarehouseProfile
 
     def key(name: str) -> Key:
@@ -463,7 +475,11 @@ def test_the_words_people_use_are_offered_for_review() -> None:
     assert "client" not in files["customers"].dimensions[0].data.get("synonyms", [])
     assert "client" not in files["patients"].sources[0].data.get("synonyms", [])
     metrics = {m.data["name"]: m for m in files["orders"].metrics}
-    assert metrics["total_order_total"].data["synonyms"][-5:] == ["revenue", "sales", "total sales", "gross sales",
-                                                                   "turnover"]
-    tax = metrics["total_tax_paid"]  # whole numbers: maybe cents, so the words wait for a person
-    assert "taxes" not in tax.data["synonyms"] and any("people may call it taxes" in n for n in tax.notes)
+    assert metrics["total_order_total"].data["synonyms"][-8:] == ["revenue", "sales", "total sales", "gross sales",
+                                                                   "turnover", "spend", "spent", "amount spent"]
+    # a tax kept in whole numbers is read as cents, so its words are given; a premium in whole numbers may be
+    # whole dollars, so its words wait for a person
+    tax = metrics["total_tax_paid"]
+    assert tax.data["expr"] == "tax_paid / 100.0" and tax.data["synonyms"][-3:] == ["taxes", "tax collected", "sales tax"]
+    average = metrics["avg_order_total"].data
+    assert average["synonyms"][-3:] == ["average order value", "average order amount", "average spend"]

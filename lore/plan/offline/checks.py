@@ -94,6 +94,28 @@ def check_reach(p: Parse, env: Env) -> None:
             return
 
 
+def _dated_count_of(env: Env, metric: str, others: list[str]) -> list[str]:
+    """For a count of an undated node's rows (customers), the distinct counts of that node among a dated fact's rows
+    (``count_distinct`` of the fact's link column to it: "customers with orders"); those over the facts of
+    ``others`` when there are such, else all of them. Empty when the metric is not a plain count of its rows."""
+    lex = env.lex
+    m = lex.layer.metrics.get(metric)
+    if m is None or m.agg != "count" or m.filter or m.is_derived or not m.source:
+        return []
+    found = []
+    for name, other in lex.layer.metrics.items():
+        source = lex.layer.nodes.get(other.source or "")
+        if other.agg != "count_distinct" or other.filter or source is None or not source.time_column:
+            continue
+        col = other.expr.strip()
+        if any(link.to == m.source and link.cardinality == "many_to_one"
+               and re.search(rf"\b{re.escape(source.name)}\.{re.escape(col)}\b", link.on) for link in source.links):
+            found.append(name)
+    facts = set(lex.facts_of(others)) if others else set()
+    near = [x for x in found if lex.layer.metrics[x].source in facts]
+    return near or found
+
+
 def time_axes(p: Parse, env: Env) -> None:
     """A fact's own date asked with a grain is its time axis; metrics meaningful only at some grains get one."""
     d, lex = p.draft, env.lex
@@ -114,11 +136,21 @@ def time_axes(p: Parse, env: Env) -> None:
             if node is None or node.time_column:
                 continue
             asked = f"limited to {d.time.label}" if d.time is not None else f"shown by {by_time[0].partition(':')[2]}"
+            among = _dated_count_of(env, m, [x for x in d.base_metrics() if x != m])
+            if len(among) == 1:
+                # "customers in 2019", customers undated: the customers among a dated fact's rows that period
+                d.metrics[d.metrics.index(m)] = among[0]
+                d.groundings = [g.model_copy(update={"ref": among[0], "source": f"{g.source} (the dated count)"})
+                                if g.kind == "metric" and g.ref == m else g for g in d.groundings]
+                d.notes.append(f"{lex.label(node.name)} have no date of their own: counted "
+                               f"{lex.metric_label(among[0])} ({asked}).")
+                d.signals["metric_match"] = min(d.signals.get("metric_match", 1.0), 0.85)
+                continue
             p.settle(PlanOutcome(
                 status="clarify",
                 message=f"{lex.metric_label(m)[:1].upper() + lex.metric_label(m)[1:]} has no date: its rows "
                         f"({lex.label(node.name)}) are not dated, so it can't be {asked}. Ask for it without a "
-                        "period, or for a dated metric.", suggestions=(m,), signals={"metric_match": 0.0}))
+                        "period, or for a dated metric.", suggestions=tuple(among) or (m,), signals={"metric_match": 0.0}))
             return
     if by_time:
         return

@@ -9,6 +9,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 
 from lore.plan.catalog import Token
+from lore.plan.words import KNOWN_WORDS
 from lore.retrieve.lexical import stem
 
 #: the most of a question the planner reads: the default question limit (longer ones are refused before planning,
@@ -101,13 +102,15 @@ def operation_typos(text: str, vocabulary: frozenset[str] | set[str] = frozenset
 
     >>> operation_typos("cumulitive cost by week")
     ('cumulative cost by week', [('cumulitive', 'cumulative')])
+    >>> operation_typos("tax we charged, nearly $1k")[1]  # ordinary words one letter off are left alone
+    []
     """
     fixed: list[tuple[str, str]] = []
 
     def fix(m: re.Match[str]) -> str:
         word = m.group(0)
         low = word.lower()
-        if low in vocabulary or stem(low) in vocabulary or any(
+        if low in vocabulary or stem(low) in vocabulary or low in KNOWN_WORDS or any(
                 low.startswith(w) or w.startswith(low) for w in OPERATION_WORDS):
             return word  # a word of the layer, or an operation word's own form ("quarter", "averages")
         close = difflib.get_close_matches(low, OPERATION_WORDS, n=1, cutoff=0.85) or [
