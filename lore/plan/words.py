@@ -206,14 +206,16 @@ GROWTH_RE = re.compile(r"\b((?:go|goes|went|gone|going)\s+up|grow(?:s|n|ing|th)?
 DECLINE_RE = re.compile(r"\b((?:go|goes|went|gone|going)\s+down|declin(?:e|es|ed|ing)|decreas(?:e|es|ed|ing)|drop(?:s|ped|ping)?|f[ae]ll(?:s|en|ing)?|"
                         r"shr[iau]nk(?:s|ing)?|lose|loses|losing|lost|slump(?:s|ed)?|worsen(?:s|ed)?|down(?:turn|swing))\b",
                         re.I)
-#: a superlative next to a word of a rise or a fall, at most two words apart ("grew the most", "biggest drop",
-#: "fastest growing"): a ranking by the change, where "top 3 ... thinking of dropping one" is none
+#: a superlative next to a word of a rise or a fall, at most three words apart ("grew the most", "biggest drop",
+#: "fastest growing", "grew their <metric> the most"): a ranking by the change, where "top 3 ... thinking of
+#: dropping one" is none
 _SUPERLATIVE = (r"(?:most|least|highest|lowest|largest|smallest|biggest|greatest|fastest|slowest|strongest|weakest|"
                 r"steepest|sharpest|top|bottom|best|worst)")
 _MOVE = (r"(?:(?:go|goes|went|gone|going)\s+(?:up|down)|grow(?:s|n|ing|th)?|grew|add(?:s|ed)|increas(?:e|es|ed|ing)|gain(?:s|ed|ing)?|ris(?:e|es|en|ing)|rose|jump(?:s|ed)?|"
          r"climb(?:s|ed)?|declin(?:e|es|ed|ing)|decreas(?:e|es|ed|ing)|drop(?:s|ped|ping)?|f[ae]ll(?:s|en|ing)?|"
          r"shr[iau]nk(?:s|ing)?|lose|loses|losing|lost|slump(?:s|ed)?)")
-RANKED_CHANGE_RE = re.compile(rf"\b{_SUPERLATIVE}(?:\W+\w+){{0,3}}?\W+{_MOVE}\b|\b{_MOVE}(?:\W+\w+){{0,3}}?\W+{_SUPERLATIVE}\b|"
+RANKED_CHANGE_RE = re.compile(rf"\b{_SUPERLATIVE}(?:\W+\w+){{0,3}}?\W+{_MOVE}\b|"
+                              rf"\b{_MOVE}(?:\W+(?:their|its|his|her|our|your))?(?:\W+\w+){{0,3}}?\W+{_SUPERLATIVE}\b|"
                               rf"\b(?:by|on)\s+(?:the\s+)?(?:%\s*|percent(?:age)?\s+|relative\s+)?(?:{_SUPERLATIVE}\s+)?{_MOVE}\b", re.I)
 #: one change named in the singular ("the biggest drop", "the largest increase"): the one row at the top
 ONE_CHANGE_RE = re.compile(rf"\b{_SUPERLATIVE}\s+(?:single\s+)?(?:%\s*|percent(?:age)?\s+|relative\s+)?(?:drop|increase|decrease|decline|gain|rise|fall|jump|dip|"
@@ -346,3 +348,7 @@ EDIT_OBJECTS_RE = re.compile(r"^\W*(?:the\s+|a\s+|an\s+|that\s+|this\s+|my\s+)?(
                              r"dimension|dimensions|grouping|split|limit|top|sort|sorting|order|ordering|chart|graph|"
                              r"time|period|range|grain|column|columns|metric|metrics|comparison|condition|total|"
                              r"totals|percent|percentage|labels?|legend|axis)\b", re.I)
+
+#: a negation said after the values: "leave brooklyn out", "with the test stores excluded", "chicago aside"
+NEGATED_AFTER_RE = re.compile(r"^[\s,]*(?:(?P<out>out)|excluded|aside|removed|left\s+out|not\s+included|"
+                              r"not\s+counted|ignored)\b", re.I)

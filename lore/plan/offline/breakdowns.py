@@ -29,6 +29,7 @@ from lore.plan.offline.text import gap, tokens_in
 from lore.plan.timeparse import TimeRange, default_grain
 from lore.plan.words import (
     BOUNDS_RE,
+    NEGATED_AFTER_RE,
     FUNCTION_WORDS,
     GRAIN_WORDS,
     ITEM_STOPS,
@@ -358,6 +359,8 @@ def _read_list(p: Parse, env: Env, first: int, trig: str, trig_tokens: tuple[int
             # "split by store, food vs drinks, and month": values spelling out a breakdown inside the list (read
             # with the filters, side by side); the list goes on after them
             j = _value_run_end(p, i)
+            if NEGATED_AFTER_RE.match(p.question[tokens[j - 1].end:]):
+                return  # "in each state, auto excluded": the value left out, a filter, never a breakdown
             count += 1
             refs = {v.ref for v in p.all_mentions if v.score >= 1.0 and tokens_in(tokens, v.span) & set(range(i, j))}
             if len(refs) != 1:
@@ -573,14 +576,19 @@ def _which_shares_metric(p: Parse, env: Env, i: int) -> None:
     entities = {e for n in lex.node_words.get(tokens[i].stem, frozenset())
                 if (e := lex.entity.get(n)) is not None and lex.reachable(facts, e)}
     # "which drink sold the most": a value of a kind (the metric's own filter) asks for the entity it describes
-    entities |= {e for v in p.all_mentions if v.score >= 1.0 and min(tokens_in(tokens, v.span), default=-1) == i
-                 and (e := lex.entity.get(v.ref.split(".")[0])) is not None and e != v.ref and lex.reachable(facts, e)}
-    if len(entities) != 1:
+    of_kind = {e for v in p.all_mentions if v.score >= 1.0 and min(tokens_in(tokens, v.span), default=-1) == i
+               and (e := lex.entity.get(v.ref.split(".")[0])) is not None and e != v.ref and lex.reachable(facts, e)}
+    if len(entities | of_kind) != 1:
         return
-    entity = entities.pop()
+    entity = (entities | of_kind).pop()
     if p.draft.add_dimension(entity, Grounding(kind="dimension", ref=entity, phrase=p.words(i - 1, i + 1),
                                                source=f"rule: which {lex.label(entity)}, named in the metric's name")):
         p.dimension_tokens[entity] = ()
+        if entity not in entities and not any(f.ref == m.ref for f in p.draft.filters):
+            # only the things of that kind ("which 2 drinks sold the fewest": no jaffle at 0 drinks sold)
+            p.draft.filters.append(Filter(ref=m.ref, op=">", values=(0,)))
+            p.draft.notes.append(f"Only “{p.words(i, i + 1)}”: each {lex.label(entity)} with some "
+                                 f"{lex.metric_label(m.ref)}.")
 
 
 def _swallowed_by(p: Parse, m, used: list[int]) -> bool:  # noqa: ANN001
@@ -649,13 +657,19 @@ def wants_rows(p: Parse) -> bool:
     """"list the orders with their status", "enumerate our stores": a request for rows (a listing verb first, and
     the attributes to show or no breakdown), so the entity named is listed even where a count metric shares its
     name."""
-    if STRONG_LISTING_RE.match(p.question):
-        return bool(WITH_ATTRIBUTES_RE.search(p.question)) or not breakdown_triggers(p.question)
+    strong = STRONG_LISTING_RE.match(p.question)
+    if strong:
+        # ("list every open claim: ..." - the "every" right after the listing verb is no breakdown)
+        quantifier = re.match(r"\s*(?:the\s+)?(all|every|each)\b", p.question[strong.end():], re.I)
+        own = strong.end() + quantifier.start(1) if quantifier else -1
+        return bool(WITH_ATTRIBUTES_RE.search(p.question) or _WITH_COLUMNS_RE.search(p.question)) \
+            or not [t for t in breakdown_triggers(p.question) if t.start() != own]
     # "show me the cancelled policies with policy number, inception date and limit": columns listed after "with";
     # "show me the West agents with their area and hire date": the rows' own attributes after "with their"
-    return bool(LISTING_RE.match(p.question)) and bool(_WITH_COLUMNS_RE.search(p.question)
-                                                       or _WITH_OWN_RE.search(p.question)) \
-        and not breakdown_triggers(p.question)
+    listing = LISTING_RE.match(p.question)
+    # ("pull up every open claim: ..." - the "every" of the listing verb is no breakdown)
+    return listing is not None and bool(_WITH_COLUMNS_RE.search(p.question) or _WITH_OWN_RE.search(p.question)) \
+        and not [t for t in breakdown_triggers(p.question) if t.start() >= listing.end()]
 
 
 #: "with A, B and C": three or more things to show after "with" (a list of columns, not a qualifier)

@@ -9,7 +9,7 @@ from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Mention, Parse
 from lore.plan.offline.rates import THRESHOLD_RE, read_threshold
 from lore.plan.offline.text import tokens_in
-from lore.plan.words import COMBINED_RE, COMPARE_RE, NEGATION_RE
+from lore.plan.words import COMBINED_RE, COMPARE_RE, NEGATED_AFTER_RE, NEGATION_RE
 from lore.semantic.spec import METRIC_TIME
 from lore.types import Filter, Grounding, PlanOutcome
 
@@ -166,9 +166,6 @@ def _names_the_breakdown(p: Parse, v: Mention, ref: str) -> bool:
                 or re.search(r"(?:/|\bor|\bvs\.?|\bversus|\band)\s*$", p.question[:v.span[0]], re.I))
 
 
-#: a negation said after the values: "leave brooklyn out", "with the test stores excluded", "chicago aside"
-_NEGATED_AFTER_RE = re.compile(r"^[\s,]*(?:(?P<out>out)|excluded|aside|removed|left\s+out|not\s+included|"
-                               r"not\s+counted|ignored)\b", re.I)
 #: the verbs whose "out" comes after what they leave out ("leave brooklyn out", "take the test accounts out")
 _OUT_VERB_RE = re.compile(r"\b(?:leave|leaving|leaves|keep|keeping|take|taking|cut|cutting|count|counting|rule|"
                           r"ruling|filter|filtering|strip|stripping|throw|throwing)\b\W+(?:\w+\W+){0,5}$", re.I)
@@ -183,7 +180,7 @@ def _negated_after(text: str, chosen: list[Mention]) -> dict[int, tuple[int, int
     ordered = sorted(chosen, key=lambda v: v.span[0])
     out: dict[int, tuple[int, int]] = {}
     for v in ordered:
-        m = _NEGATED_AFTER_RE.match(text[v.span[1]:])
+        m = NEGATED_AFTER_RE.match(text[v.span[1]:])
         if m is None or m.group("out") and not _OUT_VERB_RE.search(text[max(0, v.span[0] - 40):v.span[0]]):
             continue
         out[id(v)] = (v.span[1] + m.start(), v.span[1] + m.end())

@@ -145,9 +145,16 @@ def _count_noun_listing(p: Parse, env: Env) -> None:
     metric named only by its fact's own noun (values before it), and columns asked for after "with": the rows of
     the fact, not their count. The count's words are released so the columns can be read."""
     d, lex, tokens = p.draft, env.lex, p.tokens
-    if len(d.metrics) != 1 or d.adhoc or p.followup or d.rows_of is not None or d.limit or not wants_rows(p):
+    if not d.metrics or d.adhoc or p.followup or d.rows_of is not None or d.limit or not wants_rows(p):
         return
-    metric = lex.layer.metrics.get(d.metrics[0])
+    cue = min([*WITH_ATTRIBUTES_RE.finditer(p.question), *_BARE_WITH.finditer(p.question),
+               *COLUMNS_AFTER_RE.finditer(p.question)], key=lambda m: m.start(), default=None)
+    # ("...: claim number, date of loss and the insured's state": a metric's words among the columns are a column)
+    before = [x for x in d.metrics if cue is None or any(tokens[m.start].start < cue.start()
+                                                         for m in p.metric_matches if m.ref == x)]
+    if len(before) != 1:
+        return
+    metric = lex.layer.metrics.get(before[0])
     if metric is None or metric.is_derived or metric.agg != "count" or metric.expr not in ("*", ""):
         return
     # (a breakdown by the fact's own rows, "list the claims", is the listing already)
@@ -166,8 +173,7 @@ def _count_noun_listing(p: Parse, env: Env) -> None:
         nouns = [i for i in nouns if tokens[i].stem in own_names]
     if not matches or len({tokens[i].stem for i in nouns}) != 1:
         return
-    with_cue = next(iter([*WITH_ATTRIBUTES_RE.finditer(p.question), *_BARE_WITH.finditer(p.question),
-                          *COLUMNS_AFTER_RE.finditer(p.question)]), None)
+    with_cue = cue
     first = min(matches, key=lambda m: m.start)
     if with_cue is None or with_cue.start() < tokens[first.start].end:
         return
@@ -178,6 +184,8 @@ def _count_noun_listing(p: Parse, env: Env) -> None:
             del p.used[i]
     p.metric_matches = [m for m in p.metric_matches if m.ref != metric.name and tokens[m.start].start < with_cue.start()]
     d.notes = [n for n in d.notes if f"read as {lex.metric_label(metric.name)}" not in n]
+    columns = [x for x in d.metrics if x != metric.name]  # metrics named only among the columns: columns to read
+    d.groundings = [g for g in d.groundings if not (g.kind == "metric" and g.ref in columns)]
     d.metrics = []
     for f in own:  # "the open claims": the rows the count counts, cut as it cuts them
         if f not in d.filters:

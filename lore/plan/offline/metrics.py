@@ -376,6 +376,8 @@ def _rows_of_a_value(p: Parse, env: Env, m, valued: set[int]) -> bool:  # noqa: 
     ``valued``: the tokens of sure value mentions."""
     if m.end - m.start != 1 or m.start == 0 or (m.start - 1) not in valued or m.start in valued:
         return False
+    if p.question[p.tokens[m.start - 1].end:p.tokens[m.start].start].strip():
+        return False  # "... still open: claim number, ...": a colon or a comma between them, not "open claims"
     metric = env.lex.layer.metrics.get(m.ref)
     if metric is None or metric.agg not in ("count", "count_distinct"):
         return False

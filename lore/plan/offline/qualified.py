@@ -193,8 +193,8 @@ def _resolve(p: Parse, env: Env, first: PhraseMatch, second: PhraseMatch, sign: 
                        f"{lex.layer.metrics[derived].expr}.")
         return PhraseMatch(derived, span[0], span[1], score * 0.95, "synonym (a metric defined from the two)", True)
     ua, ub = lex.layer.metrics[a].unit, lex.layer.metrics[b].unit
-    if name_only and (ua or "").lower() != (ub or "").lower():
-        return None  # "sessions after installs": a condition, read elsewhere
+    if name_only:
+        return None  # "sessions after installs", "open claims with claim number ...": a condition or a column
     if sign == "-":  # "orders without items": a governed metric named "orders with no items"
         condition = _condition_metric(env, p.words(first.start, first.end), p.words(second.start, second.end), (a, b))
         if condition is not None:
