@@ -18,9 +18,11 @@ CAUSE_RE = re.compile(r"\b(?:why|how\s+come|what\s+(?:caused|causes|drove|drives
                       r"reasons?\s+(?:for|behind|why)|root\s+causes?|explain\s+(?:why|the\s+(?:drop|rise|fall|increase|"
                       r"decrease|change|dip|spike)))\b", re.I)
 #: a question about the future
-FORECAST_RE = re.compile(r"\b(?:forecast\w*|predict\w*|projected|projections?|extrapolat\w*|next\s+(?:day|week|month|quarter|"
+FORECAST_RE = re.compile(r"\b(?:forecast\w*|predict\w*|projected|projections?|extrapolat\w*|"
+                         r"(?:project|estimate|guess|anticipate)(?:ing)?\s+(?:how|what|whether|when)|next\s+(?:day|week|month|quarter|"
                          r"year|\d+\s+(?:days|weeks|months|quarters|years))(?!['\u2019]s)|will\s+(?!you\b|u\b)(?:\w+\s+){0,5}?(?:be|reach|hit|"
-                         r"grow|fall|drop|look|end\s+up|have|get|make|sell|earn|cost|generate|need|go\s+through|come\s+in|land|use|spend|pay|lose|"
+                         r"grow|fall|drop|look|end\s+up|have|get|make|sell|earn|cost|generate|need|go\s+through|come\s+in|land|use|spend|pay|lose|do|"
+                         r"achieve|post|book|write|close|ship|deliver|produce|"
                          r"bring\s+in|take\s+in|see)|going\s+to\s+(?:be|reach|hit|look|cost|end\s+up|come\s+in|land|grow|fall|drop)|expected\s+to\s+(?:be|reach|hit|grow))\b",
                          re.I)
 #: a statistical test (also misspelt, "statisticaly", or said plainly: "or is that just noise")

@@ -91,7 +91,7 @@ def safety_check(question: str, names: frozenset[tuple[str, ...]] = frozenset())
 
 #: "would you mind bumping ...", "do you mind deleting ...": a polite request whose verb is an -ing form
 _MIND_RE = re.compile(r"^(\W*(?:(?:please|pls|kindly|hey|hi)\W+)?(?:would|do|could|will)\s+(?:you|u)\s+mind\s+)"
-                      r"([a-z]+ing)\b", re.I)
+                      r"(?:(?:just|quickly|simply|maybe|please)\s+)?([a-z]+ing)\b", re.I)
 
 
 def _base_verb(word: str) -> str:
@@ -118,8 +118,10 @@ _LATER_REQUEST = re.compile(r"(?:[.;!?,:\u2013\u2014]|\s-|\bso\b|\band\b|\bthen\
 
 def _writes(verb: str, obj: str, names: frozenset[tuple[str, ...]]) -> bool:
     """Whether a request starting with a write verb changes stored data rather than the answer being built."""
-    if EDIT_OBJECTS_RE.match(obj) and (verb in AMBIGUOUS_WRITE_VERBS or verb in ANSWER_EDIT_VERBS):
-        return False  # "remove the filter", "add a breakdown by store" (never "refund order 12")
+    numbered = re.match(r"^\W*(?:the\s+|that\s+|this\s+)?[a-z]+\s+(?:no\.?\s*|number\s+|#\s*)?[A-Z]*-?\d{2,}\b", obj, re.I)
+    if EDIT_OBJECTS_RE.match(obj) and (verb in AMBIGUOUS_WRITE_VERBS or verb in ANSWER_EDIT_VERBS) and not (
+            numbered and not re.match(r"^\W*(?:the\s+)?(?:top|bottom|first|last|limit)\b", obj, re.I)):
+        return False  # "remove the filter", "add a breakdown by store" (never "refund order 12", "switch order 4521")
     if NOUN_USE_RE.match(obj):
         return False  # "refund rate per month": the verb is a noun naming a measure
     words = phrase(obj)
