@@ -911,7 +911,8 @@ _CHANGE = _p(r"\b(?:chang(?:e|es|ed|ing)|grow(?:s|n|ing|th)?|grew|add(?:s|ed)|in
              r"declin(?:e|es|ed|ing)|drop(?:s|ped|ping)?|f[ae]ll(?:s|en|ing)?|ris(?:e|es|en|ing)|rose|jump(?:s|ed)?|"
              r"shift(?:s|ed)?|mov(?:e|es|ed)|went|gone|go|goes|differ(?:s|ence|ent)?|delta|compar(?:e|ed|ing|ison)|"
              r"evolv(?:e|ed)|shr[iau]nk(?:s|ing)?|gain(?:s|ed)?|los[et]|lost|improv(?:e|ed)|worsen(?:ed)?|"
-             r"perform(?:s|ed|ing|ance)?|far(?:e|es|ed|ing)|stack(?:s|ed)?\s+up|do(?=\s+(?:from|between)\b))\b")
+             r"perform(?:s|ed|ing|ance)?|far(?:e|es|ed|ing)|stack(?:s|ed)?\s+up|put(?:s|ting)?\s+on|pick(?:s|ed)?\s+up|extra|"
+             r"do(?=\s+(?:from|between)\b))\b")
 _EDGE = r"(?:(?:the\s+)?(?P<edge>start|beginning|end)\s+of\s+)?(?:the\s+)?$"
 _OPEN = (
     ("since", _p(rf"\b(?:since|starting(?:\s+(?:from|in|on|with))?|beginning(?:\s+(?:in|on|with))?|on\s+or\s+after)\s+{_EDGE}")),

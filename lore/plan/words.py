@@ -111,7 +111,11 @@ BREAKDOWN_TRIGGERS: tuple[str, ...] = (
     "for each", "for every", "for all", "in each", "within each", "of each", "of every", "per each",
     "by each", "by every", "across all", "across the", "across", "by", "per", "each", "every",
 )
-_TRIGGER_RE = re.compile(r"\b(" + "|".join(re.escape(t) for t in BREAKDOWN_TRIGGERS) + r")\b", re.I)
+#: "cut three ways: A, B and C", "split 2 ways -", "cut by": a list of breakdowns follows
+_WAYS = (r"(?:cut|split|sliced|broken\s+(?:down|out)|broke\s+(?:down|out))\s+(?:two|three|four|five|[2-5])\s+ways"
+         r"(?:\s*(?::|-+|–|—))?", r"cut\s+by")
+_TRIGGER_RE = re.compile(r"\b(" + "|".join([*_WAYS, *(re.escape(t) for t in BREAKDOWN_TRIGGERS)]) + r")(?:\b|(?<=[:\-–—]))",
+                         re.I)
 
 
 def breakdown_triggers(text: str) -> list[re.Match[str]]:
@@ -119,6 +123,8 @@ def breakdown_triggers(text: str) -> list[re.Match[str]]:
 
     >>> [m.group(1) for m in breakdown_triggers("revenue broken down by store, and for each month")]
     ['broken down by', 'for each']
+    >>> [m.group(1) for m in breakdown_triggers("sales cut three ways: store, product and month")]
+    ['cut three ways:']
     """
     return list(_TRIGGER_RE.finditer(text))
 
@@ -200,7 +206,7 @@ RANKED_RE = re.compile(r"\b(rank(ed|ing)?|sort(ed)?|order(ed)?|from highest|from
 COMPARE_RE = re.compile(r"\b(vs\.?|versus|compare[ds]?|comparing|comparison|against|side by side|each of)\b", re.I)
 
 #: words of a rise between two periods ("which branch grew most", "the biggest increase")
-GROWTH_RE = re.compile(r"\b((?:go|goes|went|gone|going)\s+up|grow(?:s|n|ing|th)?|grew|add(?:s|ed)|increas(?:e|es|ed|ing)|gain(?:s|ed|ing)?|ris(?:e|es|en|ing)|rose|"
+GROWTH_RE = re.compile(r"\b((?:go|goes|went|gone|going)\s+up|put(?:s|ting)?\s+on|pick(?:s|ed)?\s+up|extra|grow(?:s|n|ing|th)?|grew|add(?:s|ed)|increas(?:e|es|ed|ing)|gain(?:s|ed|ing)?|ris(?:e|es|en|ing)|rose|"
                        r"jump(?:s|ed)?|improv(?:e|es|ed|ement)|climb(?:s|ed)?|up(?:tick|swing))\b", re.I)
 #: words of a fall between two periods ("which store fell most", "the biggest drop")
 DECLINE_RE = re.compile(r"\b((?:go|goes|went|gone|going)\s+down|declin(?:e|es|ed|ing)|decreas(?:e|es|ed|ing)|drop(?:s|ped|ping)?|f[ae]ll(?:s|en|ing)?|"
@@ -211,7 +217,7 @@ DECLINE_RE = re.compile(r"\b((?:go|goes|went|gone|going)\s+down|declin(?:e|es|ed
 #: dropping one" is none
 _SUPERLATIVE = (r"(?:most|least|highest|lowest|largest|smallest|biggest|greatest|fastest|slowest|strongest|weakest|"
                 r"steepest|sharpest|top|bottom|best|worst)")
-_MOVE = (r"(?:(?:go|goes|went|gone|going)\s+(?:up|down)|grow(?:s|n|ing|th)?|grew|add(?:s|ed)|increas(?:e|es|ed|ing)|gain(?:s|ed|ing)?|ris(?:e|es|en|ing)|rose|jump(?:s|ed)?|"
+_MOVE = (r"(?:(?:go|goes|went|gone|going)\s+(?:up|down)|put(?:s|ting)?\s+on|pick(?:s|ed)?\s+up|extra|grow(?:s|n|ing|th)?|grew|add(?:s|ed)|increas(?:e|es|ed|ing)|gain(?:s|ed|ing)?|ris(?:e|es|en|ing)|rose|jump(?:s|ed)?|"
          r"climb(?:s|ed)?|declin(?:e|es|ed|ing)|decreas(?:e|es|ed|ing)|drop(?:s|ped|ping)?|f[ae]ll(?:s|en|ing)?|"
          r"shr[iau]nk(?:s|ing)?|lose|loses|losing|lost|slump(?:s|ed)?)")
 RANKED_CHANGE_RE = re.compile(rf"\b{_SUPERLATIVE}(?:\W+\w+){{0,3}}?\W+{_MOVE}\b|"
