@@ -31,6 +31,8 @@ def normalise(question: str) -> str:
     'revenue by store'
     >>> normalise("agents over half a million in this yrs sales: agent #, name")
     'agents over 500000 in this year sales: agent number, name'
+    >>> normalise("more than half a million dollars of sales, or 20k bucks")
+    'more than $500000 of sales, or $20k'
     """
     text = unicodedata.normalize("NFKC", question or "")
     text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
@@ -47,6 +49,7 @@ def normalise(question: str) -> str:
     text = _HASH_AFTER.sub(" number", text)
     text = _N_PLUS.sub(r"at least \1", text)
     text = _DOLLAR_SIGNS.sub(" dollars ", text)
+    text = _AMOUNT_IN_DOLLARS.sub(r"$\1", text)
     text = " ".join(_WITH_SLASH.sub(lambda m: "without" if m.group(1) else "with", text).split())
     return text[:MAX_QUESTION_CHARS]
 
@@ -80,6 +83,8 @@ _N_PLUS = re.compile(r"(?<![\w.$])(\d[\d,]*(?:\.\d+)?)\s*\+(?=\s+[A-Za-z])")
 _WITH_SLASH = re.compile(r"\bw/(o\b)?(?=\s|$)", re.I)
 #: dollar signs standing for money, not before an amount ("the average $ per order", "the most $$")
 _DOLLAR_SIGNS = re.compile(r"(?<![\w$])\$+(?!\s*[\d.,$])")
+#: an amount said in dollars ("500000 dollars of sales", "2k bucks") is the amount with its sign
+_AMOUNT_IN_DOLLARS = re.compile(r"(?<![\w$.,])(\d[\d,]*(?:\.\d+)?\s*(?:k|m|mm|bn)?)\s+(?:dollars|bucks|usd)\b", re.I)
 
 
 #: a month's possessive ("October's spend") is the month
