@@ -203,12 +203,17 @@ def test_questions_are_answered_on_the_untouched_draft(project, warehouse: Path)
         assert people.status == "clarify" and "counts rides" in people.message
         biggest = lore.chat(user="ana").ask("what was the biggest single repair we ever paid for?")
         assert biggest.status != "answered" or biggest.confidence < 0.8
+        # "by <metric>" after a ranking is its key, though the numeric column summed bears the same name
+        top = lore.chat(user="ana").ask("top 2 cities by repair cost in 2023")
+        assert top.status == "answered" and top.plan is not None, top.message
+        assert list(top.plan.metrics) == ["total_cost"] and top.plan.limit == 2
     con = duckdb.connect(str(warehouse), read_only=True)
     want = {k: float(v) for k, v in con.execute(
         "SELECT s.city, SUM(r.cost) FROM ops.repairs r LEFT JOIN stations s ON s.station_id = r.station_id "
         "WHERE r.repaired_on BETWEEN DATE '2023-01-01' AND DATE '2023-12-31' GROUP BY 1").fetchall()}
     con.close()
     assert got == pytest.approx(want)
+    assert [(r[0], pytest.approx(float(r[1]))) for r in top.rows] == sorted(want.items(), key=lambda kv: -kv[1])[:2]
 
 
 def test_a_date_is_named_by_the_verb_its_column_starts_with(project, warehouse: Path) -> None:

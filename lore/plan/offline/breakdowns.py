@@ -448,7 +448,11 @@ def _measure_key(p: Parse, i: int) -> bool:
     tokens = p.tokens
     while i < len(tokens) and tokens[i].stem in ARTICLES:
         i += 1
-    if i >= len(tokens) or tokens[i].text.lower() not in MEASURE_WORDS | _CHANGE_KEYS:
+    if i >= len(tokens):
+        return False
+    # ("top 5 reps by <a metric's name>": the ranking key, even where a numeric column bears that name too)
+    named = any(m.start == i and m.exact and m.source.startswith(("name", "label")) for m in p.metric_matches)
+    if tokens[i].text.lower() not in MEASURE_WORDS | _CHANGE_KEYS and not named:
         return False
     if not (MOST_RE.search(p.question) or LEAST_RE.search(p.question) or TOP_RE.search(p.question)
             or p.draft.order_by):
