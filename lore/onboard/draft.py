@@ -468,6 +468,8 @@ def _draft_table(table: TableProfile, profile: WarehouseProfile, names: dict[str
     # fact's date, and the table itself stays a node (the SQL guard allows only the layer's tables)
     is_fact = bool(table.links) or table.ref not in incoming or not table.key
     through = _dated_through(table, profile) if is_fact and not time_col else None
+    priced: tuple[ForeignKey, TableProfile, ColumnProfile] | None = None
+    price_alias: str | None = None
     raw_item: DraftItem | None = None
     if through is not None:
         fk, parent, parent_time = through
@@ -485,8 +487,28 @@ def _draft_table(table: TableProfile, profile: WarehouseProfile, names: dict[str
         raw_name = node_name(f"raw_{name}")
         while raw_name in set(names.values()) | {name}:
             raw_name += "_table"
-        node = {("sql" if k == "table" else k): (_dated_sql(table, fk, parent, parent_time.name, alias) if k == "table"
-                                                 else v) for k, v in node.items()}
+        priced = _priced_thing(table, fk, profile, measures)
+        price_alias = None
+        if priced is not None:  # the lines of a sale with no amount of their own: each line sells at its thing's price
+            thing_fk, thing, price = priced
+            price_alias = node_name(f"{table_label(thing.name)}_{price.name}") if not price.name.lower().startswith(
+                node_name(table_label(thing.name))) else price.name
+            if table.column(price_alias) is not None or price_alias == alias:
+                priced, price_alias = None, None
+        node = {("sql" if k == "table" else k): (_dated_sql(table, fk, parent, parent_time.name, alias,
+                                                            priced[:2] + (price.name, price_alias) if priced else None)
+                                                 if k == "table" else v) for k, v in node.items()}
+        if priced is not None and price_alias is not None:
+            thing_label = table_label(thing.name)
+            line_price = price.model_copy(update={"name": price_alias})
+            columns.append({"name": price_alias, "label": spoken(price_alias), "kind": "numeric",
+                            "type": price.type.upper(),
+                            "description": f"The price of the {label}'s {thing_label} ({thing.ref}.{price.name}, through "
+                                           f"{thing_fk.column}): what the {label} sold for."})
+            measures.append(line_price)
+            notes.append(f"{table.ref} has no amount: each {label} is counted at its {thing_label}'s {price.name} (a "
+                         f"sum of {price_alias} is the sales of the {plural(thing_label)}); check that no discount "
+                         "or quantity changes it")
         spoken_time = spoken(parent_time.name)
         time_label = spoken_time if set(parent_label.split()) <= set(spoken_time.split()) else \
             (f"{parent_label} {spoken_time}" if "date" in spoken_time.split() else f"{parent_label} date")
@@ -528,6 +550,20 @@ def _draft_table(table: TableProfile, profile: WarehouseProfile, names: dict[str
         node["links"] = links
     # a table others link to is a dimension unless it links on itself (an order, between its lines and its customer)
     metrics = _draft_metrics(table, name, label, measures, is_fact)
+    if through is not None and priced is not None and price_alias is not None:
+        # the sum of the lines' prices is the things' sales ("product sales"); their average is the thing's own
+        thing_label = table_label(priced[1].name)
+        sales = []
+        for m in metrics:
+            if m.data.get("expr", "").split(" ")[0] != price_alias:
+                sales.append(m)
+            elif m.data.get("agg") == "sum":
+                sales.append(m.model_copy(update={"data": {
+                    **m.data, "name": node_name(f"{thing_label}_sales"), "label": f"{thing_label} sales",
+                    "description": f"Sales of {plural(thing_label)}: the {priced[2].name} of each {label} sold"
+                                   + (", in cents divided by 100." if in_cents(priced[2]) else "."),
+                    "synonyms": [f"sales of {plural(thing_label)}", f"{thing_label} revenue"]}}))
+        metrics = sales
     if is_fact:
         metrics += _distinct_linked(table, profile, name, label, names)
     cents = [m.name for m in measures if in_cents(m)]
@@ -578,8 +614,10 @@ def _first_unsampled(table: TableProfile, link_cols: set[str], key_cols: set[str
     return None
 
 
-def _dated_sql(table: TableProfile, fk: ForeignKey, parent: TableProfile, time_name: str, alias: str) -> str:
-    """``SELECT t.*, p.<date> AS <alias> FROM t LEFT JOIN p ON t.<fk> = p.<key>``, built and quoted by sqlglot."""
+def _dated_sql(table: TableProfile, fk: ForeignKey, parent: TableProfile, time_name: str, alias: str,
+               priced: tuple[ForeignKey, TableProfile, str, str] | None = None) -> str:
+    """``SELECT t.*, p.<date> AS <alias> FROM t LEFT JOIN p ON t.<fk> = p.<key>``, built and quoted by sqlglot; with
+    ``priced`` (a link to a thing, the thing, its price column and the alias), the thing's price too."""
     import sqlglot.expressions as exp  # lazy: only drafts with undated facts need it
 
     same = table.name.lower() == parent.name.lower()  # ops.orders and orders: aliases tell them apart
@@ -591,7 +629,35 @@ def _dated_sql(table: TableProfile, fk: ForeignKey, parent: TableProfile, time_n
              .from_(ours)
              .join(other, join_type="left",
                    on=exp.EQ(this=exp.column(fk.column, table=mine), expression=exp.column(fk.target_column, table=theirs))))
+    if priced is not None:
+        thing_fk, thing, price, price_alias = priced
+        held = "g" if thing.name.lower() in (table.name.lower(), parent.name.lower(), "t", "p") else thing.name
+        query = query.select(exp.alias_(exp.column(price, table=held), price_alias)).join(
+            exp.alias_(exp.to_table(thing.ref), held, table=True) if held == "g" else exp.to_table(thing.ref),
+            join_type="left", on=exp.EQ(this=exp.column(thing_fk.column, table=mine),
+                                        expression=exp.column(thing_fk.target_column, table=held)))
     return query.sql(dialect="duckdb", pretty=True) + "\n"
+
+
+def _priced_thing(table: TableProfile, parent_fk: ForeignKey, profile: WarehouseProfile,
+                  measures: list[ColumnProfile]) -> tuple[ForeignKey, TableProfile, ColumnProfile] | None:
+    """The thing each row of ``table`` sells and its price, when the rows are the lines of a sale (they belong to a
+    table whose rows are sales) with no money of their own, linked once to one table with one price column: an
+    order's items, each the sale of one product at its price."""
+    parent = profile.table(parent_fk.target)
+    if parent is None or table_label(parent.name) not in vocabulary()["transactions"] \
+            or any(_MONEY.search(m.name) for m in measures):
+        return None
+    found = []
+    for fk in table.links:
+        thing = profile.table(fk.target)
+        if fk is parent_fk or thing is None or sum(o.target == fk.target for o in table.links) > 1:
+            continue
+        prices = [c for c in thing.columns if c.family in ("integer", "decimal")
+                  and re.search(r"(?:^|_)(?:price|unit_price|list_price)(?:_|$)", c.name, re.I)]
+        if len(prices) == 1:
+            found.append((fk, thing, prices[0]))
+    return found[0] if len(found) == 1 else None
 
 
 def in_cents(col: ColumnProfile) -> bool:

@@ -306,6 +306,51 @@ def test_people_counted_by_several_distinct_counts_are_asked_about(tmp_path: Pat
     assert tuple(int(x) for x in both.rows[0]) == want
 
 
+def test_the_lines_of_a_sale_are_sold_at_their_things_price(tmp_path: Path) -> None:
+    """An order's items have no amount: the draft dates them by their order and prices them at their product's price
+    (cents, divided by 100), so "top 2 products by sales" answers with the products' sales, not the orders' totals
+    (which never reach a product), at a medium confidence."""
+    from lore import Lore
+
+    path = tmp_path / "cafe.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE products (sku VARCHAR PRIMARY KEY, name VARCHAR, price INTEGER)")
+    con.executemany("INSERT INTO products VALUES (?, ?, ?)",
+                    [("P1", "flat white", 450), ("P2", "scone", 325), ("P3", "toastie", 899)])
+    con.execute("CREATE TABLE stores (id INTEGER PRIMARY KEY, city VARCHAR)")
+    con.executemany("INSERT INTO stores VALUES (?, ?)", [(1, "Lisbon"), (2, "Porto")])
+    con.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, store_id INTEGER REFERENCES stores(id), "
+                "ordered_at TIMESTAMP, order_total INTEGER)")
+    con.execute("CREATE TABLE order_items (id INTEGER PRIMARY KEY, order_id INTEGER REFERENCES orders(id), "
+                "sku VARCHAR REFERENCES products(sku))")
+    rng = random.Random(3)
+    items, orders = [], []
+    for o in range(1, 301):
+        picked = [rng.choice(["P1", "P1", "P2", "P3"]) for _ in range(rng.randint(1, 3))]
+        orders.append((o, 1 + o % 2, datetime(2023, 1, 1) + timedelta(hours=20 * o), 0))
+        for sku in picked:
+            items.append((len(items) + 1, o, sku))
+    con.executemany("INSERT INTO orders VALUES (?, ?, ?, ?)", orders)
+    con.executemany("INSERT INTO order_items VALUES (?, ?, ?)", items)
+    con.close()
+    project = init_project(tmp_path / "cafe", path, today=date(2023, 12, 1))
+    files = _layer_files(project)
+    lines = files["order_items.yaml"]
+    assert "products.price AS product_price" in lines["sources"][0]["sql"]
+    sales = {m["name"]: m for m in lines["metrics"]}["product_sales"]
+    assert (sales["agg"], sales["expr"], sales["label"]) == ("sum", "product_price / 100.0", "product sales")
+    with Lore.open(project.root, today=date(2023, 12, 1)) as lore:
+        answer = lore.chat(user="ana").ask("top 2 products by sales in 2023")
+    assert answer.status == "answered" and answer.plan is not None, answer.message
+    assert list(answer.plan.metrics) == ["product_sales"] and 0.5 <= answer.confidence < 0.8
+    con = duckdb.connect(str(path), read_only=True)
+    want = con.execute("SELECT p.name, SUM(p.price) / 100.0 AS s FROM order_items i JOIN products p ON p.sku = i.sku "
+                       "JOIN orders o ON o.id = i.order_id WHERE o.ordered_at < DATE '2024-01-01' GROUP BY 1 "
+                       "ORDER BY s DESC LIMIT 2").fetchall()
+    con.close()
+    assert [(r[0], pytest.approx(float(r[1]))) for r in answer.rows] == [(n, float(v)) for n, v in want]
+
+
 # --- the project files and the command ------------------------------------------------------------------------------
 
 

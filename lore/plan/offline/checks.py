@@ -42,6 +42,31 @@ def layer_rules(p: Parse, env: Env) -> None:
                                                  f"{lex.label(target)}"))
 
 
+def _sales_that_reach(p: Parse, env: Env) -> bool:
+    """"top 3 products by sales" where the metric "sales" names sums whole orders, which never reach a product: the
+    one revenue-like sum that reaches every breakdown and filter without fan-out (the products' own sales), at a
+    medium confidence, said in the answer. Whether it swapped."""
+    d, lex = p.draft, env.lex
+    if len(d.metrics) != 1 or d.adhoc or d.metrics[0] not in lex.layer.metrics \
+            or not is_plain_currency_sum(lex.layer.metrics[d.metrics[0]]):
+        return False
+    name = d.metrics[0]
+    grounding = next((g for g in d.groundings if g.kind == "metric" and g.ref == name), None)
+    if grounding is None or not set(phrase(grounding.phrase)) & REVENUE_STEMS:
+        return False
+    refs = [x for x in [*d.dimensions, *(f.ref for f in d.filters)] if not is_metric_time_ref(x)]
+    fit = revenue_like(env, refs)
+    if fit is None or fit == name:
+        return False
+    d.metrics = [fit]
+    d.groundings = [g.model_copy(update={"ref": fit, "source": f"{g.source} (the sales that reach the breakdown)"})
+                    if g is grounding else g for g in d.groundings]
+    d.notes.append(f"{lex.metric_label(name)} can't be broken down by {', '.join(lex.label(r) for r in refs)}: used "
+                   f"{lex.metric_label(fit)}, the sales that can.")
+    d.signals["coverage_cap"] = min(d.signals.get("coverage_cap", 1.0), 0.75)
+    return True
+
+
 def check_reach(p: Parse, env: Env) -> None:
     """Every breakdown must be reachable from every metric; a breakdown that fans out needs its pin."""
     d, lex = p.draft, env.lex
@@ -49,6 +74,9 @@ def check_reach(p: Parse, env: Env) -> None:
         return
     facts = lex.facts_of(d.base_metrics())
     bad = [x for x in d.dimensions if not lex.reachable(facts, x)]
+    if bad and _sales_that_reach(p, env):
+        facts = lex.facts_of(d.base_metrics())
+        bad = [x for x in d.dimensions if not lex.reachable(facts, x)]
     if bad:
         labels = ", ".join(lex.metric_label(m) for m in d.metrics if m in lex.layer.metrics) or "This metric"
         reach = lex.reachable_dims(facts)
