@@ -341,6 +341,9 @@ def test_the_lines_of_a_sale_are_sold_at_their_things_price(tmp_path: Path) -> N
     assert (sales["agg"], sales["expr"], sales["label"]) == ("sum", "product_price / 100.0", "product sales")
     with Lore.open(project.root, today=date(2023, 12, 1)) as lore:
         answer = lore.chat(user="ana").ask("top 2 products by sales in 2023")
+        # "menu item" is a product's synonym: "menu" alone names no node ("sellers on the menu" are its products)
+        worst = lore.chat(user="ana").ask("2 worst sellers on the menu in 2023, by count")
+    assert worst.status == "answered" and worst.plan is not None and worst.plan.limit == 2, worst.message
     assert answer.status == "answered" and answer.plan is not None, answer.message
     assert list(answer.plan.metrics) == ["product_sales"] and 0.5 <= answer.confidence < 0.8
     con = duckdb.connect(str(path), read_only=True)

@@ -134,8 +134,12 @@ class OfflinePlanner:
     def _names_entity(self, word: str) -> bool:
         """Whether ``word`` (one word) names a node of the layer that has a key ("acct" for accounts)."""
         toks = tokenize(word)
-        return len(toks) == 1 and any(self.env.lex.entity.get(n) or self.layer.nodes[n].primary_key
-                                      for n in self.env.lex.node_words.get(toks[0].stem, frozenset()))
+        if len(toks) != 1:
+            return False
+        # (a whole name of the node: "menu" inside the synonym "menu item" names no node alone)
+        whole = {e.ref for e in self.env.lex.catalog.node_entries if e.phrase == (toks[0].stem,)}
+        return any(self.env.lex.entity.get(n) or self.layer.nodes[n].primary_key
+                   for n in self.env.lex.node_words.get(toks[0].stem, frozenset()) if n in whole)
 
     def _names_attribute(self, words: str) -> bool:
         """Whether ``words`` are exactly a name of an attribute of the layer ("end date")."""
