@@ -8,7 +8,7 @@ import re
 from collections.abc import Sequence
 
 from lore.plan.catalog import ARTICLES, FILLER, PhraseMatch, find_phrases, phrase, tokenize
-from lore.plan.offline.beyond import CAUSE_RE, beyond_the_data
+from lore.plan.offline.beyond import CAUSE_RE, TEST_RE, beyond_the_data
 from lore.plan.offline.breakdowns import COLUMNS_AFTER_RE, _value_with_its_attribute, wants_rows
 from lore.plan.offline.durations import durations_named
 from lore.plan.offline.env import Env
@@ -1413,6 +1413,11 @@ def no_metric(p: Parse, env: Env) -> None:
                                           # breakdown over named periods is in scope; only its measure is missing
                                           and not (any(not x.startswith(METRIC_TIME) for x in d.dimensions)
                                                    and (p.ranges or d.compare is not None))):
+        if (p.accepted or d.dimensions or p.ranges) and TEST_RE.search(p.question):
+            # "is SF's higher bill vs Chicago statistically significant?": a test about the data is asked back
+            beyond_the_data(p, env)
+            if p.outcome is not None:
+                return
         p.settle(PlanOutcome(
             status="refuse",
             message="That is outside what I can answer: I answer questions about the governed metrics in this "
