@@ -753,3 +753,12 @@ def test_a_sum_of_one_is_a_row_count(tmp_path: Path) -> None:
                         "      - {name: order_count, agg: sum, expr: 1}")
     got = metrics(imported(tmp_path, {"models/shop.yml": text}))
     assert (got["orders"]["agg"], got["orders"].get("expr", "*")) == ("count", "*")
+
+
+def test_jaffle_a_breakdown_no_name_of_the_layer_makes_is_never_explained_away(jaffle: tuple[Any, Translation]) -> None:
+    """The imported layer calls stores "locations" and only a description says "store": "each store" makes no
+    breakdown, so the answer (by month alone) must not be confident."""
+    lore, _ = jaffle
+    answer = lore.chat(user="ana").ask("how many orders did each store do in each month of Q2 2019?")
+    assert answer.status != "answered" or any("location" in d or "store" in d for d in answer.plan.dimensions) \
+        or answer.confidence < 0.8, (answer.confidence, answer.plan)

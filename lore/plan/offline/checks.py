@@ -721,6 +721,8 @@ def _explain_context_words(p: Parse, env: Env) -> None:
             continue  # "which store ...": the rows asked for, which no breakdown gives; a definition's word is not that
         if i in named:
             continue  # "with their inception date": an attribute named and not used is not explained by a description
+        if i and p.tokens[i - 1].text.lower() in ("each", "every", "per") and not d.rows_of:
+            continue  # "orders for each store" with no breakdown by store: a breakdown asked for and not made
         if any(names_its_rows_after_by(p, env, name, i, i + 1) for name in d.metrics):
             continue  # "units sold by item and by shop": a breakdown asked for and not made is never context
         if lex.node_words.get(t.stem, frozenset()) & nodes or t.stem in attribute_words:
