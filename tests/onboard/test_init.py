@@ -343,6 +343,12 @@ def test_the_lines_of_a_sale_are_sold_at_their_things_price(tmp_path: Path) -> N
         answer = lore.chat(user="ana").ask("top 2 products by sales in 2023")
         # "menu item" is a product's synonym: "menu" alone names no node ("sellers on the menu" are its products)
         worst = lore.chat(user="ana").ask("2 worst sellers on the menu in 2023, by count")
+        # a follow-up naming "sales" keeps the products: their sales, not the orders' totals without the products
+        chat = lore.chat(user="ana")
+        chat.ask("top 2 products by units sold in 2023")
+        then = chat.ask("and by sales?")
+    assert then.plan is not None and list(then.plan.metrics) == ["product_sales"], then.message
+    assert "products.name" in then.plan.dimensions and then.confidence < 0.8
     assert worst.status == "answered" and worst.plan is not None and worst.plan.limit == 2, worst.message
     assert answer.status == "answered" and answer.plan is not None, answer.message
     assert list(answer.plan.metrics) == ["product_sales"] and 0.5 <= answer.confidence < 0.8
