@@ -244,6 +244,9 @@ LISTING_RE = re.compile(r"^\W*(?:please\s+|can you\s+|could you\s+|would you\s+)
 #: a request for rows that cannot mean a number: "list the orders ...", "enumerate our stores", "give me a list of"
 STRONG_LISTING_RE = re.compile(r"^\W*(?:please\s+|can you\s+|could you\s+|would you\s+)?(?:list|enumerate|"
                                r"itemi[sz]e|give\s+me\s+a\s+list\s+of|name\s+(?:all|every))\b", re.I)
+#: the same requests at the start of any sentence ("Which shops haven't opened yet? List them with ...")
+LISTING_ANY_RE = re.compile(r"(?:^|(?<=[.?!;]))" + LISTING_RE.pattern[1:], re.I)
+STRONG_LISTING_ANY_RE = re.compile(r"(?:^|(?<=[.?!;]))" + STRONG_LISTING_RE.pattern[1:], re.I)
 #: "... with their totals", "with its start and end date": the attributes a listing shows
 WITH_ATTRIBUTES_RE = re.compile(r"(?:\b(?:with|and|including|plus|showing)|(?<=\s)[+&])\s+(?:their|its|the|his|her)\b",
                                 re.I)

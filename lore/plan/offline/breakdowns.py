@@ -49,7 +49,9 @@ from lore.plan.words import (
     NOT_TRIGGERS_RE,
     PARTICIPLE_RE,
     RANK_LIST_RE,
+    LISTING_ANY_RE,
     LISTING_RE,
+    STRONG_LISTING_ANY_RE,
     STRONG_LISTING_RE,
     SUPERLATIVE_RE,
     WITH_ATTRIBUTES_RE,
@@ -661,7 +663,7 @@ def wants_rows(p: Parse) -> bool:
     """"list the orders with their status", "enumerate our stores": a request for rows (a listing verb first, and
     the attributes to show or no breakdown), so the entity named is listed even where a count metric shares its
     name."""
-    strong = STRONG_LISTING_RE.match(p.question)
+    strong = STRONG_LISTING_ANY_RE.search(p.question)
     if strong:
         # ("list every open claim: ..." - the "every" right after the listing verb is no breakdown)
         quantifier = re.match(r"\s*(?:the\s+)?(all|every|each)\b", p.question[strong.end():], re.I)
@@ -670,7 +672,7 @@ def wants_rows(p: Parse) -> bool:
             or not [t for t in breakdown_triggers(p.question) if t.start() != own]
     # "show me the cancelled policies with policy number, inception date and limit": columns listed after "with";
     # "show me the West agents with their area and hire date": the rows' own attributes after "with their"
-    listing = LISTING_RE.match(p.question)
+    listing = LISTING_ANY_RE.search(p.question)
     # ("pull up every open claim: ..." - the "every" of the listing verb is no breakdown)
     return listing is not None and bool(_WITH_COLUMNS_RE.search(p.question) or _WITH_OWN_RE.search(p.question)) \
         and not [t for t in breakdown_triggers(p.question) if t.start() >= listing.end()]

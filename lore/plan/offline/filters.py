@@ -194,7 +194,7 @@ def _negated_after(text: str, chosen: list[Mention]) -> dict[int, tuple[int, int
 #: "the stores that haven't opened yet", "not yet opened", "yet to open": a date of the rows still to come;
 #: "already opened", "have opened": a date that has passed. The word after the cue is a date attribute's own word.
 _NOT_YET_RE = re.compile(r"\b(?:(?:(?:have|has|had)n['’]?t|(?:have|has|had)\s+not|not)\s+(?:yet\s+)?(?:been\s+)?"
-                         r"(?P<a>[a-z]+)\s+yet|not\s+yet\s+(?:been\s+)?(?P<b>[a-z]+)|(?:yet|still)\s+to\s+(?:be\s+)?"
+                         r"(?P<a>[a-z]+)(?:\s+(?:their|its|the|our)\s+[a-z]+)?\s+yet|not\s+yet\s+(?:been\s+)?(?P<b>[a-z]+)|(?:yet|still)\s+to\s+(?:be\s+)?"
                          r"(?P<c>[a-z]+))\b", re.I)
 _ALREADY_RE = re.compile(r"\b(?:(?:have|has)\s+(?:already\s+)?|already\s+)(?:been\s+)?(?P<a>[a-z]+)\b", re.I)
 

@@ -22,7 +22,7 @@ from lore.plan.offline.parse import Parse
 from lore.plan.offline.shares import SHARE_WORDS
 from lore.plan.offline.text import tokens_in
 from lore.plan.offline.ordering import FIRST_METRIC
-from lore.plan.words import LISTING_RE, RANK_LIST_RE, RANKED_RE, WHICH_WORDS, WITH_ATTRIBUTES_RE
+from lore.plan.words import LISTING_ANY_RE, RANK_LIST_RE, RANKED_RE, WHICH_WORDS, WITH_ATTRIBUTES_RE
 from lore.types import Filter, Grounding
 
 
@@ -39,7 +39,7 @@ def read_listing(p: Parse, env: Env) -> None:
     _count_noun_listing(p, env)
     if d.metrics or p.followup or d.rows_of is not None:
         return
-    cue = LISTING_RE.search(p.question) or RANK_LIST_RE.search(p.question)
+    cue = LISTING_ANY_RE.search(p.question) or RANK_LIST_RE.search(p.question)
     which = any(t.text.lower() in WHICH_WORDS for t in p.tokens)
     if cue is None and not which:
         return
