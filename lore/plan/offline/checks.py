@@ -71,6 +71,18 @@ def check_reach(p: Parse, env: Env) -> None:
     """Every breakdown must be reachable from every metric; a breakdown that fans out needs its pin."""
     d, lex = p.draft, env.lex
     if d.rows_of is not None:
+        # a listing's columns come from its rows or what they link to ("the date each one started" may name
+        # another node's date): asked back in words, never the compiler's error
+        far = [x for x in d.dimensions if not is_metric_time_ref(x) and not lex.reachable([d.rows_of], x.split(":")[0])]
+        if far:
+            reach = lex.reachable_dims([d.rows_of])
+            rows = lex.label(d.rows_of)
+            p.settle(PlanOutcome(
+                status="clarify",
+                message=f"A list of {rows} can't show " + ", ".join(
+                    f"{lex.label(x.split(':')[0])} (of {lex.label(x.split('.')[0])})" for x in far)
+                        + f": no link leads there from {rows}. It can show: {', '.join(reach[:10])}.",
+                suggestions=tuple(reach[:5]), signals={"dimension_reach": 0.0}))
         return
     facts = lex.facts_of(d.base_metrics())
     bad = [x for x in d.dimensions if not lex.reachable(facts, x)]
