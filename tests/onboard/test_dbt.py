@@ -762,3 +762,14 @@ def test_jaffle_a_breakdown_no_name_of_the_layer_makes_is_never_explained_away(j
     answer = lore.chat(user="ana").ask("how many orders did each store do in each month of Q2 2019?")
     assert answer.status != "answered" or any("location" in d or "store" in d for d in answer.plan.dimensions) \
         or answer.confidence < 0.8, (answer.confidence, answer.plan)
+
+
+def test_jaffle_each_ones_own_count_is_a_row_each_not_the_ratio(jaffle: tuple[Any, Translation]) -> None:
+    """The imported layer defines orders per customer; "each customer's order count" asks for each one's own count
+    (a row per customer), while "orders per customer" is the ratio."""
+    lore, _ = jaffle
+    own = lore.chat(user="ana").ask("each customer's order count in Q2 2019")
+    ratio = lore.chat(user="ana").ask("orders per customer in Q2 2019")
+    assert own.plan is not None and "orders_per_customer" not in own.plan.metrics, own.plan
+    assert any(d.startswith("customers.") for d in own.plan.dimensions), own.plan
+    assert ratio.plan is not None and list(ratio.plan.metrics) == ["orders_per_customer"], ratio.plan

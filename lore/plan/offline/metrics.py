@@ -1282,6 +1282,8 @@ def ratio_by_entity(p: Parse, env: Env) -> None:
             prev = " ".join(x.text.lower() for x in tokens[max(0, i - 2):i])
             if not averaged and re.search(r"\bfor (?:each|every)$", prev):
                 continue  # "for each customer, how many orders": one row per customer, not the ratio
+            if not averaged and (t.text.lower().endswith(("'s", "’s")) or p.question[t.end:t.end + 1] in ("'", "’")):
+                continue  # "each customer's order count": each one's own count, one row per customer
             if re.search(r"\b(per|each|every|an|a single|by the)$", prev) or \
                     (averaged and re.search(r"\b(per|each|every)\b", prev)):
                 _drop_breakdown_at(p, i)
