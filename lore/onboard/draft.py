@@ -500,12 +500,10 @@ def _draft_table(table: TableProfile, profile: WarehouseProfile, names: dict[str
                                                  if k == "table" else v) for k, v in node.items()}
         if priced is not None and price_alias is not None:
             thing_label = table_label(thing.name)
-            line_price = price.model_copy(update={"name": price_alias})
             columns.append({"name": price_alias, "label": spoken(price_alias), "kind": "numeric",
                             "type": price.type.upper(),
                             "description": f"The price of the {label}'s {thing_label} ({thing.ref}.{price.name}, through "
                                            f"{thing_fk.column}): what the {label} sold for."})
-            measures.append(line_price)
             notes.append(f"{table.ref} has no amount: each {label} is counted at its {thing_label}'s {price.name} (a "
                          f"sum of {price_alias} is the sales of the {plural(thing_label)}); check that no discount "
                          "or quantity changes it")
@@ -552,18 +550,14 @@ def _draft_table(table: TableProfile, profile: WarehouseProfile, names: dict[str
     metrics = _draft_metrics(table, name, label, measures, is_fact)
     if through is not None and priced is not None and price_alias is not None:
         # the sum of the lines' prices is the things' sales ("product sales"); their average is the thing's own
-        thing_label = table_label(priced[1].name)
-        sales = []
-        for m in metrics:
-            if m.data.get("expr", "").split(" ")[0] != price_alias:
-                sales.append(m)
-            elif m.data.get("agg") == "sum":
-                sales.append(m.model_copy(update={"data": {
-                    **m.data, "name": node_name(f"{thing_label}_sales"), "label": f"{thing_label} sales",
-                    "description": f"Sales of {plural(thing_label)}: the {priced[2].name} of each {label} sold"
-                                   + (", in cents divided by 100." if in_cents(priced[2]) else "."),
-                    "synonyms": [f"sales of {plural(thing_label)}", f"{thing_label} revenue"]}}))
-        metrics = sales
+        thing_label, cents = table_label(priced[1].name), in_cents(priced[2])
+        metrics.append(DraftItem(data={
+            "name": node_name(f"{thing_label}_sales"), "label": f"{thing_label} sales",
+            "description": f"Sales of {plural(thing_label)}: the {priced[2].name} of each {label} sold"
+                           + (", in cents divided by 100." if cents else "."),
+            "synonyms": [f"sales of {plural(thing_label)}", f"{thing_label} revenue"], "source": name, "agg": "sum",
+            "expr": f"{price_alias} / 100.0" if cents else price_alias, "format": "currency"}))
+        measures.append(priced[2].model_copy(update={"name": price_alias}))  # (for the notes on units below)
     if is_fact:
         metrics += _distinct_linked(table, profile, name, label, names)
     cents = [m.name for m in measures if in_cents(m)]

@@ -13,8 +13,8 @@ from sqlglot.errors import SqlglotError
 from lore.plan.catalog import ARTICLES, FILLER, phrase
 from lore.plan.checks import check_outcome
 from lore.plan.offline.env import Env
-from lore.plan.offline.metrics import (HOW_MANY_NOUN_RE, REVENUE_STEMS, is_plain_currency_sum,
-                                      names_its_rows_after_by, revenue_like)
+from lore.plan.offline.metrics import (HOW_MANY_NOUN_RE, REVENUE_STEMS, is_plain_currency_sum, link_key,
+                                      names_its_rows_after_by, reaching_sales, revenue_like)
 from lore.plan.offline.parse import Parse
 from lore.plan.offline.rates import entity_counted_by
 from lore.plan.offline.text import tokens_in
@@ -47,16 +47,15 @@ def _sales_that_reach(p: Parse, env: Env) -> bool:
     one revenue-like sum that reaches every breakdown and filter without fan-out (the products' own sales), at a
     medium confidence, said in the answer. Whether it swapped."""
     d, lex = p.draft, env.lex
-    if len(d.metrics) != 1 or d.adhoc or d.metrics[0] not in lex.layer.metrics \
-            or not is_plain_currency_sum(lex.layer.metrics[d.metrics[0]]):
+    if len(d.metrics) != 1 or d.adhoc:
         return False
     name = d.metrics[0]
     grounding = next((g for g in d.groundings if g.kind == "metric" and g.ref == name), None)
     if grounding is None or not set(phrase(grounding.phrase)) & REVENUE_STEMS:
         return False
     refs = [x for x in [*d.dimensions, *(f.ref for f in d.filters)] if not is_metric_time_ref(x)]
-    fit = revenue_like(env, refs)
-    if fit is None or fit == name:
+    fit = reaching_sales(env, name, refs)
+    if fit is None:
         return False
     d.metrics = [fit]
     d.groundings = [g.model_copy(update={"ref": fit, "source": f"{g.source} (the sales that reach the breakdown)"})
@@ -147,9 +146,8 @@ def _dated_count_of(env: Env, metric: str, others: list[str]) -> list[str]:
         source = lex.layer.nodes.get(other.source or "")
         if other.agg != "count_distinct" or other.filter or source is None or not source.time_column:
             continue
-        col = other.expr.strip()
-        if any(link.to == m.source and link.cardinality == "many_to_one"
-               and re.search(rf"\b{re.escape(source.name)}\.{re.escape(col)}\b", link.on) for link in source.links):
+        if any(link.to == m.source and link.cardinality == "many_to_one" for link in source.links) \
+                and link_key(lex, source.name, m.source) == other.expr.strip():
             found.append(name)
     facts = set(lex.facts_of(others)) if others else set()
     near = [x for x in found if lex.layer.metrics[x].source in facts]

@@ -8,7 +8,7 @@ from lore.plan.catalog import FILLER, find_phrases, tokenize
 from lore.plan.offline.dates import compare_previous, period_kind
 from lore.plan.offline.env import Env
 from lore.plan.offline.parse import Parse
-from lore.plan.offline.metrics import is_plain_currency_sum, revenue_like
+from lore.plan.offline.metrics import reaching_sales
 from lore.plan.offline.text import tokens_in
 from lore.plan.words import BUSINESS_STEMS, COMPARE_RE, FUNCTION_WORDS, RANKED_CHANGE_RE, RANKED_EITHER_RE
 from lore.retrieve.lexical import STOP_WORDS
@@ -98,12 +98,11 @@ def merge_followup(p: Parse, env: Env) -> None:
             if x not in dims:
                 dims.append(x)
     dropped = [x for x in dims if x not in new_dims and not lex.reachable(facts, x)]
-    if dropped and len(new_metrics) == 1 and metrics == new_metrics and new_metrics[0] in lex.layer.metrics \
-            and is_plain_currency_sum(lex.layer.metrics[new_metrics[0]]):
+    if dropped and len(new_metrics) == 1 and metrics == new_metrics:
         # "top 3 products by units → and by sales?": the sales that reach the products, not the orders' totals
-        fit = revenue_like(env, [x for x in dims if not x.startswith(METRIC_TIME)]
-                           + [f.ref for f in prev.filters if not f.ref.startswith(METRIC_TIME)])
-        if fit is not None and fit != new_metrics[0]:
+        fit = reaching_sales(env, new_metrics[0], [x for x in dims if not x.startswith(METRIC_TIME)]
+                             + [f.ref for f in prev.filters if not f.ref.startswith(METRIC_TIME)])
+        if fit is not None:
             d.notes.append(f"{lex.metric_label(new_metrics[0])} can't be broken down as before: used "
                            f"{lex.metric_label(fit)}, the sales that can.")
             d.groundings = [g.model_copy(update={"ref": fit}) if g.kind == "metric" and g.ref == new_metrics[0] else g

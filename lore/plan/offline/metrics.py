@@ -16,7 +16,7 @@ from lore.plan.offline.parse import Mention, Parse
 from lore.plan.offline.qualified import qualified_matches
 from lore.plan.offline.rates import (THEN_MEASURE_RE, THRESHOLD_AT_START_RE, THRESHOLD_RE, entity_counted_by,
                                      is_row_count, node_threshold, ratio_parts, set_threshold)
-from lore.plan.offline.text import Spans, mask, tokens_in
+from lore.plan.offline.text import Spans, gap, mask, tokens_in
 from lore.plan.words import (BUSINESS_STEMS, CONDITION_RE, COUNT_CUE_RE, CREATIVE_RE, FUNCTION_WORDS, INTENT_WORDS,
                              LEAST_RE, MOST_RE, NEGATION_RE, NUMBER_ALT, RANKED_RE, WITH_ATTRIBUTES_RE)
 from lore.retrieve.lexical import STOP_WORDS
@@ -376,7 +376,7 @@ def _rows_of_a_value(p: Parse, env: Env, m, valued: set[int]) -> bool:  # noqa: 
     ``valued``: the tokens of sure value mentions."""
     if m.end - m.start != 1 or m.start == 0 or (m.start - 1) not in valued or m.start in valued:
         return False
-    if p.question[p.tokens[m.start - 1].end:p.tokens[m.start].start].strip():
+    if gap(p.question, p.tokens, m.start - 1, m.start):
         return False  # "... still open: claim number, ...": a colon or a comma between them, not "open claims"
     metric = env.lex.layer.metrics.get(m.ref)
     if metric is None or metric.agg not in ("count", "count_distinct"):
@@ -600,7 +600,7 @@ def metric_conditions(p: Parse, env: Env) -> None:
                 d.metrics.remove(m.ref)  # "customers who placed at least one order": counted once each already
                 p.use(tokens_in(p.tokens, hit.span()) | set(range(m.start, m.end)), "context")
                 return
-            key = _link_key(lex, second.source, first.source)
+            key = link_key(lex, second.source, first.source)
             exact = [x.name for x in lex.layer.metrics.values() if x.agg == "count_distinct"
                      and x.source == second.source and (x.filter or None) == (second.filter or None)
                      and key is not None and (x.expr or "").strip() == key] if first.agg in ("count", "count_distinct") \
@@ -668,7 +668,7 @@ def _glosses_a_value(p: Parse, m: PhraseMatch) -> bool:
     return any(v.span[1] == end for v in p.all_mentions)
 
 
-def _link_key(lex, source: str | None, target: str | None) -> str | None:  # noqa: ANN001
+def link_key(lex, source: str | None, target: str | None) -> str | None:  # noqa: ANN001
     """The column of ``source`` its declared link to ``target`` joins on ("order_id" for order items -> orders)."""
     node = lex.layer.nodes.get(source or "")
     if node is None or not target:
@@ -1038,6 +1038,16 @@ def revenue_like(env: Env, reaching: Sequence[str] = ()) -> str | None:
     best = max(scored.values())
     top = [x for x, n in scored.items() if n == best]
     return top[0] if len(top) == 1 else None
+
+
+def reaching_sales(env: Env, name: str, refs: Sequence[str]) -> str | None:
+    """The one revenue-like sum reaching ``refs`` without fan-out, when metric ``name`` is a plain currency sum that
+    is not it ("sales" summing whole orders, asked by product: the products' own sales), else None."""
+    metric = env.lex.layer.metrics.get(name)
+    if metric is None or not is_plain_currency_sum(metric):
+        return None
+    fit = revenue_like(env, refs)
+    return fit if fit is not None and fit != name else None
 
 
 _SPEND_WORDS = frozenset({"spend", "spent", "spending", "spends", "expenditure"})
